@@ -1,0 +1,160 @@
+"""Ports: everything resim talks to outside its own database.
+
+Each port is a ``typing.Protocol`` named by role. Implementations live in
+``resim.adapters`` and are named by technology (``HttpEs2Client``,
+``BuiltinCoreNetwork``, ``SmtpMailer``); each has an in-package fake
+(``FakeSmdpClient``, ...) that passes the same contract tests.
+
+Adapters raise :class:`resim.errors.ExternalError` (``retryable`` set) and
+nothing else for peer failures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+# ---------------------------------------------------------------- clock
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+# ---------------------------------------------------------------- SM-DP+ (ES2+)
+
+
+@dataclass(frozen=True)
+class DownloadOrderResult:
+    iccid: str
+
+
+@dataclass(frozen=True)
+class ConfirmOrderResult:
+    matching_id: str
+    smdp_address: str | None = None
+    eid: str | None = None
+
+
+FinalProfileStatus = Literal["Available", "Unavailable"]
+
+
+class SmdpClient(Protocol):
+    """The operator side of ES2+ (GSMA SGP.22 section 5.3).
+
+    ``call_id`` is sent as the header's functionCallIdentifier; callers commit
+    an attempt row with that id before calling. Failures raise
+    :class:`resim.adapters.es2.errors.Es2StatusError` (an ExternalError that
+    carries subject and reason codes) or a retryable ExternalError for
+    transport problems.
+    """
+
+    def download_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str | None = None,
+        profile_type: str | None = None,
+        eid: str | None = None,
+    ) -> DownloadOrderResult: ...
+
+    def confirm_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        release_flag: bool,
+        matching_id: str | None = None,
+        eid: str | None = None,
+        confirmation_code: str | None = None,
+        smds_address: str | None = None,
+    ) -> ConfirmOrderResult: ...
+
+    def cancel_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        final_profile_status: FinalProfileStatus,
+        matching_id: str | None = None,
+        eid: str | None = None,
+    ) -> None: ...
+
+    def release_profile(self, *, call_id: str, iccid: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """One handleDownloadProgressInfo notification, parsed and validated."""
+
+    smdp_id: str  # functionRequesterIdentifier of the caller
+    call_id: str  # its functionCallIdentifier
+    iccid: str  # without the F pad
+    profile_type: str
+    timestamp: dt.datetime
+    notification_point_id: int
+    status: str  # Executed-Success | Executed-WithWarning | Failed | Expired
+    eid: str | None = None
+    subject_code: str | None = None
+    reason_code: str | None = None
+    message: str | None = None
+
+
+# ---------------------------------------------------------------- core network
+
+
+class CoreNetwork(Protocol):
+    """The HLR/HSS/UDM as resim needs it. Every operation is idempotent.
+
+    See shared/reference/core-network.md. ``move_msisdn`` moves the number from
+    ``old_imsi`` (may be None for a first binding) to ``new_imsi`` and leaves no
+    window visible to callers in which two IMSIs or none own the number: on a
+    partial failure it restores the old binding before raising.
+    """
+
+    def provision_imsi(self, *, imsi: str) -> None:
+        """Make sure a subscriber record exists for ``imsi`` (no MSISDN yet)."""
+        ...
+
+    def move_msisdn(self, *, msisdn: str, new_imsi: str, old_imsi: str | None) -> None: ...
+
+    def suspend_imsi(self, *, imsi: str) -> None:
+        """Bar the IMSI (no service) but keep its record; reversible by ``resume_imsi``."""
+        ...
+
+    def resume_imsi(self, *, imsi: str) -> None: ...
+
+    def retire_imsi(self, *, imsi: str) -> None:
+        """Disable the IMSI for good and force it off the network."""
+        ...
+
+    def msisdn_of(self, *, imsi: str) -> str | None: ...
+
+    def imsi_of(self, *, msisdn: str) -> str | None: ...
+
+    def is_enabled(self, *, imsi: str) -> bool: ...
+
+
+# ---------------------------------------------------------------- mail
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A rendered message. ``message_id`` is stable across retries (idempotency key)."""
+
+    to: str
+    subject: str
+    text: str
+    message_id: str
+    html: str | None = None
+    language: str = "en"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Mailer(Protocol):
+    def send(self, mail: OutgoingMail) -> None:
+        """Hand the message to the mail system; raise ExternalError on failure."""
+        ...

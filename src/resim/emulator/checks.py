@@ -1,0 +1,70 @@
+"""Input checks of the emulated SM-DP+: peer input in, SGP.22 refusals out.
+
+Liberal where SGP.22 allows it (padded ICCIDs, empty optional fields), strict
+where a wrong value could corrupt the state (EID and ICCID digits).
+"""
+
+from __future__ import annotations
+
+from resim.domain.identifiers import normalize_eid, normalize_iccid
+from resim.emulator.model import PhoneRefusal, Profile, SmdpRefusal, sources_of
+from resim.errors import InvalidInput
+
+
+def opt(value: str | None) -> str | None:
+    """Absent and empty optional fields mean the same."""
+    return value.strip() if value and value.strip() else None
+
+
+def iccid(raw: str) -> str:
+    """The ICCID without its F pad, or 1.6/2.1."""
+    try:
+        return normalize_iccid(raw)
+    except InvalidInput as exc:
+        raise SmdpRefusal("1.6", "2.1", exc.message, subject_identifier="iccid") from None
+
+
+def eid(raw: str | None) -> str | None:
+    """The 32-digit EID, None when absent, or 1.6/2.1."""
+    if raw is None:
+        return None
+    try:
+        return normalize_eid(raw)
+    except InvalidInput as exc:
+        raise SmdpRefusal("1.6", "2.1", exc.message, subject_identifier="eid") from None
+
+
+def phone_eid(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return normalize_eid(raw)
+    except InvalidInput as exc:
+        raise PhoneRefusal("invalid_eid", exc.message) from None
+
+
+def wrong_state(p: Profile, function: str) -> SmdpRefusal:
+    """8.2.1/3.5, naming the states ``function`` needs (from the transition table)."""
+    allowed = ", ".join(sorted(s.value for s in sources_of(function)))
+    return SmdpRefusal(
+        "8.2.1",
+        "3.5",
+        f"profile is {p.state.value}; {function} needs {allowed}",
+        subject_identifier="iccid",
+    )
+
+
+def iccid_of(value: object) -> str | None:
+    """The ICCID a function returned (downloadOrder), for the call log."""
+    return value if isinstance(value, str) else None
+
+
+def iccid_hint(params: tuple[object, ...]) -> str | None:
+    """The ICCID of a call for the call log: the first parameter when it is one."""
+    first = params[0] if params else None
+    if isinstance(first, str):
+        try:
+            return normalize_iccid(first)
+        except InvalidInput:
+            return None
+    return None

@@ -1,0 +1,64 @@
+"""Engines for SQLite (WAL, immediate transactions) and PostgreSQL.
+
+SQLite: every transaction starts with ``BEGIN IMMEDIATE`` so that a
+read-then-write transaction never fails with SQLITE_BUSY_SNAPSHOT under
+concurrent writers (the worker runs many threads); ``busy_timeout`` makes
+waiters queue instead of failing. WAL lets readers proceed meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.pool import NullPool
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.Engine:
+    if is_sqlite(url):
+        engine = sa.create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _sqlite_pragmas(engine)
+        return engine
+    return sa.create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def create_admin_engine(url: str) -> sa.Engine:
+    """An engine without pooling for one-off commands (migrations)."""
+    engine = sa.create_engine(url, poolclass=NullPool)
+    if is_sqlite(url):
+        _sqlite_pragmas(engine)
+    return engine
+
+
+def _sqlite_pragmas(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below control transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,240 @@
+"""Tables, and the imperative mapping of the domain classes onto them.
+
+Invariants enforced by the database as well as by the services:
+1. ``sim.bound_line_id`` is UNIQUE: a line has at most one bound (active or
+   suspended) SIM; the domain keeps the column equal to ``line_id`` while bound
+   and NULL otherwise.
+2. ``replacement_request.open_line_id`` is UNIQUE: at most one open request per
+   line; NULL once the request reaches a terminal state. Two concurrent
+   requests for one line: the second INSERT fails, whatever the isolation level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
+
+from resim.domain import model
+from resim.domain.workflow import State
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+mapper_registry = registry(metadata=metadata)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware datetimes on both back ends (SQLite stores naive UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _enum(cls: Any, name: str) -> sa.Enum:
+    # Stored as strings with a CHECK constraint; values are the enum's values.
+    return sa.Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+brand = sa.Table(
+    "brand",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("policy_data", sa.JSON, nullable=False),
+)
+
+subscriber = sa.Table(
+    "subscriber",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("email_changed_at", UtcDateTime),
+    sa.Column("pin_hash", sa.String(200)),
+)
+
+line = sa.Table(
+    "line",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("msisdn", sa.String(16), nullable=False, unique=True),
+    sa.Column("subscriber_id", sa.ForeignKey("subscriber.id"), nullable=False, index=True),
+    sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("sim_change_locked", sa.Boolean, nullable=False, default=False),
+)
+
+sim = sa.Table(
+    "sim",
+    metadata,
+    sa.Column("iccid", sa.String(20), primary_key=True),
+    sa.Column("imsi", sa.String(15), nullable=False, unique=True),
+    sa.Column("form", _enum(model.SimForm, "sim_form"), nullable=False),
+    sa.Column("state", _enum(model.SimState, "sim_state"), nullable=False),
+    sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
+    sa.Column("line_id", sa.ForeignKey("line.id"), index=True),
+    sa.Column("bound_line_id", sa.ForeignKey("line.id"), unique=True),
+    sa.Column("profile_type", sa.String(64)),
+    sa.Index("ix_sim_stock", "brand_id", "form", "state", "profile_type"),
+)
+
+replacement_request = sa.Table(
+    "replacement_request",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("line_id", sa.ForeignKey("line.id"), nullable=False, index=True),
+    sa.Column("open_line_id", sa.ForeignKey("line.id"), unique=True),
+    sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
+    sa.Column("subscriber_id", sa.ForeignKey("subscriber.id"), nullable=False),
+    sa.Column("msisdn", sa.String(16), nullable=False),
+    sa.Column("reason", _enum(model.Reason, "replacement_reason"), nullable=False),
+    sa.Column("channel", _enum(model.Channel, "request_channel"), nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("state", _enum(State, "request_state"), nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("old_iccid", sa.String(20)),
+    sa.Column("eid", sa.String(32)),
+    sa.Column("target_form", _enum(model.SimForm, "target_form"), nullable=False),
+    sa.Column("otp_hash", sa.String(128)),
+    sa.Column("otp_expires_at", UtcDateTime),
+    sa.Column("otp_attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("verified_at", UtcDateTime),
+    sa.Column("verification_methods", sa.JSON, nullable=False),
+    sa.Column("risk_outcome", _enum(model.RiskOutcome, "risk_outcome")),
+    sa.Column("risk_reasons", sa.JSON, nullable=False),
+    sa.Column("reviewed_by", sa.String(120)),
+    sa.Column("review_note", sa.Text),
+    sa.Column("fee_minor", sa.Integer, nullable=False, default=0),
+    sa.Column("fee_currency", sa.String(3)),
+    sa.Column("new_iccid", sa.String(20), unique=True),
+    sa.Column("matching_id", sa.String(64)),
+    sa.Column("smdp_step", sa.String(16)),
+    sa.Column("activation_code_enc", sa.Text),
+    sa.Column("activation_expires_at", UtcDateTime),
+    sa.Column("install_failed_at", UtcDateTime),
+    sa.Column("installed_at", UtcDateTime),
+    sa.Column("old_sim_suspended", sa.Boolean, nullable=False, default=False),
+    sa.Column("completed_at", UtcDateTime),
+    sa.Column("failure_code", sa.String(64)),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("not_me_token_hash", sa.String(128), unique=True),
+)
+
+sim_change = sa.Table(
+    "sim_change",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("msisdn", sa.String(16), nullable=False),
+    sa.Column("line_id", sa.ForeignKey("line.id"), nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+    sa.Column("new_iccid", sa.String(20), nullable=False),
+    sa.Column("old_iccid", sa.String(20)),
+    sa.Column("request_id", sa.ForeignKey("replacement_request.id"), unique=True),
+    sa.Index("ix_sim_change_msisdn_at", "msisdn", "changed_at"),
+)
+
+audit_event = sa.Table(
+    "audit_event",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("action", sa.String(80), nullable=False),
+    sa.Column("object_type", sa.String(40), nullable=False),
+    sa.Column("object_id", sa.String(40), nullable=False, index=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# The outbox: every external effect is a job, written in the transaction that needs it.
+job = sa.Table(
+    "job",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(60), nullable=False),
+    sa.Column("request_id", sa.String(40), index=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # pending|running|done|dead
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("run_after", UtcDateTime, nullable=False),
+    sa.Column("lease_until", UtcDateTime),
+    sa.Column("worker_id", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Index("ix_job_due", "state", "run_after"),
+)
+
+# One row per call to a peer, committed before the call; its id is the
+# idempotency key (ES2+ functionCallIdentifier, SMTP Message-ID seed).
+external_call = sa.Table(
+    "external_call",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("job_id", sa.ForeignKey("job.id"), nullable=False, index=True),
+    sa.Column("request_id", sa.String(40), index=True),
+    sa.Column("target", sa.String(60), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # started|succeeded|failed
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("retryable", sa.Boolean),
+)
+
+
+def _map() -> None:
+    mapper_registry.map_imperatively(model.Brand, brand)
+    mapper_registry.map_imperatively(model.Subscriber, subscriber)
+    mapper_registry.map_imperatively(model.Line, line)
+    mapper_registry.map_imperatively(model.Sim, sim)
+    mapper_registry.map_imperatively(model.ReplacementRequest, replacement_request)
+    mapper_registry.map_imperatively(model.SimChange, sim_change)
+    mapper_registry.map_imperatively(
+        model.AuditEvent, audit_event, exclude_properties=["seq"]
+    )
+
+
+def start_mappers() -> None:
+    """Map the domain classes once per process (idempotent)."""
+    if not getattr(start_mappers, "_done", False):
+        _map()
+        start_mappers._done = True  # type: ignore[attr-defined]

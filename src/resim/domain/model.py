@@ -1,0 +1,279 @@
+"""The objects of resim as plain Python classes (no framework imports).
+
+``resim.adapters.db.orm`` maps them to tables imperatively. Identifiers are
+strings; times are timezone-aware UTC datetimes passed in by the caller (a
+``Clock``), never read from the system here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from resim.domain.policy import BrandPolicy
+from resim.domain.workflow import OPEN_STATES, State, check_transition
+
+
+class Reason(StrEnum):
+    LOST = "lost"
+    STOLEN = "stolen"
+    DAMAGED = "damaged"
+    DEVICE_CHANGE = "device_change"
+    PROFILE_DELETED = "profile_deleted"
+
+    @property
+    def kills_old_sim_at_once(self) -> bool:
+        """Lost or stolen: suspend the old SIM as soon as identity is verified."""
+        return self in (Reason.LOST, Reason.STOLEN)
+
+
+class SimForm(StrEnum):
+    PHYSICAL = "physical"
+    ESIM = "esim"
+
+
+class SimState(StrEnum):
+    IN_STOCK = "in_stock"
+    RESERVED = "reserved"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    RETIRED = "retired"
+
+
+# A SIM in one of these states is bound to its line (invariant 1).
+BOUND_SIM_STATES = frozenset({SimState.ACTIVE, SimState.SUSPENDED})
+
+
+class Channel(StrEnum):
+    API = "api"
+    PORTAL = "portal"
+    AGENT = "agent"
+
+
+class RiskOutcome(StrEnum):
+    ALLOW = "allow"
+    REVIEW = "review"
+    DENY = "deny"
+
+
+class Brand:
+    def __init__(
+        self,
+        *,
+        id: str,
+        name: str,
+        country: str,
+        currency: str,
+        language: str,
+        timezone: str,
+        policy: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.country = country
+        self.currency = currency
+        self.language = language
+        self.timezone = timezone
+        self.policy_data: dict[str, Any] = dict(policy or {})
+
+    @property
+    def policy(self) -> BrandPolicy:
+        return BrandPolicy.from_dict(self.policy_data)
+
+
+class Subscriber:
+    def __init__(
+        self,
+        *,
+        id: str,
+        brand_id: str,
+        name: str,
+        email: str,
+        language: str,
+        created_at: dt.datetime,
+        email_changed_at: dt.datetime | None = None,
+        pin_hash: str | None = None,
+    ) -> None:
+        self.id = id
+        self.brand_id = brand_id
+        self.name = name
+        self.email = email
+        self.language = language
+        self.created_at = created_at
+        self.email_changed_at = email_changed_at
+        self.pin_hash = pin_hash
+
+
+class Line:
+    def __init__(
+        self,
+        *,
+        id: str,
+        msisdn: str,
+        subscriber_id: str,
+        brand_id: str,
+        created_at: dt.datetime,
+        sim_change_locked: bool = False,
+    ) -> None:
+        self.id = id
+        self.msisdn = msisdn
+        self.subscriber_id = subscriber_id
+        self.brand_id = brand_id
+        self.created_at = created_at
+        self.sim_change_locked = sim_change_locked
+
+
+class Sim:
+    def __init__(
+        self,
+        *,
+        iccid: str,
+        imsi: str,
+        form: SimForm,
+        state: SimState,
+        brand_id: str,
+        line_id: str | None = None,
+        profile_type: str | None = None,
+    ) -> None:
+        self.iccid = iccid
+        self.imsi = imsi
+        self.form = form
+        self.state = state
+        self.brand_id = brand_id
+        self.line_id = line_id
+        self.profile_type = profile_type
+        # Unique in the database: equals line_id while the SIM is bound (invariant 1).
+        self.bound_line_id: str | None = line_id if state in BOUND_SIM_STATES else None
+
+    def set_state(self, state: SimState, *, line_id: str | None = None) -> None:
+        """Change the SIM's state (and line, when given); keeps ``bound_line_id`` in step."""
+        if line_id is not None:
+            self.line_id = line_id
+        self.state = state
+        self.bound_line_id = self.line_id if state in BOUND_SIM_STATES else None
+
+
+class SimChange:
+    """A SIM change record: the number moved from one SIM to another (CAMARA reads these)."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        msisdn: str,
+        line_id: str,
+        changed_at: dt.datetime,
+        new_iccid: str,
+        old_iccid: str | None,
+        request_id: str | None,
+    ) -> None:
+        self.id = id
+        self.msisdn = msisdn
+        self.line_id = line_id
+        self.changed_at = changed_at
+        self.new_iccid = new_iccid
+        self.old_iccid = old_iccid
+        self.request_id = request_id
+
+
+class AuditEvent:
+    def __init__(
+        self,
+        *,
+        id: str,
+        at: dt.datetime,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.object_type = object_type
+        self.object_id = object_id
+        self.detail: dict[str, Any] = dict(detail or {})
+
+
+class ReplacementRequest:
+    """The aggregate at the centre. Only :meth:`move_to` changes ``state``."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        line_id: str,
+        brand_id: str,
+        subscriber_id: str,
+        msisdn: str,
+        reason: Reason,
+        channel: Channel,
+        actor: str,
+        created_at: dt.datetime,
+        old_iccid: str | None,
+        eid: str | None = None,
+    ) -> None:
+        self.id = id
+        self.line_id = line_id
+        self.brand_id = brand_id
+        self.subscriber_id = subscriber_id
+        self.msisdn = msisdn
+        self.reason = reason
+        self.channel = channel
+        self.actor = actor
+        self.created_at = created_at
+        self.updated_at = created_at
+        self.state = State.REQUESTED
+        # Stored in the open-request partial index: equals line_id while open.
+        self.open_line_id: str | None = line_id
+        self.old_iccid = old_iccid
+        self.eid = eid
+        self.target_form = SimForm.ESIM
+        # verification
+        self.otp_hash: str | None = None
+        self.otp_expires_at: dt.datetime | None = None
+        self.otp_attempts = 0
+        self.verified_at: dt.datetime | None = None
+        self.verification_methods: list[str] = []
+        # risk and review
+        self.risk_outcome: RiskOutcome | None = None
+        self.risk_reasons: list[dict[str, str]] = []
+        self.reviewed_by: str | None = None
+        self.review_note: str | None = None
+        # fee (recorded, charged by billing later)
+        self.fee_minor = 0
+        self.fee_currency: str | None = None
+        # provisioning
+        self.new_iccid: str | None = None
+        self.matching_id: str | None = None
+        self.smdp_step: str | None = None  # None | "ordered" | "confirmed"
+        self.activation_code_enc: str | None = None
+        self.activation_expires_at: dt.datetime | None = None
+        self.install_failed_at: dt.datetime | None = None
+        self.installed_at: dt.datetime | None = None
+        self.old_sim_suspended = False
+        self.completed_at: dt.datetime | None = None
+        # failure
+        self.failure_code: str | None = None
+        self.failure_reason: str | None = None
+        self.not_me_token_hash: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def move_to(self, target: State, *, at: dt.datetime) -> str:
+        """Change state if the table allows it; return the edge's reason."""
+        why = check_transition(self.state, target)
+        self.state = target
+        self.updated_at = at
+        self.open_line_id = self.line_id if target in OPEN_STATES else None
+        return why
+
+    def fail(self, *, code: str, reason: str, at: dt.datetime) -> None:
+        self.move_to(State.FAILED, at=at)
+        self.failure_code = code
+        self.failure_reason = reason

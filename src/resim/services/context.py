@@ -1,0 +1,58 @@
+"""What the use cases need, handed in by the composition root (``resim.bootstrap``).
+
+Nothing here reads settings or the environment; tests build a ``ServiceContext``
+with fakes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from resim.adapters.crypto import SecretBox
+from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient
+from resim.services.unit_of_work import UnitOfWork
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class FrozenClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, at: dt.datetime | None = None) -> None:
+        self._at = at or dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self._at
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._at += delta
+
+
+@dataclass
+class ServiceContext:
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    secrets: SecretBox
+    otp_pepper: bytes
+    smdp: SmdpClient
+    core: CoreNetwork
+    mailer: Mailer
+    public_base_url: str
+    smdp_address: str  # FQDN put in activation codes
+    otp_generator: Callable[[], str] | None = None  # tests may fix the code
+    job_max_attempts: int = 12
+    job_backoff_base_seconds: float = 1.0
+    job_backoff_cap_seconds: float = 300.0
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()

@@ -1,0 +1,148 @@
+"""The core-network side: suspend the old SIM, and cut over when the eSIM is installed.
+
+Core-network operations are idempotent (ports.CoreNetwork), so a handler that
+dies after the call and before its commit simply calls again on the retry.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from resim.domain.model import SimChange, SimState
+from resim.domain.workflow import State
+from resim.errors import NotFound
+from resim.services import repo
+from resim.services.context import ServiceContext
+from resim.services.external import JobRecord, call_peer
+from resim.services.notify import enqueue_mail
+from resim.services.ports import DownloadProgress
+from resim.services.requests import token_hash
+from resim.services.unit_of_work import new_id
+
+INSTALLED = 4  # SGP.22 notificationPointId: installed on the eUICC (or failed)
+DOWNLOADED = 3
+
+
+def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
+    """Lost or stolen: bar the old SIM as soon as identity is verified."""
+    assert job.request_id is not None
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, job.request_id)
+        if req.old_iccid is None:
+            return
+        old = repo.get_sim(uow, req.old_iccid)
+        if old.state != SimState.ACTIVE:
+            return  # already suspended, or retired by a cut-over
+        imsi = old.imsi
+    call_peer(ctx, job, "core.suspend", lambda _cid: ctx.core.suspend_imsi(imsi=imsi))
+    now = ctx.now()
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, job.request_id, lock=True)
+        old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
+        if old.state == SimState.ACTIVE:
+            old.set_state(SimState.SUSPENDED)
+        req.old_sim_suspended = True
+        uow.audit(at=now, actor="worker", action="sim.suspended", object_type="sim",
+                  object_id=old.iccid, detail={"request": req.id})
+        uow.commit()
+
+
+def _iccid(iccid: str | None) -> str:
+    assert iccid is not None
+    return iccid
+
+
+def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
+    """A cancelled lost/stolen request gives the old SIM its service back."""
+    assert job.request_id is not None
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, job.request_id)
+        if req.old_iccid is None:
+            return
+        old = repo.get_sim(uow, req.old_iccid)
+        if old.state != SimState.SUSPENDED or req.state == State.COMPLETED:
+            return
+        if repo.open_request_for_line(uow, req.line_id) is not None:
+            return  # a newer request owns the line's fate now
+        imsi = old.imsi
+    call_peer(ctx, job, "core.resume", lambda _cid: ctx.core.resume_imsi(imsi=imsi))
+    now = ctx.now()
+    with ctx.uow() as uow:
+        old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
+        if old.state == SimState.SUSPENDED:
+            old.set_state(SimState.ACTIVE)
+        uow.audit(at=now, actor="worker", action="sim.resumed", object_type="sim",
+                  object_id=old.iccid, detail={"request": job.request_id})
+        uow.commit()
+
+
+def handle_download_progress(ctx: ServiceContext, progress: DownloadProgress) -> None:
+    """handleDownloadProgressInfo from the SM-DP+ (idempotent: it may be repeated).
+
+    Point 4 success on a ready request records the install and enqueues the
+    cut-over; point 4 failure records it so the customer can reissue.
+    """
+    now = ctx.now()
+    with ctx.uow() as uow:
+        req = repo.find_request_by_new_iccid(uow, progress.iccid, lock=True)
+        if req is None:
+            raise NotFound("no replacement request for that ICCID", code="ICCID_UNKNOWN")
+        ok = progress.status in ("Executed-Success", "Executed-WithWarning")
+        detail = {"point": progress.notification_point_id, "status": progress.status,
+                  "smdp": progress.smdp_id}
+        if progress.notification_point_id == INSTALLED and ok:
+            if req.state == State.READY and req.installed_at is None:
+                req.installed_at = now
+                req.install_failed_at = None
+                uow.enqueue("core.cutover", at=now, request_id=req.id)
+        elif progress.notification_point_id == INSTALLED:
+            if req.state == State.READY and req.installed_at is None:
+                req.install_failed_at = now
+        uow.audit(at=now, actor=f"smdp:{progress.smdp_id}", action="esim.progress",
+                  object_type="request", object_id=req.id, detail=detail)
+        uow.commit()
+
+
+def cutover(ctx: ServiceContext, job: JobRecord) -> None:
+    """Move the number to the new SIM, retire the old one, write the SIM change record."""
+    assert job.request_id is not None
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, job.request_id)
+        if req.state != State.READY or req.new_iccid is None:
+            return
+        new_imsi = repo.get_sim(uow, req.new_iccid).imsi
+        old_imsi = repo.get_sim(uow, req.old_iccid).imsi if req.old_iccid else None
+        msisdn = req.msisdn
+    call_peer(ctx, job, "core.provision", lambda _c: ctx.core.provision_imsi(imsi=new_imsi))
+    call_peer(ctx, job, "core.move_msisdn",
+              lambda _c: ctx.core.move_msisdn(msisdn=msisdn, new_imsi=new_imsi, old_imsi=old_imsi))
+    if old_imsi is not None:
+        call_peer(ctx, job, "core.retire", lambda _c: ctx.core.retire_imsi(imsi=old_imsi))
+    now = ctx.now()
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, job.request_id, lock=True)
+        if req.state != State.READY:
+            uow.commit()
+            return
+        assert req.new_iccid is not None
+        if req.old_iccid:
+            old = repo.get_sim(uow, req.old_iccid, lock=True)
+            old.set_state(SimState.RETIRED)
+            uow.flush()  # free the line's bound slot before the new SIM takes it
+        new = repo.get_sim(uow, req.new_iccid, lock=True)
+        new.set_state(SimState.ACTIVE, line_id=req.line_id)
+        uow.session.add(SimChange(id=new_id(), msisdn=req.msisdn, line_id=req.line_id,
+                                  changed_at=now, new_iccid=req.new_iccid,
+                                  old_iccid=req.old_iccid, request_id=req.id))
+        req.completed_at = now
+        req.move_to(State.COMPLETED, at=now)
+        not_me = secrets.token_urlsafe(24)  # a fresh link for "this was not me" after the fact
+        req.not_me_token_hash = token_hash(not_me)
+        uow.audit(at=now, actor="worker", action="request.completed", object_type="request",
+                  object_id=req.id, detail={"new_iccid": req.new_iccid, "old_iccid": req.old_iccid})
+        enqueue_mail(ctx, uow, kind="replacement_completed", request=req,
+                     subscriber=repo.get_subscriber(uow, req.subscriber_id),
+                     brand=repo.get_brand(uow, req.brand_id), context={"completed_at": now},
+                     secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"})
+        uow.commit()
+

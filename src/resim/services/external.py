@@ -1,0 +1,77 @@
+"""Attempt rows: every call to a peer is recorded, and committed, before it is made.
+
+The row's id is the call's idempotency key (ES2+ functionCallIdentifier). A row
+left in ``started`` means a worker died during the call, so its outcome is
+unknown; handlers use :func:`outcome_unknown_before` to treat a peer's "already
+done" answer as success on the retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.errors import ExternalError
+from resim.services.context import ServiceContext
+from resim.services.unit_of_work import new_id
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str
+    request_id: str | None
+    payload: dict[str, object]
+    attempts: int
+
+
+def call_peer(ctx: ServiceContext, job: JobRecord, target: str, fn: Callable[[str], T]) -> T:
+    """Commit an attempt row, call ``fn(call_id)``, record the outcome."""
+    call_id = new_id()
+    t = orm.external_call
+    with ctx.uow() as uow:
+        uow.session.execute(sa.insert(t).values(
+            id=call_id, job_id=job.id, request_id=job.request_id, target=target,
+            state="started", started_at=ctx.now()))
+        uow.commit()
+    try:
+        result = fn(call_id)
+    except ExternalError as exc:
+        _finish(ctx, call_id, "failed", exc.code, exc.retryable)
+        raise
+    except Exception:
+        _finish(ctx, call_id, "failed", "UNEXPECTED", True)
+        raise
+    _finish(ctx, call_id, "succeeded", None, None)
+    return result
+
+
+def _finish(ctx: ServiceContext, call_id: str, state: str, code: str | None,
+            retryable: bool | None) -> None:
+    t = orm.external_call
+    with ctx.uow() as uow:
+        uow.session.execute(sa.update(t).where(t.c.id == call_id).values(
+            state=state, finished_at=ctx.now(), error_code=code, retryable=retryable))
+        uow.commit()
+
+
+def outcome_unknown_before(ctx: ServiceContext, request_id: str | None, target: str) -> bool:
+    """True if an earlier call to ``target`` for this request may have taken effect:
+    it never finished (worker died) or failed in a retryable way (timeout, 5xx)."""
+    if request_id is None:
+        return False
+    t = orm.external_call
+    with ctx.uow() as uow:
+        found = uow.session.scalar(
+            sa.select(sa.func.count()).select_from(t).where(
+                t.c.request_id == request_id, t.c.target == target,
+                sa.or_(t.c.state == "started", t.c.retryable.is_(True)),
+            )
+        )
+        return bool(found)

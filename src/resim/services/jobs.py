@@ -1,0 +1,160 @@
+"""The durable job runner: claim due jobs, run their handler, record the outcome.
+
+Claiming sets ``state='running'`` with a lease. On PostgreSQL the candidate
+rows are chosen with FOR UPDATE SKIP LOCKED, so several worker processes never
+claim the same job; on SQLite the claim runs inside BEGIN IMMEDIATE, which
+serialises writers. A job whose worker died is claimed again when its lease
+runs out. Handlers are written to be re-run: every external call has an
+attempt row and every peer operation is idempotent or recognisable.
+
+Outcome of a handler:
+- returns: the job is done.
+- retryable ExternalError (or an unexpected exception): back off with full
+  jitter (base * 2**attempt, capped) and try again, up to ``job_max_attempts``.
+- non-retryable ResimError, or attempts exhausted: the job is dead and its
+  request, when the job is one the request cannot do without, fails visibly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from resim.adapters.db import orm
+from resim.errors import ExternalError, ResimError
+from resim.services import cancel, cutover, mailing, provisioning
+from resim.services.context import ServiceContext
+from resim.services.external import JobRecord
+
+log = structlog.get_logger()
+
+Handler = Callable[[ServiceContext, JobRecord], None]
+
+HANDLERS: dict[str, Handler] = {
+    "mail.send": mailing.send_mail,
+    "esim.provision": provisioning.provision,
+    "esim.cancel_order": provisioning.cancel_order,
+    "core.suspend_old": cutover.suspend_old,
+    "core.resume_old": cutover.resume_old,
+    "core.cutover": cutover.cutover,
+    "request.expire_unverified": lambda ctx, job: cancel.expire_unverified(ctx, _rid(job)),
+    "request.expire_activation": lambda ctx, job: cancel.expire_activation(ctx, _rid(job)),
+}
+
+# A dead job of these kinds fails its request (the request cannot finish without it).
+FAILS_REQUEST = {"esim.provision", "core.suspend_old", "core.cutover"}
+
+
+def _rid(job: JobRecord) -> str:
+    assert job.request_id is not None
+    return job.request_id
+
+
+def claim(ctx: ServiceContext, *, worker_id: str, limit: int, lease_seconds: float) -> list[JobRecord]:
+    """Claim up to ``limit`` due jobs (pending, or running with an expired lease)."""
+    if limit <= 0:
+        return []
+    now = ctx.now()
+    t = orm.job
+    due = sa.or_(
+        sa.and_(t.c.state == "pending", t.c.run_after <= now),
+        sa.and_(t.c.state == "running", t.c.lease_until < now),
+    )
+    with ctx.uow() as uow:
+        ids = list(uow.session.scalars(
+            sa.select(t.c.id).where(due).order_by(t.c.run_after).limit(limit)
+            .with_for_update(skip_locked=True)
+        ))
+        if not ids:
+            return []
+        rows = uow.session.execute(
+            sa.update(t).where(t.c.id.in_(ids))
+            .values(state="running", worker_id=worker_id, attempts=t.c.attempts + 1,
+                    lease_until=now + dt.timedelta(seconds=lease_seconds))
+            .returning(t.c.id, t.c.kind, t.c.request_id, t.c.payload, t.c.attempts)
+        ).all()
+        uow.commit()
+    return [JobRecord(id=r.id, kind=r.kind, request_id=r.request_id, payload=dict(r.payload),
+                      attempts=r.attempts) for r in rows]
+
+
+def run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
+    """Run one claimed job to an outcome; return "done", "retry" or "dead"."""
+    handler = HANDLERS.get(job.kind)
+    if handler is None:
+        _finish(ctx, job, worker_id, state="dead", error=f"no handler for job kind {job.kind}")
+        return "dead"
+    try:
+        handler(ctx, job)
+    except ExternalError as exc:
+        if exc.retryable and job.attempts < ctx.job_max_attempts:
+            return _retry(ctx, job, worker_id, f"{exc.code}: {exc.message}")
+        return _dead(ctx, job, worker_id, exc.code, exc.message)
+    except ResimError as exc:
+        return _dead(ctx, job, worker_id, exc.code, exc.message)
+    except Exception as exc:  # a bug or a driver error: retry, it may be transient
+        log.exception("job.crashed", job_id=job.id, kind=job.kind)
+        if job.attempts < ctx.job_max_attempts:
+            return _retry(ctx, job, worker_id, f"UNEXPECTED: {type(exc).__name__}")
+        return _dead(ctx, job, worker_id, "UNEXPECTED", type(exc).__name__)
+    _finish(ctx, job, worker_id, state="done", error=None)
+    return "done"
+
+
+def backoff_seconds(ctx: ServiceContext, attempts: int, rng: random.Random | None = None) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**(attempts-1))], at least 10 ms."""
+    ceiling = min(ctx.job_backoff_cap_seconds, ctx.job_backoff_base_seconds * 2 ** max(attempts - 1, 0))
+    return max(0.01, (rng or random).uniform(0, ceiling))
+
+
+def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> str:
+    delay = backoff_seconds(ctx, job.attempts)
+    log.warning("job.retry", job_id=job.id, kind=job.kind, attempt=job.attempts,
+                delay_s=round(delay, 3), error=error)
+    _finish(ctx, job, worker_id, state="pending", error=error,
+            run_after=ctx.now() + dt.timedelta(seconds=delay))
+    return "retry"
+
+
+def _dead(ctx: ServiceContext, job: JobRecord, worker_id: str, code: str, message: str) -> str:
+    log.error("job.dead", job_id=job.id, kind=job.kind, code=code, error=message)
+    if job.kind in FAILS_REQUEST and job.request_id is not None:
+        provisioning.fail_request(ctx, job.request_id, code=code, reason=message)
+    _finish(ctx, job, worker_id, state="dead", error=f"{code}: {message}")
+    return "dead"
+
+
+def _finish(ctx: ServiceContext, job: JobRecord, worker_id: str, *, state: str,
+            error: str | None, run_after: dt.datetime | None = None) -> None:
+    t = orm.job
+    values: dict[str, Any] = {"state": state, "last_error": error, "lease_until": None}
+    if run_after is not None:
+        values["run_after"] = run_after
+    if state in ("done", "dead"):
+        values["finished_at"] = ctx.now()
+    with ctx.uow() as uow:
+        # Only the current holder may finish it: a job whose lease ran out and was
+        # taken by another worker is left to that worker.
+        uow.session.execute(sa.update(t).where(
+            t.c.id == job.id, t.c.worker_id == worker_id, t.c.state == "running",
+            t.c.attempts == job.attempts).values(**values))
+        uow.commit()
+
+
+def run_due_jobs(ctx: ServiceContext, *, worker_id: str = "inline", limit: int = 100,
+                 max_rounds: int = 1000) -> int:
+    """Run due jobs in this thread until none is left (tests, walkthrough); return count."""
+    total = 0
+    for _ in range(max_rounds):
+        jobs = claim(ctx, worker_id=worker_id, limit=limit, lease_seconds=60)
+        if not jobs:
+            break
+        for job in jobs:
+            run(ctx, job, worker_id=worker_id)
+            total += 1
+    return total

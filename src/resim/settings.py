@@ -1,0 +1,86 @@
+"""One typed settings object, read from ``RESIM_*`` environment variables.
+
+Only the composition root (``resim.bootstrap``) and the CLI read it; everything
+else is handed what it needs. Secrets are ``SecretStr``. The defaults are the
+embedded set-up: a SQLite file under ``var/``, the built-in SM-DP+ emulator,
+the built-in core network and mail captured on loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RESIM_", extra="ignore")
+
+    environment: Literal["dev", "production"] = "dev"
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: sqlite file in data_dir
+
+    # Fernet keys, comma separated; the first encrypts, all decrypt (rotation).
+    # In dev, when empty, a key is created once in data_dir/secret.key.
+    secret_keys: SecretStr = SecretStr("")
+    # API bearer tokens for BSS integration, comma separated. Empty in dev: open API.
+    api_tokens: SecretStr = SecretStr("")
+
+    public_base_url: str = "http://127.0.0.1:8600"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8600, ge=1, le=65535)
+
+    # SM-DP+ (ES2+)
+    smdp_url: str = "http://127.0.0.1:8700"
+    smdp_requester_id: str = "resim-operator"
+    smdp_id: str = "smdp-emulator"  # functionRequesterIdentifier the SM-DP+ uses in callbacks
+    smdp_callback_token: SecretStr = SecretStr("")  # dev: derived from the secret key
+    smdp_client_cert: Path | None = None
+    smdp_client_key: Path | None = None
+    smdp_ca_bundle: Path | None = None
+    smdp_timeout_seconds: float = Field(10.0, gt=0)
+
+    # Mail
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(8625, ge=1, le=65535)
+    smtp_sender: str = "resim <no-reply@resim.test>"
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+
+    # Worker
+    worker_concurrency: int = Field(32, ge=1, le=1024)
+    job_lease_seconds: float = Field(60.0, gt=0)
+    job_max_attempts: int = Field(12, ge=1)
+    job_backoff_base_seconds: float = Field(1.0, gt=0)
+    job_backoff_cap_seconds: float = Field(300.0, gt=0)
+    worker_poll_seconds: float = Field(0.2, gt=0)
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("RESIM_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'resim.db'}"
+
+    @property
+    def mail_capture_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    def secret_key_list(self) -> list[str]:
+        return [k.strip() for k in self.secret_keys.get_secret_value().split(",") if k.strip()]
+
+    def api_token_list(self) -> list[str]:
+        return [t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip()]

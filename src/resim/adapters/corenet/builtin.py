@@ -1,0 +1,311 @@
+"""resim's own core network: a table of IMSI, MSISDN and access flags.
+
+The embedded default and what the demo shows. Semantics and error codes are
+those of :mod:`resim.adapters.corenet.rules`; the tables are in
+:mod:`resim.adapters.corenet.schema` (``CORENET_METADATA``, re-exported here).
+
+Transactions and locks: every write runs in its own transaction on ``engine``
+(never inside a caller's unit of work; the core network is an external system
+to resim's services). On PostgreSQL the rows an operation touches are locked
+with ``SELECT ... FOR UPDATE`` in IMSI order, so two operations on shared rows
+cannot deadlock each other; on SQLite the transaction is opened with
+``BEGIN IMMEDIATE`` (unless the engine already does so), which serialises
+writers. ``move_msisdn`` clears the number on the old IMSI and sets it on the
+new one inside that single transaction, so no reader ever sees the number on
+none or on two IMSIs.
+
+Races the locks cannot cover on PostgreSQL (a free number bound concurrently
+by someone else: there is no row to lock) are caught by the UNIQUE index; the
+transaction is then retried from the start and sees the new state. Lock
+contention that does not clear within ``max_attempts`` raises a retryable
+``CORE_BUSY``; a database that cannot be reached raises ``CORE_UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from resim.adapters.corenet import rules
+from resim.adapters.corenet.rules import CoreEvent, CoreSubscriber
+from resim.adapters.corenet.schema import CORENET_METADATA, corenet_event, corenet_subscriber
+
+__all__ = ["CORENET_METADATA", "BuiltinCoreNetwork"]
+
+T = TypeVar("T")
+_sub = corenet_subscriber
+_ev = corenet_event
+
+
+class _Retry(Exception):
+    """The state changed under us in a way the locks did not cover: start again."""
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class BuiltinCoreNetwork:
+    """The CoreNetwork port on resim's own tables (SQLite or PostgreSQL).
+
+    Thread-safe: share one instance, or make many on one engine or on engines
+    pointing at the same database.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        clock: Callable[[], dt.datetime] | None = None,
+        *,
+        max_attempts: int = 8,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock or _utcnow
+        self._max_attempts = max_attempts
+        self._dialect = engine.dialect.name
+
+    # ------------------------------------------------------------ the port
+
+    def provision_imsi(self, *, imsi: str) -> None:
+        rules.check_imsi(imsi)
+
+        def work(conn: sa.Connection) -> None:
+            now = self._now()
+            values = {"imsi": imsi, "enabled": True, "retired": False, "updated_at": now}
+            if self._dialect in ("postgresql", "sqlite"):
+                mod = postgresql if self._dialect == "postgresql" else sqlite
+                stmt = mod.insert(_sub).values(values).on_conflict_do_nothing()
+                created = conn.execute(stmt).rowcount == 1
+            else:  # other back ends: read, then insert; a race ends in _Retry
+                created = self._read(conn, [imsi]).get(imsi) is None
+                if created:
+                    conn.execute(_sub.insert().values(values))
+            if created:
+                self._log(conn, imsi, None, rules.EV_PROVISIONED, now)
+
+        self._write(work)
+
+    def move_msisdn(self, *, msisdn: str, new_imsi: str, old_imsi: str | None) -> None:
+        """Move ``msisdn`` onto ``new_imsi``, off ``old_imsi``, in one transaction."""
+        rules.check_msisdn(msisdn)
+        rules.check_imsi(new_imsi)
+        if old_imsi is not None:
+            rules.check_imsi(old_imsi)
+
+        def work(conn: sa.Connection) -> None:
+            seen = self._holder(conn, msisdn)
+            subs = self._read(conn, [new_imsi, old_imsi, seen], lock=True)
+            holder = self._holder(conn, msisdn)
+            if holder is not None and holder not in subs:
+                raise _Retry  # the number moved to a row we have not locked
+            plan = rules.plan_move(
+                msisdn=msisdn,
+                new=subs.get(new_imsi),
+                new_imsi=new_imsi,
+                old=subs.get(old_imsi) if old_imsi else None,
+                old_imsi=old_imsi,
+                holder=holder,
+            )
+            if not plan.bind:
+                return
+            now = self._now()
+            if plan.clear_imsi is not None:
+                # A unique MSISDN column: clear the old record first (as on a real HLR).
+                self._update(conn, plan.clear_imsi, now, msisdn=None)
+                self._log(conn, plan.clear_imsi, msisdn, rules.EV_UNBOUND, now)
+            self._update(conn, new_imsi, now, msisdn=msisdn)
+            self._log(conn, new_imsi, msisdn, rules.EV_BOUND, now)
+
+        self._write(work)
+
+    def suspend_imsi(self, *, imsi: str) -> None:
+        def work(conn: sa.Connection) -> None:
+            sub = self._locked(conn, imsi)
+            if rules.needs_suspend(sub):
+                now = self._now()
+                self._update(conn, imsi, now, enabled=False)
+                self._log(conn, imsi, sub.msisdn, rules.EV_SUSPENDED, now)
+
+        self._write(work)
+
+    def resume_imsi(self, *, imsi: str) -> None:
+        def work(conn: sa.Connection) -> None:
+            sub = self._locked(conn, imsi)
+            if rules.needs_resume(sub):
+                now = self._now()
+                self._update(conn, imsi, now, enabled=True)
+                self._log(conn, imsi, sub.msisdn, rules.EV_RESUMED, now)
+
+        self._write(work)
+
+    def retire_imsi(self, *, imsi: str) -> None:
+        """Disable ``imsi`` for good; refused while it still holds its MSISDN."""
+
+        def work(conn: sa.Connection) -> None:
+            sub = self._locked(conn, imsi)
+            if rules.needs_retire(sub):
+                now = self._now()
+                self._update(conn, imsi, now, enabled=False, retired=True)
+                self._log(conn, imsi, None, rules.EV_RETIRED, now)
+
+        self._write(work)
+
+    def apply_post_swap_holds(
+        self,
+        *,
+        imsi: str,
+        sms_hold_until: dt.datetime | None,
+        port_out_block_until: dt.datetime | None,
+    ) -> None:
+        """Set the SMS hold and the port-out block of ``imsi`` to exactly these values."""
+        sms = rules.check_aware(sms_hold_until, "sms_hold_until")
+        port = rules.check_aware(port_out_block_until, "port_out_block_until")
+
+        def work(conn: sa.Connection) -> None:
+            sub = self._locked(conn, imsi)
+            if rules.needs_holds(sub, sms, port):
+                now = self._now()
+                self._update(conn, imsi, now, sms_hold_until=sms, port_out_block_until=port)
+                self._log(conn, imsi, sub.msisdn, rules.EV_HOLDS, now)
+
+        self._write(work)
+
+    def msisdn_of(self, *, imsi: str) -> str | None:
+        return self._require(imsi).msisdn
+
+    def imsi_of(self, *, msisdn: str) -> str | None:
+        rules.check_msisdn(msisdn)
+        return self._read_only(lambda conn: self._holder(conn, msisdn))
+
+    def is_enabled(self, *, imsi: str) -> bool:
+        """True while the IMSI may use the network: enabled and not retired."""
+        return self._require(imsi).in_service
+
+    # ------------------------------------------------------------ read helpers
+
+    def subscriber(self, *, imsi: str) -> CoreSubscriber | None:
+        rules.check_imsi(imsi)
+        return self._read_only(lambda conn: self._read(conn, [imsi]).get(imsi))
+
+    def events(self, *, imsi: str | None = None, msisdn: str | None = None) -> list[CoreEvent]:
+        """The history, oldest first, optionally only for one IMSI and/or MSISDN."""
+        stmt = sa.select(_ev).order_by(_ev.c.id)
+        if imsi is not None:
+            stmt = stmt.where(_ev.c.imsi == imsi)
+        if msisdn is not None:
+            stmt = stmt.where(_ev.c.msisdn == msisdn)
+
+        def read(conn: sa.Connection) -> list[CoreEvent]:
+            return [
+                CoreEvent(imsi=r.imsi, msisdn=r.msisdn, operation=r.operation, at=r.at)
+                for r in conn.execute(stmt)
+            ]
+
+        return self._read_only(read)
+
+    # ------------------------------------------------------------ internals
+
+    def _now(self) -> dt.datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return timezone-aware datetimes")
+        return now.astimezone(dt.UTC)
+
+    def _require(self, imsi: str) -> CoreSubscriber:
+        return rules.require(self.subscriber(imsi=imsi), imsi)
+
+    def _locked(self, conn: sa.Connection, imsi: str) -> CoreSubscriber:
+        rules.check_imsi(imsi)
+        return rules.require(self._read(conn, [imsi], lock=True).get(imsi), imsi)
+
+    def _read(
+        self, conn: sa.Connection, imsis: Iterable[str | None], *, lock: bool = False
+    ) -> dict[str, CoreSubscriber]:
+        keys = sorted({i for i in imsis if i is not None})
+        if not keys:
+            return {}
+        # ORDER BY before FOR UPDATE: PostgreSQL locks the rows in that order,
+        # so every operation takes its locks in one global order (no deadlock).
+        stmt = sa.select(_sub).where(_sub.c.imsi.in_(keys)).order_by(_sub.c.imsi)
+        if lock and self._dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        return {
+            r.imsi: CoreSubscriber(
+                imsi=r.imsi,
+                msisdn=r.msisdn,
+                enabled=r.enabled,
+                retired=r.retired,
+                sms_hold_until=r.sms_hold_until,
+                port_out_block_until=r.port_out_block_until,
+                updated_at=r.updated_at,
+            )
+            for r in conn.execute(stmt)
+        }
+
+    @staticmethod
+    def _holder(conn: sa.Connection, msisdn: str) -> str | None:
+        found = conn.execute(sa.select(_sub.c.imsi).where(_sub.c.msisdn == msisdn)).scalar()
+        return None if found is None else str(found)
+
+    @staticmethod
+    def _update(conn: sa.Connection, imsi: str, now: dt.datetime, **values: Any) -> None:
+        conn.execute(_sub.update().where(_sub.c.imsi == imsi).values(updated_at=now, **values))
+
+    @staticmethod
+    def _log(
+        conn: sa.Connection, imsi: str, msisdn: str | None, operation: str, now: dt.datetime
+    ) -> None:
+        conn.execute(_ev.insert().values(imsi=imsi, msisdn=msisdn, operation=operation, at=now))
+
+    def _begin_immediate(self, conn: sa.Connection) -> None:
+        """Take SQLite's write lock up front, so read-then-write cannot hit SQLITE_BUSY."""
+        if self._dialect != "sqlite":
+            return
+        dbapi = conn.connection.dbapi_connection
+        # An engine configured like resim's own (BEGIN IMMEDIATE on "begin") is
+        # already in a transaction here; do not begin a second one.
+        if dbapi is not None and not getattr(dbapi, "in_transaction", False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _write(self, work: Callable[[sa.Connection], T]) -> T:
+        last: Exception | None = None
+        for attempt in range(self._max_attempts):
+            if attempt:
+                # Jittered back-off: concurrent losers should not retry in step.
+                time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
+            try:
+                with self._engine.begin() as conn:
+                    self._begin_immediate(conn)
+                    return work(conn)
+            except _Retry as exc:
+                last = exc
+            except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+                # Unique violation from a concurrent binder, deadlock victim,
+                # serialization failure, "database is locked", or a dropped
+                # connection: all worth another try from the start.
+                last = exc
+            except sa.exc.DBAPIError as exc:
+                raise rules.unavailable(type(exc.orig).__name__) from exc
+        if isinstance(last, sa.exc.OperationalError) and last.connection_invalidated:
+            raise rules.unavailable("database connection lost") from last
+        if isinstance(last, sa.exc.OperationalError) and not _is_contention(last):
+            raise rules.unavailable(type(last.orig).__name__) from last
+        raise rules.busy(f"gave up after {self._max_attempts} attempts") from last
+
+    def _read_only(self, read: Callable[[sa.Connection], T]) -> T:
+        try:
+            with self._engine.connect() as conn:
+                return read(conn)
+        except sa.exc.DBAPIError as exc:
+            raise rules.unavailable(type(exc.orig).__name__) from exc
+
+
+def _is_contention(exc: sa.exc.OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return any(word in text for word in ("locked", "deadlock", "serializ", "busy"))

@@ -1,0 +1,76 @@
+"""Tables of the built-in core network: its own metadata, kept apart from resim's.
+
+``corenet_subscriber.msisdn`` is UNIQUE (NULLs allowed, many): the database
+itself refuses a second IMSI for one number, as a real HLR does, so a bug in
+the adapter cannot break the at-most-one-IMSI-per-MSISDN invariant.
+``corenet_event`` is an append-only history; nothing reads it to decide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+CORENET_METADATA = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both back ends (SQLite keeps naive UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the corenet tables")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+corenet_subscriber = sa.Table(
+    "corenet_subscriber",
+    CORENET_METADATA,
+    sa.Column("imsi", sa.String(15), primary_key=True),
+    sa.Column("msisdn", sa.String(16), nullable=True, unique=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("retired", sa.Boolean, nullable=False),
+    sa.Column("sms_hold_until", UtcDateTime, nullable=True),
+    sa.Column("port_out_block_until", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    # A retired IMSI never holds a number (see rules.py).
+    sa.CheckConstraint("NOT (retired AND msisdn IS NOT NULL)", name="retired_holds_no_msisdn"),
+)
+
+corenet_event = sa.Table(
+    "corenet_event",
+    CORENET_METADATA,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("imsi", sa.String(15), nullable=False, index=True),
+    sa.Column("msisdn", sa.String(16), nullable=True, index=True),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)

@@ -132,6 +132,13 @@ class SmdpCore:
         with self._lock:
             self._journal.record(function, call_id, requester, None, f"fault:{kind}")
 
+    def record_refusal(
+        self, *, function: str, call_id: str, requester: str, refusal: SmdpRefusal
+    ) -> None:
+        """Log a call the HTTP layer refused before the core saw it (e.g. 1.1/1.1)."""
+        with self._lock:
+            self._journal.record(function, call_id, requester, None, refusal)
+
     def is_allowed(self, requester: str) -> bool:
         return self._allowed is None or requester in self._allowed
 

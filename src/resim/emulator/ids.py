@@ -1,4 +1,8 @@
-"""Identifiers the emulated SM-DP+ makes up: ICCIDs for stock, MatchingIDs, hashes."""
+"""Identifiers the emulated SM-DP+ makes up: ICCIDs for stock, MatchingIDs, hashes.
+
+MatchingIDs come from :func:`resim.domain.activation.generate_matching_id`
+(``XXXXX-XXXXX-XXXXX-XXXXX`` over 0-9 A-Z, re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ import hashlib
 import re
 import secrets
 
+from resim.domain.activation import generate_matching_id
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.errors import InvalidInput
 
-MATCHING_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-# Accepted from peers: no '$' (the Activation Code separator), no spaces.
-MATCHING_ID_RE = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+# Accepted from peers: printable ASCII without space and '$' (the Activation Code
+# separator), as resim.domain.activation reads peer codes; at most 64 characters.
+MATCHING_ID_RE = re.compile(r"^[\x21-\x23\x25-\x7e]{1,64}$")
 
 
 class UtcClock:
@@ -20,10 +25,14 @@ class UtcClock:
         return dt.datetime.now(dt.UTC)
 
 
-def generate_matching_id() -> str:
-    """``XXXXX-XXXXX-XXXXX-XXXXX`` from 0-9 A-Z: QR alphanumeric mode, ~103 bits."""
-    groups = ("".join(secrets.choice(MATCHING_ID_ALPHABET) for _ in range(5)) for _ in range(4))
-    return "-".join(groups)
+__all__ = [
+    "MATCHING_ID_RE",
+    "UtcClock",
+    "generate_matching_id",
+    "make_iccids",
+    "random_iccid_prefix",
+    "sha256_hex",
+]
 
 
 def random_iccid_prefix() -> str:

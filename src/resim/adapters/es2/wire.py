@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from resim.services.ports import DownloadProgress
@@ -131,6 +131,26 @@ def failure_body(subject_code: str, reason_code: str, message: str | None = None
     return {"header": dump(failure_header(subject_code, reason_code, message=message))}
 
 
+def invalid_status(exc: ValidationError, prefix: str | None = None) -> StatusCodeData:
+    """1.6/2.2 when a mandatory field is missing, else 1.6/2.1; names the first bad field.
+
+    Field locations are the camelCase wire names (``header.functionCallIdentifier``).
+    """
+    errors = exc.errors()
+    missing = [e for e in errors if e["type"] == "missing"]
+    first = (missing or errors)[0]
+    loc = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(first["loc"]))
+    if missing:
+        return StatusCodeData(
+            subject_code="1.6", reason_code="2.2", subject_identifier=loc,
+            message=f"mandatory field missing: {loc}",
+        )  # fmt: skip
+    return StatusCodeData(
+        subject_code="1.6", reason_code="2.1", subject_identifier=loc,
+        message=f"invalid field: {loc}",
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------- requests
 
 
@@ -217,8 +237,8 @@ class HandleDownloadProgressInfoRequest(_Wire):
             ),
         )
 
-    def to_progress(self, iccid: str) -> DownloadProgress:
-        """The port's dataclass; ``iccid`` is the validated value without the pad."""
+    def to_progress(self, *, iccid: str, eid: str | None) -> DownloadProgress:
+        """The port's dataclass; ``iccid`` (unpadded) and ``eid`` are the validated values."""
         code_data = self.notification_point_status.status_code_data
         return DownloadProgress(
             smdp_id=self.header.function_requester_identifier,
@@ -228,7 +248,7 @@ class HandleDownloadProgressInfoRequest(_Wire):
             timestamp=self.timestamp,
             notification_point_id=self.notification_point_id,
             status=self.notification_point_status.status,
-            eid=self.eid,
+            eid=eid,
             subject_code=code_data.subject_code if code_data else None,
             reason_code=code_data.reason_code if code_data else None,
             message=code_data.message if code_data else None,

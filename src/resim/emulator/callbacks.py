@@ -1,0 +1,110 @@
+"""Delivery of handleDownloadProgressInfo (SGP.22 5.3.5 / ES2+) to the operator.
+
+Notifications go out in order (point 3, then 4) to
+``<callback_url>/gsma/rsp2/es2plus/handleDownloadProgressInfo`` with the
+ES2+ headers and ``Authorization: Bearer <token>``. Each is retried with the
+same functionCallIdentifier (so the operator can deduplicate) after transport
+errors, HTTP 5xx, 408 and 429; a 2xx or another 4xx ends its delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from resim.adapters.es2 import wire
+from resim.services.ports import DownloadProgress
+
+_RETRY_HTTP = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of one notification; ``refused`` is the operator's ES2+ error pair."""
+
+    notification_point_id: int
+    status: str
+    delivered: bool
+    attempts: int
+    http_status: int | None = None
+    refused: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "notificationPointId": self.notification_point_id,
+            "status": self.status,
+            "delivered": self.delivered,
+            "attempts": self.attempts,
+            "httpStatus": self.http_status,
+            "refused": self.refused,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    base_url: str
+    token: str | None = None
+    attempts: int = 3
+    timeout_s: float = 5.0
+    backoff_s: float = 0.2
+
+
+async def deliver_all(
+    notes: list[DownloadProgress],
+    target: CallbackTarget,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[Delivery]:
+    """Send every notification in order; never raises for peer failures."""
+    headers = wire.es2_headers()
+    if target.token:
+        headers["Authorization"] = f"Bearer {target.token}"
+    url = target.base_url.rstrip("/") + wire.PATH_PREFIX + wire.HANDLE_DOWNLOAD_PROGRESS_INFO
+    async with httpx.AsyncClient(
+        timeout=target.timeout_s, headers=headers, transport=transport
+    ) as client:
+        return [await _deliver(client, url, note, target) for note in notes]
+
+
+async def _deliver(
+    client: httpx.AsyncClient, url: str, note: DownloadProgress, target: CallbackTarget
+) -> Delivery:
+    body = wire.dump(wire.HandleDownloadProgressInfoRequest.from_progress(note))
+    point, status = note.notification_point_id, note.status
+    error: str | None = None
+    http_status: int | None = None
+    for attempt in range(1, max(1, target.attempts) + 1):
+        if attempt > 1:
+            await asyncio.sleep(target.backoff_s * 2 ** (attempt - 2))
+        try:
+            resp = await client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            error, http_status = f"transport error ({type(exc).__name__})", None
+            continue
+        http_status = resp.status_code
+        if http_status >= 500 or http_status in _RETRY_HTTP:
+            error = f"HTTP {http_status}"
+            continue
+        if 200 <= http_status < 300:
+            refused = _refusal(resp)
+            return Delivery(point, status, refused is None, attempt, http_status, refused)
+        return Delivery(point, status, False, attempt, http_status, _refusal(resp), "refused")
+    return Delivery(point, status, False, max(1, target.attempts), http_status, None, error)
+
+
+def _refusal(resp: httpx.Response) -> str | None:
+    """``subject/reason`` when the body is an ES2+ Failed answer, else None."""
+    if not resp.content:
+        return None
+    try:
+        header = wire.Es2Response.model_validate(resp.json()).header
+    except ValueError:
+        return None
+    data = header.function_execution_status.status_code_data
+    if header.function_execution_status.status in wire.SUCCESS_STATUSES or data is None:
+        return None
+    return f"{data.subject_code}/{data.reason_code}"

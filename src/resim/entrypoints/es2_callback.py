@@ -1,0 +1,129 @@
+"""The operator's ES2+ endpoint: handleDownloadProgressInfo from the SM-DP+ (SGP.22 5.3.5).
+
+``POST /gsma/rsp2/es2plus/handleDownloadProgressInfo``. Outcomes:
+
+- caller not authenticated (``authenticate(authorization, requester_id)`` is
+  false): HTTP 401 with an ES2+ body 1.1/1.1; the body is not processed;
+- body not valid: HTTP 200 with an ES2+ Failed body, 1.6/2.2 (mandatory field
+  missing) or 1.6/2.1 (invalid). SGP.22 6.5.1 reports function errors in the
+  JSON header with HTTP 200; the SM-DP+ reads them as final and does not resend
+  a body that will never be valid;
+- the handler raised NotFound: 200, Failed 8.2.1/3.9 (ICCID unknown to us);
+  another DomainError: 200, Failed 1.6/2.1;
+- the handler raised ExternalError or anything unexpected: HTTP 503 (body
+  1.2/4.2), so the SM-DP+ retries later;
+- success: HTTP 204, no body.
+
+The route is a plain ``def``: FastAPI runs it in its thread pool, so ``handle``
+may do blocking database work. ``handle`` must be idempotent: an SM-DP+
+retries with the same functionCallIdentifier after a 503 or a lost answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from resim.adapters.es2 import wire
+from resim.domain.identifiers import normalize_eid, normalize_iccid
+from resim.errors import DomainError, InvalidInput, NotFound
+from resim.services.ports import DownloadProgress
+
+PATH = wire.PATH_PREFIX + wire.HANDLE_DOWNLOAD_PROGRESS_INFO
+
+
+async def _raw_body(request: Request) -> bytes:
+    # Read in the event loop so the sync route below gets bytes, whatever they are.
+    return await request.body()
+
+
+def _es2(
+    status_code: int, subject: str, reason: str, message: str, ident: str | None = None
+) -> Response:
+    header = wire.failure_header(subject, reason, message=message, subject_identifier=ident)
+    return JSONResponse(
+        {"header": wire.dump(header)},
+        status_code=status_code,
+        headers={wire.ADMIN_PROTOCOL_HEADER: wire.ADMIN_PROTOCOL},
+    )
+
+
+def _requester_of(data: dict[str, Any] | None) -> str:
+    header = data.get("header") if data else None
+    value = header.get("functionRequesterIdentifier") if isinstance(header, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def build_es2_callback_router(
+    handle: Callable[[DownloadProgress], None],
+    authenticate: Callable[[str | None, str], bool],
+) -> APIRouter:
+    """A router with the handleDownloadProgressInfo route (see the module docstring).
+
+    ``authenticate`` gets the raw Authorization header (or None) and the
+    functionRequesterIdentifier from the body ("" when absent or unreadable).
+    """
+    router = APIRouter()
+    log = structlog.get_logger().bind(component="es2-callback")
+
+    @router.post(PATH, status_code=204, response_class=Response, response_model=None)
+    def handle_download_progress_info(
+        body: Annotated[bytes, Depends(_raw_body)],
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        try:
+            loaded = json.loads(body)
+        except ValueError:
+            loaded = None
+        data = loaded if isinstance(loaded, dict) else None
+        requester = _requester_of(data)
+        if not authenticate(authorization, requester):
+            log.warning("es2.callback.unauthenticated", requester_id=requester or None)
+            return _es2(401, "1.1", "1.1", "function requester unknown or not authenticated")
+        if data is None:
+            return _es2(200, "1.6", "2.1", "body is not a JSON object")
+        try:
+            parsed = wire.HandleDownloadProgressInfoRequest.model_validate(data)
+        except ValidationError as exc:
+            bad = wire.invalid_status(exc)
+            log.warning("es2.callback.invalid", field=bad.subject_identifier)
+            return _es2(
+                200, bad.subject_code, bad.reason_code, bad.message or "", bad.subject_identifier
+            )
+        try:
+            iccid = normalize_iccid(parsed.iccid)
+        except InvalidInput as exc:
+            log.warning("es2.callback.invalid", field="iccid")
+            return _es2(200, "1.6", "2.1", exc.message, "iccid")
+        try:
+            eid = normalize_eid(parsed.eid) if parsed.eid else None
+        except InvalidInput as exc:
+            log.warning("es2.callback.invalid", field="eid")
+            return _es2(200, "1.6", "2.1", exc.message, "eid")
+        progress = parsed.to_progress(iccid=iccid, eid=eid)
+        bound = log.bind(
+            call_id=progress.call_id, iccid=iccid, point=progress.notification_point_id,
+            status=progress.status,
+        )  # fmt: skip
+        try:
+            handle(progress)
+        except NotFound as exc:
+            bound.info("es2.callback.refused", code=exc.code)
+            return _es2(200, "8.2.1", "3.9", "ICCID unknown to the operator", "iccid")
+        except DomainError as exc:
+            bound.info("es2.callback.refused", code=exc.code)
+            return _es2(200, "1.6", "2.1", exc.message)
+        except Exception:
+            # ExternalError or a bug: the SM-DP+ retries on 5xx, so nothing is lost.
+            bound.exception("es2.callback.failed")
+            return _es2(503, "1.2", "4.2", "temporarily unable to process; retry later")
+        bound.info("es2.callback.handled")
+        return Response(status_code=204)
+
+    return router

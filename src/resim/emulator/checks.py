@@ -6,8 +6,11 @@ where a wrong value could corrupt the state (EID and ICCID digits).
 
 from __future__ import annotations
 
+import hmac
+
 from resim.domain.identifiers import normalize_eid, normalize_iccid
-from resim.emulator.model import PhoneRefusal, Profile, SmdpRefusal, sources_of
+from resim.emulator.ids import sha256_hex
+from resim.emulator.model import PhoneRefusal, Profile, ProfileState, SmdpRefusal, sources_of
 from resim.errors import InvalidInput
 
 
@@ -41,6 +44,33 @@ def phone_eid(raw: str | None) -> str | None:
         return normalize_eid(raw)
     except InvalidInput as exc:
         raise PhoneRefusal("invalid_eid", exc.message) from None
+
+
+def phone_may_download(
+    p: Profile,
+    matching_id: str,
+    cancelled: bool,
+    device_eid: str | None,
+    confirmation_code: str | None,
+) -> None:
+    """Refuse with a plain reason when a device may not download ``p`` with this code.
+
+    Order matters for the message: a cancelled or used code says so before any
+    check of the device or the confirmation code.
+    """
+    if cancelled or p.matching_id != matching_id:
+        raise PhoneRefusal("cancelled", "this activation code was cancelled by the operator")
+    if p.state in (ProfileState.DOWNLOADED, ProfileState.INSTALLED, ProfileState.ERROR):
+        raise PhoneRefusal("used", "this activation code was already used")
+    if p.state is not ProfileState.RELEASED:
+        raise PhoneRefusal("not_released", "the profile is not released for download yet")
+    if p.eid and device_eid and p.eid != device_eid:
+        raise PhoneRefusal("eid_mismatch", "the profile is bound to another device (EID)")
+    if p.confirmation_code_sha256 is not None:
+        if not confirmation_code:
+            raise PhoneRefusal("confirmation_code_required", "a confirmation code is required")
+        if not hmac.compare_digest(sha256_hex(confirmation_code), p.confirmation_code_sha256):
+            raise PhoneRefusal("confirmation_code_wrong", "the confirmation code is wrong")
 
 
 def wrong_state(p: Profile, function: str) -> SmdpRefusal:

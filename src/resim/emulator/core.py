@@ -11,7 +11,6 @@ are answered from the journal unless ``replay_duplicate_calls=False``).
 
 from __future__ import annotations
 
-import hmac
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -286,6 +285,18 @@ class SmdpCore:
         (SGP.22 5.3.5), ICCID unpadded. Raises :class:`PhoneRefusal` with a plain
         reason when the activation code cannot be used.
         """
+        with self._lock:
+            downloaded = self.download(matching_id, smdp_address, eid, confirmation_code)
+            return [downloaded, self.install(downloaded.iccid, fail=fail_install)]
+
+    def download(
+        self,
+        matching_id: str,
+        smdp_address: str,
+        eid: str | None = None,
+        confirmation_code: str | None = None,
+    ) -> DownloadProgress:
+        """The device fetches the profile package: Released -> Downloaded (point 3)."""
         if smdp_address.strip().lower() != self.smdp_address.lower():
             raise PhoneRefusal("wrong_smdp", "the activation code names a different SM-DP+")
         device_eid = checks.phone_eid(eid)
@@ -296,34 +307,25 @@ class SmdpCore:
                     "unknown_code", "this activation code is not known to the SM-DP+"
                 )
             p = self._profiles[record.iccid]
-            if record.cancelled or p.matching_id != matching_id:
-                raise PhoneRefusal(
-                    "cancelled", "this activation code was cancelled by the operator"
-                )
-            if p.state in (ProfileState.DOWNLOADED, ProfileState.INSTALLED, ProfileState.ERROR):
-                raise PhoneRefusal("used", "this activation code was already used")
-            if p.state is not ProfileState.RELEASED:
-                raise PhoneRefusal("not_released", "the profile is not released for download yet")
-            if p.eid and device_eid and p.eid != device_eid:
-                raise PhoneRefusal("eid_mismatch", "the profile is bound to another device (EID)")
-            if p.confirmation_code_sha256 is not None:
-                if not confirmation_code:
-                    raise PhoneRefusal(
-                        "confirmation_code_required", "a confirmation code is required"
-                    )
-                if not hmac.compare_digest(_sha256(confirmation_code), p.confirmation_code_sha256):
-                    raise PhoneRefusal("confirmation_code_wrong", "the confirmation code is wrong")
+            checks.phone_may_download(
+                p, matching_id, record.cancelled, device_eid, confirmation_code
+            )
             p.eid = p.eid or device_eid
             self._move(p, EVENT_DOWNLOAD, ProfileState.DOWNLOADED)
-            notes = [self._progress(p, 3, "Executed-Success")]
-            if fail_install:
+            return self._progress(p, 3, "Executed-Success")
+
+    def install(self, iccid: str, *, fail: bool = False) -> DownloadProgress:
+        """The eUICC installs a downloaded profile: Installed, or Error when ``fail`` (point 4)."""
+        with self._lock:
+            p = self._profiles.get(normalize_iccid(iccid))
+            if p is None or p.state is not ProfileState.DOWNLOADED:
+                raise PhoneRefusal("not_downloaded", "the profile was not downloaded")
+            if fail:
                 self._move(p, EVENT_INSTALL_FAILED, ProfileState.ERROR)
                 # (?) reason pair for an eUICC install failure; SGP.22 leaves it to the SM-DP+.
-                notes.append(self._progress(p, 4, "Failed", ("8.1", "4.2", "installation failed")))
-            else:
-                self._move(p, EVENT_INSTALL, ProfileState.INSTALLED)
-                notes.append(self._progress(p, 4, "Executed-Success"))
-            return notes
+                return self._progress(p, 4, "Failed", ("8.1", "4.2", "installation failed"))
+            self._move(p, EVENT_INSTALL, ProfileState.INSTALLED)
+            return self._progress(p, 4, "Executed-Success")
 
     # ------------------------------------------------------------ internals
 

@@ -27,7 +27,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -309,3 +309,10 @@ class BuiltinCoreNetwork:
 def _is_contention(exc: sa.exc.OperationalError) -> bool:
     text = str(exc.orig).lower()
     return any(word in text for word in ("locked", "deadlock", "serializ", "busy"))
+
+
+if TYPE_CHECKING:
+    from resim.services.ports import CoreNetwork
+
+    def _conforms(adapter: BuiltinCoreNetwork) -> CoreNetwork:
+        return adapter

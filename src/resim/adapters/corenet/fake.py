@@ -12,7 +12,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resim.adapters.corenet import rules
 from resim.adapters.corenet.rules import CoreEvent, CoreSubscriber
@@ -162,3 +162,10 @@ class FakeCoreNetwork:
 
     def _log(self, imsi: str, msisdn: str | None, operation: str, now: dt.datetime) -> None:
         self._events.append(CoreEvent(imsi=imsi, msisdn=msisdn, operation=operation, at=now))
+
+
+if TYPE_CHECKING:
+    from resim.services.ports import CoreNetwork
+
+    def _conforms(adapter: FakeCoreNetwork) -> CoreNetwork:
+        return adapter

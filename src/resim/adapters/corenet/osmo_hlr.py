@@ -1,0 +1,277 @@
+"""The CoreNetwork port on a real HLR: Osmocom's osmo-hlr, over its CTRL interface.
+
+Mapping (osmo-hlr 1.5, CTRL variables under ``subscriber.by-imsi-<IMSI>.``):
+
+- provision: ``SET subscriber.create <IMSI>`` (the HLR creates it with CS and
+  PS access on, as the built-in adapter does);
+- MSISDN: ``msisdn`` (digits, or ``none``). resim speaks E.164 with ``+``; the
+  HLR stores the same number without it (``+4520123456`` <-> ``4520123456``);
+- suspend / resume: ``cs-enabled`` and ``ps-enabled`` to 0 / 1 (turning them
+  off makes the HLR drop an attached subscriber);
+- retire: access off, then the authentication data deleted (``aud2g`` and
+  ``aud3g`` to ``none``), so the old card can never authenticate again.
+
+osmo-hlr has no "retired" flag. This adapter reads an IMSI as retired when
+both access flags are off *and* it has no authentication data, which is what
+``retire_imsi`` leaves behind. Consequence: a record that never got keys and
+is then suspended reads as retired (resume and moves onto it are refused).
+Load the SIM's keys (:meth:`OsmoHlrCoreNetwork.set_milenage_keys`, or the
+HLR's own tools at stock intake) before relying on suspend/resume.
+``is_enabled`` is true while either access flag is on (any service at all).
+
+The MSISDN is UNIQUE in osmo-hlr, so ``move_msisdn`` clears it on the old IMSI
+before setting it on the new one. CTRL has no transactions: between the two
+commands other CTRL clients can see the number on nobody. If setting it on the
+new IMSI fails, the number is put back on the old one before the error is
+raised; if even that fails (the HLR went away), the number stays unbound and
+a retry of the same move completes it (a free number binds to ``new_imsi``).
+Within one process, operations on one instance are serialised by a lock;
+across processes the HLR's unique index keeps two IMSIs from ever sharing a
+number. Errors: see :mod:`resim.adapters.corenet.rules` and ``osmo_ctrl``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from resim.adapters.corenet import rules
+from resim.adapters.corenet.osmo_ctrl import CtrlClient, CtrlError, parse_table
+from resim.adapters.corenet.rules import CoreSubscriber
+from resim.errors import ExternalError, InvalidInput
+
+if TYPE_CHECKING:
+    from resim.services.ports import CoreNetwork
+
+DEFAULT_CTRL_PORT = 4259
+_HEX128 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+@dataclass(frozen=True)
+class _Record:
+    imsi: str
+    msisdn: str | None  # E.164 with "+"
+    cs: bool
+    ps: bool
+    has_auth: bool
+
+    @property
+    def retired(self) -> bool:
+        return not self.cs and not self.ps and not self.has_auth
+
+    def view(self) -> CoreSubscriber:
+        return CoreSubscriber(
+            imsi=self.imsi, msisdn=self.msisdn, enabled=self.cs or self.ps, retired=self.retired
+        )
+
+
+class OsmoHlrCoreNetwork:
+    """Talks to osmo-hlr's CTRL port (default 4259); one connection per instance."""
+
+    def __init__(self, host: str, port: int = DEFAULT_CTRL_PORT, *, timeout: float = 5.0) -> None:
+        self._ctrl = CtrlClient(host, port, timeout=timeout)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self._ctrl.close()
+
+    # ------------------------------------------------------------ the port
+
+    def provision_imsi(self, *, imsi: str) -> None:
+        rules.check_imsi(imsi)
+        with self._lock:
+            if self._record(imsi) is not None:
+                return
+            try:
+                self._ctrl.set("subscriber.create", imsi)
+            except CtrlError:
+                if self._record(imsi) is None:  # not "created meanwhile by another client"
+                    raise
+
+    def move_msisdn(self, *, msisdn: str, new_imsi: str, old_imsi: str | None) -> None:
+        digits = rules.check_msisdn(msisdn)[1:]
+        rules.check_imsi(new_imsi)
+        if old_imsi is not None:
+            rules.check_imsi(old_imsi)
+        with self._lock:
+            new, old, holder = self._snapshot(msisdn, digits, new_imsi, old_imsi)
+            plan = rules.plan_move(
+                msisdn=msisdn,
+                new=new.view() if new else None,
+                new_imsi=new_imsi,
+                old=old.view() if old else None,
+                old_imsi=old_imsi,
+                holder=holder,
+            )
+            if not plan.bind:
+                return
+            if plan.clear_imsi is not None:
+                # Narrow the window in which another client could have moved the
+                # number away (and given the old IMSI another one) since we looked.
+                if self._holder(digits) != plan.clear_imsi:
+                    raise rules.busy(f"{msisdn} moved while being moved; retry")
+                self._set(plan.clear_imsi, "msisdn", "none")
+            try:
+                self._set(new_imsi, "msisdn", digits)
+            except ExternalError as exc:
+                self._after_failed_bind(msisdn, digits, new_imsi, plan.clear_imsi, exc)
+
+    def suspend_imsi(self, *, imsi: str) -> None:
+        with self._lock:
+            rec = self._require(imsi)
+            if not rec.retired and (rec.cs or rec.ps):
+                self._set_access(imsi, False)
+
+    def resume_imsi(self, *, imsi: str) -> None:
+        with self._lock:
+            rec = self._require(imsi)
+            rules.needs_resume(rec.view())  # refuses a retired IMSI
+            if not (rec.cs and rec.ps):  # also completes a half-done resume
+                self._set_access(imsi, True)
+
+    def retire_imsi(self, *, imsi: str) -> None:
+        """Access off, then keys deleted; refused while the IMSI holds its MSISDN."""
+        with self._lock:
+            rec = self._require(imsi)
+            if not rules.needs_retire(rec.view()):
+                return
+            self._set_access(imsi, False)
+            for var in ("aud2g", "aud3g"):
+                # Deleting absent keys is an error on osmo-hlr: look first.
+                if self._ctrl.get(f"subscriber.by-imsi-{imsi}.{var}") != "none":
+                    self._set(imsi, var, "none")
+
+    def msisdn_of(self, *, imsi: str) -> str | None:
+        with self._lock:
+            return self._require(imsi).msisdn
+
+    def imsi_of(self, *, msisdn: str) -> str | None:
+        digits = rules.check_msisdn(msisdn)[1:]
+        with self._lock:
+            return self._holder(digits)
+
+    def is_enabled(self, *, imsi: str) -> bool:
+        with self._lock:
+            return self._require(imsi).view().in_service
+
+    # ------------------------------------------------------------ extras
+
+    def subscriber(self, *, imsi: str) -> CoreSubscriber | None:
+        rules.check_imsi(imsi)
+        with self._lock:
+            rec = self._record(imsi)
+            return rec.view() if rec else None
+
+    def set_milenage_keys(self, *, imsi: str, k: str, opc: str) -> None:
+        """Load a SIM's 3G keys (MILENAGE, K and OPc as 32 hex digits each)."""
+        if not _HEX128.match(k) or not _HEX128.match(opc):
+            raise InvalidInput("K and OPc must be 32 hex digits each")
+        with self._lock:
+            rec = self._require(imsi)
+            if rec.retired:
+                raise rules.imsi_retired(imsi)
+            self._set(imsi, "aud3g", f"milenage,{k},opc,{opc}")
+
+    # ------------------------------------------------------------ internals
+
+    def _record(self, imsi: str) -> _Record | None:
+        base = f"subscriber.by-imsi-{imsi}"
+        try:
+            info = parse_table(self._ctrl.get(f"{base}.info"))
+            has_auth = bool(parse_table(self._ctrl.get(f"{base}.info-aud")))
+        except CtrlError as exc:
+            if exc.code == rules.UNKNOWN_IMSI:
+                return None
+            raise
+        if info.get("imsi") != imsi or "nam_cs" not in info or "nam_ps" not in info:
+            raise ExternalError(
+                f"osmo-hlr answered an unexpected record for {imsi}",
+                retryable=False,
+                code=rules.PROTOCOL_ERROR,
+            )
+        number = info.get("msisdn")
+        return _Record(
+            imsi=imsi,
+            msisdn=f"+{number}" if number else None,
+            cs=info["nam_cs"] == "1",
+            ps=info["nam_ps"] == "1",
+            has_auth=has_auth,
+        )
+
+    def _require(self, imsi: str) -> _Record:
+        rules.check_imsi(imsi)
+        rec = self._record(imsi)
+        if rec is None:
+            raise rules.unknown_imsi(imsi)
+        return rec
+
+    def _holder(self, digits: str) -> str | None:
+        try:
+            info = parse_table(self._ctrl.get(f"subscriber.by-msisdn-{digits}.info"))
+        except CtrlError as exc:
+            if exc.code == rules.UNKNOWN_IMSI:
+                return None
+            raise
+        return info.get("imsi")
+
+    def _snapshot(
+        self, msisdn: str, digits: str, new_imsi: str, old_imsi: str | None, tries: int = 5
+    ) -> tuple[_Record | None, _Record | None, str | None]:
+        """Read both records and the holder until they agree with each other.
+
+        CTRL reads are separate commands, so another client can move the number
+        between them; a record that claims the number while the lookup by
+        number names someone else (or the reverse) means: look again.
+        """
+        for _ in range(tries):
+            new = self._record(new_imsi)
+            old = self._record(old_imsi) if old_imsi is not None else None
+            holder = self._holder(digits)
+            if all((rec.msisdn == msisdn) == (holder == rec.imsi) for rec in (new, old) if rec):
+                return new, old, holder
+        raise rules.busy(f"{msisdn} keeps moving while being read")
+
+    def _set(self, imsi: str, variable: str, value: str) -> None:
+        try:
+            self._ctrl.set(f"subscriber.by-imsi-{imsi}.{variable}", value)
+        except CtrlError as exc:
+            if exc.code == rules.UNKNOWN_IMSI:
+                raise rules.unknown_imsi(imsi) from exc
+            raise
+
+    def _set_access(self, imsi: str, on: bool) -> None:
+        flag = "1" if on else "0"
+        self._set(imsi, "cs-enabled", flag)
+        self._set(imsi, "ps-enabled", flag)
+
+    def _after_failed_bind(
+        self,
+        msisdn: str,
+        digits: str,
+        new_imsi: str,
+        cleared: str | None,
+        exc: ExternalError,
+    ) -> None:
+        """Setting the number on ``new_imsi`` failed: put it back, then explain."""
+        if cleared is not None:
+            # Taken meanwhile, or the HLR is gone: either shows in the holder below.
+            with contextlib.suppress(ExternalError):
+                self._set(cleared, "msisdn", digits)
+        try:
+            holder = self._holder(digits)
+        except ExternalError:
+            raise exc from None
+        if holder == new_imsi:
+            return  # the SET took effect; only its answer was lost
+        if holder is not None and holder != cleared:
+            raise rules.msisdn_conflict(msisdn, holder) from exc
+        raise exc
+
+
+if TYPE_CHECKING:
+
+    def _conforms(adapter: OsmoHlrCoreNetwork) -> CoreNetwork:
+        return adapter

@@ -62,7 +62,9 @@ def drop_pg_database(name: str) -> None:
 
 
 @pytest.fixture(params=_db_backends())
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_skip_reason: str | None) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_skip_reason: str | None
+) -> Iterator[str]:
     """An empty database URL, once for SQLite and once for PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'resim.db'}"

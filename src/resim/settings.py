@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # SM-DP+ (ES2+)
     smdp_url: str = "http://127.0.0.1:8700"
     smdp_requester_id: str = "resim-operator"
+    smdp_address: str = "smdp.resim.test"  # FQDN in activation codes unless confirmOrder names one
     smdp_id: str = "smdp-emulator"  # functionRequesterIdentifier the SM-DP+ uses in callbacks
     smdp_callback_token: SecretStr = SecretStr("")  # dev: derived from the secret key
     smdp_client_cert: Path | None = None

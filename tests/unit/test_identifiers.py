@@ -32,8 +32,17 @@ def test_padded_iccid_loses_its_f() -> None:
     assert normalize_iccid(iccid + "F") == iccid
 
 
-@pytest.mark.parametrize("bad", ["", "89", "8945001000000000000X", "99450010000000000017",
-                                 "89450010000000000018", "8945001000000000000171"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "89",
+        "8945001000000000000X",
+        "99450010000000000017",
+        "89450010000000000018",
+        "8945001000000000000171",
+    ],
+)
 def test_bad_iccids_are_refused(bad: str) -> None:
     with pytest.raises(InvalidInput):
         normalize_iccid(bad)
@@ -48,10 +57,15 @@ def test_imsi_and_eid_shapes() -> None:
         normalize_eid("8" * 31)
 
 
-@pytest.mark.parametrize(("raw", "e164"), [("+45 20 12 34 56", "+4520123456"),
-                                           ("+47 412 34 567", "+4741234567"),
-                                           ("+39 312 345 6789", "+393123456789"),
-                                           ("+33 6 12 34 56 78", "+33612345678")])
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("+45 20 12 34 56", "+4520123456"),
+        ("+47 412 34 567", "+4741234567"),
+        ("+39 312 345 6789", "+393123456789"),
+        ("+33 6 12 34 56 78", "+33612345678"),
+    ],
+)
 def test_msisdns_normalise_to_e164(raw: str, e164: str) -> None:
     assert normalize_msisdn(raw) == e164
 

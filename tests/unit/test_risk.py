@@ -11,8 +11,12 @@ POLICY = BrandPolicy(recent_replacement_days=30, recent_email_change_days=14)
 
 
 def facts(**kw: object) -> RiskFacts:
-    base: dict[str, object] = {"now": NOW, "line_locked": False, "last_replacement_at": None,
-                               "email_changed_at": None}
+    base: dict[str, object] = {
+        "now": NOW,
+        "line_locked": False,
+        "last_replacement_at": None,
+        "email_changed_at": None,
+    }
     base.update(kw)
     return RiskFacts(**base)  # type: ignore[arg-type]
 

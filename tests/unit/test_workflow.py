@@ -25,15 +25,25 @@ ALL_PAIRS = list(itertools.product(State, State))
 
 def make_request(state: State) -> ReplacementRequest:
     req = ReplacementRequest(
-        id="r1", line_id="l1", brand_id="b1", subscriber_id="s1", msisdn="+4520123456",
-        reason=Reason.LOST, channel=Channel.API, actor="bss", created_at=AT, old_iccid=None,
+        id="r1",
+        line_id="l1",
+        brand_id="b1",
+        subscriber_id="s1",
+        msisdn="+4520123456",
+        reason=Reason.LOST,
+        channel=Channel.API,
+        actor="bss",
+        created_at=AT,
+        old_iccid=None,
     )
     req.state = state  # test set-up only: place the request in the starting state
     req.open_line_id = "l1" if state in OPEN_STATES else None
     return req
 
 
-@pytest.mark.parametrize(("src", "dst"), ALL_PAIRS, ids=[f"{a.value}->{b.value}" for a, b in ALL_PAIRS])
+@pytest.mark.parametrize(
+    ("src", "dst"), ALL_PAIRS, ids=[f"{a.value}->{b.value}" for a, b in ALL_PAIRS]
+)
 def test_every_pair_obeys_the_table(src: State, dst: State) -> None:
     req = make_request(src)
     later = AT + dt.timedelta(minutes=1)
@@ -60,7 +70,7 @@ def test_every_state_is_reachable_from_requested() -> None:
     frontier = [State.REQUESTED]
     while frontier:
         here = frontier.pop()
-        for (src, dst) in TRANSITIONS:
+        for src, dst in TRANSITIONS:
             if src == here and dst not in seen:
                 seen.add(dst)
                 frontier.append(dst)
@@ -83,5 +93,9 @@ def test_diagrams_list_every_edge() -> None:
 def test_failing_records_code_and_reason() -> None:
     req = make_request(State.PROVISIONING)
     req.fail(code="NO_STOCK", reason="no profile", at=AT)
-    assert (req.state, req.failure_code, req.failure_reason) == (State.FAILED, "NO_STOCK", "no profile")
+    assert (req.state, req.failure_code, req.failure_reason) == (
+        State.FAILED,
+        "NO_STOCK",
+        "no profile",
+    )
     assert req.open_line_id is None

@@ -78,7 +78,9 @@ def normalize_msisdn(raw: str, *, default_region: str | None = None) -> str:
     try:
         parsed = phonenumbers.parse(raw.strip(), default_region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput("phone number could not be parsed; use E.164 such as +4520123456") from exc
+        raise InvalidInput(
+            "phone number could not be parsed; use E.164 such as +4520123456"
+        ) from exc
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidInput("phone number is not a valid number for its country")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -41,36 +41,68 @@ def cancel_by_token(ctx: ServiceContext, token: str) -> str:
         request = repo.get_request(uow, request_id, lock=True)
         request.not_me_token_hash = None  # single use
         if request.is_open:
-            _cancel_locked(ctx, uow, request, actor="customer:not-me",
-                           note="the account holder said the request was not theirs", at=now)
-        uow.audit(at=now, actor="customer:not-me", action="request.reported_not_me",
-                  object_type="request", object_id=request.id)
+            _cancel_locked(
+                ctx,
+                uow,
+                request,
+                actor="customer:not-me",
+                note="the account holder said the request was not theirs",
+                at=now,
+            )
+        uow.audit(
+            at=now,
+            actor="customer:not-me",
+            action="request.reported_not_me",
+            object_type="request",
+            object_id=request.id,
+        )
         uow.commit()
         return request.id
 
 
-def _cancel_locked(ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest, *,
-                   actor: str, note: str | None, at: dt.datetime) -> None:
+def _cancel_locked(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    request: ReplacementRequest,
+    *,
+    actor: str,
+    note: str | None,
+    at: dt.datetime,
+) -> None:
     if not request.is_open:
         raise Conflict(f"the request is already {request.state.value}", code="REQUEST_CLOSED")
     if request.installed_at is not None:
-        raise Conflict("the new eSIM is already installed; the number is moving to it",
-                       code="ALREADY_INSTALLED")
+        raise Conflict(
+            "the new eSIM is already installed; the number is moving to it",
+            code="ALREADY_INSTALLED",
+        )
     was = request.state
     request.move_to(State.CANCELLED, at=at)
     request.failure_reason = note
-    uow.audit(at=at, actor=actor, action="request.cancelled", object_type="request",
-              object_id=request.id, detail={"from": was.value})
+    uow.audit(
+        at=at,
+        actor=actor,
+        action="request.cancelled",
+        object_type="request",
+        object_id=request.id,
+        detail={"from": was.value},
+    )
     # An order exists at the SM-DP+ only once provisioning finished a call; while
     # provisioning, the running job sees the cancel after its call and withdraws.
     if was == State.READY and request.new_iccid:
-        uow.enqueue("esim.cancel_order", at=at, request_id=request.id,
-                    payload={"iccid": request.new_iccid})
+        uow.enqueue(
+            "esim.cancel_order", at=at, request_id=request.id, payload={"iccid": request.new_iccid}
+        )
     if request.old_sim_suspended:
         uow.enqueue("core.resume_old", at=at, request_id=request.id)
-    enqueue_mail(ctx, uow, kind="replacement_cancelled", request=request,
-                 subscriber=repo.get_subscriber(uow, request.subscriber_id),
-                 brand=repo.get_brand(uow, request.brand_id))
+    enqueue_mail(
+        ctx,
+        uow,
+        kind="replacement_cancelled",
+        request=request,
+        subscriber=repo.get_subscriber(uow, request.subscriber_id),
+        brand=repo.get_brand(uow, request.brand_id),
+    )
 
 
 def expire_unverified(ctx: ServiceContext, request_id: str) -> None:
@@ -82,11 +114,22 @@ def expire_unverified(ctx: ServiceContext, request_id: str) -> None:
             return
         request.move_to(State.EXPIRED, at=now)
         request.otp_hash = None
-        uow.audit(at=now, actor="system", action="request.expired", object_type="request",
-                  object_id=request.id, detail={"why": "not verified in time"})
-        enqueue_mail(ctx, uow, kind="replacement_expired", request=request,
-                     subscriber=repo.get_subscriber(uow, request.subscriber_id),
-                     brand=repo.get_brand(uow, request.brand_id))
+        uow.audit(
+            at=now,
+            actor="system",
+            action="request.expired",
+            object_type="request",
+            object_id=request.id,
+            detail={"why": "not verified in time"},
+        )
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="replacement_expired",
+            request=request,
+            subscriber=repo.get_subscriber(uow, request.subscriber_id),
+            brand=repo.get_brand(uow, request.brand_id),
+        )
         uow.commit()
 
 
@@ -103,18 +146,37 @@ def expire_activation(ctx: ServiceContext, request_id: str) -> None:
         if request.state != State.READY or request.installed_at is not None:
             return
         if request.activation_expires_at is not None and request.activation_expires_at > now:
-            uow.enqueue("request.expire_activation", at=now, request_id=request.id,
-                        run_after=request.activation_expires_at)
+            uow.enqueue(
+                "request.expire_activation",
+                at=now,
+                request_id=request.id,
+                run_after=request.activation_expires_at,
+            )
             uow.commit()
             return
         request.move_to(State.EXPIRED, at=now)
-        uow.audit(at=now, actor="system", action="request.expired", object_type="request",
-                  object_id=request.id, detail={"why": "activation code unused"})
+        uow.audit(
+            at=now,
+            actor="system",
+            action="request.expired",
+            object_type="request",
+            object_id=request.id,
+            detail={"why": "activation code unused"},
+        )
         if request.new_iccid:
-            uow.enqueue("esim.cancel_order", at=now, request_id=request.id,
-                        payload={"iccid": request.new_iccid})
+            uow.enqueue(
+                "esim.cancel_order",
+                at=now,
+                request_id=request.id,
+                payload={"iccid": request.new_iccid},
+            )
         # A lost or stolen SIM stays suspended: expiry is no proof the phone is back.
-        enqueue_mail(ctx, uow, kind="replacement_expired", request=request,
-                     subscriber=repo.get_subscriber(uow, request.subscriber_id),
-                     brand=repo.get_brand(uow, request.brand_id))
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="replacement_expired",
+            request=request,
+            subscriber=repo.get_subscriber(uow, request.subscriber_id),
+            brand=repo.get_brand(uow, request.brand_id),
+        )
         uow.commit()

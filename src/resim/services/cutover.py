@@ -42,8 +42,14 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
         if old.state == SimState.ACTIVE:
             old.set_state(SimState.SUSPENDED)
         req.old_sim_suspended = True
-        uow.audit(at=now, actor="worker", action="sim.suspended", object_type="sim",
-                  object_id=old.iccid, detail={"request": req.id})
+        uow.audit(
+            at=now,
+            actor="worker",
+            action="sim.suspended",
+            object_type="sim",
+            object_id=old.iccid,
+            detail={"request": req.id},
+        )
         uow.commit()
 
 
@@ -71,8 +77,14 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
         old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
         if old.state == SimState.SUSPENDED:
             old.set_state(SimState.ACTIVE)
-        uow.audit(at=now, actor="worker", action="sim.resumed", object_type="sim",
-                  object_id=old.iccid, detail={"request": job.request_id})
+        uow.audit(
+            at=now,
+            actor="worker",
+            action="sim.resumed",
+            object_type="sim",
+            object_id=old.iccid,
+            detail={"request": job.request_id},
+        )
         uow.commit()
 
 
@@ -88,8 +100,11 @@ def handle_download_progress(ctx: ServiceContext, progress: DownloadProgress) ->
         if req is None:
             raise NotFound("no replacement request for that ICCID", code="ICCID_UNKNOWN")
         ok = progress.status in ("Executed-Success", "Executed-WithWarning")
-        detail = {"point": progress.notification_point_id, "status": progress.status,
-                  "smdp": progress.smdp_id}
+        detail = {
+            "point": progress.notification_point_id,
+            "status": progress.status,
+            "smdp": progress.smdp_id,
+        }
         if progress.notification_point_id == INSTALLED and ok:
             if req.state == State.READY and req.installed_at is None:
                 req.installed_at = now
@@ -98,8 +113,14 @@ def handle_download_progress(ctx: ServiceContext, progress: DownloadProgress) ->
         elif progress.notification_point_id == INSTALLED:
             if req.state == State.READY and req.installed_at is None:
                 req.install_failed_at = now
-        uow.audit(at=now, actor=f"smdp:{progress.smdp_id}", action="esim.progress",
-                  object_type="request", object_id=req.id, detail=detail)
+        uow.audit(
+            at=now,
+            actor=f"smdp:{progress.smdp_id}",
+            action="esim.progress",
+            object_type="request",
+            object_id=req.id,
+            detail=detail,
+        )
         uow.commit()
 
 
@@ -114,8 +135,12 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         old_imsi = repo.get_sim(uow, req.old_iccid).imsi if req.old_iccid else None
         msisdn = req.msisdn
     call_peer(ctx, job, "core.provision", lambda _c: ctx.core.provision_imsi(imsi=new_imsi))
-    call_peer(ctx, job, "core.move_msisdn",
-              lambda _c: ctx.core.move_msisdn(msisdn=msisdn, new_imsi=new_imsi, old_imsi=old_imsi))
+    call_peer(
+        ctx,
+        job,
+        "core.move_msisdn",
+        lambda _c: ctx.core.move_msisdn(msisdn=msisdn, new_imsi=new_imsi, old_imsi=old_imsi),
+    )
     if old_imsi is not None:
         call_peer(ctx, job, "core.retire", lambda _c: ctx.core.retire_imsi(imsi=old_imsi))
     now = ctx.now()
@@ -131,18 +156,37 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             uow.flush()  # free the line's bound slot before the new SIM takes it
         new = repo.get_sim(uow, req.new_iccid, lock=True)
         new.set_state(SimState.ACTIVE, line_id=req.line_id)
-        uow.session.add(SimChange(id=new_id(), msisdn=req.msisdn, line_id=req.line_id,
-                                  changed_at=now, new_iccid=req.new_iccid,
-                                  old_iccid=req.old_iccid, request_id=req.id))
+        uow.session.add(
+            SimChange(
+                id=new_id(),
+                msisdn=req.msisdn,
+                line_id=req.line_id,
+                changed_at=now,
+                new_iccid=req.new_iccid,
+                old_iccid=req.old_iccid,
+                request_id=req.id,
+            )
+        )
         req.completed_at = now
         req.move_to(State.COMPLETED, at=now)
         not_me = secrets.token_urlsafe(24)  # a fresh link for "this was not me" after the fact
         req.not_me_token_hash = token_hash(not_me)
-        uow.audit(at=now, actor="worker", action="request.completed", object_type="request",
-                  object_id=req.id, detail={"new_iccid": req.new_iccid, "old_iccid": req.old_iccid})
-        enqueue_mail(ctx, uow, kind="replacement_completed", request=req,
-                     subscriber=repo.get_subscriber(uow, req.subscriber_id),
-                     brand=repo.get_brand(uow, req.brand_id), context={"completed_at": now},
-                     secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"})
+        uow.audit(
+            at=now,
+            actor="worker",
+            action="request.completed",
+            object_type="request",
+            object_id=req.id,
+            detail={"new_iccid": req.new_iccid, "old_iccid": req.old_iccid},
+        )
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="replacement_completed",
+            request=req,
+            subscriber=repo.get_subscriber(uow, req.subscriber_id),
+            brand=repo.get_brand(uow, req.brand_id),
+            context={"completed_at": now},
+            secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
+        )
         uow.commit()
-

@@ -36,9 +36,16 @@ def call_peer(ctx: ServiceContext, job: JobRecord, target: str, fn: Callable[[st
     call_id = new_id()
     t = orm.external_call
     with ctx.uow() as uow:
-        uow.session.execute(sa.insert(t).values(
-            id=call_id, job_id=job.id, request_id=job.request_id, target=target,
-            state="started", started_at=ctx.now()))
+        uow.session.execute(
+            sa.insert(t).values(
+                id=call_id,
+                job_id=job.id,
+                request_id=job.request_id,
+                target=target,
+                state="started",
+                started_at=ctx.now(),
+            )
+        )
         uow.commit()
     try:
         result = fn(call_id)
@@ -52,12 +59,16 @@ def call_peer(ctx: ServiceContext, job: JobRecord, target: str, fn: Callable[[st
     return result
 
 
-def _finish(ctx: ServiceContext, call_id: str, state: str, code: str | None,
-            retryable: bool | None) -> None:
+def _finish(
+    ctx: ServiceContext, call_id: str, state: str, code: str | None, retryable: bool | None
+) -> None:
     t = orm.external_call
     with ctx.uow() as uow:
-        uow.session.execute(sa.update(t).where(t.c.id == call_id).values(
-            state=state, finished_at=ctx.now(), error_code=code, retryable=retryable))
+        uow.session.execute(
+            sa.update(t)
+            .where(t.c.id == call_id)
+            .values(state=state, finished_at=ctx.now(), error_code=code, retryable=retryable)
+        )
         uow.commit()
 
 
@@ -69,8 +80,11 @@ def outcome_unknown_before(ctx: ServiceContext, request_id: str | None, target: 
     t = orm.external_call
     with ctx.uow() as uow:
         found = uow.session.scalar(
-            sa.select(sa.func.count()).select_from(t).where(
-                t.c.request_id == request_id, t.c.target == target,
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(
+                t.c.request_id == request_id,
+                t.c.target == target,
                 sa.or_(t.c.state == "started", t.c.retryable.is_(True)),
             )
         )

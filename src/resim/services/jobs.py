@@ -55,7 +55,9 @@ def _rid(job: JobRecord) -> str:
     return job.request_id
 
 
-def claim(ctx: ServiceContext, *, worker_id: str, limit: int, lease_seconds: float) -> list[JobRecord]:
+def claim(
+    ctx: ServiceContext, *, worker_id: str, limit: int, lease_seconds: float
+) -> list[JobRecord]:
     """Claim up to ``limit`` due jobs (pending, or running with an expired lease)."""
     if limit <= 0:
         return []
@@ -66,21 +68,39 @@ def claim(ctx: ServiceContext, *, worker_id: str, limit: int, lease_seconds: flo
         sa.and_(t.c.state == "running", t.c.lease_until < now),
     )
     with ctx.uow() as uow:
-        ids = list(uow.session.scalars(
-            sa.select(t.c.id).where(due).order_by(t.c.run_after).limit(limit)
-            .with_for_update(skip_locked=True)
-        ))
+        ids = list(
+            uow.session.scalars(
+                sa.select(t.c.id)
+                .where(due)
+                .order_by(t.c.run_after)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
         if not ids:
             return []
         rows = uow.session.execute(
-            sa.update(t).where(t.c.id.in_(ids))
-            .values(state="running", worker_id=worker_id, attempts=t.c.attempts + 1,
-                    lease_until=now + dt.timedelta(seconds=lease_seconds))
+            sa.update(t)
+            .where(t.c.id.in_(ids))
+            .values(
+                state="running",
+                worker_id=worker_id,
+                attempts=t.c.attempts + 1,
+                lease_until=now + dt.timedelta(seconds=lease_seconds),
+            )
             .returning(t.c.id, t.c.kind, t.c.request_id, t.c.payload, t.c.attempts)
         ).all()
         uow.commit()
-    return [JobRecord(id=r.id, kind=r.kind, request_id=r.request_id, payload=dict(r.payload),
-                      attempts=r.attempts) for r in rows]
+    return [
+        JobRecord(
+            id=r.id,
+            kind=r.kind,
+            request_id=r.request_id,
+            payload=dict(r.payload),
+            attempts=r.attempts,
+        )
+        for r in rows
+    ]
 
 
 def run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
@@ -108,16 +128,30 @@ def run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
 
 def backoff_seconds(ctx: ServiceContext, attempts: int, rng: random.Random | None = None) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**(attempts-1))], at least 10 ms."""
-    ceiling = min(ctx.job_backoff_cap_seconds, ctx.job_backoff_base_seconds * 2 ** max(attempts - 1, 0))
+    ceiling = min(
+        ctx.job_backoff_cap_seconds, ctx.job_backoff_base_seconds * 2 ** max(attempts - 1, 0)
+    )
     return max(0.01, (rng or random).uniform(0, ceiling))
 
 
 def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> str:
     delay = backoff_seconds(ctx, job.attempts)
-    log.warning("job.retry", job_id=job.id, kind=job.kind, attempt=job.attempts,
-                delay_s=round(delay, 3), error=error)
-    _finish(ctx, job, worker_id, state="pending", error=error,
-            run_after=ctx.now() + dt.timedelta(seconds=delay))
+    log.warning(
+        "job.retry",
+        job_id=job.id,
+        kind=job.kind,
+        attempt=job.attempts,
+        delay_s=round(delay, 3),
+        error=error,
+    )
+    _finish(
+        ctx,
+        job,
+        worker_id,
+        state="pending",
+        error=error,
+        run_after=ctx.now() + dt.timedelta(seconds=delay),
+    )
     return "retry"
 
 
@@ -129,8 +163,15 @@ def _dead(ctx: ServiceContext, job: JobRecord, worker_id: str, code: str, messag
     return "dead"
 
 
-def _finish(ctx: ServiceContext, job: JobRecord, worker_id: str, *, state: str,
-            error: str | None, run_after: dt.datetime | None = None) -> None:
+def _finish(
+    ctx: ServiceContext,
+    job: JobRecord,
+    worker_id: str,
+    *,
+    state: str,
+    error: str | None,
+    run_after: dt.datetime | None = None,
+) -> None:
     t = orm.job
     values: dict[str, Any] = {"state": state, "last_error": error, "lease_until": None}
     if run_after is not None:
@@ -140,14 +181,22 @@ def _finish(ctx: ServiceContext, job: JobRecord, worker_id: str, *, state: str,
     with ctx.uow() as uow:
         # Only the current holder may finish it: a job whose lease ran out and was
         # taken by another worker is left to that worker.
-        uow.session.execute(sa.update(t).where(
-            t.c.id == job.id, t.c.worker_id == worker_id, t.c.state == "running",
-            t.c.attempts == job.attempts).values(**values))
+        uow.session.execute(
+            sa.update(t)
+            .where(
+                t.c.id == job.id,
+                t.c.worker_id == worker_id,
+                t.c.state == "running",
+                t.c.attempts == job.attempts,
+            )
+            .values(**values)
+        )
         uow.commit()
 
 
-def run_due_jobs(ctx: ServiceContext, *, worker_id: str = "inline", limit: int = 100,
-                 max_rounds: int = 1000) -> int:
+def run_due_jobs(
+    ctx: ServiceContext, *, worker_id: str = "inline", limit: int = 100, max_rounds: int = 1000
+) -> int:
     """Run due jobs in this thread until none is left (tests, walkthrough); return count."""
     total = 0
     for _ in range(max_rounds):

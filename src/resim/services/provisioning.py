@@ -48,27 +48,39 @@ def provision(ctx: ServiceContext, job: JobRecord) -> None:
         iccid, matching_id, step, eid = req.new_iccid, req.matching_id, req.smdp_step, req.eid
     assert iccid is not None and matching_id is not None
     if step is None:
-        _call_tolerant(ctx, job, "es2.downloadOrder",
-                       lambda cid: ctx.smdp.download_order(call_id=cid, iccid=iccid, eid=eid))
+        _call_tolerant(
+            ctx,
+            job,
+            "es2.downloadOrder",
+            lambda cid: ctx.smdp.download_order(call_id=cid, iccid=iccid, eid=eid),
+        )
         if not _advance(ctx, job.request_id, "ordered"):
             return
     smdp_address = ctx.smdp_address
     confirmed = _call_tolerant(
-        ctx, job, "es2.confirmOrder",
-        lambda cid: ctx.smdp.confirm_order(call_id=cid, iccid=iccid, release_flag=True,
-                                           matching_id=matching_id, eid=eid))
+        ctx,
+        job,
+        "es2.confirmOrder",
+        lambda cid: ctx.smdp.confirm_order(
+            call_id=cid, iccid=iccid, release_flag=True, matching_id=matching_id, eid=eid
+        ),
+    )
     if confirmed is not None and confirmed.smdp_address:
         smdp_address = confirmed.smdp_address
     _mark_ready(ctx, job.request_id, smdp_address)
 
 
-def _call_tolerant(ctx: ServiceContext, job: JobRecord, target: str,
-                      fn: Callable[[str], T]) -> T | None:
+def _call_tolerant(
+    ctx: ServiceContext, job: JobRecord, target: str, fn: Callable[[str], T]
+) -> T | None:
     try:
         return call_peer(ctx, job, target, fn)
     except ExternalError as exc:
-        if not exc.retryable and _already_done(exc) and outcome_unknown_before(
-                ctx, job.request_id, target):
+        if (
+            not exc.retryable
+            and _already_done(exc)
+            and outcome_unknown_before(ctx, job.request_id, target)
+        ):
             return None
         raise
 
@@ -80,34 +92,59 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
         req = repo.get_request(uow, request_id, lock=True)
         if req.state == State.APPROVED:
             req.move_to(State.PROVISIONING, at=now)
-            uow.audit(at=now, actor="worker", action="request.provisioning",
-                      object_type="request", object_id=req.id)
+            uow.audit(
+                at=now,
+                actor="worker",
+                action="request.provisioning",
+                object_type="request",
+                object_id=req.id,
+            )
         if req.state != State.PROVISIONING:
             return False
         if req.new_iccid is None:
             brand = repo.get_brand(uow, req.brand_id)
             sim = _take_from_stock(uow, req.brand_id, brand.policy.profile_type)
             if sim is None:
-                _fail(ctx, uow, req, code="NO_STOCK", at=now,
-                      reason=f"no eSIM profile of type {brand.policy.profile_type} in stock")
+                _fail(
+                    ctx,
+                    uow,
+                    req,
+                    code="NO_STOCK",
+                    at=now,
+                    reason=f"no eSIM profile of type {brand.policy.profile_type} in stock",
+                )
                 uow.commit()
                 return False
             sim.set_state(SimState.RESERVED, line_id=req.line_id)
             req.new_iccid = sim.iccid
             req.matching_id = generate_matching_id()
             req.smdp_step = None
-            uow.audit(at=now, actor="worker", action="esim.reserved", object_type="request",
-                      object_id=req.id, detail={"iccid": sim.iccid})
+            uow.audit(
+                at=now,
+                actor="worker",
+                action="esim.reserved",
+                object_type="request",
+                object_id=req.id,
+                detail={"iccid": sim.iccid},
+            )
         uow.commit()
         return True
 
 
 def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim | None:
     t = orm.sim
-    stmt = (sa.select(Sim).where(t.c.brand_id == brand_id, t.c.form == SimForm.ESIM,
-                                 t.c.state == SimState.IN_STOCK,
-                                 t.c.profile_type == profile_type)
-            .order_by(t.c.iccid).limit(1).with_for_update(skip_locked=True))
+    stmt = (
+        sa.select(Sim)
+        .where(
+            t.c.brand_id == brand_id,
+            t.c.form == SimForm.ESIM,
+            t.c.state == SimState.IN_STOCK,
+            t.c.profile_type == profile_type,
+        )
+        .order_by(t.c.iccid)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
     return uow.session.scalars(stmt).first()
 
 
@@ -119,8 +156,9 @@ def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
         req.smdp_step = step
         still = req.state == State.PROVISIONING
         if not still and req.new_iccid:
-            uow.enqueue("esim.cancel_order", at=now, request_id=req.id,
-                        payload={"iccid": req.new_iccid})
+            uow.enqueue(
+                "esim.cancel_order", at=now, request_id=req.id, payload={"iccid": req.new_iccid}
+            )
         uow.commit()
         return still
 
@@ -132,8 +170,9 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
         req.smdp_step = "confirmed"
         if req.state != State.PROVISIONING:
             if req.new_iccid:
-                uow.enqueue("esim.cancel_order", at=now, request_id=req.id,
-                            payload={"iccid": req.new_iccid})
+                uow.enqueue(
+                    "esim.cancel_order", at=now, request_id=req.id, payload={"iccid": req.new_iccid}
+                )
             uow.commit()
             return
         assert req.matching_id is not None
@@ -143,13 +182,24 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
         req.activation_code_enc = ctx.secrets.encrypt(code.text)
         req.activation_expires_at = now + ttl
         req.move_to(State.READY, at=now)
-        uow.audit(at=now, actor="worker", action="request.ready", object_type="request",
-                  object_id=req.id)
-        enqueue_mail(ctx, uow, kind="esim_ready", request=req, brand=brand,
-                     subscriber=repo.get_subscriber(uow, req.subscriber_id),
-                     context={"expires_at": req.activation_expires_at})
-        uow.enqueue("request.expire_activation", at=now, request_id=req.id,
-                    run_after=req.activation_expires_at)
+        uow.audit(
+            at=now, actor="worker", action="request.ready", object_type="request", object_id=req.id
+        )
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="esim_ready",
+            request=req,
+            brand=brand,
+            subscriber=repo.get_subscriber(uow, req.subscriber_id),
+            context={"expires_at": req.activation_expires_at},
+        )
+        uow.enqueue(
+            "request.expire_activation",
+            at=now,
+            request_id=req.id,
+            run_after=req.activation_expires_at,
+        )
         uow.commit()
 
 
@@ -161,10 +211,14 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
         matching_id = req.matching_id if req else None
     back_to_stock = True
     try:
-        call_peer(ctx, job, "es2.cancelOrder",
-                  lambda cid: ctx.smdp.cancel_order(call_id=cid, iccid=iccid,
-                                                    final_profile_status="Available",
-                                                    matching_id=matching_id))
+        call_peer(
+            ctx,
+            job,
+            "es2.cancelOrder",
+            lambda cid: ctx.smdp.cancel_order(
+                call_id=cid, iccid=iccid, final_profile_status="Available", matching_id=matching_id
+            ),
+        )
     except ExternalError as exc:
         pair = (getattr(exc, "subject_code", None), getattr(exc, "reason_code", None))
         if exc.retryable:
@@ -172,7 +226,8 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
         if pair == ("8.2.1", "3.9"):
             pass  # never ordered at the SM-DP+: the profile is simply still ours
         elif pair == ("8.2.1", "3.5") and outcome_unknown_before(
-                ctx, job.request_id, "es2.cancelOrder"):
+            ctx, job.request_id, "es2.cancelOrder"
+        ):
             pass  # an earlier attempt already withdrew it
         else:
             back_to_stock = False  # downloaded or otherwise unusable: burn it
@@ -183,19 +238,43 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
             sim.set_state(SimState.IN_STOCK if back_to_stock else SimState.RETIRED)
             if back_to_stock:
                 sim.line_id = None
-        uow.audit(at=now, actor="worker", action="esim.order_cancelled", object_type="sim",
-                  object_id=iccid, detail={"back_to_stock": back_to_stock})
+        uow.audit(
+            at=now,
+            actor="worker",
+            action="esim.order_cancelled",
+            object_type="sim",
+            object_id=iccid,
+            detail={"back_to_stock": back_to_stock},
+        )
         uow.commit()
 
 
-def _fail(ctx: ServiceContext, uow: UnitOfWork, req: ReplacementRequest, *, code: str,
-          reason: str, at: dt.datetime) -> None:
+def _fail(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    req: ReplacementRequest,
+    *,
+    code: str,
+    reason: str,
+    at: dt.datetime,
+) -> None:
     req.fail(code=code, reason=reason, at=at)
-    uow.audit(at=at, actor="worker", action="request.failed", object_type="request",
-              object_id=req.id, detail={"code": code, "reason": reason})
-    enqueue_mail(ctx, uow, kind="replacement_failed", request=req,
-                 subscriber=repo.get_subscriber(uow, req.subscriber_id),
-                 brand=repo.get_brand(uow, req.brand_id))
+    uow.audit(
+        at=at,
+        actor="worker",
+        action="request.failed",
+        object_type="request",
+        object_id=req.id,
+        detail={"code": code, "reason": reason},
+    )
+    enqueue_mail(
+        ctx,
+        uow,
+        kind="replacement_failed",
+        request=req,
+        subscriber=repo.get_subscriber(uow, req.subscriber_id),
+        brand=repo.get_brand(uow, req.brand_id),
+    )
 
 
 def fail_request(ctx: ServiceContext, request_id: str, *, code: str, reason: str) -> None:
@@ -206,7 +285,8 @@ def fail_request(ctx: ServiceContext, request_id: str, *, code: str, reason: str
         if (req.state, State.FAILED) not in TRANSITIONS:
             return
         if req.new_iccid and req.smdp_step is not None:
-            uow.enqueue("esim.cancel_order", at=now, request_id=req.id,
-                        payload={"iccid": req.new_iccid})
+            uow.enqueue(
+                "esim.cancel_order", at=now, request_id=req.id, payload={"iccid": req.new_iccid}
+            )
         _fail(ctx, uow, req, code=code, reason=reason, at=now)
         uow.commit()

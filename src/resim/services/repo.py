@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
-
 from resim.domain.model import (
     BOUND_SIM_STATES,
     Brand,

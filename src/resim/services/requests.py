@@ -86,7 +86,9 @@ def open_request(
                 code="SIM_CHANGE_LOCKED",
             )
         if repo.open_request_for_line(uow, line.id) is not None:
-            raise Conflict("this line already has an open replacement request", code="REQUEST_ALREADY_OPEN")
+            raise Conflict(
+                "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
+            )
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         brand = repo.get_brand(uow, line.brand_id)
         policy = brand.policy
@@ -104,8 +106,14 @@ def open_request(
             old_iccid=old.iccid if old else None,
             eid=clean_eid,
         )
-        request.fee_minor = _fee_due(uow, line.id, now, policy.fee.amount_minor,
-                                     policy.fee.free_per_window, policy.fee.window_days)
+        request.fee_minor = _fee_due(
+            uow,
+            line.id,
+            now,
+            policy.fee.amount_minor,
+            policy.fee.free_per_window,
+            policy.fee.window_days,
+        )
         request.fee_currency = brand.currency
         code = _new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)
@@ -113,38 +121,66 @@ def open_request(
         not_me = secrets.token_urlsafe(24)
         request.not_me_token_hash = token_hash(not_me)
         uow.session.add(request)
-        uow.audit(at=now, actor=actor, action="request.created", object_type="request",
-                  object_id=request.id, detail={"reason": why.value, "channel": via.value,
-                                                "fee_minor": request.fee_minor})
-        enqueue_mail(ctx, uow, kind="replacement_requested", request=request,
-                     subscriber=subscriber, brand=brand,
-                     secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"})
-        enqueue_mail(ctx, uow, kind="one_time_code", request=request, subscriber=subscriber,
-                     brand=brand, context={"ttl_minutes": policy.otp_ttl_minutes},
-                     secret_context={"code": code})
-        uow.enqueue("request.expire_unverified", at=now, request_id=request.id,
-                    run_after=now + dt.timedelta(hours=policy.verification_window_hours))
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="request.created",
+            object_type="request",
+            object_id=request.id,
+            detail={"reason": why.value, "channel": via.value, "fee_minor": request.fee_minor},
+        )
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="replacement_requested",
+            request=request,
+            subscriber=subscriber,
+            brand=brand,
+            secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
+        )
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="one_time_code",
+            request=request,
+            subscriber=subscriber,
+            brand=brand,
+            context={"ttl_minutes": policy.otp_ttl_minutes},
+            secret_context={"code": code},
+        )
+        uow.enqueue(
+            "request.expire_unverified",
+            at=now,
+            request_id=request.id,
+            run_after=now + dt.timedelta(hours=policy.verification_window_hours),
+        )
         try:
             uow.commit()
         except IntegrityError:
-            raise Conflict("this line already has an open replacement request",
-                           code="REQUEST_ALREADY_OPEN") from None
+            raise Conflict(
+                "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
+            ) from None
         methods = ["email_otp"] + (["pin"] if policy.require_pin else [])
-        return OpenedRequest(request.id, request.state, request.fee_minor,
-                             request.fee_currency, tuple(methods))
+        return OpenedRequest(
+            request.id, request.state, request.fee_minor, request.fee_currency, tuple(methods)
+        )
 
 
-def _fee_due(uow: UnitOfWork, line_id: str, now: dt.datetime, amount: int,
-             free: int, window_days: int) -> int:
+def _fee_due(
+    uow: UnitOfWork, line_id: str, now: dt.datetime, amount: int, free: int, window_days: int
+) -> int:
     if amount == 0:
         return 0
     since = now - dt.timedelta(days=window_days)
     t = orm.replacement_request
-    done = uow.session.scalar(
-        sa.select(sa.func.count()).select_from(t).where(
-            t.c.line_id == line_id, t.c.state == State.COMPLETED, t.c.completed_at >= since
+    done = (
+        uow.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(t.c.line_id == line_id, t.c.state == State.COMPLETED, t.c.completed_at >= since)
         )
-    ) or 0
+        or 0
+    )
     return 0 if done < free else amount
 
 
@@ -154,22 +190,40 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
     with ctx.uow() as uow:
         request = repo.get_request(uow, request_id, lock=True)
         if request.state != State.REQUESTED:
-            raise Conflict("the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION")
+            raise Conflict(
+                "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
+            )
         brand = repo.get_brand(uow, request.brand_id)
         subscriber = repo.get_subscriber(uow, request.subscriber_id)
         code = _new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)
         request.otp_expires_at = now + dt.timedelta(minutes=brand.policy.otp_ttl_minutes)
-        uow.audit(at=now, actor="customer", action="request.code_resent",
-                  object_type="request", object_id=request.id)
-        enqueue_mail(ctx, uow, kind="one_time_code", request=request, subscriber=subscriber,
-                     brand=brand, context={"ttl_minutes": brand.policy.otp_ttl_minutes},
-                     secret_context={"code": code})
+        uow.audit(
+            at=now,
+            actor="customer",
+            action="request.code_resent",
+            object_type="request",
+            object_id=request.id,
+        )
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="one_time_code",
+            request=request,
+            subscriber=subscriber,
+            brand=brand,
+            context={"ttl_minutes": brand.policy.otp_ttl_minutes},
+            secret_context={"code": code},
+        )
         uow.commit()
 
 
 def submit_verification(
-    ctx: ServiceContext, request_id: str, *, otp: str, pin: str | None = None,
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    otp: str,
+    pin: str | None = None,
     actor: str = "customer",
 ) -> State:
     """Check the one-time code (and PIN where the policy asks); on success assess risk.
@@ -182,36 +236,65 @@ def submit_verification(
     with ctx.uow() as uow:
         request = repo.get_request(uow, request_id, lock=True)
         if request.state != State.REQUESTED:
-            raise Conflict("the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION")
+            raise Conflict(
+                "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
+            )
         brand = repo.get_brand(uow, request.brand_id)
         subscriber = repo.get_subscriber(uow, request.subscriber_id)
         policy = brand.policy
         failure: str | None = None
-        if request.otp_expires_at is None or request.otp_hash is None or now >= request.otp_expires_at:
+        if (
+            request.otp_expires_at is None
+            or request.otp_hash is None
+            or now >= request.otp_expires_at
+        ):
             failure = "OTP_EXPIRED"
         elif not verify_otp(otp.strip(), request.otp_hash, ctx.otp_pepper):
             failure = "OTP_WRONG"
         elif policy.require_pin:
-            if not pin or subscriber.pin_hash is None or not verify_secret(pin, subscriber.pin_hash):
+            if (
+                not pin
+                or subscriber.pin_hash is None
+                or not verify_secret(pin, subscriber.pin_hash)
+            ):
                 failure = "PIN_WRONG"
         if failure is not None:
             request.otp_attempts += 1
             left = policy.otp_max_attempts - request.otp_attempts
-            uow.audit(at=now, actor=actor, action="verification.failed", object_type="request",
-                      object_id=request.id, detail={"failure": failure, "attempt": request.otp_attempts})
+            uow.audit(
+                at=now,
+                actor=actor,
+                action="verification.failed",
+                object_type="request",
+                object_id=request.id,
+                detail={"failure": failure, "attempt": request.otp_attempts},
+            )
             if left <= 0:
                 request.move_to(State.REJECTED, at=now)
                 request.failure_code = "TOO_MANY_ATTEMPTS"
                 request.failure_reason = "too many failed verification attempts"
                 request.otp_hash = None
-                uow.audit(at=now, actor="system", action="request.rejected", object_type="request",
-                          object_id=request.id, detail={"reason": "too many failed attempts"})
-                enqueue_mail(ctx, uow, kind="replacement_rejected", request=request,
-                             subscriber=subscriber, brand=brand)
+                uow.audit(
+                    at=now,
+                    actor="system",
+                    action="request.rejected",
+                    object_type="request",
+                    object_id=request.id,
+                    detail={"reason": "too many failed attempts"},
+                )
+                enqueue_mail(
+                    ctx,
+                    uow,
+                    kind="replacement_rejected",
+                    request=request,
+                    subscriber=subscriber,
+                    brand=brand,
+                )
             uow.commit()
             if failure == "OTP_EXPIRED":
-                raise VerificationFailed("the one-time code has expired; ask for a new one",
-                                         code="OTP_EXPIRED")
+                raise VerificationFailed(
+                    "the one-time code has expired; ask for a new one", code="OTP_EXPIRED"
+                )
             raise VerificationFailed(
                 f"verification failed; {max(left, 0)} attempts left", code="VERIFICATION_FAILED"
             )
@@ -219,8 +302,14 @@ def submit_verification(
         request.verified_at = now
         request.verification_methods = ["email_otp"] + (["pin"] if policy.require_pin else [])
         request.move_to(State.VERIFIED, at=now)
-        uow.audit(at=now, actor=actor, action="request.verified", object_type="request",
-                  object_id=request.id, detail={"methods": request.verification_methods})
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="request.verified",
+            object_type="request",
+            object_id=request.id,
+            detail={"methods": request.verification_methods},
+        )
         if request.reason.kills_old_sim_at_once and request.old_iccid:
             uow.enqueue("core.suspend_old", at=now, request_id=request.id)
         _assess(ctx, uow, request, now)
@@ -228,50 +317,82 @@ def submit_verification(
         return request.state
 
 
-def _assess(ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest,
-            now: dt.datetime) -> None:
+def _assess(
+    ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest, now: dt.datetime
+) -> None:
     line = repo.get_line(uow, request.line_id)
     subscriber = repo.get_subscriber(uow, request.subscriber_id)
     brand = repo.get_brand(uow, request.brand_id)
     t = orm.sim_change
-    last_change = uow.session.scalar(sa.select(sa.func.max(t.c.changed_at)).where(
-        t.c.line_id == line.id, t.c.old_iccid.is_not(None)))
+    last_change = uow.session.scalar(
+        sa.select(sa.func.max(t.c.changed_at)).where(
+            t.c.line_id == line.id, t.c.old_iccid.is_not(None)
+        )
+    )
     if last_change is not None and last_change.tzinfo is None:
         last_change = last_change.replace(tzinfo=dt.UTC)
-    facts = RiskFacts(now=now, line_locked=line.sim_change_locked,
-                      last_replacement_at=last_change,
-                      email_changed_at=subscriber.email_changed_at)
+    facts = RiskFacts(
+        now=now,
+        line_locked=line.sim_change_locked,
+        last_replacement_at=last_change,
+        email_changed_at=subscriber.email_changed_at,
+    )
     result = assess(facts, brand.policy)
     request.risk_outcome = result.outcome
     request.risk_reasons = [f.as_dict() for f in result.findings]
-    uow.audit(at=now, actor="risk-engine", action="risk.assessed", object_type="request",
-              object_id=request.id, detail={"outcome": result.outcome.value,
-                                            "rules": [f.rule for f in result.findings]})
+    uow.audit(
+        at=now,
+        actor="risk-engine",
+        action="risk.assessed",
+        object_type="request",
+        object_id=request.id,
+        detail={"outcome": result.outcome.value, "rules": [f.rule for f in result.findings]},
+    )
     if result.outcome == RiskOutcome.ALLOW:
         approve(ctx, uow, request, actor="risk-engine", at=now)
     elif result.outcome == RiskOutcome.REVIEW:
         request.move_to(State.IN_REVIEW, at=now)
-        enqueue_mail(ctx, uow, kind="held_for_review", request=request,
-                     subscriber=subscriber, brand=brand)
+        enqueue_mail(
+            ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
+        )
     else:
         request.move_to(State.REJECTED, at=now)
         request.failure_code = "RISK_DENIED"
         request.failure_reason = "; ".join(f.reason for f in result.findings)
-        enqueue_mail(ctx, uow, kind="replacement_rejected", request=request,
-                     subscriber=subscriber, brand=brand)
+        enqueue_mail(
+            ctx,
+            uow,
+            kind="replacement_rejected",
+            request=request,
+            subscriber=subscriber,
+            brand=brand,
+        )
 
 
-def approve(ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest, *,
-            actor: str, at: dt.datetime) -> None:
+def approve(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    request: ReplacementRequest,
+    *,
+    actor: str,
+    at: dt.datetime,
+) -> None:
     """Move to approved and enqueue the eSIM order (caller holds the row lock)."""
     request.move_to(State.APPROVED, at=at)
-    uow.audit(at=at, actor=actor, action="request.approved", object_type="request",
-              object_id=request.id)
+    uow.audit(
+        at=at, actor=actor, action="request.approved", object_type="request", object_id=request.id
+    )
     uow.enqueue("esim.provision", at=at, request_id=request.id)
 
 
-def review(ctx: ServiceContext, request_id: str, *, reviewer: str, approve_it: bool,
-           note: str | None = None) -> State:
+def review(
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    reviewer: str,
+    approve_it: bool,
+    note: str | None = None,
+) -> State:
     """A reviewer decides a held request. Nobody decides a request they created."""
     if not reviewer.strip():
         raise InvalidInput("reviewer is required", code="REVIEWER_REQUIRED")
@@ -290,10 +411,20 @@ def review(ctx: ServiceContext, request_id: str, *, reviewer: str, approve_it: b
             request.move_to(State.REJECTED, at=now)
             request.failure_code = "REVIEW_REJECTED"
             request.failure_reason = note or "rejected by a reviewer"
-            uow.audit(at=now, actor=reviewer, action="request.rejected", object_type="request",
-                      object_id=request.id)
-            enqueue_mail(ctx, uow, kind="replacement_rejected", request=request,
-                         subscriber=repo.get_subscriber(uow, request.subscriber_id),
-                         brand=repo.get_brand(uow, request.brand_id))
+            uow.audit(
+                at=now,
+                actor=reviewer,
+                action="request.rejected",
+                object_type="request",
+                object_id=request.id,
+            )
+            enqueue_mail(
+                ctx,
+                uow,
+                kind="replacement_rejected",
+                request=request,
+                subscriber=repo.get_subscriber(uow, request.subscriber_id),
+                brand=repo.get_brand(uow, request.brand_id),
+            )
         uow.commit()
         return request.state

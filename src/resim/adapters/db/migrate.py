@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def target_metadata() -> list[sa.MetaData]:
-    from resim.adapters.corenet.builtin import CORENET_METADATA
+    from resim.adapters.corenet.schema import CORENET_METADATA
     from resim.adapters.db.orm import metadata
 
     return [metadata, CORENET_METADATA]

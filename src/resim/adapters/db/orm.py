@@ -228,9 +228,7 @@ def _map() -> None:
     mapper_registry.map_imperatively(model.Sim, sim)
     mapper_registry.map_imperatively(model.ReplacementRequest, replacement_request)
     mapper_registry.map_imperatively(model.SimChange, sim_change)
-    mapper_registry.map_imperatively(
-        model.AuditEvent, audit_event, exclude_properties=["seq"]
-    )
+    mapper_registry.map_imperatively(model.AuditEvent, audit_event, exclude_properties=["seq"])
 
 
 def start_mappers() -> None:

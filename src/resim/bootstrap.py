@@ -1,0 +1,129 @@
+"""The composition root: the one place that reads settings and builds adapters.
+
+Tests call :func:`build_context` with fakes for any port; everything not
+given is built from settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+
+from resim.adapters.corenet.builtin import BuiltinCoreNetwork
+from resim.adapters.crypto import SecretBox
+from resim.adapters.db.engine import create_engine
+from resim.adapters.db.orm import start_mappers
+from resim.adapters.es2.client import HttpEs2Client
+from resim.adapters.mail.smtp import SmtpMailer
+from resim.services.context import ServiceContext, SystemClock
+from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient
+from resim.settings import Settings
+
+
+@dataclass
+class Secrets:
+    keys: list[str]
+    otp_pepper: bytes
+    callback_token: str
+
+
+def load_secrets(settings: Settings) -> Secrets:
+    """Keys from settings; in dev, created once in ``data_dir/secret.key`` if absent."""
+    keys = settings.secret_key_list()
+    if not keys:
+        if settings.environment == "production":
+            raise RuntimeError("RESIM_SECRET_KEYS must be set in production")
+        keys = [_dev_key(settings.data_dir / "secret.key")]
+    master = keys[0].encode()
+    pepper = hmac.new(master, b"resim otp pepper", hashlib.sha256).digest()
+    token = settings.smdp_callback_token.get_secret_value()
+    if not token:
+        if settings.environment == "production":
+            raise RuntimeError("RESIM_SMDP_CALLBACK_TOKEN must be set in production")
+        token = hmac.new(master, b"resim es2 callback", hashlib.sha256).hexdigest()
+    return Secrets(keys=keys, otp_pepper=pepper, callback_token=token)
+
+
+def _dev_key(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = SecretBox.generate_key()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    try:
+        os.link(tmp, path)  # first writer wins if two processes start at once
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def build_engine(settings: Settings, *, pool_size: int | None = None) -> sa.Engine:
+    start_mappers()
+    if settings.effective_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    size = pool_size or max(10, min(settings.worker_concurrency + 4, 100))
+    return create_engine(settings.effective_database_url, pool_size=size)
+
+
+def build_smdp_client(settings: Settings) -> HttpEs2Client:
+    cert = None
+    if settings.smdp_client_cert and settings.smdp_client_key:
+        cert = (str(settings.smdp_client_cert), str(settings.smdp_client_key))
+    return HttpEs2Client(
+        settings.smdp_url,
+        settings.smdp_requester_id,
+        timeout=settings.smdp_timeout_seconds,
+        client_cert=cert,
+        ca_bundle=str(settings.smdp_ca_bundle) if settings.smdp_ca_bundle else None,
+        max_connections=max(20, settings.worker_concurrency * 2),
+    )
+
+
+def build_mailer(settings: Settings) -> SmtpMailer:
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        sender=settings.smtp_sender,
+        use_starttls=settings.smtp_starttls,
+        use_ssl=settings.smtp_ssl,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+    )
+
+
+def build_context(
+    settings: Settings,
+    *,
+    engine: sa.Engine | None = None,
+    smdp: SmdpClient | None = None,
+    core: CoreNetwork | None = None,
+    mailer: Mailer | None = None,
+    clock: Clock | None = None,
+) -> ServiceContext:
+    engine = engine or build_engine(settings)
+    secrets = load_secrets(settings)
+    return ServiceContext(
+        session_factory=sessionmaker(engine, expire_on_commit=False),
+        clock=clock or SystemClock(),
+        secrets=SecretBox(secrets.keys),
+        otp_pepper=secrets.otp_pepper,
+        smdp=smdp or build_smdp_client(settings),
+        core=core or BuiltinCoreNetwork(engine),
+        mailer=mailer or build_mailer(settings),
+        public_base_url=settings.public_base_url.rstrip("/"),
+        smdp_address=settings.smdp_address,
+        job_max_attempts=settings.job_max_attempts,
+        job_backoff_base_seconds=settings.job_backoff_base_seconds,
+        job_backoff_cap_seconds=settings.job_backoff_cap_seconds,
+    )

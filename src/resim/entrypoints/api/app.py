@@ -1,0 +1,119 @@
+"""The FastAPI application: BSS REST API, ES2+ callback, public pages, health, metrics."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from resim import __version__
+from resim.adapters.db.migrate import head_revision
+from resim.entrypoints.api import routes_public, routes_requests
+from resim.entrypoints.api.errors import install_error_handlers
+from resim.entrypoints.es2_callback import build_es2_callback_router
+from resim.services.context import ServiceContext
+from resim.services.cutover import handle_download_progress
+
+
+@dataclass
+class ApiConfig:
+    api_tokens: list[str] = field(default_factory=list)
+    smdp_id: str = "smdp-emulator"
+    callback_token: str = ""
+    mail_capture_dir: Path | None = None
+
+
+def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
+    app = FastAPI(
+        title="resim",
+        version=__version__,
+        description="Safe SIM and eSIM replacement: the BSS integration API.",
+    )
+    app.state.ctx = ctx
+    app.state.api_tokens = list(config.api_tokens)
+    install_error_handlers(app)
+    _install_metrics(app)
+
+    def authenticate(authorization: str | None, requester: str) -> bool:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        return (
+            bool(config.callback_token)
+            and hmac.compare_digest(given, config.callback_token)
+            and requester == config.smdp_id
+        )
+
+    app.include_router(
+        build_es2_callback_router(
+            lambda progress: handle_download_progress(ctx, progress), authenticate
+        )
+    )
+    app.include_router(routes_requests.router)
+    app.include_router(routes_public.router)
+    if config.mail_capture_dir is not None:
+        app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"], responses={503: {"description": "not ready"}})
+    def ready() -> JSONResponse:
+        """Readiness: the database answers and is migrated to this version's schema."""
+        try:
+            with ctx.uow() as uow:
+                uow.session.execute(sa.text("SELECT 1"))
+                current = uow.session.execute(
+                    sa.text("SELECT version_num FROM alembic_version")
+                ).scalar()
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        if current != head_revision():
+            return JSONResponse({"status": "unavailable", "database": "not migrated"}, 503)
+        return JSONResponse({"status": "ready"})
+
+    return app
+
+
+def _install_metrics(app: FastAPI) -> None:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "resim_http_requests_total",
+        "HTTP requests",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "resim_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
+    )
+    app.state.metrics_registry = registry
+
+    @app.middleware("http")
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        requests.labels(request.method, name, str(response.status_code)).inc()
+        latency.labels(request.method, name).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,78 @@
+"""Errors as JSON with a stable code and a human message; mapped here and only here."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from resim.errors import (
+    Conflict,
+    ExternalError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    ResimError,
+    VerificationFailed,
+)
+
+STATUS: list[tuple[type[ResimError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (VerificationFailed, 400),
+    (Refused, 403),
+    (ExternalError, 503),
+]
+
+
+def status_for(exc: ResimError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def error_body(
+    code: str, message: str, details: list[dict[str, str]] | None = None
+) -> dict[str, object]:
+    body: dict[str, object] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ResimError)
+    async def _resim(_request: Request, exc: ResimError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Never echo the offending input: it may be a one-time code or a PIN.
+        details = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "problem": str(err.get("msg", "invalid")),
+            }
+            for err in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("INVALID_INPUT", "the request body or parameters are invalid", details),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            401: "UNAUTHENTICATED",
+            403: "FORBIDDEN",
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+        }.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

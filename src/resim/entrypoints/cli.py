@@ -1,0 +1,266 @@
+"""The ``resim`` command line (Typer). Thin: parse, call one service, print."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from resim.domain.workflow import diagram_mermaid, diagram_text
+from resim.entrypoints.logs import configure_logging
+from resim.errors import ResimError
+from resim.settings import Settings
+
+app = typer.Typer(
+    help="resim: safe SIM and eSIM replacement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+requests_app = typer.Typer(help="Inspect replacement requests.", no_args_is_help=True)
+import_app = typer.Typer(help="Import lines and eSIM profile stock from CSV.", no_args_is_help=True)
+workflow_app = typer.Typer(help="The replacement workflow.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(requests_app, name="requests")
+app.add_typer(import_app, name="import")
+app.add_typer(workflow_app, name="workflow")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's message names the variable, never its value
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    return settings
+
+
+def _fail(exc: ResimError) -> typer.Exit:
+    typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+    return typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create the database or migrate it to the newest schema."""
+    from resim.adapters.db.migrate import upgrade
+
+    settings = _settings()
+    if settings.effective_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    rev = upgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at revision {rev}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the REST API (BSS integration, ES2+ callbacks, status pages)."""
+    import uvicorn
+
+    from resim.bootstrap import build_context, load_secrets
+    from resim.entrypoints.api.app import ApiConfig, build_app
+
+    settings = _settings()
+    ctx = build_context(settings)
+    secrets = load_secrets(settings)
+    api = build_app(
+        ctx,
+        ApiConfig(
+            api_tokens=settings.api_token_list(),
+            smdp_id=settings.smdp_id,
+            callback_token=secrets.callback_token,
+        ),
+    )
+    uvicorn.run(
+        api,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def worker(concurrency: Annotated[int | None, typer.Option(help="Jobs in flight")] = None) -> None:
+    """Run durable jobs (ES2+ calls, core network, mail) until SIGTERM."""
+    from resim.bootstrap import build_context
+    from resim.entrypoints.worker import Worker
+
+    settings = _settings()
+    ctx = build_context(settings)
+    w = Worker(
+        ctx,
+        concurrency=concurrency or settings.worker_concurrency,
+        lease_seconds=settings.job_lease_seconds,
+        poll_seconds=settings.worker_poll_seconds,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    signal.signal(signal.SIGINT, lambda *_: w.stop())
+    w.run()
+
+
+@app.command("smdp-emulator")
+def smdp_emulator(
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    stock: Annotated[list[str] | None, typer.Option(help="PROFILE_TYPE=COUNT, repeatable")] = None,
+    latency_ms: float = 0.0,
+    jitter_ms: float = 0.0,
+    error_rate: float = 0.0,
+    http5xx_rate: float = 0.0,
+    timeout_rate: float = 0.0,
+    callback_url: Annotated[str | None, typer.Option(help="resim's base URL for callbacks")] = None,
+) -> None:
+    """Run the built-in SM-DP+ emulator (real ES2+ over HTTP)."""
+    from resim.bootstrap import load_secrets
+    from resim.emulator.app import EmulatorConfig
+    from resim.emulator.server import serve_emulator
+
+    settings = _settings()
+    counts: dict[str, int] = {}
+    for item in stock or []:
+        kind, _, count = item.partition("=")
+        if not count.isdigit():
+            typer.echo("error: --stock takes PROFILE_TYPE=COUNT", err=True)
+            raise typer.Exit(2)
+        counts[kind] = int(count)
+    config = EmulatorConfig(
+        smdp_address=settings.smdp_address,
+        allowed_requesters=(settings.smdp_requester_id,),
+        callback_url=callback_url or settings.public_base_url,
+        callback_token=load_secrets(settings).callback_token,
+        requester_id=settings.smdp_id,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        error_rate=error_rate,
+        http5xx_rate=http5xx_rate,
+        timeout_rate=timeout_rate,
+    )
+    serve_emulator(config, host=host, port=port, stock=counts)
+
+
+@import_app.command("lines")
+def import_lines(file: Path, dry_run: bool = False) -> None:
+    """Lines, their subscribers and current SIMs (CSV: brand_id,msisdn,name,email,iccid,imsi)."""
+    from resim.services.importer import import_lines as run
+
+    _report(lambda ctx: run(ctx, file, dry_run=dry_run))
+
+
+@import_app.command("stock")
+def import_stock(file: Path, dry_run: bool = False) -> None:
+    """eSIM profile stock (CSV: brand_id,iccid,imsi,profile_type)."""
+    from resim.services.importer import import_stock as run
+
+    _report(lambda ctx: run(ctx, file, dry_run=dry_run))
+
+
+def _report(fn: Any) -> None:
+    from resim.bootstrap import build_context
+
+    ctx = build_context(_settings())
+    try:
+        report = fn(ctx)
+    except ResimError as exc:
+        raise _fail(exc) from None
+    for err in report.errors:
+        typer.echo(f"  row {err.line}: {err.field}: {err.reason}")
+    typer.echo(report.summary())
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@requests_app.command("list")
+def requests_list(state: str | None = None, limit: int = 20) -> None:
+    """The newest requests (or, with --state in_review, the review queue)."""
+    from resim.bootstrap import build_context
+    from resim.services.queries import list_requests
+
+    ctx = build_context(_settings())
+    for view in list_requests(ctx, state=state, limit=limit):
+        typer.echo(
+            f"{view['ref']}  {view['state']:<12} {view['msisdn']:<16} {view['reason']:<15}"
+            f" {view['created_at']}"
+        )
+
+
+@requests_app.command("show")
+def requests_show(request_id: str) -> None:
+    """One request as JSON (no secrets)."""
+    from resim.bootstrap import build_context
+    from resim.services.queries import get_request_view
+
+    ctx = build_context(_settings())
+    try:
+        typer.echo(json.dumps(get_request_view(ctx, request_id), indent=2))
+    except ResimError as exc:
+        raise _fail(exc) from None
+
+
+@workflow_app.command("diagram")
+def workflow_diagram(
+    fmt: Annotated[str, typer.Option("--format", help="mermaid or text")] = "mermaid",
+) -> None:
+    """Print the transition table as a diagram (generated from the code)."""
+    if fmt not in ("mermaid", "text"):
+        typer.echo("error: --format is mermaid or text", err=True)
+        raise typer.Exit(2)
+    typer.echo(diagram_mermaid() if fmt == "mermaid" else diagram_text())
+
+
+@app.command()
+def demo(
+    walkthrough: Annotated[bool, typer.Option(help="Run one replacement and exit")] = False,
+    api_port: int = 8600,
+    smdp_port: int = 8700,
+    smtp_port: int = 8625,
+    lines_per_brand: int = 75,
+) -> None:
+    """Start API, worker, SM-DP+ emulator and mail capture with demo data."""
+    from resim.entrypoints import demo as demo_mod
+
+    settings = _settings()
+    stack = demo_mod.start_demo(
+        settings,
+        api_port=api_port,
+        smdp_port=smdp_port,
+        smtp_port=smtp_port,
+        lines_per_brand=lines_per_brand,
+    )
+    try:
+        typer.echo("\nA replacement, step by step, through the public API:")
+        demo_mod.walkthrough(stack)
+        if walkthrough:
+            typer.echo("\nwalkthrough completed")
+            return
+        demo_mod.print_welcome(stack)
+        stop = {"now": False}
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        try:
+            while not stop["now"]:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    except demo_mod.WalkthroughError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        typer.echo("stopping ...", err=True)
+        stack.stop()
+
+
+def main() -> None:
+    try:
+        app()
+    except ResimError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        sys.exit(1)

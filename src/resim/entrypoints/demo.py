@@ -1,0 +1,245 @@
+"""``resim demo``: API, worker, SM-DP+ emulator and mail capture in one process.
+
+Everything runs on loopback with a fresh SQLite database under
+``<data_dir>/demo``, fictional brands in Denmark, Norway, Italy and France
+and a few hundred lines. ``--walkthrough`` runs one replacement through the
+public API, printing each step, and exits.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from resim.adapters.db.migrate import upgrade
+from resim.adapters.mail.capture import MailCapture, read_mailbox
+from resim.bootstrap import build_context, load_secrets
+from resim.emulator.app import EmulatorConfig, build_emulator_app
+from resim.emulator.core import SmdpCore
+from resim.entrypoints.api.app import ApiConfig, build_app
+from resim.entrypoints.serving import ServerThread
+from resim.entrypoints.worker import Worker
+from resim.services.demo_data import DemoData, seed_demo
+from resim.settings import Settings
+
+
+@dataclass
+class DemoStack:
+    settings: Settings
+    data: DemoData
+    api: ServerThread
+    emulator: ServerThread
+    mail: MailCapture
+    worker: Worker
+    worker_thread: threading.Thread
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.settings.mail_capture_dir
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.worker_thread.join(timeout=15)
+        self.api.stop()
+        self.emulator.stop()
+        self.mail.stop()
+
+
+def start_demo(
+    base: Settings,
+    *,
+    api_port: int = 8600,
+    smdp_port: int = 8700,
+    smtp_port: int = 8625,
+    lines_per_brand: int = 75,
+    say: Callable[[str], None] = print,
+) -> DemoStack:
+    data_dir = base.data_dir / "demo"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    mail = MailCapture(data_dir / "mail", port=smtp_port)
+    mail.start()
+    smdp_url_port = smdp_port
+    settings = base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "database_url": "",
+            "public_base_url": f"http://127.0.0.1:{api_port}",
+            "smdp_url": f"http://127.0.0.1:{smdp_url_port}",
+            "smtp_port": mail.port,
+            "smtp_host": "127.0.0.1",
+            "worker_concurrency": 16,
+        }
+    )
+    say(f"database   {settings.effective_database_url}")
+    upgrade(settings.effective_database_url)
+    ctx = build_context(settings)
+    secrets = load_secrets(settings)
+    say("seeding    4 demo brands (DK, NO, IT, FR) and their lines ...")
+    data = seed_demo(ctx, lines_per_brand=lines_per_brand)
+    core = SmdpCore(
+        smdp_address=settings.smdp_address,
+        smdp_id=settings.smdp_id,
+        allowed_requesters=[settings.smdp_requester_id],
+    )
+    for iccids in data.stock.values():
+        core.add_stock("default", iccids)
+    emu_config = EmulatorConfig(
+        smdp_address=settings.smdp_address,
+        allowed_requesters=(settings.smdp_requester_id,),
+        callback_url=settings.public_base_url,
+        callback_token=secrets.callback_token,
+        requester_id=settings.smdp_id,
+    )
+    emulator = ServerThread(build_emulator_app(core, emu_config), port=smdp_port).start()
+    api = ServerThread(
+        build_app(
+            ctx,
+            ApiConfig(
+                api_tokens=settings.api_token_list(),
+                smdp_id=settings.smdp_id,
+                callback_token=secrets.callback_token,
+                mail_capture_dir=settings.mail_capture_dir,
+            ),
+        ),
+        port=api_port,
+    ).start()
+    worker = Worker(ctx, concurrency=settings.worker_concurrency, poll_seconds=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True, name="resim-worker")
+    thread.start()
+    return DemoStack(settings, data, api, emulator, mail, worker, thread)
+
+
+def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
+    api = stack.api.url
+    example = next(line for line in stack.data.lines if line.pin is None)
+    say("")
+    say("resim demo is running. Open:")
+    say(f"  API docs (OpenAPI)   {api}/docs")
+    say(f"  captured mail        {api}/demo/mail")
+    say(f"  requests             {api}/v1/requests")
+    say(f"  SM-DP+ emulator      {stack.emulator.url}/emulator/profiles")
+    say(f"  metrics              {api}/metrics")
+    say("Try a replacement yourself:")
+    say(
+        f"  curl -s -X POST {api}/v1/requests -H 'content-type: application/json' "
+        f'-d \'{{"msisdn": "{example.msisdn}", "reason": "lost"}}\''
+    )
+    say("Press Ctrl-C to stop.")
+
+
+class WalkthroughError(RuntimeError):
+    pass
+
+
+def walkthrough(
+    stack: DemoStack, say: Callable[[str], None] = print, *, timeout: float = 60.0
+) -> dict[str, Any]:
+    """One replacement through the public API; return the final request view."""
+    api = stack.api.url
+    line = stack.data.lines[0]  # a Danish line whose e-mail changed recently: held for review
+    with httpx.Client(base_url=api, timeout=10) as http:
+
+        def wait_for(request_id: str, states: set[str]) -> dict[str, Any]:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                view: dict[str, Any] = (
+                    http.get(f"/v1/requests/{request_id}").raise_for_status().json()
+                )
+                if view["state"] in states:
+                    return view
+                time.sleep(0.1)
+            raise WalkthroughError(f"request {request_id} did not reach {states}")
+
+        say(f"1. request    POST /v1/requests for {line.msisdn} (reason: lost)")
+        created = (
+            http.post(
+                "/v1/requests", json={"msisdn": line.msisdn, "reason": "lost", "actor": "demo-bss"}
+            )
+            .raise_for_status()
+            .json()
+        )
+        rid = created["id"]
+        say(
+            f"              -> {created['state']}, ref {created['ref']}, fee "
+            f"{created['fee']['amount_minor'] / 100:.2f} {created['fee']['currency']}"
+        )
+        code = _code_from_mail(stack.mail_dir, line.email, timeout)
+        say(f"2. verify     one-time code read from the captured mail to {line.email}")
+        verified = http.post(
+            f"/v1/requests/{rid}/verification",
+            json={"otp": code, **({"pin": line.pin} if line.pin else {})},
+        )
+        state = verified.raise_for_status().json()["state"]
+        say(f"              -> {state}; old SIM suspended at once because the phone was lost")
+        if state == "in_review":
+            view = http.get(f"/v1/requests/{rid}").json()
+            for reason in view["risk"]["reasons"]:
+                say(f"              risk: {reason['rule']}: {reason['reason']}")
+            http.post(
+                f"/v1/requests/{rid}/review",
+                json={
+                    "reviewer": "fraud-reviewer-1",
+                    "decision": "approve",
+                    "note": "customer called from the number on file",
+                },
+            ).raise_for_status()
+            say("3. approval   a fraud reviewer approved it")
+        else:
+            say("3. approval   the risk check allowed it")
+        wait_for(rid, {"ready"})
+        act = http.get(f"/v1/requests/{rid}/activation").raise_for_status().json()
+        qr_path = stack.settings.data_dir / f"activation-{created['ref']}.png"
+        qr_path.write_bytes(http.get(act["qr_png_url"]).raise_for_status().content)
+        say(f"4. ready      activation code {act['activation_code']}")
+        say(f"              SM-DP+ address {act['smdp_address']}, matching ID {act['matching_id']}")
+        say(f"              QR code written to {qr_path}")
+        say(f"              iPhone one-tap: {act['ios_install_url'][:80]}...")
+        phone = httpx.post(
+            f"{stack.emulator.url}/emulator/phone/install",
+            json={"activation_code": act["qr_payload"]},
+            timeout=20,
+        )
+        phone.raise_for_status()
+        say(
+            "5. install    the emulated phone downloaded and installed the profile; "
+            "the SM-DP+ sent its callbacks"
+        )
+        done = wait_for(rid, {"completed", "failed"})
+        if done["state"] != "completed":
+            raise WalkthroughError(f"request ended {done['state']}: {done['failure']}")
+        say(
+            f"6. cut-over   {line.msisdn} now lives on {done['new_iccid']}; "
+            f"{done['old_iccid']} is retired"
+        )
+        change = done["sim_change"]
+        say(
+            f"7. record     SIM change at {change['changed_at']}: {change['old_iccid']} -> "
+            f"{change['new_iccid']}"
+        )
+        time.sleep(0.5)
+        mails = [m for m in read_mailbox(stack.mail_dir) if line.email in m.to]
+        say(
+            f"   mail       {len(mails)} messages to the customer: "
+            + ", ".join(m.subject for m in mails)
+        )
+        return done
+
+
+def _code_from_mail(directory: Path, email: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for mail in reversed(read_mailbox(directory)):
+            if email in mail.to and (found := re.search(r"(?<![\d*])(\d{6})(?!\d)", mail.text)):
+                return found.group(1)
+        time.sleep(0.1)
+    raise WalkthroughError(f"no one-time code arrived for {email}")

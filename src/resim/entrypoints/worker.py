@@ -1,0 +1,96 @@
+"""``resim worker``: runs durable jobs, many in flight at once.
+
+One claiming loop feeds a thread pool: an SM-DP+ call may take a second, so
+a worker keeps ``concurrency`` jobs running. Several worker processes may run
+against PostgreSQL (claims use SKIP LOCKED). SIGTERM/SIGINT stop claiming and
+let running jobs finish; SIGKILL is survived by leases (see services.jobs).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import structlog
+
+from resim.services import jobs
+from resim.services.context import ServiceContext
+from resim.services.external import JobRecord
+
+log = structlog.get_logger()
+
+
+class Worker:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        concurrency: int = 32,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.ctx = ctx
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stop_event = threading.Event()
+        self._in_flight: set[Future[str]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self.counts = {"done": 0, "retry": 0, "dead": 0}
+
+    def _run_one(self, job: JobRecord) -> str:
+        try:
+            outcome = jobs.run(self.ctx, job, worker_id=self.worker_id)
+        except Exception:  # never let one job kill the pool
+            log.exception("worker.job_error", job_id=job.id, kind=job.kind)
+            outcome = "retry"
+        with self._lock:
+            self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self._wake.set()
+        return outcome
+
+    def run(self, *, until_idle: bool = False) -> None:
+        """Claim and run jobs until stopped (or, with ``until_idle``, until none is due)."""
+        log.info("worker.started", worker_id=self.worker_id, concurrency=self.concurrency)
+        with ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="resim-job"
+        ) as pool:
+            while not self.stop_event.is_set():
+                with self._lock:
+                    self._in_flight = {f for f in self._in_flight if not f.done()}
+                    free = self.concurrency - len(self._in_flight)
+                claimed: list[JobRecord] = []
+                if free > 0:
+                    try:
+                        claimed = jobs.claim(
+                            self.ctx,
+                            worker_id=self.worker_id,
+                            limit=free,
+                            lease_seconds=self.lease_seconds,
+                        )
+                    except Exception:
+                        log.exception("worker.claim_failed")
+                        time.sleep(self.poll_seconds)
+                for job in claimed:
+                    fut = pool.submit(self._run_one, job)
+                    with self._lock:
+                        self._in_flight.add(fut)
+                if claimed:
+                    continue
+                with self._lock:
+                    busy = bool(self._in_flight)
+                if until_idle and not busy:
+                    break
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+        log.info("worker.stopped", worker_id=self.worker_id, **self.counts)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._wake.set()

@@ -1,0 +1,143 @@
+"""Read models for the API and the CLI. Never a secret in a view.
+
+The activation code is a separate read (:func:`activation_view`) that callers
+must only offer to a verified party.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.domain.activation import parse_activation_code
+from resim.domain.model import ReplacementRequest
+from resim.domain.workflow import DESCRIPTIONS, State
+from resim.errors import Conflict
+from resim.services import repo
+from resim.services.context import ServiceContext
+from resim.services.notify import request_ref
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def request_view(req: ReplacementRequest) -> dict[str, Any]:
+    state = State(req.state)
+    return {
+        "id": req.id,
+        "ref": request_ref(req.id),
+        "state": state.value,
+        "description": DESCRIPTIONS[state],
+        "msisdn": req.msisdn,
+        "reason": req.reason.value,
+        "channel": req.channel.value,
+        "actor": req.actor,
+        "created_at": _iso(req.created_at),
+        "updated_at": _iso(req.updated_at),
+        "verification_methods": list(req.verification_methods),
+        "verified_at": _iso(req.verified_at),
+        "risk": {
+            "outcome": req.risk_outcome.value if req.risk_outcome else None,
+            "reasons": list(req.risk_reasons),
+        },
+        "reviewed_by": req.reviewed_by,
+        "fee": {"amount_minor": req.fee_minor, "currency": req.fee_currency},
+        "old_iccid": req.old_iccid,
+        "new_iccid": req.new_iccid,
+        "old_sim_suspended": req.old_sim_suspended,
+        "activation_expires_at": _iso(req.activation_expires_at),
+        "install_failed_at": _iso(req.install_failed_at),
+        "installed_at": _iso(req.installed_at),
+        "completed_at": _iso(req.completed_at),
+        "failure": (
+            {"code": req.failure_code, "reason": req.failure_reason}
+            if req.failure_code or req.failure_reason
+            else None
+        ),
+    }
+
+
+def get_request_view(ctx: ServiceContext, request_id: str) -> dict[str, Any]:
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, request_id)
+        view = request_view(req)
+        change = uow.session.execute(
+            sa.select(orm.sim_change).where(orm.sim_change.c.request_id == req.id)
+        ).first()
+        view["sim_change"] = (
+            {
+                "msisdn": change.msisdn,
+                "changed_at": _iso(change.changed_at),
+                "old_iccid": change.old_iccid,
+                "new_iccid": change.new_iccid,
+            }
+            if change
+            else None
+        )
+        return view
+
+
+def list_requests(
+    ctx: ServiceContext, *, state: str | None = None, limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    t = orm.replacement_request
+    stmt = sa.select(ReplacementRequest)
+    if state:
+        stmt = stmt.where(t.c.state == State(state))
+    # oldest first for the review queue; newest first otherwise
+    order = t.c.created_at.asc() if state == State.IN_REVIEW else t.c.created_at.desc()
+    stmt = stmt.order_by(order).limit(limit).offset(offset)
+    with ctx.uow() as uow:
+        return [request_view(r) for r in uow.session.scalars(stmt)]
+
+
+def activation_view(ctx: ServiceContext, request_id: str) -> dict[str, Any]:
+    """The activation code and its forms; only for a ready request. A secret."""
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, request_id)
+        if req.state != State.READY or req.activation_code_enc is None:
+            raise Conflict(_why_no_code(req), code="ACTIVATION_NOT_AVAILABLE")
+        code = parse_activation_code(ctx.secrets.decrypt(req.activation_code_enc))
+        return {
+            "activation_code": code.text,
+            "qr_payload": code.qr_payload,
+            "smdp_address": code.smdp_address,
+            "matching_id": code.matching_id,
+            "confirmation_code_required": code.confirmation_code_required,
+            "ios_install_url": code.ios_install_url,
+            "expires_at": _iso(req.activation_expires_at),
+        }
+
+
+def _why_no_code(req: ReplacementRequest) -> str:
+    if req.state == State.COMPLETED:
+        return "the activation code was used: the eSIM is installed"
+    if req.state == State.EXPIRED:
+        return "the activation code expired unused and was withdrawn"
+    if req.state == State.CANCELLED:
+        return "the request was cancelled; its activation code was withdrawn"
+    return f"no activation code yet: the request is {State(req.state).value}"
+
+
+def sim_changes(
+    ctx: ServiceContext, *, msisdn: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    t = orm.sim_change
+    stmt = sa.select(t).order_by(t.c.changed_at.desc()).limit(limit)
+    if msisdn:
+        stmt = stmt.where(t.c.msisdn == msisdn)
+    with ctx.uow() as uow:
+        return [
+            {
+                "msisdn": r.msisdn,
+                "changed_at": _iso(r.changed_at),
+                "old_iccid": r.old_iccid,
+                "new_iccid": r.new_iccid,
+                "request_id": r.request_id,
+            }
+            for r in uow.session.execute(stmt)
+        ]

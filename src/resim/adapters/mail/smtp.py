@@ -1,0 +1,233 @@
+"""SmtpMailer: the Mailer port over SMTP (RFC 5321) with the standard library.
+
+Errors, mapped at this boundary (services never see smtplib)::
+
+    OSError (refused, reset, DNS, TLS), timeout,     -> ExternalError(retryable=True,
+    disconnect, unexpected greeting, any 4xx reply       code="SMTP_UNAVAILABLE")
+    any 5xx reply (sender, recipient, data, auth),   -> ExternalError(retryable=False,
+    STARTTLS or AUTH not offered by the server           code="SMTP_REJECTED")
+
+A refused recipient is classified by its reply: ``550`` (no such mailbox) is
+permanent, ``450``/``451`` (mailbox busy, greylisting) is retryable. Error
+messages name the server and the reply code (with its enhanced status code such
+as ``5.1.1``) but never the reply text, the recipient or the message: a server
+may quote any of them back, and bodies can hold one-time codes (SEC-11). The
+original exception is not chained for the same reason.
+
+Thread safety: every :meth:`SmtpMailer.send` opens, uses and closes its own
+connection, and the mailer holds no mutable state, so one instance may be
+shared by any number of threads. Mail volume is a few messages per request, so
+the extra handshake costs nothing that matters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import re
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from pydantic import SecretStr
+
+from resim.errors import ExternalError, InvalidInput
+from resim.services.ports import Clock, OutgoingMail
+
+RESERVED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "content-language",
+        "content-type",
+        "content-transfer-encoding",
+        "mime-version",
+        "sender",
+        "reply-to",
+    }
+)
+_ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 5322 2.2)
+
+
+def build_message(
+    mail: OutgoingMail, *, sender: str, now: dt.datetime | None = None
+) -> EmailMessage:
+    """The MIME message for ``mail``: text part, optional HTML alternative.
+
+    ``Message-ID`` is ``<mail.message_id>`` (kept as given when it already has
+    angle brackets), stable across retries so receivers can drop duplicates.
+    ``Auto-Submitted: auto-generated`` (RFC 3834) keeps auto-responders quiet;
+    ``mail.headers`` may add headers but not replace the ones built here.
+    """
+    if "@" not in mail.to or "," in mail.to:
+        raise InvalidInput("a mail needs exactly one recipient address")
+    message_id = mail.message_id.strip()
+    if not message_id or any(c.isspace() for c in message_id):
+        raise InvalidInput("message id must be non-empty and contain no whitespace")
+    if not (message_id.startswith("<") and message_id.endswith(">")):
+        if "<" in message_id or ">" in message_id:
+            raise InvalidInput("message id must not contain angle brackets inside")
+        message_id = f"<{message_id}>"
+    msg = EmailMessage()
+    # Content first: set_content() drops every Content-* header already set.
+    msg.set_content(mail.text, charset="utf-8")
+    if mail.html is not None:
+        msg.add_alternative(mail.html, subtype="html", charset="utf-8")
+    try:
+        msg["From"] = sender
+        msg["To"] = mail.to
+        msg["Subject"] = mail.subject
+        msg["Date"] = email.utils.format_datetime(
+            (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        )
+        msg["Message-ID"] = message_id
+        msg["Content-Language"] = mail.language.replace("_", "-")
+        msg["Auto-Submitted"] = "auto-generated"
+        for name, value in mail.headers.items():
+            if name.lower() in RESERVED_HEADERS or not _HEADER_NAME.fullmatch(name):
+                raise InvalidInput(f"header {name!r} cannot be set through OutgoingMail.headers")
+            if name.lower() == "auto-submitted":
+                del msg["Auto-Submitted"]
+            msg[name] = value
+    except ValueError:
+        # The email package refuses CR/LF in header values (header injection).
+        raise InvalidInput("a mail header value contains a line break") from None
+    return msg
+
+
+class SmtpMailer:
+    """Sends each message over a fresh SMTP connection (see the module docstring).
+
+    ``use_ssl`` is implicit TLS (port 465); ``use_starttls`` upgrades a plain
+    connection (port 587) and fails if the server does not offer STARTTLS, so
+    nothing goes out in clear by accident. Login happens only when ``username``
+    is set. ``local_hostname`` is the EHLO name (default: this host's FQDN, which
+    costs a DNS lookup per send); ``ssl_context`` replaces the default context that
+    verifies the server's certificate against the system's CAs.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        sender: str,
+        use_starttls: bool = False,
+        use_ssl: bool = False,
+        username: str | None = None,
+        password: SecretStr | None = None,
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if use_ssl and use_starttls:
+            raise InvalidInput("choose either implicit TLS (use_ssl) or STARTTLS, not both")
+        if (username is None) != (password is None):
+            raise InvalidInput("SMTP username and password go together")
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.use_starttls = use_starttls
+        self.use_ssl = use_ssl
+        self.username = username
+        self._password = password
+        self.timeout = timeout
+        self._ssl_context = ssl_context
+        self._local_hostname = local_hostname
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return (
+            f"SmtpMailer({self.host!r}, {self.port}, sender={self.sender!r}, "
+            f"use_starttls={self.use_starttls}, use_ssl={self.use_ssl}, "
+            f"username={self.username!r})"
+        )
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Deliver ``mail`` to the SMTP server or raise ExternalError (retryable set)."""
+        now = self._clock.now() if self._clock is not None else None
+        msg = build_message(mail, sender=self.sender, now=now)
+        where = f"{self.host}:{self.port}"
+        try:
+            with self._connect() as client:
+                if self.use_starttls:
+                    client.starttls(context=self._context())
+                if self.username is not None and self._password is not None:
+                    client.login(self.username, self._password.get_secret_value())
+                client.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # One recipient per mail: all refused. Classify by the worst reply.
+            codes = [code for code, _ in exc.recipients.values()] or [550]
+            replies = [reply for _, reply in exc.recipients.values()] or [b""]
+            worst = max(range(len(codes)), key=lambda i: codes[i])
+            raise _reply_error(
+                where, "refused the recipient", codes[worst], replies[worst]
+            ) from None
+        except smtplib.SMTPSenderRefused as exc:
+            raise _reply_error(where, "refused the sender", exc.smtp_code, exc.smtp_error) from None
+        except smtplib.SMTPDataError as exc:
+            raise _reply_error(
+                where, "refused the message", exc.smtp_code, exc.smtp_error
+            ) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise _reply_error(where, "refused the login", exc.smtp_code, exc.smtp_error) from None
+        except smtplib.SMTPConnectError as exc:
+            raise ExternalError(
+                f"SMTP server {where} did not greet us ({exc.smtp_code})",
+                retryable=True,
+                code="SMTP_UNAVAILABLE",
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            raise ExternalError(
+                f"SMTP server {where} does not offer STARTTLS or AUTH as configured",
+                retryable=False,
+                code="SMTP_REJECTED",
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            raise _reply_error(where, "answered", exc.smtp_code, exc.smtp_error) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            # OSError covers refused/reset connections, DNS, TLS errors and timeouts.
+            raise ExternalError(
+                f"SMTP server {where} unreachable ({type(exc).__name__})",
+                retryable=True,
+                code="SMTP_UNAVAILABLE",
+            ) from None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.use_ssl:
+            return smtplib.SMTP_SSL(
+                self.host,
+                self.port,
+                local_hostname=self._local_hostname,
+                timeout=self.timeout,
+                context=self._context(),
+            )
+        return smtplib.SMTP(
+            self.host, self.port, local_hostname=self._local_hostname, timeout=self.timeout
+        )
+
+    def _context(self) -> ssl.SSLContext:
+        return self._ssl_context or ssl.create_default_context()
+
+
+def _reply_error(where: str, what: str, code: int, reply: bytes | str) -> ExternalError:
+    raw = reply.encode("utf-8", "replace") if isinstance(reply, str) else reply
+    match = _ENHANCED_STATUS.match(raw)
+    detail = f"{code} {match.group(1).decode()}" if match else str(code)
+    if 500 <= code < 600:
+        return ExternalError(
+            f"SMTP server {where} {what} ({detail})", retryable=False, code="SMTP_REJECTED"
+        )
+    # 4xx, and odd codes (smtplib uses -1 for a broken reply): worth another try.
+    return ExternalError(
+        f"SMTP server {where} {what} for now ({detail})",
+        retryable=True,
+        code="SMTP_UNAVAILABLE",
+    )

@@ -81,7 +81,8 @@ class BuiltinCoreNetwork:
             if self._dialect in ("postgresql", "sqlite"):
                 mod = postgresql if self._dialect == "postgresql" else sqlite
                 stmt = mod.insert(_sub).values(values).on_conflict_do_nothing()
-                created = conn.execute(stmt).rowcount == 1
+                # RETURNING, not rowcount: drivers may report -1 for this INSERT.
+                created = conn.execute(stmt.returning(_sub.c.imsi)).first() is not None
             else:  # other back ends: read, then insert; a race ends in _Retry
                 created = self._read(conn, [imsi]).get(imsi) is None
                 if created:

@@ -167,6 +167,49 @@ class TestAtomicity:
         assert cn.events() == events
 
 
+class TestLocking:
+    def test_concurrent_moves_queue_on_locks_instead_of_failing(self, engine: sa.Engine) -> None:
+        # One attempt only: the losers must see the winner's commit (a conflict),
+        # not fail on a lock (SQLite without BEGIN IMMEDIATE) or on the UNIQUE
+        # index (PostgreSQL without FOR UPDATE), which would be CORE_BUSY.
+        cn = BuiltinCoreNetwork(engine, max_attempts=1)
+        imsis = [f"0010100000002{i:02d}" for i in range(7)]
+        for imsi in imsis:
+            cn.provision_imsi(imsi=imsi)
+        cn.move_msisdn(msisdn=M, new_imsi=imsis[0], old_imsi=None)
+        codes = _race(
+            [
+                lambda t=t: BuiltinCoreNetwork(engine, max_attempts=1).move_msisdn(
+                    msisdn=M, new_imsi=t, old_imsi=imsis[0]
+                )
+                for t in imsis[1:]
+            ]
+        )
+        assert sorted(codes, key=str) == ["CORE_MSISDN_CONFLICT"] * 5 + [None]
+        assert [cn.msisdn_of(imsi=i) for i in imsis].count(M) == 1
+
+
+def _race(calls: list[Any]) -> list[str | None]:
+    codes: list[str | None] = []
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Any) -> None:
+        barrier.wait(timeout=10)
+        try:
+            call()
+            codes.append(None)
+        except ExternalError as exc:
+            codes.append(exc.code)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(codes) == len(calls), "a thread failed or hung"
+    return codes
+
+
 class TestEngines:
     def test_an_engine_that_begins_immediate_itself_works_under_concurrency(
         self, db_url: str
@@ -190,22 +233,9 @@ class TestEngines:
         for imsi in imsis:
             cn.provision_imsi(imsi=imsi)
         cn.move_msisdn(msisdn=M, new_imsi=imsis[0], old_imsi=None)
-        codes: list[str | None] = []
-        barrier = threading.Barrier(5)
-
-        def move(target: str) -> None:
-            barrier.wait(timeout=10)
-            try:
-                cn.move_msisdn(msisdn=M, new_imsi=target, old_imsi=imsis[0])
-                codes.append(None)
-            except ExternalError as exc:
-                codes.append(exc.code)
-
-        threads = [threading.Thread(target=move, args=(t,)) for t in imsis[1:]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
+        codes = _race(
+            [lambda t=t: cn.move_msisdn(msisdn=M, new_imsi=t, old_imsi=imsis[0]) for t in imsis[1:]]
+        )
         assert sorted(codes, key=str) == ["CORE_MSISDN_CONFLICT"] * 4 + [None]
         assert [cn.msisdn_of(imsi=i) for i in imsis].count(M) == 1
         engine.dispose()

@@ -43,10 +43,6 @@ _sub = corenet_subscriber
 _ev = corenet_event
 
 
-class _Retry(Exception):
-    """The state changed under us in a way the locks did not cover: start again."""
-
-
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -83,7 +79,7 @@ class BuiltinCoreNetwork:
                 stmt = mod.insert(_sub).values(values).on_conflict_do_nothing()
                 # RETURNING, not rowcount: drivers may report -1 for this INSERT.
                 created = conn.execute(stmt.returning(_sub.c.imsi)).first() is not None
-            else:  # other back ends: read, then insert; a race ends in _Retry
+            else:  # other back ends: read, then insert; a race ends in IntegrityError
                 created = self._read(conn, [imsi]).get(imsi) is None
                 if created:
                     conn.execute(_sub.insert().values(values))
@@ -100,11 +96,12 @@ class BuiltinCoreNetwork:
             rules.check_imsi(old_imsi)
 
         def work(conn: sa.Connection) -> None:
-            seen = self._holder(conn, msisdn)
-            subs = self._read(conn, [new_imsi, old_imsi, seen], lock=True)
+            # Lock new and old first, then look up the holder. A holder that is
+            # one of them cannot change under our lock; a third holder means a
+            # conflict whatever happens next; a free number that someone else
+            # binds meanwhile makes our UPDATE hit the UNIQUE index (-> retry).
+            subs = self._read(conn, [new_imsi, old_imsi], lock=True)
             holder = self._holder(conn, msisdn)
-            if holder is not None and holder not in subs:
-                raise _Retry  # the number moved to a row we have not locked
             plan = rules.plan_move(
                 msisdn=msisdn,
                 new=subs.get(new_imsi),
@@ -284,8 +281,6 @@ class BuiltinCoreNetwork:
                 with self._engine.begin() as conn:
                     self._begin_immediate(conn)
                     return work(conn)
-            except _Retry as exc:
-                last = exc
             except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
                 # Unique violation from a concurrent binder, deadlock victim,
                 # serialization failure, "database is locked", or a dropped

@@ -1,0 +1,187 @@
+"""Customer mail, rendered from Jinja2 templates in the customer's language.
+
+Templates live in ``templates/`` next to this module: ``<kind>.txt.j2`` (plain
+text body, plus a ``subject`` block) and ``<kind>.html.j2`` (HTML body,
+autoescaped), both extending ``layout.*.j2`` for greeting and footer. Text is
+marked with ``_()`` / ``ngettext()`` (the ``jinja2.ext.i18n`` extension,
+new-style gettext) and translated through the catalogs in :mod:`resim.locale`.
+
+Security rules enforced here, not left to template authors (SEC-04, SEC-10):
+
+* Each kind declares the context keys it may see (:data:`MAIL_KINDS`). Other
+  keys are dropped before rendering, so a caller passing an activation code or
+  a one-time code to the wrong kind cannot make it appear. Only
+  ``one_time_code`` receives ``code``.
+* URLs must be ``https://`` (or ``http://`` for local development).
+* No template ever receives an activation code; ``esim_ready`` links to the
+  signed-in status page instead.
+
+Robustness over strictness where a notice must still go out: an unknown
+language renders in English, an unknown ``timezone`` in UTC. Missing or
+mistyped keys raise :class:`InvalidInput` naming the keys, never their values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale
+from babel.dates import format_datetime, get_datetime_format
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from resim.errors import InvalidInput
+from resim.locale import normalize_language, translations
+
+
+class _Url(str):
+    """Marker type for context keys that hold a link."""
+
+
+_PEOPLE: dict[str, type] = {"customer_name": str, "brand_name": str, "msisdn_masked": str}
+_REQUEST: dict[str, type] = {**_PEOPLE, "request_ref": str}
+
+MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
+    "replacement_requested": {**_REQUEST, "reason_label": str, "not_me_url": _Url},
+    "one_time_code": {
+        "customer_name": str,
+        "brand_name": str,
+        "code": str,
+        "ttl_minutes": int,
+        "request_ref": str,
+    },
+    "esim_ready": {**_REQUEST, "status_url": _Url, "expires_at": dt.datetime},
+    "replacement_completed": {**_PEOPLE, "completed_at": dt.datetime, "not_me_url": _Url},
+    "replacement_cancelled": _REQUEST,
+    "replacement_expired": _REQUEST,
+    "replacement_rejected": _REQUEST,
+    "replacement_failed": _REQUEST,
+    "held_for_review": _REQUEST,
+}
+"""Every kind of mail and the context keys (with types) its templates receive."""
+
+OPTIONAL_KEYS = ("timezone",)  # IANA zone name for dates; default UTC
+_NULLABLE = {"customer_name"}  # a customer without a name on file gets "Hello,"
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+    language: str  # the catalog actually used (after fallback); use for Content-Language
+
+
+def render_mail(kind: str, *, language: str, context: Mapping[str, object]) -> RenderedMail:
+    """Render one mail of ``kind`` in ``language`` (falls back to English).
+
+    ``context`` must hold the keys :data:`MAIL_KINDS` lists for the kind, may
+    hold ``timezone``, and may hold other keys, which are ignored. Datetimes
+    must be timezone-aware; they are shown in the mail's language and zone.
+    """
+    schema = MAIL_KINDS.get(kind)
+    if schema is None:
+        raise InvalidInput(f"unknown mail kind {kind!r}")
+    lang = normalize_language(language)
+    zone = _zone(context.get("timezone"))
+    values = _checked_values(kind, schema, context, lang, zone)
+    values["html_lang"] = lang.replace("_", "-")
+    env = _environment(lang)
+    text_template = env.get_template(f"{kind}.txt.j2")
+    subject_block = text_template.blocks["subject"](text_template.new_context(values))
+    values["subject"] = " ".join("".join(subject_block).split())
+    return RenderedMail(
+        subject=values["subject"],
+        text=_tidy_text(text_template.render(values)),
+        html=env.get_template(f"{kind}.html.j2").render(values),
+        language=lang,
+    )
+
+
+def _checked_values(
+    kind: str, schema: Mapping[str, type], context: Mapping[str, object], lang: str, zone: ZoneInfo
+) -> dict[str, Any]:
+    missing = sorted(k for k in schema if k not in context)
+    if missing:
+        raise InvalidInput(f"mail {kind!r} needs context keys: {', '.join(missing)}")
+    values: dict[str, Any] = {}
+    for key, kind_type in schema.items():
+        value = context[key]
+        if value is None and key in _NULLABLE:
+            values[key] = ""
+        elif kind_type is _Url:
+            if not isinstance(value, str) or not _URL.fullmatch(value):
+                raise InvalidInput(f"mail {kind!r}: {key} must be an http(s) URL")
+            values[key] = value
+        elif kind_type is dt.datetime:
+            if not isinstance(value, dt.datetime) or value.tzinfo is None:
+                raise InvalidInput(f"mail {kind!r}: {key} must be a timezone-aware datetime")
+            values[key] = _format_when(value, lang, zone)
+        elif kind_type is int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"mail {kind!r}: {key} must be a positive integer")
+            values[key] = value
+        else:
+            if not isinstance(value, str):
+                raise InvalidInput(f"mail {kind!r}: {key} must be text")
+            values[key] = value
+    return values
+
+
+def _zone(name: object) -> ZoneInfo:
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # a bad zone on file must not stop a security notice
+    return ZoneInfo("UTC")
+
+
+def _format_when(value: dt.datetime, lang: str, zone: ZoneInfo) -> str:
+    """Long date, short time and zone, in the locale's own order and punctuation."""
+    locale = Locale.parse(lang)
+    pattern = (
+        str(get_datetime_format("long", locale=locale))
+        .replace("{1}", locale.date_formats["long"].pattern)
+        .replace("{0}", locale.time_formats["short"].pattern + " z")
+    )
+    return format_datetime(value.astimezone(zone), pattern, tzinfo=zone, locale=locale)
+
+
+def _tidy_text(text: str) -> str:
+    """At most one blank line in a row, no trailing spaces, one final newline.
+
+    The signature separator keeps its trailing space ("-- ", RFC 3676 4.3) so
+    mail clients can fold the footer away.
+    """
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    lines = ["-- " if line == "--" else line for line in lines]
+    tidy: list[str] = []
+    for line in lines:
+        if line or (tidy and tidy[-1]):
+            tidy.append(line)
+    return "\n".join(tidy) + "\n"
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(lang: str) -> Environment:
+    """One Jinja environment per language (templates compile once per process)."""
+    env = Environment(
+        loader=PackageLoader("resim.adapters.mail", "templates"),
+        autoescape=select_autoescape(
+            enabled_extensions=("html.j2",), default_for_string=False, default=False
+        ),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env

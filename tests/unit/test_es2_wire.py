@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from resim.adapters.es2 import wire
 from resim.services.ports import DownloadProgress
 
-ICCID19 = "8999001000000000018"
+ICCID19 = "8999001000000000012"
 
 
 class TestIccidPad:

@@ -149,7 +149,8 @@ def _endpoint(
     log = structlog.get_logger().bind(component="smdp-emulator", function=function)
 
     async def endpoint(request: Request) -> Response:
-        await asyncio.sleep(faults.delay_s())
+        if delay := faults.delay_s():
+            await asyncio.sleep(delay)
         data = _json_object(await request.body())
         if data is None:
             return _failure("1.6", "2.1", "body is not a JSON object")

@@ -78,7 +78,8 @@ class SmdpCore:
         self._iccid_counter = 0
         self._lock = threading.RLock()
         self._profiles: dict[str, Profile] = {}
-        self._types: set[str] = set()
+        # profile type -> Available ICCIDs in stock order (an ordered set): O(1) picks.
+        self._available: dict[str, dict[str, None]] = {}
         self._matching: dict[str, _MatchingRecord] = {}
         self._journal = CallJournal(self._clock, replay=replay_duplicate_calls)
 
@@ -101,7 +102,7 @@ class SmdpCore:
                 self._profiles[iccid] = Profile(
                     iccid, profile_type, ProfileState.AVAILABLE, now, owner=owner
                 )
-            self._types.add(profile_type)
+            self._available.setdefault(profile_type, {}).update(dict.fromkeys(clean))
         return clean
 
     def add_generated_stock(
@@ -353,6 +354,10 @@ class SmdpCore:
         """The only place a profile changes state; checks :data:`TRANSITIONS`."""
         if (event, p.state, target) not in TRANSITIONS:
             raise checks.wrong_state(p, event)
+        if p.state is ProfileState.AVAILABLE:
+            del self._available[p.profile_type][p.iccid]
+        if target is ProfileState.AVAILABLE:
+            self._available[p.profile_type][p.iccid] = None
         p.state = target
         p.updated_at = self._clock.now()
 
@@ -368,16 +373,14 @@ class SmdpCore:
         return p
 
     def _pick(self, profile_type: str, requester: str) -> Profile:
-        if profile_type not in self._types:
+        available = self._available.get(profile_type)
+        if available is None:
             raise SmdpRefusal(
                 "8.2.5", "3.9", "profileType unknown", subject_identifier="profileType"
             )
-        for p in self._profiles.values():
-            if (
-                p.profile_type == profile_type
-                and p.state is ProfileState.AVAILABLE
-                and p.owner in (None, requester)
-            ):
+        for iccid in available:
+            p = self._profiles[iccid]
+            if p.owner in (None, requester):
                 return p
         raise SmdpRefusal("8.2.5", "3.7", "no profile of this profileType is available")
 

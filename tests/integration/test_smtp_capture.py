@@ -14,6 +14,7 @@ import pytest
 
 from resim.adapters.mail.capture import MailCapture, read_mailbox, render_mailbox_html
 from resim.adapters.mail.smtp import SmtpMailer
+from resim.errors import ExternalError
 from resim.services.ports import OutgoingMail
 
 pytestmark = pytest.mark.integration
@@ -104,6 +105,16 @@ class TestMailCapture:
         (tmp_path / ".000002-m2@resim.test.eml.part").write_bytes(b"Subject: half")
         (tmp_path / "notes.txt").write_text("not mail")
         assert [m.seq for m in read_mailbox(tmp_path)] == [1]
+
+    def test_a_storage_failure_asks_the_sender_to_retry(self, tmp_path: Path) -> None:
+        class FullDisk(MailCapture):
+            def store(self, mail_from: str, recipients: list[str], content: bytes) -> Path:
+                raise OSError(28, "No space left on device")
+
+        with FullDisk(tmp_path) as capture, pytest.raises(ExternalError) as info:
+            send(capture.port, 1)
+        assert info.value.retryable is True
+        assert "451" in info.value.message
 
     def test_a_missing_directory_is_an_empty_mailbox(self, tmp_path: Path) -> None:
         assert read_mailbox(tmp_path / "nope") == []

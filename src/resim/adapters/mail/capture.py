@@ -274,7 +274,12 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content = envelope.original_content or b""
-        self._capture.store(str(envelope.mail_from), list(envelope.rcpt_tos), content)
+        try:
+            self._capture.store(str(envelope.mail_from), list(envelope.rcpt_tos), content)
+        except OSError:
+            # Disk full or similar: tell the sender to try again later (a 5xx,
+            # aiosmtpd's default for an exception, would make it give up).
+            return "451 4.3.0 Could not store the message, try again later"
         return "250 Message accepted for delivery"
 
 

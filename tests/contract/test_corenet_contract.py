@@ -11,6 +11,7 @@ test (one osmo-hlr per module) need no cleaning.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import shutil
@@ -326,8 +327,6 @@ class CoreNetworkContract:
     def test_holds_are_set_repeated_and_cleared(self, env: Env) -> None:
         if not env.has_holds:
             pytest.skip("this adapter has no post-swap holds")
-        import datetime as dt
-
         imsi, _ = self.bound(env)
         until = dt.datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
         local = until.astimezone(dt.timezone(dt.timedelta(hours=2)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import smtplib
 import subprocess
@@ -115,6 +116,15 @@ class TestMailCapture:
             send(capture.port, 1)
         assert info.value.retryable is True
         assert "451" in info.value.message
+
+    def test_message_bodies_stay_out_of_debug_logs(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        with MailCapture(tmp_path) as capture:
+            send(capture.port, 1, text="Your code is 731942\n")
+        assert "354 End data" in caplog.text  # aiosmtpd did log the conversation
+        assert "731942" not in caplog.text
 
     def test_a_missing_directory_is_an_empty_mailbox(self, tmp_path: Path) -> None:
         assert read_mailbox(tmp_path / "nope") == []

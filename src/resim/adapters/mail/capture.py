@@ -21,6 +21,7 @@ import datetime as dt
 import email
 import email.policy
 import html
+import logging
 import os
 import re
 import socket
@@ -94,6 +95,7 @@ class MailCapture:
     def start(self) -> None:
         if self._controller is not None:
             raise RuntimeError("mail capture already running")
+        _keep_message_bodies_out_of_logs()
         self.directory.mkdir(parents=True, exist_ok=True)
         existing = [m.seq for m in read_mailbox(self.directory)]
         self._seq = max(existing, default=0)
@@ -254,6 +256,19 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _NoMessageBodies(logging.Filter):
+    """Drops aiosmtpd's per-line DEBUG records of DATA: bodies hold one-time codes (SEC-11)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("DATA readline")
+
+
+def _keep_message_bodies_out_of_logs() -> None:
+    logger = logging.getLogger("mail.log")  # aiosmtpd's logger
+    if not any(isinstance(f, _NoMessageBodies) for f in logger.filters):
+        logger.addFilter(_NoMessageBodies())
 
 
 class _Handler:

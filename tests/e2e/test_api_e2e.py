@@ -60,7 +60,11 @@ def latest_code(stack: DemoStack, email: str, timeout: float = 15) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for mail in reversed(read_mailbox(stack.mail_dir)):
-            if email in mail.to and (m := re.search(r"(?<![\d*])(\d{6})(?!\d)", mail.text)):
+            if (
+                email in mail.to
+                and mail.kind == "one_time_code"
+                and (m := re.search(r"(?<![\d*])(\d{6})(?!\d)", mail.text))
+            ):
                 return m.group(1)
         time.sleep(0.05)
     raise AssertionError("no code mail")
@@ -72,7 +76,7 @@ def test_walkthrough_completes_and_writes_a_sim_change(stack: DemoStack) -> None
     assert done["sim_change"]["new_iccid"] == done["new_iccid"]
     calls = httpx.get(f"{stack.emulator.url}/emulator/calls").json()
     orders = [
-        c for c in calls if c["function"] == "downloadOrder" and c.get("outcome") == "success"
+        c for c in calls if c["function"] == "downloadOrder" and c["outcome"] == "Executed-Success"
     ]
     assert len(orders) == 1
 
@@ -127,7 +131,7 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(stack: DemoStack) -> None:
         cases = [
             ({"msisdn": "not a number", "reason": "lost"}, 422, "INVALID_INPUT"),
             ({"msisdn": "+4520000000", "reason": "bored"}, 422, "INVALID_INPUT"),
-            ({"msisdn": "+4520000001", "reason": "lost"}, 404, "LINE_NOT_FOUND"),
+            ({"msisdn": "+4529999991", "reason": "lost"}, 404, "LINE_NOT_FOUND"),
             (
                 {"msisdn": stack.data.lines[0].msisdn, "reason": "lost", "extra": 1},
                 422,

@@ -301,8 +301,7 @@ class TestCancelExpireAndFailures:
         system.run_jobs()
         assert system.core.is_enabled(imsi=old_imsi) is False
         notice = next(
-            m for m in system.mail.to(email)
-            if m.headers["X-Resim-Kind"] == "replacement_requested"
+            m for m in system.mail.to(email) if m.headers["X-Resim-Kind"] == "replacement_requested"
         )
         token = re.search(r"/not-me/([A-Za-z0-9_-]+)", notice.text)
         assert token

@@ -54,6 +54,12 @@ class DemoStack:
         self.mail.stop()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def start_demo(
     base: Settings,
     *,
@@ -61,18 +67,22 @@ def start_demo(
     smdp_port: int = 8700,
     smtp_port: int = 8625,
     lines_per_brand: int = 75,
+    database_url: str = "",
     say: Callable[[str], None] = print,
 ) -> DemoStack:
+    """Start the whole system on loopback (port 0: a free port). A fresh SQLite
+    database unless ``database_url`` names another (empty) database."""
     data_dir = base.data_dir / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
+    api_port = api_port or free_port()
+    smdp_url_port = smdp_port or free_port()
     mail = MailCapture(data_dir / "mail", port=smtp_port)
     mail.start()
-    smdp_url_port = smdp_port
     settings = base.model_copy(
         update={
             "data_dir": data_dir,
-            "database_url": "",
+            "database_url": database_url,
             "public_base_url": f"http://127.0.0.1:{api_port}",
             "smdp_url": f"http://127.0.0.1:{smdp_url_port}",
             "smtp_port": mail.port,
@@ -100,7 +110,7 @@ def start_demo(
         callback_token=secrets.callback_token,
         requester_id=settings.smdp_id,
     )
-    emulator = ServerThread(build_emulator_app(core, emu_config), port=smdp_port).start()
+    emulator = ServerThread(build_emulator_app(core, emu_config), port=smdp_url_port).start()
     api = ServerThread(
         build_app(
             ctx,
@@ -239,7 +249,11 @@ def _code_from_mail(directory: Path, email: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for mail in reversed(read_mailbox(directory)):
-            if email in mail.to and (found := re.search(r"(?<![\d*])(\d{6})(?!\d)", mail.text)):
+            if (
+                email in mail.to
+                and mail.kind == "one_time_code"
+                and (found := re.search(r"(?<![\d*])(\d{6})(?!\d)", mail.text))
+            ):
                 return found.group(1)
         time.sleep(0.1)
     raise WalkthroughError(f"no one-time code arrived for {email}")

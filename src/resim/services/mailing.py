@@ -32,7 +32,7 @@ def send_mail(ctx: ServiceContext, job: JobRecord) -> None:
         text=rendered.text,
         html=rendered.html,
         message_id=f"{job.id}@resim",
-        language=language,
+        language=rendered.language,
         headers={"X-Resim-Kind": kind, "X-Resim-Request": job.request_id or ""},
     )
     call_peer(ctx, job, "mail.send", lambda _cid: ctx.mailer.send(mail))

@@ -176,7 +176,7 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
             uow.commit()
             return
         assert req.matching_id is not None
-        code = ActivationCode(smdp_address=smdp_address, matching_id=req.matching_id)
+        code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=req.matching_id)
         brand = repo.get_brand(uow, req.brand_id)
         ttl = dt.timedelta(hours=brand.policy.activation_code_ttl_hours)
         req.activation_code_enc = ctx.secrets.encrypt(code.text)

@@ -121,6 +121,12 @@ def open_request(
         not_me = secrets.token_urlsafe(24)
         request.not_me_token_hash = token_hash(not_me)
         uow.session.add(request)
+        try:
+            uow.flush()  # the UNIQUE open_line_id decides a race between two openers
+        except IntegrityError:
+            raise Conflict(
+                "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
+            ) from None
         uow.audit(
             at=now,
             actor=actor,

@@ -94,6 +94,7 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
                     pin_hash=hash_secret(spec.pin) if spec.pin else None,
                 )
             )
+            uow.flush()  # no ORM relationships: insert the parent first
         line_id = new_id()
         uow.session.add(
             Line(

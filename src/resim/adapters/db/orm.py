@@ -228,7 +228,12 @@ def _map() -> None:
     mapper_registry.map_imperatively(model.Sim, sim)
     mapper_registry.map_imperatively(model.ReplacementRequest, replacement_request)
     mapper_registry.map_imperatively(model.SimChange, sim_change)
-    mapper_registry.map_imperatively(model.AuditEvent, audit_event, exclude_properties=["seq"])
+    mapper_registry.map_imperatively(
+        model.AuditEvent,
+        audit_event,
+        exclude_properties=["seq"],
+        primary_key=[audit_event.c.id],
+    )
 
 
 def start_mappers() -> None:

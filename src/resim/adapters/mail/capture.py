@@ -58,6 +58,7 @@ class CapturedMail:
     language: str | None  # Content-Language
     received_at: dt.datetime
     path: Path
+    kind: str | None = None  # X-Resim-Kind: which customer message this is
 
 
 class MailCapture:
@@ -232,6 +233,7 @@ def _read_one(seq: int, path: Path) -> CapturedMail:
         language=str(msg["Content-Language"]) if msg["Content-Language"] else None,
         received_at=received_at,
         path=path,
+        kind=str(msg["X-Resim-Kind"]) if msg["X-Resim-Kind"] else None,
     )
 
 

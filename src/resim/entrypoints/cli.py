@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -31,13 +32,16 @@ app.add_typer(import_app, name="import")
 app.add_typer(workflow_app, name="workflow")
 
 
-def _settings() -> Settings:
+def _settings(*, quiet: bool = False) -> Settings:
     try:
         settings = Settings()
     except Exception as exc:  # pydantic's message names the variable, never its value
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    level = settings.log_level
+    if quiet and "RESIM_LOG_LEVEL" not in os.environ:
+        level = "WARNING"  # the demo prints its own story; logs only for trouble
+    configure_logging(fmt=settings.log_format, level=level)
     return settings
 
 
@@ -228,7 +232,7 @@ def demo(
     """Start API, worker, SM-DP+ emulator and mail capture with demo data."""
     from resim.entrypoints import demo as demo_mod
 
-    settings = _settings()
+    settings = _settings(quiet=True)
     stack = demo_mod.start_demo(
         settings,
         api_port=api_port,

@@ -15,6 +15,10 @@ def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    # Chatty libraries: request lines and SMTP dialogue (which names recipients)
+    # are not resim's events; keep them to warnings.
+    for name in ("httpx", "httpcore", "mail.log", "aiosmtpd", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -1,0 +1,191 @@
+"""The durable job runner on SQLite and PostgreSQL: attempts, retries, failures, claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+
+import pytest
+import sqlalchemy as sa
+from test_replacement_flow import System, add_line
+from test_replacement_flow import system as system  # re-export the fixture
+
+from resim.adapters.db import orm
+from resim.adapters.es2.errors import Es2StatusError
+from resim.domain.workflow import State
+from resim.errors import ExternalError
+from resim.services import jobs, queries, requests
+from resim.services.context import ServiceContext
+from resim.services.ports import DownloadOrderResult
+
+pytestmark = pytest.mark.integration
+
+
+def job_rows(system: System, kind: str) -> list[sa.Row[tuple[object, ...]]]:
+    with system.engine.connect() as conn:
+        return list(conn.execute(sa.select(orm.job).where(orm.job.c.kind == kind)).all())
+
+
+def verified_request(system: System, n: int, reason: str = "damaged") -> str:
+    msisdn, email, _, _ = add_line(system, n)
+    opened = requests.open_request(system.ctx, msisdn=msisdn, reason=reason)
+    system.run_jobs()
+    requests.submit_verification(system.ctx, opened.id, otp=system.code_for(email))
+    return opened.id
+
+
+class TestAttemptRows:
+    def test_each_es2_call_is_recorded_and_committed_before_it_is_made(
+        self, system: System
+    ) -> None:
+        seen: list[tuple[str, str]] = []
+        real = system.ctx.smdp
+
+        class Watching:
+            """Looks in the database, from another connection, while the call is made."""
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+            def download_order(self, *, call_id: str, **kw: object) -> DownloadOrderResult:
+                with system.engine.connect() as conn:
+                    row = conn.execute(
+                        sa.select(orm.external_call).where(orm.external_call.c.id == call_id)
+                    ).one()
+                seen.append((row.target, row.state))
+                return real.download_order(call_id=call_id, **kw)  # type: ignore[arg-type]
+
+        system.ctx.smdp = Watching()  # type: ignore[assignment]
+        rid = verified_request(system, 100)
+        system.run_jobs()
+        assert seen == [("es2.downloadOrder", "started")]
+        with system.engine.connect() as conn:
+            calls = conn.execute(
+                sa.select(orm.external_call.c.target, orm.external_call.c.state).where(
+                    orm.external_call.c.request_id == rid
+                )
+            ).all()
+        targets = {t for t, _ in calls}
+        assert {"es2.downloadOrder", "es2.confirmOrder", "mail.send"} <= targets
+        assert all(state == "succeeded" for _, state in calls)
+
+
+class TestRetriesAndFailures:
+    def test_retryable_mail_failure_backs_off_then_delivers(self, system: System) -> None:
+        system.mail.fail_next(
+            ExternalError("SMTP down", retryable=True, code="SMTP_UNAVAILABLE"), times=2
+        )
+        msisdn, email, _, _ = add_line(system, 110)
+        requests.open_request(system.ctx, msisdn=msisdn, reason="lost")
+        system.run_jobs()
+        pending = [r for r in job_rows(system, "mail.send") if r.state == "pending"]
+        assert pending and all(r.run_after > system.clock.now() for r in pending)
+        assert all("SMTP_UNAVAILABLE" in (r.last_error or "") for r in pending)
+        system.clock.advance(dt.timedelta(minutes=5))
+        system.run_jobs()
+        assert {r.state for r in job_rows(system, "mail.send")} == {"done"}
+        assert len(system.mail.to(email)) == 2
+
+    def test_permanent_es2_refusal_fails_the_request_visibly(self, system: System) -> None:
+        system.ctx.smdp.fail_next(
+            Es2StatusError(  # type: ignore[attr-defined]
+                function="downloadOrder", status="Failed", subject_code="8.2.5", reason_code="3.7"
+            )
+        )
+        rid = verified_request(system, 120)
+        system.run_jobs()
+        view = queries.get_request_view(system.ctx, rid)
+        assert view["state"] == State.FAILED.value
+        assert view["failure"]["code"].startswith("ES2_")
+        assert [r.state for r in job_rows(system, "esim.provision")] == ["dead"]
+
+    def test_retryable_es2_errors_are_retried_until_attempts_run_out(self, system: System) -> None:
+        system.ctx.job_max_attempts = 3
+        busy = Es2StatusError(
+            function="downloadOrder", status="Failed", subject_code="1.2", reason_code="4.4"
+        )
+        system.ctx.smdp.fail_next(busy, busy, busy)  # type: ignore[attr-defined]
+        rid = verified_request(system, 121)
+        for _ in range(4):
+            system.run_jobs()
+            system.clock.advance(dt.timedelta(minutes=10))
+        view = queries.get_request_view(system.ctx, rid)
+        assert view["state"] == "failed"
+        (row,) = job_rows(system, "esim.provision")
+        assert (row.state, row.attempts) == ("dead", 3)
+
+    def test_one_retryable_error_then_success_completes(self, system: System) -> None:
+        system.ctx.smdp.fail_next(
+            ExternalError(
+                "timeout",
+                retryable=True,  # type: ignore[attr-defined]
+                code="SMDP_UNAVAILABLE",
+            )
+        )
+        rid = verified_request(system, 122)
+        system.run_jobs()
+        assert queries.get_request_view(system.ctx, rid)["state"] == "provisioning"
+        system.clock.advance(dt.timedelta(minutes=1))
+        system.run_jobs()
+        assert queries.get_request_view(system.ctx, rid)["state"] == "ready"
+
+
+class TestBackoff:
+    def test_full_jitter_stays_under_the_exponential_ceiling_and_cap(self, system: System) -> None:
+        ctx: ServiceContext = system.ctx
+        rng = random.Random(3)
+        for attempt in range(1, 15):
+            ceiling = min(
+                ctx.job_backoff_cap_seconds, ctx.job_backoff_base_seconds * 2 ** (attempt - 1)
+            )
+            delays = [jobs.backoff_seconds(ctx, attempt, rng) for _ in range(50)]
+            assert all(0.01 <= d <= ceiling for d in delays)
+            assert len(set(delays)) > 40  # jittered, not fixed
+
+
+class TestClaims:
+    def test_concurrent_claimers_never_take_the_same_job(self, system: System) -> None:
+        now = system.clock.now()
+        with system.ctx.uow() as uow:
+            for _ in range(300):
+                uow.enqueue("noop.test", at=now)
+            uow.commit()
+        taken: list[str] = []
+        lock = threading.Lock()
+
+        def claimer(name: str) -> None:
+            while True:
+                got = jobs.claim(system.ctx, worker_id=name, limit=7, lease_seconds=60)
+                if not got:
+                    return
+                with lock:
+                    taken.extend(j.id for j in got)
+
+        threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(taken) == 300
+        assert len(set(taken)) == 300
+
+    def test_a_job_whose_lease_ran_out_is_claimed_again(self, system: System) -> None:
+        with system.ctx.uow() as uow:
+            uow.enqueue("noop.test", at=system.clock.now())
+            uow.commit()
+        first = jobs.claim(system.ctx, worker_id="dead-worker", limit=5, lease_seconds=30)
+        assert len(first) == 1
+        assert jobs.claim(system.ctx, worker_id="other", limit=5, lease_seconds=30) == []
+        system.clock.advance(dt.timedelta(seconds=31))
+        again = jobs.claim(system.ctx, worker_id="other", limit=5, lease_seconds=30)
+        assert [j.id for j in again] == [first[0].id]
+        assert again[0].attempts == 2
+
+    def test_unknown_job_kind_is_dead_not_looping(self, system: System) -> None:
+        with system.ctx.uow() as uow:
+            uow.enqueue("nobody.handles.this", at=system.clock.now())
+            uow.commit()
+        system.run_jobs()
+        (row,) = job_rows(system, "nobody.handles.this")
+        assert row.state == "dead" and "no handler" in row.last_error

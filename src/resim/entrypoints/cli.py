@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
 from resim.entrypoints.logs import configure_logging
@@ -24,7 +25,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 requests_app = typer.Typer(help="Inspect replacement requests.", no_args_is_help=True)
-import_app = typer.Typer(help="Import lines and eSIM profile stock from CSV.", no_args_is_help=True)
+import_app = typer.Typer(help="Import brands, lines and eSIM profile stock.", no_args_is_help=True)
 workflow_app = typer.Typer(help="The replacement workflow.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(requests_app, name="requests")
@@ -35,8 +36,10 @@ app.add_typer(workflow_app, name="workflow")
 def _settings(*, quiet: bool = False) -> Settings:
     try:
         settings = Settings()
-    except Exception as exc:  # pydantic's message names the variable, never its value
-        typer.echo(f"error: invalid settings: {exc}", err=True)
+    except ValidationError as exc:  # name the variable, never echo its value (a secret?)
+        for err in exc.errors(include_input=False, include_url=False):
+            name = "RESIM_" + "_".join(str(p) for p in err["loc"]).upper()
+            typer.echo(f"error: invalid setting {name}: {err['msg']}", err=True)
         raise typer.Exit(2) from None
     level = settings.log_level
     if quiet and "RESIM_LOG_LEVEL" not in os.environ:
@@ -150,6 +153,14 @@ def smdp_emulator(
         timeout_rate=timeout_rate,
     )
     serve_emulator(config, host=host, port=port, stock=counts)
+
+
+@import_app.command("brands")
+def import_brands(file: Path, dry_run: bool = False) -> None:
+    """Brands and their policies (TOML, [[brand]] tables); existing ones are updated."""
+    from resim.services.importer import import_brands as run
+
+    _report(lambda ctx: run(ctx, file, dry_run=dry_run))
 
 
 @import_app.command("lines")

@@ -5,6 +5,7 @@ rejected row by line number, field and reason. ``dry_run`` writes nothing.
 Rows already present (same MSISDN, same ICCID) are skipped, so importing a
 file twice changes nothing the second time.
 
+brands.toml: [[brand]] tables (id, name, country, currency, language, timezone, [brand.policy])
 lines.csv:  brand_id,msisdn,name,email,language,iccid,imsi,form,pin
 stock.csv:  brand_id,iccid,imsi,profile_type
 """
@@ -12,6 +13,7 @@ stock.csv:  brand_id,iccid,imsi,profile_type
 from __future__ import annotations
 
 import csv
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_iccid, normalize_imsi, normalize_msisdn
 from resim.domain.model import SimForm
+from resim.domain.policy import BrandPolicy
 from resim.errors import InvalidInput, ResimError
 from resim.services import seed
 from resim.services.context import ServiceContext
@@ -168,4 +171,45 @@ def import_stock(ctx: ServiceContext, path: Path, *, dry_run: bool = False) -> I
             report.written += seed.add_stock(
                 ctx, brand_id=brand_id, profile_type=profile_type, profiles=profiles
             )
+    return report
+
+
+def import_brands(ctx: ServiceContext, path: Path, *, dry_run: bool = False) -> ImportReport:
+    """Brands and their policies from TOML: one ``[[brand]]`` table each (upserted)."""
+    report = ImportReport("brands")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path.name}: not valid TOML: {exc}", code="IMPORT_FORMAT") from None
+    specs: list[seed.BrandSpec] = []
+    for n, raw in enumerate(data.get("brand", []), start=1):
+        report.read += 1
+        missing = [
+            k
+            for k in ("id", "name", "country", "currency", "language", "timezone")
+            if not isinstance(raw.get(k), str) or not raw[k]
+        ]
+        if missing:
+            report.errors.extend(RowError(n, k, "missing") for k in missing)
+            continue
+        try:
+            policy = BrandPolicy.from_dict(raw.get("policy"))
+        except (InvalidInput, TypeError) as exc:
+            report.errors.append(RowError(n, "policy", getattr(exc, "message", str(exc))))
+            continue
+        specs.append(
+            seed.BrandSpec(
+                raw["id"],
+                raw["name"],
+                raw["country"].upper(),
+                raw["currency"].upper(),
+                raw["language"],
+                raw["timezone"],
+                policy,
+            )
+        )
+    if not dry_run:
+        for spec in specs:
+            seed.upsert_brand(ctx, spec)
+            report.written += 1
     return report

@@ -1,0 +1,124 @@
+"""The ``resim`` command line through Typer's runner, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from resim.domain.workflow import TRANSITIONS
+from resim.entrypoints.cli import app
+
+pytestmark = pytest.mark.integration
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
+KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "RESIM_DATABASE_URL": db_url,
+        "RESIM_DATA_DIR": str(tmp_path),
+        "RESIM_SECRET_KEYS": KEY,
+        "RESIM_LOG_LEVEL": "WARNING",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_workflow_diagram_is_generated_from_the_table() -> None:
+    code, out = run({}, "workflow", "diagram")
+    assert code == 0
+    assert out.count("-->") == len(TRANSITIONS) + 1 + 5  # start edge, 5 terminal edges
+    code, text = run({}, "workflow", "diagram", "--format", "text")
+    assert code == 0 and "requested" in text and "-->" not in text
+    assert run({}, "workflow", "diagram", "--format", "png")[0] == 2
+
+
+def test_db_upgrade_is_repeatable(env: dict[str, str]) -> None:
+    code, out = run(env, "db", "upgrade")
+    assert code == 0 and "revision" in out
+    assert run(env, "db", "upgrade")[0] == 0
+
+
+def test_import_samples_then_reimport_changes_nothing(env: dict[str, str]) -> None:
+    assert run(env, "db", "upgrade")[0] == 0
+    code, out = run(env, "import", "brands", str(SAMPLES / "brands.toml"))
+    assert code == 0, out
+    code, out = run(env, "import", "lines", str(SAMPLES / "lines.csv"), "--dry-run")
+    assert code == 0 and "0 written" in out
+    code, out = run(env, "import", "lines", str(SAMPLES / "lines.csv"))
+    assert code == 0 and "2 written" in out, out
+    code, out = run(env, "import", "lines", str(SAMPLES / "lines.csv"))
+    assert code == 0 and "0 written" in out and "2 already present" in out
+    code, out = run(env, "import", "stock", str(SAMPLES / "stock.csv"))
+    assert code == 0 and "5 written" in out
+    code, out = run(env, "import", "stock", str(SAMPLES / "stock.csv"))
+    assert "0 written" in out and "5 already present" in out
+
+
+def test_bad_rows_are_named_and_exit_non_zero(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(env, "db", "upgrade")[0] == 0
+    run(env, "import", "brands", str(SAMPLES / "brands.toml"))
+    bad = tmp_path / "bad.csv"
+    shutil.copy(SAMPLES / "lines.csv", bad)
+    with bad.open("a") as fh:
+        fh.write("polar-no,+47 1,Nobody,nobody-at-example,nb,8947993000000000012,24299,esim,\n")
+        fh.write(
+            "ghost-brand,+4741234569,Ghost,g@example.no,nb,8947993000000000086,242993000000008,esim,\n"
+        )
+    code, out = run(env, "import", "lines", str(bad))
+    assert code == 1
+    assert "row 4: msisdn" in out and "row 4: iccid" in out and "row 4: imsi" in out
+    assert "row 4: email" in out and "row 5: brand_id: unknown brand" in out
+    assert "2 written" in out  # the valid rows still land
+
+
+def test_requests_list_and_show(env: dict[str, str]) -> None:
+    assert run(env, "db", "upgrade")[0] == 0
+    code, out = run(env, "requests", "list")
+    assert code == 0 and out.strip() == ""
+    code, out = run(env, "requests", "show", "missing")
+    assert code == 1 and "REQUEST_NOT_FOUND" in out
+
+
+def test_invalid_settings_are_reported_without_values(tmp_path: Path) -> None:
+    code, out = run(
+        {"RESIM_DATABASE_URL": "mysql://user:hunter2@db/x", "RESIM_DATA_DIR": str(tmp_path)},
+        "db",
+        "upgrade",
+    )
+    assert code == 2
+    assert "RESIM_DATABASE_URL" in out or "database_url" in out
+    assert "hunter2" not in out
+
+
+def test_show_prints_json_for_a_request(env: dict[str, str]) -> None:
+    from resim.adapters.db.migrate import upgrade
+    from resim.bootstrap import build_context
+    from resim.services import requests
+    from resim.settings import Settings
+
+    upgrade(env["RESIM_DATABASE_URL"])
+    run(env, "import", "brands", str(SAMPLES / "brands.toml"))
+    run(env, "import", "lines", str(SAMPLES / "lines.csv"))
+    settings = Settings(
+        database_url=env["RESIM_DATABASE_URL"],
+        data_dir=Path(env["RESIM_DATA_DIR"]),
+        secret_keys=KEY,
+    )  # type: ignore[arg-type]
+    ctx = build_context(settings)
+    opened = requests.open_request(ctx, msisdn="+4741234567", reason="damaged")
+    code, out = run(env, "requests", "show", opened.id)
+    assert code == 0
+    view = json.loads(out)
+    assert view["state"] == "requested" and view["msisdn"] == "+4741234567"
+    assert view["fee"] == {"amount_minor": 0, "currency": "NOK"}
+    code, out = run(env, "requests", "list")
+    assert view["ref"] in out

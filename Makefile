@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 ## test: lint, types, and the whole test suite (SQLite and PostgreSQL), slow suites included
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q -m "not slow"
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -m slow; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract

@@ -11,6 +11,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
+from resim.adapters.crypto import hash_secret
 from resim.domain.identifiers import iccid_with_check_digit, normalize_msisdn
 from resim.domain.model import SimForm
 from resim.domain.policy import BrandPolicy, FeeRule
@@ -141,6 +142,8 @@ def seed_demo(
 ) -> DemoData:
     rng = random.Random(seed_value)
     data = DemoData(lines=[], stock={})
+    demo_pin = "2468"  # one PIN for every demo line whose brand asks for one
+    demo_pin_hash = hash_secret(demo_pin)  # argon2 is slow on purpose: hash it once
     for b_index, brand in enumerate(DEMO_BRANDS):
         seed.upsert_brand(ctx, brand.spec)
         used: set[str] = set()
@@ -151,7 +154,7 @@ def seed_demo(
             used.add(msisdn)
             first, last = rng.choice(brand.first_names), rng.choice(brand.last_names)
             email = f"{first.lower()}.{last.lower()}{n}@{brand.mail_domain}".replace("é", "e")
-            pin = f"{rng.randrange(10000):04d}" if brand.spec.policy.require_pin else None
+            pin = demo_pin if brand.spec.policy.require_pin else None
             seed.add_line(
                 ctx,
                 seed.LineSpec(
@@ -162,7 +165,7 @@ def seed_demo(
                     iccid=iccid_with_check_digit(f"{brand.iccid_issuer}1{b_index}{n:011d}"),
                     imsi=f"{brand.mcc_mnc}1{n:09d}",
                     form=SimForm.ESIM,
-                    pin=pin,
+                    pin_hash=demo_pin_hash if pin else None,
                     # the first line of each brand changed its e-mail lately: held for review
                     email_changed_at=ctx.now() - dt.timedelta(days=3) if n == 0 else None,
                 ),

@@ -63,6 +63,7 @@ class LineSpec:
     language: str | None = None
     form: SimForm = SimForm.ESIM
     pin: str | None = None
+    pin_hash: str | None = None  # already hashed (argon2id); wins over ``pin``
     subscriber_id: str | None = None
     email_changed_at: dt.datetime | None = None
     locked: bool = False
@@ -91,7 +92,7 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
                     language=spec.language or brand.language,
                     created_at=now,
                     email_changed_at=spec.email_changed_at,
-                    pin_hash=hash_secret(spec.pin) if spec.pin else None,
+                    pin_hash=spec.pin_hash or (hash_secret(spec.pin) if spec.pin else None),
                 )
             )
             uow.flush()  # no ORM relationships: insert the parent first

@@ -131,7 +131,7 @@ def start_demo(
 
 def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     api = stack.api.url
-    example = next(line for line in stack.data.lines if line.pin is None)
+    example = next(line for line in stack.data.lines[1:] if line.pin is None)
     say("")
     say("resim demo is running. Open:")
     say(f"  API docs (OpenAPI)   {api}/docs")
@@ -143,6 +143,12 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     say(
         f"  curl -s -X POST {api}/v1/requests -H 'content-type: application/json' "
         f'-d \'{{"msisdn": "{example.msisdn}", "reason": "lost"}}\''
+    )
+    say(f"  then read the code in {api}/demo/mail and send it:")
+    say(
+        f"  curl -s -X POST {api}/v1/requests/<id>/verification "
+        "-H 'content-type: application/json' "
+        '-d \'{"otp": "<code>"}\''
     )
     say("Press Ctrl-C to stop.")
 

@@ -8,6 +8,9 @@ here (see :mod:`resim.adapters.es2.errors` for the tree):
   (retryable only for 1.2/4.x);
 - timeout, connection error, HTTP 5xx, 408, 425, 429, a body that is not an
   ES2+ response -> ``ExternalError(code="SMDP_UNAVAILABLE", retryable=True)``;
+  a failed TLS handshake (server certificate not trusted, client certificate
+  refused) is a connection error too: the message names the TLS cause, and a
+  job keeps retrying so that fixing the certificates lets it finish;
 - a 2xx without an ``X-Admin-Protocol: gsma/rsp/v2.*`` header ->
   ``ExternalError(code="SMDP_PROTOCOL_MISMATCH", retryable=False)``: the peer is
   not an SGP.22 v2 SM-DP+ (wrong URL, a proxy's page, another protocol
@@ -70,7 +73,9 @@ class HttpEs2Client:
     ``base_url`` is the SM-DP+ root (``https://smdp.example.com``); the client
     appends ``/gsma/rsp2/es2plus/<function>``. ``requester_id`` is sent as
     functionRequesterIdentifier. ``transport`` replaces the network (tests,
-    ``httpx.MockTransport``); TLS settings are ignored then.
+    ``httpx.MockTransport``); TLS settings are ignored then. Without a
+    transport, ``client_cert`` (certificate and key PEM paths) and ``ca_bundle``
+    require an ``https://`` URL (``ValueError`` otherwise, at construction).
     """
 
     def __init__(
@@ -87,11 +92,13 @@ class HttpEs2Client:
     ) -> None:
         self.requester_id = requester_id
         self._timeout = timeout
-        tls = (
-            _ssl_context(client_cert, ca_bundle, verify)
-            if transport is None and base_url.lower().startswith("https:")
-            else True
-        )
+        https = base_url.lower().startswith("https://")
+        if transport is None and not https and (client_cert is not None or ca_bundle):
+            # These settings only mean something over TLS; ignoring them would
+            # send ES2+ (EIDs, confirmation codes) in clear text to a peer the
+            # operator believes is authenticated.
+            raise ValueError("client_cert and ca_bundle need an https:// SM-DP+ URL")
+        tls = _ssl_context(client_cert, ca_bundle, verify) if transport is None and https else True
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
@@ -275,7 +282,7 @@ class HttpEs2Client:
         except httpx.TimeoutException:
             raise smdp_unavailable(function, f"no answer within {self._timeout:g} s") from None
         except httpx.HTTPError as exc:
-            raise smdp_unavailable(function, f"transport error ({type(exc).__name__})") from None
+            raise smdp_unavailable(function, _transport_failure(exc)) from None
         status = resp.status_code
         if status >= 500 or status in _RETRYABLE_HTTP:
             raise smdp_unavailable(function, f"HTTP {status}")
@@ -315,6 +322,26 @@ class HttpEs2Client:
         if header is None or header.function_execution_status.status not in wire.SUCCESS_STATUSES:
             raise smdp_unavailable(function, "response has no valid functionExecutionStatus")
         return data
+
+
+def _transport_failure(exc: httpx.HTTPError) -> str:
+    """Why the call failed below HTTP, naming a TLS cause when there is one.
+
+    httpx reports a refused certificate as a plain ``ConnectError``; the ssl
+    error it wraps says which side's certificate was the problem. Under TLS 1.3
+    a server refusing our client certificate usually only closes the
+    connection after the handshake, so that case stays a bare transport error.
+    """
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS: SM-DP+ certificate not trusted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed ({cause.reason or type(cause).__name__})"
+        cause = cause.__cause__ or cause.__context__
+    return f"transport error ({type(exc).__name__})"
 
 
 def _json_object(resp: httpx.Response) -> dict[str, Any] | None:

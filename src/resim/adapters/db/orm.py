@@ -11,13 +11,12 @@ Invariants enforced by the database as well as by the services:
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import registry
-from sqlalchemy.types import TypeDecorator
 
+from resim.adapters.db.types import UtcDateTime
 from resim.domain import model
 from resim.domain.workflow import State
 
@@ -31,27 +30,6 @@ metadata = sa.MetaData(
     }
 )
 mapper_registry = registry(metadata=metadata)
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware datetimes on both back ends (SQLite stores naive UTC)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _enum(cls: Any, name: str) -> sa.Enum:

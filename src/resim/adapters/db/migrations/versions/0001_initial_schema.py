@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import resim.adapters.corenet.schema
-import resim.adapters.db.orm
+import resim.adapters.db.types
 
 revision = "0001"
 down_revision = None
@@ -25,7 +24,7 @@ def upgrade() -> None:
         "audit_event",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("id", sa.String(length=40), nullable=False),
-        sa.Column("at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=120), nullable=False),
         sa.Column("action", sa.String(length=80), nullable=False),
         sa.Column("object_type", sa.String(length=40), nullable=False),
@@ -56,12 +55,12 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("run_after", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("lease_until", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("run_after", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("lease_until", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("worker_id", sa.String(length=64), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job")),
     )
     with op.batch_alter_table("job", schema=None) as batch_op:
@@ -75,8 +74,8 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(length=40), nullable=True),
         sa.Column("target", sa.String(length=60), nullable=False),
         sa.Column("state", sa.String(length=12), nullable=False),
-        sa.Column("started_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("error_code", sa.String(length=64), nullable=True),
         sa.Column("retryable", sa.Boolean(), nullable=True),
         sa.ForeignKeyConstraint(["job_id"], ["job.id"], name=op.f("fk_external_call_job_id_job")),
@@ -95,9 +94,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("language", sa.String(length=16), nullable=False),
-        sa.Column("created_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column(
-            "email_changed_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True
+            "email_changed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
         ),
         sa.Column("pin_hash", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
@@ -111,7 +110,7 @@ def upgrade() -> None:
         sa.Column("msisdn", sa.String(length=16), nullable=False),
         sa.Column("subscriber_id", sa.String(length=40), nullable=False),
         sa.Column("brand_id", sa.String(length=40), nullable=False),
-        sa.Column("created_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("sim_change_locked", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["brand_id"], ["brand.id"], name=op.f("fk_line_brand_id_brand")),
         sa.ForeignKeyConstraint(
@@ -181,8 +180,8 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("old_iccid", sa.String(length=20), nullable=True),
         sa.Column("eid", sa.String(length=32), nullable=True),
         sa.Column(
@@ -199,10 +198,10 @@ def upgrade() -> None:
         ),
         sa.Column("otp_hash", sa.String(length=128), nullable=True),
         sa.Column(
-            "otp_expires_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True
+            "otp_expires_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
         ),
         sa.Column("otp_attempts", sa.Integer(), nullable=False),
-        sa.Column("verified_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("verified_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("verification_methods", sa.JSON(), nullable=False),
         sa.Column(
             "risk_outcome",
@@ -227,14 +226,14 @@ def upgrade() -> None:
         sa.Column("smdp_step", sa.String(length=16), nullable=True),
         sa.Column("activation_code_enc", sa.Text(), nullable=True),
         sa.Column(
-            "activation_expires_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True
+            "activation_expires_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
         ),
         sa.Column(
-            "install_failed_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True
+            "install_failed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
         ),
-        sa.Column("installed_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("installed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("old_sim_suspended", sa.Boolean(), nullable=False),
-        sa.Column("completed_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("failure_code", sa.String(length=64), nullable=True),
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("not_me_token_hash", sa.String(length=128), nullable=True),
@@ -323,7 +322,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("msisdn", sa.String(length=16), nullable=False),
         sa.Column("line_id", sa.String(length=40), nullable=False),
-        sa.Column("changed_at", resim.adapters.db.orm.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("new_iccid", sa.String(length=20), nullable=False),
         sa.Column("old_iccid", sa.String(length=20), nullable=True),
         sa.Column("request_id", sa.String(length=40), nullable=True),
@@ -350,7 +349,7 @@ def upgrade() -> None:
         sa.Column("imsi", sa.String(length=15), nullable=False),
         sa.Column("msisdn", sa.String(length=16), nullable=True),
         sa.Column("operation", sa.String(length=32), nullable=False),
-        sa.Column("at", resim.adapters.corenet.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corenet_event")),
     )
     with op.batch_alter_table("corenet_event", schema=None) as batch_op:
@@ -365,16 +364,16 @@ def upgrade() -> None:
         sa.Column("retired", sa.Boolean(), nullable=False),
         sa.Column(
             "sms_hold_until",
-            resim.adapters.corenet.schema.UtcDateTime(timezone=True),
+            resim.adapters.db.types.UtcDateTime(timezone=True),
             nullable=True,
         ),
         sa.Column(
             "port_out_block_until",
-            resim.adapters.corenet.schema.UtcDateTime(timezone=True),
+            resim.adapters.db.types.UtcDateTime(timezone=True),
             nullable=True,
         ),
         sa.Column(
-            "updated_at", resim.adapters.corenet.schema.UtcDateTime(timezone=True), nullable=False
+            "updated_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False
         ),
         sa.CheckConstraint(
             "NOT (retired AND msisdn IS NOT NULL)",

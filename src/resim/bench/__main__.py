@@ -1,0 +1,3 @@
+from resim.bench.cli import main
+
+main()

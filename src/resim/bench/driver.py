@@ -1,0 +1,238 @@
+"""The load: a BSS opening requests in bulk, customers and phones reacting to their mail.
+
+Everything goes through the public interfaces over HTTP, as in production:
+
+- the BSS posts ``POST /v1/requests`` for every line, ``create_concurrency``
+  at a time;
+- when the one-time code mail for a request reaches the mail sink, the
+  customer posts it to ``/v1/requests/{id}/verification`` (the risk engine
+  approves in that call);
+- when the "your eSIM is ready" mail arrives, the phone fetches the
+  activation code (``GET /v1/requests/{id}/activation``) and installs it at
+  the emulator (``POST /emulator/phone/install``), which sends the
+  handleDownloadProgressInfo callbacks to the API before it answers;
+- a replacement is finished when its "completed" mail has arrived and all
+  of its :data:`EXPECTED_MAILS` have.
+
+Times are ``time.monotonic()`` seconds, taken on this process's event loop
+(HTTP) or in the mail sink's thread (mail arrival).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from resim.bench.stack import Delivered
+
+EXPECTED_MAILS = frozenset(
+    {"replacement_requested", "one_time_code", "esim_ready", "replacement_completed"}
+)
+
+
+@dataclass
+class Timeline:
+    """One replacement as the outside world saw it."""
+
+    request_id: str
+    msisdn: str = ""
+    create_sent: float | None = None
+    created: float | None = None
+    code_mail: float | None = None
+    verified: float | None = None
+    ready_mail: float | None = None
+    installed: float | None = None
+    done_mail: float | None = None
+    mails: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    counted: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.done_mail is not None and set(self.mails) >= EXPECTED_MAILS
+
+    @property
+    def finished_at(self) -> float | None:
+        return max(self.mails.values()) if self.finished else None
+
+
+@dataclass
+class DriverResult:
+    timelines: list[Timeline]
+    started: float
+    ended: float
+    errors: list[str]
+    timed_out: bool
+
+
+class Driver:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        emulator_url: str,
+        msisdns: list[str],
+        create_concurrency: int,
+        reason: str = "device_change",
+    ) -> None:
+        self._api_url = api_url
+        self._emulator_url = emulator_url
+        self._msisdns = msisdns
+        self._create_concurrency = create_concurrency
+        self._reason = reason
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_id: dict[str, Timeline] = {}
+        self._errors: list[str] = []
+        self._finished = 0
+        self._all_done = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._api: httpx.AsyncClient | None = None
+        self._phone: httpx.AsyncClient | None = None
+        self._progress = 0.0  # when the last mail arrived
+
+    # -------------------------------------------------------- mail (sink thread)
+
+    def on_mail(self, delivered: Delivered) -> None:
+        """Called by the mail sink's thread for every message it stored."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._mail_arrived, delivered)
+
+    def _mail_arrived(self, d: Delivered) -> None:
+        self._progress = d.at
+        tl = self._timeline(d.request_id)
+        tl.mails.setdefault(d.kind, d.at)
+        if d.kind == "one_time_code":
+            tl.code_mail = d.at
+            if d.code is None:
+                self._fail(tl, "no code found in the one-time code mail")
+            else:
+                self._spawn(self._verify(tl, d.code))
+        elif d.kind == "esim_ready":
+            tl.ready_mail = d.at
+            self._spawn(self._install(tl))
+        elif d.kind == "replacement_completed":
+            tl.done_mail = d.at
+        self._check_finished(tl)
+
+    def _check_finished(self, tl: Timeline) -> None:
+        if tl.finished and tl.error is None and not tl.counted:
+            tl.counted = True
+            self._finished += 1
+            if self._finished >= len(self._msisdns):
+                self._all_done.set()
+
+    # -------------------------------------------------------- the actors
+
+    def _timeline(self, request_id: str) -> Timeline:
+        tl = self._by_id.get(request_id)
+        if tl is None:
+            tl = self._by_id[request_id] = Timeline(request_id)
+        return tl
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _fail(self, tl: Timeline, why: str) -> None:
+        tl.error = tl.error or why
+        self._errors.append(f"{tl.request_id or tl.msisdn}: {why}")
+
+    async def _create(self, msisdn: str, gate: asyncio.Semaphore) -> None:
+        assert self._api is not None
+        async with gate:
+            sent = asyncio.get_running_loop().time()
+            try:
+                resp = await self._api.post(
+                    "/v1/requests",
+                    json={"msisdn": msisdn, "reason": self._reason, "actor": "bench-bss"},
+                )
+            except httpx.HTTPError as exc:
+                self._errors.append(f"{msisdn}: create: {type(exc).__name__}")
+                return
+            if resp.status_code != 201:
+                self._errors.append(f"{msisdn}: create: HTTP {resp.status_code} {resp.text[:200]}")
+                return
+            tl = self._timeline(resp.json()["id"])
+            tl.msisdn, tl.create_sent = msisdn, sent
+            tl.created = asyncio.get_running_loop().time()
+
+    async def _verify(self, tl: Timeline, code: str) -> None:
+        assert self._api is not None
+        try:
+            resp = await self._api.post(
+                f"/v1/requests/{tl.request_id}/verification", json={"otp": code}
+            )
+        except httpx.HTTPError as exc:
+            self._fail(tl, f"verify: {type(exc).__name__}")
+            return
+        tl.verified = asyncio.get_running_loop().time()
+        state = resp.json().get("state") if resp.status_code == 200 else None
+        if state != "approved":
+            self._fail(tl, f"verify: HTTP {resp.status_code} {resp.text[:200]}")
+
+    async def _install(self, tl: Timeline) -> None:
+        assert self._api is not None and self._phone is not None
+        try:
+            act = await self._api.get(f"/v1/requests/{tl.request_id}/activation")
+            if act.status_code != 200:
+                self._fail(tl, f"activation: HTTP {act.status_code} {act.text[:200]}")
+                return
+            resp = await self._phone.post(
+                "/emulator/phone/install", json={"activation_code": act.json()["qr_payload"]}
+            )
+        except httpx.HTTPError as exc:
+            self._fail(tl, f"install: {type(exc).__name__}")
+            return
+        tl.installed = asyncio.get_running_loop().time()
+        body = resp.json() if resp.status_code == 200 else {}
+        callbacks = body.get("callbacks", [])
+        if not callbacks or not all(c.get("delivered") for c in callbacks):
+            self._fail(tl, f"install: HTTP {resp.status_code} {resp.text[:200]}")
+
+    # -------------------------------------------------------- the run
+
+    async def _wait(self, timeout: float, stall: float) -> bool:
+        """Until all are finished (True), ``timeout`` passed or no mail came for ``stall`` s."""
+        assert self._loop is not None
+        deadline = self._loop.time() + timeout
+        self._progress = self._loop.time()
+        while self._loop.time() < deadline:
+            try:
+                await asyncio.wait_for(self._all_done.wait(), 1.0)
+                return True
+            except TimeoutError:
+                if self._loop.time() - self._progress > stall:
+                    self._errors.insert(0, f"stalled: no mail for {stall:.0f} s")
+                    return False
+        self._errors.insert(0, f"timed out after {timeout:.0f} s")
+        return False
+
+    async def run(self, *, timeout: float, stall: float = 30.0) -> DriverResult:
+        """Open every request and wait until all are finished, ``timeout`` s pass,
+        or no mail arrives for ``stall`` s (something is stuck)."""
+        self._loop = asyncio.get_running_loop()
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        timeouts = httpx.Timeout(60.0)
+        async with (
+            httpx.AsyncClient(base_url=self._api_url, limits=limits, timeout=timeouts) as api,
+            httpx.AsyncClient(base_url=self._emulator_url, limits=limits, timeout=timeouts) as ph,
+        ):
+            self._api, self._phone = api, ph
+            gate = asyncio.Semaphore(self._create_concurrency)
+            started = self._loop.time()
+            creates = [asyncio.ensure_future(self._create(m, gate)) for m in self._msisdns]
+            timed_out = not await self._wait(timeout, stall)
+            ended = self._loop.time()
+            for task in [*creates, *self._tasks]:
+                task.cancel()
+            await asyncio.gather(*creates, *self._tasks, return_exceptions=True)
+        timelines = [tl for tl in self._by_id.values() if tl.create_sent is not None]
+        done = [t for t in (tl.finished_at for tl in timelines) if t is not None]
+        if done and not timed_out:
+            ended = max(done)
+        return DriverResult(timelines, started, ended, self._errors, timed_out)

@@ -1,0 +1,87 @@
+"""Optional sampling profiles of the API and worker processes with py-spy.
+
+With ``--profile DIR`` and ``py-spy`` on PATH (``pip install py-spy``; it
+needs ptrace rights, as root or with CAP_SYS_PTRACE), each process is
+sampled for the whole run with ``--gil`` (only the thread holding the GIL:
+where the Python CPU goes) or, with ``--profile-wall``, every thread
+including idle ones (where the threads wait), and written as collapsed stacks
+(``DIR/<role>.txt``, one ``frame;frame;... count`` per line), which
+flamegraph tools read. :func:`top_frames` condenses one into the functions
+with the largest share of samples anywhere on the stack.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+_FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+class Profilers:
+    def __init__(self, directory: Path, *, wall: bool = False) -> None:
+        self.directory = directory
+        self.wall = wall
+        self._running: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.available = shutil.which("py-spy") is not None
+
+    def start(self, name: str, pid: int) -> None:
+        if not self.available:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        out = self.directory / f"{name}.txt"
+        mode = ["--idle"] if self.wall else ["--gil"]
+        cmd = ["py-spy", "record", *mode, "--format", "raw", "-p", str(pid), "-o", str(out)]
+        self._running.append(
+            (name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        )
+
+    def stop(self) -> list[Path]:
+        """Ask each py-spy to write its file (SIGINT) and wait for it."""
+        done = []
+        for name, process in self._running:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            path = self.directory / f"{name}.txt"
+            if path.exists():
+                done.append(path)
+        self._running = []
+        return done
+
+
+def _short(frame: str) -> str:
+    match = _FRAME.match(frame.strip())
+    if not match:
+        return frame.strip()
+    file = match.group("file")
+    for marker in ("site-packages/", "/src/", "lib/python3"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"{match.group('func')} ({file})"
+
+
+def top_frames(path: Path, limit: int = 25) -> tuple[int, list[tuple[str, float]]]:
+    """(samples, [(function, share of samples with it on the stack)]) from a raw profile."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        for frame in {_short(f) for f in stack.split(";")}:
+            inclusive[frame] += n
+    if not total:
+        return 0, []
+    return total, [(f, c / total) for f, c in inclusive.most_common(limit)]

@@ -1,0 +1,173 @@
+"""Turning an :class:`~resim.bench.run.Outcome` into the printed report and a JSON summary."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from resim.bench.analysis import percentile
+from resim.bench.driver import Timeline
+from resim.bench.profiling import top_frames
+from resim.bench.run import ES2_CALLS_PER_REPLACEMENT, Outcome
+
+# (label, start, end): each a function of (timeline, db times in monotonic seconds)
+Point = Callable[[Timeline, dict[str, float | None]], float | None]
+
+PHASES: list[tuple[str, Point, Point]] = [
+    ("create: POST /v1/requests", lambda t, d: t.create_sent, lambda t, d: t.created),
+    ("one-time code mail (mail.send job)", lambda t, d: t.created, lambda t, d: t.code_mail),
+    (
+        "verify + risk + approve: POST .../verification",
+        lambda t, d: t.code_mail,
+        lambda t, d: t.verified,
+    ),
+    (
+        "order + confirm at SM-DP+ (esim.provision job)",
+        lambda t, d: t.verified,
+        lambda t, d: d["ready"],
+    ),
+    ("'eSIM ready' mail (mail.send job)", lambda t, d: d["ready"], lambda t, d: t.ready_mail),
+    (
+        "install: GET activation, phone, 2 callbacks",
+        lambda t, d: t.ready_mail,
+        lambda t, d: t.installed,
+    ),
+    ("cut-over (core.cutover job)", lambda t, d: t.installed, lambda t, d: d["completed"]),
+    ("'completed' mail (mail.send job)", lambda t, d: d["completed"], lambda t, d: t.done_mail),
+]
+
+
+def _db_points(outcome: Outcome, tl: Timeline) -> dict[str, float | None]:
+    times = outcome.db.requests.get(tl.request_id)
+    if times is None:
+        return {"ready": None, "completed": None}
+
+    def mono(epoch: float | None) -> float | None:
+        return None if epoch is None else epoch - outcome.offset
+
+    return {"ready": mono(times.ready), "completed": mono(times.completed)}
+
+
+def phase_table(outcome: Outcome) -> list[tuple[str, float, float, float]]:
+    """(label, p50, p95, mean) in seconds for each phase, over finished replacements."""
+    done = [tl for tl in outcome.driver.timelines if tl.finished and tl.error is None]
+    points = {tl.request_id: _db_points(outcome, tl) for tl in done}
+    rows = []
+    for label, start, end in PHASES:
+        spans = []
+        for tl in done:
+            a, b = start(tl, points[tl.request_id]), end(tl, points[tl.request_id])
+            if a is not None and b is not None:
+                spans.append(b - a)
+        mean = statistics.fmean(spans) if spans else 0.0
+        rows.append((label, percentile(spans, 0.5), percentile(spans, 0.95), mean))
+    return rows
+
+
+def latencies(outcome: Outcome) -> list[float]:
+    return [
+        tl.finished_at - tl.create_sent
+        for tl in outcome.driver.timelines
+        if tl.finished_at is not None and tl.create_sent is not None and tl.error is None
+    ]
+
+
+def summary(outcome: Outcome) -> dict[str, Any]:
+    """The headline figures as plain data (for --json and the docs)."""
+    opts, n = outcome.options, max(outcome.finished, 1)
+    lat = latencies(outcome)
+    counters = outcome.counters.values()
+    commits = sum(int(str(c.get("commits", 0))) for c in counters)
+    rollbacks = sum(int(str(c.get("rollbacks", 0))) for c in counters)
+    statements = sum(int(str(c.get("statements", 0))) for c in counters)
+    return {
+        "backend": opts.backend,
+        "count": opts.count,
+        "finished": outcome.finished,
+        "elapsed_s": round(outcome.elapsed, 3),
+        "replacements_per_s": round(outcome.throughput, 1),
+        "limit_per_s": round(opts.limit, 1),
+        "ratio": round(outcome.throughput / opts.limit, 3) if opts.limit else None,
+        "p50_s": round(percentile(lat, 0.5), 3),
+        "p95_s": round(percentile(lat, 0.95), 3),
+        "workers": opts.workers,
+        "concurrency": opts.concurrency,
+        "latency_ms": opts.latency_ms,
+        "transactions_per_replacement": round((commits + rollbacks) / n, 1),
+        "commits_per_replacement": round(commits / n, 1),
+        "statements_per_replacement": round(statements / n, 1),
+        "cpu_ms_per_replacement": {
+            k: round(v * 1000 / n, 2) for k, v in outcome.cpu.by_group.items()
+        },
+        "machine_utilisation": round(outcome.cpu.utilisation, 3),
+        "errors": len(outcome.driver.errors),
+    }
+
+
+def render(outcome: Outcome) -> list[str]:
+    opts, s = outcome.options, summary(outcome)
+    n, elapsed = max(outcome.finished, 1), max(outcome.elapsed, 1e-9)
+    out = [
+        f"== {opts.backend}: bulk reissue of {opts.count} eSIMs ==",
+        f"setup        API process; {opts.workers} worker process(es) x {opts.concurrency} jobs"
+        f" in flight; SM-DP+ emulator +{opts.latency_ms:g} ms per ES2+ call; SMTP sink;"
+        f" BSS opens {opts.create_concurrency} requests at a time over HTTP",
+        f"result       {outcome.finished}/{opts.count} completed in {outcome.elapsed:.2f} s:"
+        f" {s['replacements_per_s']:.1f} replacements/s end to end",
+        f"limit        {opts.workers} x {opts.concurrency} / ({ES2_CALLS_PER_REPLACEMENT} ES2+"
+        f" calls x {opts.latency_ms / 1000:.3f} s) = {opts.limit:.0f} replacements/s;"
+        f" ratio {s['ratio']:.2f}",
+        f"per replacement  p50 {s['p50_s']:.2f} s, p95 {s['p95_s']:.2f} s"
+        " (its create sent -> its last mail stored)",
+        "",
+        "where a replacement's time goes (s)             p50     p95    mean",
+    ]
+    for label, p50, p95, mean in phase_table(outcome):
+        out.append(f"  {label:<46}{p50:7.3f} {p95:7.3f} {mean:7.3f}")
+    out += ["", "jobs (s)            done  other  due->call p50/p95  in peer  due->done p50/p95"]
+    for j in outcome.db.jobs:
+        out.append(
+            f"  {j.kind:<18}{j.done:5d} {j.not_done:6d}   {j.wait_p50:7.3f} {j.wait_p95:7.3f}"
+            f"  {j.peer_mean:7.3f}   {j.total_p50:7.3f} {j.total_p95:7.3f}"
+        )
+    out += ["", "peer calls          calls  failed  mean ms  p95 ms"]
+    for p in outcome.db.peers:
+        out.append(
+            f"  {p.target:<18}{p.calls:6d} {p.failed:7d} {p.mean * 1000:8.1f} {p.p95 * 1000:7.1f}"
+        )
+    out += ["", "CPU                              ms/replacement  cores busy"]
+    for group, seconds in sorted(outcome.cpu.by_group.items(), key=lambda kv: -kv[1]):
+        out.append(f"  {group:<32}{seconds * 1000 / n:12.2f}  {seconds / elapsed:10.2f}")
+    other = max(0.0, outcome.cpu.machine_busy - sum(outcome.cpu.by_group.values()))
+    out.append(
+        f"  {'other processes (not this run)':<32}{other * 1000 / n:12.2f}  {other / elapsed:10.2f}"
+    )
+    out.append(
+        f"  machine: {outcome.cpu.utilisation:.0%} of all cores busy;"
+        f" load average before the run {outcome.load_before}"
+    )
+    out += ["", "database (counted on the API's and workers' engines)"]
+    for name, c in sorted(outcome.counters.items()):
+        commits, rollbacks = int(str(c.get("commits", 0))), int(str(c.get("rollbacks", 0)))
+        statements = int(str(c.get("statements", 0)))
+        out.append(
+            f"  {name:<10} {commits / n:6.1f} commits + {rollbacks / n:5.1f} rollbacks,"
+            f" {statements / n:6.1f} statements per replacement"
+        )
+    out.append(
+        f"  total      {s['transactions_per_replacement']:.1f} transactions,"
+        f" {s['statements_per_replacement']:.1f} statements per replacement"
+    )
+    for name, path in sorted(outcome.profiles.items()):
+        samples, frames = top_frames(path)
+        mode = "all threads, idle included" if opts.profile_wall else "--gil"
+        out += ["", f"profile of {name} (py-spy {mode}, {samples} samples; {path})"]
+        for frame, share in frames:
+            out.append(f"  {share:6.1%}  {frame}")
+    states = ", ".join(f"{k} {v}" for k, v in sorted(outcome.db.states.items()))
+    out += ["", f"requests     {states}"]
+    problems = outcome.driver.errors[:5] + outcome.db.dead_jobs[:5]
+    for problem in problems:
+        out.append(f"  problem: {problem}")
+    return out

@@ -3,7 +3,8 @@
 One claiming loop feeds a thread pool: an SM-DP+ call may take a second, so
 a worker keeps ``concurrency`` jobs running. Several worker processes may run
 against PostgreSQL (claims use SKIP LOCKED). SIGTERM/SIGINT stop claiming and
-let running jobs finish; SIGKILL is survived by leases (see services.jobs).
+let running jobs finish; SIGKILL is survived by leases (see services.jobs),
+which the claiming loop renews every third of a lease while a job runs.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
-        self._in_flight: set[Future[str]] = set()
+        self._in_flight: dict[Future[str], str] = {}  # future -> job id
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self.counts = {"done": 0, "retry": 0, "dead": 0}
@@ -61,10 +62,15 @@ class Worker:
         with ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="resim-job"
         ) as pool:
+            next_beat = time.monotonic() + self.lease_seconds / 3
             while not self.stop_event.is_set():
                 with self._lock:
-                    self._in_flight = {f for f in self._in_flight if not f.done()}
+                    self._in_flight = {f: i for f, i in self._in_flight.items() if not f.done()}
                     free = self.concurrency - len(self._in_flight)
+                    running = list(self._in_flight.values())
+                if time.monotonic() >= next_beat:
+                    self._heartbeat(running)
+                    next_beat = time.monotonic() + self.lease_seconds / 3
                 claimed: list[JobRecord] = []
                 if free > 0:
                     try:
@@ -80,7 +86,7 @@ class Worker:
                 for job in claimed:
                     fut = pool.submit(self._run_one, job)
                     with self._lock:
-                        self._in_flight.add(fut)
+                        self._in_flight[fut] = job.id
                 if claimed:
                     continue
                 with self._lock:
@@ -90,6 +96,18 @@ class Worker:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
         log.info("worker.stopped", worker_id=self.worker_id, **self.counts)
+
+    def _heartbeat(self, job_ids: list[str]) -> None:
+        """Renew the leases of running jobs, so none is claimed twice while it runs."""
+        try:
+            jobs.extend_leases(
+                self.ctx,
+                worker_id=self.worker_id,
+                job_ids=job_ids,
+                lease_seconds=self.lease_seconds,
+            )
+        except Exception:  # a missed beat is retried at the next one
+            log.exception("worker.heartbeat_failed")
 
     def stop(self) -> None:
         self.stop_event.set()

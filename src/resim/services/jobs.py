@@ -4,8 +4,10 @@ Claiming sets ``state='running'`` with a lease. On PostgreSQL the candidate
 rows are chosen with FOR UPDATE SKIP LOCKED, so several worker processes never
 claim the same job; on SQLite the claim runs inside BEGIN IMMEDIATE, which
 serialises writers. A job whose worker died is claimed again when its lease
-runs out. Handlers are written to be re-run: every external call has an
-attempt row and every peer operation is idempotent or recognisable.
+runs out; a live worker renews the leases of the jobs it runs
+(:func:`extend_leases`), so a slow job is not taken from it. Handlers are
+written to be re-run: every external call has an attempt row and every peer
+operation is idempotent or recognisable.
 
 Outcome of a handler:
 - returns: the job is done.
@@ -101,6 +103,28 @@ def claim(
         )
         for r in rows
     ]
+
+
+def extend_leases(
+    ctx: ServiceContext, *, worker_id: str, job_ids: list[str], lease_seconds: float
+) -> int:
+    """Heartbeat: renew the lease of jobs this worker is still running; return how many.
+
+    Without it a job that outlives its lease (a slow peer, a loaded database)
+    is claimed again, by another worker or this one, and runs twice at once.
+    A job another worker has claimed meanwhile is not touched.
+    """
+    if not job_ids:
+        return 0
+    t = orm.job
+    with ctx.uow() as uow:
+        result = uow.session.execute(
+            sa.update(t)
+            .where(t.c.id.in_(job_ids), t.c.worker_id == worker_id, t.c.state == "running")
+            .values(lease_until=ctx.now() + dt.timedelta(seconds=lease_seconds))
+        )
+        uow.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:

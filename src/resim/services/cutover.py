@@ -13,7 +13,7 @@ from resim.domain.workflow import State
 from resim.errors import NotFound
 from resim.services import repo
 from resim.services.context import ServiceContext
-from resim.services.external import JobRecord, call_peer
+from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import enqueue_mail
 from resim.services.ports import DownloadProgress
 from resim.services.requests import token_hash
@@ -24,7 +24,13 @@ DOWNLOADED = 3
 
 
 def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
-    """Lost or stolen: bar the old SIM as soon as identity is verified."""
+    """Lost or stolen: bar the old SIM as soon as identity is verified.
+
+    A cancel resumes the old SIM only if it sees ``old_sim_suspended``. So a
+    request cancelled before this job bars anything is left alone, and one
+    cancelled while the core was being called (or before a killed attempt's
+    call was recorded) gets its ``core.resume_old`` enqueued here.
+    """
     assert job.request_id is not None
     with ctx.uow() as uow:
         req = repo.get_request(uow, job.request_id)
@@ -34,6 +40,9 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
         if old.state != SimState.ACTIVE:
             return  # already suspended, or retired by a cut-over
         imsi = old.imsi
+        cancelled = req.state == State.CANCELLED
+    if cancelled and not may_have_taken_effect(ctx, job.request_id, "core.suspend"):
+        return  # cancelled before the old SIM was barred: it simply stays in service
     call_peer(ctx, job, "core.suspend", lambda _cid: ctx.core.suspend_imsi(imsi=imsi))
     now = ctx.now()
     with ctx.uow() as uow:
@@ -50,6 +59,9 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
             object_id=old.iccid,
             detail={"request": req.id},
         )
+        if req.state == State.CANCELLED:
+            # The cancel committed while we barred the SIM and saw nothing to resume.
+            uow.enqueue("core.resume_old", at=now, request_id=req.id)
         uow.commit()
 
 
@@ -70,11 +82,12 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
             return
         if repo.open_request_for_line(uow, req.line_id) is not None:
             return  # a newer request owns the line's fate now
-        imsi = old.imsi
+        imsi, old_iccid = old.imsi, old.iccid
+    # Only plain values leave the block: leaving it rolls back, which expires `req`.
     call_peer(ctx, job, "core.resume", lambda _cid: ctx.core.resume_imsi(imsi=imsi))
     now = ctx.now()
     with ctx.uow() as uow:
-        old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
+        old = repo.get_sim(uow, old_iccid, lock=True)
         if old.state == SimState.SUSPENDED:
             old.set_state(SimState.ACTIVE)
         uow.audit(

@@ -2,8 +2,9 @@
 
 The row's id is the call's idempotency key (ES2+ functionCallIdentifier). A row
 left in ``started`` means a worker died during the call, so its outcome is
-unknown; handlers use :func:`outcome_unknown_before` to treat a peer's "already
-done" answer as success on the retry.
+unknown; one in ``succeeded`` may be followed by a worker that died before
+committing the result. Handlers use :func:`may_have_taken_effect` to treat a
+peer's "already done" answer as success on the retry.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ def _finish(
         uow.commit()
 
 
-def outcome_unknown_before(ctx: ServiceContext, request_id: str | None, target: str) -> bool:
+def may_have_taken_effect(ctx: ServiceContext, request_id: str | None, target: str) -> bool:
     """True if an earlier call to ``target`` for this request may have taken effect:
-    it never finished (worker died) or failed in a retryable way (timeout, 5xx)."""
+    it succeeded (and the worker died before recording what followed), never
+    finished (the worker died during it) or failed in a retryable way (timeout, 5xx)."""
     if request_id is None:
         return False
     t = orm.external_call
@@ -85,7 +87,7 @@ def outcome_unknown_before(ctx: ServiceContext, request_id: str | None, target: 
             .where(
                 t.c.request_id == request_id,
                 t.c.target == target,
-                sa.or_(t.c.state == "started", t.c.retryable.is_(True)),
+                sa.or_(t.c.state.in_(["started", "succeeded"]), t.c.retryable.is_(True)),
             )
         )
         return bool(found)

@@ -25,7 +25,7 @@ from resim.domain.workflow import TRANSITIONS, State
 from resim.errors import ExternalError
 from resim.services import repo
 from resim.services.context import ServiceContext
-from resim.services.external import JobRecord, call_peer, outcome_unknown_before
+from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import enqueue_mail
 from resim.services.unit_of_work import UnitOfWork
 
@@ -79,7 +79,7 @@ def _call_tolerant(
         if (
             not exc.retryable
             and _already_done(exc)
-            and outcome_unknown_before(ctx, job.request_id, target)
+            and may_have_taken_effect(ctx, job.request_id, target)
         ):
             return None
         raise
@@ -100,6 +100,11 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
                 object_id=req.id,
             )
         if req.state != State.PROVISIONING:
+            # Closed (cancelled, failed) while an earlier run of this job, killed
+            # mid-way, held the profile: nobody else will give it back.
+            if not req.is_open:
+                _release_profile(ctx, uow, req, at=now)
+                uow.commit()
             return False
         if req.new_iccid is None:
             brand = repo.get_brand(uow, req.brand_id)
@@ -131,8 +136,62 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
         return True
 
 
+def _release_profile(
+    ctx: ServiceContext, uow: UnitOfWork, req: ReplacementRequest, *, at: dt.datetime
+) -> None:
+    """Give back the profile a closed request still holds reserved (caller holds its lock).
+
+    No downloadOrder that may have taken effect: the profile was never ordered
+    and goes straight back to stock. Otherwise one ``esim.cancel_order``
+    withdraws it, unless one is already enqueued for this request.
+    """
+    if req.new_iccid is None or req.smdp_step == "confirmed":
+        return  # confirmed orders are withdrawn by whoever closed the request
+    sim = repo.get_sim(uow, req.new_iccid, lock=True)
+    if sim.state != SimState.RESERVED:
+        return
+    j = orm.job
+    if uow.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(j)
+        .where(j.c.request_id == req.id, j.c.kind == "esim.cancel_order")
+    ):
+        return
+    if req.smdp_step is None and not _order_may_exist(uow, req.id):
+        sim.set_state(SimState.IN_STOCK)
+        sim.line_id = None
+        uow.audit(
+            at=at,
+            actor="worker",
+            action="esim.released",
+            object_type="sim",
+            object_id=sim.iccid,
+            detail={"request": req.id},
+        )
+        return
+    uow.enqueue("esim.cancel_order", at=at, request_id=req.id, payload={"iccid": req.new_iccid})
+
+
+def _order_may_exist(uow: UnitOfWork, request_id: str) -> bool:
+    """A downloadOrder for this request succeeded, or its outcome is unknown."""
+    t = orm.external_call
+    found = uow.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(t)
+        .where(
+            t.c.request_id == request_id,
+            t.c.target == "es2.downloadOrder",
+            sa.or_(t.c.state.in_(["started", "succeeded"]), t.c.retryable.is_(True)),
+        )
+    )
+    return bool(found)
+
+
 def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim | None:
+    """The first free profile. One withdrawn from a closed request is back in stock
+    but still that request's ``new_iccid`` (UNIQUE), so it is passed over."""
     t = orm.sim
+    r = orm.replacement_request
     stmt = (
         sa.select(Sim)
         .where(
@@ -140,6 +199,7 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
             t.c.form == SimForm.ESIM,
             t.c.state == SimState.IN_STOCK,
             t.c.profile_type == profile_type,
+            ~sa.exists().where(r.c.new_iccid == t.c.iccid),
         )
         .order_by(t.c.iccid)
         .limit(1)
@@ -149,16 +209,19 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
 
 
 def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
-    """Record SM-DP+ progress; if the request was cancelled meanwhile, withdraw."""
+    """Record SM-DP+ progress; if the request was closed meanwhile, withdraw.
+
+    A request already past provisioning (ready, completed) was finished by
+    another run of this job (one whose lease ran out): leave it alone.
+    """
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
-        req.smdp_step = step
         still = req.state == State.PROVISIONING
-        if not still and req.new_iccid:
-            uow.enqueue(
-                "esim.cancel_order", at=now, request_id=req.id, payload={"iccid": req.new_iccid}
-            )
+        if still or not req.is_open:
+            req.smdp_step = step
+        if not req.is_open:
+            _release_profile(ctx, uow, req, at=now)
         uow.commit()
         return still
 
@@ -167,14 +230,15 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
-        req.smdp_step = "confirmed"
         if req.state != State.PROVISIONING:
-            if req.new_iccid:
-                uow.enqueue(
-                    "esim.cancel_order", at=now, request_id=req.id, payload={"iccid": req.new_iccid}
-                )
+            # Closed while we confirmed: withdraw. Ready or later: another run of
+            # this job got there first, and the order is the request's own.
+            if not req.is_open and req.smdp_step != "confirmed":
+                _release_profile(ctx, uow, req, at=now)
+                req.smdp_step = "confirmed"
             uow.commit()
             return
+        req.smdp_step = "confirmed"
         assert req.matching_id is not None
         code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=req.matching_id)
         brand = repo.get_brand(uow, req.brand_id)
@@ -208,7 +272,10 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
     iccid = str(job.payload["iccid"])
     with ctx.uow() as uow:
         req = repo.get_request(uow, job.request_id) if job.request_id else None
-        matching_id = req.matching_id if req else None
+        confirmed = req is None or req.smdp_step == "confirmed"
+        # Our MatchingID exists at the SM-DP+ only once confirmOrder took effect;
+        # naming it for an order never confirmed is refused (8.2.6/3.8).
+        matching_id = req.matching_id if req and confirmed else None
     back_to_stock = True
     try:
         call_peer(
@@ -225,10 +292,14 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
             raise
         if pair == ("8.2.1", "3.9"):
             pass  # never ordered at the SM-DP+: the profile is simply still ours
-        elif pair == ("8.2.1", "3.5") and outcome_unknown_before(
+        elif pair == ("8.2.1", "3.5") and may_have_taken_effect(
             ctx, job.request_id, "es2.cancelOrder"
         ):
             pass  # an earlier attempt already withdrew it
+        elif pair == ("8.2.1", "3.5") and not confirmed:
+            # Never confirmed, so never released to a device: the profile is not
+            # in an ordered state because our downloadOrder never took effect.
+            pass
         else:
             back_to_stock = False  # downloaded or otherwise unusable: burn it
     now = ctx.now()

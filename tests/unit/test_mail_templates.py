@@ -7,11 +7,13 @@ import re
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from resim.adapters.mail.templates import MAIL_KINDS, render_mail
 from resim.domain.activation import ActivationCode
+from resim.domain.model import Reason
 from resim.errors import InvalidInput
-from resim.locale import LANGUAGES
+from resim.locale import LANGUAGES, translations
 
 OTP = "482913"
 MATCHING_ID = "K2D7Q-8WZ3M-P4HXA-N6TRB"
@@ -24,7 +26,7 @@ EVERYTHING: dict[str, Any] = {
     "customer_name": "Kari Nordmann",
     "brand_name": "Nordlys Mobil",
     "msisdn_masked": "+47 *** ** 123",
-    "reason_label": "lost device",
+    "reason": "lost",
     "request_ref": "AB12CD34",
     "not_me_url": "https://resim.test/not-me/tok3n",
     "code": OTP,
@@ -197,6 +199,72 @@ class TestValues:
 
     def test_french_puts_a_no_break_space_before_colons(self) -> None:
         assert "Référence\u00a0: AB12CD34" in whole("held_for_review", "fr")
+
+
+ENGLISH_REASONS = {
+    Reason.LOST: "lost phone or SIM",
+    Reason.STOLEN: "stolen phone or SIM",
+    Reason.DAMAGED: "damaged phone or SIM",
+    Reason.DEVICE_CHANGE: "moving to a new device",
+    Reason.PROFILE_DELETED: "eSIM deleted from the device",
+}
+
+
+def requested_for(language: str, reason: str) -> tuple[str, str]:
+    """Text and HTML of a replacement_requested mail giving ``reason``."""
+    r = render_mail(
+        "replacement_requested",
+        language=language,
+        context=context_for("replacement_requested", reason=reason),
+    )
+    return r.text, r.html
+
+
+class TestReasons:
+    def test_every_reason_of_the_domain_has_an_english_label(self) -> None:
+        assert set(ENGLISH_REASONS) == set(Reason)
+        for reason, label in ENGLISH_REASONS.items():
+            assert f"\nReason given: {label}\n" in requested_for("en", reason.value)[0]
+
+    @pytest.mark.parametrize("language", [x for x in LANGUAGES if x != "en"])
+    @pytest.mark.parametrize("reason", list(Reason))
+    def test_the_reason_is_translated_and_the_code_never_shows(
+        self, language: str, reason: Reason
+    ) -> None:
+        text, html = requested_for(language, reason.value)
+        label = ENGLISH_REASONS[reason]
+        translated = translations(language).gettext(label)
+        assert translated != label
+        given = translations(language).gettext("Reason given: %(reason)s")
+        assert given % {"reason": translated} in text
+        assert given % {"reason": escape(translated)} in html
+        for part in (text, html):
+            assert label not in part
+            assert reason.value not in part and reason.value.replace("_", " ") not in part
+
+    def test_danish_device_change(self) -> None:
+        r = render_mail(
+            "replacement_requested",
+            language="da",
+            context=context_for("replacement_requested", reason="device_change"),
+        )
+        for part in (r.text, r.html):
+            assert "Oplyst årsag: skift til en ny enhed" in part
+            assert "device_change" not in part and "device change" not in part
+
+    def test_an_unknown_code_is_shown_readably_rather_than_stopping_the_notice(self) -> None:
+        assert "\nOplyst årsag: sim swap fraud\n" in requested_for("da", "sim_swap_fraud")[0]
+
+    def test_the_code_is_escaped_in_html(self) -> None:
+        html = requested_for("en", "<b>x</b>")[1]
+        assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+    def test_jobs_queued_with_the_old_english_label_render_translated(self) -> None:
+        context = context_for("replacement_requested")
+        del context["reason"]
+        context["reason_label"] = "device change"  # what releases before reason codes sent
+        r = render_mail("replacement_requested", language="da", context=context)
+        assert "Oplyst årsag: skift til en ny enhed" in r.text
 
 
 class TestRefusals:

@@ -65,6 +65,14 @@ def test_the_templates_use_translatable_messages() -> None:
     assert any(isinstance(key, tuple) for key in MESSAGES), "the OTP expiry uses ngettext"
 
 
+def test_the_replacement_reason_labels_are_template_messages() -> None:
+    # Reason codes are labelled in templates/reasons.j2, so the catalog checks
+    # below cover them like any other message.
+    from_reasons = {key for key, files in MESSAGES.items() if "reasons.j2" in files}
+    assert len(from_reasons) == 5
+    assert "moving to a new device" in from_reasons
+
+
 def test_every_language_but_english_has_a_catalog_file() -> None:
     root = Path(str(resources.files("resim.locale")))
     on_disk = {p.parent.parent.name for p in root.glob("*/LC_MESSAGES/messages.po")}

@@ -39,7 +39,7 @@ def enqueue_mail(
         "brand_name": brand.name,
         "msisdn_masked": mask_msisdn(request.msisdn),
         "request_ref": request_ref(request.id),
-        "reason_label": request.reason.value.replace("_", " "),
+        "reason": request.reason.value,  # a code: the mail templates translate it
         "status_url": f"{ctx.public_base_url}/status/{request.id}",
         "timezone": brand.timezone,
     }

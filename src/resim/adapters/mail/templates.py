@@ -16,6 +16,10 @@ Security rules enforced here, not left to template authors (SEC-04, SEC-10):
 * No template ever receives an activation code; ``esim_ready`` links to the
   signed-in status page instead.
 
+Values the customer reads in their language are passed as codes and
+translated in the template layer: ``reason`` is a replacement reason code
+(``device_change``), labelled by ``templates/reasons.j2``.
+
 Robustness over strictness where a notice must still go out: an unknown
 language renders in English, an unknown ``timezone`` in UTC. Missing or
 mistyped keys raise :class:`InvalidInput` naming the keys, never their values.
@@ -47,7 +51,7 @@ _PEOPLE: dict[str, type] = {"customer_name": str, "brand_name": str, "msisdn_mas
 _REQUEST: dict[str, type] = {**_PEOPLE, "request_ref": str}
 
 MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
-    "replacement_requested": {**_REQUEST, "reason_label": str, "not_me_url": _Url},
+    "replacement_requested": {**_REQUEST, "reason": str, "not_me_url": _Url},
     "one_time_code": {
         "customer_name": str,
         "brand_name": str,
@@ -88,6 +92,7 @@ def render_mail(kind: str, *, language: str, context: Mapping[str, object]) -> R
     schema = MAIL_KINDS.get(kind)
     if schema is None:
         raise InvalidInput(f"unknown mail kind {kind!r}")
+    context = _upgrade_legacy_keys(context)
     lang = normalize_language(language)
     zone = _zone(context.get("timezone"))
     values = _checked_values(kind, schema, context, lang, zone)
@@ -132,6 +137,16 @@ def _checked_values(
                 raise InvalidInput(f"mail {kind!r}: {key} must be text")
             values[key] = value
     return values
+
+
+def _upgrade_legacy_keys(context: Mapping[str, object]) -> Mapping[str, object]:
+    """Read contexts written by older releases, so mail jobs queued before an
+    upgrade still render: ``reason_label`` ("device change", the English enum
+    value) became the code ``reason`` ("device_change")."""
+    label = context.get("reason_label")
+    if "reason" in context or not isinstance(label, str):
+        return context
+    return {**context, "reason": label.strip().replace(" ", "_")}
 
 
 def _zone(name: object) -> ZoneInfo:

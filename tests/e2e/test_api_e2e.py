@@ -63,7 +63,7 @@ def latest_code(stack: DemoStack, email: str, timeout: float = 15) -> str:
             if (
                 email in mail.to
                 and mail.kind == "one_time_code"
-                and (m := re.search(r"(?<![\d*])(\d{6})(?!\d)", mail.text))
+                and (m := re.search(r"^\s+(\d{6})\s*$", mail.text, re.M))
             ):
                 return m.group(1)
         time.sleep(0.05)

@@ -51,7 +51,7 @@ class System:
     def code_for(self, email: str) -> str:
         mails = [m for m in self.mail.to(email) if m.headers.get("X-Resim-Kind") == "one_time_code"]
         assert mails, f"no one-time code mail to {email}"
-        found = re.search(r"\b(\d{6})\b", mails[-1].text)
+        found = re.search(r"^\s+(\d{6})\s*$", mails[-1].text, re.M)
         assert found
         return found.group(1)
 

@@ -258,7 +258,7 @@ def _code_from_mail(directory: Path, email: str, timeout: float) -> str:
             if (
                 email in mail.to
                 and mail.kind == "one_time_code"
-                and (found := re.search(r"(?<![\d*])(\d{6})(?!\d)", mail.text))
+                and (found := re.search(r"^\s+(\d{6})\s*$", mail.text, re.M))
             ):
                 return found.group(1)
         time.sleep(0.1)

@@ -9,7 +9,8 @@ Everything goes through the public interfaces over HTTP, as in production:
   approves in that call);
 - when the "your eSIM is ready" mail arrives, the phone fetches the
   activation code (``GET /v1/requests/{id}/activation``) and installs it at
-  the emulator (``POST /emulator/phone/install``), which sends the
+  the emulator (``POST /emulator/phone/install``, :data:`PHONES` at a time,
+  each on a connection of its own), which sends the
   handleDownloadProgressInfo callbacks to the API before it answers;
 - a replacement is finished when its "completed" mail has arrived and all
   of its :data:`EXPECTED_MAILS` have.
@@ -28,6 +29,8 @@ from typing import Any
 import httpx
 
 from resim.bench.stack import Delivered
+
+PHONES = 64  # installs in flight at once
 
 EXPECTED_MAILS = frozenset(
     {"replacement_requested", "one_time_code", "esim_ready", "replacement_completed"}
@@ -93,6 +96,7 @@ class Driver:
         self._api: httpx.AsyncClient | None = None
         self._phone: httpx.AsyncClient | None = None
         self._progress = 0.0  # when the last mail arrived
+        self._phones = asyncio.Semaphore(PHONES)
 
     # -------------------------------------------------------- mail (sink thread)
 
@@ -176,6 +180,10 @@ class Driver:
             self._fail(tl, f"verify: HTTP {resp.status_code} {resp.text[:200]}")
 
     async def _install(self, tl: Timeline) -> None:
+        async with self._phones:
+            await self._install_now(tl)
+
+    async def _install_now(self, tl: Timeline) -> None:
         assert self._api is not None and self._phone is not None
         try:
             act = await self._api.get(f"/v1/requests/{tl.request_id}/activation")
@@ -216,11 +224,17 @@ class Driver:
         """Open every request and wait until all are finished, ``timeout`` s pass,
         or no mail arrives for ``stall`` s (something is stuck)."""
         self._loop = asyncio.get_running_loop()
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        timeouts = httpx.Timeout(60.0)
+        # No pool timeout: when the system falls behind, calls queue for a connection.
+        timeouts = httpx.Timeout(60.0, pool=None)
+        api_limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        # Every phone is its own device: a fresh connection per install, no keep-alive
+        # (which also avoids racing the server's keep-alive timeout on an idle one).
+        phone_limits = httpx.Limits(max_connections=PHONES, max_keepalive_connections=0)
         async with (
-            httpx.AsyncClient(base_url=self._api_url, limits=limits, timeout=timeouts) as api,
-            httpx.AsyncClient(base_url=self._emulator_url, limits=limits, timeout=timeouts) as ph,
+            httpx.AsyncClient(base_url=self._api_url, limits=api_limits, timeout=timeouts) as api,
+            httpx.AsyncClient(
+                base_url=self._emulator_url, limits=phone_limits, timeout=timeouts
+            ) as ph,
         ):
             self._api, self._phone = api, ph
             gate = asyncio.Semaphore(self._create_concurrency)

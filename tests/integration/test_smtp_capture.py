@@ -121,6 +121,7 @@ class TestMailCapture:
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
         caplog.set_level(logging.DEBUG)
+        caplog.set_level(logging.DEBUG, logger="mail.log")  # resim quiets it by default
         with MailCapture(tmp_path) as capture:
             send(capture.port, 1, text="Your code is 731942\n")
         assert "354 End data" in caplog.text  # aiosmtpd did log the conversation

@@ -28,6 +28,23 @@ def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLogger,
         cache_logger_on_first_use=True,
     )
+
+
+class _StderrLogger:
+    """Writes each rendered event to whatever ``sys.stderr`` is at that moment.
+
+    structlog's PrintLogger keeps the stream it was created with; a process whose
+    stderr is swapped (a test runner, a daemon closing its terminal) would then
+    write to a closed file.
+    """
+
+    def __init__(self, *_args: object) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = msg

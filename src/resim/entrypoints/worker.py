@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import structlog
 
+from resim.adapters.mail.templates import preload_templates
 from resim.services import jobs
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
@@ -44,6 +45,7 @@ class Worker:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self.counts = {"done": 0, "retry": 0, "dead": 0}
+        preload_templates()  # compile mail templates here, not on 32 threads at once
 
     def _run_one(self, job: JobRecord) -> str:
         try:

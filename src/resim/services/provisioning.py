@@ -188,10 +188,8 @@ def _order_may_exist(uow: UnitOfWork, request_id: str) -> bool:
 
 
 def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim | None:
-    """The first free profile. One withdrawn from a closed request is back in stock
-    but still that request's ``new_iccid`` (UNIQUE), so it is passed over."""
+    """The first free profile (one withdrawn from a closed request is free again)."""
     t = orm.sim
-    r = orm.replacement_request
     stmt = (
         sa.select(Sim)
         .where(
@@ -199,7 +197,6 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
             t.c.form == SimForm.ESIM,
             t.c.state == SimState.IN_STOCK,
             t.c.profile_type == profile_type,
-            ~sa.exists().where(r.c.new_iccid == t.c.iccid),
         )
         .order_by(t.c.iccid)
         .limit(1)
@@ -355,9 +352,11 @@ def fail_request(ctx: ServiceContext, request_id: str, *, code: str, reason: str
         req = repo.get_request(uow, request_id, lock=True)
         if (req.state, State.FAILED) not in TRANSITIONS:
             return
-        if req.new_iccid and req.smdp_step is not None:
+        _fail(ctx, uow, req, code=code, reason=reason, at=now)
+        if req.new_iccid and req.smdp_step == "confirmed":
             uow.enqueue(
                 "esim.cancel_order", at=now, request_id=req.id, payload={"iccid": req.new_iccid}
             )
-        _fail(ctx, uow, req, code=code, reason=reason, at=now)
+        else:
+            _release_profile(ctx, uow, req, at=now)  # reserved, maybe ordered: give it back
         uow.commit()

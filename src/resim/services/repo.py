@@ -35,7 +35,14 @@ def get_request(uow: UnitOfWork, request_id: str, *, lock: bool = False) -> Repl
 def find_request_by_new_iccid(
     uow: UnitOfWork, iccid: str, *, lock: bool = False
 ) -> ReplacementRequest | None:
-    stmt = sa.select(ReplacementRequest).where(orm.replacement_request.c.new_iccid == iccid)
+    """The request that holds the profile now: the newest one naming it."""
+    t = orm.replacement_request
+    stmt = (
+        sa.select(ReplacementRequest)
+        .where(t.c.new_iccid == iccid)
+        .order_by(t.c.created_at.desc(), t.c.id.desc())
+        .limit(1)
+    )
     if lock:
         stmt = stmt.with_for_update()
     return uow.session.scalars(stmt).one_or_none()

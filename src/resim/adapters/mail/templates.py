@@ -30,8 +30,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,7 +42,7 @@ from babel.dates import format_datetime, get_datetime_format
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from resim.errors import InvalidInput
-from resim.locale import normalize_language, translations
+from resim.locale import LANGUAGES, normalize_language, translations
 
 
 class _Url(str):
@@ -184,10 +186,34 @@ def _tidy_text(text: str) -> str:
     return "\n".join(tidy) + "\n"
 
 
+_COMPILE_LOCK = threading.Lock()
+
+
+class _SerialCompileEnvironment(Environment):
+    """Compiles template code one thread at a time.
+
+    CPython 3.11 (seen on 3.11.7) can corrupt its AST recursion counter when
+    several threads call ``compile()`` at once ("SystemError: AST constructor
+    recursion depth mismatch"); mail jobs render on many worker threads.
+    """
+
+    def _compile(self, source: str, filename: str) -> CodeType:
+        with _COMPILE_LOCK:
+            return super()._compile(source, filename)
+
+
+def preload_templates() -> None:
+    """Compile every template in every language now (call before threads start)."""
+    for lang in LANGUAGES:
+        env = _environment(lang)
+        for name in env.list_templates(extensions=["j2"]):
+            env.get_template(name)
+
+
 @functools.lru_cache(maxsize=8)
 def _environment(lang: str) -> Environment:
     """One Jinja environment per language (templates compile once per process)."""
-    env = Environment(
+    env = _SerialCompileEnvironment(
         loader=PackageLoader("resim.adapters.mail", "templates"),
         autoescape=select_autoescape(
             enabled_extensions=("html.j2",), default_for_string=False, default=False

@@ -226,14 +226,20 @@ def upgrade() -> None:
         sa.Column("smdp_step", sa.String(length=16), nullable=True),
         sa.Column("activation_code_enc", sa.Text(), nullable=True),
         sa.Column(
-            "activation_expires_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
+            "activation_expires_at",
+            resim.adapters.db.types.UtcDateTime(timezone=True),
+            nullable=True,
         ),
         sa.Column(
             "install_failed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
         ),
-        sa.Column("installed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "installed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.Column("old_sim_suspended", sa.Boolean(), nullable=False),
-        sa.Column("completed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "completed_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.Column("failure_code", sa.String(length=64), nullable=True),
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("not_me_token_hash", sa.String(length=128), nullable=True),
@@ -252,7 +258,6 @@ def upgrade() -> None:
             name=op.f("fk_replacement_request_subscriber_id_subscriber"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_replacement_request")),
-        sa.UniqueConstraint("new_iccid", name=op.f("uq_replacement_request_new_iccid")),
         sa.UniqueConstraint(
             "not_me_token_hash", name=op.f("uq_replacement_request_not_me_token_hash")
         ),
@@ -266,6 +271,9 @@ def upgrade() -> None:
             batch_op.f("ix_replacement_request_line_id"), ["line_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_replacement_request_state"), ["state"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_replacement_request_new_iccid"), ["new_iccid"], unique=False
+        )
 
     op.create_table(
         "sim",
@@ -372,9 +380,7 @@ def upgrade() -> None:
             resim.adapters.db.types.UtcDateTime(timezone=True),
             nullable=True,
         ),
-        sa.Column(
-            "updated_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("updated_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "NOT (retired AND msisdn IS NOT NULL)",
             name=op.f("ck_corenet_subscriber_retired_holds_no_msisdn"),
@@ -403,6 +409,7 @@ def downgrade() -> None:
 
     op.drop_table("sim")
     with op.batch_alter_table("replacement_request", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_replacement_request_new_iccid"))
         batch_op.drop_index(batch_op.f("ix_replacement_request_state"))
         batch_op.drop_index(batch_op.f("ix_replacement_request_line_id"))
         batch_op.drop_index(batch_op.f("ix_replacement_request_created_at"))

@@ -100,8 +100,6 @@ def _cancel_locked(
         uow,
         kind="replacement_cancelled",
         request=request,
-        subscriber=repo.get_subscriber(uow, request.subscriber_id),
-        brand=repo.get_brand(uow, request.brand_id),
     )
 
 
@@ -127,8 +125,6 @@ def expire_unverified(ctx: ServiceContext, request_id: str) -> None:
             uow,
             kind="replacement_expired",
             request=request,
-            subscriber=repo.get_subscriber(uow, request.subscriber_id),
-            brand=repo.get_brand(uow, request.brand_id),
         )
         uow.commit()
 
@@ -176,7 +172,5 @@ def expire_activation(ctx: ServiceContext, request_id: str) -> None:
             uow,
             kind="replacement_expired",
             request=request,
-            subscriber=repo.get_subscriber(uow, request.subscriber_id),
-            brand=repo.get_brand(uow, request.brand_id),
         )
         uow.commit()

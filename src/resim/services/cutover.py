@@ -197,8 +197,6 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             uow,
             kind="replacement_completed",
             request=req,
-            subscriber=repo.get_subscriber(uow, req.subscriber_id),
-            brand=repo.get_brand(uow, req.brand_id),
             context={"completed_at": now},
             secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
         )

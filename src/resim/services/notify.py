@@ -28,12 +28,16 @@ def enqueue_mail(
     *,
     kind: str,
     request: ReplacementRequest,
-    subscriber: Subscriber,
-    brand: Brand,
+    subscriber: Subscriber | None = None,
+    brand: Brand | None = None,
     context: dict[str, Any] | None = None,
     secret_context: dict[str, Any] | None = None,
 ) -> str:
+    """Enqueue one customer message; subscriber and brand are loaded when not given."""
     now = ctx.now()
+    subscriber = subscriber or uow.session.get(Subscriber, request.subscriber_id)
+    brand = brand or uow.session.get(Brand, request.brand_id)
+    assert subscriber is not None and brand is not None  # foreign keys guarantee both
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
         "brand_name": brand.name,

@@ -252,7 +252,6 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
             kind="esim_ready",
             request=req,
             brand=brand,
-            subscriber=repo.get_subscriber(uow, req.subscriber_id),
             context={"expires_at": req.activation_expires_at},
         )
         uow.enqueue(
@@ -340,8 +339,6 @@ def _fail(
         uow,
         kind="replacement_failed",
         request=req,
-        subscriber=repo.get_subscriber(uow, req.subscriber_id),
-        brand=repo.get_brand(uow, req.brand_id),
     )
 
 

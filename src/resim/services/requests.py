@@ -429,8 +429,6 @@ def review(
                 uow,
                 kind="replacement_rejected",
                 request=request,
-                subscriber=repo.get_subscriber(uow, request.subscriber_id),
-                brand=repo.get_brand(uow, request.brand_id),
             )
         uow.commit()
         return request.state

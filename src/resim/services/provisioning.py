@@ -188,8 +188,15 @@ def _order_may_exist(uow: UnitOfWork, request_id: str) -> bool:
 
 
 def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim | None:
-    """The first free profile (one withdrawn from a closed request is free again)."""
+    """The first free profile.
+
+    A profile withdrawn from a closed request is back in stock but still named
+    by that request's ``new_iccid`` (UNIQUE), and a late job of that request may
+    still act on it; it is passed over, never reissued (it stays visible in
+    stock for an operator to return to the SM-DP+ pool by hand).
+    """
     t = orm.sim
+    r = orm.replacement_request
     stmt = (
         sa.select(Sim)
         .where(
@@ -197,6 +204,7 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
             t.c.form == SimForm.ESIM,
             t.c.state == SimState.IN_STOCK,
             t.c.profile_type == profile_type,
+            ~sa.exists().where(r.c.new_iccid == t.c.iccid),
         )
         .order_by(t.c.iccid)
         .limit(1)

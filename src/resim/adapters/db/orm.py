@@ -123,8 +123,7 @@ replacement_request = sa.Table(
     sa.Column("review_note", sa.Text),
     sa.Column("fee_minor", sa.Integer, nullable=False, default=0),
     sa.Column("fee_currency", sa.String(3)),
-    # Not unique: a profile withdrawn from a closed request can be reissued.
-    sa.Column("new_iccid", sa.String(20), index=True),
+    sa.Column("new_iccid", sa.String(20), unique=True),
     sa.Column("matching_id", sa.String(64)),
     sa.Column("smdp_step", sa.String(16)),
     sa.Column("activation_code_enc", sa.Text),

@@ -261,6 +261,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "not_me_token_hash", name=op.f("uq_replacement_request_not_me_token_hash")
         ),
+        sa.UniqueConstraint("new_iccid", name=op.f("uq_replacement_request_new_iccid")),
         sa.UniqueConstraint("open_line_id", name=op.f("uq_replacement_request_open_line_id")),
     )
     with op.batch_alter_table("replacement_request", schema=None) as batch_op:
@@ -271,9 +272,6 @@ def upgrade() -> None:
             batch_op.f("ix_replacement_request_line_id"), ["line_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_replacement_request_state"), ["state"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_replacement_request_new_iccid"), ["new_iccid"], unique=False
-        )
 
     op.create_table(
         "sim",
@@ -409,7 +407,6 @@ def downgrade() -> None:
 
     op.drop_table("sim")
     with op.batch_alter_table("replacement_request", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_replacement_request_new_iccid"))
         batch_op.drop_index(batch_op.f("ix_replacement_request_state"))
         batch_op.drop_index(batch_op.f("ix_replacement_request_line_id"))
         batch_op.drop_index(batch_op.f("ix_replacement_request_created_at"))

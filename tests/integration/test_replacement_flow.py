@@ -381,3 +381,32 @@ class TestConcurrency:
             with pytest.raises(sa.exc.IntegrityError):
                 uow.session.execute(sa.insert(orm.replacement_request).values(**clone))
                 uow.flush()
+
+
+class TestReissue:
+    def test_failed_download_is_reissued_with_a_fresh_profile(self, system: System) -> None:
+        from resim.services.reissue import reissue
+
+        msisdn, email, _, _ = add_line(system, 40)
+        opened = requests.open_request(system.ctx, msisdn=msisdn, reason="profile_deleted")
+        system.run_jobs()
+        requests.submit_verification(system.ctx, opened.id, otp=system.code_for(email))
+        system.run_jobs()
+        first = queries.get_request_view(system.ctx, opened.id)["new_iccid"]
+        system.install(opened.id, fail=True)
+        assert queries.get_request_view(system.ctx, opened.id)["install_failed_at"] is not None
+        assert reissue(system.ctx, opened.id, actor="agent-3") == State.PROVISIONING
+        system.run_jobs()
+        view = queries.get_request_view(system.ctx, opened.id)
+        assert view["state"] == "ready" and view["new_iccid"] != first
+        assert system.smdp.profile(first).state.value == "Error"
+        with system.ctx.uow() as uow:
+            burned = uow.session.execute(
+                sa.select(orm.sim.c.state).where(orm.sim.c.iccid == first)
+            ).scalar_one()
+        assert burned == SimState.RETIRED
+        system.install(opened.id)
+        system.run_jobs()
+        assert queries.get_request_view(system.ctx, opened.id)["state"] == "completed"
+        with pytest.raises(Conflict, match="installed"):
+            reissue(system.ctx, opened.id, actor="agent-3")

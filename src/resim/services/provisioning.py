@@ -27,6 +27,7 @@ from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import enqueue_mail
+from resim.services.ports import FinalProfileStatus
 from resim.services.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -272,22 +273,31 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
 
 
 def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
-    """Withdraw an order at the SM-DP+; the profile returns to stock or is burned."""
+    """Withdraw an order at the SM-DP+; the profile returns to stock or is burned.
+
+    Payload: ``iccid``; a reissue also sends ``matching_id`` (the request has a
+    new one by then) and ``final: "Unavailable"`` (the profile is burned).
+    """
     iccid = str(job.payload["iccid"])
+    final: FinalProfileStatus = (
+        "Unavailable" if job.payload.get("final") == "Unavailable" else "Available"
+    )
     with ctx.uow() as uow:
         req = repo.get_request(uow, job.request_id) if job.request_id else None
         confirmed = req is None or req.smdp_step == "confirmed"
         # Our MatchingID exists at the SM-DP+ only once confirmOrder took effect;
         # naming it for an order never confirmed is refused (8.2.6/3.8).
         matching_id = req.matching_id if req and confirmed else None
-    back_to_stock = True
+    if "matching_id" in job.payload:
+        confirmed, matching_id = True, str(job.payload["matching_id"])
+    back_to_stock = final == "Available"
     try:
         call_peer(
             ctx,
             job,
             "es2.cancelOrder",
             lambda cid: ctx.smdp.cancel_order(
-                call_id=cid, iccid=iccid, final_profile_status="Available", matching_id=matching_id
+                call_id=cid, iccid=iccid, final_profile_status=final, matching_id=matching_id
             ),
         )
     except ExternalError as exc:

@@ -20,7 +20,7 @@ from resim.entrypoints.api.schemas import (
     StateOnly,
     Verification,
 )
-from resim.services import cancel, queries, requests
+from resim.services import cancel, queries, reissue, requests
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
@@ -103,6 +103,13 @@ def review_request(request_id: str, body: Review, ctx: Ctx) -> StateOnly:
         approve_it=body.decision == "approve",
         note=body.note,
     )
+    return StateOnly(id=request_id, state=state.value)
+
+
+@router.post("/requests/{request_id}/reissue", response_model=StateOnly)
+def reissue_request(request_id: str, body: Cancellation, ctx: Ctx) -> StateOnly:
+    """The download failed on the device: withdraw that profile and order a fresh one."""
+    state = reissue.reissue(ctx, request_id, actor=body.actor)
     return StateOnly(id=request_id, state=state.value)
 
 

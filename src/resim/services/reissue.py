@@ -1,0 +1,59 @@
+"""Reissue: the download failed on the device, so order a fresh profile.
+
+Standard ES2+ cannot make a downloaded ICCID downloadable again (SGP.22; see
+shared/reference/es2plus.md), so the old order is withdrawn with
+finalProfileStatusIndicator=Unavailable (the profile is burned) and the request
+goes back to provisioning for a new profile and a new activation code.
+"""
+
+from __future__ import annotations
+
+from resim.domain.workflow import State
+from resim.errors import Conflict
+from resim.services import repo
+from resim.services.context import ServiceContext
+
+
+def reissue(ctx: ServiceContext, request_id: str, *, actor: str) -> State:
+    """ready -> provisioning with a new profile; refused once the eSIM is installed."""
+    now = ctx.now()
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, request_id, lock=True)
+        if req.installed_at is not None:
+            raise Conflict("the eSIM is installed; nothing to reissue", code="ALREADY_INSTALLED")
+        if req.state != State.READY:
+            raise Conflict(
+                f"only a ready request can be reissued; this one is {req.state.value}",
+                code="NOT_READY",
+            )
+        old_iccid, old_matching_id = req.new_iccid, req.matching_id
+        req.move_to(State.PROVISIONING, at=now)
+        req.new_iccid = None
+        req.matching_id = None
+        req.smdp_step = None
+        req.activation_code_enc = None
+        req.activation_expires_at = None
+        req.install_failed_at = None
+        uow.flush()  # release the UNIQUE new_iccid before the job names it again
+        if old_iccid is not None:
+            uow.enqueue(
+                "esim.cancel_order",
+                at=now,
+                request_id=req.id,
+                payload={
+                    "iccid": old_iccid,
+                    "matching_id": old_matching_id,
+                    "final": "Unavailable",
+                },
+            )
+        uow.enqueue("esim.provision", at=now, request_id=req.id)
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="request.reissued",
+            object_type="request",
+            object_id=req.id,
+            detail={"withdrawn_iccid": old_iccid},
+        )
+        uow.commit()
+        return req.state

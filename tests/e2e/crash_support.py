@@ -44,7 +44,7 @@ from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.demo import free_port
 from resim.entrypoints.serving import ServerThread
 from resim.errors import ResimError
-from resim.services import cancel, queries, requests
+from resim.services import cancel, queries, requests, review
 from resim.services.context import ServiceContext
 from resim.services.demo_data import DemoData, DemoLine, seed_demo
 from resim.settings import Settings
@@ -343,7 +343,7 @@ class Customers(threading.Thread):
                     ctx, opened.id, otp=OTP, pin=plan.line.pin, actor="customer"
                 )
                 if state == State.IN_REVIEW:
-                    requests.review(ctx, opened.id, reviewer="crash-reviewer", approve_it=True)
+                    review.review(ctx, opened.id, reviewer="crash-reviewer", approve_it=True)
                 if plan.action == "cancel_verified":
                     self.cancel(opened.id, "customer changed their mind")
         except BaseException as exc:

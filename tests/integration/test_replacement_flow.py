@@ -28,7 +28,7 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
 from resim.emulator.core import SmdpCore
 from resim.errors import Conflict, Refused, VerificationFailed
-from resim.services import cancel, jobs, queries, requests, seed
+from resim.services import cancel, jobs, queries, requests, review, seed
 from resim.services.context import FrozenClock, ServiceContext
 from resim.services.cutover import handle_download_progress
 from resim.settings import Settings
@@ -268,9 +268,9 @@ class TestVerificationAndRisk:
         view = queries.get_request_view(system.ctx, opened.id)
         assert [r["rule"] for r in view["risk"]["reasons"]] == ["recent_email_change"]
         with pytest.raises(Refused):
-            requests.review(system.ctx, opened.id, reviewer="agent-7", approve_it=True)
+            review.review(system.ctx, opened.id, reviewer="agent-7", approve_it=True)
         assert (
-            requests.review(system.ctx, opened.id, reviewer="rev-1", approve_it=True)
+            review.review(system.ctx, opened.id, reviewer="rev-1", approve_it=True)
             == State.APPROVED
         )
         system.run_jobs()

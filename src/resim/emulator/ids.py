@@ -1,7 +1,7 @@
 """Identifiers the emulated SM-DP+ makes up: ICCIDs for stock, MatchingIDs, hashes.
 
 MatchingIDs come from :func:`resim.domain.activation.generate_matching_id`
-(``XXXXX-XXXXX-XXXXX-XXXXX`` over 0-9 A-Z, re-exported here).
+(four groups of five characters over 0-9 A-Z, re-exported here).
 """
 
 from __future__ import annotations

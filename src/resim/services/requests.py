@@ -21,14 +21,13 @@ from resim.domain.model import (
     Channel,
     Reason,
     ReplacementRequest,
-    RiskOutcome,
 )
-from resim.domain.risk import RiskFacts, assess
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused, VerificationFailed
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail
+from resim.services.review import assess_and_decide
 from resim.services.unit_of_work import UnitOfWork, new_id
 
 
@@ -318,117 +317,6 @@ def submit_verification(
         )
         if request.reason.kills_old_sim_at_once and request.old_iccid:
             uow.enqueue("core.suspend_old", at=now, request_id=request.id)
-        _assess(ctx, uow, request, now)
-        uow.commit()
-        return request.state
-
-
-def _assess(
-    ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest, now: dt.datetime
-) -> None:
-    line = repo.get_line(uow, request.line_id)
-    subscriber = repo.get_subscriber(uow, request.subscriber_id)
-    brand = repo.get_brand(uow, request.brand_id)
-    t = orm.sim_change
-    last_change = uow.session.scalar(
-        sa.select(sa.func.max(t.c.changed_at)).where(
-            t.c.line_id == line.id, t.c.old_iccid.is_not(None)
-        )
-    )
-    if last_change is not None and last_change.tzinfo is None:
-        last_change = last_change.replace(tzinfo=dt.UTC)
-    facts = RiskFacts(
-        now=now,
-        line_locked=line.sim_change_locked,
-        last_replacement_at=last_change,
-        email_changed_at=subscriber.email_changed_at,
-    )
-    result = assess(facts, brand.policy)
-    request.risk_outcome = result.outcome
-    request.risk_reasons = [f.as_dict() for f in result.findings]
-    uow.audit(
-        at=now,
-        actor="risk-engine",
-        action="risk.assessed",
-        object_type="request",
-        object_id=request.id,
-        detail={"outcome": result.outcome.value, "rules": [f.rule for f in result.findings]},
-    )
-    if result.outcome == RiskOutcome.ALLOW:
-        approve(ctx, uow, request, actor="risk-engine", at=now)
-    elif result.outcome == RiskOutcome.REVIEW:
-        request.move_to(State.IN_REVIEW, at=now)
-        enqueue_mail(
-            ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
-        )
-    else:
-        request.move_to(State.REJECTED, at=now)
-        request.failure_code = "RISK_DENIED"
-        request.failure_reason = "; ".join(f.reason for f in result.findings)
-        enqueue_mail(
-            ctx,
-            uow,
-            kind="replacement_rejected",
-            request=request,
-            subscriber=subscriber,
-            brand=brand,
-        )
-
-
-def approve(
-    ctx: ServiceContext,
-    uow: UnitOfWork,
-    request: ReplacementRequest,
-    *,
-    actor: str,
-    at: dt.datetime,
-) -> None:
-    """Move to approved and enqueue the eSIM order (caller holds the row lock)."""
-    request.move_to(State.APPROVED, at=at)
-    uow.audit(
-        at=at, actor=actor, action="request.approved", object_type="request", object_id=request.id
-    )
-    uow.enqueue("esim.provision", at=at, request_id=request.id)
-
-
-def review(
-    ctx: ServiceContext,
-    request_id: str,
-    *,
-    reviewer: str,
-    approve_it: bool,
-    note: str | None = None,
-) -> State:
-    """A reviewer decides a held request. Nobody decides a request they created."""
-    if not reviewer.strip():
-        raise InvalidInput("reviewer is required", code="REVIEWER_REQUIRED")
-    now = ctx.now()
-    with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
-        if request.state != State.IN_REVIEW:
-            raise Conflict("the request is not waiting for review", code="NOT_IN_REVIEW")
-        if reviewer == request.actor:
-            raise Refused("a reviewer cannot decide a request they created", code="SELF_REVIEW")
-        request.reviewed_by = reviewer
-        request.review_note = note
-        if approve_it:
-            approve(ctx, uow, request, actor=reviewer, at=now)
-        else:
-            request.move_to(State.REJECTED, at=now)
-            request.failure_code = "REVIEW_REJECTED"
-            request.failure_reason = note or "rejected by a reviewer"
-            uow.audit(
-                at=now,
-                actor=reviewer,
-                action="request.rejected",
-                object_type="request",
-                object_id=request.id,
-            )
-            enqueue_mail(
-                ctx,
-                uow,
-                kind="replacement_rejected",
-                request=request,
-            )
+        assess_and_decide(ctx, uow, request, now)
         uow.commit()
         return request.state

@@ -20,7 +20,7 @@ from resim.entrypoints.api.schemas import (
     StateOnly,
     Verification,
 )
-from resim.services import cancel, queries, reissue, requests
+from resim.services import cancel, queries, reissue, requests, review
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
@@ -96,7 +96,7 @@ def cancel_request(request_id: str, body: Cancellation, ctx: Ctx) -> StateOnly:
 @router.post("/requests/{request_id}/review", response_model=StateOnly)
 def review_request(request_id: str, body: Review, ctx: Ctx) -> StateOnly:
     """A reviewer approves or rejects a held request (never one they created)."""
-    state = requests.review(
+    state = review.review(
         ctx,
         request_id,
         reviewer=body.reviewer,

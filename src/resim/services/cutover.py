@@ -41,7 +41,7 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
             return  # already suspended, or retired by a cut-over
         imsi = old.imsi
         cancelled = req.state == State.CANCELLED
-    if cancelled and not may_have_taken_effect(ctx, job.request_id, "core.suspend"):
+    if cancelled and not may_have_taken_effect(ctx, job, "core.suspend"):
         return  # cancelled before the old SIM was barred: it simply stays in service
     call_peer(ctx, job, "core.suspend", lambda _cid: ctx.core.suspend_imsi(imsi=imsi))
     now = ctx.now()

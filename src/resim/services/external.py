@@ -73,19 +73,21 @@ def _finish(
         uow.commit()
 
 
-def may_have_taken_effect(ctx: ServiceContext, request_id: str | None, target: str) -> bool:
-    """True if an earlier call to ``target`` for this request may have taken effect:
+def may_have_taken_effect(ctx: ServiceContext, job: JobRecord, target: str) -> bool:
+    """True if an earlier attempt of this job at ``target`` may have taken effect:
     it succeeded (and the worker died before recording what followed), never
-    finished (the worker died during it) or failed in a retryable way (timeout, 5xx)."""
-    if request_id is None:
-        return False
+    finished (the worker died during it) or failed in a retryable way (timeout, 5xx).
+
+    Scoped to the job, not the request: after a reissue the request's new
+    provision job must not mistake the old profile's calls for its own.
+    """
     t = orm.external_call
     with ctx.uow() as uow:
         found = uow.session.scalar(
             sa.select(sa.func.count())
             .select_from(t)
             .where(
-                t.c.request_id == request_id,
+                t.c.job_id == job.id,
                 t.c.target == target,
                 sa.or_(t.c.state.in_(["started", "succeeded"]), t.c.retryable.is_(True)),
             )

@@ -77,11 +77,7 @@ def _call_tolerant(
     try:
         return call_peer(ctx, job, target, fn)
     except ExternalError as exc:
-        if (
-            not exc.retryable
-            and _already_done(exc)
-            and may_have_taken_effect(ctx, job.request_id, target)
-        ):
+        if not exc.retryable and _already_done(exc) and may_have_taken_effect(ctx, job, target):
             return None
         raise
 
@@ -306,9 +302,7 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
             raise
         if pair == ("8.2.1", "3.9"):
             pass  # never ordered at the SM-DP+: the profile is simply still ours
-        elif pair == ("8.2.1", "3.5") and may_have_taken_effect(
-            ctx, job.request_id, "es2.cancelOrder"
-        ):
+        elif pair == ("8.2.1", "3.5") and may_have_taken_effect(ctx, job, "es2.cancelOrder"):
             pass  # an earlier attempt already withdrew it
         elif pair == ("8.2.1", "3.5") and not confirmed:
             # Never confirmed, so never released to a device: the profile is not

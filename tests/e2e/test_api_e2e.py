@@ -181,5 +181,10 @@ def test_health_ready_metrics_and_openapi(stack: DemoStack) -> None:
         assert (
             'resim_http_requests_total{method="GET",route="/v1/requests",status="200"}' in metrics
         )
+        line = next(ln for ln in stack.data.lines if ln.pin is None)
+        http.post("/v1/requests", json={"msisdn": line.msisdn, "reason": "damaged"})
+        metrics = http.get("/metrics").text
+        assert 'resim_requests{state="requested"} 1.0' in metrics
+        assert 'resim_jobs{kind="request.expire_unverified",state="pending"} 1.0' in metrics
         spec = http.get("/openapi.json").json()
         assert "/v1/requests/{request_id}/verification" in spec["paths"]

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import hmac
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
 
 from resim import __version__
 from resim.adapters.db.migrate import head_revision
 from resim.entrypoints.api import routes_public, routes_requests
 from resim.entrypoints.api.errors import install_error_handlers
+from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.es2_callback import build_es2_callback_router
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
@@ -45,7 +37,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.state.ctx = ctx
     app.state.api_tokens = list(config.api_tokens)
     install_error_handlers(app)
-    _install_metrics(app)
+    install_metrics(app, ctx)
 
     def authenticate(authorization: str | None, requester: str) -> bool:
         given = (authorization or "").removeprefix("Bearer ").strip()
@@ -86,34 +78,3 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
         return JSONResponse({"status": "ready"})
 
     return app
-
-
-def _install_metrics(app: FastAPI) -> None:
-    registry = CollectorRegistry()
-    requests = Counter(
-        "resim_http_requests_total",
-        "HTTP requests",
-        ["method", "route", "status"],
-        registry=registry,
-    )
-    latency = Histogram(
-        "resim_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
-    )
-    app.state.metrics_registry = registry
-
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        requests.labels(request.method, name, str(response.status_code)).inc()
-        latency.labels(request.method, name).observe(time.perf_counter() - start)
-        return response
-
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    def metrics() -> Response:
-        """Prometheus metrics."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

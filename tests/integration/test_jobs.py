@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -189,3 +190,40 @@ class TestClaims:
         system.run_jobs()
         (row,) = job_rows(system, "nobody.handles.this")
         assert row.state == "dead" and "no handler" in row.last_error
+
+
+class TestWorkerShutdown:
+    def test_a_stopping_worker_keeps_its_running_jobs_leased_until_they_finish(
+        self, system: System
+    ) -> None:
+        from resim.adapters.mail.fake import FakeMailer
+        from resim.entrypoints.worker import Worker
+        from resim.services.ports import OutgoingMail
+
+        entered, release = threading.Event(), threading.Event()
+
+        class SlowMailer(FakeMailer):
+            def send(self, mail: OutgoingMail) -> None:
+                entered.set()
+                release.wait(10)
+                super().send(mail)
+
+        mailer = SlowMailer()
+        system.ctx.mailer = mailer
+        msisdn, _, _, _ = add_line(system, 300)
+        requests.open_request(system.ctx, msisdn=msisdn, reason="lost")
+        worker = Worker(system.ctx, concurrency=4, lease_seconds=0.3, poll_seconds=0.02)
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        try:
+            assert entered.wait(10)
+            worker.stop()
+            system.clock.advance(dt.timedelta(seconds=30))  # every lease would have run out
+            time.sleep(0.5)  # several heartbeats
+            assert jobs.claim(system.ctx, worker_id="other", limit=10, lease_seconds=5) == []
+        finally:
+            release.set()
+            thread.join(10)
+        assert not thread.is_alive()
+        assert {r.state for r in job_rows(system, "mail.send")} == {"done"}
+        assert len(mailer.sent) == 2

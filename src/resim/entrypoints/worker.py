@@ -97,7 +97,23 @@ class Worker:
                     break
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
+            self._drain(next_beat)
         log.info("worker.stopped", worker_id=self.worker_id, **self.counts)
+
+    def _drain(self, next_beat: float) -> None:
+        """Stopping: claim nothing more, but keep renewing the leases of the jobs
+        still running until they finish, so no other worker takes them meanwhile."""
+        while True:
+            with self._lock:
+                self._in_flight = {f: i for f, i in self._in_flight.items() if not f.done()}
+                running = list(self._in_flight.values())
+            if not running:
+                return
+            if time.monotonic() >= next_beat:
+                self._heartbeat(running)
+                next_beat = time.monotonic() + self.lease_seconds / 3
+            self._wake.wait(min(self.poll_seconds, self.lease_seconds / 3))
+            self._wake.clear()
 
     def _heartbeat(self, job_ids: list[str]) -> None:
         """Renew the leases of running jobs, so none is claimed twice while it runs."""

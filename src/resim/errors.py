@@ -7,7 +7,10 @@
     │   ├── Conflict              the object is in a state that forbids this (409)
     │   ├── InvalidTransition     the workflow table forbids this state change (409)
     │   ├── VerificationFailed    a wrong code or PIN (400; counted)
-    │   └── Refused               a policy or risk rule refused the request (403/409)
+    │   ├── Refused               a policy or risk rule refused the request (403/409)
+    │   ├── TooManyAttempts       back-off or a hard cap on failures or requests (429)
+    │   ├── Unauthenticated       no valid credentials (401)
+    │   └── PermissionDenied      valid credentials, but not for this (403)
     └── ExternalError             a peer (SM-DP+, core network, SMTP) failed
         ├── retryable=True        transport errors, 5xx, "busy": the job backs off
         └── retryable=False       the peer said no for good: the request fails
@@ -71,3 +74,23 @@ class ExternalError(ResimError):
     def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retryable = retryable
+
+
+class TooManyAttempts(DomainError):
+    """Back-off or a hard cap (SEC-03, SEC-08). ``retry_after`` is seconds, if known."""
+
+    code = "TOO_MANY_ATTEMPTS"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    code = "PERMISSION_DENIED"

@@ -16,9 +16,11 @@ Nothing here logs, and no error message carries a key, a token or a plaintext.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -99,6 +101,33 @@ class SecretBox:
     def __reduce__(self) -> tuple[object, ...]:
         # Pickling would write the keys out in clear; a box is rebuilt from settings.
         raise TypeError("SecretBox cannot be pickled")
+
+
+# The keys for encrypted columns travel with the unit of work, not with a global:
+# ``UnitOfWork.__enter__`` binds its context's box here for the duration of the
+# transaction, and :class:`resim.adapters.db.types.EncryptedText` reads it. A
+# column written or read with nothing bound raises instead of storing clear text.
+_bound_box: ContextVar[SecretBox | None] = ContextVar("resim_secret_box", default=None)
+
+
+@contextlib.contextmanager
+def bind_secrets(box: SecretBox | None) -> Iterator[None]:
+    """Make ``box`` the keys of encrypted columns inside the ``with`` block."""
+    token = _bound_box.set(box)
+    try:
+        yield
+    finally:
+        _bound_box.reset(token)
+
+
+def bound_secrets() -> SecretBox:
+    """The box bound by the current unit of work; raises when none is bound."""
+    box = _bound_box.get()
+    if box is None:
+        raise SecretUnreadable(
+            "an encrypted column was used outside a unit of work that holds the keys"
+        )
+    return box
 
 
 def _token_bytes(token: str) -> bytes:

@@ -52,9 +52,19 @@ class Channel(StrEnum):
 
 
 class RiskOutcome(StrEnum):
+    """Strength order: allow < step_up < review < deny (the strongest finding wins)."""
+
     ALLOW = "allow"
+    STEP_UP = "step_up"  # verify again with a stronger method before going on
     REVIEW = "review"
     DENY = "deny"
+
+
+class RequestKind(StrEnum):
+    REPLACEMENT = "replacement"
+    # SEC-12: a survivor of abuse takes their line off a shared account; the
+    # original account holder is not told.
+    LINE_SEPARATION = "line_separation"
 
 
 class Brand:
@@ -94,15 +104,31 @@ class Subscriber:
         created_at: dt.datetime,
         email_changed_at: dt.datetime | None = None,
         pin_hash: str | None = None,
+        alt_msisdn: str | None = None,
+        postal_address: str | None = None,
+        password_hash: str | None = None,
     ) -> None:
         self.id = id
         self.brand_id = brand_id
+        # name, email, alt_msisdn, postal_address: personal data, encrypted columns
         self.name = name
         self.email = email
         self.language = language
         self.created_at = created_at
         self.email_changed_at = email_changed_at
         self.pin_hash = pin_hash
+        self.alt_msisdn = alt_msisdn  # E.164; notices only, never a verification channel
+        self.postal_address = postal_address
+        self.password_hash = password_hash  # portal password, argon2id
+        self.totp_secret: str | None = None  # encrypted column
+        self.password_changed_at: dt.datetime | None = None
+        self.address_changed_at: dt.datetime | None = None
+        # SEC-03/SEC-04: a hard cap or a "this was not me" report freezes replacements.
+        self.replacements_frozen_at: dt.datetime | None = None
+        self.frozen_reason: str | None = None
+        self.fraud_flags = 0
+        self.known_countries: list[str] = []
+        self.known_devices: list[str] = []  # SHA-256 of device identifiers
 
 
 class Line:
@@ -122,6 +148,16 @@ class Line:
         self.brand_id = brand_id
         self.created_at = created_at
         self.sim_change_locked = sim_change_locked
+        self.lock_changed_at: dt.datetime | None = None
+        # SEC-05: unlocking takes effect only at this time; until then the lock holds.
+        self.unlock_effective_at: dt.datetime | None = None
+        self.ported_in_at: dt.datetime | None = None
+
+    def is_locked(self, now: dt.datetime) -> bool:
+        """Whether the SIM-change lock refuses replacements at ``now``."""
+        if not self.sim_change_locked:
+            return False
+        return self.unlock_effective_at is None or now < self.unlock_effective_at
 
 
 class Sim:
@@ -135,6 +171,8 @@ class Sim:
         brand_id: str,
         line_id: str | None = None,
         profile_type: str | None = None,
+        ki: str | None = None,
+        opc: str | None = None,
     ) -> None:
         self.iccid = iccid
         self.imsi = imsi
@@ -143,6 +181,9 @@ class Sim:
         self.brand_id = brand_id
         self.line_id = line_id
         self.profile_type = profile_type
+        # Authentication keys (hex): encrypted columns, never logged, never returned.
+        self.ki = ki
+        self.opc = opc
         # Unique in the database: equals line_id while the SIM is bound (invariant 1).
         self.bound_line_id: str | None = line_id if state in BOUND_SIM_STATES else None
 
@@ -188,6 +229,7 @@ class AuditEvent:
         object_type: str,
         object_id: str,
         detail: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> None:
         self.id = id
         self.at = at
@@ -196,6 +238,10 @@ class AuditEvent:
         self.object_type = object_type
         self.object_id = object_id
         self.detail: dict[str, Any] = dict(detail or {})
+        self.source = source  # where from: an IP address, "worker", "cli"
+        # SEC-09 hash chain, filled when the transaction commits.
+        self.prev_hash: str | None = None
+        self.hash: str | None = None
 
 
 class ReplacementRequest:
@@ -215,8 +261,10 @@ class ReplacementRequest:
         created_at: dt.datetime,
         old_iccid: str | None,
         eid: str | None = None,
+        kind: RequestKind = RequestKind.REPLACEMENT,
     ) -> None:
         self.id = id
+        self.kind = kind
         self.line_id = line_id
         self.brand_id = brand_id
         self.subscriber_id = subscriber_id
@@ -238,11 +286,26 @@ class ReplacementRequest:
         self.otp_attempts = 0
         self.verified_at: dt.datetime | None = None
         self.verification_methods: list[str] = []
+        # every method proved, with its strength, time and who recorded it (no secrets)
+        self.verification_evidence: list[dict[str, Any]] = []
+        # methods the risk engine asked for on top (outcome step_up), None if none
+        self.step_up_methods: list[str] | None = None
+        # where the request came from (risk rules: new device or country)
+        self.source_ip: str | None = None
+        self.device_id: str | None = None  # SHA-256 of the device identifier
+        self.country: str | None = None
         # risk and review
         self.risk_outcome: RiskOutcome | None = None
         self.risk_reasons: list[dict[str, str]] = []
         self.reviewed_by: str | None = None
         self.review_note: str | None = None
+        # SEC-08 four eyes: high-risk and lock-override requests need two approvers
+        self.required_approvals = 1
+        self.approvals: list[dict[str, Any]] = []
+        self.lock_override = False
+        # SEC-07 cooling-off: provisioning starts no earlier than this
+        self.cooling_off_until: dt.datetime | None = None
+        self.fraud_reported_at: dt.datetime | None = None
         # fee (recorded, charged by billing later)
         self.fee_minor = 0
         self.fee_currency: str | None = None

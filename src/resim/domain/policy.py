@@ -22,6 +22,20 @@ class FeeRule:
     window_days: int = 365
 
 
+def _default_verification() -> dict[str, list[list[str]]]:
+    # SEC-02 / NIST SP 800-63B: an e-mail code is one factor; it is combined with
+    # something the customer knows, or an agent checks an identity document.
+    return {
+        "api": [["email_otp", "pin"], ["email_otp", "password"], ["totp"]],
+        "portal": [["email_otp", "pin"], ["email_otp", "password"], ["totp"]],
+        "agent": [["id_document"], ["email_otp", "pin"], ["totp"]],
+    }
+
+
+def _default_unlock_methods() -> list[list[str]]:
+    return [["email_otp", "pin"], ["email_otp", "password"], ["totp"], ["id_document"]]
+
+
 @dataclass(frozen=True)
 class BrandPolicy:
     require_pin: bool = False
@@ -33,6 +47,34 @@ class BrandPolicy:
     recent_email_change_days: int = 14
     profile_type: str = "default"
     fee: FeeRule = field(default_factory=FeeRule)
+    # SEC-02: per channel, the combinations of methods that verify a customer.
+    verification: dict[str, list[list[str]]] = field(default_factory=_default_verification)
+    # SEC-07: methods that satisfy a "require a stronger method" outcome.
+    step_up_methods: list[str] = field(default_factory=lambda: ["id_document", "totp"])
+    # SEC-07: per-rule overrides {"rule id": {"outcome": ..., "days": ..., "enabled": ...}}.
+    risk_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # SEC-07: hours between approval and provisioning, per reason ("lost": 2).
+    cooling_off_hours: dict[str, float] = field(default_factory=dict)
+    # SEC-05: unlocking the SIM-change lock.
+    unlock_delay_hours: float = 24.0
+    unlock_methods: list[list[str]] = field(default_factory=_default_unlock_methods)
+    # SEC-03: failures per account in the window before the account is frozen;
+    # back-off starts after backoff_after_failures and doubles each time.
+    account_max_failures: int = 10
+    failure_window_hours: float = 24.0
+    backoff_after_failures: int = 3
+    backoff_base_seconds: float = 30.0
+    # SEC-08: requests one agent may create per hour.
+    agent_max_requests_per_hour: int = 20
+    # SEC-08: risk rules whose firing makes a request need two approvers.
+    four_eyes_rules: list[str] = field(
+        default_factory=lambda: ["prior_fraud_flag", "lock_toggled_recently", "agent_history"]
+    )
+    # SEC-06: post-swap protections passed to the core network at cut-over.
+    sms_hold_hours: float = 24.0
+    port_out_block_days: float = 7.0
+    # SEC-04: also tell the old SIM (by SMS) while it still works.
+    notify_old_sim: bool = True
 
     def __post_init__(self) -> None:
         for name in (
@@ -47,6 +89,17 @@ class BrandPolicy:
             raise InvalidInput("policy look-back windows cannot be negative")
         if self.fee.amount_minor < 0:
             raise InvalidInput("a fee cannot be negative")
+        for name in (
+            "unlock_delay_hours",
+            "sms_hold_hours",
+            "port_out_block_days",
+            "backoff_base_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise InvalidInput(f"policy field {name} cannot be negative")
+        for name in ("account_max_failures", "agent_max_requests_per_hour"):
+            if getattr(self, name) <= 0:
+                raise InvalidInput(f"policy field {name} must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

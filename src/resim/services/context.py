@@ -52,7 +52,7 @@ class ServiceContext:
     job_backoff_cap_seconds: float = 300.0
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, self.secrets)
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -6,6 +6,7 @@ and so drops every job enqueued inside it (the outbox shares the transaction).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from types import TracebackType
@@ -14,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db import orm
 from resim.domain.model import AuditEvent
 
@@ -25,9 +27,13 @@ def new_id() -> str:
 class UnitOfWork:
     """A SQLAlchemy session wrapped as a context manager with explicit commit."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], secrets: SecretBox | None = None
+    ) -> None:
         self._factory = session_factory
+        self._secrets = secrets
         self._session: Session | None = None
+        self._bound: contextlib.AbstractContextManager[None] | None = None
 
     @property
     def session(self) -> Session:
@@ -40,6 +46,9 @@ class UnitOfWork:
         return self.session.get_bind().dialect.name
 
     def __enter__(self) -> UnitOfWork:
+        # Encrypted columns (EncryptedText) use these keys while the block runs.
+        self._bound = bind_secrets(self._secrets)
+        self._bound.__enter__()
         self._session = self._factory()
         return self
 
@@ -54,6 +63,9 @@ class UnitOfWork:
         finally:
             self.session.close()
             self._session = None
+            if self._bound is not None:
+                self._bound.__exit__(None, None, None)
+                self._bound = None
 
     def commit(self) -> None:
         self.session.commit()

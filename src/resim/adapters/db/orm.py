@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import registry
 
-from resim.adapters.db.types import UtcDateTime
-from resim.domain import model
+from resim.adapters.db.types import EncryptedText, UtcDateTime
+from resim.domain import model, security
 from resim.domain.workflow import State
 
 metadata = sa.MetaData(
@@ -61,12 +61,24 @@ subscriber = sa.Table(
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("email", sa.String(254), nullable=False),
+    # Personal data is encrypted at rest (SEC-10); subscribers are found by their lines.
+    sa.Column("name", EncryptedText, nullable=False),
+    sa.Column("email", EncryptedText, nullable=False),
     sa.Column("language", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("email_changed_at", UtcDateTime),
     sa.Column("pin_hash", sa.String(200)),
+    sa.Column("alt_msisdn", EncryptedText),
+    sa.Column("postal_address", EncryptedText),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("totp_secret", EncryptedText),
+    sa.Column("password_changed_at", UtcDateTime),
+    sa.Column("address_changed_at", UtcDateTime),
+    sa.Column("replacements_frozen_at", UtcDateTime),
+    sa.Column("frozen_reason", sa.String(200)),
+    sa.Column("fraud_flags", sa.Integer, nullable=False, default=0),
+    sa.Column("known_countries", sa.JSON, nullable=False, default=list),
+    sa.Column("known_devices", sa.JSON, nullable=False, default=list),
 )
 
 line = sa.Table(
@@ -78,6 +90,9 @@ line = sa.Table(
     sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("sim_change_locked", sa.Boolean, nullable=False, default=False),
+    sa.Column("lock_changed_at", UtcDateTime),
+    sa.Column("unlock_effective_at", UtcDateTime),
+    sa.Column("ported_in_at", UtcDateTime),
 )
 
 sim = sa.Table(
@@ -91,6 +106,8 @@ sim = sa.Table(
     sa.Column("line_id", sa.ForeignKey("line.id"), index=True),
     sa.Column("bound_line_id", sa.ForeignKey("line.id"), unique=True),
     sa.Column("profile_type", sa.String(64)),
+    sa.Column("ki", EncryptedText),
+    sa.Column("opc", EncryptedText),
     sa.Index("ix_sim_stock", "brand_id", "form", "state", "profile_type"),
 )
 
@@ -98,6 +115,7 @@ replacement_request = sa.Table(
     "replacement_request",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", _enum(model.RequestKind, "request_kind"), nullable=False),
     sa.Column("line_id", sa.ForeignKey("line.id"), nullable=False, index=True),
     sa.Column("open_line_id", sa.ForeignKey("line.id"), unique=True),
     sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
@@ -117,10 +135,20 @@ replacement_request = sa.Table(
     sa.Column("otp_attempts", sa.Integer, nullable=False, default=0),
     sa.Column("verified_at", UtcDateTime),
     sa.Column("verification_methods", sa.JSON, nullable=False),
+    sa.Column("verification_evidence", sa.JSON, nullable=False, default=list),
+    sa.Column("step_up_methods", sa.JSON),
+    sa.Column("source_ip", sa.String(64)),
+    sa.Column("device_id", sa.String(64)),
+    sa.Column("country", sa.String(2)),
     sa.Column("risk_outcome", _enum(model.RiskOutcome, "risk_outcome")),
     sa.Column("risk_reasons", sa.JSON, nullable=False),
     sa.Column("reviewed_by", sa.String(120)),
     sa.Column("review_note", sa.Text),
+    sa.Column("required_approvals", sa.Integer, nullable=False, default=1),
+    sa.Column("approvals", sa.JSON, nullable=False, default=list),
+    sa.Column("lock_override", sa.Boolean, nullable=False, default=False),
+    sa.Column("cooling_off_until", UtcDateTime),
+    sa.Column("fraud_reported_at", UtcDateTime),
     sa.Column("fee_minor", sa.Integer, nullable=False, default=0),
     sa.Column("fee_currency", sa.String(3)),
     sa.Column("new_iccid", sa.String(20), unique=True),
@@ -161,6 +189,106 @@ audit_event = sa.Table(
     sa.Column("object_type", sa.String(40), nullable=False),
     sa.Column("object_id", sa.String(40), nullable=False, index=True),
     sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(64)),
+    # SEC-09: hash = SHA-256(prev_hash + canonical JSON of the row); see services/audit.
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("hash", sa.String(64)),
+)
+
+# The end of the audit hash chain: one row (id=1), locked by every transaction
+# that appends audit events, just before it commits, so the chain has one order.
+audit_chain_head = sa.Table(
+    "audit_chain_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+)
+
+staff_user = sa.Table(
+    "staff_user",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("username", sa.String(80), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(120), nullable=False),
+    sa.Column("role", _enum(security.Role, "staff_role"), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("email", EncryptedText),
+    sa.Column("totp_secret", EncryptedText),
+    sa.Column("brand_id", sa.ForeignKey("brand.id")),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_login_at", UtcDateTime),
+)
+
+api_client = sa.Table(
+    "api_client",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("brand_id", sa.ForeignKey("brand.id")),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime),
+)
+
+auth_session = sa.Table(
+    "auth_session",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", _enum(security.SessionKind, "session_kind"), nullable=False),
+    sa.Column("staff_id", sa.ForeignKey("staff_user.id")),
+    sa.Column("line_id", sa.ForeignKey("line.id")),
+    sa.Column("request_id", sa.String(40)),
+    sa.Column("methods", sa.JSON, nullable=False),
+    sa.Column("source_ip", sa.String(64)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+identity_check = sa.Table(
+    "identity_check",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("staff_id", sa.ForeignKey("staff_user.id"), nullable=False),
+    sa.Column("line_id", sa.ForeignKey("line.id"), nullable=False),
+    sa.Column("method", sa.String(24), nullable=False),
+    sa.Column("document_type", sa.String(24)),
+    sa.Column("document_last_digits", sa.String(4)),
+    sa.Column("request_id", sa.String(40)),
+    sa.Column("verified_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Index("ix_identity_check_staff_line", "staff_id", "line_id"),
+)
+
+# SEC-03: failed attempts per scope ("request:<id>", "account:<subscriber id>",
+# "agent:<staff id>", "ip:<address>"). In the database, so the counts survive a
+# restart and are shared by every API process.
+attempt_counter = sa.Table(
+    "attempt_counter",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("last_failure_at", UtcDateTime),
+    sa.Column("blocked_until", UtcDateTime),
+)
+
+alert = sa.Table(
+    "alert",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("subject_type", sa.String(40), nullable=False),
+    sa.Column("subject_id", sa.String(40), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("acknowledged_by", sa.String(120)),
+    sa.Column("acknowledged_at", UtcDateTime),
 )
 
 # The outbox: every external effect is a job, written in the transaction that needs it.
@@ -206,6 +334,11 @@ def _map() -> None:
     mapper_registry.map_imperatively(model.Sim, sim)
     mapper_registry.map_imperatively(model.ReplacementRequest, replacement_request)
     mapper_registry.map_imperatively(model.SimChange, sim_change)
+    mapper_registry.map_imperatively(security.StaffUser, staff_user)
+    mapper_registry.map_imperatively(security.ApiClient, api_client)
+    mapper_registry.map_imperatively(security.AuthSession, auth_session)
+    mapper_registry.map_imperatively(security.IdentityCheck, identity_check)
+    mapper_registry.map_imperatively(security.Alert, alert)
     mapper_registry.map_imperatively(
         model.AuditEvent,
         audit_event,

@@ -12,8 +12,11 @@ from resim.errors import (
     ExternalError,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     Refused,
     ResimError,
+    TooManyAttempts,
+    Unauthenticated,
     VerificationFailed,
 )
 
@@ -23,6 +26,9 @@ STATUS: list[tuple[type[ResimError], int]] = [
     (Conflict, 409),
     (VerificationFailed, 400),
     (Refused, 403),
+    (TooManyAttempts, 429),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
     (ExternalError, 503),
 ]
 
@@ -46,7 +52,14 @@ def error_body(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ResimError)
     async def _resim(_request: Request, exc: ResimError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
+        headers: dict[str, str] = {}
+        if isinstance(exc, TooManyAttempts) and exc.retry_after is not None:
+            headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        if isinstance(exc, Unauthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=status_for(exc), headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -100,6 +100,24 @@ class BrandPolicy:
         for name in ("account_max_failures", "agent_max_requests_per_hour"):
             if getattr(self, name) <= 0:
                 raise InvalidInput(f"policy field {name} must be positive")
+        self._check_risk_settings()
+
+    def _check_risk_settings(self) -> None:
+        # Imported here: resim.domain.risk (the rule catalogue) imports this module.
+        from resim.domain.model import Reason
+        from resim.domain.risk import validate_risk_rules, validate_rule_ids
+
+        validate_risk_rules(self.risk_rules)
+        validate_rule_ids("four_eyes_rules", self.four_eyes_rules)
+        reasons = {r.value for r in Reason}
+        for reason, hours in self.cooling_off_hours.items():
+            if reason not in reasons:
+                raise InvalidInput(
+                    f"policy field cooling_off_hours: unknown reason {reason!r}"
+                    f" (one of {', '.join(sorted(reasons))})"
+                )
+            if isinstance(hours, bool) or not isinstance(hours, int | float) or hours < 0:
+                raise InvalidInput(f"policy field cooling_off_hours: {reason} must be hours >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -6,9 +6,11 @@ dies after the call and before its commit simply calls again on the retry.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from resim.domain.model import SimChange, SimState
+from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
 from resim.errors import NotFound
 from resim.services import repo
@@ -17,6 +19,7 @@ from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import enqueue_mail
 from resim.services.ports import DownloadProgress
 from resim.services.requests import token_hash
+from resim.services.risk_facts import remember_origin
 from resim.services.unit_of_work import new_id
 
 INSTALLED = 4  # SGP.22 notificationPointId: installed on the eUICC (or failed)
@@ -138,7 +141,14 @@ def handle_download_progress(ctx: ServiceContext, progress: DownloadProgress) ->
 
 
 def cutover(ctx: ServiceContext, job: JobRecord) -> None:
-    """Move the number to the new SIM, retire the old one, write the SIM change record."""
+    """Move the number to the new SIM, retire the old one, write the SIM change record.
+
+    SEC-06: before the number moves, the new IMSI gets the brand's post-swap
+    holds (SMS held for ``sms_hold_hours``, port-out blocked for
+    ``port_out_block_days``), counted from the install (``installed_at``), so a
+    retried job sets the very same values. A core network that cannot hold
+    (osmo-hlr) refuses for good and the cut-over fails before the number moves.
+    """
     assert job.request_id is not None
     with ctx.uow() as uow:
         req = repo.get_request(uow, job.request_id)
@@ -147,7 +157,19 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         new_imsi = repo.get_sim(uow, req.new_iccid).imsi
         old_imsi = repo.get_sim(uow, req.old_iccid).imsi if req.old_iccid else None
         msisdn = req.msisdn
+        sms_until, port_until = post_swap_holds(
+            repo.get_brand(uow, req.brand_id).policy, req.installed_at or ctx.now()
+        )
     call_peer(ctx, job, "core.provision", lambda _c: ctx.core.provision_imsi(imsi=new_imsi))
+    if sms_until is not None or port_until is not None:
+        call_peer(
+            ctx,
+            job,
+            "core.post_swap_holds",
+            lambda _c: ctx.core.apply_post_swap_holds(
+                imsi=new_imsi, sms_hold_until=sms_until, port_out_block_until=port_until
+            ),
+        )
     call_peer(
         ctx,
         job,
@@ -182,6 +204,7 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         )
         req.completed_at = now
         req.move_to(State.COMPLETED, at=now)
+        remember_origin(repo.get_subscriber(uow, req.subscriber_id), req)
         not_me = secrets.token_urlsafe(24)  # a fresh link for "this was not me" after the fact
         req.not_me_token_hash = token_hash(not_me)
         uow.audit(
@@ -190,7 +213,12 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             action="request.completed",
             object_type="request",
             object_id=req.id,
-            detail={"new_iccid": req.new_iccid, "old_iccid": req.old_iccid},
+            detail={
+                "new_iccid": req.new_iccid,
+                "old_iccid": req.old_iccid,
+                "sms_hold_until": sms_until.isoformat() if sms_until else None,
+                "port_out_block_until": port_until.isoformat() if port_until else None,
+            },
         )
         enqueue_mail(
             ctx,
@@ -201,3 +229,16 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
         )
         uow.commit()
+
+
+def post_swap_holds(
+    policy: BrandPolicy, swapped_at: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(SMS hold until, port-out block until) for a swap at ``swapped_at``; None: no hold."""
+    sms = swapped_at + dt.timedelta(hours=policy.sms_hold_hours) if policy.sms_hold_hours else None
+    port = (
+        swapped_at + dt.timedelta(days=policy.port_out_block_days)
+        if policy.port_out_block_days
+        else None
+    )
+    return sms, port

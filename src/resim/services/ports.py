@@ -131,6 +131,21 @@ class CoreNetwork(Protocol):
         """Disable the IMSI for good and force it off the network."""
         ...
 
+    def apply_post_swap_holds(
+        self,
+        *,
+        imsi: str,
+        sms_hold_until: dt.datetime | None,
+        port_out_block_until: dt.datetime | None,
+    ) -> None:
+        """SEC-06: set the IMSI's SMS hold and port-out block to exactly these times.
+
+        Idempotent (the same values again change nothing); None clears a hold.
+        A core network without the feature raises a permanent ExternalError
+        (``CORE_HOLDS_UNSUPPORTED``) rather than ignoring it.
+        """
+        ...
+
     def msisdn_of(self, *, imsi: str) -> str | None: ...
 
     def imsi_of(self, *, msisdn: str) -> str | None: ...

@@ -42,6 +42,8 @@ def _already_done(exc: ExternalError) -> bool:
 
 def provision(ctx: ServiceContext, job: JobRecord) -> None:
     assert job.request_id is not None
+    if _cooling_off(ctx, job):
+        return
     if not _reserve(ctx, job.request_id):
         return
     with ctx.uow() as uow:
@@ -69,6 +71,41 @@ def provision(ctx: ServiceContext, job: JobRecord) -> None:
     if confirmed is not None and confirmed.smdp_address:
         smdp_address = confirmed.smdp_address
     _mark_ready(ctx, job.request_id, smdp_address)
+
+
+def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
+    """SEC-07: an approved request is not ordered before its ``cooling_off_until``.
+
+    Approval schedules the job for that time; a job run early (re-queued by
+    hand, or enqueued by a path that forgot the delay) does nothing and makes
+    sure one pending job is scheduled for the end of the cooling-off.
+    """
+    now = ctx.now()
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, _rid(job), lock=True)
+        until = req.cooling_off_until
+        if req.state != State.APPROVED or until is None or now >= until:
+            return False
+        j = orm.job
+        waiting = uow.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(j)
+            .where(
+                j.c.kind == "esim.provision",
+                j.c.request_id == req.id,
+                j.c.state == "pending",
+                j.c.id != job.id,
+            )
+        )
+        if not waiting:
+            uow.enqueue("esim.provision", at=now, request_id=req.id, run_after=until)
+        uow.commit()
+        return True
+
+
+def _rid(job: JobRecord) -> str:
+    assert job.request_id is not None
+    return job.request_id
 
 
 def _call_tolerant(

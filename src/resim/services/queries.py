@@ -43,8 +43,18 @@ def request_view(req: ReplacementRequest) -> dict[str, Any]:
         "risk": {
             "outcome": req.risk_outcome.value if req.risk_outcome else None,
             "reasons": list(req.risk_reasons),
+            "step_up_methods": (
+                list(req.step_up_methods) if req.step_up_methods is not None else None
+            ),
+        },
+        "review": {
+            "required_approvals": req.required_approvals,
+            "approvals": [{"by": a.get("by"), "at": a.get("at")} for a in req.approvals or []],
+            "lock_override": bool(req.lock_override),
         },
         "reviewed_by": req.reviewed_by,
+        "cooling_off_until": _iso(req.cooling_off_until),
+        "country": req.country,
         "fee": {"amount_minor": req.fee_minor, "currency": req.fee_currency},
         "old_iccid": req.old_iccid,
         "new_iccid": req.new_iccid,

@@ -25,9 +25,11 @@ from resim.domain.model import (
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused, VerificationFailed
 from resim.services import repo
+from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail
 from resim.services.review import assess_and_decide
+from resim.services.risk_facts import hash_device, normalize_country
 from resim.services.unit_of_work import UnitOfWork, new_id
 
 
@@ -58,8 +60,16 @@ def open_request(
     channel: str = Channel.API.value,
     actor: str = "bss",
     eid: str | None = None,
+    source_ip: str | None = None,
+    device_id: str | None = None,
+    country: str | None = None,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
+
+    ``device_id`` (stored only as its SHA-256) and ``country`` (ISO alpha-2) feed
+    the new-device and new-country risk rules. A staff actor ("staff:<id>") over
+    the brand's per-agent hourly limit gets TooManyAttempts and the reviewers
+    an alert (services.agent_limits).
 
     Refuses (nothing written) when the line is locked or already has an open
     request. Two concurrent calls for one line: the UNIQUE open_line_id makes
@@ -76,6 +86,8 @@ def open_request(
     except ValueError:
         raise InvalidInput("unknown channel", code="INVALID_CHANNEL") from None
     clean_eid = normalize_eid(eid) if eid else None
+    device_hash = hash_device(device_id)
+    clean_country = normalize_country(country)
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number)
@@ -91,6 +103,7 @@ def open_request(
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         brand = repo.get_brand(uow, line.brand_id)
         policy = brand.policy
+        check_agent_rate(uow, actor=actor, limit=policy.agent_max_requests_per_hour, now=now)
         old = repo.bound_sim(uow, line.id)
         request = ReplacementRequest(
             id=new_id(),
@@ -105,6 +118,9 @@ def open_request(
             old_iccid=old.iccid if old else None,
             eid=clean_eid,
         )
+        request.source_ip = source_ip[:64] if source_ip else None
+        request.device_id = device_hash
+        request.country = clean_country
         request.fee_minor = _fee_due(
             uow,
             line.id,

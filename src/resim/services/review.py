@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.model import ReplacementRequest, RiskOutcome
-from resim.domain.risk import RiskFacts, assess
+from resim.domain.policy import BrandPolicy
+from resim.domain.risk import assess, decide
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
-from resim.services import repo
+from resim.services import repo, risk_facts
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail
 from resim.services.unit_of_work import UnitOfWork
@@ -25,24 +23,35 @@ from resim.services.unit_of_work import UnitOfWork
 def assess_and_decide(
     ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest, now: dt.datetime
 ) -> None:
+    """Run the risk rules on a verified request and act on the outcome.
+
+    The caller holds the request's row lock and commits. Outcomes:
+
+    * allow: approved at once (cooling-off may delay provisioning, see :func:`approve`);
+    * step_up: while ``request.step_up_methods`` is None, set it from the policy,
+      audit ``risk.step_up_required`` and leave the request VERIFIED; once one of
+      those methods is in ``request.verification_methods`` (team VERIFY's
+      ``submit_step_up`` appends it and calls this again) step_up findings no
+      longer hold it. A customer who already proved a step-up method is not asked twice;
+    * review: held for reviewers; findings of ``policy.four_eyes_rules`` and a
+      lock override make it need two distinct approvers (and always a review);
+    * deny: rejected, with every reason.
+    """
     line = repo.get_line(uow, request.line_id)
     subscriber = repo.get_subscriber(uow, request.subscriber_id)
     brand = repo.get_brand(uow, request.brand_id)
-    t = orm.sim_change
-    last_change = uow.session.scalar(
-        sa.select(sa.func.max(t.c.changed_at)).where(
-            t.c.line_id == line.id, t.c.old_iccid.is_not(None)
-        )
+    policy = brand.policy
+    facts = risk_facts.gather(
+        uow, request=request, line=line, subscriber=subscriber, policy=policy, now=now
     )
-    if last_change is not None and last_change.tzinfo is None:
-        last_change = last_change.replace(tzinfo=dt.UTC)
-    facts = RiskFacts(
-        now=now,
-        line_locked=line.sim_change_locked,
-        last_replacement_at=last_change,
-        email_changed_at=subscriber.email_changed_at,
+    result = assess(facts, policy)
+    four_eyes = request.lock_override or any(
+        f.rule in policy.four_eyes_rules for f in result.findings
     )
-    result = assess(facts, brand.policy)
+    if four_eyes:
+        request.required_approvals = max(request.required_approvals or 1, 2)
+    stepped_up = any(m in policy.step_up_methods for m in request.verification_methods)
+    outcome = decide(result.findings, stepped_up=stepped_up, four_eyes=four_eyes)
     request.risk_outcome = result.outcome
     request.risk_reasons = [f.as_dict() for f in result.findings]
     uow.audit(
@@ -51,11 +60,31 @@ def assess_and_decide(
         action="risk.assessed",
         object_type="request",
         object_id=request.id,
-        detail={"outcome": result.outcome.value, "rules": [f.rule for f in result.findings]},
+        detail={
+            "outcome": result.outcome.value,
+            "decision": outcome.value,
+            "rules": [f.rule for f in result.findings],
+            "required_approvals": request.required_approvals,
+        },
     )
-    if result.outcome == RiskOutcome.ALLOW:
+    if outcome == RiskOutcome.STEP_UP:
+        if request.step_up_methods is None:
+            request.step_up_methods = list(policy.step_up_methods)
+            uow.audit(
+                at=now,
+                actor="risk-engine",
+                action="risk.step_up_required",
+                object_type="request",
+                object_id=request.id,
+                detail={
+                    "methods": request.step_up_methods,
+                    "rules": [f.rule for f in result.findings if f.outcome == RiskOutcome.STEP_UP],
+                },
+            )
+        return
+    if outcome == RiskOutcome.ALLOW:
         approve(ctx, uow, request, actor="risk-engine", at=now)
-    elif result.outcome == RiskOutcome.REVIEW:
+    elif outcome == RiskOutcome.REVIEW:
         request.move_to(State.IN_REVIEW, at=now)
         enqueue_mail(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
@@ -63,7 +92,9 @@ def assess_and_decide(
     else:
         request.move_to(State.REJECTED, at=now)
         request.failure_code = "RISK_DENIED"
-        request.failure_reason = "; ".join(f.reason for f in result.findings)
+        request.failure_reason = "; ".join(
+            f.reason for f in result.findings if f.outcome == RiskOutcome.DENY
+        )
         enqueue_mail(
             ctx,
             uow,
@@ -82,12 +113,39 @@ def approve(
     actor: str,
     at: dt.datetime,
 ) -> None:
-    """Move to approved and enqueue the eSIM order (caller holds the row lock)."""
+    """Move to approved and enqueue the eSIM order (caller holds the row lock).
+
+    Cooling-off (SEC-07): the order runs no earlier than ``at`` plus the
+    policy's ``cooling_off_hours`` for the request's reason, so a customer
+    whose SIM was swapped behind their back has time to say "not me". The
+    request shows ``cooling_off_until``; provisioning also refuses to start
+    before it (``provisioning._reserve``).
+    """
+    hours = brand_policy(uow, request).cooling_off_hours.get(request.reason.value, 0)
+    request.cooling_off_until = at + dt.timedelta(hours=hours)
     request.move_to(State.APPROVED, at=at)
     uow.audit(
-        at=at, actor=actor, action="request.approved", object_type="request", object_id=request.id
+        at=at,
+        actor=actor,
+        action="request.approved",
+        object_type="request",
+        object_id=request.id,
+        detail={
+            "approvals": [a["by"] for a in request.approvals],
+            "cooling_off_until": request.cooling_off_until.isoformat(),
+        },
     )
-    uow.enqueue("esim.provision", at=at, request_id=request.id)
+    uow.enqueue("esim.provision", at=at, request_id=request.id, run_after=request.cooling_off_until)
+
+
+def brand_policy(uow: UnitOfWork, request: ReplacementRequest) -> BrandPolicy:
+    return repo.get_brand(uow, request.brand_id).policy
+
+
+def reviewer_identity(reviewer: str) -> str:
+    """Who decides, as an actor: "staff:<id>", "client:<id>"; a bare id names a staff member."""
+    name = reviewer.strip()
+    return name if ":" in name else f"staff:{name}"
 
 
 def review(
@@ -98,27 +156,53 @@ def review(
     approve_it: bool,
     note: str | None = None,
 ) -> State:
-    """A reviewer decides a held request. Nobody decides a request they created."""
+    """A reviewer decides a held request (SEC-08 four eyes).
+
+    ``reviewer`` is the deciding principal's actor ("staff:<id>"; a bare id
+    means a staff id). Nobody decides a request they created (SELF_REVIEW), and
+    nobody approves twice (DUPLICATE_APPROVAL). Each approval is recorded in
+    ``request.approvals``; the request is approved once
+    ``request.required_approvals`` distinct people approved. One rejection rejects.
+    """
     if not reviewer.strip():
         raise InvalidInput("reviewer is required", code="REVIEWER_REQUIRED")
+    who = reviewer_identity(reviewer)
     now = ctx.now()
     with ctx.uow() as uow:
         request = repo.get_request(uow, request_id, lock=True)
         if request.state != State.IN_REVIEW:
             raise Conflict("the request is not waiting for review", code="NOT_IN_REVIEW")
-        if reviewer == request.actor:
+        if who == reviewer_identity(request.actor):
             raise Refused("a reviewer cannot decide a request they created", code="SELF_REVIEW")
-        request.reviewed_by = reviewer
+        if any(a.get("by") == who for a in request.approvals):
+            raise Refused(
+                "this reviewer already approved the request; a second person must decide",
+                code="DUPLICATE_APPROVAL",
+            )
+        request.reviewed_by = who
         request.review_note = note
         if approve_it:
-            approve(ctx, uow, request, actor=reviewer, at=now)
+            entry = {"by": who, "at": now.isoformat(), "note": note}
+            request.approvals = [*request.approvals, entry]  # JSON column: assign anew
+            needed = max(request.required_approvals or 1, 1)
+            if len({a["by"] for a in request.approvals}) >= needed:
+                approve(ctx, uow, request, actor=who, at=now)
+            else:
+                uow.audit(
+                    at=now,
+                    actor=who,
+                    action="request.approval_recorded",
+                    object_type="request",
+                    object_id=request.id,
+                    detail={"approvals": len(request.approvals), "required": needed},
+                )
         else:
             request.move_to(State.REJECTED, at=now)
             request.failure_code = "REVIEW_REJECTED"
             request.failure_reason = note or "rejected by a reviewer"
             uow.audit(
                 at=now,
-                actor=reviewer,
+                actor=who,
                 action="request.rejected",
                 object_type="request",
                 object_id=request.id,

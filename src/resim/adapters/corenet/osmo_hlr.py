@@ -33,6 +33,7 @@ number. Errors: see :mod:`resim.adapters.corenet.rules` and ``osmo_ctrl``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import threading
 from dataclasses import dataclass
@@ -156,6 +157,33 @@ class OsmoHlrCoreNetwork:
     def is_enabled(self, *, imsi: str) -> bool:
         with self._lock:
             return self._require(imsi).view().in_service
+
+    def apply_post_swap_holds(
+        self,
+        *,
+        imsi: str,
+        sms_hold_until: dt.datetime | None,
+        port_out_block_until: dt.datetime | None,
+    ) -> None:
+        """osmo-hlr cannot hold SMS or block port-out: a hold is refused for good.
+
+        SEC-06 must not be skipped in silence. An operator on osmo-hlr sets the
+        brand's ``sms_hold_hours`` and ``port_out_block_days`` to 0 (resim then
+        asks for no hold) or puts the holds in the SMSC and number portability
+        database; asking for a hold here raises ``CORE_HOLDS_UNSUPPORTED``
+        (permanent), so the cut-over fails before the number moves.
+        """
+        rules.check_imsi(imsi)
+        rules.check_aware(sms_hold_until, "sms_hold_until")
+        rules.check_aware(port_out_block_until, "port_out_block_until")
+        if sms_hold_until is None and port_out_block_until is None:
+            return  # nothing asked for: clearing holds osmo-hlr never had
+        raise ExternalError(
+            "osmo-hlr cannot hold SMS or block port-out after a SIM swap; set the brand's "
+            "sms_hold_hours and port_out_block_days to 0 or apply the holds in the SMSC/NPDB",
+            retryable=False,
+            code="CORE_HOLDS_UNSUPPORTED",
+        )
 
     # ------------------------------------------------------------ extras
 

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from resim.adapters.qr import qr_png, qr_svg
 from resim.domain.workflow import State
+from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx, require_api_token
 from resim.entrypoints.api.schemas import (
     Activation,
@@ -26,7 +27,7 @@ from resim.services.notify import request_ref
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)
+    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 429, 503)
 }
 
 router = APIRouter(
@@ -35,15 +36,24 @@ router = APIRouter(
 
 
 @router.post("/requests", status_code=201, response_model=CreatedRequest)
-def create_request(body: CreateRequest, ctx: Ctx) -> CreatedRequest:
+def create_request(
+    body: CreateRequest,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("agent", "client:requests:write")],
+) -> CreatedRequest:
     """Open a replacement request; the one-time code goes to the e-mail address on file."""
     opened = requests.open_request(
         ctx,
         msisdn=body.msisdn,
         reason=body.reason.value,
         channel=body.channel,
-        actor=body.actor,
+        # A staff member is who their session says (the per-agent limit counts it);
+        # a machine client names the person it acts for.
+        actor=principal.actor if principal.kind == "staff" else body.actor,
         eid=body.eid,
+        source_ip=principal.source_ip,
+        device_id=body.device_id,
+        country=body.country,
     )
     return CreatedRequest(
         id=opened.id,
@@ -94,12 +104,20 @@ def cancel_request(request_id: str, body: Cancellation, ctx: Ctx) -> StateOnly:
 
 
 @router.post("/requests/{request_id}/review", response_model=StateOnly)
-def review_request(request_id: str, body: Review, ctx: Ctx) -> StateOnly:
-    """A reviewer approves or rejects a held request (never one they created)."""
+def review_request(
+    request_id: str,
+    body: Review,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("reviewer", "client:requests:write")],
+) -> StateOnly:
+    """A reviewer approves or rejects a held request (never one they created).
+
+    High-risk and lock-override requests need two distinct approvers (four eyes).
+    """
     state = review.review(
         ctx,
         request_id,
-        reviewer=body.reviewer,
+        reviewer=principal.actor if principal.kind == "staff" else body.reviewer,
         approve_it=body.decision == "approve",
         note=body.note,
     )

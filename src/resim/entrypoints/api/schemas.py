@@ -25,6 +25,17 @@ class CreateRequest(Strict):
     eid: str | None = Field(
         None, description="Bind the order to this EID (32 digits); only if the customer gave it"
     )
+    device_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="The customer's device identifier; resim keeps only its SHA-256 (risk rules)",
+    )
+    country: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z]{2}$",
+        description="ISO 3166-1 alpha-2 country the request came from",
+    )
 
 
 class CreatedRequest(BaseModel):

@@ -214,6 +214,13 @@ def upgrade() -> None:
             sa.Column("verification_evidence", sa.JSON(), nullable=False, server_default="[]")
         )
         batch_op.add_column(sa.Column("step_up_methods", sa.JSON(), nullable=True))
+        # SEC-07: the outcome "step_up" (RiskOutcome) joins allow/review/deny (0001 named
+        # the CHECK after the enum, "risk_outcome", on both back ends).
+        batch_op.drop_constraint(op.f("risk_outcome"), type_="check")
+        batch_op.create_check_constraint(
+            op.f("risk_outcome"),
+            sa.column("risk_outcome").in_(["allow", "step_up", "review", "deny"]),
+        )
         batch_op.add_column(sa.Column("source_ip", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("device_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("country", sa.String(length=2), nullable=True))
@@ -352,6 +359,11 @@ def downgrade() -> None:
         batch_op.drop_column("device_id")
         batch_op.drop_column("source_ip")
         batch_op.drop_column("step_up_methods")
+        batch_op.drop_constraint(op.f("risk_outcome"), type_="check")
+        batch_op.create_check_constraint(
+            op.f("risk_outcome"),
+            sa.column("risk_outcome").in_(["allow", "review", "deny"]),
+        )
         batch_op.drop_column("verification_evidence")
         batch_op.drop_column("kind")
 

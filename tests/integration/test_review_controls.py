@@ -10,15 +10,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from risk_support import audit_actions, new_line, set_policy, sha256, update_subscriber, verify
-from test_replacement_flow import System
+from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
+from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.db import orm
 from resim.domain.model import Subscriber
 from resim.domain.workflow import State
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.errors import Refused
+from resim.errors import ExternalError, Refused
 from resim.services import queries, repo, requests, review
 
 pytestmark = pytest.mark.integration
@@ -258,3 +259,32 @@ class TestPostSwapHolds:
             sub = uow.session.get(Subscriber, line.subscriber_id)
             assert sub is not None
             assert (sub.known_devices, sub.known_countries) == ([sha256("phone-5")], ["NO"])
+
+
+class HoldlessCore(BuiltinCoreNetwork):
+    """A core network without post-swap holds, refusing them the way osmo-hlr does."""
+
+    def apply_post_swap_holds(
+        self,
+        *,
+        imsi: str,
+        sms_hold_until: dt.datetime | None,
+        port_out_block_until: dt.datetime | None,
+    ) -> None:
+        raise ExternalError("no holds here", retryable=False, code="CORE_HOLDS_UNSUPPORTED")
+
+
+def test_a_core_that_cannot_hold_fails_the_cut_over_before_the_number_moves(
+    system: System,
+) -> None:
+    msisdn, email, _, old_imsi = add_line(system, 343)
+    opened = requests.open_request(system.ctx, msisdn=msisdn, reason="damaged")
+    verify(system, opened.id, email)
+    system.run_jobs()
+    system.ctx.core = HoldlessCore(system.engine)
+    system.install(opened.id)
+    system.run_jobs()
+    view = queries.get_request_view(system.ctx, opened.id)
+    assert view["state"] == "failed"
+    assert view["failure"]["code"] == "CORE_HOLDS_UNSUPPORTED"
+    assert system.core.imsi_of(msisdn=msisdn) == old_imsi  # never a number without its hold

@@ -22,6 +22,8 @@ class RiskFacts:
     line_locked: bool
     last_replacement_at: dt.datetime | None
     email_changed_at: dt.datetime | None
+    # SEC-08: an agent opened the request on a locked line (``services/locks.py``)
+    lock_override_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,16 @@ _RANK = {RiskOutcome.ALLOW: 0, RiskOutcome.REVIEW: 1, RiskOutcome.DENY: 2}
 
 
 def rule_sim_change_lock(facts: RiskFacts, policy: BrandPolicy) -> RiskFinding | None:
+    if facts.lock_override_by is not None:
+        # Never allowed by the engine alone, even if the lock went off since:
+        # a reviewer (two, see required_approvals) must look at the override.
+        return RiskFinding(
+            "sim_change_lock",
+            RiskOutcome.REVIEW,
+            f"lock override by agent {facts.lock_override_by}: the line has a SIM-change "
+            "lock and the agent opened this request anyway after checking an identity "
+            "document",
+        )
     if facts.line_locked:
         return RiskFinding(
             "sim_change_lock",

@@ -38,12 +38,16 @@ def assess_and_decide(
         last_change = last_change.replace(tzinfo=dt.UTC)
     facts = RiskFacts(
         now=now,
-        line_locked=line.sim_change_locked,
+        line_locked=line.is_locked(now),
         last_replacement_at=last_change,
         email_changed_at=subscriber.email_changed_at,
+        lock_override_by=request.actor if request.lock_override else None,
     )
     result = assess(facts, brand.policy)
-    request.risk_outcome = result.outcome
+    outcome = result.outcome
+    if request.lock_override and outcome == RiskOutcome.ALLOW:
+        outcome = RiskOutcome.REVIEW  # SEC-08: never approved by the engine alone
+    request.risk_outcome = outcome
     request.risk_reasons = [f.as_dict() for f in result.findings]
     uow.audit(
         at=now,
@@ -51,11 +55,11 @@ def assess_and_decide(
         action="risk.assessed",
         object_type="request",
         object_id=request.id,
-        detail={"outcome": result.outcome.value, "rules": [f.rule for f in result.findings]},
+        detail={"outcome": outcome.value, "rules": [f.rule for f in result.findings]},
     )
-    if result.outcome == RiskOutcome.ALLOW:
+    if outcome == RiskOutcome.ALLOW:
         approve(ctx, uow, request, actor="risk-engine", at=now)
-    elif result.outcome == RiskOutcome.REVIEW:
+    elif outcome == RiskOutcome.REVIEW:
         request.move_to(State.IN_REVIEW, at=now)
         enqueue_mail(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand

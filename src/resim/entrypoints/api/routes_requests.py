@@ -20,7 +20,7 @@ from resim.entrypoints.api.schemas import (
     StateOnly,
     Verification,
 )
-from resim.services import cancel, queries, reissue, requests, review
+from resim.services import cancel, locks, queries, reissue, requests, review
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
@@ -44,6 +44,7 @@ def create_request(body: CreateRequest, ctx: Ctx) -> CreatedRequest:
         channel=body.channel,
         actor=body.actor,
         eid=body.eid,
+        lock_override=locks.LockOverride(body.justification or "") if body.lock_override else None,
     )
     return CreatedRequest(
         id=opened.id,

@@ -25,6 +25,12 @@ class CreateRequest(Strict):
     eid: str | None = Field(
         None, description="Bind the order to this EID (32 digits); only if the customer gave it"
     )
+    lock_override: bool = Field(
+        False, description="Agents only: open despite a SIM-change lock (two approvers)"
+    )
+    justification: str | None = Field(
+        None, max_length=500, description="Why the lock is overridden (required with it)"
+    )
 
 
 class CreatedRequest(BaseModel):

@@ -256,13 +256,14 @@ def assess(facts: RiskFacts, policy: BrandPolicy) -> RiskAssessment:
         cfg = rule_config(policy, spec.id)
         if not cfg.enabled:
             continue
-        if spec.id == "sim_change_lock" and facts.line_locked and facts.lock_override:
+        if spec.id == "sim_change_lock" and facts.lock_override:
+            # Shown even if the lock went off since: the reviewers must know.
             findings.append(
                 RiskFinding(
                     spec.id,
                     RiskOutcome.REVIEW,
-                    f"lock override by agent {facts.agent or 'unknown'}: the line is locked; "
-                    "two people must approve",
+                    f"lock override by agent {facts.agent or 'unknown'}: the line was locked "
+                    "when the request was opened; two people must approve",
                 )
             )
             continue

@@ -23,8 +23,8 @@ from resim.domain.model import (
     ReplacementRequest,
 )
 from resim.domain.workflow import State
-from resim.errors import Conflict, InvalidInput, Refused, VerificationFailed
-from resim.services import repo
+from resim.errors import Conflict, InvalidInput, VerificationFailed
+from resim.services import locks, repo
 from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail
@@ -63,6 +63,7 @@ def open_request(
     source_ip: str | None = None,
     device_id: str | None = None,
     country: str | None = None,
+    lock_override: locks.LockOverride | None = None,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
 
@@ -71,8 +72,9 @@ def open_request(
     the brand's per-agent hourly limit gets TooManyAttempts and the reviewers
     an alert (services.agent_limits).
 
-    Refuses (nothing written) when the line is locked or already has an open
-    request. Two concurrent calls for one line: the UNIQUE open_line_id makes
+    Refuses (nothing written) when the line is locked (unless ``lock_override``
+    is a valid agent override, see ``locks.check_line_lock``) or already has an
+    open request. Two concurrent calls for one line: the UNIQUE open_line_id makes
     the second INSERT fail, and it is reported as REQUEST_ALREADY_OPEN.
     """
     number = normalize_msisdn(msisdn)
@@ -91,11 +93,9 @@ def open_request(
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number)
-        if line.sim_change_locked:
-            raise Refused(
-                "the line has a SIM-change lock; the account holder must remove it first",
-                code="SIM_CHANGE_LOCKED",
-            )
+        override_check = locks.check_line_lock(
+            uow, line, now=now, channel=via, actor=actor, override=lock_override
+        )
         if repo.open_request_for_line(uow, line.id) is not None:
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
@@ -150,6 +150,10 @@ def open_request(
             object_id=request.id,
             detail={"reason": why.value, "channel": via.value, "fee_minor": request.fee_minor},
         )
+        if lock_override is not None and override_check is not None:
+            locks.apply_override(
+                uow, request, override=lock_override, check=override_check, actor=actor, at=now
+            )
         enqueue_mail(
             ctx,
             uow,

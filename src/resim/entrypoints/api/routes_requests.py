@@ -21,7 +21,7 @@ from resim.entrypoints.api.schemas import (
     StateOnly,
     Verification,
 )
-from resim.services import cancel, queries, reissue, requests, review
+from resim.services import cancel, locks, queries, reissue, requests, review
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
@@ -54,6 +54,7 @@ def create_request(
         source_ip=principal.source_ip,
         device_id=body.device_id,
         country=body.country,
+        lock_override=locks.LockOverride(body.justification or "") if body.lock_override else None,
     )
     return CreatedRequest(
         id=opened.id,

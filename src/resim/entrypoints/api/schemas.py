@@ -36,6 +36,12 @@ class CreateRequest(Strict):
         pattern=r"^[A-Za-z]{2}$",
         description="ISO 3166-1 alpha-2 country the request came from",
     )
+    lock_override: bool = Field(
+        False, description="Agents only: open despite a SIM-change lock (two approvers)"
+    )
+    justification: str | None = Field(
+        None, max_length=500, description="Why the lock is overridden (required with it)"
+    )
 
 
 class CreatedRequest(BaseModel):

@@ -6,17 +6,14 @@ dies after the call and before its commit simply calls again on the retry.
 
 from __future__ import annotations
 
-import secrets
-
 from resim.domain.model import SimChange, SimState
 from resim.domain.workflow import State
 from resim.errors import NotFound
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
-from resim.services.notify import enqueue_mail
+from resim.services.notify import notify_customer
 from resim.services.ports import DownloadProgress
-from resim.services.requests import token_hash
 from resim.services.unit_of_work import new_id
 
 INSTALLED = 4  # SGP.22 notificationPointId: installed on the eUICC (or failed)
@@ -182,8 +179,6 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         )
         req.completed_at = now
         req.move_to(State.COMPLETED, at=now)
-        not_me = secrets.token_urlsafe(24)  # a fresh link for "this was not me" after the fact
-        req.not_me_token_hash = token_hash(not_me)
         uow.audit(
             at=now,
             actor="worker",
@@ -192,12 +187,7 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             object_id=req.id,
             detail={"new_iccid": req.new_iccid, "old_iccid": req.old_iccid},
         )
-        enqueue_mail(
-            ctx,
-            uow,
-            kind="replacement_completed",
-            request=req,
-            context={"completed_at": now},
-            secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
+        notify_customer(
+            ctx, uow, kind="replacement_completed", request=req, context={"completed_at": now}
         )
         uow.commit()

@@ -18,7 +18,7 @@ from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
 from resim.services import repo
 from resim.services.context import ServiceContext
-from resim.services.notify import enqueue_mail
+from resim.services.notify import notify_customer
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -57,14 +57,14 @@ def assess_and_decide(
         approve(ctx, uow, request, actor="risk-engine", at=now)
     elif result.outcome == RiskOutcome.REVIEW:
         request.move_to(State.IN_REVIEW, at=now)
-        enqueue_mail(
+        notify_customer(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
         )
     else:
         request.move_to(State.REJECTED, at=now)
         request.failure_code = "RISK_DENIED"
         request.failure_reason = "; ".join(f.reason for f in result.findings)
-        enqueue_mail(
+        notify_customer(
             ctx,
             uow,
             kind="replacement_rejected",
@@ -88,6 +88,7 @@ def approve(
         at=at, actor=actor, action="request.approved", object_type="request", object_id=request.id
     )
     uow.enqueue("esim.provision", at=at, request_id=request.id)
+    notify_customer(ctx, uow, kind="replacement_approved", request=request)
 
 
 def review(
@@ -123,11 +124,6 @@ def review(
                 object_type="request",
                 object_id=request.id,
             )
-            enqueue_mail(
-                ctx,
-                uow,
-                kind="replacement_rejected",
-                request=request,
-            )
+            notify_customer(ctx, uow, kind="replacement_rejected", request=request)
         uow.commit()
         return request.state

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.errors import ResimError
 from resim.services import cancel, queries
@@ -97,7 +98,6 @@ def mailbox_router(directory: Path) -> APIRouter:
 def smsbox_router(directory: Path) -> APIRouter:
     """The demo's captured text messages, next to /demo/mail (only mounted by the demo)."""
     from resim.adapters.sms.capture import read_outbox, render_outbox_html
-    from resim.entrypoints.api.access import Principal, allow
 
     demo = APIRouter(include_in_schema=False)
 

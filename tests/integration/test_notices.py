@@ -173,9 +173,7 @@ class TestTheOldSim:
         assert len(texts(sys_, msisdn)) == to_old
         assert "annulleret" in texts(sys_, ALT)[-1]
 
-    def test_a_text_queued_before_the_suspension_is_not_sent_after_it(
-        self, sys_: System
-    ) -> None:
+    def test_a_text_queued_before_the_suspension_is_not_sent_after_it(self, sys_: System) -> None:
         msisdn, _, old_iccid, _ = add_line(sys_, 11)
         with_alt(sys_, msisdn)
         requests.open_request(sys_.ctx, msisdn=msisdn, reason="damaged")
@@ -412,7 +410,8 @@ class TestReviewersHearOfAlerts:
             sys_.ctx, JobRecord("again", "alert.notify", None, {"alert_id": alert.id}, 2)
         )
         sys_.run_jobs()
-        assert len([m for m in sys_.mail.sent if m.headers["X-Resim-Kind"] == "reviewer_alert"]) == 2
+        again = [m for m in sys_.mail.sent if m.headers["X-Resim-Kind"] == "reviewer_alert"]
+        assert len(again) == 2
 
 
 class TestOverRealHttp:

@@ -21,8 +21,9 @@ from resim.adapters.db.engine import create_engine
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.mail.smtp import SmtpMailer
+from resim.adapters.sms.http import HttpSmsGateway
 from resim.services.context import ServiceContext, SystemClock
-from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient
+from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient, SmsGateway
 from resim.settings import Settings
 
 
@@ -102,6 +103,12 @@ def build_mailer(settings: Settings) -> SmtpMailer:
     )
 
 
+def build_sms_gateway(settings: Settings) -> HttpSmsGateway:
+    return HttpSmsGateway(
+        settings.sms_gateway_url, token=settings.sms_gateway_token, sender=settings.sms_sender
+    )
+
+
 def build_context(
     settings: Settings,
     *,
@@ -110,6 +117,7 @@ def build_context(
     core: CoreNetwork | None = None,
     mailer: Mailer | None = None,
     clock: Clock | None = None,
+    sms: SmsGateway | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
@@ -126,4 +134,5 @@ def build_context(
         job_max_attempts=settings.job_max_attempts,
         job_backoff_base_seconds=settings.job_backoff_base_seconds,
         job_backoff_cap_seconds=settings.job_backoff_cap_seconds,
+        sms=sms or build_sms_gateway(settings),
     )

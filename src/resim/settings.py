@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
 
+    # SMS gateway (JSON over HTTP, see resim.adapters.sms.http); dev: the capture on loopback
+    sms_gateway_url: str = "http://127.0.0.1:8626/messages"
+    sms_gateway_token: SecretStr = SecretStr("")
+    sms_sender: str = "resim"
+
     # Worker
     worker_concurrency: int = Field(32, ge=1, le=1024)
     job_lease_seconds: float = Field(60.0, gt=0)
@@ -79,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def mail_capture_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def sms_capture_dir(self) -> Path:
+        return self.data_dir / "sms"
 
     def secret_key_list(self) -> list[str]:
         return [k.strip() for k in self.secret_keys.get_secret_value().split(",") if k.strip()]

@@ -36,6 +36,7 @@ from starlette.requests import ClientDisconnect
 from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.mail.capture import MailCapture
+from resim.adapters.sms.capture import SmsCapture
 from resim.bootstrap import build_context, build_engine, load_secrets
 from resim.domain.workflow import State
 from resim.emulator.app import EmulatorConfig, build_emulator_app
@@ -85,11 +86,14 @@ class Stack:
     worker_env: dict[str, str]
     log_dir: Path
     dropped_clients: DroppedClients
+    sms: SmsCapture | None = None
 
     def stop(self) -> None:
         self.api.stop()
         self.emulator.stop()
         self.mail.stop()
+        if self.sms is not None:
+            self.sms.stop()
         self.engine.dispose()
         logging.getLogger("uvicorn.error").removeFilter(self.dropped_clients)
 
@@ -99,6 +103,7 @@ def start_stack(db_url: str, tmp_path: Path, *, lines_per_brand: int, seed: int)
     upgrade(db_url)
     mail = MailCapture(tmp_path / "mail")
     mail.start()
+    sms = SmsCapture(tmp_path / "sms").start()
     api_port, smdp_port = free_port(), free_port()
     settings = Settings(
         data_dir=tmp_path,
@@ -108,6 +113,7 @@ def start_stack(db_url: str, tmp_path: Path, *, lines_per_brand: int, seed: int)
         smdp_url=f"http://127.0.0.1:{smdp_port}",
         smtp_host="127.0.0.1",
         smtp_port=mail.port,
+        sms_gateway_url=sms.url,
     )
     engine = build_engine(settings, pool_size=16)
     ctx = build_context(settings, engine=engine)
@@ -159,6 +165,7 @@ def start_stack(db_url: str, tmp_path: Path, *, lines_per_brand: int, seed: int)
         "RESIM_SMDP_TIMEOUT_SECONDS": "1.0",
         "RESIM_SMTP_HOST": "127.0.0.1",
         "RESIM_SMTP_PORT": str(mail.port),
+        "RESIM_SMS_GATEWAY_URL": sms.url,
         "RESIM_WORKER_CONCURRENCY": "16",
         "RESIM_WORKER_POLL_SECONDS": "0.05",
         "RESIM_JOB_LEASE_SECONDS": "3",
@@ -172,7 +179,7 @@ def start_stack(db_url: str, tmp_path: Path, *, lines_per_brand: int, seed: int)
     dropped = DroppedClients()
     logging.getLogger("uvicorn.error").addFilter(dropped)
     return Stack(
-        settings, ctx, engine, data, smdp, emulator, api, mail, worker_env, log_dir, dropped
+        settings, ctx, engine, data, smdp, emulator, api, mail, worker_env, log_dir, dropped, sms
     )
 
 

@@ -35,6 +35,7 @@ def stack(db_url: str, tmp_path: Path) -> Iterator[DemoStack]:
         api_port=0,
         smdp_port=0,
         smtp_port=0,
+        sms_port=0,
         lines_per_brand=4,
         database_url=url,
         say=lambda _line: None,

@@ -27,6 +27,7 @@ from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.es2.fake import FakeSmdpClient
 from resim.adapters.mail.fake import FakeMailer
+from resim.adapters.sms.fake import FakeSmsGateway
 from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.model import SimState
@@ -132,6 +133,7 @@ def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
         core=core,
         mailer=FakeMailer(),
         clock=clock,
+        sms=FakeSmsGateway(),
     )
     ctx.otp_generator = lambda: OTP
     seed.upsert_brand(
@@ -307,6 +309,7 @@ class TestTheWorker:
             smdp=SlowDownloads(FakeSmdpClient(rig.smdp), 1.5),
             core=rig.core,
             mailer=FakeMailer(),
+            sms=FakeSmsGateway(),
         )  # the system clock: leases run out in real time
         ctx.otp_generator = lambda: OTP
         msisdn, _, _ = rig.add_line()

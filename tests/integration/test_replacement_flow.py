@@ -20,6 +20,7 @@ from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.es2.fake import FakeSmdpClient
 from resim.adapters.mail.fake import FakeMailer
+from resim.adapters.sms.fake import FakeSmsGateway
 from resim.bootstrap import build_context, build_engine
 from resim.domain.activation import parse_activation_code
 from resim.domain.identifiers import iccid_with_check_digit
@@ -44,6 +45,7 @@ class System:
     core: BuiltinCoreNetwork
     clock: FrozenClock
     engine: sa.Engine
+    sms: FakeSmsGateway
 
     def run_jobs(self) -> int:
         return jobs.run_due_jobs(self.ctx)
@@ -89,8 +91,15 @@ def system(db_url: str, tmp_path: object) -> Iterator[System]:
     smdp_core = SmdpCore(smdp_address="smdp.resim.test")
     mail = FakeMailer()
     core = BuiltinCoreNetwork(engine)
+    sms = FakeSmsGateway()
     ctx = build_context(
-        settings, engine=engine, smdp=FakeSmdpClient(smdp_core), core=core, mailer=mail, clock=clock
+        settings,
+        engine=engine,
+        smdp=FakeSmdpClient(smdp_core),
+        core=core,
+        mailer=mail,
+        clock=clock,
+        sms=sms,
     )
     seed.upsert_brand(
         ctx,
@@ -101,7 +110,7 @@ def system(db_url: str, tmp_path: object) -> Iterator[System]:
     stock = [(iccid(), imsi()) for _ in range(5)]
     seed.add_stock(ctx, brand_id="dk", profile_type="default", profiles=stock)
     smdp_core.add_stock("default", [i for i, _ in stock])
-    yield System(ctx, smdp_core, mail, core, clock, engine)
+    yield System(ctx, smdp_core, mail, core, clock, engine, sms)
     engine.dispose()
 
 

@@ -95,7 +95,12 @@ class TestASurvivorTakesTheirLineOffTheSharedAccount:
         assert system.mail.to(holder_email) == []
         assert all(holder_email not in m.to for m in system.mail.sent)
         survivor = [m.headers["X-Resim-Kind"] for m in system.mail.to("sofie.new@example.dk")]
-        assert survivor == ["replacement_requested", "esim_ready", "replacement_completed"]
+        assert survivor == [
+        "replacement_requested",
+        "replacement_approved",
+        "esim_ready",
+        "replacement_completed",
+    ]
         assert all(m.language == "da" for m in system.mail.to("sofie.new@example.dk"))
         with system.engine.connect() as conn:
             row = conn.execute(

@@ -34,6 +34,7 @@ EVERYTHING: dict[str, Any] = {
     "status_url": "https://resim.test/status/req-1",
     "expires_at": WHEN,
     "completed_at": WHEN,
+    "effective_at": WHEN,
     "timezone": "UTC",
     # Things a careless caller might pass; no template may show them.
     "activation_code": ACTIVATION.text,

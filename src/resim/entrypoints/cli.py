@@ -238,9 +238,10 @@ def demo(
     api_port: int = 8600,
     smdp_port: int = 8700,
     smtp_port: int = 8625,
+    sms_port: int = 8626,
     lines_per_brand: int = 75,
 ) -> None:
-    """Start API, worker, SM-DP+ emulator and mail capture with demo data."""
+    """Start API, worker, SM-DP+ emulator, mail and SMS capture with demo data."""
     from resim.entrypoints import demo as demo_mod
 
     settings = _settings(quiet=True)
@@ -249,6 +250,7 @@ def demo(
         api_port=api_port,
         smdp_port=smdp_port,
         smtp_port=smtp_port,
+        sms_port=sms_port,
         lines_per_brand=lines_per_brand,
     )
     try:

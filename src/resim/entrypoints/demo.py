@@ -1,4 +1,4 @@
-"""``resim demo``: API, worker, SM-DP+ emulator and mail capture in one process.
+"""``resim demo``: API, worker, SM-DP+ emulator, mail and SMS capture in one process.
 
 Everything runs on loopback with a fresh SQLite database under
 ``<data_dir>/demo``, fictional brands in Denmark, Norway, Italy and France
@@ -22,6 +22,7 @@ import httpx
 
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.mail.capture import MailCapture, read_mailbox
+from resim.adapters.sms.capture import SmsCapture
 from resim.bootstrap import build_context, load_secrets
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
@@ -41,6 +42,7 @@ class DemoStack:
     mail: MailCapture
     worker: Worker
     worker_thread: threading.Thread
+    sms: SmsCapture | None = None
 
     @property
     def mail_dir(self) -> Path:
@@ -52,6 +54,8 @@ class DemoStack:
         self.api.stop()
         self.emulator.stop()
         self.mail.stop()
+        if self.sms is not None:
+            self.sms.stop()
 
 
 def free_port() -> int:
@@ -66,6 +70,7 @@ def start_demo(
     api_port: int = 8600,
     smdp_port: int = 8700,
     smtp_port: int = 8625,
+    sms_port: int = 8626,
     lines_per_brand: int = 75,
     database_url: str = "",
     say: Callable[[str], None] = print,
@@ -79,6 +84,7 @@ def start_demo(
     smdp_url_port = smdp_port or free_port()
     mail = MailCapture(data_dir / "mail", port=smtp_port)
     mail.start()
+    sms = SmsCapture(data_dir / "sms", port=sms_port).start()
     settings = base.model_copy(
         update={
             "data_dir": data_dir,
@@ -87,6 +93,7 @@ def start_demo(
             "smdp_url": f"http://127.0.0.1:{smdp_url_port}",
             "smtp_port": mail.port,
             "smtp_host": "127.0.0.1",
+            "sms_gateway_url": sms.url,
             "worker_concurrency": 16,
         }
     )
@@ -119,6 +126,7 @@ def start_demo(
                 smdp_id=settings.smdp_id,
                 callback_token=secrets.callback_token,
                 mail_capture_dir=settings.mail_capture_dir,
+                sms_capture_dir=settings.sms_capture_dir,
             ),
         ),
         port=api_port,
@@ -126,7 +134,7 @@ def start_demo(
     worker = Worker(ctx, concurrency=settings.worker_concurrency, poll_seconds=0.05)
     thread = threading.Thread(target=worker.run, daemon=True, name="resim-worker")
     thread.start()
-    return DemoStack(settings, data, api, emulator, mail, worker, thread)
+    return DemoStack(settings, data, api, emulator, mail, worker, thread, sms)
 
 
 def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
@@ -136,6 +144,7 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     say("resim demo is running. Open:")
     say(f"  API docs (OpenAPI)   {api}/docs")
     say(f"  captured mail        {api}/demo/mail")
+    say(f"  captured SMS         {api}/demo/sms")
     say(f"  requests             {api}/v1/requests")
     say(f"  SM-DP+ emulator      {stack.emulator.url}/emulator/profiles")
     say(f"  metrics              {api}/metrics")

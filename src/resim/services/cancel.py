@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -11,8 +12,9 @@ from resim.domain.model import ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, NotFound
 from resim.services import repo
+from resim.services.alerts import raise_alert
 from resim.services.context import ServiceContext
-from resim.services.notify import enqueue_mail
+from resim.services.notify import notify_customer
 from resim.services.requests import token_hash
 from resim.services.unit_of_work import UnitOfWork
 
@@ -27,9 +29,35 @@ def cancel(ctx: ServiceContext, request_id: str, *, actor: str, note: str | None
         return request.state
 
 
+@dataclass(frozen=True)
+class NotMeOutcome:
+    request_id: str
+    cancelled: bool  # False: it had already ended (completed: a reversal candidate)
+
+
 def cancel_by_token(ctx: ServiceContext, token: str) -> str:
-    """The "this was not me" link: single use, cancels only its own request."""
+    """The "this was not me" link; see :func:`report_not_me`. Returns the request id."""
+    return report_not_me(ctx, token).request_id
+
+
+def report_not_me(ctx: ServiceContext, token: str) -> NotMeOutcome:
+    """The account holder says a request was not theirs (SEC-04), in one transaction.
+
+    The token (see ``notify.not_me_token``) is found by its stored hash, so it
+    acts on its own request only, and once: its hash is cleared and
+    ``fraud_reported_at`` set, which also stops later notices re-arming it.
+    An unknown or used token raises NotFound and changes nothing.
+
+    Effects: an open request is cancelled (unless the new eSIM is already
+    installed); replacements on the account are frozen (``frozen_reason``
+    ``not_me``) and ``fraud_flags`` counts up; reviewers get a ``not_me``
+    alert. A request that already completed keeps its SIMs as they are: the
+    flag and the alert make it a reversal candidate for a person to handle.
+    """
     now = ctx.now()
+    invalid = NotFound("this link is not valid or was already used", code="LINK_INVALID")
+    if not token or len(token) > 200:
+        raise invalid
     with ctx.uow() as uow:
         request_id = uow.session.scalar(
             sa.select(orm.replacement_request.c.id).where(
@@ -37,10 +65,15 @@ def cancel_by_token(ctx: ServiceContext, token: str) -> str:
             )
         )
         if request_id is None:
-            raise NotFound("this link is not valid or was already used", code="LINK_INVALID")
+            raise invalid
         request = repo.get_request(uow, request_id, lock=True)
+        if request.not_me_token_hash != token_hash(token):
+            raise invalid  # used by a concurrent click that committed first
         request.not_me_token_hash = None  # single use
-        if request.is_open:
+        request.fraud_reported_at = now
+        was = request.state
+        cancelled = request.is_open and request.installed_at is None
+        if cancelled:
             _cancel_locked(
                 ctx,
                 uow,
@@ -49,15 +82,43 @@ def cancel_by_token(ctx: ServiceContext, token: str) -> str:
                 note="the account holder said the request was not theirs",
                 at=now,
             )
+        subscriber = repo.get_subscriber(uow, request.subscriber_id)
+        subscriber.fraud_flags = (subscriber.fraud_flags or 0) + 1
+        if subscriber.replacements_frozen_at is None:
+            subscriber.replacements_frozen_at = now
+            subscriber.frozen_reason = "not_me"
+        detail = {
+            "state": was.value,
+            "cancelled": cancelled,
+            "reversal_candidate": was == State.COMPLETED,
+        }
         uow.audit(
             at=now,
             actor="customer:not-me",
             action="request.reported_not_me",
             object_type="request",
             object_id=request.id,
+            detail=detail,
+        )
+        uow.audit(
+            at=now,
+            actor="customer:not-me",
+            action="account.frozen",
+            object_type="subscriber",
+            object_id=subscriber.id,
+            detail={"reason": "not_me", "request_id": request.id},
+        )
+        raise_alert(
+            uow,
+            at=now,
+            kind="not_me",
+            subject_type="request",
+            subject_id=request.id,
+            detail={"subscriber_id": subscriber.id, **detail},
+            actor="customer:not-me",
         )
         uow.commit()
-        return request.id
+        return NotMeOutcome(request.id, cancelled)
 
 
 def _cancel_locked(
@@ -95,12 +156,7 @@ def _cancel_locked(
         )
     if request.old_sim_suspended:
         uow.enqueue("core.resume_old", at=at, request_id=request.id)
-    enqueue_mail(
-        ctx,
-        uow,
-        kind="replacement_cancelled",
-        request=request,
-    )
+    notify_customer(ctx, uow, kind="replacement_cancelled", request=request)
 
 
 def expire_unverified(ctx: ServiceContext, request_id: str) -> None:
@@ -120,12 +176,7 @@ def expire_unverified(ctx: ServiceContext, request_id: str) -> None:
             object_id=request.id,
             detail={"why": "not verified in time"},
         )
-        enqueue_mail(
-            ctx,
-            uow,
-            kind="replacement_expired",
-            request=request,
-        )
+        notify_customer(ctx, uow, kind="replacement_expired", request=request)
         uow.commit()
 
 
@@ -167,10 +218,5 @@ def expire_activation(ctx: ServiceContext, request_id: str) -> None:
                 payload={"iccid": request.new_iccid},
             )
         # A lost or stolen SIM stays suspended: expiry is no proof the phone is back.
-        enqueue_mail(
-            ctx,
-            uow,
-            kind="replacement_expired",
-            request=request,
-        )
+        notify_customer(ctx, uow, kind="replacement_expired", request=request)
         uow.commit()

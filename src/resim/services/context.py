@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from resim.adapters.crypto import SecretBox
-from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient
+from resim.adapters.sms.fake import FakeSmsGateway
+from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient, SmsGateway
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -50,6 +51,7 @@ class ServiceContext:
     job_max_attempts: int = 12
     job_backoff_base_seconds: float = 1.0
     job_backoff_cap_seconds: float = 300.0
+    sms: SmsGateway = field(default_factory=FakeSmsGateway)  # tests that do not care
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

@@ -7,7 +7,6 @@ dies after the call and before its commit simply calls again on the retry.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 from resim.domain.model import SimChange, SimState
 from resim.domain.policy import BrandPolicy
@@ -16,9 +15,8 @@ from resim.errors import NotFound
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
-from resim.services.notify import enqueue_mail
+from resim.services.notify import notify_customer
 from resim.services.ports import DownloadProgress
-from resim.services.requests import token_hash
 from resim.services.risk_facts import remember_origin
 from resim.services.unit_of_work import new_id
 
@@ -205,8 +203,6 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         req.completed_at = now
         req.move_to(State.COMPLETED, at=now)
         remember_origin(repo.get_subscriber(uow, req.subscriber_id), req)
-        not_me = secrets.token_urlsafe(24)  # a fresh link for "this was not me" after the fact
-        req.not_me_token_hash = token_hash(not_me)
         uow.audit(
             at=now,
             actor="worker",
@@ -220,13 +216,8 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
                 "port_out_block_until": port_until.isoformat() if port_until else None,
             },
         )
-        enqueue_mail(
-            ctx,
-            uow,
-            kind="replacement_completed",
-            request=req,
-            context={"completed_at": now},
-            secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
+        notify_customer(
+            ctx, uow, kind="replacement_completed", request=req, context={"completed_at": now}
         )
         uow.commit()
 

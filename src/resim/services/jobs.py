@@ -29,7 +29,7 @@ import structlog
 
 from resim.adapters.db import orm
 from resim.errors import ExternalError, ResimError
-from resim.services import cancel, cutover, mailing, provisioning
+from resim.services import alert_notify, cancel, cutover, mailing, provisioning, texting
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
 
@@ -39,6 +39,8 @@ Handler = Callable[[ServiceContext, JobRecord], None]
 
 HANDLERS: dict[str, Handler] = {
     "mail.send": mailing.send_mail,
+    "sms.send": texting.send_sms,
+    "alert.notify": alert_notify.notify_reviewers,
     "esim.provision": provisioning.provision,
     "esim.cancel_order": provisioning.cancel_order,
     "core.suspend_old": cutover.suspend_old,

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
-from resim.domain.identifiers import mask_msisdn, normalize_msisdn
+from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Brand, Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.security import IdentityCheck
 from resim.errors import Conflict, InvalidInput, NotFound, Refused
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.notify import notify_customer
 from resim.services.unit_of_work import UnitOfWork
 
 JUSTIFICATION_MAX = 500
@@ -114,27 +114,17 @@ def lock_status(
 
 def notify_lock_on(
     ctx: ServiceContext, uow: UnitOfWork, *, line: Line, subscriber: Subscriber, brand: Brand
-) -> str:
-    """Enqueue the "lock_on" notice to the account holder (a ``mail.send`` job).
-
-    The lock has no request, so this builds the job the way ``notify.enqueue_mail``
-    does, without a request reference. Team NOTIFY's ``notify_customer`` (every
-    contact point, templates in all languages) replaces the body when merged.
-    """
-    context: dict[str, Any] = {
-        "customer_name": subscriber.name,
-        "brand_name": brand.name,
-        "msisdn_masked": mask_msisdn(line.msisdn),
-        "timezone": brand.timezone,
-        "locked_at": {"$dt": ctx.now().isoformat()},  # notify.decode_context's datetime form
-    }
-    payload: dict[str, Any] = {
-        "kind": "lock_on",
-        "to": subscriber.email,
-        "language": subscriber.language or brand.language,
-        "context": context,
-    }
-    return uow.enqueue("mail.send", at=ctx.now(), payload=payload)
+) -> list[str]:
+    """Enqueue the "lock_on" notice on every contact point on file (``notify_customer``)."""
+    return notify_customer(
+        ctx,
+        uow,
+        kind="lock_on",
+        line=line,
+        subscriber=subscriber,
+        brand=brand,
+        context={"locked_at": ctx.now()},
+    )
 
 
 def check_line_lock(

@@ -1,4 +1,11 @@
-"""Enqueue customer messages as ``mail.send`` jobs in the caller's transaction.
+"""Enqueue customer messages as outbox jobs in the caller's transaction.
+
+:func:`notify_customer` is the one way to tell a customer that something
+happened to their request or line (SEC-04): one job per contact point on file
+(``mail.send`` to the e-mail, ``sms.send`` to the alternate number and to the
+old SIM while it still works), in the customer's language. :func:`enqueue_mail`
+sends one mail to the e-mail on file only (the one-time code uses it: a code
+never goes by SMS to the number being replaced, SEC-02).
 
 The job carries everything needed to render the message later. Values that
 are secrets (a one-time code, the "this was not me" link) travel encrypted in
@@ -7,12 +14,24 @@ are secrets (a one-time code, the "this was not me" link) travel encrypted in
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 from typing import Any
 
 from resim.domain.identifiers import mask_msisdn
-from resim.domain.model import Brand, ReplacementRequest, Subscriber
+from resim.domain.model import (
+    Brand,
+    Line,
+    ReplacementRequest,
+    RequestKind,
+    Sim,
+    SimState,
+    Subscriber,
+)
+from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.unit_of_work import UnitOfWork
 
@@ -57,6 +76,177 @@ def enqueue_mail(
     if secret_context:
         payload["secret_context"] = ctx.secrets.encrypt(json.dumps(secret_context))
     return uow.enqueue("mail.send", at=now, request_id=request.id, payload=payload)
+
+
+# What each notice kind is about: a request (with the "this was not me" link) or
+# a line (the SIM-change lock, SEC-05). Templates: MAIL_KINDS and SMS_KINDS.
+REQUEST_NOTICES = frozenset(
+    {
+        "replacement_requested",
+        "held_for_review",
+        "replacement_approved",
+        "replacement_rejected",
+        "replacement_cancelled",
+        "replacement_expired",
+        "esim_ready",
+        "replacement_completed",
+        "replacement_failed",
+    }
+)
+LINE_NOTICES = frozenset({"lock_on", "unlock_requested", "unlock_effective"})
+
+
+def not_me_token(ctx: ServiceContext, request_id: str) -> str:
+    """The "this was not me" token of a request: HMAC-SHA256 of its id under a key
+    derived from the OTP pepper (itself derived from the secret keys).
+
+    Derivable, so every notice of the request can carry the link without the
+    token being stored; the database keeps only :func:`not_me_token_hash` of it
+    for lookup. Unguessable without the key; one request's token says nothing
+    about another's.
+    """
+    key = hmac.new(ctx.otp_pepper, b"resim not-me link v1", hashlib.sha256).digest()
+    mac = hmac.new(key, request_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def not_me_token_hash(token: str) -> str:
+    """What is stored for lookup (same as ``requests.token_hash``)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def notify_customer(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    *,
+    kind: str,
+    request: ReplacementRequest | None = None,
+    line: Line | None = None,
+    subscriber: Subscriber | None = None,
+    brand: Brand | None = None,
+    context: dict[str, Any] | None = None,
+) -> list[str]:
+    """Enqueue one notice of ``kind`` on every contact point on file; return the job ids.
+
+    Contact points: the e-mail (``mail.send``), the alternate number and the
+    line's own number while its SIM still works (``sms.send`` each). The old
+    SIM is skipped once it is suspended or retired, when the brand's policy
+    turns ``notify_old_sim`` off, and always for line-separation requests,
+    whose old SIM may be in the abuser's hands (SEC-12).
+
+    Request notices (:data:`REQUEST_NOTICES`) need ``request`` and carry its
+    "this was not me" link; this (re)arms the link's stored hash unless the
+    customer already used it. Line notices (:data:`LINE_NOTICES`) need ``line``.
+    ``context`` adds the kind's own values (``completed_at``, ``expires_at``,
+    ``effective_at``); it must never hold a code: templates drop undeclared keys.
+    Runs in the caller's unit of work: the jobs commit with the event or not at all.
+    """
+    now = ctx.now()
+    if kind in REQUEST_NOTICES:
+        if request is None:
+            raise ValueError(f"notice {kind!r} is about a request")
+        line_id, subscriber_id, brand_id = request.line_id, request.subscriber_id, request.brand_id
+    elif kind in LINE_NOTICES:
+        if line is None:
+            raise ValueError(f"notice {kind!r} is about a line")
+        line_id, subscriber_id, brand_id = line.id, line.subscriber_id, line.brand_id
+    else:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    subscriber = subscriber or uow.session.get(Subscriber, subscriber_id)
+    brand = brand or uow.session.get(Brand, brand_id)
+    line = line or uow.session.get(Line, line_id)
+    assert subscriber is not None and brand is not None and line is not None  # foreign keys
+    base: dict[str, Any] = {
+        "customer_name": subscriber.name,
+        "brand_name": brand.name,
+        "msisdn_masked": mask_msisdn(line.msisdn),
+        "timezone": brand.timezone,
+    }
+    secret: dict[str, Any] = {}
+    request_id: str | None = None
+    if request is not None and kind in REQUEST_NOTICES:
+        request_id = request.id
+        token = not_me_token(ctx, request.id)
+        if request.fraud_reported_at is None:
+            request.not_me_token_hash = not_me_token_hash(token)
+        secret["not_me_url"] = f"{ctx.public_base_url}/not-me/{token}"
+        base.update(
+            {
+                "msisdn_masked": mask_msisdn(request.msisdn),
+                "request_ref": request_ref(request.id),
+                "reason": request.reason.value,  # a code: the templates translate it
+                "status_url": f"{ctx.public_base_url}/status/{request.id}",
+            }
+        )
+    base.update(context or {})
+    language = subscriber.language or brand.language
+    sealed = ctx.secrets.encrypt(json.dumps(secret)) if secret else None
+    rendered_context = encode_context(base)
+    mail: dict[str, Any] = {
+        "kind": kind,
+        "to": subscriber.email,
+        "language": language,
+        "context": rendered_context,
+    }
+    if sealed:
+        mail["secret_context"] = sealed
+    jobs = [uow.enqueue("mail.send", at=now, request_id=request_id, payload=mail)]
+    for number, target, iccid in _sms_numbers(uow, brand, subscriber, line, request):
+        sms: dict[str, Any] = {
+            "kind": kind,
+            "to": number,
+            "target": target,
+            "language": language,
+            "context": rendered_context,
+        }
+        if iccid is not None:
+            sms["old_iccid"] = iccid  # the handler checks again that this SIM still works
+        if sealed:
+            sms["secret_context"] = sealed
+        jobs.append(uow.enqueue("sms.send", at=now, request_id=request_id, payload=sms))
+    return jobs
+
+
+def _sms_numbers(
+    uow: UnitOfWork,
+    brand: Brand,
+    subscriber: Subscriber,
+    line: Line,
+    request: ReplacementRequest | None,
+) -> list[tuple[str, str, str | None]]:
+    """(number, target, old SIM iccid) for each SMS contact point, without duplicates."""
+    out: list[tuple[str, str, str | None]] = []
+    old = working_old_sim(uow, line, request)
+    separation = request is not None and request.kind == RequestKind.LINE_SEPARATION
+    if old is not None and brand.policy.notify_old_sim and not separation:
+        out.append((line.msisdn, "old_sim", old.iccid))
+    if subscriber.alt_msisdn and subscriber.alt_msisdn != line.msisdn:
+        out.append((subscriber.alt_msisdn, "alternate", None))
+    return out
+
+
+def working_old_sim(uow: UnitOfWork, line: Line, request: ReplacementRequest | None) -> Sim | None:
+    """The SIM that answers on the line's number and is the customer's own, or None.
+
+    For a request: its old SIM, while still active on the line and not
+    suspended for the request (lost/stolen). After cut-over the number lives on
+    the new SIM, which is exactly the one not to tell. For a line notice: the
+    line's active SIM.
+    """
+    if request is not None:
+        if request.old_iccid is None or request.old_sim_suspended:
+            return None
+        sim = uow.session.get(Sim, request.old_iccid)
+    else:
+        sim = repo.bound_sim(uow, line.id)
+    if sim is None or sim.state != SimState.ACTIVE or sim.line_id != line.id:
+        return None
+    return sim
+
+
+def encode_context(values: dict[str, Any]) -> dict[str, Any]:
+    """A job payload's context: datetimes become ``{"$dt": iso}`` (see decode_context)."""
+    return {k: _jsonable(v) for k, v in values.items()}
 
 
 def _jsonable(value: Any) -> Any:

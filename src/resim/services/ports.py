@@ -173,3 +173,24 @@ class Mailer(Protocol):
     def send(self, mail: OutgoingMail) -> None:
         """Hand the message to the mail system; raise ExternalError on failure."""
         ...
+
+
+# ---------------------------------------------------------------- SMS
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    """One text message. ``id`` is stable across retries (idempotency key): a
+    gateway that already accepted a message with this id accepts it again
+    without sending a second one."""
+
+    id: str
+    to: str  # E.164
+    text: str
+
+
+class SmsGateway(Protocol):
+    def send(self, message: OutgoingSms) -> None:
+        """Hand the message to the SMS gateway; raise ExternalError (retryable set)
+        on failure. The text is never logged or put in an error message."""
+        ...

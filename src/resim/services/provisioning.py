@@ -26,7 +26,7 @@ from resim.errors import ExternalError
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
-from resim.services.notify import enqueue_mail
+from resim.services.notify import notify_customer
 from resim.services.ports import FinalProfileStatus
 from resim.services.unit_of_work import UnitOfWork
 
@@ -288,7 +288,7 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
         uow.audit(
             at=now, actor="worker", action="request.ready", object_type="request", object_id=req.id
         )
-        enqueue_mail(
+        notify_customer(
             ctx,
             uow,
             kind="esim_ready",
@@ -383,12 +383,7 @@ def _fail(
         object_id=req.id,
         detail={"code": code, "reason": reason},
     )
-    enqueue_mail(
-        ctx,
-        uow,
-        kind="replacement_failed",
-        request=req,
-    )
+    notify_customer(ctx, uow, kind="replacement_failed", request=req)
 
 
 def fail_request(ctx: ServiceContext, request_id: str, *, code: str, reason: str) -> None:

@@ -27,7 +27,7 @@ from resim.errors import Conflict, InvalidInput, VerificationFailed
 from resim.services import locks, repo
 from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
-from resim.services.notify import enqueue_mail
+from resim.services.notify import enqueue_mail, notify_customer
 from resim.services.review import assess_and_decide
 from resim.services.risk_facts import hash_device, normalize_country
 from resim.services.unit_of_work import UnitOfWork, new_id
@@ -133,8 +133,6 @@ def open_request(
         code = _new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)
         request.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
-        not_me = secrets.token_urlsafe(24)
-        request.not_me_token_hash = token_hash(not_me)
         uow.session.add(request)
         try:
             uow.flush()  # the UNIQUE open_line_id decides a race between two openers
@@ -154,14 +152,14 @@ def open_request(
             locks.apply_override(
                 uow, request, override=lock_override, check=override_check, actor=actor, at=now
             )
-        enqueue_mail(
+        notify_customer(
             ctx,
             uow,
             kind="replacement_requested",
             request=request,
+            line=line,
             subscriber=subscriber,
             brand=brand,
-            secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
         )
         enqueue_mail(
             ctx,
@@ -307,7 +305,7 @@ def submit_verification(
                     object_id=request.id,
                     detail={"reason": "too many failed attempts"},
                 )
-                enqueue_mail(
+                notify_customer(
                     ctx,
                     uow,
                     kind="replacement_rejected",

@@ -16,7 +16,7 @@ from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
 from resim.services import repo, risk_facts
 from resim.services.context import ServiceContext
-from resim.services.notify import enqueue_mail
+from resim.services.notify import notify_customer
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -86,7 +86,7 @@ def assess_and_decide(
         approve(ctx, uow, request, actor="risk-engine", at=now)
     elif outcome == RiskOutcome.REVIEW:
         request.move_to(State.IN_REVIEW, at=now)
-        enqueue_mail(
+        notify_customer(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
         )
     else:
@@ -95,7 +95,7 @@ def assess_and_decide(
         request.failure_reason = "; ".join(
             f.reason for f in result.findings if f.outcome == RiskOutcome.DENY
         )
-        enqueue_mail(
+        notify_customer(
             ctx,
             uow,
             kind="replacement_rejected",
@@ -136,6 +136,7 @@ def approve(
         },
     )
     uow.enqueue("esim.provision", at=at, request_id=request.id, run_after=request.cooling_off_until)
+    notify_customer(ctx, uow, kind="replacement_approved", request=request)
 
 
 def brand_policy(uow: UnitOfWork, request: ReplacementRequest) -> BrandPolicy:
@@ -207,11 +208,6 @@ def review(
                 object_type="request",
                 object_id=request.id,
             )
-            enqueue_mail(
-                ctx,
-                uow,
-                kind="replacement_rejected",
-                request=request,
-            )
+            notify_customer(ctx, uow, kind="replacement_rejected", request=request)
         uow.commit()
         return request.state

@@ -18,7 +18,6 @@ audit event, next to a reason code that reports can count.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -39,8 +38,7 @@ from resim.errors import Conflict, InvalidInput, NotFound, Refused
 from resim.locale import LANGUAGES, normalize_language
 from resim.services import locks, repo
 from resim.services.context import ServiceContext
-from resim.services.notify import enqueue_mail
-from resim.services.requests import token_hash
+from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
 from resim.services.unit_of_work import new_id
 
@@ -149,8 +147,6 @@ def separate_line(
             eid=clean_eid,
         )
         request.fee_currency = brand.currency  # no fee: a survivor pays nothing to leave
-        not_me = secrets.token_urlsafe(24)
-        request.not_me_token_hash = token_hash(not_me)
         if line.is_locked(now):
             request.lock_override = True
             request.required_approvals = max(request.required_approvals, locks.OVERRIDE_APPROVALS)
@@ -203,14 +199,13 @@ def separate_line(
         )
         if request.old_iccid:
             uow.enqueue("core.suspend_old", at=now, request_id=request.id)
-        enqueue_mail(
+        notify_customer(
             ctx,
             uow,
             kind="replacement_requested",
             request=request,
             subscriber=survivor,
             brand=brand,
-            secret_context={"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"},
         )
         assess_and_decide(ctx, uow, request, now)
         uow.commit()

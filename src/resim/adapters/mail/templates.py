@@ -1,4 +1,7 @@
-"""Customer mail, rendered from Jinja2 templates in the customer's language.
+"""Customer mail and SMS, rendered from Jinja2 templates in the customer's language.
+
+SMS texts are ``sms_<kind>.txt.j2`` in the same directory (:func:`render_sms`,
+:data:`SMS_KINDS`); staff mail is ``staff_<kind>.*.j2``, English only.
 
 Templates live in ``templates/`` next to this module: ``<kind>.txt.j2`` (plain
 text body, plus a ``subject`` block) and ``<kind>.html.j2`` (HTML body,
@@ -52,8 +55,11 @@ class _Url(str):
 _PEOPLE: dict[str, type] = {"customer_name": str, "brand_name": str, "msisdn_masked": str}
 _REQUEST: dict[str, type] = {**_PEOPLE, "request_ref": str}
 
+# Every notice about a request carries the "this was not me" link (SEC-04).
+_NOTICE: dict[str, type] = {**_REQUEST, "not_me_url": _Url}
+
 MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
-    "replacement_requested": {**_REQUEST, "reason": str, "not_me_url": _Url},
+    "replacement_requested": {**_NOTICE, "reason": str},
     "one_time_code": {
         "customer_name": str,
         "brand_name": str,
@@ -61,15 +67,56 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
         "ttl_minutes": int,
         "request_ref": str,
     },
-    "esim_ready": {**_REQUEST, "status_url": _Url, "expires_at": dt.datetime},
+    "esim_ready": {**_NOTICE, "status_url": _Url, "expires_at": dt.datetime},
     "replacement_completed": {**_PEOPLE, "completed_at": dt.datetime, "not_me_url": _Url},
-    "replacement_cancelled": _REQUEST,
-    "replacement_expired": _REQUEST,
-    "replacement_rejected": _REQUEST,
-    "replacement_failed": _REQUEST,
-    "held_for_review": _REQUEST,
+    "replacement_approved": _NOTICE,
+    "replacement_cancelled": _NOTICE,
+    "replacement_expired": _NOTICE,
+    "replacement_rejected": _NOTICE,
+    "replacement_failed": _NOTICE,
+    "held_for_review": _NOTICE,
+    # SIM-change lock of a line (SEC-05): about the line, not a request.
+    "lock_on": _PEOPLE,
+    "unlock_requested": {**_PEOPLE, "effective_at": dt.datetime},
+    "unlock_effective": _PEOPLE,
 }
-"""Every kind of mail and the context keys (with types) its templates receive."""
+"""Every kind of customer mail and the context keys (with types) its templates receive."""
+
+STAFF_MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
+    "reviewer_alert": {
+        "staff_name": str,
+        "alert_kind": str,
+        "alert_summary": str,
+        "subject_type": str,
+        "subject_id": str,
+        "raised_at": dt.datetime,
+        "console_url": _Url,
+    },
+}
+"""Mail to staff: English only (``staff_*`` templates, no layout for customers)."""
+
+SMS_KINDS: Mapping[str, Mapping[str, type]] = {
+    **{
+        kind: {"brand_name": str, "msisdn_masked": str, "request_ref": str, "not_me_url": _Url}
+        for kind in (
+            "replacement_requested",
+            "held_for_review",
+            "replacement_approved",
+            "replacement_rejected",
+            "replacement_cancelled",
+            "replacement_expired",
+            "esim_ready",
+            "replacement_completed",
+            "replacement_failed",
+        )
+    },
+    "lock_on": {"brand_name": str, "msisdn_masked": str},
+    "unlock_requested": {"brand_name": str, "msisdn_masked": str, "effective_at": dt.datetime},
+    "unlock_effective": {"brand_name": str, "msisdn_masked": str},
+}
+"""Every kind of customer SMS (``sms_<kind>.txt.j2``) and its context keys. No kind
+receives a one-time code or an activation code: a text may be read by whoever
+holds the phone."""
 
 OPTIONAL_KEYS = ("timezone",)  # IANA zone name for dates; default UTC
 _NULLABLE = {"customer_name"}  # a customer without a name on file gets "Hello,"
@@ -90,8 +137,12 @@ def render_mail(kind: str, *, language: str, context: Mapping[str, object]) -> R
     ``context`` must hold the keys :data:`MAIL_KINDS` lists for the kind, may
     hold ``timezone``, and may hold other keys, which are ignored. Datetimes
     must be timezone-aware; they are shown in the mail's language and zone.
+    Staff kinds (:data:`STAFF_MAIL_KINDS`) render in English whatever is asked.
     """
     schema = MAIL_KINDS.get(kind)
+    template = kind
+    if schema is None and kind in STAFF_MAIL_KINDS:
+        schema, template, language = STAFF_MAIL_KINDS[kind], f"staff_{kind}", "en"
     if schema is None:
         raise InvalidInput(f"unknown mail kind {kind!r}")
     context = _upgrade_legacy_keys(context)
@@ -100,15 +151,37 @@ def render_mail(kind: str, *, language: str, context: Mapping[str, object]) -> R
     values = _checked_values(kind, schema, context, lang, zone)
     values["html_lang"] = lang.replace("_", "-")
     env = _environment(lang)
-    text_template = env.get_template(f"{kind}.txt.j2")
+    text_template = env.get_template(f"{template}.txt.j2")
     subject_block = text_template.blocks["subject"](text_template.new_context(values))
     values["subject"] = " ".join("".join(subject_block).split())
     return RenderedMail(
         subject=values["subject"],
         text=_tidy_text(text_template.render(values)),
-        html=env.get_template(f"{kind}.html.j2").render(values),
+        html=env.get_template(f"{template}.html.j2").render(values),
         language=lang,
     )
+
+
+@dataclass(frozen=True)
+class RenderedSms:
+    text: str
+    language: str
+
+
+def render_sms(kind: str, *, language: str, context: Mapping[str, object]) -> RenderedSms:
+    """Render the text message of ``kind`` (:data:`SMS_KINDS`) in ``language``.
+
+    Same rules as :func:`render_mail`: undeclared context keys are dropped,
+    unknown languages and zones fall back. The result is one line of text.
+    """
+    schema = SMS_KINDS.get(kind)
+    if schema is None:
+        raise InvalidInput(f"unknown SMS kind {kind!r}")
+    lang = normalize_language(language)
+    values = _checked_values(kind, schema, context, lang, _zone(context.get("timezone")))
+    text = _environment(lang).get_template(f"sms_{kind}.txt.j2").render(values)
+    # One line; only ASCII whitespace folds (French keeps its no-break spaces).
+    return RenderedSms(text=re.sub(r"[ \t\r\n]+", " ", text).strip(), language=lang)
 
 
 def _checked_values(

@@ -26,6 +26,7 @@ class ApiConfig:
     smdp_id: str = "smdp-emulator"
     callback_token: str = ""
     mail_capture_dir: Path | None = None
+    sms_capture_dir: Path | None = None
 
 
 def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
@@ -57,6 +58,8 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(routes_public.router)
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
+    if config.sms_capture_dir is not None:
+        app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.errors import ResimError
 from resim.services import cancel, queries
@@ -62,12 +63,21 @@ async def not_me_form(token: str) -> HTMLResponse:
 @router.post("/not-me/{token}", response_class=HTMLResponse)
 async def not_me(token: str, ctx: Ctx) -> HTMLResponse:
     try:
-        await run_in_threadpool(cancel.cancel_by_token, ctx, token)
-    except ResimError as exc:
-        return _page("Link not valid", f"<p>{escape(exc.message)}</p>", 404)
+        outcome = await run_in_threadpool(cancel.report_not_me, ctx, token)
+    except ResimError:
+        return _page(
+            "Link already used",
+            "<p>This link is not valid or was already used. Nothing was changed.</p>",
+            404,
+        )
+    if outcome.cancelled:
+        done = "The request is stopped and we have recorded that it was not you."
+    else:
+        done = "We have recorded that it was not you, and our fraud team will contact you."
     return _page(
-        "Request stopped",
-        "<p>Thank you. The request is stopped and we have recorded that it was not you.</p>",
+        "Thank you",
+        f"<p>{done} No new SIM can be requested for your account until we have "
+        "spoken with you.</p>",
     )
 
 
@@ -81,5 +91,19 @@ def mailbox_router(directory: Path) -> APIRouter:
     async def mailbox() -> HTMLResponse:
         messages = await run_in_threadpool(read_mailbox, directory)
         return HTMLResponse(render_mailbox_html(messages))
+
+    return demo
+
+
+def smsbox_router(directory: Path) -> APIRouter:
+    """The demo's captured text messages, next to /demo/mail (only mounted by the demo)."""
+    from resim.adapters.sms.capture import read_outbox, render_outbox_html
+
+    demo = APIRouter(include_in_schema=False)
+
+    @demo.get("/demo/sms", response_class=HTMLResponse)
+    async def smsbox(principal: Annotated[Principal, allow("anyone")]) -> HTMLResponse:
+        messages = await run_in_threadpool(read_outbox, directory)
+        return HTMLResponse(render_outbox_html(messages))
 
     return demo

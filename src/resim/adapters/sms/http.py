@@ -1,0 +1,100 @@
+"""HttpSmsGateway: the SmsGateway port over a JSON HTTP API (httpx).
+
+Wire format: ``POST <url>`` with ``Authorization: Bearer <token>`` and the body
+``{"id", "to", "text", "sender"}``. ``id`` is the message's idempotency key;
+the gateway answers a repeated id with 2xx and sends nothing new.
+
+Errors, mapped at this boundary (services never see httpx)::
+
+    transport error, timeout, 429, any 5xx    -> ExternalError(retryable=True,
+                                                   code="SMS_UNAVAILABLE")
+    any other 4xx (bad number, bad token)     -> ExternalError(retryable=False,
+                                                   code="SMS_REJECTED")
+    a message that is not valid to send       -> InvalidInput (nothing sent)
+
+Messages name the gateway host and the status code, never the number, the
+text or the gateway's reply body (a gateway may quote the text back, and a
+notice carries the "this was not me" link). Nothing here logs.
+
+Thread safety: one ``httpx.Client`` (a connection pool) shared by all threads.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from pydantic import SecretStr
+
+from resim.errors import ExternalError, InvalidInput
+from resim.services.ports import OutgoingSms
+
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+MAX_TEXT = 1600  # ten concatenated parts; notices are one or two
+
+
+def check_message(message: OutgoingSms) -> None:
+    """Refuse what no gateway should be asked to send (shared with the fake)."""
+    if not _E164.fullmatch(message.to):
+        raise InvalidInput("an SMS needs one E.164 number (+ and digits)", code="INVALID_MSISDN")
+    if not message.id.strip() or any(c.isspace() for c in message.id):
+        raise InvalidInput("an SMS needs an id without whitespace", code="INVALID_SMS_ID")
+    if not message.text.strip() or len(message.text) > MAX_TEXT:
+        raise InvalidInput(f"an SMS text must be 1..{MAX_TEXT} characters", code="INVALID_SMS")
+
+
+def status_error(host: str, status: int) -> ExternalError | None:
+    """The error for a gateway's HTTP status (None for 2xx); see the module doc."""
+    if 200 <= status < 300:
+        return None
+    if status == 429 or status >= 500:
+        return ExternalError(
+            f"SMS gateway {host} answered {status}", retryable=True, code="SMS_UNAVAILABLE"
+        )
+    return ExternalError(
+        f"SMS gateway {host} refused the message ({status})",
+        retryable=False,
+        code="SMS_REJECTED",
+    )
+
+
+class HttpSmsGateway:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: SecretStr | None = None,
+        sender: str = "resim",
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._url = url
+        self._host = httpx.URL(url).host or "sms-gateway"
+        self._token = token
+        self._sender = sender
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+
+    def send(self, message: OutgoingSms) -> None:
+        check_message(message)
+        headers = {"Accept": "application/json"}
+        if self._token is not None and self._token.get_secret_value():
+            headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+        body = {"id": message.id, "to": message.to, "text": message.text, "sender": self._sender}
+        try:
+            response = self._client.post(self._url, json=body, headers=headers)
+        except httpx.TimeoutException:
+            raise ExternalError(
+                f"SMS gateway {self._host} timed out", retryable=True, code="SMS_UNAVAILABLE"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ExternalError(
+                f"SMS gateway {self._host} unreachable ({type(exc).__name__})",
+                retryable=True,
+                code="SMS_UNAVAILABLE",
+            ) from None
+        error = status_error(self._host, response.status_code)
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        self._client.close()

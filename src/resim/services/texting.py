@@ -1,0 +1,52 @@
+"""Job ``sms.send``: render a customer text message and hand it to the SmsGateway.
+
+The message id is the job id, so every retry of one job sends the same id and
+the gateway drops the repeat. A text to the old SIM (``target`` ``old_sim``)
+is checked again when it is sent: if that SIM was suspended or retired since
+the notice was queued (lost/stolen suspension, cut-over), it is skipped, since
+the number may now answer on a SIM the customer does not hold.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+
+from resim.adapters.mail.templates import render_sms
+from resim.domain.model import ReplacementRequest, Sim, SimState
+from resim.services.context import ServiceContext
+from resim.services.external import JobRecord, call_peer
+from resim.services.notify import decode_context
+from resim.services.ports import OutgoingSms
+
+log = structlog.get_logger()
+
+
+def send_sms(ctx: ServiceContext, job: JobRecord) -> None:
+    payload = job.payload
+    if payload.get("target") == "old_sim" and not _old_sim_still_works(ctx, job):
+        log.info("sms.skipped", job_id=job.id, reason="old SIM no longer works")
+        return
+    context: dict[str, Any] = decode_context(dict(payload.get("context", {})))  # type: ignore[call-overload]
+    secret = payload.get("secret_context")
+    if isinstance(secret, str):
+        context.update(json.loads(ctx.secrets.decrypt(secret)))
+    rendered = render_sms(
+        str(payload["kind"]), language=str(payload.get("language", "en")), context=context
+    )
+    message = OutgoingSms(id=job.id, to=str(payload["to"]), text=rendered.text)
+    call_peer(ctx, job, "sms.send", lambda _cid: ctx.sms.send(message))
+
+
+def _old_sim_still_works(ctx: ServiceContext, job: JobRecord) -> bool:
+    iccid = job.payload.get("old_iccid")
+    if not isinstance(iccid, str):
+        return False
+    with ctx.uow() as uow:
+        sim = uow.session.get(Sim, iccid)
+        request = uow.session.get(ReplacementRequest, job.request_id) if job.request_id else None
+        if request is not None and request.old_sim_suspended:
+            return False
+        return sim is not None and sim.state == SimState.ACTIVE

@@ -126,4 +126,5 @@ def build_context(
         job_max_attempts=settings.job_max_attempts,
         job_backoff_base_seconds=settings.job_backoff_base_seconds,
         job_backoff_cap_seconds=settings.job_backoff_cap_seconds,
+        ip_max_failures=settings.ip_max_failures,
     )

@@ -135,4 +135,5 @@ def build_context(
         job_backoff_base_seconds=settings.job_backoff_base_seconds,
         job_backoff_cap_seconds=settings.job_backoff_cap_seconds,
         sms=sms or build_sms_gateway(settings),
+        ip_max_failures=settings.ip_max_failures,
     )

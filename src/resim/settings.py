@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     job_backoff_cap_seconds: float = Field(300.0, gt=0)
     worker_poll_seconds: float = Field(0.2, gt=0)
 
+    # SEC-03: failed verification attempts from one source address per window
+    # (the brand's failure_window_hours) before it is blocked and reviewers alerted.
+    ip_max_failures: int = Field(50, ge=1)
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 

@@ -32,6 +32,7 @@ from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.model import SimState
 from resim.domain.policy import BrandPolicy
+from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
 from resim.emulator.core import SmdpCore
 from resim.emulator.model import ProfileState
@@ -138,7 +139,15 @@ def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
     ctx.otp_generator = lambda: OTP
     seed.upsert_brand(
         ctx,
-        seed.BrandSpec("dk", "Nordlys", "DK", "DKK", "da", "Europe/Copenhagen", BrandPolicy()),
+        seed.BrandSpec(
+            "dk",
+            "Nordlys",
+            "DK",
+            "DKK",
+            "da",
+            "Europe/Copenhagen",
+            BrandPolicy(verification=email_code_alone()),
+        ),
     )
     stock = [(_iccid(n), f"23801200{n:07d}") for n in range(1, 5)]
     seed.add_stock(ctx, brand_id="dk", profile_type="default", profiles=stock)

@@ -24,6 +24,7 @@ from resim.adapters.sms.http import HttpSmsGateway
 from resim.domain.model import RequestKind, Sim, SimState
 from resim.domain.policy import BrandPolicy
 from resim.domain.security import Alert, Role, StaffUser
+from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
@@ -147,7 +148,7 @@ class TestEveryContactPointHearsOfARequest:
                 "DKK",
                 "da",
                 "Europe/Copenhagen",
-                BrandPolicy(notify_old_sim=False),
+                BrandPolicy(notify_old_sim=False, verification=email_code_alone()),
             ),
         )
         msisdn, _, _, _ = add_line(sys_, 4)

@@ -26,6 +26,7 @@ from resim.domain.activation import parse_activation_code
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.model import SimState
 from resim.domain.policy import BrandPolicy
+from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
 from resim.emulator.core import SmdpCore
 from resim.errors import Conflict, Refused, VerificationFailed
@@ -104,7 +105,13 @@ def system(db_url: str, tmp_path: object) -> Iterator[System]:
     seed.upsert_brand(
         ctx,
         seed.BrandSpec(
-            "dk", "Nordlys Mobil", "DK", "DKK", "da", "Europe/Copenhagen", BrandPolicy()
+            "dk",
+            "Nordlys Mobil",
+            "DK",
+            "DKK",
+            "da",
+            "Europe/Copenhagen",
+            BrandPolicy(verification=email_code_alone()),
         ),
     )
     stock = [(iccid(), imsi()) for _ in range(5)]
@@ -210,6 +217,7 @@ class TestVerificationAndRisk:
         for _ in range(4):
             with pytest.raises(VerificationFailed):
                 requests.submit_verification(system.ctx, opened.id, otp=wrong)
+            system.clock.advance(dt.timedelta(seconds=61))  # past the SEC-03 back-off
         with pytest.raises(VerificationFailed):
             requests.submit_verification(system.ctx, opened.id, otp=wrong)
         assert queries.get_request_view(system.ctx, opened.id)["state"] == "rejected"
@@ -234,12 +242,12 @@ class TestVerificationAndRisk:
                 "DKK",
                 "da",
                 "Europe/Copenhagen",
-                BrandPolicy(require_pin=True),
+                BrandPolicy(require_pin=True, verification=email_code_alone()),
             ),
         )
         msisdn, email, _, _ = add_line(system, 12, pin="4321")
         opened = requests.open_request(system.ctx, msisdn=msisdn, reason="lost")
-        assert opened.verification_methods == ("email_otp", "pin")
+        assert opened.verification_methods == (("email_otp", "pin"),)
         system.run_jobs()
         with pytest.raises(VerificationFailed):
             requests.submit_verification(

@@ -96,11 +96,11 @@ class TestASurvivorTakesTheirLineOffTheSharedAccount:
         assert all(holder_email not in m.to for m in system.mail.sent)
         survivor = [m.headers["X-Resim-Kind"] for m in system.mail.to("sofie.new@example.dk")]
         assert survivor == [
-        "replacement_requested",
-        "replacement_approved",
-        "esim_ready",
-        "replacement_completed",
-    ]
+            "replacement_requested",
+            "replacement_approved",
+            "esim_ready",
+            "replacement_completed",
+        ]
         assert all(m.language == "da" for m in system.mail.to("sofie.new@example.dk"))
         with system.engine.connect() as conn:
             row = conn.execute(

@@ -28,6 +28,7 @@ from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit, normalize_msisdn
 from resim.domain.model import Line, Sim, SimForm, SimState, Subscriber
 from resim.domain.policy import BrandPolicy
+from resim.domain.verification import email_code_alone
 from resim.services import seed
 from resim.services.unit_of_work import new_id
 from resim.settings import Settings
@@ -39,7 +40,8 @@ BRAND = seed.BrandSpec(
     currency="DKK",
     language="en",
     timezone="Europe/Copenhagen",
-    policy=BrandPolicy(),  # no PIN, no fee: an operator-initiated reissue
+    # no PIN, no fee: an operator-initiated reissue; the e-mail code alone verifies
+    policy=BrandPolicy(verification=email_code_alone()),
 )
 PROFILE_TYPE = BRAND.policy.profile_type
 _ISSUER = "894599"  # 89 + Denmark + issuer digits, as in the demo data

@@ -129,6 +129,7 @@ class Subscriber:
         self.fraud_flags = 0
         self.known_countries: list[str] = []
         self.known_devices: list[str] = []  # SHA-256 of device identifiers
+        self.totp_last_step: int | None = None  # last accepted TOTP step (no replay)
 
 
 class Line:
@@ -152,6 +153,9 @@ class Line:
         # SEC-05: unlocking takes effect only at this time; until then the lock holds.
         self.unlock_effective_at: dt.datetime | None = None
         self.ported_in_at: dt.datetime | None = None
+        # SEC-05: the pending unlock's e-mail code (hash) and its expiry.
+        self.unlock_otp_hash: str | None = None
+        self.unlock_otp_expires_at: dt.datetime | None = None
 
     def is_locked(self, now: dt.datetime) -> bool:
         """Whether the SIM-change lock refuses replacements at ``now``."""

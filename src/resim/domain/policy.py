@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from resim.domain.verification import validate_policy
 from resim.errors import InvalidInput
 
 
@@ -100,6 +101,16 @@ class BrandPolicy:
         for name in ("account_max_failures", "agent_max_requests_per_hour"):
             if getattr(self, name) <= 0:
                 raise InvalidInput(f"policy field {name} must be positive")
+        if self.failure_window_hours <= 0:
+            raise InvalidInput("policy field failure_window_hours must be positive")
+        if self.backoff_after_failures < 0:
+            raise InvalidInput("policy field backoff_after_failures cannot be negative")
+        # SEC-02: known methods only, never SMS to the same number, never KBA alone.
+        validate_policy(
+            verification=self.verification,
+            unlock_methods=self.unlock_methods,
+            step_up_methods=self.step_up_methods,
+        )
         self._check_risk_settings()
 
     def _check_risk_settings(self) -> None:

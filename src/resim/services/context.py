@@ -52,6 +52,7 @@ class ServiceContext:
     job_backoff_base_seconds: float = 1.0
     job_backoff_cap_seconds: float = 300.0
     sms: SmsGateway = field(default_factory=FakeSmsGateway)  # tests that do not care
+    ip_max_failures: int = 50  # SEC-03: failed attempts per source address per window
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

@@ -15,6 +15,7 @@ from resim.adapters.crypto import hash_secret
 from resim.domain.identifiers import iccid_with_check_digit, normalize_msisdn
 from resim.domain.model import SimForm
 from resim.domain.policy import BrandPolicy, FeeRule
+from resim.domain.verification import email_code_alone
 from resim.services import seed
 from resim.services.context import ServiceContext
 
@@ -40,7 +41,7 @@ DEMO_BRANDS = (
             "DKK",
             "da",
             "Europe/Copenhagen",
-            BrandPolicy(fee=FeeRule(amount_minor=9900)),
+            BrandPolicy(verification=email_code_alone(), fee=FeeRule(amount_minor=9900)),
         ),
         "+452",
         7,
@@ -76,7 +77,7 @@ DEMO_BRANDS = (
             "EUR",
             "it",
             "Europe/Rome",
-            BrandPolicy(fee=FeeRule(amount_minor=1000)),
+            BrandPolicy(verification=email_code_alone(), fee=FeeRule(amount_minor=1000)),
         ),
         "+3933",
         8,
@@ -94,7 +95,7 @@ DEMO_BRANDS = (
             "EUR",
             "fr",
             "Europe/Paris",
-            BrandPolicy(fee=FeeRule(amount_minor=1000)),
+            BrandPolicy(verification=email_code_alone(), fee=FeeRule(amount_minor=1000)),
         ),
         "+336",
         8,

@@ -29,7 +29,15 @@ import structlog
 
 from resim.adapters.db import orm
 from resim.errors import ExternalError, ResimError
-from resim.services import alert_notify, cancel, cutover, mailing, provisioning, texting
+from resim.services import (
+    alert_notify,
+    cancel,
+    cutover,
+    mailing,
+    provisioning,
+    texting,
+    unlock,
+)
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
 
@@ -48,6 +56,7 @@ HANDLERS: dict[str, Handler] = {
     "core.cutover": cutover.cutover,
     "request.expire_unverified": lambda ctx, job: cancel.expire_unverified(ctx, _rid(job)),
     "request.expire_activation": lambda ctx, job: cancel.expire_activation(ctx, _rid(job)),
+    "lock.unlock_effective": unlock.unlock_effective,
 }
 
 # A dead job of these kinds fails its request (the request cannot finish without it).

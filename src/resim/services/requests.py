@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from resim.adapters.crypto import hash_otp, verify_otp, verify_secret
+from resim.adapters.crypto import hash_otp
 from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import (
@@ -22,15 +22,16 @@ from resim.domain.model import (
     Reason,
     ReplacementRequest,
 )
+from resim.domain.verification import offered
 from resim.domain.workflow import State
-from resim.errors import Conflict, InvalidInput, VerificationFailed
-from resim.services import locks, repo
+from resim.errors import Conflict, InvalidInput, Refused
+from resim.services import locks, repo, verify_request
 from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail, notify_customer
-from resim.services.review import assess_and_decide
 from resim.services.risk_facts import hash_device, normalize_country
 from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.verification import Evidence, channel_combos, facts_of
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class OpenedRequest:
     state: State
     fee_minor: int
     fee_currency: str | None
-    verification_methods: tuple[str, ...]
+    verification_methods: tuple[tuple[str, ...], ...]  # the combinations offered (SEC-02)
 
 
 def _new_otp(ctx: ServiceContext) -> str:
@@ -93,6 +94,13 @@ def open_request(
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number)
+        subscriber = repo.get_subscriber(uow, line.subscriber_id)
+        if subscriber.replacements_frozen_at is not None:
+            raise Refused(
+                "replacements on this account are frozen after suspicious activity; "
+                "the operator's fraud team must review it first",
+                code="ACCOUNT_FROZEN",
+            )
         override_check = locks.check_line_lock(
             uow, line, now=now, channel=via, actor=actor, override=lock_override
         )
@@ -100,10 +108,17 @@ def open_request(
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
             )
-        subscriber = repo.get_subscriber(uow, line.subscriber_id)
         brand = repo.get_brand(uow, line.brand_id)
         policy = brand.policy
         check_agent_rate(uow, actor=actor, limit=policy.agent_max_requests_per_hour, now=now)
+        # SEC-02: only combinations this subscriber can complete; none: nothing is sent.
+        combos = offered(channel_combos(policy, via.value), facts_of(subscriber))
+        if not combos:
+            raise Refused(
+                "no verification method on file fits this channel; the customer must "
+                "verify another way (for example in a store with an identity document)",
+                code="NO_VERIFICATION_METHOD",
+            )
         old = repo.bound_sim(uow, line.id)
         request = ReplacementRequest(
             id=new_id(),
@@ -183,9 +198,12 @@ def open_request(
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
             ) from None
-        methods = ["email_otp"] + (["pin"] if policy.require_pin else [])
         return OpenedRequest(
-            request.id, request.state, request.fee_minor, request.fee_currency, tuple(methods)
+            request.id,
+            request.state,
+            request.fee_minor,
+            request.fee_currency,
+            tuple(tuple(c) for c in combos),
         )
 
 
@@ -245,96 +263,22 @@ def submit_verification(
     ctx: ServiceContext,
     request_id: str,
     *,
-    otp: str,
+    otp: str | None = None,
     pin: str | None = None,
+    password: str | None = None,
+    totp: str | None = None,
+    staff_id: str | None = None,
     actor: str = "customer",
+    source_ip: str | None = None,
 ) -> State:
-    """Check the one-time code (and PIN where the policy asks); on success assess risk.
+    """Verify with a combination the policy accepts on the request's channel, then assess risk.
 
-    A wrong answer is counted and committed before VerificationFailed is raised;
-    reaching the policy's limit rejects the request. Lost/stolen: the old SIM's
-    suspension is enqueued as soon as identity is verified.
+    See :func:`resim.services.verify_request.submit_verification` for the
+    contract (counted failures, back-off, hard caps). ``staff_id`` is the
+    calling agent (from the staff session): their live document check on the
+    line counts as ``id_document``.
     """
-    now = ctx.now()
-    with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
-        if request.state != State.REQUESTED:
-            raise Conflict(
-                "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
-            )
-        brand = repo.get_brand(uow, request.brand_id)
-        subscriber = repo.get_subscriber(uow, request.subscriber_id)
-        policy = brand.policy
-        failure: str | None = None
-        if (
-            request.otp_expires_at is None
-            or request.otp_hash is None
-            or now >= request.otp_expires_at
-        ):
-            failure = "OTP_EXPIRED"
-        elif not verify_otp(otp.strip(), request.otp_hash, ctx.otp_pepper):
-            failure = "OTP_WRONG"
-        elif policy.require_pin:
-            if (
-                not pin
-                or subscriber.pin_hash is None
-                or not verify_secret(pin, subscriber.pin_hash)
-            ):
-                failure = "PIN_WRONG"
-        if failure is not None:
-            request.otp_attempts += 1
-            left = policy.otp_max_attempts - request.otp_attempts
-            uow.audit(
-                at=now,
-                actor=actor,
-                action="verification.failed",
-                object_type="request",
-                object_id=request.id,
-                detail={"failure": failure, "attempt": request.otp_attempts},
-            )
-            if left <= 0:
-                request.move_to(State.REJECTED, at=now)
-                request.failure_code = "TOO_MANY_ATTEMPTS"
-                request.failure_reason = "too many failed verification attempts"
-                request.otp_hash = None
-                uow.audit(
-                    at=now,
-                    actor="system",
-                    action="request.rejected",
-                    object_type="request",
-                    object_id=request.id,
-                    detail={"reason": "too many failed attempts"},
-                )
-                notify_customer(
-                    ctx,
-                    uow,
-                    kind="replacement_rejected",
-                    request=request,
-                    subscriber=subscriber,
-                    brand=brand,
-                )
-            uow.commit()
-            if failure == "OTP_EXPIRED":
-                raise VerificationFailed(
-                    "the one-time code has expired; ask for a new one", code="OTP_EXPIRED"
-                )
-            raise VerificationFailed(
-                f"verification failed; {max(left, 0)} attempts left", code="VERIFICATION_FAILED"
-            )
-        request.otp_hash = None  # single use
-        request.verified_at = now
-        request.verification_methods = ["email_otp"] + (["pin"] if policy.require_pin else [])
-        request.move_to(State.VERIFIED, at=now)
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="request.verified",
-            object_type="request",
-            object_id=request.id,
-            detail={"methods": request.verification_methods},
-        )
-        if request.reason.kills_old_sim_at_once and request.old_iccid:
-            uow.enqueue("core.suspend_old", at=now, request_id=request.id)
-        assess_and_decide(ctx, uow, request, now)
-        uow.commit()
-        return request.state
+    evidence = Evidence(otp=otp, pin=pin, password=password, totp=totp, staff_id=staff_id)
+    return verify_request.submit_verification(
+        ctx, request_id, evidence=evidence, actor=actor, source_ip=source_ip
+    )

@@ -79,6 +79,8 @@ subscriber = sa.Table(
     sa.Column("fraud_flags", sa.Integer, nullable=False, default=0),
     sa.Column("known_countries", sa.JSON, nullable=False, default=list),
     sa.Column("known_devices", sa.JSON, nullable=False, default=list),
+    # SEC-02: the last TOTP time step accepted, so a used code cannot be replayed.
+    sa.Column("totp_last_step", sa.BigInteger),
 )
 
 line = sa.Table(
@@ -93,6 +95,9 @@ line = sa.Table(
     sa.Column("lock_changed_at", UtcDateTime),
     sa.Column("unlock_effective_at", UtcDateTime),
     sa.Column("ported_in_at", UtcDateTime),
+    # SEC-05: the e-mail code for unlocking the SIM-change lock (hash only).
+    sa.Column("unlock_otp_hash", sa.String(128)),
+    sa.Column("unlock_otp_expires_at", UtcDateTime),
 )
 
 sim = sa.Table(

@@ -12,7 +12,12 @@ from fastapi.responses import JSONResponse
 
 from resim import __version__
 from resim.adapters.db.migrate import head_revision
-from resim.entrypoints.api import routes_lines, routes_public, routes_requests
+from resim.entrypoints.api import (
+    routes_lines,
+    routes_public,
+    routes_requests,
+    routes_verification,
+)
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.es2_callback import build_es2_callback_router
@@ -55,6 +60,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     )
     app.include_router(routes_requests.router)
     app.include_router(routes_lines.router)
+    app.include_router(routes_verification.router)
     app.include_router(routes_public.router)
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))

@@ -60,7 +60,7 @@ def create_request(
         id=opened.id,
         ref=request_ref(opened.id),
         state=opened.state.value,
-        verification_methods=list(opened.verification_methods),
+        verification_methods=[list(c) for c in opened.verification_methods],
         fee={"amount_minor": opened.fee_minor, "currency": opened.fee_currency},
     )
 
@@ -84,10 +84,33 @@ def read_request(request_id: str, ctx: Ctx) -> dict[str, Any]:
     return queries.get_request_view(ctx, request_id)
 
 
-@router.post("/requests/{request_id}/verification", response_model=StateOnly)
-def verify(request_id: str, body: Verification, ctx: Ctx) -> StateOnly:
-    """Submit the one-time code (and PIN where the brand's policy asks for it)."""
-    state = requests.submit_verification(ctx, request_id, otp=body.otp, pin=body.pin)
+@router.post(
+    "/requests/{request_id}/verification",
+    response_model=StateOnly,
+    responses={429: {"model": Problem}},
+)
+def verify(
+    request_id: str,
+    body: Verification,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("anyone")],
+) -> StateOnly:
+    """Submit evidence for one of the offered combinations (code + PIN, password, TOTP...).
+
+    An agent's live identity-document check on the line counts as ``id_document``.
+    Failures are counted per request, account, agent and source address (429 when blocked).
+    """
+    state = requests.submit_verification(
+        ctx,
+        request_id,
+        otp=body.otp,
+        pin=body.pin,
+        password=body.password,
+        totp=body.totp,
+        staff_id=principal.id if principal.kind == "staff" else None,
+        actor=principal.actor if principal.kind in ("staff", "client") else "customer",
+        source_ip=principal.source_ip,
+    )
     return StateOnly(id=request_id, state=state.value)
 
 

@@ -48,13 +48,19 @@ class CreatedRequest(BaseModel):
     id: str
     ref: str
     state: str
-    verification_methods: list[str]
+    # SEC-02: the combinations of methods this customer can verify with.
+    verification_methods: list[list[str]]
     fee: dict[str, object]
 
 
 class Verification(Strict):
-    otp: str = Field(min_length=4, max_length=12, pattern=r"^\s*[0-9]+\s*$")
+    """Evidence for one of the offered combinations; an agent's document check comes from
+    their session, not from this body."""
+
+    otp: str | None = Field(None, min_length=4, max_length=12, pattern=r"^\s*[0-9]+\s*$")
     pin: str | None = Field(None, min_length=4, max_length=12)
+    password: str | None = Field(None, min_length=1, max_length=200)
+    totp: str | None = Field(None, min_length=6, max_length=8, pattern=r"^[0-9]+$")
 
 
 class Cancellation(Strict):

@@ -193,6 +193,14 @@ def upgrade() -> None:
                 "ported_in_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True
             )
         )
+        batch_op.add_column(sa.Column("unlock_otp_hash", sa.String(length=128), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "unlock_otp_expires_at",
+                resim.adapters.db.types.UtcDateTime(timezone=True),
+                nullable=True,
+            )
+        )
 
     with op.batch_alter_table("replacement_request", schema=None) as batch_op:
         batch_op.add_column(
@@ -294,6 +302,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("known_devices", sa.JSON(), nullable=False, server_default="[]")
         )
+        batch_op.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
         batch_op.alter_column(
             "name",
             existing_type=sa.VARCHAR(length=200),
@@ -333,6 +342,7 @@ def downgrade() -> None:
             type_=sa.VARCHAR(length=200),
             existing_nullable=False,
         )
+        batch_op.drop_column("totp_last_step")
         batch_op.drop_column("known_devices")
         batch_op.drop_column("known_countries")
         batch_op.drop_column("fraud_flags")
@@ -368,6 +378,8 @@ def downgrade() -> None:
         batch_op.drop_column("kind")
 
     with op.batch_alter_table("line", schema=None) as batch_op:
+        batch_op.drop_column("unlock_otp_expires_at")
+        batch_op.drop_column("unlock_otp_hash")
         batch_op.drop_column("ported_in_at")
         batch_op.drop_column("unlock_effective_at")
         batch_op.drop_column("lock_changed_at")

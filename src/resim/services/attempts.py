@@ -1,0 +1,235 @@
+"""Failed-attempt counters with back-off and hard caps (SEC-03).
+
+Counters live in the ``attempt_counter`` table, one row per key, so they
+survive a restart and every API process shares them. Keys:
+
+    request:<id>        one replacement request (the request's own
+                        ``otp_max_attempts`` still rejects it; this adds back-off)
+    account:<sub id>    every request and unlock of one subscriber; hard cap
+                        ``policy.account_max_failures`` freezes replacements on
+                        the account and alerts reviewers
+    agent:<staff id>    one staff member verifying callers; cap = ip cap
+    ip:<address>        one source address; cap ``ip_max_failures`` alerts
+                        reviewers (kind brute_force)
+    staff-login:<name>  staff log-ins (back-off and the account cap)
+    unlock:<line id>    unlocking one line's SIM-change lock
+
+Within ``failure_window_hours`` of the first failure, after
+``backoff_after_failures`` failures each further attempt must wait
+``backoff_base_seconds * 2**(n - backoff_after_failures)`` (n = failures so
+far). A key at its cap refuses until the window ends.
+
+Concurrency contract: call :func:`guard` first, in the same transaction as
+the check and :func:`record_failure`. ``guard`` creates the missing rows
+(``INSERT .. ON CONFLICT DO NOTHING``: a concurrent insert of the same key
+is fine) and locks all of them (``SELECT .. FOR UPDATE`` on PostgreSQL, in
+key order, so two callers never deadlock; SQLite serialises writers with
+``BEGIN IMMEDIATE``). A second process guessing on the same account waits
+for the first to commit and then sees its failure: the number of checked
+attempts never exceeds the cap. The caller must commit after
+``record_failure`` even though it then raises (the failure has to count).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from resim.adapters.db import orm
+from resim.domain.model import Subscriber
+from resim.domain.policy import BrandPolicy
+from resim.errors import TooManyAttempts
+from resim.services.alerts import raise_alert
+from resim.services.unit_of_work import UnitOfWork
+
+T = orm.attempt_counter
+
+
+@dataclass(frozen=True)
+class Limits:
+    window: dt.timedelta
+    backoff_after: int
+    backoff_base_seconds: float
+    caps: Mapping[str, int] = field(default_factory=dict)  # key prefix -> hard cap
+
+    @classmethod
+    def from_policy(cls, policy: BrandPolicy, *, ip_max_failures: int = 50) -> Limits:
+        return cls(
+            window=dt.timedelta(hours=policy.failure_window_hours),
+            backoff_after=policy.backoff_after_failures,
+            backoff_base_seconds=policy.backoff_base_seconds,
+            caps={
+                "account": policy.account_max_failures,
+                "staff-login": policy.account_max_failures,
+                "ip": ip_max_failures,
+                "agent": ip_max_failures,
+            },
+        )
+
+    def cap_for(self, key: str) -> int | None:
+        return self.caps.get(key.split(":", 1)[0])
+
+
+def _unique(keys: Iterable[str]) -> list[str]:
+    return sorted({k for k in keys if k})
+
+
+def _ensure_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> None:
+    values = [
+        {
+            "key": k,
+            "failures": 0,
+            "window_start": now,
+            "last_failure_at": None,
+            "blocked_until": None,
+        }
+        for k in keys
+    ]
+    if not values:
+        return
+    stmt: Any
+    if uow.dialect == "postgresql":
+        stmt = postgresql.insert(T).values(values).on_conflict_do_nothing(index_elements=["key"])
+    else:
+        stmt = sqlite.insert(T).values(values).on_conflict_do_nothing(index_elements=["key"])
+    uow.session.execute(stmt)
+
+
+def _lock_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> dict[str, Any]:
+    _ensure_rows(uow, keys, now)
+    query = sa.select(T).where(T.c.key.in_(keys)).order_by(T.c.key)
+    if uow.dialect == "postgresql":
+        query = query.with_for_update()
+    return {row.key: row for row in uow.session.execute(query)}
+
+
+def _expired(row: Any, now: dt.datetime, limits: Limits) -> bool:
+    return bool(now >= row.window_start + limits.window)
+
+
+def guard(uow: UnitOfWork, keys: Iterable[str], now: dt.datetime, limits: Limits) -> None:
+    """Lock the counters of ``keys``; raise TooManyAttempts if any is backing off or capped.
+
+    Nothing is checked by the caller when this raises, so a blocked caller
+    learns nothing about the secret it guessed.
+    """
+    wanted = _unique(keys)
+    rows = _lock_rows(uow, wanted, now)
+    wait = 0.0
+    capped = False
+    for key in wanted:
+        row = rows[key]
+        if _expired(row, now, limits):
+            continue
+        cap = limits.cap_for(key)
+        if cap is not None and row.failures >= cap:
+            capped = True
+            wait = max(wait, (row.window_start + limits.window - now).total_seconds())
+        elif row.blocked_until is not None and now < row.blocked_until:
+            wait = max(wait, (row.blocked_until - now).total_seconds())
+    if capped:
+        raise TooManyAttempts(
+            "too many failed attempts; this is blocked for now",
+            code="ATTEMPTS_CAPPED",
+            retry_after=wait,
+        )
+    if wait > 0:
+        raise TooManyAttempts(
+            f"too many failed attempts; try again in {int(wait) + 1} seconds",
+            code="BACKING_OFF",
+            retry_after=wait,
+        )
+
+
+def record_failure(
+    uow: UnitOfWork,
+    keys: Iterable[str],
+    now: dt.datetime,
+    limits: Limits,
+    *,
+    actor: str = "system",
+) -> None:
+    """Count one failure on every key; apply back-off and, at a cap, its consequence.
+
+    Reaching the account cap freezes replacements on the subscriber (audited)
+    and raises an ``account_frozen`` alert; reaching the ip or agent cap raises
+    a ``brute_force`` alert. Each consequence happens once per window.
+    """
+    wanted = _unique(keys)
+    rows = _lock_rows(uow, wanted, now)
+    for key in wanted:
+        row = rows[key]
+        failures, start = (
+            (0, now) if _expired(row, now, limits) else (row.failures, row.window_start)
+        )
+        failures += 1
+        cap = limits.cap_for(key)
+        blocked: dt.datetime | None = None
+        if cap is not None and failures >= cap:
+            blocked = start + limits.window
+        elif failures >= limits.backoff_after:
+            delay = limits.backoff_base_seconds * 2 ** (failures - limits.backoff_after)
+            blocked = now + dt.timedelta(seconds=delay)
+        uow.session.execute(
+            sa.update(T)
+            .where(T.c.key == key)
+            .values(
+                failures=failures, window_start=start, last_failure_at=now, blocked_until=blocked
+            )
+        )
+        if cap is not None and failures == cap:
+            _at_cap(uow, key, failures, now, actor)
+
+
+def _at_cap(uow: UnitOfWork, key: str, failures: int, now: dt.datetime, actor: str) -> None:
+    scope, _, ident = key.partition(":")
+    if scope == "account":
+        subscriber = uow.session.get(Subscriber, ident, with_for_update=uow.dialect == "postgresql")
+        if subscriber is not None and subscriber.replacements_frozen_at is None:
+            subscriber.replacements_frozen_at = now
+            subscriber.frozen_reason = "too many failed verification attempts"
+            uow.audit(
+                at=now,
+                actor=actor,
+                action="account.frozen",
+                object_type="subscriber",
+                object_id=ident,
+                detail={"failures": failures, "reason": "attempt_cap"},
+            )
+            raise_alert(
+                uow,
+                at=now,
+                kind="account_frozen",
+                subject_type="subscriber",
+                subject_id=ident,
+                detail={"failures": failures},
+            )
+    elif scope in ("ip", "agent"):
+        raise_alert(
+            uow,
+            at=now,
+            kind="brute_force",
+            subject_type="staff" if scope == "agent" else "source_address",
+            subject_id=ident[:40],
+            detail={"failures": failures, "scope": scope},
+        )
+
+
+def clear(uow: UnitOfWork, keys: Iterable[str]) -> None:
+    """Forget the counters of ``keys`` (after a success on that scope)."""
+    wanted = _unique(keys)
+    if wanted:
+        uow.session.execute(sa.delete(T).where(T.c.key.in_(wanted)))
+
+
+def failures(uow: UnitOfWork, key: str, now: dt.datetime, limits: Limits) -> int:
+    """Failures counted on ``key`` in the current window (for views and tests)."""
+    row = uow.session.execute(sa.select(T).where(T.c.key == key)).first()
+    if row is None or _expired(row, now, limits):
+        return 0
+    return int(row.failures)

@@ -1,0 +1,173 @@
+"""Verifying a replacement request, and the step-up a risk finding may ask for (SEC-02/03/07).
+
+Each function is one transaction. The request row is locked first, then the
+attempt counters (see :mod:`resim.services.attempts`), so concurrent guesses
+on one request or one account are checked one at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from resim.domain.model import Line, ReplacementRequest
+from resim.domain.workflow import State
+from resim.errors import Conflict, TooManyAttempts, VerificationFailed
+from resim.services import repo
+from resim.services.context import ServiceContext
+from resim.services.notify import notify_customer
+from resim.services.review import assess_and_decide
+from resim.services.unit_of_work import UnitOfWork
+from resim.services.verification import Evidence, Proof, channel_combos, check_evidence
+
+
+def submit_verification(
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    evidence: Evidence,
+    actor: str = "customer",
+    source_ip: str | None = None,
+) -> State:
+    """Check the evidence against the policy's combinations for the request's channel.
+
+    On success: records the proven methods and evidence (never a secret),
+    moves the request to VERIFIED, suspends the old SIM at once for lost or
+    stolen, and assesses risk. A wrong answer is counted on the request,
+    account, source address and agent and committed before the error is
+    raised; reaching ``otp_max_attempts`` rejects the request. A caller that
+    is backing off or capped gets TooManyAttempts without anything checked.
+    """
+    now = ctx.now()
+    with ctx.uow() as uow:
+        request = repo.get_request(uow, request_id, lock=True)
+        if request.state != State.REQUESTED:
+            raise Conflict(
+                "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
+            )
+        brand = repo.get_brand(uow, request.brand_id)
+        subscriber = repo.get_subscriber(uow, request.subscriber_id)
+        line = repo.get_line(uow, request.line_id)
+        policy = brand.policy
+        try:
+            proofs = check_evidence(
+                ctx,
+                uow,
+                request_or_none=request,
+                subscriber=subscriber,
+                line=line,
+                evidence=evidence,
+                combos=channel_combos(policy, request.channel.value),
+                now=now,
+                source_ip=source_ip,
+                actor=actor,
+            )
+        except TooManyAttempts:
+            uow.commit()  # the counter rows guard created
+            raise
+        except VerificationFailed as exc:
+            request.otp_attempts += 1
+            left = policy.otp_max_attempts - request.otp_attempts
+            if left <= 0:
+                _reject(ctx, uow, request, now)
+            uow.commit()
+            if exc.code == "OTP_EXPIRED":
+                raise
+            raise VerificationFailed(
+                f"verification failed; {max(left, 0)} attempts left", code="VERIFICATION_FAILED"
+            ) from None
+        request.verified_at = now
+        request.verification_methods = [p.method for p in proofs]
+        request.verification_evidence = [p.record() for p in proofs]
+        request.move_to(State.VERIFIED, at=now)
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="request.verified",
+            object_type="request",
+            object_id=request.id,
+            detail={"methods": request.verification_methods},
+        )
+        if request.reason.kills_old_sim_at_once and request.old_iccid:
+            uow.enqueue("core.suspend_old", at=now, request_id=request.id)
+        assess_and_decide(ctx, uow, request, now)
+        uow.commit()
+        return request.state
+
+
+def _reject(
+    ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest, now: dt.datetime
+) -> None:
+    request.move_to(State.REJECTED, at=now)
+    request.failure_code = "TOO_MANY_ATTEMPTS"
+    request.failure_reason = "too many failed verification attempts"
+    request.otp_hash = None
+    uow.audit(
+        at=now,
+        actor="system",
+        action="request.rejected",
+        object_type="request",
+        object_id=request.id,
+        detail={"reason": "too many failed attempts"},
+    )
+    notify_customer(ctx, uow, kind="replacement_rejected", request=request)
+
+
+def submit_step_up(
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    evidence: Evidence,
+    actor: str = "customer",
+    source_ip: str | None = None,
+) -> State:
+    """Prove one of ``request.step_up_methods`` (set by the risk check), then decide again.
+
+    Only for a VERIFIED request that the risk check held for a stronger
+    method. The proven method is appended to ``verification_methods`` (and its
+    evidence recorded) and ``assess_and_decide`` runs again; STEP_UP findings
+    no longer hold the request then. Failures are counted like verification.
+    """
+    now = ctx.now()
+    with ctx.uow() as uow:
+        request = repo.get_request(uow, request_id, lock=True)
+        if request.state != State.VERIFIED or not request.step_up_methods:
+            raise Conflict(
+                "the request is not waiting for a stronger verification",
+                code="NOT_AWAITING_STEP_UP",
+            )
+        subscriber = repo.get_subscriber(uow, request.subscriber_id)
+        line: Line = repo.get_line(uow, request.line_id)
+        combos = [[m] for m in request.step_up_methods]
+        try:
+            proofs: list[Proof] = check_evidence(
+                ctx,
+                uow,
+                request_or_none=request,
+                subscriber=subscriber,
+                line=line,
+                evidence=evidence,
+                combos=combos,
+                now=now,
+                source_ip=source_ip,
+                actor=actor,
+            )
+        except (TooManyAttempts, VerificationFailed):
+            uow.commit()
+            raise
+        done = [p.method for p in proofs]
+        request.verification_methods = [*request.verification_methods, *done]
+        request.verification_evidence = [
+            *request.verification_evidence,
+            *(p.record() for p in proofs),
+        ]
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="request.stepped_up",
+            object_type="request",
+            object_id=request.id,
+            detail={"methods": done},
+        )
+        assess_and_decide(ctx, uow, request, now)
+        uow.commit()
+        return request.state

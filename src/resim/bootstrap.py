@@ -6,6 +6,7 @@ given is built from settings.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -126,4 +127,7 @@ def build_context(
         job_max_attempts=settings.job_max_attempts,
         job_backoff_base_seconds=settings.job_backoff_base_seconds,
         job_backoff_cap_seconds=settings.job_backoff_cap_seconds,
+        staff_session_ttl=dt.timedelta(hours=settings.staff_session_hours),
+        customer_session_ttl=dt.timedelta(minutes=settings.customer_session_minutes),
+        identity_check_ttl=dt.timedelta(minutes=settings.identity_check_minutes),
     )

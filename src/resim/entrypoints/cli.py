@@ -82,7 +82,6 @@ def serve(
     api = build_app(
         ctx,
         ApiConfig(
-            api_tokens=settings.api_token_list(),
             smdp_id=settings.smdp_id,
             callback_token=secrets.callback_token,
         ),

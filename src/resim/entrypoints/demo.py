@@ -115,7 +115,6 @@ def start_demo(
         build_app(
             ctx,
             ApiConfig(
-                api_tokens=settings.api_token_list(),
                 smdp_id=settings.smdp_id,
                 callback_token=secrets.callback_token,
                 mail_capture_dir=settings.mail_capture_dir,

@@ -50,6 +50,9 @@ class ServiceContext:
     job_max_attempts: int = 12
     job_backoff_base_seconds: float = 1.0
     job_backoff_cap_seconds: float = 300.0
+    staff_session_ttl: dt.timedelta = dt.timedelta(hours=8)
+    customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from resim.adapters.qr import qr_png, qr_svg
 from resim.domain.workflow import State
-from resim.entrypoints.api.deps import get_ctx, require_api_token
+from resim.entrypoints.api.access import Principal, allow, own_request
+from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import (
     Activation,
     Cancellation,
@@ -19,8 +20,10 @@ from resim.entrypoints.api.schemas import (
     Review,
     StateOnly,
     Verification,
+    VerificationResult,
 )
-from resim.services import cancel, queries, reissue, requests, review
+from resim.errors import PermissionDenied
+from resim.services import cancel, console, queries, reissue, requests, review, sessions
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
@@ -29,20 +32,43 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)
 }
 
-router = APIRouter(
-    prefix="/v1", tags=["requests"], dependencies=[Depends(require_api_token)], responses=ERRORS
-)
+router = APIRouter(prefix="/v1", tags=["requests"], responses=ERRORS)
+
+READERS = ("agent", "reviewer", "admin", "client:requests:read")
+# Who may read a request's activation code: the customer who verified it, the
+# operator's own app, and an agent who checked the customer's ID for that line.
+ACTIVATION = ("customer", "agent", "client:activation:read")
+
+
+def _actor(principal: Principal) -> str:
+    """Staff and clients are named by their credentials; everyone else is the customer."""
+    return principal.actor if principal.kind in ("staff", "client") else "customer"
+
+
+def _may_read_activation(ctx: ServiceContext, principal: Principal, request_id: str) -> None:
+    own_request(principal, request_id)
+    if principal.kind == "staff":
+        assert principal.id is not None
+        console.require_live_check_for_request(ctx, staff_id=principal.id, request_id=request_id)
 
 
 @router.post("/requests", status_code=201, response_model=CreatedRequest)
-def create_request(body: CreateRequest, ctx: Ctx) -> CreatedRequest:
-    """Open a replacement request; the one-time code goes to the e-mail address on file."""
+def create_request(
+    body: CreateRequest, ctx: Ctx, principal: Annotated[Principal, allow("anyone")]
+) -> CreatedRequest:
+    """Open a replacement request; the one-time code goes to the e-mail address on file.
+
+    Anyone may ask (the customer proves identity by verifying); the request's
+    actor is the caller's credential, and only staff may use the agent channel.
+    """
+    if body.channel == "agent" and principal.kind != "staff":
+        raise PermissionDenied("only staff open requests on the agent channel")
     opened = requests.open_request(
         ctx,
         msisdn=body.msisdn,
         reason=body.reason.value,
         channel=body.channel,
-        actor=body.actor,
+        actor=_actor(principal),
         eid=body.eid,
     )
     return CreatedRequest(
@@ -57,6 +83,7 @@ def create_request(body: CreateRequest, ctx: Ctx) -> CreatedRequest:
 @router.get("/requests", response_model=list[dict[str, Any]])
 def list_requests(
     ctx: Ctx,
+    _principal: Annotated[Principal, allow(*READERS)],
     state: State | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -68,38 +95,76 @@ def list_requests(
 
 
 @router.get("/requests/{request_id}", response_model=dict[str, Any])
-def read_request(request_id: str, ctx: Ctx) -> dict[str, Any]:
+def read_request(
+    request_id: str, ctx: Ctx, principal: Annotated[Principal, allow("customer", *READERS)]
+) -> dict[str, Any]:
     """Where the request is and what happens next. Never contains a secret."""
+    own_request(principal, request_id)
     return queries.get_request_view(ctx, request_id)
 
 
-@router.post("/requests/{request_id}/verification", response_model=StateOnly)
-def verify(request_id: str, body: Verification, ctx: Ctx) -> StateOnly:
-    """Submit the one-time code (and PIN where the brand's policy asks for it)."""
-    state = requests.submit_verification(ctx, request_id, otp=body.otp, pin=body.pin)
-    return StateOnly(id=request_id, state=state.value)
+@router.post("/requests/{request_id}/verification", response_model=VerificationResult)
+def verify(
+    request_id: str,
+    body: Verification,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("anyone")],
+) -> VerificationResult:
+    """Submit the one-time code (and PIN where the brand's policy asks for it).
+
+    A customer (no staff or client credentials) gets ``session_token``: a
+    bearer session for this request only (read it, its activation code,
+    cancel or reissue it), valid for minutes. It is shown once.
+    """
+    state = requests.submit_verification(
+        ctx, request_id, otp=body.otp, pin=body.pin, actor=_actor(principal)
+    )
+    if principal.kind in ("staff", "client"):
+        return VerificationResult(id=request_id, state=state.value)
+    issued = sessions.issue_customer_session(
+        ctx, request_id=request_id, source_ip=principal.source_ip
+    )
+    return VerificationResult(
+        id=request_id,
+        state=state.value,
+        session_token=issued.token,
+        session_expires_at=issued.expires_at.isoformat(),
+    )
 
 
 @router.post("/requests/{request_id}/code", status_code=202, response_model=StateOnly)
-def resend_code(request_id: str, ctx: Ctx) -> StateOnly:
+def resend_code(
+    request_id: str, ctx: Ctx, _principal: Annotated[Principal, allow("anyone")]
+) -> StateOnly:
     """Send a fresh one-time code (the old one stops working)."""
     requests.resend_code(ctx, request_id)
     return StateOnly(id=request_id, state=State.REQUESTED.value)
 
 
 @router.post("/requests/{request_id}/cancel", response_model=StateOnly)
-def cancel_request(request_id: str, body: Cancellation, ctx: Ctx) -> StateOnly:
-    state = cancel.cancel(ctx, request_id, actor=body.actor, note=body.note)
+def cancel_request(
+    request_id: str,
+    body: Cancellation,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
+) -> StateOnly:
+    own_request(principal, request_id)
+    state = cancel.cancel(ctx, request_id, actor=_actor(principal), note=body.note)
     return StateOnly(id=request_id, state=state.value)
 
 
 @router.post("/requests/{request_id}/review", response_model=StateOnly)
-def review_request(request_id: str, body: Review, ctx: Ctx) -> StateOnly:
-    """A reviewer approves or rejects a held request (never one they created)."""
+def review_request(
+    request_id: str, body: Review, ctx: Ctx, principal: Annotated[Principal, allow("reviewer")]
+) -> StateOnly:
+    """A reviewer approves or rejects a held request (never one they created).
+
+    The reviewer is the signed-in staff member; ``reviewer`` in the body is ignored.
+    """
     state = review.review(
         ctx,
         request_id,
-        reviewer=body.reviewer,
+        reviewer=principal.actor,
         approve_it=body.decision == "approve",
         note=body.note,
     )
@@ -107,15 +172,27 @@ def review_request(request_id: str, body: Review, ctx: Ctx) -> StateOnly:
 
 
 @router.post("/requests/{request_id}/reissue", response_model=StateOnly)
-def reissue_request(request_id: str, body: Cancellation, ctx: Ctx) -> StateOnly:
+def reissue_request(
+    request_id: str,
+    body: Cancellation,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
+) -> StateOnly:
     """The download failed on the device: withdraw that profile and order a fresh one."""
-    state = reissue.reissue(ctx, request_id, actor=body.actor)
+    own_request(principal, request_id)
+    state = reissue.reissue(ctx, request_id, actor=_actor(principal))
     return StateOnly(id=request_id, state=state.value)
 
 
 @router.get("/requests/{request_id}/activation", response_model=Activation)
-def activation(request_id: str, request: Request, ctx: Ctx) -> Activation:
+def activation(
+    request_id: str,
+    request: Request,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow(*ACTIVATION)],
+) -> Activation:
     """The activation code (secret): QR payload, one-tap iOS link, address and matching ID."""
+    _may_read_activation(ctx, principal, request_id)
     view = queries.activation_view(ctx, request_id)
     base = str(request.url_for("activation_qr", request_id=request_id, fmt="png"))
     return Activation(**view, qr_png_url=base, qr_svg_url=base[: -len("png")] + "svg")
@@ -127,9 +204,12 @@ def activation(request_id: str, request: Request, ctx: Ctx) -> Activation:
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
 )
-async def activation_qr(request_id: str, fmt: str, ctx: Ctx) -> Response:
+async def activation_qr(
+    request_id: str, fmt: str, ctx: Ctx, principal: Annotated[Principal, allow(*ACTIVATION)]
+) -> Response:
     if fmt not in ("png", "svg"):
         return Response(status_code=404)
+    await run_in_threadpool(_may_read_activation, ctx, principal, request_id)
     view = await run_in_threadpool(queries.activation_view, ctx, request_id)
     if fmt == "png":
         return Response(
@@ -146,6 +226,9 @@ async def activation_qr(request_id: str, fmt: str, ctx: Ctx) -> Response:
 
 @router.get("/sim-changes", response_model=list[dict[str, Any]], tags=["sim-changes"])
 def sim_changes(
-    ctx: Ctx, msisdn: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ctx: Ctx,
+    _principal: Annotated[Principal, allow("reviewer", "admin", "client:sim-changes:read")],
+    msisdn: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     return queries.sim_changes(ctx, msisdn=msisdn, limit=limit)

@@ -6,6 +6,7 @@ given is built from settings.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -136,4 +137,7 @@ def build_context(
         job_backoff_cap_seconds=settings.job_backoff_cap_seconds,
         sms=sms or build_sms_gateway(settings),
         ip_max_failures=settings.ip_max_failures,
+        staff_session_ttl=dt.timedelta(hours=settings.staff_session_hours),
+        customer_session_ttl=dt.timedelta(minutes=settings.customer_session_minutes),
+        identity_check_ttl=dt.timedelta(minutes=settings.identity_check_minutes),
     )

@@ -25,8 +25,12 @@ class Settings(BaseSettings):
     # Fernet keys, comma separated; the first encrypts, all decrypt (rotation).
     # In dev, when empty, a key is created once in data_dir/secret.key.
     secret_keys: SecretStr = SecretStr("")
-    # API bearer tokens for BSS integration, comma separated. Empty in dev: open API.
-    api_tokens: SecretStr = SecretStr("")
+    # Sessions (issue 3): a staff sign-in (password + TOTP), a customer's session
+    # after verifying a request, and how long an agent's ID-document check opens
+    # the unredacted console view. Machine clients use API keys (resim clients add).
+    staff_session_hours: float = Field(8.0, gt=0, le=24)
+    customer_session_minutes: float = Field(30.0, gt=0, le=24 * 60)
+    identity_check_minutes: float = Field(30.0, gt=0, le=24 * 60)
 
     public_base_url: str = "http://127.0.0.1:8600"
     api_host: str = "127.0.0.1"
@@ -95,6 +99,3 @@ class Settings(BaseSettings):
 
     def secret_key_list(self) -> list[str]:
         return [k.strip() for k in self.secret_keys.get_secret_value().split(",") if k.strip()]
-
-    def api_token_list(self) -> list[str]:
-        return [t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip()]

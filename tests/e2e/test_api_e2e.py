@@ -84,7 +84,7 @@ def test_walkthrough_completes_and_writes_a_sim_change(stack: DemoStack) -> None
 
 def test_lost_phone_over_http_with_a_real_emulator(stack: DemoStack) -> None:
     line = next(ln for ln in stack.data.lines[1:] if ln.pin is None)
-    with httpx.Client(base_url=stack.api.url, timeout=10) as http:
+    with httpx.Client(base_url=stack.api.url, timeout=10, headers=stack.client_headers) as http:
         created = http.post("/v1/requests", json={"msisdn": line.msisdn, "reason": "stolen"})
         assert created.status_code == 201, created.text
         rid = created.json()["id"]
@@ -92,17 +92,20 @@ def test_lost_phone_over_http_with_a_real_emulator(stack: DemoStack) -> None:
         not_ready = http.get(f"/v1/requests/{rid}/activation")
         assert not_ready.status_code == 409
         assert not_ready.json()["code"] == "ACTIVATION_NOT_AVAILABLE"
-        verified = http.post(
-            f"/v1/requests/{rid}/verification", json={"otp": latest_code(stack, line.email)}
+        verified = httpx.post(  # the customer, without credentials
+            f"{stack.api.url}/v1/requests/{rid}/verification",
+            json={"otp": latest_code(stack, line.email)},
         )
         assert verified.json()["state"] == "approved"
+        customer = {"Authorization": f"Bearer {verified.json()['session_token']}"}
         wait_state(http, rid, {"ready"})
-        act = http.get(f"/v1/requests/{rid}/activation").json()
+        assert httpx.get(f"{stack.api.url}/v1/requests/{rid}/activation").status_code == 401
+        act = http.get(f"/v1/requests/{rid}/activation", headers=customer).json()
         assert act["activation_code"].startswith("1$")
         assert act["ios_install_url"].startswith("https://esimsetup.apple.com/")
-        png = http.get(act["qr_png_url"])
+        png = http.get(act["qr_png_url"], headers=customer)
         assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
-        svg = http.get(act["qr_svg_url"])
+        svg = http.get(act["qr_svg_url"], headers=customer)
         assert b"<svg" in svg.content
         installed = httpx.post(
             f"{stack.emulator.url}/emulator/phone/install",
@@ -144,7 +147,7 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(stack: DemoStack) -> None:
             assert resp.status_code == status, (body, resp.text)
             assert resp.json()["code"] == code
             assert resp.json()["message"]
-        missing = http.get("/v1/requests/nope")
+        missing = http.get("/v1/requests/nope", headers=stack.client_headers)
         assert missing.status_code == 404 and missing.json()["code"] == "REQUEST_NOT_FOUND"
         secret_otp = "918273"
         bad = http.post("/v1/requests/nope/verification", json={"otp": secret_otp, "pin": "12x"})
@@ -177,7 +180,7 @@ def test_health_ready_metrics_and_openapi(stack: DemoStack) -> None:
     with httpx.Client(base_url=stack.api.url, timeout=10) as http:
         assert http.get("/health").json() == {"status": "ok"}
         assert http.get("/ready").json() == {"status": "ready"}
-        http.get("/v1/requests")
+        http.get("/v1/requests", headers=stack.client_headers)
         metrics = http.get("/metrics").text
         assert (
             'resim_http_requests_total{method="GET",route="/v1/requests",status="200"}' in metrics

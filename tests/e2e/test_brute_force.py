@@ -33,8 +33,9 @@ from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.policy import BrandPolicy
 from resim.emulator.core import SmdpCore
+from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.demo import free_port
-from resim.services import requests, seed
+from resim.services import api_clients, requests, seed
 from resim.services.context import ServiceContext
 from resim.settings import Settings
 
@@ -207,7 +208,14 @@ def test_guessing_is_capped_across_two_api_processes(stack: Stack, target: str) 
     )
     assert right.status_code in (403, 429)
     assert right.json()["code"] in ("ACCOUNT_FROZEN", "ATTEMPTS_CAPPED")
-    state = httpx.get(f"{stack.bases[1]}/v1/requests/{opened.id}", timeout=30).json()["state"]
+    reader = api_clients.create_client(
+        stack.ctx, name="bss", scopes=["requests:read"], known_scopes=SCOPES
+    )
+    state = httpx.get(
+        f"{stack.bases[1]}/v1/requests/{opened.id}",
+        headers={"Authorization": f"Bearer {reader.key}"},
+        timeout=30,
+    ).json()["state"]
     assert state == "requested"
     assert stack.frozen(msisdn)
     assert stack.alerts() == ["account_frozen"]

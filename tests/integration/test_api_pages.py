@@ -1,4 +1,4 @@
-"""The API over HTTP on loopback: bearer tokens, public pages, the "not me" link."""
+"""The API over HTTP on loopback: credentials, public pages, the "not me" link."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from identity_support import bearer, client_key, staff_session
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
@@ -35,16 +36,18 @@ def client(system: System, servers: list[ServerThread]) -> Callable[..., httpx.C
     return make
 
 
-def test_bss_routes_need_a_token_when_tokens_are_configured(
-    system: System, client: Callable[..., httpx.Client]
-) -> None:
-    http = client(api_tokens=["s3cret-token"])
+def test_bss_routes_need_credentials(system: System, client: Callable[..., httpx.Client]) -> None:
+    http = client()
+    key = client_key(system.ctx, "requests:read")
     denied = http.get("/v1/requests")
     assert denied.status_code == 401
     assert denied.json()["code"] == "UNAUTHENTICATED"
     assert denied.headers["www-authenticate"] == "Bearer"
-    assert http.get("/v1/requests", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    ok = http.get("/v1/requests", headers={"Authorization": "Bearer s3cret-token"})
+    assert http.get("/v1/requests", headers=bearer("wrong")).status_code == 401
+    forged = key[:-4] + ("wxyz" if key.endswith("abcd") else "abcd")  # right id, wrong secret
+    assert http.get("/v1/requests", headers=bearer(forged)).status_code == 401
+    assert http.get("/v1/requests", headers={"Authorization": key}).status_code == 401
+    ok = http.get("/v1/requests", headers=bearer(key))
     assert ok.status_code == 200
     assert http.get("/health").status_code == 200  # probes stay open
 
@@ -67,6 +70,7 @@ def test_not_me_get_changes_nothing_and_post_cancels_once(
 ) -> None:
     msisdn, email, _, _ = add_line(system, 201)
     http = client()
+    http.headers.update(bearer(client_key(system.ctx)))
     rid = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "stolen"}).json()["id"]
     system.run_jobs()
     notice = next(
@@ -88,8 +92,13 @@ def test_cancel_and_review_errors_are_stable_codes(
 ) -> None:
     msisdn, _, _, _ = add_line(system, 202)
     http = client()
+    http.headers.update(bearer(client_key(system.ctx)))
     rid = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}).json()["id"]
-    review = http.post(f"/v1/requests/{rid}/review", json={"reviewer": "r1", "decision": "approve"})
+    review = http.post(
+        f"/v1/requests/{rid}/review",
+        json={"reviewer": "r1", "decision": "approve"},
+        headers=bearer(staff_session(system.ctx, "reviewer")),
+    )
     assert (review.status_code, review.json()["code"]) == (409, "NOT_IN_REVIEW")
     again = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"})
     assert (again.status_code, again.json()["code"]) == (409, "REQUEST_ALREADY_OPEN")

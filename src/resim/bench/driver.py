@@ -53,6 +53,7 @@ class Timeline:
     mails: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     counted: bool = False
+    session_token: str | None = None  # the customer's, from verification (reads activation)
 
     @property
     def finished(self) -> bool:
@@ -176,6 +177,8 @@ class Driver:
             return
         tl.verified = asyncio.get_running_loop().time()
         state = resp.json().get("state") if resp.status_code == 200 else None
+        if state == "approved":
+            tl.session_token = resp.json().get("session_token")
         if state != "approved":
             self._fail(tl, f"verify: HTTP {resp.status_code} {resp.text[:200]}")
 
@@ -186,7 +189,10 @@ class Driver:
     async def _install_now(self, tl: Timeline) -> None:
         assert self._api is not None and self._phone is not None
         try:
-            act = await self._api.get(f"/v1/requests/{tl.request_id}/activation")
+            act = await self._api.get(
+                f"/v1/requests/{tl.request_id}/activation",
+                headers={"Authorization": f"Bearer {tl.session_token}"},
+            )
             if act.status_code != 200:
                 self._fail(tl, f"activation: HTTP {act.status_code} {act.text[:200]}")
                 return

@@ -78,7 +78,6 @@ def run_api(port: int, stats: Path | None) -> None:
     app = build_app(
         ctx,
         ApiConfig(
-            api_tokens=settings.api_token_list(),
             smdp_id=settings.smdp_id,
             callback_token=secrets.callback_token,
         ),

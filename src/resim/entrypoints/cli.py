@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
+from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ResimError
 from resim.settings import Settings
@@ -31,6 +32,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(requests_app, name="requests")
 app.add_typer(import_app, name="import")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(staff_app, name="staff")
+app.add_typer(clients_app, name="clients")
 
 
 def _settings(*, quiet: bool = False) -> Settings:
@@ -82,7 +85,6 @@ def serve(
     api = build_app(
         ctx,
         ApiConfig(
-            api_tokens=settings.api_token_list(),
             smdp_id=settings.smdp_id,
             callback_token=secrets.callback_token,
         ),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.mail.capture import MailCapture, read_mailbox
@@ -26,10 +27,11 @@ from resim.adapters.sms.capture import SmsCapture
 from resim.bootstrap import build_context, load_secrets
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
+from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
-from resim.services.demo_data import DemoData, seed_demo
+from resim.services.demo_data import DemoCredentials, DemoData, seed_demo, seed_demo_identities
 from resim.settings import Settings
 
 
@@ -42,11 +44,31 @@ class DemoStack:
     mail: MailCapture
     worker: Worker
     worker_thread: threading.Thread
+    credentials: DemoCredentials
     sms: SmsCapture | None = None
 
     @property
     def mail_dir(self) -> Path:
         return self.settings.mail_capture_dir
+
+    @property
+    def client_headers(self) -> dict[str, str]:
+        """The demo BSS's API key (every scope) as an Authorization header."""
+        return {"Authorization": f"Bearer {self.credentials.client_key}"}
+
+    def staff_headers(self, role: str) -> dict[str, str]:
+        """Sign the demo staff member with ``role`` in (password + current TOTP code)."""
+        who = self.credentials.staff[role]
+        resp = httpx.post(
+            f"{self.api.url}/v1/auth/staff/login",
+            json={
+                "username": who.username,
+                "password": who.password,
+                "totp": pyotp.TOTP(who.totp_seed).now(),
+            },
+            timeout=10,
+        ).raise_for_status()
+        return {"Authorization": f"Bearer {resp.json()['session_token']}"}
 
     def stop(self) -> None:
         self.worker.stop()
@@ -103,6 +125,7 @@ def start_demo(
     secrets = load_secrets(settings)
     say("seeding    4 demo brands (DK, NO, IT, FR) and their lines ...")
     data = seed_demo(ctx, lines_per_brand=lines_per_brand)
+    credentials = seed_demo_identities(ctx, scopes=SCOPES)
     core = SmdpCore(
         smdp_address=settings.smdp_address,
         smdp_id=settings.smdp_id,
@@ -122,7 +145,6 @@ def start_demo(
         build_app(
             ctx,
             ApiConfig(
-                api_tokens=settings.api_token_list(),
                 smdp_id=settings.smdp_id,
                 callback_token=secrets.callback_token,
                 mail_capture_dir=settings.mail_capture_dir,
@@ -134,7 +156,7 @@ def start_demo(
     worker = Worker(ctx, concurrency=settings.worker_concurrency, poll_seconds=0.05)
     thread = threading.Thread(target=worker.run, daemon=True, name="resim-worker")
     thread.start()
-    return DemoStack(settings, data, api, emulator, mail, worker, thread, sms)
+    return DemoStack(settings, data, api, emulator, mail, worker, thread, credentials, sms)
 
 
 def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
@@ -145,9 +167,21 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     say(f"  API docs (OpenAPI)   {api}/docs")
     say(f"  captured mail        {api}/demo/mail")
     say(f"  captured SMS         {api}/demo/sms")
-    say(f"  requests             {api}/v1/requests")
+    say(f"  requests             {api}/v1/requests  (needs a key or a staff session)")
     say(f"  SM-DP+ emulator      {stack.emulator.url}/emulator/profiles")
     say(f"  metrics              {api}/metrics")
+    say("Sign in (dev credentials; never use them outside the demo):")
+    say(f"  demo BSS API key     {stack.credentials.client_key}")
+    for who in stack.credentials.staff.values():
+        say(
+            f"  {who.role:<9} {who.username:<15} password {who.password}, TOTP seed "
+            f'{who.totp_seed} (code: python -c "import pyotp; '
+            f"print(pyotp.TOTP('{who.totp_seed}').now())\")"
+        )
+    say(
+        f"  curl -s -X POST {api}/v1/auth/staff/login -H 'content-type: application/json' "
+        '-d \'{"username": "demo-reviewer", "password": "...", "totp": "<code>"}\''
+    )
     say("Try a replacement yourself:")
     say(
         f"  curl -s -X POST {api}/v1/requests -H 'content-type: application/json' "
@@ -159,6 +193,7 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
         "-H 'content-type: application/json' "
         '-d \'{"otp": "<code>"}\''
     )
+    say("  the answer's session_token reads that request: -H 'Authorization: Bearer <token>'")
     say("Press Ctrl-C to stop.")
 
 
@@ -169,10 +204,15 @@ class WalkthroughError(RuntimeError):
 def walkthrough(
     stack: DemoStack, say: Callable[[str], None] = print, *, timeout: float = 60.0
 ) -> dict[str, Any]:
-    """One replacement through the public API; return the final request view."""
+    """One replacement through the public API; return the final request view.
+
+    The BSS calls with its API key, the customer verifies without credentials
+    and gets a session for their request, a reviewer signs in with password
+    and TOTP to approve.
+    """
     api = stack.api.url
     line = stack.data.lines[0]  # a Danish line whose e-mail changed recently: held for review
-    with httpx.Client(base_url=api, timeout=10) as http:
+    with httpx.Client(base_url=api, timeout=10, headers=stack.client_headers) as http:
 
         def wait_for(request_id: str, states: set[str]) -> dict[str, Any]:
             deadline = time.monotonic() + timeout
@@ -200,32 +240,36 @@ def walkthrough(
         )
         code = _code_from_mail(stack.mail_dir, line.email, timeout)
         say(f"2. verify     one-time code read from the captured mail to {line.email}")
-        verified = http.post(
-            f"/v1/requests/{rid}/verification",
+        verified = httpx.post(  # the customer: no credentials
+            f"{api}/v1/requests/{rid}/verification",
             json={"otp": code, **({"pin": line.pin} if line.pin else {})},
-        )
-        state = verified.raise_for_status().json()["state"]
+            timeout=10,
+        ).raise_for_status()
+        state = verified.json()["state"]
+        customer = {"Authorization": f"Bearer {verified.json()['session_token']}"}
         say(f"              -> {state}; old SIM suspended at once because the phone was lost")
+        say("              the customer got a session for this request only")
         if state == "in_review":
             view = http.get(f"/v1/requests/{rid}").json()
             for reason in view["risk"]["reasons"]:
                 say(f"              risk: {reason['rule']}: {reason['reason']}")
+            reviewer = stack.staff_headers("reviewer")
+            say("3. sign-in    demo-reviewer: password + TOTP code -> staff session")
             http.post(
                 f"/v1/requests/{rid}/review",
-                json={
-                    "reviewer": "fraud-reviewer-1",
-                    "decision": "approve",
-                    "note": "customer called from the number on file",
-                },
+                json={"decision": "approve", "note": "customer called from the number on file"},
+                headers=reviewer,
             ).raise_for_status()
-            say("3. approval   a fraud reviewer approved it")
+            say("   approval   the fraud reviewer approved it")
         else:
             say("3. approval   the risk check allowed it")
         wait_for(rid, {"ready"})
-        act = http.get(f"/v1/requests/{rid}/activation").raise_for_status().json()
+        act = http.get(f"/v1/requests/{rid}/activation", headers=customer).raise_for_status().json()
         qr_path = stack.settings.data_dir / f"activation-{created['ref']}.png"
-        qr_path.write_bytes(http.get(act["qr_png_url"]).raise_for_status().content)
-        say(f"4. ready      activation code {act['activation_code']}")
+        qr_path.write_bytes(
+            http.get(act["qr_png_url"], headers=customer).raise_for_status().content
+        )
+        say(f"4. ready      activation code {act['activation_code']} (customer session)")
         say(f"              SM-DP+ address {act['smdp_address']}, matching ID {act['matching_id']}")
         say(f"              QR code written to {qr_path}")
         say(f"              iPhone one-tap: {act['ios_install_url'][:80]}...")

@@ -53,6 +53,9 @@ class ServiceContext:
     job_backoff_cap_seconds: float = 300.0
     sms: SmsGateway = field(default_factory=FakeSmsGateway)  # tests that do not care
     ip_max_failures: int = 50  # SEC-03: failed attempts per source address per window
+    staff_session_ttl: dt.timedelta = dt.timedelta(hours=8)
+    customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from resim.adapters.crypto import hash_secret
@@ -182,3 +183,55 @@ def seed_demo(
         seed.add_stock(ctx, brand_id=brand.spec.id, profile_type="default", profiles=profiles)
         data.stock[brand.spec.id] = [i for i, _ in profiles]
     return data
+
+
+# ---------------------------------------------------------------- demo identities
+
+# Dev-only credentials, printed by `resim demo`: never use them outside a demo.
+DEMO_STAFF = (
+    # (username, role, display name, password, fixed TOTP seed in base32)
+    ("demo-agent", "agent", "Demo Agent", "demo-agent-password", "RESIMDEMOAGENT" + "A" * 18),
+    (
+        "demo-reviewer",
+        "reviewer",
+        "Demo Reviewer",
+        "demo-reviewer-pass",
+        "RESIMDEMOREVIEW" + "A" * 17,
+    ),
+    ("demo-admin", "admin", "Demo Admin", "demo-admin-password", "RESIMDEMOADMIN" + "A" * 18),
+)
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    role: str
+    password: str
+    totp_seed: str
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    client_key: str  # the demo BSS: every scope
+    staff: dict[str, DemoStaff]  # by role
+
+
+def seed_demo_identities(ctx: ServiceContext, *, scopes: Collection[str]) -> DemoCredentials:
+    """One machine client with ``scopes`` and one agent, reviewer and admin (dev secrets)."""
+    from resim.services.api_clients import create_client
+    from resim.services.staff import create_staff
+
+    client = create_client(ctx, name="demo BSS", scopes=scopes, known_scopes=scopes, actor="demo")
+    staff: dict[str, DemoStaff] = {}
+    for username, role, display_name, password, seed_b32 in DEMO_STAFF:
+        create_staff(
+            ctx,
+            username=username,
+            role=role,
+            display_name=display_name,
+            password=password,
+            actor="demo",
+            totp_secret=seed_b32,
+        )
+        staff[role] = DemoStaff(username, role, password, seed_b32)
+    return DemoCredentials(client.key, staff)

@@ -11,26 +11,37 @@ Rules a route may name:
 * ``"customer"``     a customer session bound to a verified line
 * ``"agent"``, ``"reviewer"``, ``"admin"``  a staff session with that role
 * ``"client:<scope>"``  a machine client whose credentials carry ``<scope>``
+* ``"smdp"``         the SM-DP+ calling back over ES2+; the callback route checks
+  its own token and requester id (ES2+ answers in its own format), so it uses
+  :func:`declared` instead of :func:`allow`
 
 Scopes of machine clients (see ``SCOPES``) are coarse and named by what they
 let a client do. A route's handler still checks object-level rules (a customer
-session reads only its own line's request) through the services.
+session reads only its own request: :func:`own_request`) through the services.
 
-FOUNDATION STUB: until the identity service lands, a bearer token from
-RESIM_API_TOKENS is a client with every scope, and with no tokens configured
-(dev) every caller is such a client.
+Credentials (``Authorization: Bearer ...``), resolved by
+:func:`resim.services.sessions.resolve_bearer` with the app's ServiceContext:
+
+* ``rsk_<client id>_<secret>``: a machine client's API key (``resim clients add``);
+* any other token: a session, staff (``POST /v1/auth/staff/login``) or customer
+  (returned by a successful ``POST /v1/requests/{id}/verification``).
+
+No header: anonymous. A header that does not resolve is 401 on every route,
+even an "anyone" one, so a caller with an expired session learns it at once.
+There is no open mode: RESIM_API_TOKENS is gone (machine clients have keys).
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, Request
 
-from resim.errors import PermissionDenied, Unauthenticated
+from resim.errors import NotFound, PermissionDenied, Unauthenticated
+from resim.services.context import ServiceContext
+from resim.services.sessions import resolve_bearer
 
 SCOPES: dict[str, str] = {
     "requests:write": "open, verify on a customer's behalf, resend codes, cancel",
@@ -56,6 +67,11 @@ class Principal:
     request_id: str | None = None  # customer sessions: the request they verified
     brand_id: str | None = None  # staff or client limited to one brand
     source_ip: str | None = None
+    session_id: str | None = None  # staff and customer sessions (logout revokes it)
+
+    @property
+    def staff_id(self) -> str | None:
+        return self.id if self.kind == "staff" else None
 
     @property
     def actor(self) -> str:
@@ -77,12 +93,14 @@ class Principal:
             return self.kind == "staff" and self.role == rule
         if rule.startswith("client:"):
             return self.kind == "client" and rule.removeprefix("client:") in self.scopes
+        if rule == "smdp":
+            return False  # the ES2+ callback authenticates the SM-DP+ itself
         raise ValueError(f"unknown access rule {rule!r}")
 
 
 def _check_rules(rules: tuple[str, ...]) -> None:
     for rule in rules:
-        if rule in ("anyone", "customer", *STAFF_ROLES):
+        if rule in ("anyone", "customer", "smdp", *STAFF_ROLES):
             continue
         if rule.startswith("client:") and rule.removeprefix("client:") in SCOPES:
             continue
@@ -90,14 +108,61 @@ def _check_rules(rules: tuple[str, ...]) -> None:
 
 
 def authenticate(request: Request) -> Principal:
-    """Resolve the caller from the Authorization header (FOUNDATION STUB, see module doc)."""
+    """Resolve the caller from the Authorization header (see the module docstring)."""
     source_ip = request.client.host if request.client else None
-    tokens: list[str] = getattr(request.app.state, "api_tokens", [])
-    header = request.headers.get("authorization", "")
-    given = header.removeprefix("Bearer ").strip()
-    if not tokens or (given and any(hmac.compare_digest(given, t) for t in tokens)):
-        return Principal(kind="client", id="bss", scopes=frozenset(SCOPES), source_ip=source_ip)
-    return Principal(kind="anonymous", source_ip=source_ip)
+    header = request.headers.get("authorization")
+    if header is None:
+        return Principal(kind="anonymous", source_ip=source_ip)
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("use Authorization: Bearer <API key or session token>")
+    ctx: ServiceContext = request.app.state.ctx
+    caller = resolve_bearer(ctx, token.strip())
+    return Principal(
+        kind=caller.kind,
+        id=caller.id,
+        role=caller.role,
+        scopes=caller.scopes,
+        line_id=caller.line_id,
+        request_id=caller.request_id,
+        brand_id=caller.brand_id,
+        source_ip=source_ip,
+        session_id=caller.session_id,
+    )
+
+
+def own_request(principal: Principal, request_id: str) -> None:
+    """A customer session reaches only the request it verified; any other is NotFound
+    (the same answer as a request that does not exist, so existence is not revealed)."""
+    if principal.kind == "customer" and principal.request_id != request_id:
+        raise NotFound("no replacement request with that id", code="REQUEST_NOT_FOUND")
+
+
+def declared(*rules: str) -> Any:
+    """A no-op dependency that records ``rules`` for a route that authenticates its
+    callers itself (the ES2+ callback: ``declared("smdp")``)."""
+    _check_rules(rules)
+
+    def dependency() -> None:
+        return None
+
+    dependency.__resim_access__ = rules  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+def access_rules(route: Any) -> tuple[str, ...] | None:
+    """The rules a route declared (through :func:`allow` or :func:`declared`), or None."""
+    found: list[str] = []
+    seen = False
+    stack = list(getattr(getattr(route, "dependant", None), "dependencies", []))
+    while stack:
+        dep = stack.pop()
+        rules = getattr(dep.call, "__resim_access__", None)
+        if rules is not None:
+            seen = True
+            found.extend(rules)
+        stack.extend(dep.dependencies)
+    return tuple(dict.fromkeys(found)) if seen else None
 
 
 def allow(*rules: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,11 +13,13 @@ from fastapi.responses import JSONResponse
 from resim import __version__
 from resim.adapters.db.migrate import head_revision
 from resim.entrypoints.api import (
+    routes_identity,
     routes_lines,
     routes_public,
     routes_requests,
     routes_verification,
 )
+from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.es2_callback import build_es2_callback_router
@@ -27,7 +29,6 @@ from resim.services.cutover import handle_download_progress
 
 @dataclass
 class ApiConfig:
-    api_tokens: list[str] = field(default_factory=list)
     smdp_id: str = "smdp-emulator"
     callback_token: str = ""
     mail_capture_dir: Path | None = None
@@ -40,8 +41,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
         version=__version__,
         description="Safe SIM and eSIM replacement: the BSS integration API.",
     )
-    app.state.ctx = ctx
-    app.state.api_tokens = list(config.api_tokens)
+    app.state.ctx = ctx  # also where access.authenticate resolves credentials
     install_error_handlers(app)
     install_metrics(app, ctx)
 
@@ -56,23 +56,30 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(
         build_es2_callback_router(
             lambda progress: handle_download_progress(ctx, progress), authenticate
-        )
+        ),
+        dependencies=[declared("smdp")],
     )
     app.include_router(routes_requests.router)
     app.include_router(routes_lines.router)
     app.include_router(routes_verification.router)
+    app.include_router(routes_identity.router)
     app.include_router(routes_public.router)
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:
         app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", tags=["ops"], dependencies=[allow("anyone")])
     def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"], responses={503: {"description": "not ready"}})
+    @app.get(
+        "/ready",
+        tags=["ops"],
+        responses={503: {"description": "not ready"}},
+        dependencies=[allow("anyone")],
+    )
     def ready() -> JSONResponse:
         """Readiness: the database answers and is migrated to this version's schema."""
         try:

@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from resim.adapters.db import orm
+from resim.entrypoints.api.access import allow
 from resim.services.context import ServiceContext
 
 log = structlog.get_logger()
@@ -88,7 +89,9 @@ def install_metrics(app: FastAPI, ctx: ServiceContext) -> None:
         latency.labels(request.method, name).observe(time.perf_counter() - start)
         return response
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    # Counts by state and kind only, no personal data: open to the scraper, like
+    # /health (restrict it at the network edge if the counts are sensitive).
+    @app.get("/metrics", tags=["ops"], response_class=Response, dependencies=[allow("anyone")])
     def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -21,7 +21,7 @@ from resim.services import cancel, queries
 from resim.services.context import ServiceContext
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -85,7 +85,7 @@ def mailbox_router(directory: Path) -> APIRouter:
     """The demo's captured mail, readable in a browser (only mounted by the demo)."""
     from resim.adapters.mail.capture import read_mailbox, render_mailbox_html
 
-    demo = APIRouter(include_in_schema=False)
+    demo = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
 
     @demo.get("/demo/mail", response_class=HTMLResponse)
     async def mailbox() -> HTMLResponse:

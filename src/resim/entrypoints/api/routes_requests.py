@@ -9,8 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from resim.adapters.qr import qr_png, qr_svg
 from resim.domain.workflow import State
-from resim.entrypoints.api.access import Principal, allow
-from resim.entrypoints.api.deps import get_ctx, require_api_token
+from resim.entrypoints.api.access import Principal, allow, own_request
+from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import (
     Activation,
     Cancellation,
@@ -20,8 +20,10 @@ from resim.entrypoints.api.schemas import (
     Review,
     StateOnly,
     Verification,
+    VerificationResult,
 )
-from resim.services import cancel, locks, queries, reissue, requests, review
+from resim.errors import PermissionDenied
+from resim.services import cancel, console, locks, queries, reissue, requests, review, sessions
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
@@ -30,26 +32,43 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 429, 503)
 }
 
-router = APIRouter(
-    prefix="/v1", tags=["requests"], dependencies=[Depends(require_api_token)], responses=ERRORS
-)
+router = APIRouter(prefix="/v1", tags=["requests"], responses=ERRORS)
+
+READERS = ("agent", "reviewer", "admin", "client:requests:read")
+# Who may read a request's activation code: the customer who verified it, the
+# operator's own app, and an agent who checked the customer's ID for that line.
+ACTIVATION = ("customer", "agent", "client:activation:read")
+
+
+def _actor(principal: Principal) -> str:
+    """Staff and clients are named by their credentials; everyone else is the customer."""
+    return principal.actor if principal.kind in ("staff", "client") else "customer"
+
+
+def _may_read_activation(ctx: ServiceContext, principal: Principal, request_id: str) -> None:
+    own_request(principal, request_id)
+    if principal.kind == "staff":
+        assert principal.id is not None
+        console.require_live_check_for_request(ctx, staff_id=principal.id, request_id=request_id)
 
 
 @router.post("/requests", status_code=201, response_model=CreatedRequest)
 def create_request(
-    body: CreateRequest,
-    ctx: Ctx,
-    principal: Annotated[Principal, allow("agent", "client:requests:write")],
+    body: CreateRequest, ctx: Ctx, principal: Annotated[Principal, allow("anyone")]
 ) -> CreatedRequest:
-    """Open a replacement request; the one-time code goes to the e-mail address on file."""
+    """Open a replacement request; the one-time code goes to the e-mail address on file.
+
+    Anyone may ask (the customer proves identity by verifying); the request's
+    actor is the caller's credential, and only staff may use the agent channel.
+    """
+    if body.channel == "agent" and principal.kind != "staff":
+        raise PermissionDenied("only staff open requests on the agent channel")
     opened = requests.open_request(
         ctx,
         msisdn=body.msisdn,
         reason=body.reason.value,
         channel=body.channel,
-        # A staff member is who their session says (the per-agent limit counts it);
-        # a machine client names the person it acts for.
-        actor=principal.actor if principal.kind == "staff" else body.actor,
+        actor=_actor(principal),
         eid=body.eid,
         source_ip=principal.source_ip,
         device_id=body.device_id,
@@ -68,6 +87,7 @@ def create_request(
 @router.get("/requests", response_model=list[dict[str, Any]])
 def list_requests(
     ctx: Ctx,
+    _principal: Annotated[Principal, allow(*READERS)],
     state: State | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -79,14 +99,17 @@ def list_requests(
 
 
 @router.get("/requests/{request_id}", response_model=dict[str, Any])
-def read_request(request_id: str, ctx: Ctx) -> dict[str, Any]:
+def read_request(
+    request_id: str, ctx: Ctx, principal: Annotated[Principal, allow("customer", *READERS)]
+) -> dict[str, Any]:
     """Where the request is and what happens next. Never contains a secret."""
+    own_request(principal, request_id)
     return queries.get_request_view(ctx, request_id)
 
 
 @router.post(
     "/requests/{request_id}/verification",
-    response_model=StateOnly,
+    response_model=VerificationResult,
     responses={429: {"model": Problem}},
 )
 def verify(
@@ -94,11 +117,14 @@ def verify(
     body: Verification,
     ctx: Ctx,
     principal: Annotated[Principal, allow("anyone")],
-) -> StateOnly:
+) -> VerificationResult:
     """Submit evidence for one of the offered combinations (code + PIN, password, TOTP...).
 
     An agent's live identity-document check on the line counts as ``id_document``.
-    Failures are counted per request, account, agent and source address (429 when blocked).
+    Failures are counted per request, account, agent and source address (429 when
+    blocked). A customer (no staff or client credentials) gets ``session_token``:
+    a bearer session for this request only (read it, its activation code, cancel
+    or reissue it), valid for minutes. It is shown once.
     """
     state = requests.submit_verification(
         ctx,
@@ -108,40 +134,56 @@ def verify(
         password=body.password,
         totp=body.totp,
         staff_id=principal.id if principal.kind == "staff" else None,
-        actor=principal.actor if principal.kind in ("staff", "client") else "customer",
+        actor=_actor(principal),
         source_ip=principal.source_ip,
     )
-    return StateOnly(id=request_id, state=state.value)
+    if principal.kind in ("staff", "client"):
+        return VerificationResult(id=request_id, state=state.value)
+    issued = sessions.issue_customer_session(
+        ctx, request_id=request_id, source_ip=principal.source_ip
+    )
+    return VerificationResult(
+        id=request_id,
+        state=state.value,
+        session_token=issued.token,
+        session_expires_at=issued.expires_at.isoformat(),
+    )
 
 
 @router.post("/requests/{request_id}/code", status_code=202, response_model=StateOnly)
-def resend_code(request_id: str, ctx: Ctx) -> StateOnly:
+def resend_code(
+    request_id: str, ctx: Ctx, _principal: Annotated[Principal, allow("anyone")]
+) -> StateOnly:
     """Send a fresh one-time code (the old one stops working)."""
     requests.resend_code(ctx, request_id)
     return StateOnly(id=request_id, state=State.REQUESTED.value)
 
 
 @router.post("/requests/{request_id}/cancel", response_model=StateOnly)
-def cancel_request(request_id: str, body: Cancellation, ctx: Ctx) -> StateOnly:
-    state = cancel.cancel(ctx, request_id, actor=body.actor, note=body.note)
+def cancel_request(
+    request_id: str,
+    body: Cancellation,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
+) -> StateOnly:
+    own_request(principal, request_id)
+    state = cancel.cancel(ctx, request_id, actor=_actor(principal), note=body.note)
     return StateOnly(id=request_id, state=state.value)
 
 
 @router.post("/requests/{request_id}/review", response_model=StateOnly)
 def review_request(
-    request_id: str,
-    body: Review,
-    ctx: Ctx,
-    principal: Annotated[Principal, allow("reviewer", "client:requests:write")],
+    request_id: str, body: Review, ctx: Ctx, principal: Annotated[Principal, allow("reviewer")]
 ) -> StateOnly:
     """A reviewer approves or rejects a held request (never one they created).
 
+    The reviewer is the signed-in staff member; ``reviewer`` in the body is ignored.
     High-risk and lock-override requests need two distinct approvers (four eyes).
     """
     state = review.review(
         ctx,
         request_id,
-        reviewer=principal.actor if principal.kind == "staff" else body.reviewer,
+        reviewer=principal.actor,
         approve_it=body.decision == "approve",
         note=body.note,
     )
@@ -149,15 +191,27 @@ def review_request(
 
 
 @router.post("/requests/{request_id}/reissue", response_model=StateOnly)
-def reissue_request(request_id: str, body: Cancellation, ctx: Ctx) -> StateOnly:
+def reissue_request(
+    request_id: str,
+    body: Cancellation,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
+) -> StateOnly:
     """The download failed on the device: withdraw that profile and order a fresh one."""
-    state = reissue.reissue(ctx, request_id, actor=body.actor)
+    own_request(principal, request_id)
+    state = reissue.reissue(ctx, request_id, actor=_actor(principal))
     return StateOnly(id=request_id, state=state.value)
 
 
 @router.get("/requests/{request_id}/activation", response_model=Activation)
-def activation(request_id: str, request: Request, ctx: Ctx) -> Activation:
+def activation(
+    request_id: str,
+    request: Request,
+    ctx: Ctx,
+    principal: Annotated[Principal, allow(*ACTIVATION)],
+) -> Activation:
     """The activation code (secret): QR payload, one-tap iOS link, address and matching ID."""
+    _may_read_activation(ctx, principal, request_id)
     view = queries.activation_view(ctx, request_id)
     base = str(request.url_for("activation_qr", request_id=request_id, fmt="png"))
     return Activation(**view, qr_png_url=base, qr_svg_url=base[: -len("png")] + "svg")
@@ -169,9 +223,12 @@ def activation(request_id: str, request: Request, ctx: Ctx) -> Activation:
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
 )
-async def activation_qr(request_id: str, fmt: str, ctx: Ctx) -> Response:
+async def activation_qr(
+    request_id: str, fmt: str, ctx: Ctx, principal: Annotated[Principal, allow(*ACTIVATION)]
+) -> Response:
     if fmt not in ("png", "svg"):
         return Response(status_code=404)
+    await run_in_threadpool(_may_read_activation, ctx, principal, request_id)
     view = await run_in_threadpool(queries.activation_view, ctx, request_id)
     if fmt == "png":
         return Response(
@@ -188,6 +245,9 @@ async def activation_qr(request_id: str, fmt: str, ctx: Ctx) -> Response:
 
 @router.get("/sim-changes", response_model=list[dict[str, Any]], tags=["sim-changes"])
 def sim_changes(
-    ctx: Ctx, msisdn: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ctx: Ctx,
+    _principal: Annotated[Principal, allow("reviewer", "admin", "client:sim-changes:read")],
+    msisdn: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     return queries.sim_changes(ctx, msisdn=msisdn, limit=limit)

@@ -69,7 +69,9 @@ class Cancellation(Strict):
 
 
 class Review(Strict):
-    reviewer: str = Field(min_length=1, max_length=120)
+    reviewer: str | None = Field(
+        None, min_length=1, max_length=120, description="Ignored: the signed-in reviewer decides"
+    )
     decision: Literal["approve", "reject"]
     note: str | None = Field(None, max_length=500)
 
@@ -77,6 +79,48 @@ class Review(Strict):
 class StateOnly(BaseModel):
     id: str
     state: str
+
+
+class VerificationResult(StateOnly):
+    session_token: str | None = Field(
+        None, description="A customer's bearer session for this request only; shown once"
+    )
+    session_expires_at: str | None = None
+
+
+class StaffLoginBody(Strict):
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=256)
+    totp: str = Field(min_length=6, max_length=8, pattern=r"^\s*[0-9]{6}\s*$")
+
+
+class SessionOut(BaseModel):
+    session_token: str
+    expires_at: str
+    staff_id: str
+    role: str
+    display_name: str
+
+
+class Me(BaseModel):
+    kind: str
+    id: str | None
+    role: str | None
+    scopes: list[str]
+    request_id: str | None
+    brand_id: str | None
+
+
+class IdentityCheckBody(Strict):
+    msisdn: str = Field(min_length=3, max_length=32)
+    document_type: Literal["passport", "national_id", "driving_licence", "residence_permit"]
+    last_digits: str = Field(pattern=r"^[0-9]{4}$", description="The document number's last 4")
+
+
+class IdentityCheckOut(BaseModel):
+    id: str
+    line_id: str
+    expires_at: str
 
 
 class Activation(BaseModel):

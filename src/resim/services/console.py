@@ -1,0 +1,193 @@
+"""The agent console: a line's view, redacted until the caller is verified (SEC-08).
+
+An agent looking a line up sees masked contact details ("A*** H***"), the lock
+state and the open request, nothing an impostor could read back to them as
+proof. After the agent records an ID-document check for the line
+(:func:`record_identity_check`: document type and the last 4 digits of its
+number, never an image) the same agent sees the full details until the check
+expires (``ServiceContext.identity_check_ttl``). Other agents still see the
+redacted view. Every look-up and every check is audited, so an insider who
+browses lines leaves a trail.
+
+Team VERIFY reads live checks (:func:`live_check`) as the ``id_document`` method.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.domain.identifiers import normalize_msisdn
+from resim.domain.model import Line
+from resim.domain.security import IdentityCheck
+from resim.errors import InvalidInput, NotFound, PermissionDenied
+from resim.services import repo
+from resim.services.context import ServiceContext
+from resim.services.unit_of_work import UnitOfWork, new_id
+
+DOCUMENT_TYPES = ("passport", "national_id", "driving_licence", "residence_permit")
+LAST_DIGITS = re.compile(r"^[0-9]{4}$")
+
+
+@dataclass(frozen=True)
+class RecordedCheck:
+    id: str
+    line_id: str
+    expires_at: dt.datetime
+
+
+def mask_name(name: str) -> str:
+    """ "Anna Hansen" -> "A*** H***": the initials only."""
+    return " ".join(f"{part[0]}***" for part in name.split() if part) or "***"
+
+
+def mask_email(email: str) -> str:
+    """ "anna.hansen@example.dk" -> "a***@e***.dk"."""
+    local, _, domain = email.partition("@")
+    host, _, tld = domain.rpartition(".")
+    masked_local = f"{local[:1]}***" if local else "***"
+    if not host:
+        return f"{masked_local}@***"
+    return f"{masked_local}@{host[:1]}***.{tld}"
+
+
+def mask_phone(number: str) -> str:
+    """ "+4520123456" -> "+45******56": the country code and the last two digits."""
+    if len(number) <= 5:
+        return "*" * len(number)
+    return number[:3] + "*" * (len(number) - 5) + number[-2:]
+
+
+def live_check(
+    uow: UnitOfWork, *, staff_id: str, line_id: str, now: dt.datetime
+) -> IdentityCheck | None:
+    """The newest unexpired identity check this staff member recorded for the line."""
+    t = orm.identity_check
+    return uow.session.scalars(
+        sa.select(IdentityCheck)
+        .where(t.c.staff_id == staff_id, t.c.line_id == line_id, t.c.expires_at > now)
+        .order_by(t.c.verified_at.desc())
+        .limit(1)
+    ).first()
+
+
+def record_identity_check(
+    ctx: ServiceContext,
+    *,
+    staff_id: str,
+    msisdn: str,
+    document_type: str,
+    last_digits: str,
+    brand_id: str | None = None,
+) -> RecordedCheck:
+    """Record that ``staff_id`` checked the holder's ID document for the line. Audited.
+
+    ``brand_id``: the agent's brand, if limited to one; another brand's line is
+    NotFound. The last digits are stored on the check row but kept out of the
+    audit detail.
+    """
+    if document_type not in DOCUMENT_TYPES:
+        raise InvalidInput(
+            f"document_type must be one of: {', '.join(DOCUMENT_TYPES)}",
+            code="INVALID_DOCUMENT_TYPE",
+        )
+    if not LAST_DIGITS.match(last_digits):
+        raise InvalidInput("last_digits must be exactly 4 digits", code="INVALID_LAST_DIGITS")
+    number = normalize_msisdn(msisdn)
+    now = ctx.now()
+    with ctx.uow() as uow:
+        line = _line_for(uow, number, brand_id)
+        open_request = repo.open_request_for_line(uow, line.id)
+        check = IdentityCheck(
+            id=new_id(),
+            staff_id=staff_id,
+            line_id=line.id,
+            method="id_document",
+            verified_at=now,
+            expires_at=now + ctx.identity_check_ttl,
+            document_type=document_type,
+            document_last_digits=last_digits,
+            request_id=open_request.id if open_request else None,
+        )
+        uow.session.add(check)
+        uow.audit(
+            at=now,
+            actor=f"staff:{staff_id}",
+            action="identity_check.recorded",
+            object_type="line",
+            object_id=line.id,
+            detail={
+                "check_id": check.id,
+                "document_type": document_type,
+                "request_id": check.request_id,
+                "expires_at": check.expires_at.isoformat(),
+            },
+        )
+        uow.commit()
+        return RecordedCheck(check.id, line.id, check.expires_at)
+
+
+def line_view(
+    ctx: ServiceContext, *, staff_id: str, msisdn: str, brand_id: str | None = None
+) -> dict[str, Any]:
+    """The console's view of a line: redacted unless this agent holds a live check."""
+    number = normalize_msisdn(msisdn)
+    now = ctx.now()
+    with ctx.uow() as uow:
+        line = _line_for(uow, number, brand_id)
+        subscriber = repo.get_subscriber(uow, line.subscriber_id)
+        open_request = repo.open_request_for_line(uow, line.id)
+        check = live_check(uow, staff_id=staff_id, line_id=line.id, now=now)
+        verified = check is not None
+        alt = subscriber.alt_msisdn
+        view: dict[str, Any] = {
+            "msisdn": line.msisdn,
+            "brand_id": line.brand_id,
+            "redacted": not verified,
+            "identity_check_expires_at": check.expires_at.isoformat() if check else None,
+            "name": subscriber.name if verified else mask_name(subscriber.name),
+            "email": subscriber.email if verified else mask_email(subscriber.email),
+            "alt_msisdn": (alt if verified else mask_phone(alt)) if alt else None,
+            "language": subscriber.language,
+            "sim_change_locked": line.is_locked(now),
+            "unlock_effective_at": (
+                line.unlock_effective_at.isoformat() if line.unlock_effective_at else None
+            ),
+            "open_request_id": open_request.id if open_request else None,
+        }
+        if verified:
+            view["postal_address"] = subscriber.postal_address
+        uow.audit(
+            at=now,
+            actor=f"staff:{staff_id}",
+            action="line.viewed",
+            object_type="line",
+            object_id=line.id,
+            detail={"redacted": not verified},
+        )
+        uow.commit()
+        return view
+
+
+def require_live_check_for_request(ctx: ServiceContext, *, staff_id: str, request_id: str) -> None:
+    """PermissionDenied (IDENTITY_CHECK_REQUIRED) unless the agent verified the request's line."""
+    now = ctx.now()
+    with ctx.uow() as uow:
+        request = repo.get_request(uow, request_id)
+        if live_check(uow, staff_id=staff_id, line_id=request.line_id, now=now) is None:
+            raise PermissionDenied(
+                "check the customer's ID document for this line first",
+                code="IDENTITY_CHECK_REQUIRED",
+            )
+
+
+def _line_for(uow: UnitOfWork, msisdn: str, brand_id: str | None) -> Line:
+    line = repo.get_line_by_msisdn(uow, msisdn)
+    if brand_id is not None and line.brand_id != brand_id:
+        raise NotFound("no line with that phone number", code="LINE_NOT_FOUND")
+    return line

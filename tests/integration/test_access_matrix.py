@@ -1,0 +1,211 @@
+"""Every route x every kind of caller, over real HTTP (issue 3, point 1; SEC-08, SEC-10).
+
+1. Every route of the app declares its callers (``access.allow`` or
+   ``access.declared``); a route without a declaration fails the test. Only
+   FastAPI's own documentation routes are exempt (listed below).
+2. The routes this team owns declare exactly the matrix below, so a widened
+   rule is caught in review.
+3. Every route is called by: nobody, a customer session (for the request in
+   the path and for another one), an agent, a reviewer, an admin, and one
+   machine client per scope. Not allowed: 401 for nobody, 403 for the rest (a
+   customer asking about someone else's request: 404, existence not revealed).
+   Allowed: anything but 401/403. (Routes open to anyone answer a customer
+   session as they answer anybody.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import fastapi.routing
+import httpx
+import pytest
+from fastapi import FastAPI
+from identity_support import bearer, client_key, staff_session
+from test_replacement_flow import System, add_line
+from test_replacement_flow import system as system
+
+from resim.entrypoints.api.access import SCOPES, Principal, access_rules, allow
+from resim.entrypoints.api.app import ApiConfig, build_app
+from resim.entrypoints.serving import ServerThread
+
+pytestmark = pytest.mark.integration
+
+EXEMPT = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+READERS = {"agent", "reviewer", "admin", "client:requests:read"}
+EXPECTED: dict[tuple[str, str], set[str]] = {
+    ("POST", "/v1/requests"): {"anyone"},
+    ("GET", "/v1/requests"): READERS,
+    ("GET", "/v1/requests/{request_id}"): {"customer", *READERS},
+    ("POST", "/v1/requests/{request_id}/verification"): {"anyone"},
+    ("POST", "/v1/requests/{request_id}/code"): {"anyone"},
+    ("POST", "/v1/requests/{request_id}/cancel"): {"customer", "agent", "client:requests:write"},
+    ("POST", "/v1/requests/{request_id}/reissue"): {"customer", "agent", "client:requests:write"},
+    ("POST", "/v1/requests/{request_id}/review"): {"reviewer"},
+    ("GET", "/v1/requests/{request_id}/activation"): {
+        "customer",
+        "agent",
+        "client:activation:read",
+    },
+    ("GET", "/v1/requests/{request_id}/activation/qr.{fmt}"): {
+        "customer",
+        "agent",
+        "client:activation:read",
+    },
+    ("GET", "/v1/sim-changes"): {"reviewer", "admin", "client:sim-changes:read"},
+    ("POST", "/v1/auth/staff/login"): {"anyone"},
+    ("POST", "/v1/auth/logout"): {"customer", "agent", "reviewer", "admin"},
+    ("GET", "/v1/lines/{msisdn}"): {"agent"},
+    ("POST", "/v1/identity-checks"): {"agent"},
+    ("GET", "/health"): {"anyone"},
+    ("GET", "/ready"): {"anyone"},
+    ("GET", "/metrics"): {"anyone"},
+    ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo"): {"smdp"},
+    ("GET", "/status/{request_id}"): {"anyone"},
+    ("GET", "/not-me/{token}"): {"anyone"},
+    ("POST", "/not-me/{token}"): {"anyone"},
+}
+
+
+def all_routes(app: FastAPI) -> list[Any]:
+    """The app's routes with the dependencies of the routers they were included with.
+
+    FastAPI >= 0.16x keeps included routers as ``_IncludedRouter`` entries in
+    ``app.routes``; ``iter_route_contexts`` flattens them (router-level
+    dependencies included). Older versions list the routes themselves.
+    """
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(flatten(app.routes)) if flatten else list(app.routes)
+
+
+def undeclared_routes(app: FastAPI) -> list[str]:
+    """Routes that name no callers (FastAPI's documentation routes excepted)."""
+    missing = []
+    for route in all_routes(app):
+        path = getattr(route, "path", None) or repr(route)
+        if path in EXEMPT:
+            continue
+        if access_rules(route) is None:
+            missing.append(path)
+    return missing
+
+
+def endpoints(app: FastAPI) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    for route in all_routes(app):
+        if route.path in EXEMPT:
+            continue
+        rules = access_rules(route)
+        assert rules is not None
+        for method in sorted(set(route.methods) - {"HEAD"}):
+            yield method, route.path, rules
+
+
+class TestEveryRouteDeclaresItsCallers:
+    def test_an_undeclared_route_is_found(self) -> None:
+        app = FastAPI()
+
+        @app.get("/open")
+        def open_route() -> None: ...
+
+        @app.get("/closed", dependencies=[allow("admin")])
+        def closed_route() -> None: ...
+
+        assert undeclared_routes(app) == ["/open"]
+
+    def test_the_app_declares_every_route_and_ours_as_in_the_matrix(self, system: System) -> None:
+        app = build_app(system.ctx, ApiConfig(mail_capture_dir=None))
+        assert undeclared_routes(app) == []
+        declared = {(m, p): set(rules) for m, p, rules in endpoints(app)}
+        assert len(declared) >= len(EXPECTED)
+        for key, rules in EXPECTED.items():
+            assert declared.get(key) == rules, key
+
+
+def _fill(path: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    return path.replace("{", "").replace("}", "")
+
+
+def test_every_route_with_every_caller(system: System) -> None:
+    own_msisdn, own_email, _, _ = add_line(system, 800)
+    other_msisdn, other_email, _, _ = add_line(system, 801)
+    server = ServerThread(build_app(system.ctx, ApiConfig())).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            sessions: dict[str, str] = {}
+            for msisdn, email in ((own_msisdn, own_email), (other_msisdn, other_email)):
+                created = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"})
+                assert created.status_code == 201, created.text
+                rid = created.json()["id"]
+                system.run_jobs()
+                verified = http.post(
+                    f"/v1/requests/{rid}/verification", json={"otp": system.code_for(email)}
+                )
+                assert verified.status_code == 200, verified.text
+                sessions[rid] = verified.json()["session_token"]
+            own_rid, other_rid = list(sessions)
+            agent = staff_session(system.ctx, "agent")
+            checked = http.post(
+                "/v1/identity-checks",
+                json={"msisdn": own_msisdn, "document_type": "passport", "last_digits": "1234"},
+                headers=bearer(agent),
+            )
+            assert checked.status_code == 201, checked.text
+            callers: dict[str, tuple[Principal, dict[str, str]]] = {
+                "anonymous": (Principal(kind="anonymous"), {}),
+                "customer": (
+                    Principal(kind="customer", request_id=own_rid),
+                    bearer(sessions[own_rid]),
+                ),
+                "other-customer": (
+                    Principal(kind="customer", request_id=other_rid),
+                    bearer(sessions[other_rid]),
+                ),
+                "agent": (Principal(kind="staff", role="agent"), bearer(agent)),
+                **{
+                    role: (
+                        Principal(kind="staff", role=role),
+                        bearer(staff_session(system.ctx, role)),
+                    )
+                    for role in ("reviewer", "admin")
+                },
+                **{
+                    f"client:{scope}": (
+                        Principal(kind="client", scopes=frozenset({scope})),
+                        bearer(client_key(system.ctx, scope)),
+                    )
+                    for scope in SCOPES
+                },
+            }
+            values = {"request_id": own_rid, "msisdn": own_msisdn, "fmt": "png", "token": "x"}
+            app = build_app(system.ctx, ApiConfig())
+            # logout last: it ends the caller's session
+            routes = sorted(endpoints(app), key=lambda e: e[1] == "/v1/auth/logout")
+            wrong: list[str] = []
+            for method, path, rules in routes:
+                url = _fill(path, values)
+                body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
+                for name, (principal, headers) in callers.items():
+                    status = http.request(method, url, json=body, headers=headers).status_code
+                    allowed = any(principal.satisfies(rule) for rule in rules)
+                    if "smdp" in rules:
+                        expected = "401"  # the SM-DP+ callback token is none of these
+                        ok = status == 401
+                    elif not allowed:
+                        expected = "401" if principal.kind == "anonymous" else "403"
+                        ok = status == int(expected)
+                    elif (
+                        name == "other-customer" and "customer" in rules and "{request_id}" in path
+                    ):
+                        expected = "404"
+                        ok = status == 404
+                    else:
+                        expected = "not 401/403"
+                        ok = status not in (401, 403)
+                    if not ok:
+                        wrong.append(f"{method} {path} as {name}: {status}, expected {expected}")
+            assert wrong == [], "\n".join(wrong)
+    finally:
+        server.stop()

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     job_backoff_cap_seconds: float = Field(300.0, gt=0)
     worker_poll_seconds: float = Field(0.2, gt=0)
 
+    # SEC-09: audit rows are kept at least three years; `resim audit prune` honours this.
+    audit_retention_days: int = Field(1095, ge=1095)
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 

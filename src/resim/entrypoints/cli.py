@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
+from resim.entrypoints import cli_audit
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ResimError
 from resim.settings import Settings
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(requests_app, name="requests")
 app.add_typer(import_app, name="import")
 app.add_typer(workflow_app, name="workflow")
+cli_audit.register(app)  # resim audit ..., resim keys ...
 
 
 def _settings(*, quiet: bool = False) -> Settings:

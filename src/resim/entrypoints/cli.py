@@ -175,7 +175,7 @@ def import_lines(file: Path, dry_run: bool = False) -> None:
 
 @import_app.command("stock")
 def import_stock(file: Path, dry_run: bool = False) -> None:
-    """eSIM profile stock (CSV: brand_id,iccid,imsi,profile_type)."""
+    """eSIM profile stock (CSV: brand_id,iccid,imsi,profile_type[,ki,opc]; keys never printed)."""
     from resim.services.importer import import_stock as run
 
     _report(lambda ctx: run(ctx, file, dry_run=dry_run))

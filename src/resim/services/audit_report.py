@@ -8,7 +8,8 @@ Definitions, for a window ``[start, end)``:
   "this was not me" report, or a rejection.
 * **reversals**: requests opened in the window that were completed and then
   reported "not me", or cancelled after approval (the ``request.cancelled``
-  audit event records the state it left).
+  audit event records the state it left). A "not me" report is
+  ``fraud_reported_at`` or a ``request.reported_not_me`` audit event.
 * **requested**: every request opened in the window, for scale.
 
 Requests are streamed in batches; memory grows with the number of brands only.
@@ -62,25 +63,33 @@ def _requests(ctx: ServiceContext, start: dt.datetime, end: dt.datetime) -> Iter
             chunk = uow.session.execute(
                 sa.select(*cols).where(window, r.c.id > last).order_by(r.c.id).limit(BATCH)
             ).all()
-            cancelled = [row.id for row in chunk if str(row.state) == "cancelled"]
-            left_from = _cancelled_from(uow.session, cancelled)
+            facts = _audit_facts(uow.session, [row.id for row in chunk])
         if not chunk:
             return
         for row in chunk:
-            yield row, left_from.get(row.id)
+            yield row, facts.get(row.id, {})
         last = chunk[-1].id
 
 
-def _cancelled_from(session: Any, ids: list[str]) -> dict[str, str]:
+def _audit_facts(session: Any, ids: list[str]) -> dict[str, dict[str, str]]:
+    """Per request: the state a cancel left ("cancelled_from") and a "not me" report."""
     if not ids:
         return {}
     a = orm.audit_event
     rows = session.execute(
-        sa.select(a.c.object_id, a.c.detail).where(
-            a.c.action == "request.cancelled", a.c.object_id.in_(ids)
+        sa.select(a.c.object_id, a.c.action, a.c.detail).where(
+            a.c.action.in_(("request.cancelled", "request.reported_not_me")),
+            a.c.object_type == "request",
+            a.c.object_id.in_(ids),
         )
     )
-    return {oid: str((detail or {}).get("from", "")) for oid, detail in rows}
+    facts: dict[str, dict[str, str]] = {}
+    for oid, action, detail in rows:
+        if action == "request.cancelled":
+            facts.setdefault(oid, {})["cancelled_from"] = str((detail or {}).get("from", ""))
+        else:
+            facts.setdefault(oid, {})["not_me"] = "yes"
+    return facts
 
 
 def _value(x: Any) -> str | None:
@@ -90,7 +99,7 @@ def _value(x: Any) -> str | None:
 def build_report(ctx: ServiceContext, *, start: dt.datetime, end: dt.datetime) -> list[BrandCounts]:
     """Counts per brand (sorted by brand id) for ``[start, end)``."""
     counts: dict[str, BrandCounts] = {}
-    for row, left_from in _requests(ctx, start, end):
+    for row, facts in _requests(ctx, start, end):
         c = counts.setdefault(row.brand_id, BrandCounts(row.brand_id))
         opened = start <= row.created_at < end
         if row.completed_at is not None and start <= row.completed_at < end:
@@ -99,15 +108,16 @@ def build_report(ctx: ServiceContext, *, start: dt.datetime, end: dt.datetime) -
             continue
         c.requested += 1
         state = _value(row.state)
+        not_me = row.fraud_reported_at is not None or "not_me" in facts
         flagged = (
             _value(row.risk_outcome) in FLAG_OUTCOMES
             or row.step_up_methods is not None
-            or row.fraud_reported_at is not None
+            or not_me
             or state == "rejected"
         )
         c.fraud_flagged += int(flagged)
-        reversed_ = (row.completed_at is not None and row.fraud_reported_at is not None) or (
-            state == "cancelled" and left_from in APPROVED_STATES
+        reversed_ = (row.completed_at is not None and not_me) or (
+            state == "cancelled" and facts.get("cancelled_from") in APPROVED_STATES
         )
         c.reversals += int(reversed_)
     return [counts[k] for k in sorted(counts)]

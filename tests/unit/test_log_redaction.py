@@ -65,7 +65,9 @@ class TestStdlibRecords:
         handler = Keep()
         for name in ("httpx", "uvicorn.access"):
             logger = logging.getLogger(name)
-            old_level, logger.level = logger.level, logging.DEBUG
+            old_level, old_disabled = logger.level, logger.disabled
+            logger.setLevel(logging.DEBUG)  # setLevel, not .level: it clears the level cache
+            logger.disabled = False
             logger.addHandler(handler)
             try:
                 if name == "httpx":
@@ -81,7 +83,8 @@ class TestStdlibRecords:
                     )
             finally:
                 logger.removeHandler(handler)
-                logger.level = old_level
+                logger.setLevel(old_level)
+                logger.disabled = old_disabled
         joined = "\n".join(seen)
         assert len(seen) == 2
         assert FERNET not in joined and "tok3nvalue0123456789" not in joined

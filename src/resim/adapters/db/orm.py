@@ -152,8 +152,7 @@ replacement_request = sa.Table(
     sa.Column("fee_minor", sa.Integer, nullable=False, default=0),
     sa.Column("fee_currency", sa.String(3)),
     sa.Column("new_iccid", sa.String(20), unique=True),
-    # Part of the activation code (1$<SM-DP+>$<matching id>): a secret, encrypted (SEC-10).
-    sa.Column("matching_id", EncryptedText),
+    sa.Column("matching_id", sa.String(64)),
     sa.Column("smdp_step", sa.String(16)),
     sa.Column("activation_code_enc", sa.Text),
     sa.Column("activation_expires_at", UtcDateTime),

@@ -241,13 +241,6 @@ def upgrade() -> None:
                 nullable=True,
             )
         )
-        # Existing clear values stay readable until `resim keys rotate` encrypts them.
-        batch_op.alter_column(
-            "matching_id",
-            existing_type=sa.VARCHAR(length=64),
-            type_=resim.adapters.db.types.EncryptedText(),
-            existing_nullable=True,
-        )
 
     with op.batch_alter_table("sim", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ki", resim.adapters.db.types.EncryptedText(), nullable=True))
@@ -466,12 +459,6 @@ def downgrade() -> None:
         batch_op.drop_column("ki")
 
     with op.batch_alter_table("replacement_request", schema=None) as batch_op:
-        batch_op.alter_column(
-            "matching_id",
-            existing_type=resim.adapters.db.types.EncryptedText(),
-            type_=sa.VARCHAR(length=64),
-            existing_nullable=True,
-        )
         batch_op.drop_column("fraud_reported_at")
         batch_op.drop_column("cooling_off_until")
         batch_op.drop_column("lock_override")

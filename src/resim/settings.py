@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # SEC-03: failed verification attempts from one source address per window
     # (the brand's failure_window_hours) before it is blocked and reviewers alerted.
     ip_max_failures: int = Field(50, ge=1)
+    # SEC-09: audit rows are kept at least three years; `resim audit prune` honours this.
+    audit_retention_days: int = Field(1095, ge=1095)
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

@@ -46,7 +46,7 @@ class SecretBox:
     to share between threads.
     """
 
-    __slots__ = ("_fernet", "_key_count")
+    __slots__ = ("_fernet", "_first", "_key_count")
 
     def __init__(self, keys: Sequence[str]) -> None:
         if isinstance(keys, str):
@@ -65,6 +65,7 @@ class SecretBox:
                     code="SECRET_KEY_INVALID",
                 ) from None
         self._fernet = MultiFernet(fernets)
+        self._first = fernets[0]
         self._key_count = len(fernets)
 
     @staticmethod
@@ -85,6 +86,14 @@ class SecretBox:
             raise SecretUnreadable(
                 "a stored secret could not be decrypted with the configured keys"
             ) from None
+
+    def is_current(self, token: str) -> bool:
+        """Whether ``token`` opens with the first key (so rotating it changes nothing)."""
+        try:
+            self._first.decrypt(_token_bytes(token))
+        except (InvalidToken, SecretUnreadable):
+            return False
+        return True
 
     def rotate(self, token: str) -> str:
         """Re-encrypt ``token`` under the first key (keeps the original timestamp)."""

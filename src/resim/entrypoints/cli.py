@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
+from resim.entrypoints import cli_audit
 from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ResimError
@@ -34,6 +35,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(staff_app, name="staff")
 app.add_typer(clients_app, name="clients")
+cli_audit.register(app)  # resim audit ..., resim keys ...
 
 
 def _settings(*, quiet: bool = False) -> Settings:
@@ -175,7 +177,7 @@ def import_lines(file: Path, dry_run: bool = False) -> None:
 
 @import_app.command("stock")
 def import_stock(file: Path, dry_run: bool = False) -> None:
-    """eSIM profile stock (CSV: brand_id,iccid,imsi,profile_type)."""
+    """eSIM profile stock (CSV: brand_id,iccid,imsi,profile_type[,ki,opc]; keys never printed)."""
     from resim.services.importer import import_stock as run
 
     _report(lambda ctx: run(ctx, file, dry_run=dry_run))

@@ -1,11 +1,166 @@
-"""Structured logging (structlog) for every process; secrets are never passed to it."""
+"""Structured logging (structlog) for every process; secrets never reach a log (SEC-11).
+
+Secrets are not passed to loggers in the first place. As a second line of
+defence every event goes through :func:`redact_secrets`:
+
+* the value of any key whose name says "secret" (``otp``, ``code``, ``pin``,
+  ``password``, ``totp``, ``token``, ``authorization``, ``secret``,
+  ``activation_code``, ``matching_id``, ``ki``, ``opc``, ``key`` ... see
+  :func:`is_sensitive_key`) becomes ``"[redacted]"``, at any depth;
+* in every string, known secret shapes are masked (:func:`scrub`): Fernet
+  tokens, ``rsk_`` API keys, bearer credentials, LPA activation codes
+  (``LPA:1$...`` and bare ``1$host$matchingId``), "not me" link tokens and
+  query strings (a URL's query may carry a token).
+
+Records of the standard library's loggers (uvicorn, httpx, SQLAlchemy, and
+anything else) are scrubbed too, when they are created (a log-record factory),
+so no handler, however configured, sees the clear text. uvicorn's access log
+loses query strings altogether.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import structlog
+
+REDACTED = "[redacted]"
+
+_SENSITIVE_EXACT = frozenset(
+    {
+        "otp",
+        "code",
+        "otp_code",
+        "pin",
+        "password",
+        "passwd",
+        "passphrase",
+        "totp",
+        "token",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "secret",
+        "activation_code",
+        "activationcode",
+        "matching_id",
+        "matchingid",
+        "confirmation_code",
+        "confirmationcode",
+        "ki",
+        "k",
+        "opc",
+        "key",
+        "api_key",
+        "apikey",
+        "x-api-key",
+        "qr_payload",
+        "secret_context",
+    }
+)
+_SENSITIVE_PARTS = ("password", "secret", "token", "passwd", "api_key", "apikey", "private")
+
+
+def is_sensitive_key(name: str) -> bool:
+    """Whether a field called ``name`` holds a secret (case-insensitive)."""
+    key = name.lower()
+    if key in _SENSITIVE_EXACT:
+        return True
+    if key.endswith(("_key", "_pin", "_otp", "_totp")):
+        return True
+    return any(part in key for part in _SENSITIVE_PARTS)
+
+
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Fernet tokens: version byte 0x80 and a timestamp -> "gAAAAA" in url-safe base64.
+    (re.compile(r"gAAAAA[A-Za-z0-9_\-]{20,}={0,2}"), REDACTED),
+    # resim API keys.
+    (re.compile(r"rsk_[A-Za-z0-9_\-]{8,}"), "rsk_" + REDACTED),
+    # HTTP credentials.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/\-]+=*"), r"\1 " + REDACTED),
+    # Activation codes (SGP.22 4.1): LPA:1$<SM-DP+ address>$<matching id>[...].
+    (re.compile(r"LPA:1\$[^\s\"'<>]+"), "LPA:1$" + REDACTED),
+    (re.compile(r"(?<![\w$])1\$[A-Za-z0-9.\-]+\$[^\s\"'<>$]+(\$[^\s\"'<>]*)?"), "1$" + REDACTED),
+    # The "this was not me" link carries a bearer token in its path.
+    (re.compile(r"(/not-me/)[A-Za-z0-9_\-]+"), r"\1" + REDACTED),
+    # Query strings of URLs and request lines.
+    (re.compile(r"(/[^\s?\"']*)\?[^\s\"']+"), r"\1?" + REDACTED),
+)
+
+
+_ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_.\-]*")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every known secret shape masked."""
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact(value: Any, depth: int = 0) -> Any:
+    if depth > 8:
+        return value
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and is_sensitive_key(k) else _redact(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v, depth + 1) for v in value)
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """structlog processor: mask sensitive keys and secret shapes (see the module docstring)."""
+    for key in list(event_dict):
+        value = event_dict[key]
+        if key == "code" and isinstance(value, str) and _ERROR_CODE.fullmatch(value):
+            continue  # an error code (SMDP_UNAVAILABLE), not a one-time code
+        if key != "event" and is_sensitive_key(key):
+            event_dict[key] = REDACTED
+        elif isinstance(value, str | Mapping | list | tuple):
+            event_dict[key] = _redact(value)
+    return event_dict
+
+
+_base_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    assert _base_factory is not None
+    record = _base_factory(*args, **kwargs)
+    try:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
+            # (client, method, path with query, http version, status): drop the query.
+            record.args = tuple(
+                a.split("?", 1)[0] if i == 2 and isinstance(a, str) else a
+                for i, a in enumerate(record.args)
+            )
+        message = record.getMessage()
+    except Exception:  # a malformed record: leave it to logging's own error path
+        return record
+    clean = scrub(message)
+    if clean != message or record.args:
+        record.msg, record.args = clean, ()
+    return record
+
+
+def install_stdlib_scrubbing() -> None:
+    """Scrub every stdlib log record when it is created (idempotent)."""
+    global _base_factory
+    if _base_factory is None:
+        _base_factory = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(_scrubbing_factory)
 
 
 def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
@@ -15,6 +170,7 @@ def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    install_stdlib_scrubbing()
     # Chatty libraries: request lines and SMTP dialogue (which names recipients)
     # are not resim's events; keep them to warnings.
     for name in ("httpx", "httpcore", "mail.log", "aiosmtpd", "uvicorn.access"):
@@ -25,6 +181,7 @@ def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

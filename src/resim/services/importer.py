@@ -7,12 +7,17 @@ file twice changes nothing the second time.
 
 brands.toml: [[brand]] tables (id, name, country, currency, language, timezone, [brand.policy])
 lines.csv:  brand_id,msisdn,name,email,language,iccid,imsi,form,pin
-stock.csv:  brand_id,iccid,imsi,profile_type
+stock.csv:  brand_id,iccid,imsi,profile_type[,ki,opc]
+
+``ki`` and ``opc`` (optional) are the SIM's authentication keys, 32 hex digits
+each; they go to encrypted columns and are never printed: a bad key is
+reported by row and column only.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -138,6 +143,19 @@ def import_lines(ctx: ServiceContext, path: Path, *, dry_run: bool = False) -> I
     return report
 
 
+_KEY_HEX = re.compile(r"[0-9A-Fa-f]{32}")
+
+
+def normalize_sim_key(value: str) -> str | None:
+    """A Ki/OPc as 32 upper-case hex digits; empty means none. The message never echoes it."""
+    value = value.strip()
+    if not value:
+        return None
+    if not _KEY_HEX.fullmatch(value):
+        raise InvalidInput("must be 32 hexadecimal digits (128 bits)", code="SIM_KEY_INVALID")
+    return value.upper()
+
+
 def import_stock(ctx: ServiceContext, path: Path, *, dry_run: bool = False) -> ImportReport:
     report = ImportReport("stock")
     rows = _rows(path, STOCK_COLUMNS)
@@ -145,6 +163,7 @@ def import_stock(ctx: ServiceContext, path: Path, *, dry_run: bool = False) -> I
         brands = set(uow.session.scalars(sa.select(orm.brand.c.id)))
         have = set(uow.session.scalars(sa.select(orm.sim.c.iccid)))
     by_brand: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    keys: dict[str, tuple[str | None, str | None]] = {}
     seen: set[str] = set()
     for row_no, row in rows:
         report.read += 1
@@ -157,6 +176,8 @@ def import_stock(ctx: ServiceContext, path: Path, *, dry_run: bool = False) -> I
             errs.append(RowError(row_no, "profile_type", "empty"))
         if iccid in seen:
             errs.append(RowError(row_no, "iccid", "duplicate of an earlier row in this file"))
+        ki = _check(row_no, "ki", normalize_sim_key, row.get("ki", ""), errs)
+        opc = _check(row_no, "opc", normalize_sim_key, row.get("opc", ""), errs)
         if errs:
             report.errors.extend(errs)
             continue
@@ -166,10 +187,12 @@ def import_stock(ctx: ServiceContext, path: Path, *, dry_run: bool = False) -> I
             report.skipped += 1
             continue
         by_brand.setdefault((row["brand_id"], row["profile_type"]), []).append((iccid, imsi))
+        if ki or opc:
+            keys[iccid] = (ki, opc)
     if not dry_run:
         for (brand_id, profile_type), profiles in by_brand.items():
             report.written += seed.add_stock(
-                ctx, brand_id=brand_id, profile_type=profile_type, profiles=profiles
+                ctx, brand_id=brand_id, profile_type=profile_type, profiles=profiles, keys=keys
             )
     return report
 

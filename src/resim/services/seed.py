@@ -125,9 +125,18 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
 
 
 def add_stock(
-    ctx: ServiceContext, *, brand_id: str, profile_type: str, profiles: list[tuple[str, str]]
+    ctx: ServiceContext,
+    *,
+    brand_id: str,
+    profile_type: str,
+    profiles: list[tuple[str, str]],
+    keys: dict[str, tuple[str | None, str | None]] | None = None,
 ) -> int:
-    """Add eSIM profiles (ICCID, IMSI) to stock; existing ICCIDs are skipped. Returns added."""
+    """Add eSIM profiles (ICCID, IMSI) to stock; existing ICCIDs are skipped. Returns added.
+
+    ``keys`` maps a normalised ICCID to its (Ki, OPc), validated hex; they are
+    stored in encrypted columns.
+    """
     added = 0
     with ctx.uow() as uow:
         repo.get_brand(uow, brand_id)
@@ -135,6 +144,7 @@ def add_stock(
             iccid, imsi = normalize_iccid(raw_iccid), normalize_imsi(raw_imsi)
             if uow.session.get(Sim, iccid) is not None:
                 continue
+            ki, opc = (keys or {}).get(iccid, (None, None))
             uow.session.add(
                 Sim(
                     iccid=iccid,
@@ -143,6 +153,8 @@ def add_stock(
                     state=SimState.IN_STOCK,
                     brand_id=brand_id,
                     profile_type=profile_type,
+                    ki=ki,
+                    opc=opc,
                 )
             )
             added += 1

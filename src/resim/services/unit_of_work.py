@@ -2,6 +2,12 @@
 
 ``with uow: ...; uow.commit()`` -- leaving the block without commit rolls back,
 and so drops every job enqueued inside it (the outbox shares the transaction).
+
+Audit events (SEC-09) are held until :meth:`UnitOfWork.commit`, which appends
+them to the hash chain as the transaction's last write (see
+``resim.adapters.db.audit_store``). That covers ``uow.audit(...)`` and any
+``AuditEvent`` added to the session directly. Consequence: a transaction does
+not see its own audit events in queries before it commits.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db import orm
+from resim.adapters.db.audit_store import append_chained
 from resim.domain.model import AuditEvent
 
 
@@ -34,6 +42,7 @@ class UnitOfWork:
         self._secrets = secrets
         self._session: Session | None = None
         self._bound: contextlib.AbstractContextManager[None] | None = None
+        self._audit: list[AuditEvent] = []
 
     @property
     def session(self) -> Session:
@@ -50,7 +59,17 @@ class UnitOfWork:
         self._bound = bind_secrets(self._secrets)
         self._bound.__enter__()
         self._session = self._factory()
+        self._audit = []
+        # An AuditEvent added to the session by hand joins the chain too,
+        # instead of being flushed as an unchained row.
+        event.listen(self._session, "before_flush", self._take_audit_events)
         return self
+
+    def _take_audit_events(self, session: Session, *_args: object) -> None:
+        for obj in list(session.new):
+            if isinstance(obj, AuditEvent):
+                session.expunge(obj)
+                self._audit.append(obj)
 
     def __exit__(
         self,
@@ -63,11 +82,21 @@ class UnitOfWork:
         finally:
             self.session.close()
             self._session = None
+            self._audit = []
             if self._bound is not None:
                 self._bound.__exit__(None, None, None)
                 self._bound = None
 
     def commit(self) -> None:
+        """Commit; audit events of this transaction are chained just before.
+
+        The chain head lock is taken here, after every other write, and held
+        only until the commit right after it.
+        """
+        self.session.flush()  # also moves hand-added AuditEvents to self._audit
+        if self._audit:
+            pending, self._audit = self._audit, []
+            append_chained(self.session, pending)
         self.session.commit()
 
     def flush(self) -> None:
@@ -109,9 +138,13 @@ class UnitOfWork:
         object_type: str,
         object_id: str,
         detail: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> None:
-        """Append an audit event in this transaction (never a secret in ``detail``)."""
-        self.session.add(
+        """Append an audit event in this transaction (never a secret in ``detail``).
+
+        It is written, chained, when the transaction commits.
+        """
+        self._audit.append(
             AuditEvent(
                 id=new_id(),
                 at=at,
@@ -120,5 +153,6 @@ class UnitOfWork:
                 object_type=object_type,
                 object_id=object_id,
                 detail=detail,
+                source=source,
             )
         )

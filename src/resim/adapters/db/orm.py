@@ -195,7 +195,7 @@ audit_event = sa.Table(
     sa.Column("object_id", sa.String(40), nullable=False, index=True),
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Column("source", sa.String(64)),
-    # SEC-09: hash = SHA-256(prev_hash + canonical JSON of the row); see services/audit.
+    # SEC-09: hash = SHA-256(prev_hash + canonical JSON of the row); see domain/audit_chain.
     sa.Column("prev_hash", sa.String(64)),
     sa.Column("hash", sa.String(64)),
 )
@@ -208,6 +208,11 @@ audit_chain_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_seq", sa.Integer, nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
+    # Where verification starts: the last row removed by ``resim audit prune``
+    # (seq 0 and the all-zero hash while nothing was pruned).
+    sa.Column("anchor_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("anchor_hash", sa.String(64), nullable=False, default="0" * 64),
+    sa.Column("anchor_at", UtcDateTime),
 )
 
 staff_user = sa.Table(

@@ -61,6 +61,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
         sa.Column("last_hash", sa.String(length=64), nullable=False),
+        sa.Column("anchor_seq", sa.Integer(), nullable=False),
+        sa.Column("anchor_hash", sa.String(length=64), nullable=False),
+        sa.Column("anchor_at", resim.adapters.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain_head")),
     )
     op.create_table(
@@ -316,18 +319,131 @@ def upgrade() -> None:
             existing_nullable=False,
         )
 
-    # The end of the audit hash chain starts at the all-zero hash.
+    # ### end Alembic commands ###
+    _chain_existing_audit_rows()
+    _create_append_only_triggers()
+
+
+# SEC-09. Rows written under 0001 get chained in seq order with the same pure
+# function the application uses (resim.domain.audit_chain), then the head is set.
+_BATCH = 1000
+
+
+def _chain_existing_audit_rows() -> None:
+    from resim.domain.audit_chain import GENESIS_HASH, link_hash
+
+    conn = op.get_bind()
+    events = sa.table(
+        "audit_event",
+        sa.column("seq", sa.Integer),
+        sa.column("id", sa.String),
+        sa.column("at", resim.adapters.db.types.UtcDateTime()),
+        sa.column("actor", sa.String),
+        sa.column("action", sa.String),
+        sa.column("object_type", sa.String),
+        sa.column("object_id", sa.String),
+        sa.column("detail", sa.JSON),
+        sa.column("source", sa.String),
+        sa.column("prev_hash", sa.String),
+        sa.column("hash", sa.String),
+    )
+    last_seq, last_hash = 0, GENESIS_HASH
+    while True:  # keyset batches: constant memory however long the log
+        batch = (
+            conn.execute(
+                sa.select(events)
+                .where(events.c.seq > last_seq)
+                .order_by(events.c.seq)
+                .limit(_BATCH)
+            )
+            .mappings()
+            .all()
+        )
+        if not batch:
+            break
+        updates = []
+        for row in batch:
+            digest = link_hash(last_hash, dict(row))
+            updates.append({"k_seq": row["seq"], "v_prev": last_hash, "v_hash": digest})
+            last_seq, last_hash = row["seq"], digest
+        conn.execute(
+            sa.update(events)
+            .where(events.c.seq == sa.bindparam("k_seq"))
+            .values(prev_hash=sa.bindparam("v_prev"), hash=sa.bindparam("v_hash")),
+            updates,
+        )
     head = sa.table(
         "audit_chain_head",
         sa.column("id", sa.Integer),
         sa.column("last_seq", sa.Integer),
         sa.column("last_hash", sa.String),
+        sa.column("anchor_seq", sa.Integer),
+        sa.column("anchor_hash", sa.String),
     )
-    op.bulk_insert(head, [{"id": 1, "last_seq": 0, "last_hash": "0" * 64}])
-    # ### end Alembic commands ###
+    op.bulk_insert(
+        head,
+        [
+            {
+                "id": 1,
+                "last_seq": last_seq,
+                "last_hash": last_hash,
+                "anchor_seq": 0,
+                "anchor_hash": GENESIS_HASH,
+            }
+        ],
+    )
+
+
+# Append-only: UPDATE and DELETE on audit_event are refused by the database
+# itself, except DELETE of rows at or below the prune anchor (``resim audit
+# prune`` moves the anchor first, in the same transaction). Someone with DDL
+# rights can drop these triggers; ``resim audit verify`` still finds the edit.
+_SQLITE_TRIGGERS = (
+    """CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
+    BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END""",
+    """CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
+    WHEN OLD.seq > COALESCE((SELECT anchor_seq FROM audit_chain_head WHERE id = 1), 0)
+    BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END""",
+)
+_PG_TRIGGERS = (
+    """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            IF OLD.seq <= COALESCE((SELECT anchor_seq FROM audit_chain_head WHERE id = 1), 0)
+            THEN
+                RETURN OLD;
+            END IF;
+        END IF;
+        RAISE EXCEPTION 'audit_event is append-only: % refused', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $$""",
+    """CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
+    FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()""",
+    """CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()""",
+)
+
+
+def _create_append_only_triggers() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for statement in _SQLITE_TRIGGERS if sqlite else _PG_TRIGGERS:
+        op.execute(statement)
+
+
+def _drop_append_only_triggers() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event")
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event")
+        op.execute("DROP FUNCTION IF EXISTS audit_event_append_only()")
 
 
 def downgrade() -> None:
+    _drop_append_only_triggers()
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("subscriber", schema=None) as batch_op:
         batch_op.alter_column(

@@ -1,0 +1,111 @@
+"""SEC-11: what reaches a log is scrubbed of secrets, for structlog and the stdlib alike."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from resim.adapters.crypto import SecretBox
+from resim.entrypoints import logs
+from resim.entrypoints.logs import REDACTED, configure_logging, redact_secrets, scrub
+
+FERNET = SecretBox([SecretBox.generate_key()]).encrypt("4711")
+
+
+class TestSensitiveKeys:
+    @pytest.mark.parametrize(
+        "key",
+        ["otp", "code", "pin", "password", "new_password", "totp", "token", "Authorization",
+         "secret", "client_secret", "activation_code", "matching_id", "ki", "opc", "key",
+         "api_key", "session_token", "secret_context"],
+    )  # fmt: skip
+    def test_the_value_is_redacted_at_any_depth(self, key: str) -> None:
+        out = redact_secrets(None, "info", {"event": "x", key: "s3cr3t", "nested": {key: "s3"}})
+        assert out[key] == REDACTED and out["nested"][key] == REDACTED
+
+    def test_ordinary_fields_and_error_codes_are_kept(self) -> None:
+        event = {"event": "job.dead", "job_id": "j1", "code": "SMDP_UNAVAILABLE", "attempts": 3}
+        assert redact_secrets(None, "error", dict(event)) == event
+        assert redact_secrets(None, "info", {"event": "x", "code": "123456"})["code"] == REDACTED
+
+
+class TestSecretShapes:
+    @pytest.mark.parametrize(
+        ("text", "secret"),
+        [
+            (f"decrypting {FERNET} failed", FERNET),
+            ("client rsk_AbCdEf0123456789xyz called", "rsk_AbCdEf0123456789xyz"),
+            ("Authorization: Bearer eyJhbGciOi.payload.sig", "eyJhbGciOi.payload.sig"),
+            ("code LPA:1$smdp.resim.test$K2-3F4-5G6H", "K2-3F4-5G6H"),
+            ("activation 1$smdp.resim.test$K2-3F4-5G6H issued", "K2-3F4-5G6H"),
+            ("GET http://h/not-me/Zx_9-abcDEF0123456789 200", "Zx_9-abcDEF0123456789"),
+            ('"GET /v1/requests?token=abc123def HTTP/1.1" 200', "abc123def"),
+        ],
+    )
+    def test_is_masked(self, text: str, secret: str) -> None:
+        assert secret not in scrub(text)
+
+    def test_plain_text_is_untouched(self) -> None:
+        text = "request 4f2a opened for +4520123401 at 2026-03-01T09:00:00Z"
+        assert scrub(text) == text
+
+
+class TestStdlibRecords:
+    def test_records_are_scrubbed_when_created(self) -> None:
+        logs.install_stdlib_scrubbing()
+        seen: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                seen.append(self.format(record))
+
+        handler = Keep()
+        for name in ("httpx", "uvicorn.access"):
+            logger = logging.getLogger(name)
+            old_level, old_disabled = logger.level, logger.disabled
+            logger.setLevel(logging.DEBUG)  # setLevel, not .level: it clears the level cache
+            logger.disabled = False
+            logger.addHandler(handler)
+            try:
+                if name == "httpx":
+                    logger.info('HTTP Request: %s %s "%s"', "GET", f"http://h/x?k={FERNET}", 200)
+                else:
+                    logger.info(
+                        '%s - "%s %s HTTP/%s" %d',
+                        "127.0.0.1:5",
+                        "GET",
+                        "/not-me/tok3nvalue0123456789?otp=918273",
+                        "1.1",
+                        200,
+                    )
+            finally:
+                logger.removeHandler(handler)
+                logger.setLevel(old_level)
+                logger.disabled = old_disabled
+        joined = "\n".join(seen)
+        assert len(seen) == 2
+        assert FERNET not in joined and "tok3nvalue0123456789" not in joined
+        assert "918273" not in joined and "/not-me/" in joined
+
+
+def test_configured_logging_writes_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(fmt="json", level="DEBUG")
+    try:
+        log = structlog.get_logger()
+        log.info(
+            "verify.attempt",
+            otp="918273",
+            pin="2468",
+            request={"activation_code": "LPA:1$h$MID-1", "state": "ready"},
+            note=f"stored {FERNET}",
+        )
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        structlog.reset_defaults()
+    event = json.loads(line)
+    assert event["event"] == "verify.attempt" and event["request"]["state"] == "ready"
+    for secret in ("918273", "2468", "MID-1", FERNET):
+        assert secret not in line

@@ -67,6 +67,14 @@ class RequestKind(StrEnum):
     LINE_SEPARATION = "line_separation"
 
 
+class LineStatus(StrEnum):
+    """Whether the operator's billing considers the line in service."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # barred by the operator (unpaid bill, on request)
+    CEASED = "ceased"  # terminated; kept for history (SIM changes, CAMARA)
+
+
 class Brand:
     def __init__(
         self,
@@ -142,8 +150,10 @@ class Line:
         brand_id: str,
         created_at: dt.datetime,
         sim_change_locked: bool = False,
+        status: LineStatus = LineStatus.ACTIVE,
     ) -> None:
         self.id = id
+        self.status = status
         self.msisdn = msisdn
         self.subscriber_id = subscriber_id
         self.brand_id = brand_id

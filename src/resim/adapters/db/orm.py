@@ -92,6 +92,12 @@ line = sa.Table(
     sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("sim_change_locked", sa.Boolean, nullable=False, default=False),
+    sa.Column(
+        "status",
+        _enum(model.LineStatus, "line_status"),
+        nullable=False,
+        default=model.LineStatus.ACTIVE,
+    ),
     sa.Column("lock_changed_at", UtcDateTime),
     sa.Column("unlock_effective_at", UtcDateTime),
     sa.Column("ported_in_at", UtcDateTime),

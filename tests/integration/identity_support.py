@@ -50,13 +50,18 @@ def enrol(ctx: ServiceContext, role: str, *, brand_id: str | None = None) -> tup
     return username, seed
 
 
-def staff_session(ctx: ServiceContext, role: str, *, brand_id: str | None = None) -> str:
-    """A signed-in staff member's session token (new account, password + TOTP)."""
+def signed_in(ctx: ServiceContext, role: str, *, brand_id: str | None = None) -> tuple[str, str]:
+    """A new staff member with ``role``, signed in: (session token, staff id)."""
     username, seed = enrol(ctx, role, brand_id=brand_id)
-    signed_in = staff.login(
+    login = staff.login(
         ctx,
         username=username,
         password=PASSWORD,
         totp_code=pyotp.TOTP(seed).at(ctx.now()),
     )
-    return signed_in.session.token
+    return login.session.token, login.staff_id
+
+
+def staff_session(ctx: ServiceContext, role: str, *, brand_id: str | None = None) -> str:
+    """A signed-in staff member's session token (new account, password + TOTP)."""
+    return signed_in(ctx, role, brand_id=brand_id)[0]

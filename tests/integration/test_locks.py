@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from identity_support import bearer, client_key, signed_in, staff_session
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
@@ -19,6 +20,7 @@ from resim.adapters.db import orm
 from resim.domain.model import Line
 from resim.domain.security import IdentityCheck, Role, StaffUser
 from resim.domain.workflow import State
+from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import Conflict, InvalidInput, NotFound, Refused
@@ -141,20 +143,29 @@ class TestTurningTheLockOn:
     ) -> None:
         msisdn, _, _, _ = add_line(system, 301)
         http = api()
-        locked = http.post(f"/v1/lines/{msisdn}/lock")
+        key = client_key(system.ctx, "lines:lock")  # the operator's app, on the customer's behalf
+        locked = http.post(f"/v1/lines/{msisdn}/lock", headers=bearer(key))
         assert locked.status_code == 200, locked.text
         body = locked.json()
         assert body["locked"] is True
         assert body["unlock_effective_at"] is None
         assert dt.datetime.fromisoformat(body["since"]) == system.clock.now()
+        [event] = audit_rows(system, "line.locked")
+        client_id = http.get("/v1/auth/me", headers=bearer(key)).json()["id"]
+        assert event.actor == f"client:{client_id}"  # named by its credentials
 
-        refused = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"})
-        assert refused.status_code == 403
-        assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
-        assert "SIM-change lock" in refused.json()["message"]
+        # Whoever asks (the customer on the portal, or the BSS with its own key): refused.
+        bss = bearer(client_key(system.ctx, "requests:write"))
+        for headers in ({}, bss):
+            refused = http.post(
+                "/v1/requests", json={"msisdn": msisdn, "reason": "lost"}, headers=headers
+            )
+            assert refused.status_code == 403
+            assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
+            assert "SIM-change lock" in refused.json()["message"]
         assert request_count(system) == 0
 
-        status = http.get(f"/v1/lines/{msisdn}/lock")
+        status = http.get(f"/v1/lines/{msisdn}/lock", headers=bearer(key))
         assert status.status_code == 200
         assert status.json()["locked"] is True
 
@@ -162,11 +173,22 @@ class TestTurningTheLockOn:
         self, system: System, api: Callable[..., httpx.Client]
     ) -> None:
         msisdn, _, _, _ = add_line(system, 302)
-        http = api(api_tokens=["tok-302"])
+        http = api()
         assert http.post(f"/v1/lines/{msisdn}/lock").status_code == 401
         assert http.get(f"/v1/lines/{msisdn}/lock").status_code == 401
+        forged = bearer("tok-302")  # not a key nor a session
+        assert http.post(f"/v1/lines/{msisdn}/lock", headers=forged).status_code == 401
+        assert http.get(f"/v1/lines/{msisdn}/lock", headers=forged).status_code == 401
+        for wrong in (
+            client_key(system.ctx, *(s for s in SCOPES if s != "lines:lock")),  # no lock scope
+            staff_session(system.ctx, "reviewer"),
+            staff_session(system.ctx, "admin"),
+        ):
+            assert http.post(f"/v1/lines/{msisdn}/lock", headers=bearer(wrong)).status_code == 403
+            assert http.get(f"/v1/lines/{msisdn}/lock", headers=bearer(wrong)).status_code == 403
         assert line_row(system, msisdn).sim_change_locked is False
-        auth = {"Authorization": "Bearer tok-302"}
+        assert audit_rows(system, "line.locked") == []
+        auth = bearer(client_key(system.ctx, "lines:lock"))
         assert http.post("/v1/lines/not-a-number/lock", headers=auth).status_code == 422
         missing = http.post("/v1/lines/+4520999999/lock", headers=auth)
         assert missing.status_code == 404
@@ -199,6 +221,32 @@ class TestTurningTheLockOn:
         assert line_row(system, msisdn).sim_change_locked is False
         assert audit_rows(system, "line.locked") == []
 
+    def test_over_http_a_customer_session_locks_its_own_line_and_no_other(
+        self, system: System, api: Callable[..., httpx.Client]
+    ) -> None:
+        msisdn, email, _, _ = add_line(system, 305)
+        other, _, _, _ = add_line(system, 306)
+        http = api()
+        rid = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}).json()["id"]
+        system.run_jobs()
+        verified = http.post(
+            f"/v1/requests/{rid}/verification", json={"otp": system.code_for(email)}
+        )
+        assert verified.status_code == 200, verified.text
+        customer = bearer(verified.json()["session_token"])
+
+        elsewhere = http.post(f"/v1/lines/{other}/lock", headers=customer)
+        assert elsewhere.status_code == 404  # as if it did not exist
+        assert elsewhere.json()["code"] == "LINE_NOT_FOUND"
+        assert http.get(f"/v1/lines/{other}/lock", headers=customer).status_code == 404
+        assert line_row(system, other).sim_change_locked is False
+
+        locked = http.post(f"/v1/lines/{msisdn}/lock", headers=customer)
+        assert locked.status_code == 200, locked.text
+        assert locked.json()["locked"] is True
+        assert http.get(f"/v1/lines/{msisdn}/lock", headers=customer).json()["locked"] is True
+        assert [e.actor for e in audit_rows(system, "line.locked")] == ["customer"]
+
 
 class TestAPendingUnlock:
     def test_still_refuses_until_its_effective_time_and_says_when(
@@ -214,7 +262,8 @@ class TestAPendingUnlock:
         assert refused.status_code == 403
         assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
         assert "2026-03-02 09:00 UTC" in refused.json()["message"]
-        status = http.get(f"/v1/lines/{msisdn}/lock").json()
+        key = bearer(client_key(system.ctx, "lines:lock"))
+        status = http.get(f"/v1/lines/{msisdn}/lock", headers=key).json()
         assert status["locked"] is True
         assert dt.datetime.fromisoformat(status["unlock_effective_at"]) == effective
 
@@ -390,24 +439,46 @@ class TestLockOverride:
         self, system: System, api: Callable[..., httpx.Client]
     ) -> None:
         msisdn, _, _, _ = add_line(system, 326, locked=True)
-        agent = add_staff(system, "agent326")
+        token, agent = signed_in(system.ctx, "agent")
+        session = bearer(token)
+        colleague = add_staff(system, "agent327")
         http = api()
         body = {
             "msisdn": msisdn,
             "reason": "stolen",
             "channel": "agent",
-            "actor": f"staff:{agent}",
             "lock_override": True,
             "justification": OVERRIDE.justification,
         }
-        refused = http.post("/v1/requests", json=body)
+        assert http.post("/v1/requests", json=body).status_code == 403  # anonymous: no agent
+        bss = bearer(client_key(system.ctx))  # a machine client with every scope
+        assert http.post("/v1/requests", json=body, headers=bss).status_code == 403
+        as_api = http.post("/v1/requests", json={**body, "channel": "api"}, headers=bss)
+        assert as_api.status_code == 403
+        assert as_api.json()["code"] == "LOCK_OVERRIDE_AGENT_ONLY"
+
+        # Naming a colleague who has a live check does not borrow their check:
+        # the actor is the signed-in agent, whatever the body says.
+        add_identity_check(system, staff_id=colleague, msisdn=msisdn)
+        spoofed = {**body, "actor": f"staff:{colleague}"}
+        refused = http.post("/v1/requests", json=spoofed, headers=session)
         assert refused.status_code == 403
         assert refused.json()["code"] == "IDENTITY_CHECK_REQUIRED"
-        missing = http.post("/v1/requests", json={**body, "justification": None})
+        missing = http.post("/v1/requests", json={**body, "justification": None}, headers=session)
         assert missing.status_code == 422
-        add_identity_check(system, staff_id=agent, msisdn=msisdn)
-        created = http.post("/v1/requests", json=body)
+        assert request_count(system) == 0
+
+        checked = http.post(
+            "/v1/identity-checks",
+            json={"msisdn": msisdn, "document_type": "passport", "last_digits": "1234"},
+            headers=session,
+        )
+        assert checked.status_code == 201, checked.text
+        created = http.post("/v1/requests", json=spoofed, headers=session)
         assert created.status_code == 201, created.text
         with system.ctx.uow() as uow:
             line = uow.session.scalars(sa.select(Line).where(orm.line.c.msisdn == msisdn)).one()
             assert line.sim_change_locked is True  # the override leaves the lock on
+        [event] = audit_rows(system, "request.lock_override")
+        assert event.actor == f"staff:{agent}"
+        assert event.detail["identity_check"] == checked.json()["id"]

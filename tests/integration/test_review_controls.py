@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import sqlalchemy as sa
+from identity_support import bearer, client_key, signed_in
 from risk_support import audit_actions, new_line, set_policy, sha256, update_subscriber, verify
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
@@ -164,39 +165,43 @@ class TestPerAgentRateLimit:
     def test_over_the_limit_is_429_with_one_alert(self, system: System, http: httpx.Client) -> None:
         set_policy(system, agent_max_requests_per_hour=2)
         lines = [new_line(system, 320 + i)[0] for i in range(6)]
+        a1_token, a1 = signed_in(system.ctx, "agent")
+        a2_token, a2 = signed_in(system.ctx, "agent")
 
-        def create(msisdn: str, actor: str) -> httpx.Response:
-            body = {"msisdn": msisdn, "reason": "lost", "channel": "agent", "actor": actor}
-            return http.post("/v1/requests", json=body)
+        def create(msisdn: str, token: str, **extra: str) -> httpx.Response:
+            body = {"msisdn": msisdn, "reason": "lost", "channel": "agent", **extra}
+            return http.post("/v1/requests", json=body, headers=bearer(token))
 
-        assert [create(m, "staff:a1").status_code for m in lines[:2]] == [201, 201]
-        refused = create(lines[2], "staff:a1")
+        assert [create(m, a1_token).status_code for m in lines[:2]] == [201, 201]
+        refused = create(lines[2], a1_token)
         assert refused.status_code == 429
         assert refused.json()["code"] == "AGENT_RATE_LIMIT"
         assert int(refused.headers["retry-after"]) == 3600
-        assert create(lines[3], "staff:a1").status_code == 429
-        assert create(lines[3], "staff:a2").status_code == 201  # another agent is not limited
+        assert create(lines[3], a1_token).status_code == 429
+        # The actor is the session's agent: naming a colleague in the body does not escape.
+        assert create(lines[3], a1_token, actor=f"staff:{a2}").status_code == 429
+        assert create(lines[3], a2_token).status_code == 201  # another agent is not limited
         with system.engine.connect() as conn:
             alerts = conn.execute(sa.select(orm.alert.c.kind, orm.alert.c.subject_id)).all()
-            opened = conn.execute(
-                sa.select(sa.func.count()).select_from(orm.replacement_request)
-            ).scalar()
-        assert [tuple(a) for a in alerts] == [("agent_rate_limit", "a1")]
-        assert opened == 3  # refused requests wrote nothing
+            opened = sorted(conn.execute(sa.select(orm.replacement_request.c.actor)).scalars())
+        assert [tuple(a) for a in alerts] == [("agent_rate_limit", a1)]
+        assert opened == sorted([f"staff:{a1}", f"staff:{a1}", f"staff:{a2}"])  # refused: none
         system.clock.advance(HOUR)
-        assert create(lines[4], "staff:a1").status_code == 201
+        assert create(lines[4], a1_token).status_code == 201
 
     def test_origin_fields_are_validated_and_the_device_is_stored_hashed(
         self, system: System, http: httpx.Client
     ) -> None:
         msisdn, _ = new_line(system, 330)
+        bss = bearer(client_key(system.ctx, "requests:write", "requests:read"))
         body = {"msisdn": msisdn, "reason": "lost", "country": "Denmark"}
-        assert http.post("/v1/requests", json=body).status_code == 422
+        assert http.post("/v1/requests", json=body, headers=bss).status_code == 422
         body = {"msisdn": msisdn, "reason": "lost", "country": "dk", "device_id": "IMEI-35-1"}
-        created = http.post("/v1/requests", json=body)
+        created = http.post("/v1/requests", json=body, headers=bss)
         assert created.status_code == 201
         assert "IMEI-35-1" not in created.text
-        view = http.get(f"/v1/requests/{created.json()['id']}")
+        view = http.get(f"/v1/requests/{created.json()['id']}", headers=bss)
+        assert view.status_code == 200, view.text
         assert view.json()["country"] == "DK"
         assert "IMEI-35-1" not in view.text and sha256("IMEI-35-1") not in view.text
         with system.engine.connect() as conn:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from identity_support import bearer, client_key, signed_in, staff_session
 from test_locks import add_identity_check, add_staff, api, audit_rows
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
@@ -26,6 +27,14 @@ pytestmark = pytest.mark.integration
 __all__ = ["api", "system"]
 
 NOTE = "left the shared home last week; he reads her messages"
+
+
+SEPARATION_BODY = {
+    "name": "Sofie Survivor",
+    "email": "sofie@example.dk",
+    "language": "da",
+    "reason_code": "domestic_abuse",
+}
 
 
 def spec(msisdn: str, **kw: Any) -> separation.SeparationSpec:
@@ -237,13 +246,53 @@ class TestSeparationIsRefused:
     ) -> None:
         msisdn, _, _, _ = add_line(system, 450)
         holder = owner_of(system, msisdn)
-        http = api()  # the foundation stub: a machine client with every scope, not an agent
-        body = {
-            "name": "Sofie Survivor",
-            "email": "sofie@example.dk",
-            "language": "da",
-            "reason_code": "domestic_abuse",
-        }
-        refused = http.post(f"/v1/lines/{msisdn}/separation", json=body)
-        assert refused.status_code == 403
+        before = counts(system)
+        http = api()
+        url = f"/v1/lines/{msisdn}/separation"
+        assert http.post(url, json=SEPARATION_BODY).status_code == 401
+        for caller in (
+            client_key(system.ctx),  # a machine client with every scope is not an agent
+            staff_session(system.ctx, "reviewer"),
+            staff_session(system.ctx, "admin"),
+        ):
+            refused = http.post(url, json=SEPARATION_BODY, headers=bearer(caller))
+            assert refused.status_code == 403
+            assert refused.json()["code"] == "PERMISSION_DENIED"
+        assert counts(system) == before
         assert owner_of(system, msisdn) == holder
+        assert audit_rows(system, "line.separated") == []
+
+    def test_over_http_an_agent_needs_their_own_live_document_check(
+        self, system: System, api: Callable[..., httpx.Client]
+    ) -> None:
+        msisdn, _, _, _ = add_line(system, 451)
+        holder = owner_of(system, msisdn)
+        token, agent = signed_in(system.ctx, "agent")
+        session = bearer(token)
+        colleague = staff_session(system.ctx, "agent")
+        http = api()
+        url = f"/v1/lines/{msisdn}/separation"
+        check = {"msisdn": msisdn, "document_type": "passport", "last_digits": "1234"}
+        assert (
+            http.post("/v1/identity-checks", json=check, headers=bearer(colleague)).status_code
+            == 201
+        )
+        before = counts(system)
+        refused = http.post(url, json=SEPARATION_BODY, headers=session)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "IDENTITY_CHECK_REQUIRED"
+        assert counts(system) == before
+        assert owner_of(system, msisdn) == holder
+
+        checked = http.post("/v1/identity-checks", json=check, headers=session)
+        assert checked.status_code == 201, checked.text
+        done = http.post(url, json=SEPARATION_BODY, headers=session)
+        assert done.status_code == 201, done.text
+        assert done.json()["state"] == "approved"  # verified by the agent's document check
+        survivor = done.json()["subscriber_id"]
+        assert survivor != holder
+        assert owner_of(system, msisdn) == survivor
+        assert msisdn not in lines_of(system, holder)
+        [event] = audit_rows(system, "line.separated")
+        assert event.actor == f"staff:{agent}"
+        assert SEPARATION_BODY["email"] not in done.text

@@ -20,7 +20,10 @@ class CreateRequest(Strict):
     reason: Reason
     channel: Literal["api", "portal", "agent"] = "api"
     actor: str = Field(
-        "bss", min_length=1, max_length=120, description="Who opens it (agent id, system)"
+        "bss",
+        min_length=1,
+        max_length=120,
+        description="Ignored: the request's actor is the caller's credential",
     )
     eid: str | None = Field(
         None, description="Bind the order to this EID (32 digits); only if the customer gave it"
@@ -64,7 +67,12 @@ class Verification(Strict):
 
 
 class Cancellation(Strict):
-    actor: str = Field("bss", min_length=1, max_length=120)
+    actor: str = Field(
+        "bss",
+        min_length=1,
+        max_length=120,
+        description="Ignored: who cancels is the caller's credential",
+    )
     note: str | None = Field(None, max_length=500)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -342,8 +342,6 @@ class WorkflowMachine(RuleBasedStateMachine):
     @invariant()
     def design_invariants_hold(self) -> None:
         self.states = check_all(self.world, self.secrets)
-        for state in set(self.states.values()):
-            event(f"a request reached {state.value}")
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -16,10 +16,13 @@ from resim.entrypoints.api.schemas import (
     CreatedRequest,
     CreateRequest,
     Problem,
+    RequestView,
     Review,
+    SimChangeRecord,
     StateOnly,
     Verification,
 )
+from resim.errors import NotFound
 from resim.services import cancel, queries, reissue, requests, review
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
@@ -54,7 +57,7 @@ def create_request(body: CreateRequest, ctx: Ctx) -> CreatedRequest:
     )
 
 
-@router.get("/requests", response_model=list[dict[str, Any]])
+@router.get("/requests", response_model=list[RequestView])
 def list_requests(
     ctx: Ctx,
     state: State | None = None,
@@ -67,7 +70,7 @@ def list_requests(
     )
 
 
-@router.get("/requests/{request_id}", response_model=dict[str, Any])
+@router.get("/requests/{request_id}", response_model=RequestView)
 def read_request(request_id: str, ctx: Ctx) -> dict[str, Any]:
     """Where the request is and what happens next. Never contains a secret."""
     return queries.get_request_view(ctx, request_id)
@@ -129,7 +132,7 @@ def activation(request_id: str, request: Request, ctx: Ctx) -> Activation:
 )
 async def activation_qr(request_id: str, fmt: str, ctx: Ctx) -> Response:
     if fmt not in ("png", "svg"):
-        return Response(status_code=404)
+        raise NotFound("the QR code is served as qr.png or qr.svg", code="NOT_FOUND")
     view = await run_in_threadpool(queries.activation_view, ctx, request_id)
     if fmt == "png":
         return Response(
@@ -144,7 +147,7 @@ async def activation_qr(request_id: str, fmt: str, ctx: Ctx) -> Response:
     )
 
 
-@router.get("/sim-changes", response_model=list[dict[str, Any]], tags=["sim-changes"])
+@router.get("/sim-changes", response_model=list[SimChangeRecord], tags=["sim-changes"])
 def sim_changes(
     ctx: Ctx, msisdn: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict[str, Any]]:

@@ -235,8 +235,18 @@ def check_invariants(world: World, secrets: Secrets) -> dict[str, State]:
             .order_by(orm.audit_event.c.seq)
         ).all()
         details = conn.execute(sa.select(orm.audit_event.c.detail)).scalars().all()
+        due_jobs = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(orm.job)
+            .where(
+                orm.job.c.state.in_(["pending", "running"]),
+                orm.job.c.run_after <= world.clock.now(),
+            )
+        ).scalar_one()
     _check_sims(world, sims)
     _check_requests(requests)
+    if not due_jobs:
+        _check_suspensions(world, sims, requests)
     states = {r["id"]: State(r["state"]) for r in requests}
     _check_audit_replay(states, events)
     for row in requests:
@@ -268,6 +278,31 @@ def _check_sims(world: World, sims: Iterable[sa.Row[tuple[str, str, str, str | N
         assert enabled == (state == SimState.ACTIVE), (
             f"{line.msisdn}: SIM {imsi} is {state} in resim, in service={enabled} in the core"
         )
+
+
+def _check_suspensions(
+    world: World,
+    sims: Iterable[sa.Row[tuple[str, str, str, str | None]]],
+    requests: Iterable[sa.RowMapping],
+) -> None:
+    suspended = {line for _, _, state, line in sims if state == SimState.SUSPENDED}
+    holders: dict[str, sa.RowMapping] = {}
+    for r in sorted(requests, key=lambda r: (_aware(r["created_at"]), r["id"])):
+        if r["old_sim_suspended"]:
+            holders[r["line_id"]] = r
+    for line in world.lines:
+        if line.id not in suspended:
+            continue
+        holder = holders.get(line.id)
+        assert holder is not None, f"{line.msisdn}: SIM suspended, no request holds it"
+        assert holder["state"] != State.CANCELLED, (
+            f"{line.msisdn}: SIM still suspended though request {holder['id']}, the newest "
+            "that holds it, was cancelled and no job is due"
+        )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _check_requests(requests: Iterable[sa.RowMapping]) -> None:

@@ -235,18 +235,18 @@ def check_invariants(world: World, secrets: Secrets) -> dict[str, State]:
             .order_by(orm.audit_event.c.seq)
         ).all()
         details = conn.execute(sa.select(orm.audit_event.c.detail)).scalars().all()
-        due_jobs = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(orm.job)
-            .where(
-                orm.job.c.state.in_(["pending", "running"]),
-                orm.job.c.run_after <= world.clock.now(),
-            )
-        ).scalar_one()
+        waiting = set(
+            conn.execute(
+                sa.select(orm.job.c.kind).where(orm.job.c.state.in_(["pending", "running"]))
+            ).scalars()
+        )
     _check_sims(world, sims)
     _check_requests(requests)
-    if not due_jobs:
-        _check_suspensions(world, sims, requests)
+    if not waiting & {"core.suspend_old", "core.resume_old"}:
+        opened = [rid for rid, action, _ in events if action == "request.created"]
+        _check_suspensions(world, sims, requests, opened)
+    if not {k for k in waiting if k.startswith("esim.")}:
+        _check_no_leaked_profile(sims, requests)
     states = {r["id"]: State(r["state"]) for r in requests}
     _check_audit_replay(states, events)
     for row in requests:
@@ -284,10 +284,13 @@ def _check_suspensions(
     world: World,
     sims: Iterable[sa.Row[tuple[str, str, str, str | None]]],
     requests: Iterable[sa.RowMapping],
+    opened: list[str],
 ) -> None:
+    """``opened``: request ids in the order of their "request.created" audit events."""
     suspended = {line for _, _, state, line in sims if state == SimState.SUSPENDED}
     holders: dict[str, sa.RowMapping] = {}
-    for r in sorted(requests, key=lambda r: (_aware(r["created_at"]), r["id"])):
+    by_id = {r["id"]: r for r in requests}
+    for r in (by_id[rid] for rid in opened if rid in by_id):
         if r["old_sim_suspended"]:
             holders[r["line_id"]] = r
     for line in world.lines:
@@ -297,12 +300,18 @@ def _check_suspensions(
         assert holder is not None, f"{line.msisdn}: SIM suspended, no request holds it"
         assert holder["state"] != State.CANCELLED, (
             f"{line.msisdn}: SIM still suspended though request {holder['id']}, the newest "
-            "that holds it, was cancelled and no job is due"
+            "that holds it, was cancelled and no job will resume it"
         )
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+def _check_no_leaked_profile(
+    sims: Iterable[sa.Row[tuple[str, str, str, str | None]]], requests: Iterable[sa.RowMapping]
+) -> None:
+    held = {r["new_iccid"] for r in requests if State(r["state"]) in OPEN_STATES}
+    leaked = [
+        iccid for iccid, _, state, _ in sims if state == SimState.RESERVED and iccid not in held
+    ]
+    assert not leaked, f"reserved eSIM profiles no open request holds: {leaked}"
 
 
 def _check_requests(requests: Iterable[sa.RowMapping]) -> None:

@@ -37,6 +37,24 @@ from resim.services.ports import DownloadProgress
 
 PATH = wire.PATH_PREFIX + wire.HANDLE_DOWNLOAD_PROGRESS_INFO
 
+_ES2_FAILURE = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["header"],
+                "properties": {"header": {"type": "object"}},
+            }
+        }
+    }
+}
+# What the route answers besides 204, as the module docstring lists (OpenAPI).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "ES2+ function failure (body not valid, ICCID unknown)", **_ES2_FAILURE},
+    401: {"description": "caller not authenticated (ES2+ 1.1/1.1)", **_ES2_FAILURE},
+    503: {"description": "not processed now; the SM-DP+ retries (ES2+ 1.2/4.2)", **_ES2_FAILURE},
+}
+
 
 async def _raw_body(request: Request) -> bytes:
     # Read in the event loop so the sync route below gets bytes, whatever they are.
@@ -72,7 +90,9 @@ def build_es2_callback_router(
     router = APIRouter()
     log = structlog.get_logger().bind(component="es2-callback")
 
-    @router.post(PATH, status_code=204, response_class=Response, response_model=None)
+    @router.post(
+        PATH, status_code=204, response_class=Response, response_model=None, responses=RESPONSES
+    )
     def handle_download_progress_info(
         body: Annotated[bytes, Depends(_raw_body)],
         authorization: Annotated[str | None, Header()] = None,

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from resim.domain.model import SimChange, SimState
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.domain.model import ReplacementRequest, SimChange, SimState
 from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
 from resim.errors import NotFound
@@ -22,6 +25,10 @@ from resim.services.unit_of_work import new_id
 
 INSTALLED = 4  # SGP.22 notificationPointId: installed on the eUICC (or failed)
 DOWNLOADED = 3
+
+
+# A request that ends in one of these states gives a barred old SIM back.
+GIVES_BACK_OLD_SIM = frozenset({State.CANCELLED, State.REJECTED})
 
 
 def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
@@ -41,7 +48,8 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
         if old.state != SimState.ACTIVE:
             return  # already suspended, or retired by a cut-over
         imsi = old.imsi
-        cancelled = req.state == State.CANCELLED
+        # cancelled or rejected: the old SIM goes back into service (review.give_back_old_sim)
+        cancelled = req.state in GIVES_BACK_OLD_SIM
     if cancelled and not may_have_taken_effect(ctx, job, "core.suspend"):
         return  # cancelled before the old SIM was barred: it simply stays in service
     call_peer(ctx, job, "core.suspend", lambda _cid: ctx.core.suspend_imsi(imsi=imsi))
@@ -60,8 +68,9 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
             object_id=old.iccid,
             detail={"request": req.id},
         )
-        if req.state == State.CANCELLED:
-            # The cancel committed while we barred the SIM and saw nothing to resume.
+        if req.state in GIVES_BACK_OLD_SIM:
+            # The cancel or rejection committed while we barred the SIM and saw
+            # nothing to resume.
             uow.enqueue("core.resume_old", at=now, request_id=req.id)
         uow.commit()
 
@@ -72,7 +81,12 @@ def _iccid(iccid: str | None) -> str:
 
 
 def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
-    """A cancelled lost/stolen request gives the old SIM its service back."""
+    """A cancelled or rejected lost/stolen request gives the old SIM its service back.
+
+    If the line has a newer open request by then, that request takes over the
+    suspension (``old_sim_suspended``): its own cancel resumes the SIM, its
+    completion retires it.
+    """
     assert job.request_id is not None
     with ctx.uow() as uow:
         req = repo.get_request(uow, job.request_id)
@@ -81,8 +95,29 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
         old = repo.get_sim(uow, req.old_iccid)
         if old.state != SimState.SUSPENDED or req.state == State.COMPLETED:
             return
-        if repo.open_request_for_line(uow, req.line_id) is not None:
-            return  # a newer request owns the line's fate now
+        # Locked: a cancel of the newer request either commits first (then it is
+        # not open here, and we resume) or waits and sees the flag set below.
+        newer = uow.session.scalars(
+            sa.select(ReplacementRequest)
+            .where(orm.replacement_request.c.open_line_id == req.line_id)
+            .with_for_update()
+        ).one_or_none()
+        if newer is not None:
+            # A newer request owns the line's fate now. It takes over the suspension,
+            # so that cancelling it too gives the SIM its service back; without this
+            # nobody would, and the line would stay barred with nothing in progress.
+            if not newer.old_sim_suspended:
+                newer.old_sim_suspended = True
+                uow.audit(
+                    at=ctx.now(),
+                    actor="worker",
+                    action="sim.suspension_handed_over",
+                    object_type="request",
+                    object_id=newer.id,
+                    detail={"from_request": req.id, "iccid": old.iccid},
+                )
+                uow.commit()
+            return
         imsi, old_iccid = old.imsi, old.iccid
     # Only plain values leave the block: leaving it rolls back, which expires `req`.
     call_peer(ctx, job, "core.resume", lambda _cid: ctx.core.resume_imsi(imsi=imsi))

@@ -86,6 +86,14 @@ def assess_and_decide(
         approve(ctx, uow, request, actor="risk-engine", at=now)
     elif outcome == RiskOutcome.REVIEW:
         request.move_to(State.IN_REVIEW, at=now)
+        uow.audit(
+            at=now,
+            actor="risk-engine",
+            action="request.held",
+            object_type="request",
+            object_id=request.id,
+            detail={"rules": [f.rule for f in result.findings]},
+        )
         notify_customer(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
         )
@@ -95,6 +103,15 @@ def assess_and_decide(
         request.failure_reason = "; ".join(
             f.reason for f in result.findings if f.outcome == RiskOutcome.DENY
         )
+        uow.audit(
+            at=now,
+            actor="risk-engine",
+            action="request.rejected",
+            object_type="request",
+            object_id=request.id,
+            detail={"code": "RISK_DENIED"},
+        )
+        give_back_old_sim(uow, request, at=now)
         notify_customer(
             ctx,
             uow,
@@ -103,6 +120,17 @@ def assess_and_decide(
             subscriber=subscriber,
             brand=brand,
         )
+
+
+def give_back_old_sim(uow: UnitOfWork, request: ReplacementRequest, *, at: dt.datetime) -> None:
+    """A rejected lost/stolen request must not leave the real customer's SIM barred.
+
+    Whoever was rejected may have been a fraudster who passed verification; the
+    account holder keeps service. If the suspension job has not barred the SIM
+    yet, it sees the rejection and leaves the SIM alone (``cutover.suspend_old``).
+    """
+    if request.old_sim_suspended:
+        uow.enqueue("core.resume_old", at=at, request_id=request.id)
 
 
 def approve(
@@ -208,6 +236,7 @@ def review(
                 object_type="request",
                 object_id=request.id,
             )
+            give_back_old_sim(uow, request, at=now)
             notify_customer(ctx, uow, kind="replacement_rejected", request=request)
         uow.commit()
         return request.state

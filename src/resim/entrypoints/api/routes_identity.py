@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends
 from resim.entrypoints.api.access import SCOPES, STAFF_ROLES, Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import (
+    API_ERRORS,
     IdentityCheckBody,
     IdentityCheckOut,
     Me,
-    Problem,
     SessionOut,
     StaffLoginBody,
 )
@@ -24,7 +24,7 @@ from resim.services import console, sessions, staff
 from resim.services.context import ServiceContext
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401, 403, 404, 422, 429)}
+ERRORS = API_ERRORS
 SIGNED_IN = ("customer", *STAFF_ROLES, *(f"client:{scope}" for scope in SCOPES))
 
 router = APIRouter(prefix="/v1", responses=ERRORS)

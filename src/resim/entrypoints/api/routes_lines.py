@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
-from resim.entrypoints.api.schemas import Problem, Strict
+from resim.entrypoints.api.schemas import API_ERRORS, Strict
 from resim.errors import PermissionDenied
 from resim.services import locks, separation
 from resim.services.context import ServiceContext
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401, 403, 404, 409, 422)}
+ERRORS = API_ERRORS
 LockCaller = Annotated[Principal, allow("customer", "agent", "client:lines:lock")]
 
 router = APIRouter(prefix="/v1/lines", tags=["lines"], responses=ERRORS)

@@ -12,25 +12,26 @@ from resim.domain.workflow import State
 from resim.entrypoints.api.access import Principal, allow, own_request
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import (
+    API_ERRORS,
     Activation,
     Cancellation,
     CreatedRequest,
     CreateRequest,
     Problem,
+    RequestView,
     Review,
+    SimChangeRecord,
     StateOnly,
     Verification,
     VerificationResult,
 )
-from resim.errors import PermissionDenied
+from resim.errors import NotFound, PermissionDenied
 from resim.services import cancel, console, locks, queries, reissue, requests, review, sessions
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 429, 503)
-}
+ERRORS = API_ERRORS
 
 router = APIRouter(prefix="/v1", tags=["requests"], responses=ERRORS)
 
@@ -84,7 +85,7 @@ def create_request(
     )
 
 
-@router.get("/requests", response_model=list[dict[str, Any]])
+@router.get("/requests", response_model=list[RequestView])
 def list_requests(
     ctx: Ctx,
     _principal: Annotated[Principal, allow(*READERS)],
@@ -98,7 +99,7 @@ def list_requests(
     )
 
 
-@router.get("/requests/{request_id}", response_model=dict[str, Any])
+@router.get("/requests/{request_id}", response_model=RequestView)
 def read_request(
     request_id: str, ctx: Ctx, principal: Annotated[Principal, allow("customer", *READERS)]
 ) -> dict[str, Any]:
@@ -227,7 +228,7 @@ async def activation_qr(
     request_id: str, fmt: str, ctx: Ctx, principal: Annotated[Principal, allow(*ACTIVATION)]
 ) -> Response:
     if fmt not in ("png", "svg"):
-        return Response(status_code=404)
+        raise NotFound("the QR code is served as qr.png or qr.svg", code="NOT_FOUND")
     await run_in_threadpool(_may_read_activation, ctx, principal, request_id)
     view = await run_in_threadpool(queries.activation_view, ctx, request_id)
     if fmt == "png":
@@ -243,7 +244,7 @@ async def activation_qr(
     )
 
 
-@router.get("/sim-changes", response_model=list[dict[str, Any]], tags=["sim-changes"])
+@router.get("/sim-changes", response_model=list[SimChangeRecord], tags=["sim-changes"])
 def sim_changes(
     ctx: Ctx,
     _principal: Annotated[Principal, allow("reviewer", "admin", "client:sim-changes:read")],

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
-from resim.entrypoints.api.schemas import Problem, StateOnly, Strict
+from resim.entrypoints.api.schemas import API_ERRORS, StateOnly, Strict
 from resim.services import unlock, verify_request
 from resim.services.context import ServiceContext
 from resim.services.verification import Evidence
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 429)
-}
+ERRORS = API_ERRORS
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,3 +146,75 @@ class Activation(BaseModel):
 class Problem(BaseModel):
     code: str
     message: str
+    details: list[dict[str, str]] | None = Field(
+        None, description="For INVALID_INPUT: each field and its problem (never the input)"
+    )
+
+
+class View(BaseModel):
+    """A read model: the fields listed are documented; fields a view gains later pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class RiskView(View):
+    outcome: str | None
+    reasons: list[dict[str, Any]]
+
+
+class FeeView(View):
+    amount_minor: int
+    currency: str | None
+
+
+class FailureView(View):
+    code: str | None
+    reason: str | None
+
+
+class SimChangeView(View):
+    msisdn: str
+    changed_at: str | None
+    old_iccid: str | None
+    new_iccid: str
+
+
+class SimChangeRecord(SimChangeView):
+    request_id: str | None
+
+
+class RequestView(View):
+    """A replacement request as the BSS sees it (services.queries.request_view). No secrets."""
+
+    id: str
+    ref: str
+    state: str
+    description: str
+    msisdn: str
+    reason: str
+    channel: str
+    actor: str
+    created_at: str | None
+    updated_at: str | None
+    verification_methods: list[str]
+    verified_at: str | None
+    risk: RiskView
+    reviewed_by: str | None
+    fee: FeeView
+    old_iccid: str | None
+    new_iccid: str | None
+    old_sim_suspended: bool
+    activation_expires_at: str | None
+    install_failed_at: str | None
+    installed_at: str | None
+    completed_at: str | None
+    failure: FailureView | None
+    sim_change: SimChangeView | None = Field(
+        None, description="The SIM change record, once the number moved (single reads only)"
+    )
+
+
+# Every JSON route may answer with these problems (400: a body that is not JSON).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 429, 503)
+}

@@ -1,0 +1,79 @@
+"""Regression (found by tests/property/test_workflow_stateful.py): a cancel gives service back.
+
+A lost phone's request suspends the old SIM; cancelling it enqueues the resume.
+If a newer request for the line opened before that job ran, the job left the
+SIM to the newer request -- which never suspended it, so its cancel resumed
+nothing and the line stayed barred with no request in progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from test_replacement_flow import System, add_line
+from test_replacement_flow import system as system  # re-export the fixture
+
+from resim.domain.workflow import State
+from resim.services import cancel, queries, requests, review
+
+pytestmark = pytest.mark.integration
+
+
+class TestCancellingEveryRequestGivesTheLineItsServiceBack:
+    def test_a_newer_request_takes_over_the_suspension_and_its_cancel_resumes(
+        self, system: System
+    ) -> None:
+        msisdn, email, _, old_imsi = add_line(system, 50)
+        lost = requests.open_request(system.ctx, msisdn=msisdn, reason="lost")
+        system.run_jobs()
+        requests.submit_verification(system.ctx, lost.id, otp=system.code_for(email))
+        system.run_jobs()
+        assert system.core.is_enabled(imsi=old_imsi) is False
+
+        cancel.cancel(system.ctx, lost.id, actor="customer")
+        newer = requests.open_request(system.ctx, msisdn=msisdn, reason="damaged")
+        system.run_jobs()  # the resume job finds the newer request open
+        assert system.core.is_enabled(imsi=old_imsi) is False
+        assert queries.get_request_view(system.ctx, newer.id)["old_sim_suspended"] is True
+
+        cancel.cancel(system.ctx, newer.id, actor="customer")
+        system.run_jobs()
+        assert system.core.is_enabled(imsi=old_imsi) is True
+        assert system.core.imsi_of(msisdn=msisdn) == old_imsi
+
+
+class TestARejectionGivesTheLineItsServiceBack:
+    """Found by the state machine: a rejected lost/stolen request left the SIM barred.
+
+    Whoever was rejected may have been a fraudster who passed verification; the
+    account holder must keep service.
+    """
+
+    def test_a_reviewer_rejection_resumes_the_suspended_sim(self, system: System) -> None:
+        recent = system.ctx.now() - dt.timedelta(days=1)  # recent e-mail change: review
+        msisdn, email, _, old_imsi = add_line(system, 60, email_changed_at=recent)
+        stolen = requests.open_request(system.ctx, msisdn=msisdn, reason="stolen")
+        system.run_jobs()
+        state = requests.submit_verification(system.ctx, stolen.id, otp=system.code_for(email))
+        assert state == State.IN_REVIEW
+        system.run_jobs()
+        assert system.core.is_enabled(imsi=old_imsi) is False
+
+        review.review(system.ctx, stolen.id, reviewer="rita", approve_it=False, note="fraud")
+        system.run_jobs()
+        assert system.core.is_enabled(imsi=old_imsi) is True
+        assert queries.get_request_view(system.ctx, stolen.id)["state"] == "rejected"
+
+    def test_a_rejection_before_the_suspension_ran_leaves_the_sim_alone(
+        self, system: System
+    ) -> None:
+        recent = system.ctx.now() - dt.timedelta(days=1)
+        msisdn, email, _, old_imsi = add_line(system, 61, email_changed_at=recent)
+        lost = requests.open_request(system.ctx, msisdn=msisdn, reason="lost")
+        system.run_jobs()
+        requests.submit_verification(system.ctx, lost.id, otp=system.code_for(email))
+        # the reviewer rejects before the worker ran the suspension job
+        review.review(system.ctx, lost.id, reviewer="rita", approve_it=False)
+        system.run_jobs()
+        assert system.core.is_enabled(imsi=old_imsi) is True

@@ -91,7 +91,7 @@ def list_requests(
     _principal: Annotated[Principal, allow(*READERS)],
     state: State | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """Requests, newest first; with state=in_review, the review queue oldest first."""
     return queries.list_requests(

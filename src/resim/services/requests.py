@@ -25,7 +25,7 @@ from resim.domain.model import (
 from resim.domain.verification import offered
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
-from resim.services import locks, repo, verify_request
+from resim.services import attempts, locks, repo, verify_request
 from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail, notify_customer
@@ -226,7 +226,12 @@ def _fee_due(
 
 
 def resend_code(ctx: ServiceContext, request_id: str) -> None:
-    """A fresh one-time code replaces the old one (same attempt counter)."""
+    """A fresh one-time code replaces the old one (same attempt counter).
+
+    Resends back off like failed attempts (SEC-03): after the policy's
+    ``backoff_after_failures`` resends, each further one must wait longer, so
+    the link cannot be used to flood the customer's mailbox.
+    """
     now = ctx.now()
     with ctx.uow() as uow:
         request = repo.get_request(uow, request_id, lock=True)
@@ -235,6 +240,9 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
                 "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
             )
         brand = repo.get_brand(uow, request.brand_id)
+        limits = attempts.Limits.from_policy(brand.policy, ip_max_failures=ctx.ip_max_failures)
+        attempts.guard(uow, [f"resend:{request.id}"], now, limits)
+        attempts.record_failure(uow, [f"resend:{request.id}"], now, limits)
         subscriber = repo.get_subscriber(uow, request.subscriber_id)
         code = _new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)

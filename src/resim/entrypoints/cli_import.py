@@ -22,6 +22,7 @@ SHOWN = 50  # rejected rows printed; all of them are in the CSV report
 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")]
 Strict = Annotated[bool, typer.Option("--strict", help="Write nothing if any row is bad.")]
+Batch = Annotated[int, typer.Option("--batch-size", help="Rows per transaction.", min=1)]
 Report = Annotated[
     Path | None, typer.Option("--report", help="CSV report (default: FILE.report.csv)")
 ]
@@ -31,7 +32,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(import_app, name="import")
 
 
-def _run_file(kind: str, file: Path, dry_run: bool, strict: bool, report: Path | None) -> None:
+def _run_file(
+    kind: str, file: Path, dry_run: bool, strict: bool, report: Path | None, batch: int
+) -> None:
     from resim.bootstrap import build_context
     from resim.entrypoints.cli import _settings
     from resim.services.onboarding import import_file
@@ -42,7 +45,7 @@ def _run_file(kind: str, file: Path, dry_run: bool, strict: bool, report: Path |
     try:
         result = import_file(
             ctx, kind, file, dry_run=dry_run, strict=strict, report_path=target,
-            progress=for_terminal(),
+            progress=for_terminal(), batch_size=batch,
         )  # fmt: skip
     except InvalidInput as exc:
         typer.echo(f"error: {exc.code}: {exc.message}", err=True)
@@ -73,8 +76,9 @@ def _command(kind: str, help_text: str) -> None:
         dry_run: DryRun = False,
         strict: Strict = False,
         report: Report = None,
+        batch_size: Batch = 5000,
     ) -> None:
-        _run_file(kind, file, dry_run, strict, report)
+        _run_file(kind, file, dry_run, strict, report, batch_size)
 
     command.__doc__ = help_text
     import_app.command(kind.replace("_", "-"))(command)

@@ -194,9 +194,7 @@ class BuiltinCoreNetwork:
             holders = dict(
                 conn.execute(
                     sa.select(_sub.c.msisdn, _sub.c.imsi).where(_sub.c.msisdn.in_(numbers))
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             now = self._now()
             inserts: list[dict[str, Any]] = []

@@ -36,7 +36,7 @@ _line, _change = orm.line, orm.sim_change
 
 def _line_ids(uow: UnitOfWork, msisdns: Sequence[str]) -> dict[str, str]:
     q = sa.select(_line.c.msisdn, _line.c.id).where(_line.c.msisdn.in_(list(set(msisdns))))
-    return dict(uow.session.execute(q).tuples().all())
+    return dict(uow.session.execute(q).all())
 
 
 class SimChanges(Kind):

@@ -74,9 +74,7 @@ class Lines(Kind):
         }  # fmt: skip
         sub_ids = list({r["subscriber_id"] for r in recs})
         subs = dict(
-            s.execute(sa.select(_sub.c.id, _sub.c.brand_id).where(_sub.c.id.in_(sub_ids)))
-            .tuples()
-            .all()
+            s.execute(sa.select(_sub.c.id, _sub.c.brand_id).where(_sub.c.id.in_(sub_ids))).all()
         )
         sims = {
             r.iccid: r
@@ -128,7 +126,7 @@ class Lines(Kind):
             q = sa.select(_sim.c.iccid, _sim.c.imsi).where(
                 _sim.c.iccid.in_([r["iccid"] for r in recs])
             )
-            imsis = dict(uow.session.execute(q).tuples().all())
+            imsis = dict(uow.session.execute(q).all())
         corebind.bind(
             ctx.core,
             [

@@ -72,9 +72,9 @@ class Sims(Kind):
             )
         }  # fmt: skip
         imsi_owner = dict(
-            uow.session.execute(sa.select(_sim.c.imsi, _sim.c.iccid).where(_sim.c.imsi.in_(imsis)))
-            .tuples()
-            .all()
+            uow.session.execute(
+                sa.select(_sim.c.imsi, _sim.c.iccid).where(_sim.c.imsi.in_(imsis))
+            ).all()
         )
         keyed = [r["iccid"] for r in recs if (r["ki"] or r["opc"]) and r["iccid"] in have]
         keys = {}

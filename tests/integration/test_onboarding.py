@@ -30,7 +30,8 @@ from resim.settings import Settings
 pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
-HASH = "$argon2id$v=19$m=65536,t=3,p=4$bJ01+4MZRHZhN4IA+PgpSA$7Ux2O79KgkKg/rP2NOxo7HxnTn7hbkzwt0Q+1+sR8Ks"  # noqa: E501ICC = iccid_with_check_digit
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$bJ01+4MZRHZhN4IA+PgpSA$7Ux2O79KgkKg/rP2NOxo7HxnTn7hbkzwt0Q+1+sR8Ks"  # noqa: E501
+ICC = iccid_with_check_digit
 
 
 @pytest.fixture

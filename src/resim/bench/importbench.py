@@ -83,7 +83,7 @@ def child(url: str, directory: str) -> None:
     from resim.settings import Settings
 
     upgrade(url)
-    settings = Settings(database_url=url, data_dir=Path(directory))  # type: ignore[arg-type]
+    settings = Settings(database_url=url, data_dir=Path(directory))
     ctx = build_context(settings)
     import_file(ctx, "brands", Path(directory) / "brands.toml")
     out: dict[str, Any] = {"kinds": {}}

@@ -37,6 +37,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m resim.bench
+	$(BIN)/python -m resim.bench import
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -29,7 +29,9 @@ def env(db_url: str, tmp_path: Path) -> dict[str, str]:
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output + result.stderr
 
 
 def test_workflow_diagram_is_generated_from_the_table() -> None:
@@ -47,37 +49,40 @@ def test_db_upgrade_is_repeatable(env: dict[str, str]) -> None:
     assert run(env, "db", "upgrade")[0] == 0
 
 
-def test_import_samples_then_reimport_changes_nothing(env: dict[str, str]) -> None:
+def test_import_samples_then_reimport_changes_nothing(env: dict[str, str], tmp_path: Path) -> None:
     assert run(env, "db", "upgrade")[0] == 0
     code, out = run(env, "import", "brands", str(SAMPLES / "brands.toml"))
     assert code == 0, out
-    code, out = run(env, "import", "lines", str(SAMPLES / "lines.csv"), "--dry-run")
-    assert code == 0 and "0 written" in out
-    code, out = run(env, "import", "lines", str(SAMPLES / "lines.csv"))
-    assert code == 0 and "2 written" in out, out
-    code, out = run(env, "import", "lines", str(SAMPLES / "lines.csv"))
-    assert code == 0 and "0 written" in out and "2 already present" in out
-    code, out = run(env, "import", "stock", str(SAMPLES / "stock.csv"))
-    assert code == 0 and "5 written" in out
-    code, out = run(env, "import", "stock", str(SAMPLES / "stock.csv"))
-    assert "0 written" in out and "5 already present" in out
+    code, out = run(env, "import", "subscribers", str(SAMPLES / "subscribers.csv"), "--dry-run",
+                    "--report", str(tmp_path / "r.csv"))  # fmt: skip
+    assert code == 0 and "0 written" in out and "3 would be written" in out, out
+    for kind, n in (("subscribers", 3), ("sims", 4), ("lines", 3), ("stock", 5)):
+        code, out = run(env, "import", kind, str(SAMPLES / f"{kind}.csv"),
+                        "--report", str(tmp_path / "r.csv"))  # fmt: skip
+        assert code == 0 and f"{n} written" in out, out
+    for kind, n in (("subscribers", 3), ("sims", 4), ("lines", 3), ("stock", 5)):
+        code, out = run(env, "import", kind, str(SAMPLES / f"{kind}.csv"),
+                        "--report", str(tmp_path / "r.csv"))  # fmt: skip
+        assert code == 0 and "0 written" in out and f"{n} unchanged" in out, out
 
 
 def test_bad_rows_are_named_and_exit_non_zero(env: dict[str, str], tmp_path: Path) -> None:
     assert run(env, "db", "upgrade")[0] == 0
     run(env, "import", "brands", str(SAMPLES / "brands.toml"))
-    bad = tmp_path / "bad.csv"
+    run(env, "import", "subscribers", str(SAMPLES / "subscribers.csv"))
+    run(env, "import", "sims", str(SAMPLES / "sims.csv"))
+    bad = tmp_path / "lines.csv"
     shutil.copy(SAMPLES / "lines.csv", bad)
     with bad.open("a") as fh:
-        fh.write("polar-no,+47 1,Nobody,nobody-at-example,nb,8947993000000000012,24299,esim,\n")
-        fh.write(
-            "ghost-brand,+4741234569,Ghost,g@example.no,nb,8947993000000000086,242993000000008,esim,\n"
-        )
+        fh.write("+47 1,ACC-1003,polar-no,active,8947993000000000012,\n")
+        fh.write("+4741234570,ACC-1003,ghost-brand,active,8947993000000000045,\n")
     code, out = run(env, "import", "lines", str(bad))
     assert code == 1
-    assert "row 4: msisdn" in out and "row 4: iccid" in out and "row 4: imsi" in out
-    assert "row 4: email" in out and "row 5: brand_id: unknown brand" in out
-    assert "2 written" in out  # the valid rows still land
+    assert "line 5: msisdn" in out and "line 5: iccid" in out, out
+    assert "line 6: brand_id: rejected: unknown brand" in out
+    assert "3 written" in out  # the valid rows still land
+    report = (tmp_path / "lines.csv.report.csv").read_text()
+    assert "lines,5,msisdn,rejected," in report and "lines,6,brand_id,rejected," in report
 
 
 def test_requests_list_and_show(env: dict[str, str]) -> None:
@@ -107,7 +112,8 @@ def test_show_prints_json_for_a_request(env: dict[str, str]) -> None:
 
     upgrade(env["RESIM_DATABASE_URL"])
     run(env, "import", "brands", str(SAMPLES / "brands.toml"))
-    run(env, "import", "lines", str(SAMPLES / "lines.csv"))
+    for kind in ("subscribers", "sims", "lines"):
+        assert run(env, "import", kind, str(SAMPLES / f"{kind}.csv"))[0] == 0
     settings = Settings(
         database_url=env["RESIM_DATABASE_URL"],
         data_dir=Path(env["RESIM_DATA_DIR"]),

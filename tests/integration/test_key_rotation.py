@@ -85,10 +85,14 @@ def raw_values(engine: sa.Engine) -> list[str]:
 def test_rotate_from_a_to_b_then_b_alone_reads_everything(db_url: str, tmp_path: Path) -> None:
     upgrade(db_url)
     (tmp_path / "brands.toml").write_text(BRANDS)
+    (tmp_path / "subscribers.csv").write_text(
+        "subscriber_id,brand_id,name,email,language\nK-1,dk,Karen Blixen,karen@example.dk,da\n"
+    )
+    (tmp_path / "sims.csv").write_text(
+        "iccid,imsi,form,state,brand_id\n8945010000000000014,238010000000001,esim,active,dk\n"
+    )
     (tmp_path / "lines.csv").write_text(
-        "brand_id,msisdn,name,email,language,iccid,imsi,form,pin\n"
-        "dk,+4520123401,Karen Blixen,karen@example.dk,da,"
-        "8945010000000000014,238010000000001,esim,\n"
+        "msisdn,subscriber_id,brand_id,status,iccid\n+4520123401,K-1,dk,active,8945010000000000014\n"
     )
     (tmp_path / "stock.csv").write_text(
         "brand_id,iccid,imsi,profile_type,ki,opc\n"
@@ -96,9 +100,11 @@ def test_rotate_from_a_to_b_then_b_alone_reads_everything(db_url: str, tmp_path:
         f"dk,8945010000000000030,238010000000003,default,{KI[:-1]}Z,{OPC}\n"
     )
     assert cli(db_url, tmp_path, KEY_A, "import", "brands", str(tmp_path / "brands.toml"))[0] == 0
-    assert cli(db_url, tmp_path, KEY_A, "import", "lines", str(tmp_path / "lines.csv"))[0] == 0
+    for kind in ("subscribers", "sims", "lines"):
+        code, out = cli(db_url, tmp_path, KEY_A, "import", kind, str(tmp_path / f"{kind}.csv"))
+        assert code == 0, out
     code, out = cli(db_url, tmp_path, KEY_A, "import", "stock", str(tmp_path / "stock.csv"))
-    assert code == 1 and "row 3: ki" in out and "1 written" in out, out
+    assert code == 1 and "line 3: ki" in out and "1 written" in out, out
     assert KI not in out and KI[:-1] not in out and OPC not in out
 
     ctx_a, engine = context(db_url, tmp_path, KEY_A)

@@ -82,6 +82,12 @@ def _pg_reachable(url: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["import"]:  # python -m resim.bench import [--lines N] ...
+        from resim.bench.importbench import main as import_main
+
+        import_main(given[1:])
+        return
     args = parse(argv)
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(f"machine      {machine_description()}")

@@ -7,14 +7,13 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
-from resim.entrypoints import cli_audit
+from resim.entrypoints import cli_audit, cli_import
 from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ResimError
@@ -27,15 +26,14 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 requests_app = typer.Typer(help="Inspect replacement requests.", no_args_is_help=True)
-import_app = typer.Typer(help="Import brands, lines and eSIM profile stock.", no_args_is_help=True)
 workflow_app = typer.Typer(help="The replacement workflow.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(requests_app, name="requests")
-app.add_typer(import_app, name="import")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(staff_app, name="staff")
 app.add_typer(clients_app, name="clients")
 cli_audit.register(app)  # resim audit ..., resim keys ...
+cli_import.register(app)  # resim import <kind> FILE, resim import all DIR
 
 
 def _settings(*, quiet: bool = False) -> Settings:
@@ -157,45 +155,6 @@ def smdp_emulator(
         timeout_rate=timeout_rate,
     )
     serve_emulator(config, host=host, port=port, stock=counts)
-
-
-@import_app.command("brands")
-def import_brands(file: Path, dry_run: bool = False) -> None:
-    """Brands and their policies (TOML, [[brand]] tables); existing ones are updated."""
-    from resim.services.importer import import_brands as run
-
-    _report(lambda ctx: run(ctx, file, dry_run=dry_run))
-
-
-@import_app.command("lines")
-def import_lines(file: Path, dry_run: bool = False) -> None:
-    """Lines, their subscribers and current SIMs (CSV: brand_id,msisdn,name,email,iccid,imsi)."""
-    from resim.services.importer import import_lines as run
-
-    _report(lambda ctx: run(ctx, file, dry_run=dry_run))
-
-
-@import_app.command("stock")
-def import_stock(file: Path, dry_run: bool = False) -> None:
-    """eSIM profile stock (CSV: brand_id,iccid,imsi,profile_type[,ki,opc]; keys never printed)."""
-    from resim.services.importer import import_stock as run
-
-    _report(lambda ctx: run(ctx, file, dry_run=dry_run))
-
-
-def _report(fn: Any) -> None:
-    from resim.bootstrap import build_context
-
-    ctx = build_context(_settings())
-    try:
-        report = fn(ctx)
-    except ResimError as exc:
-        raise _fail(exc) from None
-    for err in report.errors:
-        typer.echo(f"  row {err.line}: {err.field}: {err.reason}")
-    typer.echo(report.summary())
-    if report.errors:
-        raise typer.Exit(1)
 
 
 @requests_app.command("list")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -173,6 +173,78 @@ class BuiltinCoreNetwork:
                 self._log(conn, imsi, sub.msisdn, rules.EV_HOLDS, now)
 
         self._write(work)
+
+    def bind_many(self, bindings: Sequence[tuple[str, str, bool]]) -> None:
+        """Onboarding in bulk: each (imsi, msisdn, enabled) provisioned and bound.
+
+        One transaction for the whole batch; idempotent (an IMSI that already
+        holds its number is left alone, so a re-run after a crash only adds
+        what is missing). A number held by another IMSI, or an IMSI holding
+        another number, raises MSISDN_CONFLICT / IMSI_HAS_OTHER_MSISDN and
+        writes nothing: onboarding never moves a number.
+        """
+        for imsi, msisdn, _ in bindings:
+            rules.check_imsi(imsi)
+            rules.check_msisdn(msisdn)
+
+        def work(conn: sa.Connection) -> None:
+            imsis = [b[0] for b in bindings]
+            numbers = [b[1] for b in bindings]
+            subs = self._read(conn, imsis)
+            holders = dict(
+                conn.execute(
+                    sa.select(_sub.c.msisdn, _sub.c.imsi).where(_sub.c.msisdn.in_(numbers))
+                ).all()
+            )
+            now = self._now()
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            events: list[dict[str, Any]] = []
+            for imsi, msisdn, enabled in bindings:
+                holder = holders.get(msisdn)
+                sub = subs.get(imsi)
+                if sub is None and holder is not None:
+                    raise rules.msisdn_conflict(msisdn, holder)
+                if sub is not None:  # the same rules as a move with no old IMSI
+                    rules.plan_move(
+                        msisdn=msisdn, new=sub, new_imsi=imsi, old=None, old_imsi=None,
+                        holder=holder,
+                    )  # fmt: skip
+                if holder == imsi:
+                    continue  # already bound: a re-run
+                row = {"imsi": imsi, "msisdn": msisdn, "enabled": enabled, "updated_at": now}
+                if sub is not None:
+                    updates.append({"b_imsi": imsi, **row})
+                else:
+                    inserts.append({**row, "retired": False})
+                    events.append(self._event(imsi, None, rules.EV_PROVISIONED, now))
+                events.append(self._event(imsi, msisdn, rules.EV_BOUND, now))
+                if not enabled:
+                    events.append(self._event(imsi, msisdn, rules.EV_SUSPENDED, now))
+            if inserts:
+                conn.execute(_sub.insert(), inserts)
+            if updates:
+                conn.execute(
+                    _sub.update()
+                    .where(_sub.c.imsi == sa.bindparam("b_imsi"))
+                    .values(
+                        msisdn=sa.bindparam("msisdn"),
+                        enabled=sa.bindparam("enabled"),
+                        updated_at=sa.bindparam("updated_at"),
+                    ),
+                    [
+                        {k: u[k] for k in ("b_imsi", "msisdn", "enabled", "updated_at")}
+                        for u in updates
+                    ],
+                )
+            if events:
+                conn.execute(_ev.insert(), events)
+
+        self._write(work)
+
+    @staticmethod
+    def _event(imsi: str, msisdn: str | None, operation: str, now: dt.datetime) -> dict[str, Any]:
+        return {"imsi": imsi, "msisdn": msisdn, "operation": operation, "at": now}
 
     def msisdn_of(self, *, imsi: str) -> str | None:
         return self._require(imsi).msisdn

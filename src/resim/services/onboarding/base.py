@@ -1,0 +1,149 @@
+"""What every kind of onboarding file provides to the two-pass runner.
+
+Pass 1 (``parse`` then ``classify``) only reads the database; pass 2
+(``write``) gets the rows pass 1 found new, in batches, each batch inside one
+unit of work that the runner commits. ``classify`` runs on a batch inside a
+read-only unit of work: one query per batch and table, never one per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.services.context import ServiceContext
+from resim.services.onboarding.fields import FieldError
+from resim.services.onboarding.report import CONFLICT, REJECTED, RowError
+from resim.services.unit_of_work import UnitOfWork
+
+Rec = dict[str, Any]  # a parsed row; "_line" is its line number
+NEW = True
+UNCHANGED = False
+Verdict = bool | RowError
+
+
+@dataclass(frozen=True)
+class BrandInfo:
+    country: str
+    language: str
+
+
+@dataclass
+class Pending:
+    """Keys that earlier kinds of one ``import all`` will write (dry run, --strict).
+
+    Lets pass 1 of ``lines`` resolve a subscriber that pass 1 of
+    ``subscribers`` accepted but nobody has written yet.
+    """
+
+    brands: dict[str, BrandInfo] = field(default_factory=dict)
+    subscribers: dict[str, str] = field(default_factory=dict)  # id -> brand
+    sims: dict[str, str] = field(default_factory=dict)  # iccid -> brand
+    lines: set[str] = field(default_factory=set)  # msisdn
+
+
+@dataclass
+class Env:
+    brands: dict[str, BrandInfo]
+    now: dt.datetime
+    smdp_address: str
+    pending: Pending | None = None
+
+
+def load_env(ctx: ServiceContext, pending: Pending | None = None) -> Env:
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            sa.select(orm.brand.c.id, orm.brand.c.country, orm.brand.c.language)
+        )
+        brands = {r.id: BrandInfo(r.country, r.language) for r in rows}
+    if pending is not None:
+        brands.update(pending.brands)
+    return Env(brands=brands, now=ctx.now(), smdp_address=ctx.smdp_address, pending=pending)
+
+
+class Cells:
+    """One row's cells, read field by field; failures are collected, not raised."""
+
+    def __init__(self, line: int, cells: dict[str, str]) -> None:
+        self.line = line
+        self.cells = cells
+        self.errors: list[RowError] = []
+
+    def get(
+        self, name: str, check: Callable[[str], Any] | None = None, *, required: bool = False
+    ) -> Any:
+        value = self.cells.get(name)
+        if value is None:
+            if required:
+                self.errors.append(RowError(self.line, name, "missing"))
+            return None
+        if check is None:
+            return value
+        try:
+            return check(value)
+        except FieldError as exc:
+            self.errors.append(RowError(self.line, name, exc.reason))
+            return None
+
+    def fail(self, name: str, reason: str) -> None:
+        self.errors.append(RowError(self.line, name, reason))
+
+    def brand(self, env: Env) -> BrandInfo | None:
+        brand_id = self.get("brand_id", required=True)
+        if brand_id is None:
+            return None
+        info = env.brands.get(brand_id)
+        if info is None:
+            self.fail("brand_id", "unknown brand (import brands first)")
+        return info
+
+
+def conflict(rec: Rec, name: str, reason: str) -> RowError:
+    return RowError(rec["_line"], name, reason, CONFLICT)
+
+
+def rejected(rec: Rec, name: str, reason: str) -> RowError:
+    return RowError(rec["_line"], name, reason, REJECTED)
+
+
+def compact(value: str) -> Hashable:
+    """A key that takes little memory: digits (and +digits) as an int, else the text."""
+    digits = value[1:] if value.startswith("+") else value
+    return int(digits) if digits.isdigit() and digits[0] != "0" else value
+
+
+class Kind(ABC):
+    """One kind of onboarding file (subscribers, sims, lines, ...)."""
+
+    name: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]
+    required: ClassVar[tuple[str, ...]]
+    unique: ClassVar[tuple[str, ...]] = ()  # each must not repeat inside the file
+    secret: ClassVar[frozenset[str]] = frozenset()  # never echoed (they never are)
+
+    @abstractmethod
+    def parse(self, cells: Cells, env: Env) -> Rec | None:
+        """Pure: the normalised record, or None with ``cells.errors`` filled."""
+
+    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
+        return [(f, compact(str(rec[f]))) for f in self.unique if rec.get(f) is not None]
+
+    @abstractmethod
+    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        """NEW, UNCHANGED or an error for each record (same order), from batched reads."""
+
+    def remember(self, recs: Sequence[Rec], pending: Pending) -> None:  # noqa: B027
+        """Note new records' keys for later kinds of the same ``import all``."""
+
+    def before_write(self, ctx: ServiceContext, recs: Sequence[Rec], env: Env) -> None:  # noqa: B027
+        """Idempotent effects outside resim's database (the core network), per batch."""
+
+    @abstractmethod
+    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
+        """Store a batch of new records (Core bulk statements); the caller commits."""

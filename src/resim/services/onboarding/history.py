@@ -1,0 +1,153 @@
+"""sim_changes.csv (the SIM-change history CAMARA answers from) and locks.csv.
+
+A SIM change is keyed by (msisdn, changed_at, new_iccid); it is stored as a
+``sim_change`` row with ``request_id`` NULL (not made by a resim request).
+Its ICCIDs are checked by shape only: history may name SIMs never imported.
+A lock sets ``line.sim_change_locked`` and ``lock_changed_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Sequence
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.services.context import ServiceContext
+from resim.services.onboarding import fields
+from resim.services.onboarding.base import (
+    NEW,
+    UNCHANGED,
+    Cells,
+    Env,
+    Kind,
+    Pending,
+    Rec,
+    Verdict,
+    compact,
+    conflict,
+    rejected,
+)
+from resim.services.unit_of_work import UnitOfWork, new_id
+
+_line, _change = orm.line, orm.sim_change
+
+
+def _line_ids(uow: UnitOfWork, msisdns: Sequence[str]) -> dict[str, str]:
+    q = sa.select(_line.c.msisdn, _line.c.id).where(_line.c.msisdn.in_(list(set(msisdns))))
+    return dict(uow.session.execute(q).all())
+
+
+class SimChanges(Kind):
+    name = "sim_changes"
+    columns = ("msisdn", "changed_at", "old_iccid", "new_iccid")
+    required = ("msisdn", "changed_at", "new_iccid")
+
+    def parse(self, cells: Cells, env: Env) -> Rec | None:
+        rec: Rec = {
+            "_line": cells.line,
+            "msisdn": cells.get("msisdn", fields.msisdn, required=True),
+            "changed_at": cells.get("changed_at", fields.aware_time, required=True),
+            "old_iccid": cells.get("old_iccid", fields.iccid),
+            "new_iccid": cells.get("new_iccid", fields.iccid, required=True),
+        }
+        if rec["old_iccid"] is not None and rec["old_iccid"] == rec["new_iccid"]:
+            cells.fail("new_iccid", "same as old_iccid")
+        return None if cells.errors else rec
+
+    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
+        at: dt.datetime = rec["changed_at"]
+        key = (compact(rec["msisdn"][1:]), int(at.timestamp() * 1e6), compact(rec["new_iccid"]))
+        return [("changed_at", key)]
+
+    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        msisdns = [r["msisdn"] for r in recs]
+        lines = _line_ids(uow, msisdns)
+        have: dict[tuple[str, dt.datetime, str], str | None] = {}
+        c = _change.c
+        q = sa.select(c.msisdn, c.changed_at, c.new_iccid, c.old_iccid).where(
+            c.msisdn.in_(list(set(msisdns)))
+        )
+        for row in uow.session.execute(q):
+            have[(row.msisdn, row.changed_at, row.new_iccid)] = row.old_iccid
+        pending = env.pending or Pending()
+        out: list[Verdict] = []
+        for rec in recs:
+            key = (rec["msisdn"], rec["changed_at"], rec["new_iccid"])
+            if rec["msisdn"] not in lines and rec["msisdn"] not in pending.lines:
+                out.append(rejected(rec, "msisdn", "no such line (import lines first)"))
+            elif key not in have:
+                out.append(NEW)
+            elif have[key] != rec["old_iccid"]:
+                out.append(conflict(rec, "old_iccid", "change exists with another old SIM"))
+            else:
+                out.append(UNCHANGED)
+        return out
+
+    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
+        lines = _line_ids(uow, [r["msisdn"] for r in recs])
+        uow.session.execute(
+            sa.insert(_change),
+            [
+                {
+                    "id": new_id(),
+                    "msisdn": r["msisdn"],
+                    "line_id": lines[r["msisdn"]],
+                    "changed_at": r["changed_at"],
+                    "new_iccid": r["new_iccid"],
+                    "old_iccid": r["old_iccid"],
+                    "request_id": None,
+                }
+                for r in recs
+            ],
+        )
+
+
+class Locks(Kind):
+    name = "locks"
+    columns = ("msisdn", "locked_at")
+    required = ("msisdn", "locked_at")
+    unique = ("msisdn",)
+
+    def parse(self, cells: Cells, env: Env) -> Rec | None:
+        rec: Rec = {
+            "_line": cells.line,
+            "msisdn": cells.get("msisdn", fields.msisdn, required=True),
+            "locked_at": cells.get("locked_at", fields.aware_time, required=True),
+        }
+        return None if cells.errors else rec
+
+    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
+        return [("msisdn", compact(rec["msisdn"][1:]))]
+
+    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        q = sa.select(_line.c.msisdn, _line.c.sim_change_locked, _line.c.lock_changed_at).where(
+            _line.c.msisdn.in_([r["msisdn"] for r in recs])
+        )
+        lines = {r.msisdn: r for r in uow.session.execute(q)}
+        pending = env.pending or Pending()
+        out: list[Verdict] = []
+        for rec in recs:
+            line = lines.get(rec["msisdn"])
+            if line is None:
+                if rec["msisdn"] in pending.lines:
+                    out.append(NEW)
+                else:
+                    out.append(rejected(rec, "msisdn", "no such line (import lines first)"))
+            elif not line.sim_change_locked:
+                out.append(NEW)
+            elif line.lock_changed_at == rec["locked_at"]:
+                out.append(UNCHANGED)
+            else:
+                out.append(conflict(rec, "locked_at", "line is locked since another time"))
+        return out
+
+    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
+        uow.session.execute(
+            sa.update(_line)
+            .where(_line.c.msisdn == sa.bindparam("b_msisdn"))
+            .values(sim_change_locked=True, lock_changed_at=sa.bindparam("b_at")),
+            [{"b_msisdn": r["msisdn"], "b_at": r["locked_at"]} for r in recs],
+            execution_options={"synchronize_session": False},
+        )

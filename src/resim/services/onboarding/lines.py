@@ -1,0 +1,193 @@
+"""lines.csv: numbers, their subscriber, status and current SIM.
+
+The current SIM (``iccid``) must be a SIM of the same brand, imported before
+(sims.csv / stock.csv) and held by no other line. Importing the line binds it:
+SIM state ``active`` (``suspended`` for a suspended line), ``line_id`` and
+``bound_line_id`` set; the core network gets the IMSI with the number (see
+:mod:`resim.services.onboarding.corebind`). A ceased line keeps its last SIM
+for history: state ``retired``, ``line_id`` set, not bound, not in the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.domain.model import BOUND_SIM_STATES, LineStatus, SimState
+from resim.services.context import ServiceContext
+from resim.services.onboarding import corebind, fields
+from resim.services.onboarding.base import (
+    NEW,
+    UNCHANGED,
+    Cells,
+    Env,
+    Kind,
+    Pending,
+    Rec,
+    Verdict,
+    conflict,
+    rejected,
+)
+from resim.services.unit_of_work import UnitOfWork, new_id
+
+_line, _sim, _sub = orm.line, orm.sim, orm.subscriber
+SIM_STATE_OF = {
+    LineStatus.ACTIVE: SimState.ACTIVE,
+    LineStatus.SUSPENDED: SimState.SUSPENDED,
+    LineStatus.CEASED: SimState.RETIRED,
+}
+
+
+class Lines(Kind):
+    name = "lines"
+    columns = ("msisdn", "subscriber_id", "brand_id", "status", "iccid", "created_at")
+    required = ("msisdn", "subscriber_id", "brand_id", "iccid")
+    unique = ("msisdn", "iccid")
+
+    def parse(self, cells: Cells, env: Env) -> Rec | None:
+        brand = cells.brand(env)
+        region = brand.country if brand else None
+        status = cells.get("status", lambda v: fields.enum(LineStatus, v)) or LineStatus.ACTIVE
+        rec: Rec = {
+            "_line": cells.line,
+            "msisdn": cells.get("msisdn", lambda v: fields.msisdn(v, region), required=True),
+            "subscriber_id": cells.get("subscriber_id", fields.account_id, required=True),
+            "brand_id": cells.cells.get("brand_id"),
+            "status": status,
+            "iccid": cells.get("iccid", fields.iccid, required=True),
+            "created_at": cells.get("created_at", fields.aware_time),
+        }
+        return None if cells.errors else rec
+
+    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        s = uow.session
+        msisdns = [r["msisdn"] for r in recs]
+        lines = {
+            r.msisdn: r
+            for r in s.execute(
+                sa.select(_line.c.id, _line.c.msisdn, _line.c.subscriber_id, _line.c.brand_id,
+                          _line.c.status, _line.c.created_at).where(_line.c.msisdn.in_(msisdns))
+            )
+        }  # fmt: skip
+        sub_ids = list({r["subscriber_id"] for r in recs})
+        subs = dict(
+            s.execute(sa.select(_sub.c.id, _sub.c.brand_id).where(_sub.c.id.in_(sub_ids))).all()
+        )
+        sims = {
+            r.iccid: r
+            for r in s.execute(
+                sa.select(_sim.c.iccid, _sim.c.brand_id, _sim.c.line_id, _sim.c.state).where(
+                    _sim.c.iccid.in_([r["iccid"] for r in recs])
+                )
+            )
+        }
+        pending = env.pending or Pending()
+        out: list[Verdict] = []
+        for rec in recs:
+            line = lines.get(rec["msisdn"])
+            sim = sims.get(rec["iccid"])
+            if line is not None:
+                out.append(_compare(rec, line, sim))
+                continue
+            sub_brand = subs.get(rec["subscriber_id"]) or pending.subscribers.get(
+                rec["subscriber_id"]
+            )
+            sim_brand = sim.brand_id if sim is not None else pending.sims.get(rec["iccid"])
+            if sub_brand is None:
+                out.append(rejected(rec, "subscriber_id", "no such subscriber"))
+            elif sub_brand != rec["brand_id"]:
+                out.append(rejected(rec, "subscriber_id", "subscriber is of another brand"))
+            elif sim_brand is None:
+                out.append(rejected(rec, "iccid", "no such SIM (import sims first)"))
+            elif sim_brand != rec["brand_id"]:
+                out.append(rejected(rec, "iccid", "SIM is of another brand"))
+            elif sim is not None and sim.line_id is not None:
+                out.append(conflict(rec, "iccid", "SIM belongs to another line"))
+            elif sim is not None and sim.state in (SimState.RESERVED, SimState.RETIRED):
+                out.append(conflict(rec, "iccid", f"SIM is {sim.state}"))
+            else:
+                out.append(NEW)
+        return out
+
+    def remember(self, recs: Sequence[Rec], pending: Pending) -> None:
+        pending.lines.update(r["msisdn"] for r in recs)
+
+    def before_write(self, ctx: ServiceContext, recs: Sequence[Rec], env: Env) -> None:
+        """Bind the batch's SIMs in the core network, idempotently, before resim's commit.
+
+        Outside resim's transaction (on SQLite two writers would wait for each
+        other): a crash after this and before the batch commits leaves
+        bindings that the re-run finds already made (a no-op).
+        """
+        with ctx.uow() as uow:
+            q = sa.select(_sim.c.iccid, _sim.c.imsi).where(
+                _sim.c.iccid.in_([r["iccid"] for r in recs])
+            )
+            imsis = dict(uow.session.execute(q).all())
+        corebind.bind(
+            ctx.core,
+            [
+                corebind.Binding(
+                    imsi=imsis[r["iccid"]],
+                    msisdn=r["msisdn"],
+                    enabled=r["status"] == LineStatus.ACTIVE,
+                )
+                for r in recs
+                if r["status"] != LineStatus.CEASED
+            ],
+        )
+
+    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
+        """Lines, and their SIMs bound to them (state, line_id, bound_line_id)."""
+        s = uow.session
+        ids = [new_id() for _ in recs]
+        s.execute(
+            sa.insert(_line),
+            [
+                {
+                    "id": line_id,
+                    "msisdn": r["msisdn"],
+                    "subscriber_id": r["subscriber_id"],
+                    "brand_id": r["brand_id"],
+                    "status": r["status"],
+                    "created_at": r["created_at"] or env.now,
+                    "sim_change_locked": False,
+                }
+                for line_id, r in zip(ids, recs, strict=True)
+            ],
+        )
+        s.execute(
+            sa.update(_sim)
+            .where(_sim.c.iccid == sa.bindparam("b_iccid"))
+            .values(
+                state=sa.bindparam("b_state"),
+                line_id=sa.bindparam("b_line"),
+                bound_line_id=sa.bindparam("b_bound"),
+            ),
+            [
+                {
+                    "b_iccid": r["iccid"],
+                    "b_state": SIM_STATE_OF[r["status"]],
+                    "b_line": line_id,
+                    "b_bound": None if r["status"] == LineStatus.CEASED else line_id,
+                }
+                for line_id, r in zip(ids, recs, strict=True)
+            ],
+            execution_options={"synchronize_session": False},
+        )
+
+
+def _compare(rec: Rec, line: Any, sim: Any) -> Verdict:
+    for name in ("subscriber_id", "brand_id", "status"):
+        if getattr(line, name) != rec[name]:
+            return conflict(rec, name, "line exists with a different value")
+    if rec["created_at"] is not None and line.created_at != rec["created_at"]:
+        return conflict(rec, "created_at", "line exists with a different value")
+    if sim is None or sim.line_id != line.id:
+        return conflict(rec, "iccid", "line exists with another current SIM")
+    if rec["status"] != LineStatus.CEASED and sim.state not in BOUND_SIM_STATES:
+        return conflict(rec, "iccid", "line exists with another current SIM")
+    return UNCHANGED

@@ -1,0 +1,85 @@
+"""What an import did: counts per outcome and every row it did not write.
+
+Outcomes of a row: ``written`` (new, stored), ``unchanged`` (its key is in the
+database with the same content: a re-run), ``rejected`` (a rule failed; one
+:class:`RowError` per failing field), ``conflict`` (its key is in the database
+with different content; not written). Reasons never contain a cell's value.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+REJECTED = "rejected"
+CONFLICT = "conflict"
+KEPT_IN_MEMORY = 1000  # errors beyond this go to the CSV report only
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int  # line in the file (CSV: header is line 1); brands: entry number
+    field: str
+    reason: str
+    outcome: str = REJECTED
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    source: str
+    read: int = 0
+    new: int = 0  # found new by the check (written unless dry run or held back)
+    written: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    conflict: int = 0
+    dry_run: bool = False
+    held_back: bool = False  # --strict with bad rows: nothing written
+    errors: list[RowError] = field(default_factory=list)
+    errors_total: int = 0
+    _sink: ReportSink | None = None
+
+    def add(self, error: RowError) -> None:
+        self.errors_total += 1
+        if len(self.errors) < KEPT_IN_MEMORY:
+            self.errors.append(error)
+        if self._sink is not None:
+            self._sink.write(self.kind, error)
+
+    @property
+    def bad(self) -> int:
+        return self.rejected + self.conflict
+
+    def summary(self) -> str:
+        mode = f" (dry run: {self.new} would be written)" if self.dry_run else ""
+        if self.held_back:
+            mode = f" (strict: {self.new} held back because of bad rows)"
+        return (
+            f"{self.kind}: {self.read} read, {self.written} written, {self.unchanged} unchanged,"
+            f" {self.rejected} rejected, {self.conflict} conflicts{mode}"
+        )
+
+
+class ReportSink:
+    """The report as CSV: kind,line,field,outcome,reason (one row per error)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] = path.open("w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._fh)
+        self._csv.writerow(["kind", "line", "field", "outcome", "reason"])
+
+    def write(self, kind: str, error: RowError) -> None:
+        self._csv.writerow([kind, error.line, error.field, error.outcome, error.reason])
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> ReportSink:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

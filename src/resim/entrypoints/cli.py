@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
-from resim.entrypoints import cli_audit
+from resim.entrypoints import cli_audit, cli_export
 from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ResimError
@@ -36,6 +36,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(staff_app, name="staff")
 app.add_typer(clients_app, name="clients")
 cli_audit.register(app)  # resim audit ..., resim keys ...
+cli_export.register(app)  # resim export ..., resim demo-data ...
 
 
 def _settings(*, quiet: bool = False) -> Settings:

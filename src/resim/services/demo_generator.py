@@ -194,7 +194,12 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     brands_file = out / "brands.toml"
     brands_file.write_text(
-        formats.brands_toml([{**vars(b.spec), "policy": b.spec.policy.to_dict()} for b in chosen]),
+        formats.brands_toml(
+            [
+                {**vars(b.spec), "policy": b.spec.policy.to_dict()}
+                for b in sorted(chosen, key=lambda b: b.spec.id)  # as export writes them
+            ]
+        ),
         encoding="utf-8",
     )
     report.counts["brands"], report.files["brands"] = len(chosen), brands_file

@@ -215,3 +215,22 @@ def test_memory_stays_flat_from_20k_to_200k_lines(tmp_path: Path) -> None:
         )
         peaks[n] = int(done.stdout.split()[-1])  # KiB
     assert peaks[200_000] - peaks[20_000] < 10 * 1024, peaks  # under 10 MiB for 10x the rows
+
+
+def test_the_command_writes_the_files_and_prints_the_demo_pin(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from resim.entrypoints.cli import app
+
+    args = ["demo-data", "--lines", "40", "--out", str(tmp_path), "--brands", "it", "--seed", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "lines: 40 rows" in result.output and "PIN:" in result.output
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "brands.toml",
+        *(f"{k}.csv" for k in formats.TABULAR_KINDS),
+    }
+    bad = CliRunner().invoke(
+        app, ["demo-data", "--lines", "4", "--out", str(tmp_path), "--brands", "xx"]
+    )
+    assert bad.exit_code == 1 and "DEMO_BRAND" in bad.output

@@ -126,7 +126,7 @@ def _prefix_sum(prefix: str) -> int:
 
 
 def iccid_for(brand: DemoBrand, kind: int, n: int) -> str:
-    """19 digits: issuer (89 + country + issuer), kind (1 line, 2 stock, 3 retired), n, Luhn.
+    """19 digits: issuer (89 + country + issuer), a kind digit, n (11 digits), Luhn.
 
     The Luhn digit comes from table look-ups (a million ICCIDs a run); the
     tests check it against ``luhn_check_digit``.

@@ -46,6 +46,10 @@ from resim.services.demo_catalog import (
 from resim.services.demo_data import DemoBrand
 
 DAY = 86_400
+# The digit after the issuer prefix (ICCID) or MCC+MNC (IMSI). The demo's own
+# lines and stock (demo_data.seed_demo) use 1 and 2, so generated SIMs never
+# collide with them.
+CURRENT, STOCK, RETIRED = 4, 5, 6
 
 
 @dataclass
@@ -235,8 +239,8 @@ def generate(
                 run.row(
                     "stock",
                     (
-                        iccid_for(brand, 2, n),
-                        imsi_for(brand, 2, n),
+                        iccid_for(brand, STOCK, n),
+                        imsi_for(brand, STOCK, n),
                         brand.spec.id,
                         brand.spec.policy.profile_type,
                         None,  # smdp: the installation's SM-DP+
@@ -314,13 +318,13 @@ def _line(run: _Run, brand: DemoBrand, sub_id: str, line_ts: int) -> None:
     for i in range(run.budget.draw(r >> 32)):  # the SIMs this line had before its current one
         n = run.retired[bid]
         run.retired[bid] += 1
-        chain.append(iccid_for(brand, 3, n))
+        chain.append(iccid_for(brand, RETIRED, n))
         esim = bool(r >> (56 + i) & 1)
         run.row(
             "sims",
             (
                 chain[-1],
-                imsi_for(brand, 3, n),
+                imsi_for(brand, RETIRED, n),
                 "esim" if esim else "physical",
                 "retired",
                 bid,
@@ -328,13 +332,13 @@ def _line(run: _Run, brand: DemoBrand, sub_id: str, line_ts: int) -> None:
                 *run.keys(),
             ),
         )
-    current = iccid_for(brand, 1, line_no)
+    current = iccid_for(brand, CURRENT, line_no)
     esim = (r >> 10 & 0xFF) < 154  # 60%
     run.row(
         "sims",
         (
             current,
-            imsi_for(brand, 1, line_no),
+            imsi_for(brand, CURRENT, line_no),
             "esim" if esim else "physical",
             status,
             bid,

@@ -22,6 +22,8 @@ its data. Contracts:
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +56,11 @@ class ExportReport:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if hasattr(value, "value"):  # an enum
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, enum.Enum):
         return str(value.value)
-    if hasattr(value, "astimezone"):
+    if isinstance(value, dt.datetime):
         return formats.format_time(value)
     return str(value)
 

@@ -184,6 +184,38 @@ def _brands(uow: UnitOfWork, brand_id: str | None) -> list[dict[str, Any]]:
     return out
 
 
+def _snapshot(uow: UnitOfWork) -> None:
+    # One snapshot for every file of an export: on PostgreSQL the read
+    # transaction is REPEATABLE READ, so a line never names a SIM that
+    # sims.csv lacks because a replacement committed in between. (SQLite:
+    # stop writers, or export from a copy of the file.)
+    if uow.dialect == "postgresql":
+        uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _write(uow: UnitOfWork, kind: str, path: Path, brand_id: str | None, include_keys: bool) -> int:
+    fmt = formats.file_format(path)
+    tmp = path.with_name(path.name + ".tmp")
+    if kind == "brands":
+        brands = _brands(uow, brand_id)
+        if fmt == "toml":
+            text = formats.brands_toml(brands)
+        elif fmt == "yaml":
+            text = formats.brands_yaml(brands)
+        else:
+            raise InvalidInput("brands go to .toml or .yaml", code="ONBOARDING_FORMAT")
+        tmp.write_text(text, encoding="utf-8")
+        count = len(brands)
+    else:
+        columns = formats.export_columns(kind, include_keys=include_keys)
+        with formats.RowWriter(tmp, columns, fmt=fmt) as w:
+            for row in _ROWS[kind](uow, brand_id, include_keys):
+                w.write(row)
+            count = w.count
+    tmp.replace(path)
+    return count
+
+
 def export_kind(
     ctx: ServiceContext,
     kind: str,
@@ -199,27 +231,9 @@ def export_kind(
     never leaves a truncated file under the final name.
     """
     kind = formats.kind_name(kind)
-    fmt = formats.file_format(path)
-    tmp = path.with_name(path.name + ".tmp")
+    formats.file_format(path)  # refuse an unknown extension before reading anything
     with ctx.uow() as uow:
-        if kind == "brands":
-            brands = _brands(uow, brand_id)
-            if fmt == "toml":
-                text = formats.brands_toml(brands)
-            elif fmt == "yaml":
-                text = formats.brands_yaml(brands)
-            else:
-                raise InvalidInput("brands go to .toml or .yaml", code="ONBOARDING_FORMAT")
-            tmp.write_text(text, encoding="utf-8")
-            count = len(brands)
-        else:
-            columns = formats.export_columns(kind, include_keys=include_keys)
-            with formats.RowWriter(tmp, columns, fmt=fmt) as w:
-                for row in _ROWS[kind](uow, brand_id, include_keys):
-                    w.write(row)
-                count = w.count
-    tmp.replace(path)
-    return count
+        return _write(uow, kind, path, brand_id, include_keys)
 
 
 def export_all(
@@ -230,15 +244,18 @@ def export_all(
     include_keys: bool = False,
     fmt: str = "csv",
 ) -> ExportReport:
-    """Every kind into ``directory``: ``brands.toml`` and ``<kind>.<fmt>`` (csv or jsonl)."""
+    """Every kind into ``directory``: ``brands.toml`` and ``<kind>.<fmt>`` (csv or jsonl).
+
+    All files come from one read transaction (one snapshot on PostgreSQL).
+    """
     if fmt not in ("csv", "jsonl"):
         raise InvalidInput("export all writes csv or jsonl", code="ONBOARDING_FORMAT")
     directory.mkdir(parents=True, exist_ok=True)
     report = ExportReport()
-    for kind in formats.KINDS:
-        path = directory / ("brands.toml" if kind == "brands" else f"{kind}.{fmt}")
-        report.counts[kind] = export_kind(
-            ctx, kind, path, brand_id=brand_id, include_keys=include_keys
-        )
-        report.files[kind] = path
+    with ctx.uow() as uow:
+        _snapshot(uow)
+        for kind in formats.KINDS:
+            path = directory / ("brands.toml" if kind == "brands" else f"{kind}.{fmt}")
+            report.counts[kind] = _write(uow, kind, path, brand_id, include_keys)
+            report.files[kind] = path
     return report

@@ -185,7 +185,8 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """Stream (line number, row) from a CSV or JSON Lines file; absent values are ``""``.
 
     Line numbers are the file's own (the CSV header is line 1). Cells are
-    stripped. A JSON line that is not an object raises :class:`InvalidInput`.
+    stripped. A JSON line that is not a JSON object raises :class:`InvalidInput`
+    naming the line (callers that report bad rows and go on should catch it).
     """
     fmt = file_format(path)
     with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -197,7 +198,10 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             for n, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue
-                obj = json.loads(text)
+                try:
+                    obj = json.loads(text)
+                except ValueError:
+                    obj = None
                 if not isinstance(obj, dict):
                     raise InvalidInput(f"{path.name}:{n}: not a JSON object")
                 yield n, {k: "" if v is None else str(v).strip() for k, v in obj.items()}

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
-from resim.entrypoints import cli_audit, cli_import
+from resim.entrypoints import cli_audit, cli_export, cli_import
 from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ResimError
@@ -34,6 +34,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(clients_app, name="clients")
 cli_audit.register(app)  # resim audit ..., resim keys ...
 cli_import.register(app)  # resim import <kind> FILE, resim import all DIR
+cli_export.register(app)  # resim export ..., resim demo-data ...
 
 
 def _settings(*, quiet: bool = False) -> Settings:

@@ -14,6 +14,7 @@ from collections.abc import Hashable, Sequence
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
 from resim.services.onboarding.base import (
@@ -41,7 +42,7 @@ def _line_ids(uow: UnitOfWork, msisdns: Sequence[str]) -> dict[str, str]:
 
 class SimChanges(Kind):
     name = "sim_changes"
-    columns = ("msisdn", "changed_at", "old_iccid", "new_iccid")
+    columns = formats.COLUMNS["sim_changes"]
     required = ("msisdn", "changed_at", "new_iccid")
 
     def parse(self, cells: Cells, env: Env) -> Rec | None:
@@ -106,7 +107,7 @@ class SimChanges(Kind):
 
 class Locks(Kind):
     name = "locks"
-    columns = ("msisdn", "locked_at")
+    columns = formats.COLUMNS["locks"]
     required = ("msisdn", "locked_at")
     unique = ("msisdn",)
 

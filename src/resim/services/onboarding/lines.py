@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.domain.model import BOUND_SIM_STATES, LineStatus, SimState
+from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import corebind, fields
 from resim.services.onboarding.base import (
@@ -43,7 +44,7 @@ SIM_STATE_OF = {
 
 class Lines(Kind):
     name = "lines"
-    columns = ("msisdn", "subscriber_id", "brand_id", "status", "iccid", "created_at")
+    columns = formats.COLUMNS["lines"]
     required = ("msisdn", "subscriber_id", "brand_id", "iccid")
     unique = ("msisdn", "iccid")
 

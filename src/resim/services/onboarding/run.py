@@ -24,6 +24,7 @@ from typing import IO, Any
 import structlog
 
 from resim.errors import InvalidInput
+from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import brands as brand_files
 from resim.services.onboarding.base import NEW, Cells, Env, Kind, Pending, Rec, load_env
@@ -40,7 +41,7 @@ BATCH = 5000
 KINDS: dict[str, Kind] = {
     k.name: k for k in (Subscribers(), Sims(), Lines(), SimChanges(), Locks(), Stock())
 }
-ORDER = ("brands", "subscribers", "sims", "lines", "sim_changes", "locks", "stock")
+ORDER = formats.KINDS  # import order (services/formats.py)
 
 
 class Spool:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.domain.model import SimForm, SimState
+from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
 from resim.services.onboarding.base import (
@@ -35,9 +36,7 @@ _sim = orm.sim
 
 class Sims(Kind):
     name = "sims"
-    columns: ClassVar[tuple[str, ...]] = (
-        "iccid", "imsi", "form", "state", "brand_id", "profile_type", "ki", "opc",
-    )  # fmt: skip
+    columns: ClassVar[tuple[str, ...]] = formats.COLUMNS["sims"]
     required: ClassVar[tuple[str, ...]] = ("iccid", "imsi", "form", "state", "brand_id")
     unique = ("iccid", "imsi")
     secret = frozenset({"ki", "opc"})
@@ -148,7 +147,7 @@ class Stock(Sims):
 
     name = "stock"
     compare_state = False
-    columns = ("iccid", "imsi", "brand_id", "profile_type", "smdp", "ki", "opc")
+    columns = formats.COLUMNS["stock"]
     required = ("iccid", "imsi", "brand_id", "profile_type")
 
     def parse(self, cells: Cells, env: Env) -> Rec | None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from resim.adapters.crypto import hash_secret, verify_secret
 from resim.adapters.db import orm
+from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
 from resim.services.onboarding.base import (
@@ -39,20 +40,7 @@ _COMPARED = ("brand_id", "name", "email", "language", "alt_msisdn", "postal_addr
 
 class Subscribers(Kind):
     name = "subscribers"
-    columns = (
-        "subscriber_id",
-        "brand_id",
-        "name",
-        "email",
-        "language",
-        "alt_msisdn",
-        "postal_address",
-        "pin_hash",
-        "password_hash",
-        "pin",
-        "password",
-        "created_at",
-    )
+    columns = formats.COLUMNS["subscribers"]
     required = ("subscriber_id", "brand_id", "name", "email")
     unique = ("subscriber_id",)
     secret = frozenset({"pin", "password", "pin_hash", "password_hash"})

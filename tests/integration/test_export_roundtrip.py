@@ -29,6 +29,7 @@ from resim.entrypoints.cli import app
 from resim.services import formats
 from resim.services.context import FrozenClock, ServiceContext
 from resim.services.demo_generator import generate
+from resim.services.onboarding import import_dir
 from resim.services.onboarding_export import export_all, export_kind
 from resim.settings import Settings
 
@@ -91,6 +92,10 @@ class TestRoundTrip:
 
         second = make_context(second_db_url, tmp_path)
         import_dataset(second, tmp_path / "export1")
+        again = import_dir(second, tmp_path / "export1")  # idempotent: nothing new
+        assert [(r.kind, r.written, r.bad) for r in again] == [
+            (kind, 0, 0) for kind in formats.KINDS
+        ]
         export_all(second, tmp_path / "export2", include_keys=True)
         names = sorted(p.name for p in (tmp_path / "export1").iterdir())
         assert names == sorted(p.name for p in (tmp_path / "export2").iterdir())
@@ -113,6 +118,25 @@ class TestRoundTrip:
         with (tmp_path / "csv" / "brands.toml").open("rb") as fh:
             as_toml = tomllib.load(fh)
         assert yaml.safe_load((tmp_path / "brands.yaml").read_text()) == as_toml
+
+    def test_json_lines_and_yaml_import_back_to_the_same_files(
+        self, db_url: str, second_db_url: str, tmp_path: Path, dataset: Path
+    ) -> None:
+        first = make_context(db_url, tmp_path)
+        import_dataset(first, dataset)
+        export_all(first, tmp_path / "csv", include_keys=True)
+        export_all(first, tmp_path / "jsonl", fmt="jsonl", include_keys=True)
+        (tmp_path / "jsonl" / "brands.toml").unlink()
+        export_kind(first, "brands", tmp_path / "jsonl" / "brands.yaml")
+
+        second = make_context(second_db_url, tmp_path)
+        import_dataset(second, tmp_path / "jsonl")
+        export_all(second, tmp_path / "again", include_keys=True)
+        names = sorted(p.name for p in (tmp_path / "csv").iterdir())
+        match, mismatch, errors = filecmp.cmpfiles(
+            tmp_path / "csv", tmp_path / "again", names, shallow=False
+        )
+        assert (mismatch, errors) == ([], []) and len(match) == len(formats.KINDS)
 
 
 class TestExportContract:

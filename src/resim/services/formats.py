@@ -260,7 +260,7 @@ def _policy(brand: Mapping[str, Any]) -> dict[str, Any]:
 
 def brands_yaml(brands: Sequence[Mapping[str, Any]]) -> str:
     """The same structure as :func:`brands_toml`, as YAML (top-level ``brand:`` list)."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     doc = {
         "brand": [

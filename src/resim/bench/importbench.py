@@ -1,13 +1,14 @@
 """``python -m resim.bench import``: onboarding N lines on SQLite and PostgreSQL.
 
-Generates, streaming, N subscribers, N SIMs, N lines (Norwegian mobile
-numbers, ICCIDs with their Luhn digit) and ``changes`` SIM-change records,
-then imports them kind by kind in a fresh database, in a child process per
-back end so that its peak memory (``ru_maxrss``) is the importer's alone.
+Generates the data with ``resim demo-data``'s generator
+(``services/demo_generator.py``: the demo's four brands, numbers valid for
+each brand's country, ICCIDs with their Luhn digit, SIM-change chains, locks
+and eSIM stock), N lines and ``changes`` SIM-change records, then imports it
+kind by kind in a fresh database, in a child process per back end so that its
+peak memory (``ru_maxrss``) is the importer's alone.
 
-Subscribers carry a ``pin_hash``: one argon2id hash computed once and reused
-for every row (hashing a million clear PINs would take hours by design).
-This generator stands in until ``resim demo-data`` is on this branch.
+Subscribers carry a ``pin_hash`` (the generator hashes one PIN and reuses it:
+hashing a million clear PINs would take hours by design).
 """
 
 from __future__ import annotations
@@ -26,53 +27,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from resim.domain.identifiers import iccid_with_check_digit
+from resim.services import formats
+from resim.services.demo_generator import generate
 
-KINDS = ("subscribers", "sims", "lines", "sim_changes")
-BRANDS = """[[brand]]
-id = "bench-no"
-name = "Bench Mobil"
-country = "NO"
-currency = "NOK"
-language = "nb"
-timezone = "Europe/Oslo"
-"""
-
-
-def generate(directory: Path, lines: int, changes: int) -> None:
-    """Write brands.toml and the four CSV files for ``lines`` lines (streamed)."""
-    from resim.adapters.crypto import hash_secret
-
-    pin_hash = hash_secret("2468")
-    (directory / "brands.toml").write_text(BRANDS)
-
-    def iccid(i: int) -> str:
-        return iccid_with_check_digit(f"8947995{i:011d}")
-
-    with (directory / "subscribers.csv").open("w") as fh:
-        fh.write("subscriber_id,brand_id,name,email,language,pin_hash,created_at\n")
-        for i in range(lines):
-            fh.write(f'B{i},bench-no,Kunde {i},k{i}@bench.example,nb,"{pin_hash}",'
-                     "2020-01-01T00:00:00+01:00\n")  # fmt: skip
-    with (directory / "sims.csv").open("w") as fh:
-        fh.write("iccid,imsi,form,state,brand_id\n")
-        for i in range(lines + changes):
-            form = "esim" if i % 3 else "physical"
-            state = "active" if i < lines else "retired"
-            fh.write(f"{iccid(i)},24299{i:010d},{form},{state},bench-no\n")
-    with (directory / "lines.csv").open("w") as fh:
-        fh.write("msisdn,subscriber_id,brand_id,status,iccid,created_at\n")
-        for i in range(lines):
-            status = "suspended" if i % 50 == 0 else "active"
-            fh.write(f"+47{40000000 + i},B{i},bench-no,{status},{iccid(i)},"
-                     "2020-01-01T00:00:00+01:00\n")  # fmt: skip
-    with (directory / "sim_changes.csv").open("w") as fh:
-        fh.write("msisdn,changed_at,old_iccid,new_iccid\n")
-        for j in range(changes):
-            i = (j * 7919) % lines  # spread over the lines
-            day = 1 + j % 28
-            fh.write(f"+47{40000000 + i},2024-03-{day:02d}T10:{j % 60:02d}:00+01:00,"
-                     f"{iccid(lines + j)},{iccid(i)}\n")  # fmt: skip
+KINDS = formats.TABULAR_KINDS
 
 
 def child(url: str, directory: str) -> None:
@@ -135,7 +93,7 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="resim-import-bench-") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
-        generate(work, args.lines, changes)
+        generate(work, lines=args.lines, sim_changes=changes)
         print(f"generated {args.lines} lines, {changes} SIM changes in "
               f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
         for backend in backends:

@@ -218,6 +218,9 @@ class TestWorkerShutdown:
         try:
             assert entered.wait(10)
             worker.stop()
+            # Let a loop pass that began before stop() finish before the clock jumps:
+            # a claim racing the jump could take back this worker's own lapsed lease.
+            time.sleep(0.3)
             system.clock.advance(dt.timedelta(seconds=30))  # every lease would have run out
             time.sleep(0.5)  # several heartbeats
             # The running mail jobs stay leased to this worker; other kinds of job

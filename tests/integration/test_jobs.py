@@ -183,6 +183,20 @@ class TestClaims:
         assert [j.id for j in again] == [first[0].id]
         assert again[0].attempts == 2
 
+    def test_a_worker_never_takes_back_a_job_it_is_still_running(self, system: System) -> None:
+        with system.ctx.uow() as uow:
+            uow.enqueue("noop.test", at=system.clock.now())
+            uow.commit()
+        (mine,) = jobs.claim(system.ctx, worker_id="w1", limit=5, lease_seconds=30)
+        system.clock.advance(dt.timedelta(seconds=31))  # the lease lapsed while it runs
+        assert (
+            jobs.claim(system.ctx, worker_id="w1", limit=5, lease_seconds=30, running=[mine.id])
+            == []
+        )
+        # Another worker may take it: only the holder knows it is still running.
+        (theirs,) = jobs.claim(system.ctx, worker_id="w2", limit=5, lease_seconds=30)
+        assert theirs.id == mine.id
+
     def test_unknown_job_kind_is_dead_not_looping(self, system: System) -> None:
         with system.ctx.uow() as uow:
             uow.enqueue("nobody.handles.this", at=system.clock.now())

@@ -81,6 +81,7 @@ class Worker:
                             worker_id=self.worker_id,
                             limit=free,
                             lease_seconds=self.lease_seconds,
+                            running=running,
                         )
                     except Exception:
                         log.exception("worker.claim_failed")

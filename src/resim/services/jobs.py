@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,9 +69,20 @@ def _rid(job: JobRecord) -> str:
 
 
 def claim(
-    ctx: ServiceContext, *, worker_id: str, limit: int, lease_seconds: float
+    ctx: ServiceContext,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    running: Collection[str] = (),
 ) -> list[JobRecord]:
-    """Claim up to ``limit`` due jobs (pending, or running with an expired lease)."""
+    """Claim up to ``limit`` due jobs (pending, or running with an expired lease).
+
+    ``running`` names the jobs the calling worker is still executing. Their
+    leases may have lapsed (a stalled heartbeat, a clock jump), but taking one
+    back would start a second copy beside the first, so they are never claimed
+    by their own worker; the next heartbeat renews them instead.
+    """
     if limit <= 0:
         return []
     now = ctx.now()
@@ -80,6 +91,8 @@ def claim(
         sa.and_(t.c.state == "pending", t.c.run_after <= now),
         sa.and_(t.c.state == "running", t.c.lease_until < now),
     )
+    if running:
+        due = sa.and_(due, t.c.id.not_in(list(running)))
     with ctx.uow() as uow:
         ids = list(
             uow.session.scalars(

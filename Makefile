@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration slow bench walkthrough clean
+.PHONY: demo test test-slow lint typecheck unit integration slow bench walkthrough clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## test: lint, types, and the whole test suite (SQLite and PostgreSQL), slow suites included
+## test: lint, types and the test suite on SQLite and PostgreSQL; the slow suites
+## (crash, browser, load) run too when CI=true, or alone with `make test-slow`
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q -m "not slow"
+	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory test-slow; \
+	 else echo "slow suites (crash, browser) skipped here: run 'make test-slow'; CI runs them"; fi
+
+test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 unit: $(STAMP)

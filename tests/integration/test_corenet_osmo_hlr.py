@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from resim.adapters.corenet.osmo_ctrl import CtrlClient, encode_frame
-from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
+from resim.adapters.corenet.osmo_hlr import MSISDN_TAKEN, OsmoHlrCoreNetwork
 from resim.adapters.corenet.osmo_hlr_runner import (
     OsmoHlrEndpoint,
     OsmoHlrProcess,
@@ -194,6 +194,9 @@ class FaultyProxy:
                 if action == "error":
                     client.sendall(encode_frame(f"ERROR {text.split()[1]} injected"))
                     continue
+                if action == "taken":  # what osmo-hlr says when another IMSI holds the number
+                    client.sendall(encode_frame(f"ERROR {text.split()[1]} {MSISDN_TAKEN}"))
+                    continue
                 if action == "drop":
                     return
                 upstream.sendall(request)
@@ -253,6 +256,19 @@ class TestFaults:
         assert (info.value.code, info.value.retryable) == ("CORE_REJECTED", False)
         assert cn.imsi_of(msisdn=msisdn) == old
         assert cn.msisdn_of(imsi=new) is None
+
+    def test_a_number_taken_for_a_moment_by_another_move_is_retryable(
+        self, cn, through_proxy
+    ) -> None:
+        msisdn = new_msisdn()
+        old, new = sim(cn, msisdn), sim(cn)
+        faulty = through_proxy(once(f"{new}.msisdn {msisdn[1:]}", "taken"))
+        with pytest.raises(ExternalError) as info:
+            faulty.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)
+        assert (info.value.code, info.value.retryable) == ("CORE_BUSY", True)
+        assert cn.imsi_of(msisdn=msisdn) == old  # put back; the retry moves it
+        faulty.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)
+        assert cn.imsi_of(msisdn=msisdn) == new
 
     def test_a_dropped_connection_during_the_bind_restores_and_is_retryable(
         self, cn, through_proxy

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from resim.services.ports import CoreNetwork
 
 DEFAULT_CTRL_PORT = 4259
+# What osmo-hlr 1.5 answers to a SET of an MSISDN another subscriber holds
+# (its database's unique constraint), learnt against the running daemon.
+MSISDN_TAKEN = "Update MSISDN failed"
 _HEX128 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
@@ -296,6 +299,11 @@ class OsmoHlrCoreNetwork:
             return  # the SET took effect; only its answer was lost
         if holder is not None and holder != cleared:
             raise rules.msisdn_conflict(msisdn, holder) from exc
+        if isinstance(exc, CtrlError) and exc.reason == MSISDN_TAKEN:
+            # The HLR's unique-number refusal, yet nobody else holds the number
+            # now: another client held it for a moment (between our look and our
+            # SET) and moved it on. Nothing is wrong with this move; try again.
+            raise rules.busy(f"{msisdn} was held by another move for a moment; retry") from exc
         raise exc
 
 

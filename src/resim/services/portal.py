@@ -47,6 +47,10 @@ class PortalRequest:
     updated_at: dt.datetime
 
     @property
+    def uses_email_code(self) -> bool:
+        return any("email_otp" in combo for combo in self.combos)
+
+    @property
     def version(self) -> str:
         """Changes whenever what the status page shows changes (for polling)."""
         return f"{self.state.value}:{self.updated_at.isoformat()}:{self.install_failed_at}"

@@ -69,24 +69,3 @@ def static_router() -> APIRouter:
         return response
 
     return router
-
-
-def language_router(default_next: str = "/portal") -> APIRouter:
-    """``GET /language?lang=da&next=/portal/...``: the switcher's links. Keeps the
-    choice in the ``lang`` cookie and goes back to ``next`` (a local path)."""
-    from starlette.responses import RedirectResponse
-
-    from resim.entrypoints.web.i18n import LOCALES
-    from resim.entrypoints.web.templating import remember_locale
-
-    router = APIRouter(include_in_schema=False)
-
-    @router.get("/language", dependencies=[allow("anyone")])
-    async def switch_language(request: Request, lang: str = "", next: str = "") -> Response:
-        target = safe_next(next, default_next)
-        response = RedirectResponse(target, status_code=303)
-        if lang in LOCALES:
-            remember_locale(request, response, lang)
-        return response
-
-    return router

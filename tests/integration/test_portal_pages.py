@@ -156,9 +156,7 @@ class TestRefusals:
             bad = http.post("/portal/start", data={"msisdn": "abc", "csrf_token": token(start)})
             assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
             assert "Det ligner ikke et mobilnummer" in bad.text
-            choose = http.post(
-                "/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)}
-            )
+            choose = http.post("/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)})
             no_reason = http.post(
                 "/portal/requests",
                 data={"msisdn": msisdn, "reason": "bored", "csrf_token": token(choose)},
@@ -203,17 +201,15 @@ class TestRefusals:
 
 
 class TestLanguages:
-    def test_the_browser_language_is_used_and_the_switch_is_remembered(
-        self, base_url: str
-    ) -> None:
+    def test_the_browser_language_is_used_and_the_switch_is_remembered(self, base_url: str) -> None:
         with browser(base_url, "zh-CN,zh;q=0.9") as http:
             page = http.get("/portal")
             assert '<html lang="zh-Hans">' in page.text
             assert "您的手机号码" in page.text
             switched = http.get("/portal?lang=fr")
-            assert '<html lang="fr">' in switched.text and "lang=fr" in switched.headers[
-                "set-cookie"
-            ]
+            assert (
+                '<html lang="fr">' in switched.text and "lang=fr" in switched.headers["set-cookie"]
+            )
             again = http.get("/portal")
             assert '<html lang="fr">' in again.text
             assert again.headers["content-language"] == "fr"

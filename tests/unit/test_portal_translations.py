@@ -70,8 +70,6 @@ def test_every_message_has_a_translation_with_the_same_placeholders(lang: str) -
 @pytest.mark.parametrize("lang", TRANSLATED)
 def test_translations_are_not_english_copies(lang: str) -> None:
     catalog = load_catalog("portal", lang)
-    copies = [
-        m.id for m in catalog if m.id and m.string == m.id and len(str(m.id).split()) > 2
-    ]
+    copies = [m.id for m in catalog if m.id and m.string == m.id and len(str(m.id).split()) > 2]
     assert copies == [], f"{lang}: untranslated copies {copies}"
     assert translations("portal", lang).gettext("Continue") != "Continue"

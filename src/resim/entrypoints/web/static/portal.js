@@ -21,6 +21,8 @@
   var url = box.getAttribute("data-poll");
   var seconds = parseInt(box.getAttribute("data-seconds"), 10) || 3;
   var version = box.getAttribute("data-version");
+  var finished = ["completed", "cancelled", "rejected", "expired", "failed"];
+  var done = false;
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
@@ -31,9 +33,10 @@
           box.innerHTML = data.html;
           wireCopy(box);
         }
+        done = Boolean(data && finished.indexOf(data.state) >= 0);
       })
       .catch(function () { /* try again at the next tick */ })
-      .then(function () { window.setTimeout(poll, seconds * 1000); });
+      .then(function () { if (!done) { window.setTimeout(poll, seconds * 1000); } });
   }
   window.setTimeout(poll, seconds * 1000);
 })();

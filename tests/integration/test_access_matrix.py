@@ -63,6 +63,18 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/metrics"): {"anyone"},
     ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo"): {"smdp"},
     ("GET", "/status/{request_id}"): {"anyone"},
+    # The portal's pages are open; the eSIM and the session-only buttons check
+    # the customer session cookie of that request themselves (web/portal_status.py).
+    ("GET", "/portal"): {"anyone"},
+    ("POST", "/portal/start"): {"anyone"},
+    ("POST", "/portal/requests"): {"anyone"},
+    ("GET", "/portal/requests/{request_id}"): {"anyone"},
+    ("GET", "/portal/requests/{request_id}/verify"): {"anyone"},
+    ("POST", "/portal/requests/{request_id}/verify"): {"anyone"},
+    ("GET", "/portal/requests/{request_id}/status.json"): {"anyone"},
+    ("POST", "/portal/requests/{request_id}/reissue"): {"anyone"},
+    ("POST", "/portal/requests/{request_id}/cancel"): {"anyone"},
+    ("GET", "/static/{name}"): {"anyone"},
     ("GET", "/not-me/{token}"): {"anyone"},
     ("POST", "/not-me/{token}"): {"anyone"},
 }

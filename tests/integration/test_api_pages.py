@@ -60,7 +60,7 @@ def test_status_page_says_where_the_request_is_without_personal_data(
     rid = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"}).json()["id"]
     page = http.get(f"/status/{rid}")
     assert page.status_code == 200
-    assert "Waiting for the customer" in page.text
+    assert "Waiting for you to confirm who you are" in page.text
     assert msisdn not in page.text and email not in page.text
     assert http.get("/status/unknown").status_code == 404
 

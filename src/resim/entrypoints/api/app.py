@@ -1,4 +1,4 @@
-"""The FastAPI application: BSS REST API, ES2+ callback, public pages, health, metrics."""
+"""The FastAPI application: BSS REST API, ES2+ callback, customer portal, health, metrics."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.es2_callback import build_es2_callback_router
+from resim.entrypoints.web import common, portal, portal_status
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
 
@@ -63,7 +64,9 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(routes_lines.router)
     app.include_router(routes_verification.router)
     app.include_router(routes_identity.router)
-    app.include_router(routes_public.router)
+    app.include_router(common.static_router())
+    app.include_router(portal.router)
+    app.include_router(portal_status.router)
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:

@@ -1,0 +1,328 @@
+"""The customer portal, part 1: start from the number, choose, open, verify.
+
+Server-rendered pages under ``/portal`` that work without JavaScript: every
+step is a plain form POST with a CSRF token (:mod:`.csrf`). Thin: parse,
+call one existing service (``requests.open_request``,
+``requests.submit_verification``, ``requests.resend_code``,
+``sessions.issue_customer_session``), render. Attempt limits, back-off and
+the verification rules are the services'; this module only shows their
+outcome in the visitor's language.
+
+Flow: ``GET /portal`` (number) -> ``POST /portal/start`` (choose reason and
+SIM) -> ``POST /portal/requests`` (opens the request; the code goes to the
+e-mail on file) -> ``GET /portal/requests/{id}/verify`` (fee and the ways to
+confirm) -> ``POST .../verify`` (a customer session cookie, bound to this
+request) -> ``GET /portal/requests/{id}`` (status; see :mod:`.portal_status`).
+
+The reason is chosen before verifying, because verifying sets things going
+at once (a lost or stolen SIM is suspended the moment identity is proven).
+The fee is shown on the confirm page, before the customer confirms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from resim.domain.identifiers import normalize_eid, normalize_msisdn
+from resim.domain.model import Reason
+from resim.entrypoints.api.access import allow
+from resim.entrypoints.web.common import FormTooLarge, locale_of, read_form
+from resim.entrypoints.web.csrf import (
+    CSRF_FIELD,
+    CsrfError,
+    check_csrf,
+    csrf_token,
+    set_csrf_cookie,
+)
+from resim.entrypoints.web.portal_text import (
+    BY_CODE,
+    FORM_EXPIRED,
+    METHOD_LABELS,
+    REASONS,
+    PageError,
+    error_for,
+)
+from resim.entrypoints.web.templating import format_when, render
+from resim.errors import InvalidInput, ResimError
+from resim.services import portal, requests, sessions
+from resim.services.context import ServiceContext
+
+DOMAIN = "portal"
+SESSION_COOKIE = "resim_session"
+
+router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[allow("anyone")])
+
+
+def ctx_of(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def source_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def page(
+    request: Request,
+    template: str,
+    values: dict[str, Any],
+    *,
+    status: int = 200,
+    here: str | None = None,
+) -> Response:
+    """Render a portal page with the CSRF token, the site's name and the language."""
+    ctx = ctx_of(request)
+    token, new_nonce = csrf_token(request, ctx.otp_pepper)
+    response = render(
+        request,
+        domain=DOMAIN,
+        locale=locale_of(request),
+        template=template,
+        context={
+            "site_name": "resim",
+            "home_url": "/portal",
+            "csrf_field": CSRF_FIELD,
+            "csrf_token": token,
+            "reasons": REASONS,
+            "method_labels": METHOD_LABELS,
+            "error": None,
+            **values,
+        },
+        status=status,
+        here=here,
+    )
+    set_csrf_cookie(request, response, new_nonce)
+    return response
+
+
+async def checked_form(request: Request) -> dict[str, str] | None:
+    """The POSTed form, or None when its CSRF token or size is wrong."""
+    try:
+        form = await read_form(request)
+        check_csrf(request, ctx_of(request).otp_pepper, form.get(CSRF_FIELD))
+    except (CsrfError, FormTooLarge):
+        return None
+    return form
+
+
+def expired_form(request: Request, template: str, values: dict[str, Any]) -> Response:
+    return page(request, template, {**values, "error": PageError(FORM_EXPIRED)}, status=400)
+
+
+def localised_error(
+    request: Request, exc: ResimError, *, zone: str | None = None, left: int | None = None
+) -> PageError:
+    locale = locale_of(request)
+    return error_for(
+        exc,
+        now=ctx_of(request).now(),
+        when=lambda t: format_when(t, locale, zone),
+        attempts_left=left,
+    )
+
+
+def status_for(exc: ResimError) -> int:
+    return {"NotFound": 404, "Conflict": 409, "TooManyAttempts": 429}.get(type(exc).__name__, 422)
+
+
+@router.get("")
+async def start_page(request: Request) -> Response:
+    return page(request, "portal/start.html.j2", {"msisdn": ""})
+
+
+@router.post("/start")
+async def start(request: Request) -> Response:
+    form = await checked_form(request)
+    if form is None:
+        return expired_form(request, "portal/start.html.j2", {"msisdn": ""})
+    raw = form.get("msisdn", "")
+    try:
+        if not raw:
+            raise InvalidInput("no number", code="NUMBER_REQUIRED")
+        number = normalize_msisdn(raw)
+    except InvalidInput as exc:
+        code = exc.code if exc.code in BY_CODE else "INVALID_MSISDN"
+        return page(
+            request,
+            "portal/start.html.j2",
+            {"msisdn": raw[:40], "error": PageError(BY_CODE[code], field="msisdn")},
+            status=422,
+            here="/portal",
+        )
+    return page(request, "portal/choose.html.j2", _choose_values(number, {}), here="/portal")
+
+
+def _choose_values(number: str, form: dict[str, str]) -> dict[str, Any]:
+    return {
+        "msisdn": number,
+        "reason": form.get("reason", ""),
+        "eid": form.get("eid", ""),
+    }
+
+
+@router.post("/requests")
+async def open_request(request: Request) -> Response:
+    form = await checked_form(request)
+    if form is None:
+        return expired_form(request, "portal/start.html.j2", {"msisdn": ""})
+    try:
+        number = normalize_msisdn(form.get("msisdn", ""))
+    except InvalidInput:
+        err = PageError(BY_CODE["INVALID_MSISDN"], field="msisdn")
+        return page(request, "portal/start.html.j2", {"msisdn": "", "error": err}, status=422)
+    values = _choose_values(number, form)
+    reason = form.get("reason", "")
+    eid = form.get("eid", "").replace(" ", "")
+    problem: PageError | None = None
+    if reason not in {r.value for r in Reason}:
+        problem = PageError(BY_CODE["INVALID_REASON"], field="reason")
+    elif eid:
+        try:
+            eid = normalize_eid(eid)
+        except InvalidInput:
+            problem = PageError(BY_CODE["INVALID_EID"], field="eid")
+    if problem is not None:
+        return page(
+            request,
+            "portal/choose.html.j2",
+            {**values, "error": problem},
+            status=422,
+            here="/portal",
+        )
+    ctx = ctx_of(request)
+    try:
+        opened = await run_in_threadpool(
+            lambda: requests.open_request(
+                ctx,
+                msisdn=number,
+                reason=reason,
+                channel="portal",
+                actor="customer",
+                eid=eid or None,
+                source_ip=source_ip(request),
+            )
+        )
+    except ResimError as exc:
+        return page(
+            request,
+            "portal/choose.html.j2",
+            {**values, "error": localised_error(request, exc)},
+            status=status_for(exc),
+            here="/portal",
+        )
+    return RedirectResponse(f"/portal/requests/{opened.id}/verify", status_code=303)
+
+
+def _verify_page(
+    request: Request, view: portal.PortalRequest, *, error: PageError | None, status: int = 200
+) -> Response:
+    return page(
+        request,
+        "portal/verify.html.j2",
+        {"req": view, "error": error},
+        status=status,
+        here=f"/portal/requests/{view.id}/verify",
+    )
+
+
+async def _view(request: Request, request_id: str) -> portal.PortalRequest | None:
+    try:
+        return await run_in_threadpool(portal.portal_request, ctx_of(request), request_id)
+    except ResimError:
+        return None
+
+
+def not_found(request: Request) -> Response:
+    err = PageError(BY_CODE["REQUEST_NOT_FOUND"])
+    return page(request, "portal/not_found.html.j2", {"error": err}, status=404)
+
+
+@router.get("/requests/{request_id}/verify")
+async def verify_page(request_id: str, request: Request) -> Response:
+    view = await _view(request, request_id)
+    if view is None:
+        return not_found(request)
+    if view.state.value != "requested":
+        return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
+    return _verify_page(request, view, error=None)
+
+
+@router.post("/requests/{request_id}/verify")
+async def verify(request_id: str, request: Request) -> Response:
+    view = await _view(request, request_id)
+    if view is None:
+        return not_found(request)
+    form = await checked_form(request)
+    if form is None:
+        return _verify_page(request, view, error=PageError(FORM_EXPIRED), status=400)
+    if view.fee_minor > 0 and form.get("accept_fee") != "yes":
+        err = PageError(BY_CODE["FEE_NOT_ACCEPTED"], field="accept_fee")
+        return _verify_page(request, view, error=err, status=422)
+    try:
+        combo = view.combos[int(form.get("combo", "0"))]
+    except (ValueError, IndexError):
+        combo = view.combos[0] if view.combos else ()
+    given = {m: form.get(m, "") or None for m in combo}  # only the chosen way's fields
+    ctx = ctx_of(request)
+    ip = source_ip(request)
+
+    def run() -> sessions.IssuedSession:
+        requests.submit_verification(
+            ctx,
+            request_id,
+            otp=given.get("email_otp"),
+            pin=given.get("pin"),
+            password=given.get("password"),
+            totp=given.get("totp"),
+            actor="customer",
+            source_ip=ip,
+        )
+        return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
+
+    try:
+        issued = await run_in_threadpool(run)
+    except ResimError as exc:
+        after = await _view(request, request_id) or view
+        if after.state.value != "requested":
+            return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
+        err = localised_error(request, exc, zone=view.timezone, left=after.attempts_left)
+        return _verify_page(request, after, error=err, status=status_for(exc))
+    response = RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
+    ttl = int((issued.expires_at - ctx.now()).total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=max(ttl, 60),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/requests/{request_id}/code")
+async def resend_code(request_id: str, request: Request) -> Response:
+    view = await _view(request, request_id)
+    if view is None:
+        return not_found(request)
+    form = await checked_form(request)
+    if form is None:
+        return _verify_page(request, view, error=PageError(FORM_EXPIRED), status=400)
+    try:
+        await run_in_threadpool(requests.resend_code, ctx_of(request), request_id)
+    except ResimError as exc:
+        err = localised_error(request, exc, zone=view.timezone)
+        return _verify_page(request, view, error=err, status=status_for(exc))
+    fresh = await _view(request, request_id) or view
+    return page(
+        request,
+        "portal/verify.html.j2",
+        {"req": fresh, "error": None, "code_resent": True},
+        here=f"/portal/requests/{view.id}/verify",
+    )

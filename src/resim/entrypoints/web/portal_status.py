@@ -1,0 +1,210 @@
+"""The customer portal, part 2: the status page, the eSIM, and "this was not me".
+
+``GET /portal/requests/{id}`` says where the request is and what happens
+next, to anyone holding the link (no personal data: the number is masked).
+Only the verified session of *this* request (the ``resim_session`` cookie set
+by the verify step, resolved with :func:`resim.services.sessions.resolve_bearer`)
+also gets the activation: QR code, iOS one-tap link, SM-DP+ address and
+matching ID (SEC-10), and the buttons to reissue, step up or cancel.
+
+``GET .../status.json`` returns the same status block, rendered, with a
+version string; ``static/portal.js`` polls it and swaps the block in place.
+Without JavaScript the page refreshes itself (``<meta refresh>`` inside
+``<noscript>``) and has a refresh link.
+
+``/status/{id}`` (the link in the mails) shows the same page. ``/not-me/{token}``
+does nothing on GET (mail scanners follow links); its button POSTs. That POST
+needs no CSRF token: the unguessable token in the address is the capability,
+and whoever could forge the POST could just as well send it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from resim.adapters.qr import qr_png
+from resim.entrypoints.api.access import allow
+from resim.entrypoints.web.common import locale_of
+from resim.entrypoints.web.portal import (
+    DOMAIN,
+    SESSION_COOKIE,
+    checked_form,
+    ctx_of,
+    localised_error,
+    not_found,
+    page,
+    source_ip,
+)
+from resim.entrypoints.web.portal_text import FORM_EXPIRED, PageError
+from resim.entrypoints.web.templating import environment
+from resim.errors import ResimError, Unauthenticated
+from resim.services import cancel, portal, queries, reissue, sessions, verify_request
+from resim.services.verification import Evidence
+
+router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
+POLL_SECONDS = 3
+
+
+def owns(request: Request, request_id: str) -> bool:
+    """Whether the browser holds a live customer session for exactly this request."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return False
+    try:
+        caller = sessions.resolve_bearer(ctx_of(request), token)
+    except Unauthenticated:
+        return False
+    return caller.kind == "customer" and caller.request_id == request_id
+
+
+def _activation(request: Request, view: portal.PortalRequest) -> dict[str, Any] | None:
+    if view.state.value != "ready" or view.installed_at is not None:
+        return None
+    try:
+        act = queries.activation_view(ctx_of(request), view.id)
+    except ResimError:
+        return None
+    import base64
+
+    png = base64.b64encode(qr_png(act["qr_payload"])).decode()
+    return {**act, "qr_data_uri": f"data:image/png;base64,{png}"}
+
+
+def _status_values(request: Request, request_id: str) -> dict[str, Any] | None:
+    """What the status block shows (blocking: call in a thread)."""
+    try:
+        view = portal.portal_request(ctx_of(request), request_id)
+    except ResimError:
+        return None
+    mine = owns(request, request_id)
+    return {
+        "req": view,
+        "mine": mine,
+        "activation": _activation(request, view) if mine else None,
+        "now": ctx_of(request).now(),
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+async def _status_page(
+    request: Request, request_id: str, *, error: PageError | None = None, status: int = 200
+) -> Response:
+    values = await run_in_threadpool(_status_values, request, request_id)
+    if values is None:
+        return not_found(request)
+    return page(
+        request,
+        "portal/status.html.j2",
+        {**values, "error": error},
+        status=status,
+        here=f"/portal/requests/{request_id}",
+    )
+
+
+@router.get("/portal/requests/{request_id}")
+async def status_page(request_id: str, request: Request) -> Response:
+    return await _status_page(request, request_id)
+
+
+@router.get("/status/{request_id}")
+async def status_from_mail(request_id: str, request: Request) -> Response:
+    return await _status_page(request, request_id)
+
+
+@router.get("/portal/requests/{request_id}/status.json")
+async def status_json(request_id: str, request: Request) -> Response:
+    values = await run_in_threadpool(_status_values, request, request_id)
+    if values is None:
+        return JSONResponse({"found": False}, status_code=404)
+    ctx = ctx_of(request)
+    from resim.entrypoints.web.csrf import CSRF_FIELD, csrf_token
+
+    token, _ = csrf_token(request, ctx.otp_pepper)
+    env = environment(DOMAIN, locale_of(request))
+    html = env.get_template("portal/_status.html.j2").render(
+        {**values, "csrf_field": CSRF_FIELD, "csrf_token": token, "error": None}
+    )
+    view: portal.PortalRequest = values["req"]
+    return JSONResponse(
+        {"found": True, "state": view.state.value, "version": view.version, "html": html},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _owned_action(request: Request, request_id: str) -> dict[str, str] | Response:
+    form = await checked_form(request)
+    if form is None:
+        return await _status_page(request, request_id, error=PageError(FORM_EXPIRED), status=400)
+    if not await run_in_threadpool(owns, request, request_id):
+        return not_found(request)
+    return form
+
+
+async def _after(request: Request, request_id: str, call: Any) -> Response:
+    try:
+        await run_in_threadpool(call)
+    except ResimError as exc:
+        err = localised_error(request, exc)
+        return await _status_page(request, request_id, error=err, status=409)
+    return RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
+
+
+@router.post("/portal/requests/{request_id}/reissue")
+async def reissue_esim(request_id: str, request: Request) -> Response:
+    form = await _owned_action(request, request_id)
+    if isinstance(form, Response):
+        return form
+    ctx = ctx_of(request)
+    return await _after(
+        request, request_id, lambda: reissue.reissue(ctx, request_id, actor="customer")
+    )
+
+
+@router.post("/portal/requests/{request_id}/cancel")
+async def cancel_request(request_id: str, request: Request) -> Response:
+    form = await _owned_action(request, request_id)
+    if isinstance(form, Response):
+        return form
+    ctx = ctx_of(request)
+    return await _after(
+        request, request_id, lambda: cancel.cancel(ctx, request_id, actor="customer", note=None)
+    )
+
+
+@router.post("/portal/requests/{request_id}/step-up")
+async def step_up(request_id: str, request: Request) -> Response:
+    form = await _owned_action(request, request_id)
+    if isinstance(form, Response):
+        return form
+    ctx = ctx_of(request)
+    ip = source_ip(request)
+    evidence = Evidence(totp=form.get("totp") or None)
+    return await _after(
+        request,
+        request_id,
+        lambda: verify_request.submit_step_up(
+            ctx, request_id, evidence=evidence, actor="customer", source_ip=ip
+        ),
+    )
+
+
+@router.get("/not-me/{token}")
+async def not_me_form(token: str, request: Request) -> Response:
+    return page(request, "portal/not_me.html.j2", {"token": token, "done": None})
+
+
+@router.post("/not-me/{token}")
+async def not_me(token: str, request: Request) -> Response:
+    try:
+        outcome = await run_in_threadpool(cancel.report_not_me, ctx_of(request), token)
+    except ResimError:
+        return page(
+            request, "portal/not_me.html.j2", {"token": token, "done": "invalid"}, status=404
+        )
+    done = "cancelled" if outcome.cancelled else "recorded"
+    return page(request, "portal/not_me.html.j2", {"token": token, "done": done})

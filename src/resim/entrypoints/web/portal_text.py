@@ -1,0 +1,112 @@
+"""The portal's messages that code chooses (errors, states), marked for extraction.
+
+``N_`` only marks a string for Babel's extractor; templates translate it with
+``_()`` at render time, in the page's language. Service errors are mapped by
+their stable ``code``; their English ``message`` is never shown to customers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from resim.errors import ResimError, TooManyAttempts
+
+
+def N_(message: str) -> str:
+    return message
+
+
+@dataclass(frozen=True)
+class PageError:
+    """A message for the customer: a msgid and its placeholders."""
+
+    msgid: str
+    params: dict[str, Any] = field(default_factory=dict)
+    field: str | None = None  # the form field it is about, if one
+
+
+GENERIC = N_("Something went wrong. Nothing was changed. Please try again.")
+FORM_EXPIRED = N_("This form has expired. Nothing was changed. Please try again.")
+
+BY_CODE: dict[str, str] = {
+    "INVALID_MSISDN": N_(
+        "That does not look like a mobile number. Include the country code, "
+        "for example +45 20 12 34 56."
+    ),
+    "LINE_NOT_FOUND": N_(
+        "We could not find a subscription with that number. Check the number and the country code."
+    ),
+    "REQUEST_ALREADY_OPEN": N_(
+        "There is already a replacement request for this number. Follow it with the link "
+        "in our e-mail, or contact us."
+    ),
+    "SIM_CHANGE_LOCKED": N_(
+        "This number has a SIM-change lock, so no new SIM can be ordered. "
+        "Turn the lock off first; for your safety this takes some time."
+    ),
+    "ACCOUNT_FROZEN": N_(
+        "Replacements are paused on this account after suspicious activity. "
+        "Please contact us or visit a store with an identity document."
+    ),
+    "NO_VERIFICATION_METHOD": N_(
+        "We cannot confirm who you are online. Please visit a store with an identity document."
+    ),
+    "INVALID_REASON": N_("Choose why you need a new SIM."),
+    "INVALID_EID": N_("An EID has 32 digits. Leave the field empty if you are not sure."),
+    "VERIFICATION_FAILED": N_("That did not match. Attempts left: %(left)s."),
+    "OTP_EXPIRED": N_("The code has expired. Ask for a new code below."),
+    "VERIFICATION_INCOMPLETE": N_("Fill in every field of the way you chose to confirm."),
+    "NOT_AWAITING_VERIFICATION": N_(
+        "This request no longer waits for a code. The status page shows where it is."
+    ),
+    "NOT_AWAITING_STEP_UP": N_("This request does not need another check now."),
+    "BACKING_OFF": N_("Too many attempts. Try again after %(time)s."),
+    "ATTEMPTS_CAPPED": N_("Too many failed attempts. This is blocked for now; please contact us."),
+    "TOO_MANY_ATTEMPTS": N_("Too many attempts. Try again after %(time)s."),
+    "REQUEST_NOT_FOUND": N_("We could not find this request."),
+    "NOT_READY": N_("This cannot be done now: the request has moved on."),
+    "ALREADY_INSTALLED": N_("Your new eSIM is already installed; there is nothing to reissue."),
+    "REQUEST_CLOSED": N_("This request is already closed."),
+    "FEE_NOT_ACCEPTED": N_("Please confirm that you accept the fee."),
+    "NUMBER_REQUIRED": N_("Enter your mobile number."),
+}
+
+
+def error_for(
+    exc: ResimError,
+    *,
+    now: dt.datetime,
+    when: Callable[[dt.datetime], str],
+    attempts_left: int | None = None,
+) -> PageError:
+    """The customer's message for a service error (never its English ``message``)."""
+    code = exc.code
+    if isinstance(exc, TooManyAttempts) and code not in BY_CODE:
+        code = "TOO_MANY_ATTEMPTS"
+    msgid = BY_CODE.get(code, GENERIC)
+    params: dict[str, Any] = {}
+    if "%(left)s" in msgid:
+        params["left"] = attempts_left if attempts_left is not None else 0
+    if "%(time)s" in msgid:
+        wait = getattr(exc, "retry_after", None) or 60.0
+        params["time"] = when(now + dt.timedelta(seconds=float(wait) + 1))
+    return PageError(msgid, params)
+
+
+REASONS: dict[str, str] = {
+    "lost": N_("I lost my phone"),
+    "stolen": N_("My phone was stolen"),
+    "damaged": N_("My phone or SIM is broken"),
+    "device_change": N_("I have a new phone"),
+    "profile_deleted": N_("I deleted my eSIM"),
+}
+
+METHOD_LABELS: dict[str, str] = {
+    "email_otp": N_("Code from our e-mail"),
+    "pin": N_("Your PIN"),
+    "password": N_("Your password"),
+    "totp": N_("Code from your authenticator app"),
+}

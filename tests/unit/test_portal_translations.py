@@ -1,0 +1,75 @@
+"""Every portal message is translated in all six languages, with the same placeholders.
+
+Messages are extracted with Babel's extractors (Jinja2 for the templates, Python
+for ``N_()`` in the portal's code), the way ``pybabel extract`` does, and
+compared with each ``portal.po`` catalog: a missing, empty or fuzzy entry, or
+a placeholder that differs, fails.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract, extract_python
+from jinja2.ext import babel_extract
+
+from resim.entrypoints.web.i18n import LOCALES, SOURCE_LOCALE, load_catalog, translations
+
+WEB = Path(str(resources.files("resim.entrypoints.web")))
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PYTHON_SOURCES = ("portal_text.py",)
+
+
+def portal_messages() -> set[str]:
+    found: set[str] = set()
+    templates = [WEB / "templates" / "base.html.j2", *sorted((WEB / "templates/portal").glob("*"))]
+    for path in templates:
+        with path.open("rb") as handle:
+            for _line, message, _c, _ctx in extract(
+                babel_extract, handle, keywords=KEYWORDS, options={"extensions": "jinja2.ext.i18n"}
+            ):
+                if isinstance(message, str):
+                    found.add(message)
+    for name in PYTHON_SOURCES:
+        with (WEB / name).open("rb") as handle:
+            for _line, message, _c, _ctx in extract(extract_python, handle, keywords=KEYWORDS):
+                if isinstance(message, str):
+                    found.add(message)
+    return found
+
+
+MESSAGES = portal_messages()
+TRANSLATED = [lang for lang in LOCALES if lang != SOURCE_LOCALE]
+
+
+def test_the_extractor_finds_the_portal_messages() -> None:
+    assert "Get a new SIM or eSIM" in MESSAGES  # a template
+    assert "Choose why you need a new SIM." in MESSAGES  # N_() in Python
+    assert len(MESSAGES) > 80
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_message_has_a_translation_with_the_same_placeholders(lang: str) -> None:
+    catalog = load_catalog("portal", lang)
+    problems = []
+    for msgid in sorted(MESSAGES):
+        entry = catalog.get(msgid)
+        if entry is None or not entry.string or entry.fuzzy:
+            problems.append(f"missing: {msgid!r}")
+            continue
+        assert isinstance(entry.string, str)
+        if set(PLACEHOLDER.findall(entry.string)) != set(PLACEHOLDER.findall(msgid)):
+            problems.append(f"placeholders differ: {msgid!r}")
+    assert problems == [], f"{lang}: " + "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_translations_are_not_english_copies(lang: str) -> None:
+    catalog = load_catalog("portal", lang)
+    copies = [m.id for m in catalog if m.id and m.string == m.id and len(str(m.id).split()) > 2]
+    assert copies == [], f"{lang}: untranslated copies {copies}"
+    assert translations("portal", lang).gettext("Continue") != "Continue"

@@ -1,0 +1,85 @@
+"""Read models for the customer portal's pages. Never a secret.
+
+The portal's use cases are the existing ones (open, verify, step up, resend,
+reissue, cancel, "this was not me"); this module only gathers what a page
+shows about one request: where it is, what the customer can do next, the fee
+and the verification combinations the brand's policy offers on the portal
+channel (SEC-02: never an SMS to the number being replaced). It shows the
+number masked: a request id in a link is not proof of identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from resim.domain.identifiers import mask_msisdn
+from resim.domain.verification import offered
+from resim.domain.workflow import State
+from resim.services import repo
+from resim.services.context import ServiceContext
+from resim.services.notify import request_ref
+from resim.services.verification import channel_combos, facts_of
+
+
+@dataclass(frozen=True)
+class PortalRequest:
+    id: str
+    ref: str
+    state: State
+    reason: str
+    msisdn_masked: str
+    brand_name: str
+    timezone: str
+    currency: str
+    fee_minor: int
+    combos: tuple[tuple[str, ...], ...]  # what verifies on this request's channel
+    attempts_left: int
+    code_expires_at: dt.datetime | None
+    cooling_off_until: dt.datetime | None
+    step_up_methods: tuple[str, ...]
+    activation_expires_at: dt.datetime | None
+    install_failed_at: dt.datetime | None
+    installed_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    old_sim_suspended: bool
+    failure_code: str | None
+    updated_at: dt.datetime
+
+    @property
+    def version(self) -> str:
+        """Changes whenever what the status page shows changes (for polling)."""
+        return f"{self.state.value}:{self.updated_at.isoformat()}:{self.install_failed_at}"
+
+
+def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
+    """One request as the portal shows it; NotFound (REQUEST_NOT_FOUND) if unknown."""
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, request_id)
+        brand = repo.get_brand(uow, req.brand_id)
+        subscriber = repo.get_subscriber(uow, req.subscriber_id)
+        policy = brand.policy
+        combos = offered(channel_combos(policy, req.channel.value), facts_of(subscriber))
+        return PortalRequest(
+            id=req.id,
+            ref=request_ref(req.id),
+            state=State(req.state),
+            reason=req.reason.value,
+            msisdn_masked=mask_msisdn(req.msisdn),
+            brand_name=brand.name,
+            timezone=brand.timezone,
+            currency=req.fee_currency or brand.currency,
+            fee_minor=req.fee_minor,
+            combos=tuple(tuple(c) for c in combos),
+            attempts_left=max(policy.otp_max_attempts - req.otp_attempts, 0),
+            code_expires_at=req.otp_expires_at,
+            cooling_off_until=req.cooling_off_until,
+            step_up_methods=tuple(req.step_up_methods or ()),
+            activation_expires_at=req.activation_expires_at,
+            install_failed_at=req.install_failed_at,
+            installed_at=req.installed_at,
+            completed_at=req.completed_at,
+            old_sim_suspended=req.old_sim_suspended,
+            failure_code=req.failure_code,
+            updated_at=req.updated_at,
+        )

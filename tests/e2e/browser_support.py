@@ -1,0 +1,141 @@
+"""A real browser against the real stack: fixtures for Playwright tests of the pages.
+
+* ``web_stack``: the demo stack on free loopback ports (API server, worker,
+  built-in SM-DP+ emulator, SMTP and SMS capture), fresh SQLite database.
+  Browser runs are slow, so they use SQLite only; the integration tests of
+  the pages run on both databases without a browser.
+* ``browser``: Debian's Chromium (``/usr/bin/chromium``, package ``chromium``;
+  ``playwright install`` cannot download here), headless, one per test module.
+  Missing Chromium: the tests are skipped with the reason, except under
+  CI=true, where it is a failure (.ci/run installs the package).
+* ``new_page(browser, ...)``: a fresh context (cookies) with a locale and a
+  viewport; ``PHONE`` is a phone-sized viewport.
+* ``screenshot(page, name)``: a full-page PNG under ``test-output/screenshots/``.
+* ``check_accessibility(page, name)``: axe-core (bundled by the PyPI package
+  ``axe-playwright-python``) run in the page; fails on any violation (labels,
+  contrast, landmarks, ARIA, ...), listing rule, impact and the first nodes.
+* ``latest_code(stack, email)``: the newest one-time code mailed to ``email``.
+* ``install_esim(stack, qr_payload)``: the emulator's phone installs the
+  profile, so the SM-DP+ calls the install callback (as in test_api_e2e.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from resim.adapters.mail.capture import read_mailbox
+from resim.entrypoints.demo import DemoStack, start_demo
+from resim.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+SECRET_KEYS = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - dev extras not installed
+        if os.environ.get("CI", "").lower() == "true":
+            raise
+        pytest.skip("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            # root in a container has no user namespaces for Chromium's sandbox
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def web_stack(tmp_path: Path) -> Iterator[DemoStack]:
+    settings = Settings(data_dir=tmp_path, secret_keys=SECRET_KEYS)  # type: ignore[arg-type]
+    started = start_demo(
+        settings,
+        api_port=0,
+        smdp_port=0,
+        smtp_port=0,
+        sms_port=0,
+        lines_per_brand=4,
+        say=lambda _line: None,
+    )
+    yield started
+    started.stop()
+
+
+def new_page(browser: Any, *, locale: str = "en-GB", viewport: dict[str, int] | None = None) -> Any:
+    """A page in a fresh browser context (its own cookies) with ``Accept-Language``."""
+    context = browser.new_context(
+        locale=locale, viewport=viewport or DESKTOP, extra_http_headers={}
+    )
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    path = OUTPUT / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def check_accessibility(page: Any, name: str) -> None:
+    """Run axe-core in the page; fail on any violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    violations = results.response.get("violations", [])
+    if violations:
+        lines = [f"axe found {len(violations)} violation(s) on {name} ({page.url}):"]
+        for v in violations:
+            targets = [n.get("target") for n in v.get("nodes", [])[:3]]
+            lines.append(f"- {v['id']} ({v.get('impact')}): {v['help']} at {targets}")
+        raise AssertionError("\n".join(lines))
+
+
+def latest_code(stack: DemoStack, email: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for mail in reversed(read_mailbox(stack.mail_dir)):
+            if (
+                email in mail.to
+                and mail.kind == "one_time_code"
+                and (m := re.search(r"^\s+(\d{6})\s*$", mail.text, re.M))
+            ):
+                return m.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no one-time code mailed to {email}")
+
+
+def install_esim(stack: DemoStack, qr_payload: str) -> None:
+    """The emulator's phone downloads and installs the profile (install callback follows)."""
+    done = httpx.post(
+        f"{stack.emulator.url}/emulator/phone/install",
+        json={"activation_code": qr_payload},
+        timeout=20,
+    )
+    assert done.status_code == 200, done.text

@@ -23,6 +23,8 @@ from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.es2_callback import build_es2_callback_router
+from resim.entrypoints.web.common import language_router, static_router
+from resim.entrypoints.web.console import install_console
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
 
@@ -68,6 +70,10 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:
         app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
+    # Web pages (issue 5). The shared static and language routes are mounted once.
+    app.include_router(static_router())
+    app.include_router(language_router())
+    install_console(app)
 
     @app.get("/health", tags=["ops"], dependencies=[allow("anyone")])
     def health() -> dict[str, str]:

@@ -91,6 +91,7 @@ MESSAGES: dict[str, str] = {
     "TOO_MANY_ATTEMPTS": N_("Too many requests or attempts. Try again later."),
     "INVALID_DOCUMENT_TYPE": N_("Choose the type of document."),
     "INVALID_LAST_DIGITS": N_("Enter exactly the last 4 digits of the document number."),
+    "FILL_IN": N_("Fill in your username, password and code."),
     "CHOOSE_REASON_FORM": N_("Choose a reason and a SIM type."),
     "CHOOSE_DECISION": N_("Choose approve or reject."),
     "CSRF": N_("This form has expired. Reload the page and try again."),

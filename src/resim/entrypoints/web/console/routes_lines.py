@@ -54,6 +54,10 @@ async def login_form(request: Request, caller: Anyone) -> Response:
 async def login(request: Request, caller: Anyone) -> Response:
     form = await posted(request, caller)
     username = form.get("username", "")[:80]
+    if not (username and form.get("password") and form.get("totp")):
+        message = message_of(locale_of(request), "FILL_IN", "")
+        context = {"error": message, "username": username}
+        return page(request, caller, "login.html.j2", context, status=400)
     try:
         signed_in = await run_in_threadpool(
             staff.login,
@@ -84,7 +88,9 @@ async def login(request: Request, caller: Anyone) -> Response:
 async def logout(request: Request, caller: Staff) -> Response:
     await posted(request, caller)
     session_id = caller.principal.session_id
-    if session_id is not None:
+    # Signing out of the console ends the cookie's session; a bearer caller (an API
+    # client) ends its own with POST /v1/auth/logout.
+    if session_id is not None and caller.via_cookie:
         await run_in_threadpool(
             sessions.revoke_session,
             ctx_of(request),

@@ -32,6 +32,7 @@ from resim.entrypoints.serving import ServerThread
 
 pytestmark = pytest.mark.integration
 
+LOGOUTS = {"/console/logout": 1, "/v1/auth/logout": 2}
 EXEMPT = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 READERS = {"agent", "reviewer", "admin", "client:requests:read"}
 EXPECTED: dict[tuple[str, str], set[str]] = {
@@ -77,6 +78,20 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/static/{name}"): {"anyone"},
     ("GET", "/not-me/{token}"): {"anyone"},
     ("POST", "/not-me/{token}"): {"anyone"},
+    # the agent console (pages; same rules as the API routes they stand for)
+    ("GET", "/console/login"): {"anyone"},
+    ("POST", "/console/login"): {"anyone"},
+    ("POST", "/console/logout"): {"agent", "reviewer", "admin"},
+    ("GET", "/console"): {"agent", "reviewer", "admin"},
+    ("GET", "/console/lines"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/identity-check"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/requests"): {"agent"},
+    ("GET", "/console/requests/{request_id}"): {"agent", "reviewer", "admin"},
+    ("POST", "/console/requests/{request_id}/review"): {"reviewer"},
+    ("POST", "/console/requests/{request_id}/handover"): {"agent"},
+    ("GET", "/console/queue"): {"reviewer"},
+    ("GET", "/console/requests/{request_id}/audit"): {"reviewer", "admin"},
+    ("GET", "/console/dashboard"): {"reviewer", "admin"},
 }
 
 
@@ -193,8 +208,8 @@ def test_every_route_with_every_caller(system: System) -> None:
             }
             values = {"request_id": own_rid, "msisdn": own_msisdn, "fmt": "png", "token": "x"}
             app = build_app(system.ctx, ApiConfig())
-            # logout last: it ends the caller's session
-            routes = sorted(endpoints(app), key=lambda e: e[1] == "/v1/auth/logout")
+            # logouts last (the API's very last): it ends the caller's session
+            routes = sorted(endpoints(app), key=lambda e: LOGOUTS.get(e[1], 0))
             wrong: list[str] = []
             for method, path, rules in routes:
                 url = _fill(path, values)

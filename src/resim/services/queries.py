@@ -34,6 +34,7 @@ def request_view(req: ReplacementRequest) -> dict[str, Any]:
         "description": DESCRIPTIONS[state],
         "msisdn": req.msisdn,
         "reason": req.reason.value,
+        "target_form": req.target_form.value,
         "channel": req.channel.value,
         "actor": req.actor,
         "created_at": _iso(req.created_at),

@@ -21,6 +21,7 @@ from resim.domain.model import (
     Channel,
     Reason,
     ReplacementRequest,
+    SimForm,
 )
 from resim.domain.verification import offered
 from resim.domain.workflow import State
@@ -65,9 +66,12 @@ def open_request(
     device_id: str | None = None,
     country: str | None = None,
     lock_override: locks.LockOverride | None = None,
+    target_form: str = SimForm.ESIM.value,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
 
+    ``target_form``: "esim" (ordered from the SM-DP+) or "physical" (a card
+    handed over at the store by an agent, :mod:`resim.services.handover`).
     ``device_id`` (stored only as its SHA-256) and ``country`` (ISO alpha-2) feed
     the new-device and new-country risk rules. A staff actor ("staff:<id>") over
     the brand's per-agent hourly limit gets TooManyAttempts and the reviewers
@@ -88,6 +92,10 @@ def open_request(
         via = Channel(channel)
     except ValueError:
         raise InvalidInput("unknown channel", code="INVALID_CHANNEL") from None
+    try:
+        form = SimForm(target_form)
+    except ValueError:
+        raise InvalidInput("target_form must be esim or physical", code="INVALID_FORM") from None
     clean_eid = normalize_eid(eid) if eid else None
     device_hash = hash_device(device_id)
     clean_country = normalize_country(country)
@@ -133,6 +141,7 @@ def open_request(
             old_iccid=old.iccid if old else None,
             eid=clean_eid,
         )
+        request.target_form = form
         request.source_ip = source_ip[:64] if source_ip else None
         request.device_id = device_hash
         request.country = clean_country
@@ -161,7 +170,12 @@ def open_request(
             action="request.created",
             object_type="request",
             object_id=request.id,
-            detail={"reason": why.value, "channel": via.value, "fee_minor": request.fee_minor},
+            detail={
+                "reason": why.value,
+                "channel": via.value,
+                "fee_minor": request.fee_minor,
+                "target_form": form.value,
+            },
         )
         if lock_override is not None and override_check is not None:
             locks.apply_override(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from resim.domain.model import ReplacementRequest, RiskOutcome
+from resim.domain.model import ReplacementRequest, RiskOutcome, SimForm
 from resim.domain.policy import BrandPolicy
 from resim.domain.risk import assess, decide
 from resim.domain.workflow import State
@@ -163,7 +163,11 @@ def approve(
             "cooling_off_until": request.cooling_off_until.isoformat(),
         },
     )
-    uow.enqueue("esim.provision", at=at, request_id=request.id, run_after=request.cooling_off_until)
+    if request.target_form == SimForm.ESIM:
+        uow.enqueue(
+            "esim.provision", at=at, request_id=request.id, run_after=request.cooling_off_until
+        )
+    # A physical card waits for the customer at the counter (services.handover).
     notify_customer(ctx, uow, kind="replacement_approved", request=request)
 
 

@@ -131,8 +131,10 @@ def add_stock(
     profile_type: str,
     profiles: list[tuple[str, str]],
     keys: dict[str, tuple[str | None, str | None]] | None = None,
+    form: SimForm = SimForm.ESIM,
 ) -> int:
-    """Add eSIM profiles (ICCID, IMSI) to stock; existing ICCIDs are skipped. Returns added.
+    """Add eSIM profiles (or, with ``form``, physical cards) (ICCID, IMSI) to stock;
+    existing ICCIDs are skipped. Returns added.
 
     ``keys`` maps a normalised ICCID to its (Ki, OPc), validated hex; they are
     stored in encrypted columns.
@@ -149,7 +151,7 @@ def add_stock(
                 Sim(
                     iccid=iccid,
                     imsi=imsi,
-                    form=SimForm.ESIM,
+                    form=form,
                     state=SimState.IN_STOCK,
                     brand_id=brand_id,
                     profile_type=profile_type,

@@ -24,6 +24,7 @@ from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.es2_callback import build_es2_callback_router
 from resim.entrypoints.web import common, portal, portal_status
+from resim.entrypoints.web.console import install_console
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
 
@@ -71,6 +72,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:
         app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
+    install_console(app)  # the agent console's pages (issue 5)
 
     @app.get("/health", tags=["ops"], dependencies=[allow("anyone")])
     def health() -> dict[str, str]:

@@ -1,0 +1,263 @@
+"""What every console page shares: who is signed in, forms with CSRF, rendering, errors.
+
+Who is calling (:func:`staff_page`): the staff session token from the
+``resim_staff`` cookie (HttpOnly, SameSite=Strict, path ``/console``), set by
+the sign-in page after password + TOTP (:func:`resim.services.staff.login`).
+An ``Authorization: Bearer`` header is accepted too and wins, so the pages obey
+the same rules as the API and the access-matrix test can drive them. Each page
+names its callers like an API route (``staff_page("agent")``, recorded in
+``__resim_access__``); nobody signed in gets 401 (a sign-in link), a signed-in
+caller of another role 403.
+
+CSRF: every POST form carries the signed double-submit token of
+:mod:`resim.entrypoints.web.csrf`. It is checked when the browser's cookie
+authenticates the caller (or nobody: the sign-in form); a bearer header is
+never sent by a browser on its own, so a request carrying one needs no token.
+A refused token is 400 with a "reload the page" message (not 403: the caller
+may be allowed, the form is stale).
+
+Service errors become pages with the HTTP status the API would use; messages
+the console knows by code are translated (:data:`MESSAGES`), others are shown
+as the service wrote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from resim.entrypoints.api.access import Principal, _check_rules
+from resim.entrypoints.web.common import FormTooLarge, locale_of, read_form
+from resim.entrypoints.web.csrf import (
+    CSRF_FIELD,
+    CsrfError,
+    check_csrf,
+    csrf_token,
+    set_csrf_cookie,
+)
+from resim.entrypoints.web.i18n import translations
+from resim.entrypoints.web.templating import render
+from resim.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Refused,
+    ResimError,
+    TooManyAttempts,
+    Unauthenticated,
+    VerificationFailed,
+)
+from resim.services.context import ServiceContext
+from resim.services.sessions import resolve_bearer
+
+DOMAIN = "console"
+COOKIE = "resim_staff"
+COOKIE_PATH = "/console"
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated when shown."""
+    return message
+
+
+# Known refusals, by the services' error codes, in the console's words.
+MESSAGES: dict[str, str] = {
+    "LOGIN_FAILED": N_("The username, password or code is not correct."),
+    "IDENTITY_CHECK_REQUIRED": N_("Check the customer's ID document for this line first."),
+    "SELF_REVIEW": N_("You cannot approve or reject a request you created yourself."),
+    "DUPLICATE_APPROVAL": N_(
+        "You have already approved this request. A second reviewer must decide."
+    ),
+    "NOT_IN_REVIEW": N_("This request is not waiting for review."),
+    "ICCID_INVALID": N_(
+        "That ICCID is not valid: it must be 18 to 20 digits, start with 89 and end with "
+        "the right check digit."
+    ),
+    "ICCID_UNKNOWN": N_("No SIM card has that ICCID."),
+    "SIM_NOT_AVAILABLE": N_("That card cannot be used: it is not an unused card of this brand."),
+    "NOT_PHYSICAL": N_("This request is for an eSIM, not a card."),
+    "NOT_AWAITING_HANDOVER": N_("This request is not approved and waiting for a card."),
+    "COOLING_OFF": N_("The cooling-off period has not ended yet."),
+    "LINE_NOT_FOUND": N_("No line has that phone number."),
+    "REQUEST_NOT_FOUND": N_("No replacement request has that id."),
+    "REQUEST_ALREADY_OPEN": N_("This line already has an open replacement request."),
+    "LINE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
+    "TOO_MANY_ATTEMPTS": N_("Too many requests or attempts. Try again later."),
+    "INVALID_DOCUMENT_TYPE": N_("Choose the type of document."),
+    "INVALID_LAST_DIGITS": N_("Enter exactly the last 4 digits of the document number."),
+    "FILL_IN": N_("Fill in your username, password and code."),
+    "CHOOSE_REASON_FORM": N_("Choose a reason and a SIM type."),
+    "CHOOSE_DECISION": N_("Choose approve or reject."),
+    "CSRF": N_("This form has expired. Reload the page and try again."),
+    "SIGN_IN": N_("Sign in to use the console."),
+    "FORBIDDEN": N_("Your role does not allow this page."),
+}
+
+
+class ConsolePageError(Exception):
+    """Render an error page with ``status``; ``code`` picks a translated message."""
+
+    def __init__(self, status: int, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _status_of(exc: ResimError) -> int:
+    for kind, status in (
+        (Unauthenticated, 401),
+        (PermissionDenied, 403),
+        (NotFound, 404),
+        (TooManyAttempts, 429),
+        (InvalidInput, 400),
+        (VerificationFailed, 400),
+        (Refused, 409),
+        (Conflict, 409),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def from_service(exc: ResimError) -> ConsolePageError:
+    code = exc.code or ""
+    if isinstance(exc, TooManyAttempts):
+        code = "TOO_MANY_ATTEMPTS"
+    return ConsolePageError(_status_of(exc), code, exc.message)
+
+
+def message_of(locale: str, code: str, fallback: str) -> str:
+    text = MESSAGES.get(code)
+    return translations(DOMAIN, locale).gettext(text) if text else fallback or code
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller of a console page; ``via_cookie``: authenticated by the browser's cookie."""
+
+    principal: Principal
+    via_cookie: bool
+
+    @property
+    def role(self) -> str | None:
+        return self.principal.role
+
+    @property
+    def staff_id(self) -> str:
+        assert self.principal.id is not None
+        return self.principal.id
+
+
+def staff_page(*rules: str) -> Any:
+    """A dependency admitting callers that match any of ``rules`` (as ``access.allow``)."""
+    _check_rules(rules)
+
+    def dependency(request: Request) -> Caller:
+        source_ip = request.client.host if request.client else None
+        header = request.headers.get("authorization")
+        token, via_cookie = None, False
+        if header is not None:
+            scheme, _, value = header.strip().partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise ConsolePageError(401, "SIGN_IN")
+            token = value.strip()
+        elif request.cookies.get(COOKIE):
+            token, via_cookie = request.cookies[COOKIE], True
+        principal = Principal(kind="anonymous", source_ip=source_ip)
+        if token is not None:
+            ctx: ServiceContext = request.app.state.ctx
+            try:
+                who = resolve_bearer(ctx, token)
+            except Unauthenticated:
+                raise ConsolePageError(401, "SIGN_IN") from None
+            principal = Principal(
+                kind=who.kind,
+                id=who.id,
+                role=who.role,
+                scopes=who.scopes,
+                line_id=who.line_id,
+                request_id=who.request_id,
+                brand_id=who.brand_id,
+                source_ip=source_ip,
+                session_id=who.session_id,
+            )
+        if any(principal.satisfies(rule) for rule in rules):
+            return Caller(principal, via_cookie)
+        if principal.kind == "anonymous":
+            raise ConsolePageError(401, "SIGN_IN")
+        raise ConsolePageError(403, "FORBIDDEN")
+
+    dependency.__resim_access__ = rules  # type: ignore[attr-defined]
+    fn: Callable[[Request], Caller] = dependency
+    return Depends(fn)
+
+
+def ctx_of(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+async def posted(request: Request, caller: Caller) -> dict[str, str]:
+    """The form, after the CSRF check (skipped for bearer-authenticated callers)."""
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        raise ConsolePageError(413, "FORM_TOO_LARGE", "form too large") from None
+    if caller.via_cookie or caller.principal.kind == "anonymous":
+        try:
+            check_csrf(request, ctx_of(request).otp_pepper, form.get(CSRF_FIELD))
+        except CsrfError:
+            raise ConsolePageError(400, "CSRF") from None
+    return form
+
+
+def page(
+    request: Request,
+    caller: Caller | None,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status: int = 200,
+) -> HTMLResponse:
+    """Render ``console/<template>`` with the form token, the caller's role and nav."""
+    token, new_nonce = csrf_token(request, ctx_of(request).otp_pepper)
+    values = {
+        "site_name": "resim console",
+        "home_url": "/console",
+        "csrf_token": token,
+        "role": caller.role if caller else None,
+        "signed_in": caller is not None and caller.principal.kind == "staff",
+        **context,
+    }
+    response = render(
+        request,
+        domain=DOMAIN,
+        locale=locale_of(request),
+        template=f"console/{template}",
+        context=values,
+        status=status,
+    )
+    set_csrf_cookie(request, response, new_nonce)
+    return response
+
+
+def page_error_handler(request: Request, exc: ConsolePageError) -> Response:
+    locale = locale_of(request)
+    return page(
+        request,
+        None,
+        "error.html.j2",
+        {
+            "status": exc.status,
+            "message": message_of(locale, exc.code, exc.message),
+            "sign_in": exc.status == 401,
+        },
+        status=exc.status,
+    )

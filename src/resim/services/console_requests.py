@@ -1,0 +1,127 @@
+"""Use cases behind the agent console's request pages.
+
+* :func:`create_on_behalf`: an agent opens a replacement for the customer in
+  front of them (or on the phone) and verifies it with the ID-document check
+  they just recorded. The request's channel is ``agent`` and its actor the
+  agent ("staff:<id>"), so the brand's verification combinations for the agent
+  channel, the fraud rules (SEC-07) and the agent's hourly limit (SEC-08) apply
+  exactly as through the API.
+* :func:`review_queue`: held requests, oldest first, with their risk reasons.
+* :func:`request_trail`: the audit events of one request, oldest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.domain.identifiers import normalize_msisdn
+from resim.domain.model import Channel
+from resim.domain.workflow import State
+from resim.errors import NotFound, PermissionDenied
+from resim.services import queries, repo, requests
+from resim.services.console import live_check
+from resim.services.context import ServiceContext
+
+TRAIL_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class CreatedOnBehalf:
+    request_id: str
+    state: State
+    fee_minor: int
+    fee_currency: str | None
+
+
+def create_on_behalf(
+    ctx: ServiceContext,
+    *,
+    staff_id: str,
+    msisdn: str,
+    reason: str,
+    target_form: str,
+    brand_id: str | None = None,
+    source_ip: str | None = None,
+) -> CreatedOnBehalf:
+    """Open a request on the agent channel and verify it with this agent's live ID check.
+
+    Precondition: the agent recorded an ID-document check for the line
+    (IDENTITY_CHECK_REQUIRED otherwise; nothing is written). Two transactions:
+    the open (``requests.open_request``: lock, open-request and hourly-limit
+    refusals) and the verification (``requests.submit_verification``, which runs
+    the risk check). If the second fails, the request stays ``requested`` and
+    the agent may verify it another way or cancel it.
+    """
+    number = normalize_msisdn(msisdn)
+    now = ctx.now()
+    with ctx.uow() as uow:
+        line = repo.get_line_by_msisdn(uow, number)
+        if brand_id is not None and line.brand_id != brand_id:
+            raise NotFound("no line with that phone number", code="LINE_NOT_FOUND")
+        if live_check(uow, staff_id=staff_id, line_id=line.id, now=now) is None:
+            raise PermissionDenied(
+                "check the customer's ID document for this line first",
+                code="IDENTITY_CHECK_REQUIRED",
+            )
+    actor = f"staff:{staff_id}"
+    opened = requests.open_request(
+        ctx,
+        msisdn=number,
+        reason=reason,
+        channel=Channel.AGENT.value,
+        actor=actor,
+        source_ip=source_ip,
+        target_form=target_form,
+    )
+    state = requests.submit_verification(
+        ctx, opened.id, staff_id=staff_id, actor=actor, source_ip=source_ip
+    )
+    return CreatedOnBehalf(opened.id, state, opened.fee_minor, opened.fee_currency)
+
+
+def review_queue(ctx: ServiceContext, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Requests waiting for a reviewer, oldest first (``queries.request_view`` dicts)."""
+    return queries.list_requests(ctx, state=State.IN_REVIEW.value, limit=limit, offset=0)
+
+
+def request_trail(ctx: ServiceContext, *, request_id: str) -> list[dict[str, Any]]:
+    """The request's audit events, oldest first: the request's own, the ID checks
+    recorded against it and its SIMs' events that name it. NotFound if no such request."""
+    a = orm.audit_event
+    with ctx.uow() as uow:
+        req = repo.get_request(uow, request_id)
+        sims = [i for i in (req.old_iccid, req.new_iccid) if i]
+        rows = uow.session.execute(
+            sa.select(a.c.seq, a.c.at, a.c.actor, a.c.action, a.c.object_type, a.c.detail)
+            .where(
+                sa.or_(
+                    a.c.object_id == request_id,
+                    sa.and_(a.c.object_type == "sim", a.c.object_id.in_(sims)),
+                    sa.and_(a.c.object_type == "line", a.c.object_id == req.line_id),
+                )
+            )
+            .where(a.c.at >= req.created_at - dt.timedelta(days=1))
+            .order_by(a.c.seq)
+            .limit(TRAIL_LIMIT * 4)
+        ).all()
+    trail = []
+    for seq, at, actor, action, object_type, detail in rows:
+        detail = dict(detail or {})
+        if object_type == "sim" and detail.get("request") != request_id:
+            continue  # the SIM's events for another request
+        if object_type == "line" and detail.get("request_id") != request_id:
+            continue  # look-ups and checks not tied to this request
+        trail.append(
+            {"seq": seq, "at": at, "actor": actor, "action": action, "detail": _shown(detail)}
+        )
+    return trail[:TRAIL_LIMIT]
+
+
+def _shown(detail: dict[str, Any]) -> dict[str, str]:
+    """Detail values as short strings (audit details never hold secrets)."""
+    return {str(k): str(v)[:120] for k, v in sorted(detail.items()) if v not in (None, "", [])}

@@ -21,10 +21,18 @@ from resim.adapters.crypto import SecretBox
 from resim.adapters.db.engine import create_engine
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.es2.client import HttpEs2Client
+from resim.adapters.events.http import HttpEventSink
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
 from resim.services.context import ServiceContext, SystemClock
-from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient, SmsGateway
+from resim.services.ports import (
+    Clock,
+    CoreNetwork,
+    EventSink,
+    Mailer,
+    SmdpClient,
+    SmsGateway,
+)
 from resim.settings import Settings
 
 
@@ -119,6 +127,7 @@ def build_context(
     mailer: Mailer | None = None,
     clock: Clock | None = None,
     sms: SmsGateway | None = None,
+    event_sink: EventSink | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
@@ -140,4 +149,12 @@ def build_context(
         staff_session_ttl=dt.timedelta(hours=settings.staff_session_hours),
         customer_session_ttl=dt.timedelta(minutes=settings.customer_session_minutes),
         identity_check_ttl=dt.timedelta(minutes=settings.identity_check_minutes),
+        event_sink=event_sink
+        or HttpEventSink(
+            timeout=settings.camara_sink_timeout_seconds,
+            max_connections=max(20, settings.worker_concurrency * 2),
+        ),
+        camara_event_source=settings.effective_camara_event_source,
+        camara_sink_allow_http_loopback=settings.camara_sink_allow_http_loopback,
+        camara_token_notice=dt.timedelta(seconds=settings.camara_token_notice_seconds),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     # SEC-09: audit rows are kept at least three years; `resim audit prune` honours this.
     audit_retention_days: int = Field(1095, ge=1095)
 
+    # CAMARA SIM Swap subscriptions (docs/camara-subscriptions.md). Sinks must be
+    # https://; ``camara_sink_allow_http_loopback`` also accepts http:// to a
+    # loopback address, for tests and the demo only (refused in production).
+    camara_sink_allow_http_loopback: bool = False
+    camara_sink_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # CloudEvents ``source`` of notifications; empty: <public_base_url>/sim-swap-subscriptions/v0.3
+    camara_event_source: str = ""
+    # The subscription-ended event (ACCESS_TOKEN_EXPIRED) is sent this long
+    # before the sink's access token expires, while the token still works.
+    camara_token_notice_seconds: float = Field(60.0, ge=0)
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
@@ -86,6 +97,18 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @model_validator(mode="after")
+    def _no_plain_http_sinks_in_production(self) -> Settings:
+        if self.environment == "production" and self.camara_sink_allow_http_loopback:
+            raise ValueError("RESIM_CAMARA_SINK_ALLOW_HTTP_LOOPBACK is for tests and the demo")
+        return self
+
+    @property
+    def effective_camara_event_source(self) -> str:
+        return self.camara_event_source or (
+            self.public_base_url.rstrip("/") + "/sim-swap-subscriptions/v0.3"
+        )
 
     @property
     def effective_database_url(self) -> str:

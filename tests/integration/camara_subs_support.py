@@ -36,7 +36,7 @@ from resim.services.ports import EventSink
 from resim.settings import Settings
 
 SECRET_KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
-SINK_TOKEN = "sink-token-7f3a9c-do-not-log"  # noqa: S105 - a test credential
+SINK_TOKEN = "sink-token-7f3a9c-do-not-log"
 _numbers = itertools.count(1)
 
 
@@ -89,9 +89,7 @@ class Resim:
         self.smdp.add_stock("default", [i for i, _ in stock])
 
     def _last_code(self) -> str:
-        mails = [
-            m for m in self.mail.sent if m.headers.get("X-Resim-Kind") == "one_time_code"
-        ]
+        mails = [m for m in self.mail.sent if m.headers.get("X-Resim-Kind") == "one_time_code"]
         found = re.search(r"^\s+(\d{6})\s*$", mails[-1].text, re.M)
         assert found
         return found.group(1)

@@ -45,7 +45,10 @@ class TestCreatingASubscription:
         msisdn = resim.add_line()
         view = create(resim, msisdn, subscriptionMaxEvents=3)
         assert view["status"] == "ACTIVE"
-        assert view["config"] == {"subscriptionDetail": {"phoneNumber": msisdn}, "subscriptionMaxEvents": 3}
+        assert view["config"] == {
+            "subscriptionDetail": {"phoneNumber": msisdn},
+            "subscriptionMaxEvents": 3,
+        }
         assert view["types"] == [SWAPPED]
         assert "sinkCredential" not in view
         assert subs.get_subscription(resim.ctx, caller=BANK, subscription_id=view["id"]) == view
@@ -65,13 +68,16 @@ class TestCreatingASubscription:
         view = subs.create_subscription(resim.ctx, caller=caller, body=subscription_body())
         assert view["config"]["subscriptionDetail"] == {}
         # the same client with a 2-legged token sees the number
-        assert subs.get_subscription(resim.ctx, caller=BANK, subscription_id=view["id"])[
-            "config"
-        ]["subscriptionDetail"] == {"phoneNumber": msisdn}
+        assert subs.get_subscription(resim.ctx, caller=BANK, subscription_id=view["id"])["config"][
+            "subscriptionDetail"
+        ] == {"phoneNumber": msisdn}
 
     @pytest.mark.parametrize(
         ("caller_phone", "body_phone", "code"),
-        [(None, None, "MISSING_IDENTIFIER"), ("+4530100001", "+4530100001", "UNNECESSARY_IDENTIFIER")],
+        [
+            (None, None, "MISSING_IDENTIFIER"),
+            ("+4530100001", "+4530100001", "UNNECESSARY_IDENTIFIER"),
+        ],
     )
     def test_identifier_rules(
         self, resim: Resim, caller_phone: str | None, body_phone: str | None, code: str
@@ -158,9 +164,10 @@ class TestSwappedEvents:
         assert types == [SWAPPED, SUBSCRIPTION_ENDED]
         ended = resim.sink.delivered[1].body["data"]
         assert ended["terminationReason"] == "MAX_EVENTS_REACHED"
-        assert subs.get_subscription(resim.ctx, caller=BANK, subscription_id=view["id"])[
-            "status"
-        ] == "EXPIRED"
+        assert (
+            subs.get_subscription(resim.ctx, caller=BANK, subscription_id=view["id"])["status"]
+            == "EXPIRED"
+        )
         resim.clock.advance(dt.timedelta(days=200))  # a second swap soon after is held for review
         resim.swap(msisdn)
         assert len(resim.sink.delivered) == 2  # an ended subscription hears nothing

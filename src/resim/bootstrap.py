@@ -22,8 +22,14 @@ from resim.adapters.db.engine import create_engine
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.events.http import HttpEventSink
+from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
+from resim.adapters.token_issuer import LocalTokenIssuer
+from resim.entrypoints.camara.auth import CamaraAccess
+from resim.entrypoints.camara.mount import CamaraRuntime
+from resim.entrypoints.camara.ratelimit import RateLimiter
+from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
     Clock,
@@ -157,4 +163,43 @@ def build_context(
         camara_event_source=settings.effective_camara_event_source,
         camara_sink_allow_http_loopback=settings.camara_sink_allow_http_loopback,
         camara_token_notice=dt.timedelta(seconds=settings.camara_token_notice_seconds),
+    )
+
+
+def build_token_issuer(settings: Settings) -> LocalTokenIssuer:
+    """resim's own CAMARA token issuer (key under data_dir, created on first use)."""
+    return LocalTokenIssuer.from_file(
+        settings.camara_issuer_key_file,
+        issuer=settings.camara_effective_issuer,
+        audience=settings.camara_effective_audience,
+    )
+
+
+def build_camara(settings: Settings, *, clock: Clock | None = None) -> CamaraRuntime:
+    """Token verification (operator's JWKS, or resim's own issuer) and rate limits."""
+    clock = clock or SystemClock()
+    issuer: LocalTokenIssuer | None = None
+    keys: KeySource
+    if settings.camara_jwks_url:
+        keys = HttpJwksSource(
+            settings.camara_jwks_url, min_refresh_seconds=settings.camara_jwks_min_refresh_seconds
+        )
+    else:
+        issuer = build_token_issuer(settings)
+        keys = StaticJwksSource(issuer.jwks())
+    verifier = TokenVerifier(
+        TokenRules(
+            issuer=settings.camara_effective_issuer,
+            audience=settings.camara_effective_audience,
+            leeway_seconds=settings.camara_token_leeway_seconds,
+        ),
+        keys,
+        clock=clock,
+    )
+    limiter = RateLimiter(rate=settings.camara_rate_per_second, burst=settings.camara_burst)
+    access = CamaraAccess(
+        verifier, limiter, required_purpose=settings.camara_required_purpose or None
+    )
+    return CamaraRuntime(
+        access, issuer=issuer, policy_cache_seconds=settings.camara_policy_cache_seconds
     )

@@ -86,6 +86,23 @@ class Settings(BaseSettings):
     # before the sink's access token expires, while the token still works.
     camara_token_notice_seconds: float = Field(60.0, ge=0)
 
+    # CAMARA API access tokens (docs/camara.md). Empty issuer / audience: the
+    # public base URL. Empty JWKS URL: resim's own issuer (key in data_dir,
+    # JWKS at /.well-known/jwks.json; `resim token issue`).
+    camara_issuer: str = ""
+    camara_audience: str = ""
+    camara_jwks_url: str = ""
+    camara_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
+    camara_token_leeway_seconds: float = Field(30.0, ge=0, le=300)
+    camara_required_purpose: str = ""  # e.g. dpv:FraudPreventionAndDetection; empty: any
+    # Per client_id token bucket, per API process; 0 disables.
+    camara_rate_per_second: float = Field(50.0, ge=0)
+    camara_burst: int = Field(100, ge=1)
+    # How long a brand's CAMARA policy (legal limit) is cached in each API process.
+    camara_policy_cache_seconds: float = Field(30.0, ge=0)
+    # Mounts POST /bench/noop (the CAMARA benchmark's baseline); never in production.
+    bench_endpoints: bool = False
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
@@ -113,6 +130,18 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'resim.db'}"
+
+    @property
+    def camara_effective_issuer(self) -> str:
+        return self.camara_issuer or self.public_base_url.rstrip("/")
+
+    @property
+    def camara_effective_audience(self) -> str:
+        return self.camara_audience or self.public_base_url.rstrip("/")
+
+    @property
+    def camara_issuer_key_file(self) -> Path:
+        return self.data_dir / "camara-issuer-key.pem"
 
     @property
     def mail_capture_dir(self) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from resim.entrypoints.api import (
 from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
+from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
 from resim.entrypoints.es2_callback import build_es2_callback_router
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
@@ -33,6 +34,9 @@ class ApiConfig:
     callback_token: str = ""
     mail_capture_dir: Path | None = None
     sms_capture_dir: Path | None = None
+    # CAMARA token verification and limits (bootstrap.build_camara); None: closed (all 401)
+    camara: CamaraRuntime | None = field(default=None)
+    bench_endpoints: bool = False  # POST /bench/noop, the CAMARA benchmark's baseline
 
 
 def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
@@ -44,6 +48,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.state.ctx = ctx  # also where access.authenticate resolves credentials
     install_error_handlers(app)
     install_metrics(app, ctx)
+    mount_camara(app, config.camara or closed_runtime(ctx.clock))
 
     def authenticate(authorization: str | None, requester: str) -> bool:
         given = (authorization or "").removeprefix("Bearer ").strip()

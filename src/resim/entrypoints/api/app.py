@@ -23,6 +23,7 @@ from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
+from resim.entrypoints.camara.subscriptions import install_subscriptions
 from resim.entrypoints.es2_callback import build_es2_callback_router
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
@@ -69,6 +70,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(routes_verification.router)
     app.include_router(routes_identity.router)
     app.include_router(routes_public.router)
+    install_subscriptions(app)
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:

@@ -37,9 +37,8 @@ _StringTimes.yaml_implicit_resolvers = {
 
 @functools.cache
 def spec() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(  # noqa: S506 - a SafeLoader subclass
-        SPEC_PATH.read_text(encoding="utf-8"), Loader=_StringTimes
-    )
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    loaded: dict[str, Any] = yaml.load(text, Loader=_StringTimes)  # noqa: S506 - SafeLoader
     return loaded
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from camara_subs_openapi import check_cloud_event, check_response
+from camara_subs_openapi import SPEC_PATH, check_cloud_event, check_response
 from camara_subs_support import SINK_TOKEN, Resim, make_resim, subscription_body
 
 from resim.adapters.events.capture import SinkCapture
@@ -118,9 +118,9 @@ class TestTheLifecycleOverHttp:
         created = api.post(subscription_body(), phone=msisdn)
         assert created.status_code == 201
         assert created.json()["config"]["subscriptionDetail"] == {}
-        assert api.get(created.json()["id"], phone=msisdn).json()["config"][
-            "subscriptionDetail"
-        ] == {}
+        assert (
+            api.get(created.json()["id"], phone=msisdn).json()["config"]["subscriptionDetail"] == {}
+        )
 
     def test_another_client_never_sees_it(self, api: Api) -> None:
         view = api.post(subscription_body(phone=api.resim.add_line())).json()
@@ -151,6 +151,12 @@ def _with(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 _DROP = object()
 PAST = "2025-01-01T00:00:00Z"
+
+
+def test_the_spec_is_served_byte_for_byte(api: Api) -> None:
+    served = api.http.get(f"{PREFIX}/openapi.yaml")
+    assert served.status_code == 200
+    assert served.content == SPEC_PATH.read_bytes()
 
 
 class TestEveryErrorCode:

@@ -17,11 +17,13 @@ Creation and deletion are synchronous (201 with the ACTIVE subscription;
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from resim.entrypoints.api.access import allow
 from resim.entrypoints.camara.auth import CamaraCaller, camara_caller
 from resim.entrypoints.camara.errors import CamaraError, install_camara_errors
 from resim.errors import ResimError
@@ -56,7 +58,9 @@ Creator = Annotated[CamaraCaller, camara_caller(frozenset({SCOPE_CREATE}))]
 Reader = Annotated[CamaraCaller, camara_caller(frozenset({SCOPE_READ}))]
 Deleter = Annotated[CamaraCaller, camara_caller(frozenset({SCOPE_DELETE}))]
 
-router = APIRouter(prefix=PREFIX, tags=["camara"])
+# The normative document is the spec file (served below), not FastAPI's rendering.
+router = APIRouter(prefix=PREFIX, tags=["camara"], include_in_schema=False)
+SPEC = Path(__file__).parent / "spec" / "sim-swap-subscriptions.yaml"
 
 
 def _ctx(request: Request) -> ServiceContext:
@@ -116,6 +120,12 @@ def delete_subscription(request: Request, caller: Deleter, subscriptionId: str) 
     except ResimError as exc:
         raise _camara(exc) from None
     return Response(status_code=204)
+
+
+@router.get("/openapi.yaml", dependencies=[allow("anyone")])
+def openapi() -> Response:
+    """The normative CAMARA document this API implements (Apache-2.0, see SOURCE.txt)."""
+    return Response(SPEC.read_bytes(), media_type="application/yaml")
 
 
 def install_subscriptions(app: FastAPI) -> None:

@@ -18,8 +18,9 @@ from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.crypto import SecretBox
-from resim.adapters.db.engine import create_engine
+from resim.adapters.db.engine import create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
+from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.events.http import HttpEventSink
 from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
@@ -39,6 +40,7 @@ from resim.services.ports import (
     SmdpClient,
     SmsGateway,
 )
+from resim.services.simswap import SimSwapQueries
 from resim.settings import Settings
 
 
@@ -175,9 +177,16 @@ def build_token_issuer(settings: Settings) -> LocalTokenIssuer:
     )
 
 
-def build_camara(settings: Settings, *, clock: Clock | None = None) -> CamaraRuntime:
-    """Token verification (operator's JWKS, or resim's own issuer) and rate limits."""
+def build_camara(
+    settings: Settings, *, clock: Clock | None = None, read_engine: sa.Engine | None = None
+) -> CamaraRuntime:
+    """Token verification (operator's JWKS, or resim's own issuer), rate limits, and
+    the SIM Swap read path on its own read-only engine."""
     clock = clock or SystemClock()
+    if read_engine is None:
+        if settings.effective_database_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        read_engine = create_read_engine(settings.effective_database_url)
     issuer: LocalTokenIssuer | None = None
     keys: KeySource
     if settings.camara_jwks_url:
@@ -200,6 +209,9 @@ def build_camara(settings: Settings, *, clock: Clock | None = None) -> CamaraRun
     access = CamaraAccess(
         verifier, limiter, required_purpose=settings.camara_required_purpose or None
     )
-    return CamaraRuntime(
-        access, issuer=issuer, policy_cache_seconds=settings.camara_policy_cache_seconds
+    queries = SimSwapQueries(
+        SqlSimSwapReader(read_engine),
+        clock,
+        policy_cache_seconds=settings.camara_policy_cache_seconds,
     )
+    return CamaraRuntime(access, issuer=issuer, simswap=queries)

@@ -10,7 +10,9 @@
    machine client per scope. Not allowed: 401 for nobody, 403 for the rest (a
    customer asking about someone else's request: 404, existence not revealed).
    Allowed: anything but 401/403. (Routes open to anyone answer a customer
-   session as they answer anybody.)
+   session as they answer anybody.) The SM-DP+ callback ("smdp") and the
+   CAMARA API ("camara", JWT access tokens: tests/integration/test_camara_*.py)
+   take none of these credentials: 401 for every one of them.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/status/{request_id}"): {"anyone"},
     ("GET", "/not-me/{token}"): {"anyone"},
     ("POST", "/not-me/{token}"): {"anyone"},
+    ("POST", "/sim-swap/v2/check"): {"camara"},
+    ("POST", "/sim-swap/v2/retrieve-date"): {"camara"},
+    ("GET", "/sim-swap/v2/openapi.yaml"): {"anyone"},
+    ("GET", "/.well-known/jwks.json"): {"anyone"},
 }
 
 
@@ -191,7 +197,7 @@ def test_every_route_with_every_caller(system: System) -> None:
                     status = http.request(method, url, json=body, headers=headers).status_code
                     allowed = any(principal.satisfies(rule) for rule in rules)
                     if "smdp" in rules or "camara" in rules:
-                        # the SM-DP+ callback token and a CAMARA JWT are none of these
+                        # the SM-DP+ callback token and CAMARA JWTs are none of these
                         expected = "401"
                         ok = status == 401
                     elif not allowed:

@@ -76,6 +76,13 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     if config.sms_capture_dir is not None:
         app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
 
+    if config.bench_endpoints:
+
+        @app.post("/bench/noop", tags=["ops"], dependencies=[allow("anyone")])
+        def noop() -> dict[str, bool]:
+            """The CAMARA benchmark's baseline: the same server, no work (RESIM_BENCH_ENDPOINTS)."""
+            return {"ok": True}
+
     @app.get("/health", tags=["ops"], dependencies=[allow("anyone")])
     def health() -> dict[str, str]:
         """Liveness: the process answers."""

@@ -19,9 +19,12 @@ from resim.adapters.jwks import StaticJwksSource
 from resim.adapters.token_issuer import LocalTokenIssuer
 from resim.entrypoints.api.access import allow
 from resim.entrypoints.camara.auth import CamaraAccess
+from resim.entrypoints.camara.errors import install_camara_errors
 from resim.entrypoints.camara.ratelimit import RateLimiter
+from resim.entrypoints.camara.simswap import PREFIX, build_simswap_router
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.services.ports import Clock
+from resim.services.simswap import SimSwapQueries
 
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -30,7 +33,7 @@ JWKS_PATH = "/.well-known/jwks.json"
 class CamaraRuntime:
     access: CamaraAccess
     issuer: LocalTokenIssuer | None = None  # resim's own issuer: its JWKS is served
-    policy_cache_seconds: float = 30.0
+    simswap: SimSwapQueries | None = None  # None: the SIM Swap operations answer 503
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,3 +57,8 @@ def mount_camara(app: FastAPI, runtime: CamaraRuntime) -> None:
         """Public keys of resim's own token issuer (empty when the operator's
         authorization server issues the tokens)."""
         return document
+
+    install_camara_errors(app, (PREFIX + "/",))
+    app.include_router(
+        build_simswap_router(runtime.simswap, getattr(app.state, "metrics_registry", None))
+    )

@@ -196,6 +196,12 @@ class TestSwappedEvents:
         assert ended.body["data"]["terminationReason"] == "ACCESS_TOKEN_EXPIRED"
         assert dt.datetime.fromisoformat(ended.body["time"]) < expires
 
+    def test_a_token_expiring_within_the_notice_is_out_of_range(self, resim: Resim) -> None:
+        soon = resim.clock.now() + dt.timedelta(seconds=30)
+        with pytest.raises(InvalidInput) as err:
+            create(resim, resim.add_line(), expires=soon.isoformat())
+        assert err.value.code == "OUT_OF_RANGE"
+
     def test_deleting_sends_the_ended_event_and_hides_it(self, resim: Resim) -> None:
         msisdn = resim.add_line()
         view = create(resim, msisdn)

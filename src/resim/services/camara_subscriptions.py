@@ -72,7 +72,8 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
     """Create an ACTIVE subscription from a request body; return its view.
 
     Raises InvalidInput with the spec's code: the 400 codes of
-    ``parse_subscription_request``, or MISSING_IDENTIFIER /
+    ``parse_subscription_request`` (and OUT_OF_RANGE for a sink token that
+    expires within ``ctx.camara_token_notice``), or MISSING_IDENTIFIER /
     UNNECESSARY_IDENTIFIER / SERVICE_NOT_APPLICABLE (422); Conflict
     ALREADY_EXISTS (409) when the caller already has an active subscription
     for the same number, sink and types.
@@ -85,6 +86,13 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
         raise InvalidInput(
             "The device is already identified by the access token.",
             code="UNNECESSARY_IDENTIFIER",
+        )
+    if spec.token_expires_at is not None and spec.token_expires_at - ctx.camara_token_notice <= now:
+        # The subscription would end (ACCESS_TOKEN_EXPIRED) the moment it starts.
+        notice = int(ctx.camara_token_notice.total_seconds())
+        raise InvalidInput(
+            f"sinkCredential.accessTokenExpiresUtc must be more than {notice} s in the future",
+            code="OUT_OF_RANGE",
         )
     phone = spec.phone_number or caller.phone_number
     if phone is None:

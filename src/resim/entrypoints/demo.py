@@ -24,7 +24,7 @@ import pyotp
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.mail.capture import MailCapture, read_mailbox
 from resim.adapters.sms.capture import SmsCapture
-from resim.bootstrap import build_context, load_secrets
+from resim.bootstrap import build_camara, build_context, load_secrets
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
 from resim.entrypoints.api.access import SCOPES
@@ -46,6 +46,7 @@ class DemoStack:
     worker_thread: threading.Thread
     credentials: DemoCredentials
     sms: SmsCapture | None = None
+    camara_token: str = ""  # a 2-legged CAMARA SIM Swap token from the demo's own issuer
 
     @property
     def mail_dir(self) -> Path:
@@ -141,6 +142,15 @@ def start_demo(
         requester_id=settings.smdp_id,
     )
     emulator = ServerThread(build_emulator_app(core, emu_config), port=smdp_url_port).start()
+    camara = build_camara(settings, clock=ctx.clock)
+    assert camara.issuer is not None  # the demo never names an external JWKS
+    camara_token = camara.issuer.issue(
+        scopes=["sim-swap:check", "sim-swap:retrieve-date"],
+        client_id="demo-bank",
+        now=ctx.now(),
+        ttl_seconds=24 * 3600,
+        purpose="dpv:FraudPreventionAndDetection",
+    )
     api = ServerThread(
         build_app(
             ctx,
@@ -149,6 +159,7 @@ def start_demo(
                 callback_token=secrets.callback_token,
                 mail_capture_dir=settings.mail_capture_dir,
                 sms_capture_dir=settings.sms_capture_dir,
+                camara=camara,
             ),
         ),
         port=api_port,
@@ -156,7 +167,9 @@ def start_demo(
     worker = Worker(ctx, concurrency=settings.worker_concurrency, poll_seconds=0.05)
     thread = threading.Thread(target=worker.run, daemon=True, name="resim-worker")
     thread.start()
-    return DemoStack(settings, data, api, emulator, mail, worker, thread, credentials, sms)
+    return DemoStack(
+        settings, data, api, emulator, mail, worker, thread, credentials, sms, camara_token
+    )
 
 
 def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
@@ -194,6 +207,17 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
         '-d \'{"otp": "<code>"}\''
     )
     say("  the answer's session_token reads that request: -H 'Authorization: Bearer <token>'")
+    say("A bank asks, through the CAMARA SIM Swap API (docs/camara.md):")
+    say(
+        f"  curl -s -X POST {api}/sim-swap/v2/check -H 'content-type: application/json' "
+        f"-H 'Authorization: Bearer {stack.camara_token}' "
+        f'-d \'{{"phoneNumber": "{example.msisdn}", "maxAge": 240}}\''
+    )
+    say(
+        f"  more tokens: RESIM_DATA_DIR={stack.settings.data_dir} "
+        f"RESIM_PUBLIC_BASE_URL={api} resim token issue --scope sim-swap:check"
+        " [--phone +45...] [--client bank-1]"
+    )
     say("Press Ctrl-C to stop.")
 
 

@@ -93,6 +93,17 @@ class TestParsing:
         assert err.value.code == code
         assert "t0ken" not in err.value.message
 
+    @pytest.mark.parametrize("field", ["types", "credentialType"])
+    def test_an_object_where_a_name_belongs_is_invalid_not_a_crash(self, field: str) -> None:
+        data = body()
+        if field == "types":
+            data["types"] = [{"a": 1}]
+        else:
+            data["sinkCredential"] = {"credentialType": {"a": 1}}
+        with pytest.raises(InvalidInput) as err:
+            parse_subscription_request(data, now=NOW, allow_http_loopback=False)
+        assert err.value.code == "INVALID_ARGUMENT"
+
     def test_max_events_must_be_an_integer(self) -> None:
         data = body()
         data["config"] = {"subscriptionDetail": {}, "subscriptionMaxEvents": True}

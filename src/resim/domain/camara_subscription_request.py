@@ -103,7 +103,7 @@ def parse_subscription_request(
 def _types(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) != 1:
         raise _bad("types must be an array of exactly one event type")
-    if value[0] not in SUBSCRIBABLE_TYPES:
+    if not isinstance(value[0], str) or value[0] not in SUBSCRIBABLE_TYPES:
         raise _bad("Unsupported event type; only " + ", ".join(sorted(SUBSCRIBABLE_TYPES)))
     return (str(value[0]),)
 
@@ -146,7 +146,7 @@ def _credential(value: Any, now: dt.datetime) -> tuple[str, str, dt.datetime]:
     if not isinstance(value, Mapping):
         raise _bad("sinkCredential must be an object")
     kind = value.get("credentialType")
-    if kind not in CREDENTIAL_TYPES:
+    if not isinstance(kind, str) or kind not in CREDENTIAL_TYPES:
         raise _bad("sinkCredential.credentialType must be one of " + ", ".join(CREDENTIAL_TYPES))
     if kind != "ACCESSTOKEN":
         raise _bad("Only Access token is supported", "INVALID_CREDENTIAL")

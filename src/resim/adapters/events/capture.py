@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import html
 import json
 import threading
 import time
@@ -196,3 +197,30 @@ def _handler_for(capture: SinkCapture) -> type[BaseHTTPRequestHandler]:
             pass  # no request logging: requests carry bearer tokens
 
     return Handler
+
+
+def render_events_html(received: list[ReceivedEvent], *, title: str = "Received events") -> str:
+    """A self-contained HTML page of ``received``, newest first; all escaped.
+
+    The Authorization header is shown masked (the demo's sink token is a secret too).
+    """
+    items = []
+    for r in reversed(received):
+        when = r.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        auth = "Bearer ****" if r.authorization else "none"
+        body = json.dumps(r.body, indent=2, ensure_ascii=False) if r.body else "(not JSON)"
+        items.append(
+            f'<article data-id="{html.escape(r.event_id or "")}"><p class="meta">'
+            f"{when} &middot; answered {r.status} &middot; {html.escape(r.content_type)}"
+            f" &middot; Authorization {auth}</p><pre>{html.escape(body)}</pre></article>"
+        )
+    content = "\n".join(items) or '<p class="empty">No events yet.</p>'
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}"
+        "article{border:1px solid #ccc;border-radius:12px;padding:0 1rem;margin:1rem 0;"
+        "background:#f6f8fa}pre{white-space:pre-wrap}.meta{color:#555;font-size:.9em}"
+        f"</style></head><body><h1>{html.escape(title)}</h1>\n{content}\n</body></html>"
+    )

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from resim import __version__
 from resim.adapters.db.migrate import head_revision
+from resim.adapters.events.capture import SinkCapture
 from resim.entrypoints.api import (
     routes_identity,
     routes_lines,
@@ -23,7 +24,7 @@ from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
-from resim.entrypoints.camara.subscriptions import install_subscriptions
+from resim.entrypoints.camara.subscriptions import demo_events_router, install_subscriptions
 from resim.entrypoints.es2_callback import build_es2_callback_router
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
@@ -38,6 +39,7 @@ class ApiConfig:
     # CAMARA token verification and limits (bootstrap.build_camara); None: closed (all 401)
     camara: CamaraRuntime | None = field(default=None)
     bench_endpoints: bool = False  # POST /bench/noop, the CAMARA benchmark's baseline
+    sink_capture: SinkCapture | None = None  # the demo's loopback CAMARA sink (/demo/events)
 
 
 def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
@@ -71,6 +73,8 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(routes_identity.router)
     app.include_router(routes_public.router)
     install_subscriptions(app)
+    if config.sink_capture is not None:
+        app.include_router(demo_events_router(config.sink_capture))
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:

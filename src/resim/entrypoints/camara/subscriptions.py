@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from resim.adapters.events.capture import SinkCapture, render_events_html
 from resim.entrypoints.api.access import allow
 from resim.entrypoints.camara.auth import CamaraCaller, camara_caller
 from resim.entrypoints.camara.errors import CamaraError, install_camara_errors
@@ -126,6 +127,17 @@ def delete_subscription(request: Request, caller: Deleter, subscriptionId: str) 
 def openapi() -> Response:
     """The normative CAMARA document this API implements (Apache-2.0, see SOURCE.txt)."""
     return Response(SPEC.read_bytes(), media_type="application/yaml")
+
+
+def demo_events_router(capture: SinkCapture) -> APIRouter:
+    """``/demo/events``: what the demo's loopback sink received (only the demo mounts it)."""
+    demo = APIRouter(include_in_schema=False)
+
+    @demo.get("/demo/events", response_class=HTMLResponse, dependencies=[allow("anyone")])
+    def events() -> HTMLResponse:
+        return HTMLResponse(render_events_html(capture.received(), title="CAMARA events received"))
+
+    return demo
 
 
 def install_subscriptions(app: FastAPI) -> None:

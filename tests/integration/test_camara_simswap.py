@@ -299,3 +299,18 @@ def test_rate_limit_per_client(history: System, db_url: str, tmp_path: Path) -> 
         assert (limited.status_code, limited.json()["code"]) == (429, "TOO_MANY_REQUESTS")
         assert int(limited.headers["retry-after"]) >= 1
         assert api.post("/check", body, second).status_code == 200  # its own bucket
+
+
+def test_a_required_purpose(history: System, db_url: str, tmp_path: Path) -> None:
+    purpose = "dpv:FraudPreventionAndDetection"
+    settings = camara_settings(db_url, tmp_path, camara_required_purpose=purpose)
+    for api in serve_camara(history.ctx, settings):
+        body = {"phoneNumber": A}
+        none = api.post("/check", body, api.token("sim-swap"))
+        assert (none.status_code, none.json()["code"]) == (403, "PERMISSION_DENIED")
+        other = api.post("/check", body, api.token("sim-swap", purpose="dpv:Marketing"))
+        assert other.status_code == 403
+        claimed = api.post("/check", body, api.token("sim-swap", purpose=purpose))
+        assert claimed.status_code == 200
+        scoped = api.post("/check", body, api.token(f"{purpose}#sim-swap:check"))
+        assert scoped.status_code == 200

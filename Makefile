@@ -43,6 +43,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m resim.bench
 	$(BIN)/python -m resim.bench import
+	$(BIN)/python -m resim.bench camara
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -18,13 +18,29 @@ from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.crypto import SecretBox
-from resim.adapters.db.engine import create_engine
+from resim.adapters.db.engine import create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
+from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
+from resim.adapters.events.http import HttpEventSink
+from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
+from resim.adapters.token_issuer import LocalTokenIssuer
+from resim.entrypoints.camara.auth import CamaraAccess
+from resim.entrypoints.camara.mount import CamaraRuntime
+from resim.entrypoints.camara.ratelimit import RateLimiter
+from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.services.context import ServiceContext, SystemClock
-from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient, SmsGateway
+from resim.services.ports import (
+    Clock,
+    CoreNetwork,
+    EventSink,
+    Mailer,
+    SmdpClient,
+    SmsGateway,
+)
+from resim.services.simswap import SimSwapQueries
 from resim.settings import Settings
 
 
@@ -119,6 +135,7 @@ def build_context(
     mailer: Mailer | None = None,
     clock: Clock | None = None,
     sms: SmsGateway | None = None,
+    event_sink: EventSink | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
@@ -140,4 +157,61 @@ def build_context(
         staff_session_ttl=dt.timedelta(hours=settings.staff_session_hours),
         customer_session_ttl=dt.timedelta(minutes=settings.customer_session_minutes),
         identity_check_ttl=dt.timedelta(minutes=settings.identity_check_minutes),
+        event_sink=event_sink
+        or HttpEventSink(
+            timeout=settings.camara_sink_timeout_seconds,
+            max_connections=max(20, settings.worker_concurrency * 2),
+        ),
+        camara_event_source=settings.effective_camara_event_source,
+        camara_sink_allow_http_loopback=settings.camara_sink_allow_http_loopback,
+        camara_token_notice=dt.timedelta(seconds=settings.camara_token_notice_seconds),
     )
+
+
+def build_token_issuer(settings: Settings) -> LocalTokenIssuer:
+    """resim's own CAMARA token issuer (key under data_dir, created on first use)."""
+    return LocalTokenIssuer.from_file(
+        settings.camara_issuer_key_file,
+        issuer=settings.camara_effective_issuer,
+        audience=settings.camara_effective_audience,
+    )
+
+
+def build_camara(
+    settings: Settings, *, clock: Clock | None = None, read_engine: sa.Engine | None = None
+) -> CamaraRuntime:
+    """Token verification (operator's JWKS, or resim's own issuer), rate limits, and
+    the SIM Swap read path on its own read-only engine."""
+    clock = clock or SystemClock()
+    if read_engine is None:
+        if settings.effective_database_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        read_engine = create_read_engine(settings.effective_database_url)
+    issuer: LocalTokenIssuer | None = None
+    keys: KeySource
+    if settings.camara_jwks_url:
+        keys = HttpJwksSource(
+            settings.camara_jwks_url, min_refresh_seconds=settings.camara_jwks_min_refresh_seconds
+        )
+    else:
+        issuer = build_token_issuer(settings)
+        keys = StaticJwksSource(issuer.jwks())
+    verifier = TokenVerifier(
+        TokenRules(
+            issuer=settings.camara_effective_issuer,
+            audience=settings.camara_effective_audience,
+            leeway_seconds=settings.camara_token_leeway_seconds,
+        ),
+        keys,
+        clock=clock,
+    )
+    limiter = RateLimiter(rate=settings.camara_rate_per_second, burst=settings.camara_burst)
+    access = CamaraAccess(
+        verifier, limiter, required_purpose=settings.camara_required_purpose or None
+    )
+    queries = SimSwapQueries(
+        SqlSimSwapReader(read_engine),
+        clock,
+        policy_cache_seconds=settings.camara_policy_cache_seconds,
+    )
+    return CamaraRuntime(access, issuer=issuer, simswap=queries)

@@ -13,7 +13,8 @@
     │   └── PermissionDenied      valid credentials, but not for this (403)
     └── ExternalError             a peer (SM-DP+, core network, SMTP) failed
         ├── retryable=True        transport errors, 5xx, "busy": the job backs off
-        └── retryable=False       the peer said no for good: the request fails
+        ├── retryable=False       the peer said no for good: the request fails
+        └── SinkError             a CAMARA notification sink failed (carries its HTTP status)
 
 Adapters classify vendor errors into ExternalError; services never see httpx,
 smtplib or driver exceptions.
@@ -94,3 +95,15 @@ class Unauthenticated(DomainError):
 
 class PermissionDenied(DomainError):
     code = "PERMISSION_DENIED"
+
+
+class SinkError(ExternalError):
+    """A CAMARA notification sink failed; ``status`` is its HTTP answer, if it gave one."""
+
+    code = "SINK_ERROR"
+
+    def __init__(
+        self, message: str, *, retryable: bool, status: int | None, code: str | None = None
+    ) -> None:
+        super().__init__(message, retryable=retryable, code=code)
+        self.status = status

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,6 +75,34 @@ class Settings(BaseSettings):
     # SEC-09: audit rows are kept at least three years; `resim audit prune` honours this.
     audit_retention_days: int = Field(1095, ge=1095)
 
+    # CAMARA SIM Swap subscriptions (docs/camara-subscriptions.md). Sinks must be
+    # https://; ``camara_sink_allow_http_loopback`` also accepts http:// to a
+    # loopback address, for tests and the demo only (refused in production).
+    camara_sink_allow_http_loopback: bool = False
+    camara_sink_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # CloudEvents ``source`` of notifications; empty: <public_base_url>/sim-swap-subscriptions/v0.3
+    camara_event_source: str = ""
+    # The subscription-ended event (ACCESS_TOKEN_EXPIRED) is sent this long
+    # before the sink's access token expires, while the token still works.
+    camara_token_notice_seconds: float = Field(60.0, ge=0)
+
+    # CAMARA API access tokens (docs/camara.md). Empty issuer / audience: the
+    # public base URL. Empty JWKS URL: resim's own issuer (key in data_dir,
+    # JWKS at /.well-known/jwks.json; `resim token issue`).
+    camara_issuer: str = ""
+    camara_audience: str = ""
+    camara_jwks_url: str = ""
+    camara_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
+    camara_token_leeway_seconds: float = Field(30.0, ge=0, le=300)
+    camara_required_purpose: str = ""  # e.g. dpv:FraudPreventionAndDetection; empty: any
+    # Per client_id token bucket, per API process; 0 disables.
+    camara_rate_per_second: float = Field(50.0, ge=0)
+    camara_burst: int = Field(100, ge=1)
+    # How long a brand's CAMARA policy (legal limit) is cached in each API process.
+    camara_policy_cache_seconds: float = Field(30.0, ge=0)
+    # Mounts POST /bench/noop (the CAMARA benchmark's baseline); never in production.
+    bench_endpoints: bool = False
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
@@ -87,9 +115,33 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
+    @model_validator(mode="after")
+    def _no_plain_http_sinks_in_production(self) -> Settings:
+        if self.environment == "production" and self.camara_sink_allow_http_loopback:
+            raise ValueError("RESIM_CAMARA_SINK_ALLOW_HTTP_LOOPBACK is for tests and the demo")
+        return self
+
+    @property
+    def effective_camara_event_source(self) -> str:
+        return self.camara_event_source or (
+            self.public_base_url.rstrip("/") + "/sim-swap-subscriptions/v0.3"
+        )
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'resim.db'}"
+
+    @property
+    def camara_effective_issuer(self) -> str:
+        return self.camara_issuer or self.public_base_url.rstrip("/")
+
+    @property
+    def camara_effective_audience(self) -> str:
+        return self.camara_audience or self.public_base_url.rstrip("/")
+
+    @property
+    def camara_issuer_key_file(self) -> Path:
+        return self.data_dir / "camara-issuer-key.pem"
 
     @property
     def mail_capture_dir(self) -> Path:

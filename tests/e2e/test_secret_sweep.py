@@ -45,7 +45,13 @@ from resim.bootstrap import build_context, load_secrets
 from resim.domain.activation import parse_activation_code
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.entrypoints.cli import app as cli_app
-from resim.entrypoints.demo import DemoStack, start_demo, walkthrough
+from resim.entrypoints.demo import (
+    DEMO_SINK_TOKEN,
+    DemoStack,
+    demo_subscription,
+    start_demo,
+    walkthrough,
+)
 from resim.entrypoints.logs import configure_logging, is_sensitive_key
 from resim.services import seed
 from resim.settings import Settings
@@ -342,9 +348,22 @@ def test_no_secret_leaks_anywhere(stack: DemoStack, logged: LogKeeper) -> None:
         profiles=[(keyed, "238019900000001")],
         keys={keyed: (KI, OPC)},
     )
+    # CAMARA: the demo bank subscribes to the walkthrough's line (its sink token is a secret)
+    assert stack.sink is not None
+    subscribed = httpx.post(
+        f"{stack.api.url}/sim-swap-subscriptions/v0.3/subscriptions",
+        json=demo_subscription(stack.sink.url, stack.data.lines[0].msisdn),
+        headers={"Authorization": f"Bearer {stack.subscriptions_token}"},
+        timeout=10,
+    )
+    assert subscribed.status_code == 201, subscribed.text
     done = walkthrough(stack, say=lambda _line: None)
     assert done["state"] == "completed"
+    assert stack.sink.wait_for(1, timeout=30), "the swapped event was not delivered"
     rec = Recorder(stack.api.url)
+    rec.seen.append(
+        Seen("POST", "/sim-swap-subscriptions/v0.3/subscriptions", 201, subscribed.text)
+    )
     try:
         run_flows(stack, rec)
     finally:
@@ -373,6 +392,7 @@ def test_no_secret_leaks_anywhere(stack: DemoStack, logged: LogKeeper) -> None:
 
     secrets = Secrets()
     collect_secrets(stack, rec, secrets)
+    secrets.add("CAMARA sink token", DEMO_SINK_TOKEN)
     kinds = set(secrets.values.values())
     assert {"one-time code", "activation code", "matching id", "not-me token"} <= kinds, kinds
 
@@ -391,6 +411,15 @@ def test_no_secret_leaks_anywhere(stack: DemoStack, logged: LogKeeper) -> None:
         audit = uow.session.execute(sa.select(orm.audit_event.c.detail)).all()
     for kind, payload in jobs:
         problems += [f"job {kind}: {hit}" for hit in secrets.found_in(json.dumps(payload))]
+    with ctx.uow() as uow:
+        events = uow.session.execute(
+            sa.select(orm.camara_event.c.payload, orm.camara_event.c.last_error)
+        ).all()
+        stored = uow.session.execute(sa.text("SELECT * FROM camara_subscription")).all()
+    for payload, error in events:
+        problems += [f"camara event: {hit}" for hit in secrets.found_in(json.dumps(payload))]
+        problems += [f"camara event error: {hit}" for hit in secrets.found_in(error or "")]
+    problems += [f"camara subscription row: {hit}" for hit in secrets.found_in(repr(stored))]
     for (detail,) in audit:
         problems += [f"audit detail: {hit}" for hit in secrets.found_in(json.dumps(detail))]
     assert not problems, "secrets leaked:\n" + "\n".join(sorted(set(problems)))

@@ -10,7 +10,9 @@
    machine client per scope. Not allowed: 401 for nobody, 403 for the rest (a
    customer asking about someone else's request: 404, existence not revealed).
    Allowed: anything but 401/403. (Routes open to anyone answer a customer
-   session as they answer anybody.)
+   session as they answer anybody.) The SM-DP+ callback ("smdp") and the
+   CAMARA API ("camara", JWT access tokens: tests/integration/test_camara_*.py)
+   take none of these credentials: 401 for every one of them.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/console/queue"): {"reviewer"},
     ("GET", "/console/requests/{request_id}/audit"): {"reviewer", "admin"},
     ("GET", "/console/dashboard"): {"reviewer", "admin"},
+    ("POST", "/sim-swap/v2/check"): {"camara"},
+    ("POST", "/sim-swap/v2/retrieve-date"): {"camara"},
+    ("GET", "/sim-swap/v2/openapi.yaml"): {"anyone"},
+    ("GET", "/.well-known/jwks.json"): {"anyone"},
 }
 
 
@@ -217,8 +223,9 @@ def test_every_route_with_every_caller(system: System) -> None:
                 for name, (principal, headers) in callers.items():
                     status = http.request(method, url, json=body, headers=headers).status_code
                     allowed = any(principal.satisfies(rule) for rule in rules)
-                    if "smdp" in rules:
-                        expected = "401"  # the SM-DP+ callback token is none of these
+                    if "smdp" in rules or "camara" in rules:
+                        # the SM-DP+ callback token and CAMARA JWTs are none of these
+                        expected = "401"
                         ok = status == 401
                     elif not allowed:
                         expected = "401" if principal.kind == "anonymous" else "403"

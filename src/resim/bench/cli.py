@@ -88,6 +88,11 @@ def main(argv: list[str] | None = None) -> None:
 
         import_main(given[1:])
         return
+    if given[:1] == ["camara"]:  # python -m resim.bench camara [--lines N] ...
+        from resim.bench.camarabench import main as camara_main
+
+        camara_main(given[1:])
+        return
     args = parse(argv)
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(f"machine      {machine_description()}")

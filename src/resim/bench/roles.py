@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from resim.bootstrap import build_context, build_engine, load_secrets
+from resim.bootstrap import build_camara, build_context, build_engine, load_secrets
 from resim.entrypoints.logs import configure_logging
 from resim.settings import Settings
 
@@ -80,6 +80,8 @@ def run_api(port: int, stats: Path | None) -> None:
         ApiConfig(
             smdp_id=settings.smdp_id,
             callback_token=secrets.callback_token,
+            camara=build_camara(settings, clock=ctx.clock),
+            bench_endpoints=settings.bench_endpoints,
         ),
     )
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with a

@@ -76,6 +76,11 @@ class BrandPolicy:
     port_out_block_days: float = 7.0
     # SEC-04: also tell the old SIM (by SMS) while it still works.
     notify_old_sim: bool = True
+    # CAMARA SIM Swap: how many days of SIM-change history local rules let the
+    # operator tell a bank about (None: unlimited). A check's maxAge above it is
+    # 400 OUT_OF_RANGE; an older latest change is reported as null with
+    # monitoredPeriod (docs/camara.md).
+    camara_monitored_days: int | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -105,6 +110,11 @@ class BrandPolicy:
             raise InvalidInput("policy field failure_window_hours must be positive")
         if self.backoff_after_failures < 0:
             raise InvalidInput("policy field backoff_after_failures cannot be negative")
+        days = self.camara_monitored_days
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500
+        ):
+            raise InvalidInput("policy field camara_monitored_days must be 1..36500 days or null")
         # SEC-02: known methods only, never SMS to the same number, never KBA alone.
         validate_policy(
             verification=self.verification,

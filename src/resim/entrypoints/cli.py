@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from resim.domain.workflow import diagram_mermaid, diagram_text
 from resim.entrypoints import cli_audit, cli_export, cli_import
 from resim.entrypoints.cli_identity import clients_app, staff_app
+from resim.entrypoints.cli_token import token_app
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ResimError
 from resim.settings import Settings
@@ -32,6 +33,7 @@ app.add_typer(requests_app, name="requests")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(staff_app, name="staff")
 app.add_typer(clients_app, name="clients")
+app.add_typer(token_app, name="token")
 cli_audit.register(app)  # resim audit ..., resim keys ...
 cli_import.register(app)  # resim import <kind> FILE, resim import all DIR
 cli_export.register(app)  # resim export ..., resim demo-data ...
@@ -77,7 +79,7 @@ def serve(
     """Run the REST API (BSS integration, ES2+ callbacks, status pages)."""
     import uvicorn
 
-    from resim.bootstrap import build_context, load_secrets
+    from resim.bootstrap import build_camara, build_context, load_secrets
     from resim.entrypoints.api.app import ApiConfig, build_app
 
     settings = _settings()
@@ -88,6 +90,8 @@ def serve(
         ApiConfig(
             smdp_id=settings.smdp_id,
             callback_token=secrets.callback_token,
+            camara=build_camara(settings, clock=ctx.clock),
+            bench_endpoints=settings.bench_endpoints,
         ),
     )
     uvicorn.run(

@@ -8,6 +8,7 @@ public API, printing each step, and exits.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -22,17 +23,23 @@ import httpx
 import pyotp
 
 from resim.adapters.db.migrate import upgrade
+from resim.adapters.events.capture import SinkCapture
 from resim.adapters.mail.capture import MailCapture, read_mailbox
 from resim.adapters.sms.capture import SmsCapture
-from resim.bootstrap import build_context, load_secrets
+from resim.bootstrap import build_camara, build_context, load_secrets
+from resim.domain.camara_events import SWAPPED
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
 from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.api.app import ApiConfig, build_app
+from resim.entrypoints.camara.subscriptions import SCOPE_CREATE, SCOPE_DELETE, SCOPE_READ
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
 from resim.services.demo_data import DemoCredentials, DemoData, seed_demo, seed_demo_identities
 from resim.settings import Settings
+
+# The demo bank's sink token: a dev credential, printed in the welcome like the others.
+DEMO_SINK_TOKEN = "demo-sink-token"  # noqa: S105
 
 
 @dataclass
@@ -46,6 +53,9 @@ class DemoStack:
     worker_thread: threading.Thread
     credentials: DemoCredentials
     sms: SmsCapture | None = None
+    camara_token: str = ""  # a 2-legged CAMARA SIM Swap token from the demo's own issuer
+    sink: SinkCapture | None = None  # the demo bank's notification sink (/demo/events)
+    subscriptions_token: str = ""  # a 2-legged token for the subscriptions API
 
     @property
     def mail_dir(self) -> Path:
@@ -78,6 +88,8 @@ class DemoStack:
         self.mail.stop()
         if self.sms is not None:
             self.sms.stop()
+        if self.sink is not None:
+            self.sink.stop()
 
 
 def free_port() -> int:
@@ -107,6 +119,7 @@ def start_demo(
     mail = MailCapture(data_dir / "mail", port=smtp_port)
     mail.start()
     sms = SmsCapture(data_dir / "sms", port=sms_port).start()
+    sink = SinkCapture(token=DEMO_SINK_TOKEN).start()
     settings = base.model_copy(
         update={
             "data_dir": data_dir,
@@ -116,6 +129,7 @@ def start_demo(
             "smtp_port": mail.port,
             "smtp_host": "127.0.0.1",
             "sms_gateway_url": sms.url,
+            "camara_sink_allow_http_loopback": True,  # the demo sink is http://127.0.0.1
             "worker_concurrency": 16,
         }
     )
@@ -141,6 +155,21 @@ def start_demo(
         requester_id=settings.smdp_id,
     )
     emulator = ServerThread(build_emulator_app(core, emu_config), port=smdp_url_port).start()
+    camara = build_camara(settings, clock=ctx.clock)
+    assert camara.issuer is not None  # the demo never names an external JWKS
+    camara_token = camara.issuer.issue(
+        scopes=["sim-swap:check", "sim-swap:retrieve-date"],
+        client_id="demo-bank",
+        now=ctx.now(),
+        ttl_seconds=24 * 3600,
+        purpose="dpv:FraudPreventionAndDetection",
+    )
+    subscriptions_token = camara.issuer.issue(
+        scopes=[SCOPE_CREATE, SCOPE_READ, SCOPE_DELETE],
+        client_id="demo-bank",
+        now=ctx.now(),
+        ttl_seconds=24 * 3600,
+    )
     api = ServerThread(
         build_app(
             ctx,
@@ -149,6 +178,8 @@ def start_demo(
                 callback_token=secrets.callback_token,
                 mail_capture_dir=settings.mail_capture_dir,
                 sms_capture_dir=settings.sms_capture_dir,
+                camara=camara,
+                sink_capture=sink,
             ),
         ),
         port=api_port,
@@ -156,7 +187,36 @@ def start_demo(
     worker = Worker(ctx, concurrency=settings.worker_concurrency, poll_seconds=0.05)
     thread = threading.Thread(target=worker.run, daemon=True, name="resim-worker")
     thread.start()
-    return DemoStack(settings, data, api, emulator, mail, worker, thread, credentials, sms)
+    return DemoStack(
+        settings,
+        data,
+        api,
+        emulator,
+        mail,
+        worker,
+        thread,
+        credentials,
+        sms,
+        camara_token,
+        sink,
+        subscriptions_token,
+    )
+
+
+def demo_subscription(sink: str, msisdn: str) -> dict[str, Any]:
+    """The subscription the welcome suggests: the demo bank's sink, SIM swaps of ``msisdn``."""
+    return {
+        "protocol": "HTTP",
+        "sink": sink,
+        "types": [SWAPPED],
+        "config": {"subscriptionDetail": {"phoneNumber": msisdn}},
+        "sinkCredential": {
+            "credentialType": "ACCESSTOKEN",
+            "accessToken": DEMO_SINK_TOKEN,
+            "accessTokenExpiresUtc": "2099-01-01T00:00:00Z",
+            "accessTokenType": "bearer",
+        },
+    }
 
 
 def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
@@ -194,6 +254,26 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
         '-d \'{"otp": "<code>"}\''
     )
     say("  the answer's session_token reads that request: -H 'Authorization: Bearer <token>'")
+    say("A bank asks, through the CAMARA SIM Swap API (docs/camara.md):")
+    say(
+        f"  curl -s -X POST {api}/sim-swap/v2/check -H 'content-type: application/json' "
+        f"-H 'Authorization: Bearer {stack.camara_token}' "
+        f'-d \'{{"phoneNumber": "{example.msisdn}", "maxAge": 240}}\''
+    )
+    say(
+        f"  more tokens: RESIM_DATA_DIR={stack.settings.data_dir} "
+        f"RESIM_PUBLIC_BASE_URL={api} resim token issue --scope sim-swap:check"
+        " [--phone +45...] [--client bank-1]"
+    )
+    if stack.sink is not None:
+        say("It subscribes to SIM swaps of a number (docs/camara-subscriptions.md):")
+        body = json.dumps(demo_subscription(stack.sink.url, example.msisdn))
+        say(
+            f"  curl -s -X POST {api}/sim-swap-subscriptions/v0.3/subscriptions "
+            f"-H 'content-type: application/json' "
+            f"-H 'Authorization: Bearer {stack.subscriptions_token}' -d '{body}'"
+        )
+        say(f"  after that number's next cut-over, the event shows in {api}/demo/events")
     say("Press Ctrl-C to stop.")
 
 

@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from resim.adapters.crypto import SecretBox
+from resim.adapters.events.fake import FakeEventSink
 from resim.adapters.sms.fake import FakeSmsGateway
-from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient, SmsGateway
+from resim.services.ports import (
+    Clock,
+    CoreNetwork,
+    EventSink,
+    Mailer,
+    SmdpClient,
+    SmsGateway,
+)
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -56,6 +64,12 @@ class ServiceContext:
     staff_session_ttl: dt.timedelta = dt.timedelta(hours=8)
     customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
     identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
+
+    # CAMARA subscriptions: where notifications go, and their rules (see settings)
+    event_sink: EventSink = field(default_factory=FakeEventSink)
+    camara_event_source: str = "resim"
+    camara_sink_allow_http_loopback: bool = False
+    camara_token_notice: dt.timedelta = dt.timedelta(seconds=60)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

@@ -16,6 +16,7 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
 from resim.errors import NotFound
 from resim.services import repo
+from resim.services.camara_subscriptions import enqueue_swap_events
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import notify_customer
@@ -235,6 +236,8 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
                 request_id=req.id,
             )
         )
+        # CAMARA subscriptions: the swapped events commit with the SIM change record.
+        enqueue_swap_events(ctx, uow, msisdn=req.msisdn, swapped_at=now)
         req.completed_at = now
         req.move_to(State.COMPLETED, at=now)
         remember_origin(repo.get_subscriber(uow, req.subscriber_id), req)

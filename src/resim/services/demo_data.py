@@ -78,7 +78,12 @@ DEMO_BRANDS = (
             "EUR",
             "it",
             "Europe/Rome",
-            BrandPolicy(verification=email_code_alone(), fee=FeeRule(amount_minor=1000)),
+            # Shows the CAMARA legal limit: 30 days of SIM-change history.
+            BrandPolicy(
+                verification=email_code_alone(),
+                fee=FeeRule(amount_minor=1000),
+                camara_monitored_days=30,
+            ),
         ),
         "+3933",
         8,

@@ -250,7 +250,11 @@ def brands_toml(brands: Sequence[Mapping[str, Any]]) -> str:
         out.append("")
         out.append("[brand.policy]")
         policy = brand.get("policy") or {}
-        out.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(policy.items()))
+        # TOML has no null: a field that is None (e.g. camara_monitored_days,
+        # "unlimited") is left out, and reads back as its default, None.
+        out.extend(
+            f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(policy.items()) if v is not None
+        )
     return "\n".join(out) + "\n"
 
 
@@ -266,7 +270,10 @@ def brands_yaml(brands: Sequence[Mapping[str, Any]]) -> str:
         "brand": [
             {
                 **{k: b[k] for k in BRAND_FIELDS},
-                "policy": dict(sorted((b.get("policy") or {}).items())),
+                # like TOML: a None field is left out (it reads back as None)
+                "policy": {
+                    k: v for k, v in sorted((b.get("policy") or {}).items()) if v is not None
+                },
             }
             for b in brands
         ]

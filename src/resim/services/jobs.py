@@ -31,6 +31,8 @@ from resim.adapters.db import orm
 from resim.errors import ExternalError, ResimError
 from resim.services import (
     alert_notify,
+    camara_delivery,
+    camara_subscriptions,
     cancel,
     cutover,
     mailing,
@@ -57,6 +59,8 @@ HANDLERS: dict[str, Handler] = {
     "request.expire_unverified": lambda ctx, job: cancel.expire_unverified(ctx, _rid(job)),
     "request.expire_activation": lambda ctx, job: cancel.expire_activation(ctx, _rid(job)),
     "lock.unlock_effective": unlock.unlock_effective,
+    "camara.deliver": camara_delivery.deliver,
+    "camara.subscription_end": camara_subscriptions.end_when_due,
 }
 
 # A dead job of these kinds fails its request (the request cannot finish without it).

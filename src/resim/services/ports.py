@@ -194,3 +194,33 @@ class SmsGateway(Protocol):
         """Hand the message to the SMS gateway; raise ExternalError (retryable set)
         on failure. The text is never logged or put in an error message."""
         ...
+
+
+# ---------------------------------------------------------------- CAMARA notification sinks
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """One CloudEvent for a relying party's sink (CAMARA subscriptions).
+
+    ``id`` is the CloudEvents id: the same on every retry, so the sink can drop
+    a repeat. ``access_token`` is the subscription's sinkCredential (sent as
+    ``Authorization: Bearer``); it is a secret and kept out of ``repr``.
+    """
+
+    id: str
+    sink: str
+    body: dict[str, object]
+    access_token: str | None = field(default=None, repr=False)
+
+
+class EventSink(Protocol):
+    def deliver(self, event: OutgoingEvent) -> int:
+        """POST ``event`` to its sink in CloudEvents structured mode; return the 2xx status.
+
+        Failures raise :class:`resim.errors.ExternalError` with ``status`` set
+        when the sink answered: retryable for transport errors, timeouts, 408,
+        429 and 5xx; permanent for any other answer (3xx included: a redirect is
+        not followed, the bearer token must not travel to another address).
+        """
+        ...

@@ -62,3 +62,37 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_read_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
+    """An engine for single-statement reads outside explicit transactions.
+
+    SQLite: the driver in autocommit mode and no ``BEGIN IMMEDIATE`` hook, so a
+    read is its own WAL snapshot and never queues behind a writer. PostgreSQL:
+    ``AUTOCOMMIT``, so a read is one round trip (no BEGIN/COMMIT). Never write
+    through it.
+    """
+    if is_sqlite(url):
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=3600,  # no pre-ping: it would double the round trips of the hot path
+        isolation_level="AUTOCOMMIT",
+    )

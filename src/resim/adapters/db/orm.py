@@ -343,6 +343,63 @@ external_call = sa.Table(
 )
 
 
+# CAMARA SIM Swap subscriptions (sim-swap-subscriptions 0.3.0). A relying party
+# (``client_id``, the access token's client) sees only its own rows. The sink's
+# access token is a secret of the relying party: encrypted at rest, never
+# returned, never logged.
+camara_subscription = sa.Table(
+    "camara_subscription",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("client_id", sa.String(200), nullable=False, index=True),
+    sa.Column("phone_number", sa.String(16), nullable=False, index=True),
+    # True when created with a 3-legged token: its events and views omit the number.
+    sa.Column("three_legged", sa.Boolean, nullable=False),
+    sa.Column("protocol", sa.String(8), nullable=False),
+    sa.Column("sink", sa.Text, nullable=False),
+    sa.Column("sink_credential_type", sa.String(16)),
+    sa.Column("sink_access_token", EncryptedText),
+    sa.Column("sink_token_expires_at", UtcDateTime),
+    sa.Column("types", sa.JSON, nullable=False),
+    sa.Column("expire_time", UtcDateTime),  # config.subscriptionExpireTime as asked
+    sa.Column("max_events", sa.Integer),  # config.subscriptionMaxEvents
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("events_sent", sa.Integer, nullable=False, default=0),
+    sa.Column("event_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("ended_at", UtcDateTime),
+    sa.Column("termination_reason", sa.String(32)),
+    sa.Index("ix_camara_subscription_phone_status", "phone_number", "status"),
+)
+
+# The notification outbox: one row per CloudEvent, written in the transaction
+# that caused it (a cut-over, an end). ``id`` is the CloudEvents id, stable across
+# retries. ``state``: pending -> sending (an attempt was committed before the
+# POST) -> delivered | failed. Retry timing lives on the delivering job.
+camara_event = sa.Table(
+    "camara_event",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "subscription_id", sa.ForeignKey("camara_subscription.id"), nullable=False, index=True
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("job_id", sa.String(40)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_attempt_at", UtcDateTime),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.Column("last_status", sa.Integer),  # the sink's last HTTP status, if it answered
+    sa.Column("last_error", sa.Text),  # never a token or a response body
+    sa.UniqueConstraint("subscription_id", "seq", name="uq_camara_event_subscription_seq"),
+)
+
+
 def _map() -> None:
     mapper_registry.map_imperatively(model.Brand, brand)
     mapper_registry.map_imperatively(model.Subscriber, subscriber)

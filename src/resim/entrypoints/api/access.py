@@ -14,6 +14,10 @@ Rules a route may name:
 * ``"smdp"``         the SM-DP+ calling back over ES2+; the callback route checks
   its own token and requester id (ES2+ answers in its own format), so it uses
   :func:`declared` instead of :func:`allow`
+* ``"camara"``       a relying party with a CAMARA access token (a JWT from the
+  operator's authorization server); the CAMARA routes verify it themselves
+  (``resim.entrypoints.camara.auth.camara_caller``, CAMARA's error format), and
+  none of the credentials below satisfies it
 
 Scopes of machine clients (see ``SCOPES``) are coarse and named by what they
 let a client do. A route's handler still checks object-level rules (a customer
@@ -93,14 +97,14 @@ class Principal:
             return self.kind == "staff" and self.role == rule
         if rule.startswith("client:"):
             return self.kind == "client" and rule.removeprefix("client:") in self.scopes
-        if rule == "smdp":
-            return False  # the ES2+ callback authenticates the SM-DP+ itself
+        if rule in ("smdp", "camara"):
+            return False  # those routes authenticate their callers themselves
         raise ValueError(f"unknown access rule {rule!r}")
 
 
 def _check_rules(rules: tuple[str, ...]) -> None:
     for rule in rules:
-        if rule in ("anyone", "customer", "smdp", *STAFF_ROLES):
+        if rule in ("anyone", "customer", "smdp", "camara", *STAFF_ROLES):
             continue
         if rule.startswith("client:") and rule.removeprefix("client:") in SCOPES:
             continue

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from resim import __version__
 from resim.adapters.db.migrate import head_revision
+from resim.adapters.events.capture import SinkCapture
 from resim.entrypoints.api import (
     routes_identity,
     routes_lines,
@@ -22,6 +23,8 @@ from resim.entrypoints.api import (
 from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.metrics import install_metrics
+from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
+from resim.entrypoints.camara.subscriptions import demo_events_router, install_subscriptions
 from resim.entrypoints.es2_callback import build_es2_callback_router
 from resim.entrypoints.web import common, portal, portal_status
 from resim.entrypoints.web.console import install_console
@@ -35,6 +38,10 @@ class ApiConfig:
     callback_token: str = ""
     mail_capture_dir: Path | None = None
     sms_capture_dir: Path | None = None
+    # CAMARA token verification and limits (bootstrap.build_camara); None: closed (all 401)
+    camara: CamaraRuntime | None = field(default=None)
+    bench_endpoints: bool = False  # POST /bench/noop, the CAMARA benchmark's baseline
+    sink_capture: SinkCapture | None = None  # the demo's loopback CAMARA sink (/demo/events)
 
 
 def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
@@ -46,6 +53,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.state.ctx = ctx  # also where access.authenticate resolves credentials
     install_error_handlers(app)
     install_metrics(app, ctx)
+    mount_camara(app, config.camara or closed_runtime(ctx.clock))
 
     def authenticate(authorization: str | None, requester: str) -> bool:
         given = (authorization or "").removeprefix("Bearer ").strip()
@@ -68,11 +76,24 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(common.static_router())
     app.include_router(portal.router)
     app.include_router(portal_status.router)
+    install_subscriptions(app)
+    if config.sink_capture is not None:
+        app.include_router(demo_events_router(config.sink_capture))
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:
         app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
     install_console(app)  # the agent console's pages (issue 5)
+
+    if config.bench_endpoints:
+        # declared, not allow(): resolving the bench's CAMARA token as a BSS
+        # credential would be work (and a 401); the baseline does none.
+        # async and pre-rendered, like the CAMARA handlers: the cheapest route
+        # this stack can serve.
+        @app.post("/bench/noop", tags=["ops"], dependencies=[declared("anyone")])
+        async def noop() -> Response:
+            """The CAMARA benchmark's baseline: the same server, no work (RESIM_BENCH_ENDPOINTS)."""
+            return Response(b'{"ok":true}', media_type="application/json")
 
     @app.get("/health", tags=["ops"], dependencies=[allow("anyone")])
     def health() -> dict[str, str]:

@@ -7,11 +7,11 @@ workers are missing or a peer is down; any dead job needs a human.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,6 +21,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resim.adapters.db import orm
 from resim.entrypoints.api.access import allow
@@ -60,6 +61,41 @@ class DatabaseCollector(Collector):
         yield requests
 
 
+class MeasureMiddleware:
+    """Counts and times every HTTP request by method, route template and status.
+
+    A pure ASGI middleware: BaseHTTPMiddleware (``@app.middleware``) costs a
+    task group and a response stream per request, more than a CAMARA check
+    itself. The route template is read from the scope after the app ran
+    (the router puts the matched route there).
+    """
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self.requests.labels(method, name, str(status[0])).inc()
+            self.latency.labels(method, name).observe(time.perf_counter() - start)
+
+
 def install_metrics(app: FastAPI, ctx: ServiceContext) -> None:
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(ctx))
@@ -77,17 +113,7 @@ def install_metrics(app: FastAPI, ctx: ServiceContext) -> None:
     )
     app.state.metrics_registry = registry
 
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        http_requests.labels(request.method, name, str(response.status_code)).inc()
-        latency.labels(request.method, name).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(MeasureMiddleware, requests=http_requests, latency=latency)
 
     # Counts by state and kind only, no personal data: open to the scraper, like
     # /health (restrict it at the network edge if the counts are sensitive).

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
+from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.db.engine import create_engine
 from resim.adapters.db.orm import start_mappers
@@ -24,7 +25,7 @@ from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
 from resim.services.context import ServiceContext, SystemClock
-from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient, SmsGateway
+from resim.services.ports import Clock, CoreNetwork, Courier, Mailer, SmdpClient, SmsGateway
 from resim.settings import Settings
 
 
@@ -119,6 +120,7 @@ def build_context(
     mailer: Mailer | None = None,
     clock: Clock | None = None,
     sms: SmsGateway | None = None,
+    courier: Courier | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
@@ -140,4 +142,6 @@ def build_context(
         staff_session_ttl=dt.timedelta(hours=settings.staff_session_hours),
         customer_session_ttl=dt.timedelta(minutes=settings.customer_session_minutes),
         identity_check_ttl=dt.timedelta(minutes=settings.identity_check_minutes),
+        # No real carrier adapter exists: shipments are captured under the data directory.
+        courier=courier or CaptureCourier(settings.data_dir / "courier"),
     )

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from resim.adapters.courier.fake import FakeCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.sms.fake import FakeSmsGateway
-from resim.services.ports import Clock, CoreNetwork, Mailer, SmdpClient, SmsGateway
+from resim.services.ports import Clock, CoreNetwork, Courier, Mailer, SmdpClient, SmsGateway
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -56,6 +57,7 @@ class ServiceContext:
     staff_session_ttl: dt.timedelta = dt.timedelta(hours=8)
     customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
     identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    courier: Courier = field(default_factory=FakeCourier)  # physical cards by post
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

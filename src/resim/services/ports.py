@@ -194,3 +194,33 @@ class SmsGateway(Protocol):
         """Hand the message to the SMS gateway; raise ExternalError (retryable set)
         on failure. The text is never logged or put in an error message."""
         ...
+
+
+# ---------------------------------------------------------------- courier
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """A physical SIM card to send. ``id`` (the request id) is the idempotency key:
+    dispatching the same id again returns the first receipt and sends nothing new.
+    ``recipient`` and ``address`` are personal data: never logged."""
+
+    id: str
+    iccid: str
+    recipient: str
+    address: str
+    brand_id: str
+
+
+@dataclass(frozen=True)
+class ShipmentReceipt:
+    tracking_ref: str  # the carrier's reference, shown to staff
+
+
+class Courier(Protocol):
+    """A parcel carrier's booking interface. resim ships no real carrier adapter:
+    ``FakeCourier`` (tests) and ``CaptureCourier`` (demo) record shipments only."""
+
+    def dispatch(self, shipment: Shipment) -> ShipmentReceipt:
+        """Book the shipment; raise ExternalError (retryable set) on failure."""
+        ...

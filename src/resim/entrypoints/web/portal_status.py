@@ -43,7 +43,7 @@ from resim.entrypoints.web.portal import (
 from resim.entrypoints.web.portal_text import FORM_EXPIRED, PageError
 from resim.entrypoints.web.templating import environment
 from resim.errors import ResimError, Unauthenticated
-from resim.services import cancel, portal, queries, reissue, sessions, verify_request
+from resim.services import cancel, delivery, portal, queries, reissue, sessions, verify_request
 from resim.services.verification import Evidence
 
 router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
@@ -191,6 +191,31 @@ async def step_up(request_id: str, request: Request) -> Response:
             ctx, request_id, evidence=evidence, actor="customer", source_ip=ip
         ),
     )
+
+
+@router.post("/portal/requests/{request_id}/activate")
+async def activate_card(request_id: str, request: Request) -> Response:
+    """A courier card arrived: the verified session types its ICCID (see services.delivery)."""
+    form = await _owned_action(request, request_id)
+    if isinstance(form, Response):
+        return form
+    ctx = ctx_of(request)
+    ip = source_ip(request)
+    typed = form.get("iccid", "")[:40]
+    try:
+        await run_in_threadpool(
+            lambda: delivery.activate_delivered(
+                ctx, request_id=request_id, iccid=typed, source_ip=ip
+            )
+        )
+    except ResimError as exc:
+        err = localised_error(request, exc)
+        err = PageError(err.msgid, err.params, field="iccid")
+        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 422
+        if exc.code == "NOT_AWAITING_ACTIVATION":
+            status = 409
+        return await _status_page(request, request_id, error=err, status=status)
+    return RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
 
 
 @router.get("/not-me/{token}")

@@ -255,3 +255,19 @@ class TestRefusals:
         assert refused.status_code == 409
         assert "by courier, not over the counter" in text_of(refused)
         assert queries.get_request_view(system.ctx, rid)["state"] in ("approved", "ready")
+
+
+class TestDispatchWithoutStock:
+    def test_no_card_in_stock_fails_the_request_visibly_and_books_nothing(
+        self, system: System
+    ) -> None:
+        msisdn, email, _, _ = add_line(system, 1230, postal_address=ADDRESS)
+        opened = requests.open_request(
+            system.ctx, msisdn=msisdn, reason="device_change", delivery_mode="courier"
+        )
+        system.run_jobs()
+        requests.submit_verification(system.ctx, opened.id, otp=system.code_for(email))
+        system.run_jobs()
+        view = queries.get_request_view(system.ctx, opened.id)
+        assert view["state"] == "failed" and view["failure"]["code"] == "NO_CARD_IN_STOCK"
+        assert system.ctx.courier.shipments() == []  # type: ignore[attr-defined]

@@ -75,6 +75,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/portal/requests/{request_id}/status.json"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reissue"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/cancel"): {"anyone"},
+    ("POST", "/portal/requests/{request_id}/reconfirm/code"): {"anyone"},
+    ("POST", "/portal/requests/{request_id}/reconfirm"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/activate"): {"anyone"},
     ("GET", "/static/{name}"): {"anyone"},
     ("GET", "/not-me/{token}"): {"anyone"},

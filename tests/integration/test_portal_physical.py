@@ -271,3 +271,63 @@ class TestDispatchWithoutStock:
         view = queries.get_request_view(system.ctx, opened.id)
         assert view["state"] == "failed" and view["failure"]["code"] == "NO_CARD_IN_STOCK"
         assert system.ctx.courier.shipments() == []  # type: ignore[attr-defined]
+
+
+class TestConfirmingAgainWhenTheCardArrives:
+    def test_a_new_browser_confirms_again_then_activates_the_card(
+        self, system: System, server: str
+    ) -> None:
+        msisdn, email, _, _ = add_line(system, 1240, postal_address=ADDRESS)
+        [(card, card_imsi)] = cards(system, 1)
+        with browser(server) as first:
+            rid = opened_id(open_with(first, msisdn, "courier", "device_change"))
+            system.run_jobs()
+            verify_via_form(first, rid, system.code_for(email))
+            system.run_jobs()
+        # days later, in another browser: the first session is gone
+        system.clock.advance(dt.timedelta(days=2))
+        with browser(server) as later:
+            status = later.get(f"/portal/requests/{rid}")
+            assert "Has the card arrived?" in text_of(status) and 'name="iccid"' not in status.text
+            form = later.post(
+                f"/portal/requests/{rid}/reconfirm/code", data={"csrf_token": token(status)}
+            )
+            assert form.status_code == 200 and f"/portal/requests/{rid}/reconfirm" in form.text
+            assert "I accept the fee" not in form.text
+            system.run_jobs()
+            code = system.code_for(email)
+            wrong = later.post(
+                f"/portal/requests/{rid}/reconfirm",
+                data={"combo": "0", "email_otp": "000000", "csrf_token": token(form)},
+            )
+            assert wrong.status_code == 422 and "That did not match" in text_of(wrong)
+            ok = later.post(
+                f"/portal/requests/{rid}/reconfirm",
+                data={"combo": "0", "email_otp": code, "csrf_token": token(wrong)},
+            )
+            assert ok.status_code == 303 and "resim_session=" in ok.headers["set-cookie"]
+            assert 'name="iccid"' in later.get(f"/portal/requests/{rid}").text
+            assert activate(later, rid, card).status_code == 303
+            system.run_jobs()
+            assert "Done: your new SIM card is active." in text_of(
+                later.get(f"/portal/requests/{rid}")
+            )
+        assert system.core.imsi_of(msisdn=msisdn) == card_imsi
+
+    def test_confirming_again_is_refused_before_the_card_is_sent(
+        self, system: System, server: str
+    ) -> None:
+        msisdn, email, _, _ = add_line(system, 1241)
+        with browser(server) as http:
+            rid = opened_id(open_with(http, msisdn, "pickup", "damaged"))
+            system.run_jobs()
+            verify_via_form(http, rid, system.code_for(email))
+        with browser(server) as other:
+            page = other.get(f"/portal/requests/{rid}")
+            refused = other.post(
+                f"/portal/requests/{rid}/reconfirm/code",
+                data={"csrf_token": token(other.get("/portal"))},
+            )
+            assert refused.status_code == 409
+            assert "not waiting for a card to be activated" in text_of(refused)
+            assert page.status_code == 200

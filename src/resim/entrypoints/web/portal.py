@@ -316,8 +316,13 @@ async def verify(request_id: str, request: Request) -> Response:
             return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
         err = localised_error(request, exc, zone=view.timezone, left=after.attempts_left)
         return _verify_page(request, after, error=err, status=status_for(exc))
+    return session_redirect(request, request_id, issued)
+
+
+def session_redirect(request: Request, request_id: str, issued: sessions.IssuedSession) -> Response:
+    """303 to the status page, setting the verified session's cookie."""
     response = RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
-    ttl = int((issued.expires_at - ctx.now()).total_seconds())
+    ttl = int((issued.expires_at - ctx_of(request).now()).total_seconds())
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,

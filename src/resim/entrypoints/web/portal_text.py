@@ -87,6 +87,7 @@ BY_CODE: dict[str, str] = {
         "That is not the number of the card we sent you. Check the digits and try again."
     ),
     "NOT_AWAITING_ACTIVATION": N_("This request is not waiting for a card to be activated."),
+    "RECONFIRM_FAILED": N_("That did not match. Check and try again."),
 }
 
 DELIVERY_LABELS: dict[str, str] = {

@@ -125,6 +125,8 @@ class TestStorePickup:
             assert checked.status_code == 303
             page = f"/console/requests/{rid}"
             assert agent.post(f"{page}/handover", page, iccid=card).status_code == 303
+            moving = text_of(http.get(f"/portal/requests/{rid}"))
+            assert "We are moving your number to the new SIM card." in moving
             system.run_jobs()
             done = text_of(http.get(f"/portal/requests/{rid}"))
             assert "Done: your new SIM card is active." in done

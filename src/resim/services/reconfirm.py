@@ -22,7 +22,7 @@ from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import attempts, repo
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail
-from resim.services.requests import _new_otp
+from resim.services.requests import new_otp
 from resim.services.verification import Evidence, channel_combos, check_evidence
 
 
@@ -63,7 +63,7 @@ def send_code(ctx: ServiceContext, request_id: str) -> None:
             uow.commit()
             raise
         attempts.record_failure(uow, key, now, limits)
-        code = _new_otp(ctx)
+        code = new_otp(ctx)
         req.otp_hash = hash_otp(code, ctx.otp_pepper)
         req.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
         uow.audit(

@@ -45,7 +45,8 @@ class OpenedRequest:
     verification_methods: tuple[tuple[str, ...], ...]  # the combinations offered (SEC-02)
 
 
-def _new_otp(ctx: ServiceContext) -> str:
+def new_otp(ctx: ServiceContext) -> str:
+    """A fresh six-digit one-time code (the context's generator in tests)."""
     if ctx.otp_generator is not None:
         return ctx.otp_generator()
     return f"{secrets.randbelow(1_000_000):06d}"
@@ -162,7 +163,7 @@ def open_request(
             policy.fee.window_days,
         ) + (policy.courier_fee_minor if mode == DeliveryMode.COURIER else 0)
         request.fee_currency = brand.currency
-        code = _new_otp(ctx)
+        code = new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)
         request.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
         uow.session.add(request)
@@ -309,7 +310,7 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
         attempts.guard(uow, [f"resend:{request.id}"], now, limits)
         attempts.record_failure(uow, [f"resend:{request.id}"], now, limits)
         subscriber = repo.get_subscriber(uow, request.subscriber_id)
-        code = _new_otp(ctx)
+        code = new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)
         request.otp_expires_at = now + dt.timedelta(minutes=brand.policy.otp_ttl_minutes)
         uow.audit(

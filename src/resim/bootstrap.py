@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
+from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.db.engine import create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
@@ -35,6 +36,7 @@ from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
     Clock,
     CoreNetwork,
+    Courier,
     EventSink,
     Mailer,
     SmdpClient,
@@ -136,6 +138,7 @@ def build_context(
     clock: Clock | None = None,
     sms: SmsGateway | None = None,
     event_sink: EventSink | None = None,
+    courier: Courier | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
@@ -165,6 +168,8 @@ def build_context(
         camara_event_source=settings.effective_camara_event_source,
         camara_sink_allow_http_loopback=settings.camara_sink_allow_http_loopback,
         camara_token_notice=dt.timedelta(seconds=settings.camara_token_notice_seconds),
+        # No real carrier adapter exists: shipments are captured under the data directory.
+        courier=courier or CaptureCourier(settings.data_dir / "courier"),
     )
 
 

@@ -26,6 +26,7 @@ from browser_support import (
 from browser_support import browser as browser
 from browser_support import web_stack as web_stack
 
+from resim.adapters.courier.capture import CaptureCourier
 from resim.domain.activation import IOS_INSTALL_PREFIX
 from resim.entrypoints.demo import DemoStack
 
@@ -122,3 +123,36 @@ def test_another_browser_never_sees_the_esim(browser: Any, web_stack: DemoStack)
     step(other, "portal-fr-status-without-session")
     page.context.close()
     other.context.close()
+
+
+def test_a_sim_card_by_courier_in_italian(browser: Any, web_stack: DemoStack) -> None:
+    """Lago (IT) charges a courier surcharge; the card's ICCID is read from the capture."""
+    line = [ln for ln in web_stack.data.lines if ln.brand_id == "lago-it"][1]
+    page = new_page(browser, locale="it-IT", viewport=PHONE)
+    page.goto(f"{web_stack.api.url}/portal")
+    page.fill("#msisdn", line.msisdn)
+    page.locator("form[action='/portal/start'] button").click()
+    page.wait_for_selector("#delivery-courier")
+    page.check("#reason-damaged")
+    page.check("#delivery-courier")
+    step(page, "portal-it-courier-1-choose")
+    page.locator("form[action='/portal/requests'] button[type=submit]").click()
+    page.wait_for_url("**/verify")
+    assert "V** R*** 2, 0**** R***" in page.inner_text("main")  # the address, masked
+    step(page, "portal-it-courier-2-verify")
+    page.fill("#f0-email_otp", latest_code(web_stack, line.email))
+    page.check("#f0-fee")
+    page.locator("form[action$='/verify'] button[type=submit]").first.click()
+    page.wait_for_selector("#iccid", timeout=45_000)
+    assert page.text_content(".status-state") == "La nuova scheda SIM è in arrivo."
+    step(page, "portal-it-courier-3-on-its-way")
+    [shipment] = CaptureCourier(web_stack.settings.data_dir / "courier").shipments()
+    page.fill("#iccid", shipment["iccid"])
+    page.locator("form[action$='/activate'] button[type=submit]").click()
+    page.wait_for_function(
+        "text => document.querySelector('#status').innerText.includes(text)",
+        arg="Fatto: la nuova scheda SIM è attiva.",
+        timeout=45_000,
+    )
+    step(page, "portal-it-courier-4-active")
+    page.context.close()

@@ -96,3 +96,17 @@ def mask_msisdn(msisdn: str) -> str:
     if len(msisdn) <= 5:
         return "*" * len(msisdn)
     return msisdn[:3] + "*" * (len(msisdn) - 5) + msisdn[-2:]
+
+
+def mask_postal_address(address: str) -> str:
+    """ "Vestergade 12, 1050 København K" -> "V********* 1*, 1*** K******** K".
+
+    The first character of each word and the punctuation stay, so the customer
+    recognises their own address without a stranger learning it.
+    """
+    words = []
+    for word in address.split():
+        core = word.rstrip(",.;")
+        tail = word[len(core) :]
+        words.append((core[:1] + "*" * (len(core) - 1) if core else "") + tail)
+    return " ".join(words)

@@ -33,6 +33,18 @@ class SimForm(StrEnum):
     ESIM = "esim"
 
 
+class DeliveryMode(StrEnum):
+    """How the new SIM reaches the customer (``BrandPolicy.delivery_modes``)."""
+
+    ESIM = "esim"  # downloaded from the SM-DP+
+    PICKUP = "pickup"  # a card handed over in a store by an agent
+    COURIER = "courier"  # a card sent to the postal address on file
+
+    @property
+    def form(self) -> SimForm:
+        return SimForm.ESIM if self is DeliveryMode.ESIM else SimForm.PHYSICAL
+
+
 class SimState(StrEnum):
     IN_STOCK = "in_stock"
     RESERVED = "reserved"
@@ -294,6 +306,11 @@ class ReplacementRequest:
         self.old_iccid = old_iccid
         self.eid = eid
         self.target_form = SimForm.ESIM
+        # None on requests made before delivery modes existed: read ``delivery``.
+        self.delivery_mode: DeliveryMode | None = None
+        # courier: when the card was handed to the carrier and its reference
+        self.dispatched_at: dt.datetime | None = None
+        self.shipment_ref: str | None = None
         # verification
         self.otp_hash: str | None = None
         self.otp_expires_at: dt.datetime | None = None
@@ -341,6 +358,13 @@ class ReplacementRequest:
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def delivery(self) -> DeliveryMode:
+        """The delivery mode; a physical request without one is a store pickup."""
+        if self.delivery_mode is not None:
+            return DeliveryMode(self.delivery_mode)
+        return DeliveryMode.ESIM if self.target_form == SimForm.ESIM else DeliveryMode.PICKUP
 
     def move_to(self, target: State, *, at: dt.datetime) -> str:
         """Change state if the table allows it; return the edge's reason."""

@@ -33,6 +33,11 @@ def _default_verification() -> dict[str, list[list[str]]]:
     }
 
 
+# How a new SIM reaches the customer: an eSIM download, a card collected in a
+# store (an agent hands it over), or a card sent by courier.
+DELIVERY_MODES = ("esim", "pickup", "courier")
+
+
 def _default_unlock_methods() -> list[list[str]]:
     return [["email_otp", "pin"], ["email_otp", "password"], ["totp"], ["id_document"]]
 
@@ -81,6 +86,11 @@ class BrandPolicy:
     # 400 OUT_OF_RANGE; an older latest change is reported as null with
     # monitoredPeriod (docs/camara.md).
     camara_monitored_days: int | None = None
+    # Delivery modes the brand offers (a subset of DELIVERY_MODES, at least one).
+    delivery_modes: list[str] = field(default_factory=lambda: list(DELIVERY_MODES))
+    # Added to the fee (minor units) when the card goes by courier: postage is
+    # charged even when the replacement itself is free under ``fee``.
+    courier_fee_minor: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -93,8 +103,9 @@ class BrandPolicy:
                 raise InvalidInput(f"policy field {name} must be positive")
         if self.recent_replacement_days < 0 or self.recent_email_change_days < 0:
             raise InvalidInput("policy look-back windows cannot be negative")
-        if self.fee.amount_minor < 0:
+        if self.fee.amount_minor < 0 or self.courier_fee_minor < 0:
             raise InvalidInput("a fee cannot be negative")
+        self._check_delivery_modes()
         for name in (
             "unlock_delay_hours",
             "sms_hold_hours",
@@ -122,6 +133,19 @@ class BrandPolicy:
             step_up_methods=self.step_up_methods,
         )
         self._check_risk_settings()
+
+    def _check_delivery_modes(self) -> None:
+        modes = self.delivery_modes
+        if not isinstance(modes, list) or not modes:
+            raise InvalidInput("policy field delivery_modes must list at least one mode")
+        unknown = [m for m in modes if m not in DELIVERY_MODES]
+        if unknown:
+            raise InvalidInput(
+                f"policy field delivery_modes: unknown mode {unknown[0]!r}"
+                f" (one of {', '.join(DELIVERY_MODES)})"
+            )
+        if len(set(modes)) != len(modes):
+            raise InvalidInput("policy field delivery_modes lists a mode twice")
 
     def _check_risk_settings(self) -> None:
         # Imported here: resim.domain.risk (the rule catalogue) imports this module.

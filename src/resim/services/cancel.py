@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
-from resim.domain.model import ReplacementRequest
+from resim.domain.model import ReplacementRequest, SimForm
 from resim.domain.workflow import State
 from resim.errors import Conflict, NotFound
 from resim.services import repo
@@ -150,7 +150,9 @@ def _cancel_locked(
     )
     # An order exists at the SM-DP+ only once provisioning finished a call; while
     # provisioning, the running job sees the cancel after its call and withdraws.
-    if was == State.READY and request.new_iccid:
+    # A dispatched card stays reserved (it is in the post) and can never be
+    # activated: activation needs an open request.
+    if was == State.READY and request.new_iccid and request.target_form == SimForm.ESIM:
         uow.enqueue(
             "esim.cancel_order", at=at, request_id=request.id, payload={"iccid": request.new_iccid}
         )

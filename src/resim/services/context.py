@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from resim.adapters.courier.fake import FakeCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.events.fake import FakeEventSink
 from resim.adapters.sms.fake import FakeSmsGateway
 from resim.services.ports import (
     Clock,
     CoreNetwork,
+    Courier,
     EventSink,
     Mailer,
     SmdpClient,
@@ -64,6 +66,7 @@ class ServiceContext:
     staff_session_ttl: dt.timedelta = dt.timedelta(hours=8)
     customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
     identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    courier: Courier = field(default_factory=FakeCourier)  # physical cards by post
 
     # CAMARA subscriptions: where notifications go, and their rules (see settings)
     event_sink: EventSink = field(default_factory=FakeEventSink)

@@ -60,7 +60,12 @@ DEMO_BRANDS = (
             "NOK",
             "nb",
             "Europe/Oslo",
-            BrandPolicy(require_pin=True, fee=FeeRule(amount_minor=14900)),
+            # No courier in this brand: cards only over the counter.
+            BrandPolicy(
+                require_pin=True,
+                fee=FeeRule(amount_minor=14900),
+                delivery_modes=["esim", "pickup"],
+            ),
         ),
         "+474",
         7,
@@ -83,6 +88,7 @@ DEMO_BRANDS = (
                 verification=email_code_alone(),
                 fee=FeeRule(amount_minor=1000),
                 camara_monitored_days=30,
+                courier_fee_minor=500,
             ),
         ),
         "+3933",
@@ -140,6 +146,20 @@ def make_msisdn(brand: DemoBrand, rng: random.Random) -> str:
     raise RuntimeError(f"could not draw a valid number for {brand.spec.id}")
 
 
+# A street and a town per country for the demo's postal addresses (courier).
+_DEMO_ADDRESS = {
+    "DK": ("Vestergade {n}", "1050 København K"),
+    "NO": ("Storgata {n}", "0150 Oslo"),
+    "IT": ("Via Roma {n}", "00184 Roma"),
+    "FR": ("{n} rue de la Paix", "75011 Paris"),
+}
+
+
+def demo_address(country: str, n: int) -> str:
+    street, town = _DEMO_ADDRESS[country]
+    return f"{street.format(n=n + 1)}, {town}"
+
+
 def seed_demo(
     ctx: ServiceContext,
     *,
@@ -175,6 +195,8 @@ def seed_demo(
                     pin_hash=demo_pin_hash if pin else None,
                     # the first line of each brand changed its e-mail lately: held for review
                     email_changed_at=ctx.now() - dt.timedelta(days=3) if n == 0 else None,
+                    # every tenth line has no address on file: courier is refused for it
+                    postal_address=None if n % 10 == 9 else demo_address(brand.spec.country, n),
                 ),
             )
             data.lines.append(DemoLine(brand.spec.id, msisdn, email, pin))
@@ -187,6 +209,16 @@ def seed_demo(
         ]
         seed.add_stock(ctx, brand_id=brand.spec.id, profile_type="default", profiles=profiles)
         data.stock[brand.spec.id] = [i for i, _ in profiles]
+        cards = [
+            (
+                iccid_with_check_digit(f"{brand.iccid_issuer}3{b_index}{n:011d}"),
+                f"{brand.mcc_mnc}3{n:09d}",
+            )
+            for n in range(stock_per_brand // 4)
+        ]
+        seed.add_stock(
+            ctx, brand_id=brand.spec.id, profile_type="card", profiles=cards, form=SimForm.PHYSICAL
+        )
     return data
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resim.domain.identifiers import normalize_iccid
-from resim.domain.model import Sim, SimForm, SimState
+from resim.domain.model import DeliveryMode, Sim, SimForm, SimState
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Refused
 from resim.services import repo
@@ -59,7 +59,8 @@ def hand_over(
     """Give the customer the physical card ``iccid`` for an approved physical request.
 
     ``brand_id``: the agent's brand, if limited to one (another brand's request
-    is NotFound). Refusals: ICCID_INVALID, NOT_PHYSICAL, NOT_AWAITING_HANDOVER,
+    is NotFound). Refusals: ICCID_INVALID, NOT_PHYSICAL, NOT_PICKUP (a courier
+    request), NOT_AWAITING_HANDOVER,
     COOLING_OFF (the customer may still say "not me"), IDENTITY_CHECK_REQUIRED,
     ICCID_UNKNOWN, SIM_NOT_AVAILABLE (another brand's, an eSIM profile, or not
     in stock).
@@ -72,6 +73,8 @@ def hand_over(
             raise NotFound("no replacement request with that id", code="REQUEST_NOT_FOUND")
         if req.target_form != SimForm.PHYSICAL:
             raise Conflict("this request is for an eSIM, not a card", code="NOT_PHYSICAL")
+        if req.delivery != DeliveryMode.PICKUP:
+            raise Conflict("this card goes to the customer by courier", code="NOT_PICKUP")
         if req.state != State.APPROVED:
             raise Conflict(
                 "the request is not approved and waiting for a card",

@@ -35,6 +35,7 @@ from resim.services import (
     camara_subscriptions,
     cancel,
     cutover,
+    delivery,
     mailing,
     provisioning,
     texting,
@@ -56,6 +57,7 @@ HANDLERS: dict[str, Handler] = {
     "core.suspend_old": cutover.suspend_old,
     "core.resume_old": cutover.resume_old,
     "core.cutover": cutover.cutover,
+    "courier.dispatch": delivery.dispatch,
     "request.expire_unverified": lambda ctx, job: cancel.expire_unverified(ctx, _rid(job)),
     "request.expire_activation": lambda ctx, job: cancel.expire_activation(ctx, _rid(job)),
     "lock.unlock_effective": unlock.unlock_effective,
@@ -64,7 +66,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # A dead job of these kinds fails its request (the request cannot finish without it).
-FAILS_REQUEST = {"esim.provision", "core.suspend_old", "core.cutover"}
+FAILS_REQUEST = {"esim.provision", "courier.dispatch", "core.suspend_old", "core.cutover"}
 
 
 def _rid(job: JobRecord) -> str:

@@ -89,6 +89,7 @@ REQUEST_NOTICES = frozenset(
         "replacement_cancelled",
         "replacement_expired",
         "esim_ready",
+        "card_dispatched",
         "replacement_completed",
         "replacement_failed",
     }

@@ -13,9 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from resim.domain.identifiers import mask_msisdn
+from resim.domain.identifiers import mask_msisdn, mask_postal_address, normalize_msisdn
+from resim.domain.model import DeliveryMode
+from resim.domain.policy import DELIVERY_MODES
 from resim.domain.verification import offered
 from resim.domain.workflow import State
+from resim.errors import ResimError
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
@@ -45,6 +48,9 @@ class PortalRequest:
     old_sim_suspended: bool
     failure_code: str | None
     updated_at: dt.datetime
+    delivery_mode: str  # esim | pickup | courier
+    address_masked: str | None  # courier: where the card goes, masked
+    dispatched_at: dt.datetime | None
 
     @property
     def uses_email_code(self) -> bool:
@@ -86,4 +92,38 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
             old_sim_suspended=req.old_sim_suspended,
             failure_code=req.failure_code,
             updated_at=req.updated_at,
+            delivery_mode=req.delivery.value,
+            address_masked=(
+                mask_postal_address(subscriber.postal_address)
+                if req.delivery == DeliveryMode.COURIER and subscriber.postal_address
+                else None
+            ),
+            dispatched_at=req.dispatched_at,
         )
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    modes: tuple[str, ...]  # in the order of DELIVERY_MODES
+    courier_fee_minor: int
+    currency: str | None
+
+
+def delivery_options(ctx: ServiceContext, msisdn: str) -> DeliveryOptions:
+    """The delivery modes the number's brand offers, for the choose page.
+
+    An unknown or invalid number gets every mode and no surcharge, and the
+    page looks the same as for a known one; opening the request then says the
+    number is unknown, as it did before modes existed.
+    """
+    fallback = DeliveryOptions(DELIVERY_MODES, 0, None)
+    try:
+        number = normalize_msisdn(msisdn)
+        with ctx.uow() as uow:
+            line = repo.get_line_by_msisdn(uow, number)
+            brand = repo.get_brand(uow, line.brand_id)
+            policy = brand.policy
+            modes = tuple(m for m in DELIVERY_MODES if m in policy.delivery_modes)
+            return DeliveryOptions(modes, policy.courier_fee_minor, brand.currency)
+    except ResimError:
+        return fallback

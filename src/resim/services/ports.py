@@ -223,4 +223,33 @@ class EventSink(Protocol):
         429 and 5xx; permanent for any other answer (3xx included: a redirect is
         not followed, the bearer token must not travel to another address).
         """
+
+
+# ---------------------------------------------------------------- courier
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """A physical SIM card to send. ``id`` (the request id) is the idempotency key:
+    dispatching the same id again returns the first receipt and sends nothing new.
+    ``recipient`` and ``address`` are personal data: never logged."""
+
+    id: str
+    iccid: str
+    recipient: str
+    address: str
+    brand_id: str
+
+
+@dataclass(frozen=True)
+class ShipmentReceipt:
+    tracking_ref: str  # the carrier's reference, shown to staff
+
+
+class Courier(Protocol):
+    """A parcel carrier's booking interface. resim ships no real carrier adapter:
+    ``FakeCourier`` (tests) and ``CaptureCourier`` (demo) record shipments only."""
+
+    def dispatch(self, shipment: Shipment) -> ShipmentReceipt:
+        """Book the shipment; raise ExternalError (retryable set) on failure."""
         ...

@@ -203,18 +203,21 @@ def _release_profile(
             detail={"request": req.id},
         )
         return
+    if sim.form == SimForm.PHYSICAL:
+        return  # a card booked with the courier may be in the post: it stays reserved
     uow.enqueue("esim.cancel_order", at=at, request_id=req.id, payload={"iccid": req.new_iccid})
 
 
 def _order_may_exist(uow: UnitOfWork, request_id: str) -> bool:
-    """A downloadOrder for this request succeeded, or its outcome is unknown."""
+    """A downloadOrder (or, for a card, a courier booking) for this request
+    succeeded, or its outcome is unknown: the SIM may be out of the stock room."""
     t = orm.external_call
     found = uow.session.scalar(
         sa.select(sa.func.count())
         .select_from(t)
         .where(
             t.c.request_id == request_id,
-            t.c.target == "es2.downloadOrder",
+            t.c.target.in_(["es2.downloadOrder", "courier.dispatch"]),
             sa.or_(t.c.state.in_(["started", "succeeded"]), t.c.retryable.is_(True)),
         )
     )

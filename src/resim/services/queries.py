@@ -35,6 +35,8 @@ def request_view(req: ReplacementRequest) -> dict[str, Any]:
         "msisdn": req.msisdn,
         "reason": req.reason.value,
         "target_form": req.target_form.value,
+        "delivery_mode": req.delivery.value,
+        "shipment_ref": req.shipment_ref,
         "channel": req.channel.value,
         "actor": req.actor,
         "created_at": _iso(req.created_at),

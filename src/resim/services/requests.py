@@ -19,6 +19,7 @@ from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import (
     Channel,
+    DeliveryMode,
     Reason,
     ReplacementRequest,
     SimForm,
@@ -44,7 +45,8 @@ class OpenedRequest:
     verification_methods: tuple[tuple[str, ...], ...]  # the combinations offered (SEC-02)
 
 
-def _new_otp(ctx: ServiceContext) -> str:
+def new_otp(ctx: ServiceContext) -> str:
+    """A fresh six-digit one-time code (the context's generator in tests)."""
     if ctx.otp_generator is not None:
         return ctx.otp_generator()
     return f"{secrets.randbelow(1_000_000):06d}"
@@ -66,12 +68,19 @@ def open_request(
     device_id: str | None = None,
     country: str | None = None,
     lock_override: locks.LockOverride | None = None,
-    target_form: str = SimForm.ESIM.value,
+    target_form: str | None = None,
+    delivery_mode: str | None = None,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
 
-    ``target_form``: "esim" (ordered from the SM-DP+) or "physical" (a card
-    handed over at the store by an agent, :mod:`resim.services.handover`).
+    ``delivery_mode``: "esim" (ordered from the SM-DP+), "pickup" (a card handed
+    over at the store by an agent, :mod:`resim.services.handover`) or "courier"
+    (a card sent to the postal address on file, :mod:`resim.services.delivery`).
+    ``target_form`` ("esim" or "physical") alone means "esim" or "pickup"; given
+    with a mode it must agree (FORM_MISMATCH). Refused when the brand's policy
+    does not offer the mode (DELIVERY_MODE_NOT_OFFERED) and for courier without
+    a postal address on file (NO_POSTAL_ADDRESS). Courier adds the policy's
+    ``courier_fee_minor`` to the fee.
     ``device_id`` (stored only as its SHA-256) and ``country`` (ISO alpha-2) feed
     the new-device and new-country risk rules. A staff actor ("staff:<id>") over
     the brand's per-agent hourly limit gets TooManyAttempts and the reviewers
@@ -92,10 +101,8 @@ def open_request(
         via = Channel(channel)
     except ValueError:
         raise InvalidInput("unknown channel", code="INVALID_CHANNEL") from None
-    try:
-        form = SimForm(target_form)
-    except ValueError:
-        raise InvalidInput("target_form must be esim or physical", code="INVALID_FORM") from None
+    mode = resolve_delivery(target_form, delivery_mode)
+    form = mode.form
     clean_eid = normalize_eid(eid) if eid else None
     device_hash = hash_device(device_id)
     clean_country = normalize_country(country)
@@ -118,6 +125,7 @@ def open_request(
             )
         brand = repo.get_brand(uow, line.brand_id)
         policy = brand.policy
+        check_delivery(policy.delivery_modes, mode, has_address=bool(subscriber.postal_address))
         check_agent_rate(uow, actor=actor, limit=policy.agent_max_requests_per_hour, now=now)
         # SEC-02: only combinations this subscriber can complete; none: nothing is sent.
         combos = offered(channel_combos(policy, via.value), facts_of(subscriber))
@@ -142,6 +150,7 @@ def open_request(
             eid=clean_eid,
         )
         request.target_form = form
+        request.delivery_mode = mode
         request.source_ip = source_ip[:64] if source_ip else None
         request.device_id = device_hash
         request.country = clean_country
@@ -152,9 +161,9 @@ def open_request(
             policy.fee.amount_minor,
             policy.fee.free_per_window,
             policy.fee.window_days,
-        )
+        ) + (policy.courier_fee_minor if mode == DeliveryMode.COURIER else 0)
         request.fee_currency = brand.currency
-        code = _new_otp(ctx)
+        code = new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)
         request.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
         uow.session.add(request)
@@ -175,6 +184,7 @@ def open_request(
                 "channel": via.value,
                 "fee_minor": request.fee_minor,
                 "target_form": form.value,
+                "delivery_mode": mode.value,
             },
         )
         if lock_override is not None and override_check is not None:
@@ -221,6 +231,48 @@ def open_request(
         )
 
 
+def resolve_delivery(target_form: str | None, delivery_mode: str | None) -> DeliveryMode:
+    """The delivery mode from the caller's form and/or mode (InvalidInput if unknown or
+    contradictory): a form alone gives "esim" or "pickup"."""
+    form: SimForm | None = None
+    if target_form is not None:
+        try:
+            form = SimForm(target_form)
+        except ValueError:
+            raise InvalidInput(
+                "target_form must be esim or physical", code="INVALID_FORM"
+            ) from None
+    if delivery_mode is None:
+        return DeliveryMode.PICKUP if form == SimForm.PHYSICAL else DeliveryMode.ESIM
+    try:
+        mode = DeliveryMode(delivery_mode)
+    except ValueError:
+        allowed = ", ".join(m.value for m in DeliveryMode)
+        raise InvalidInput(
+            f"delivery_mode must be one of: {allowed}", code="INVALID_DELIVERY_MODE"
+        ) from None
+    if form is not None and form != mode.form:
+        raise InvalidInput(
+            f"delivery mode {mode.value} does not deliver a {form.value} SIM",
+            code="FORM_MISMATCH",
+        )
+    return mode
+
+
+def check_delivery(offered_modes: list[str], mode: DeliveryMode, *, has_address: bool) -> None:
+    """Refuse a mode the brand does not offer, and courier without an address on file."""
+    if mode.value not in offered_modes:
+        raise Refused(
+            f"this brand does not offer delivery by {mode.value}",
+            code="DELIVERY_MODE_NOT_OFFERED",
+        )
+    if mode == DeliveryMode.COURIER and not has_address:
+        raise Refused(
+            "there is no postal address on file to send a card to",
+            code="NO_POSTAL_ADDRESS",
+        )
+
+
 def _fee_due(
     uow: UnitOfWork, line_id: str, now: dt.datetime, amount: int, free: int, window_days: int
 ) -> int:
@@ -258,7 +310,7 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
         attempts.guard(uow, [f"resend:{request.id}"], now, limits)
         attempts.record_failure(uow, [f"resend:{request.id}"], now, limits)
         subscriber = repo.get_subscriber(uow, request.subscriber_id)
-        code = _new_otp(ctx)
+        code = new_otp(ctx)
         request.otp_hash = hash_otp(code, ctx.otp_pepper)
         request.otp_expires_at = now + dt.timedelta(minutes=brand.policy.otp_ttl_minutes)
         uow.audit(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from resim.domain.model import ReplacementRequest, RiskOutcome, SimForm
+from resim.domain.model import DeliveryMode, ReplacementRequest, RiskOutcome
 from resim.domain.policy import BrandPolicy
 from resim.domain.risk import assess, decide
 from resim.domain.workflow import State
@@ -141,7 +141,8 @@ def approve(
     actor: str,
     at: dt.datetime,
 ) -> None:
-    """Move to approved and enqueue the eSIM order (caller holds the row lock).
+    """Move to approved and enqueue the eSIM order or the courier dispatch (caller
+    holds the row lock); a store pickup waits for the agent's hand-over.
 
     Cooling-off (SEC-07): the order runs no earlier than ``at`` plus the
     policy's ``cooling_off_hours`` for the request's reason, so a customer
@@ -163,11 +164,15 @@ def approve(
             "cooling_off_until": request.cooling_off_until.isoformat(),
         },
     )
-    if request.target_form == SimForm.ESIM:
+    if request.delivery == DeliveryMode.ESIM:
         uow.enqueue(
             "esim.provision", at=at, request_id=request.id, run_after=request.cooling_off_until
         )
-    # A physical card waits for the customer at the counter (services.handover).
+    elif request.delivery == DeliveryMode.COURIER:
+        uow.enqueue(
+            "courier.dispatch", at=at, request_id=request.id, run_after=request.cooling_off_until
+        )
+    # A pickup card waits for the customer at the counter (services.handover).
     notify_customer(ctx, uow, kind="replacement_approved", request=request)
 
 

@@ -67,6 +67,7 @@ class LineSpec:
     subscriber_id: str | None = None
     email_changed_at: dt.datetime | None = None
     locked: bool = False
+    postal_address: str | None = None  # a courier sends replacement cards here
 
 
 def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
@@ -93,6 +94,7 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
                     created_at=now,
                     email_changed_at=spec.email_changed_at,
                     pin_hash=spec.pin_hash or (hash_secret(spec.pin) if spec.pin else None),
+                    postal_address=spec.postal_address,
                 )
             )
             uow.flush()  # no ORM relationships: insert the parent first

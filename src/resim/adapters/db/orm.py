@@ -174,6 +174,9 @@ replacement_request = sa.Table(
     sa.Column("failure_code", sa.String(64)),
     sa.Column("failure_reason", sa.Text),
     sa.Column("not_me_token_hash", sa.String(128), unique=True),
+    sa.Column("delivery_mode", _enum(model.DeliveryMode, "delivery_mode")),
+    sa.Column("dispatched_at", UtcDateTime),
+    sa.Column("shipment_ref", sa.String(64)),
 )
 
 sim_change = sa.Table(

@@ -68,6 +68,7 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
         "request_ref": str,
     },
     "esim_ready": {**_NOTICE, "status_url": _Url, "expires_at": dt.datetime},
+    "card_dispatched": {**_NOTICE, "status_url": _Url},
     "replacement_completed": {**_PEOPLE, "completed_at": dt.datetime, "not_me_url": _Url},
     "replacement_approved": _NOTICE,
     "replacement_cancelled": _NOTICE,
@@ -106,6 +107,7 @@ SMS_KINDS: Mapping[str, Mapping[str, type]] = {
             "replacement_cancelled",
             "replacement_expired",
             "esim_ready",
+            "card_dispatched",
             "replacement_completed",
             "replacement_failed",
         )

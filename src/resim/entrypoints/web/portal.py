@@ -41,6 +41,7 @@ from resim.entrypoints.web.csrf import (
 )
 from resim.entrypoints.web.portal_text import (
     BY_CODE,
+    DELIVERY_LABELS,
     FORM_EXPIRED,
     METHOD_LABELS,
     REASONS,
@@ -90,6 +91,7 @@ def page(
             "csrf_token": token,
             "reasons": REASONS,
             "method_labels": METHOD_LABELS,
+            "delivery_labels": DELIVERY_LABELS,
             "error": None,
             **values,
         },
@@ -154,15 +156,27 @@ async def start(request: Request) -> Response:
             status=422,
             here="/portal",
         )
-    return page(request, "portal/choose.html.j2", _choose_values(number, {}), here="/portal")
+    values = await run_in_threadpool(_choose_values, ctx_of(request), number, {})
+    return page(request, "portal/choose.html.j2", values, here="/portal")
 
 
-def _choose_values(number: str, form: dict[str, str]) -> dict[str, Any]:
+def _choose_values(ctx: ServiceContext, number: str, form: dict[str, str]) -> dict[str, Any]:
+    """What the choose page shows (blocking: looks up the brand's delivery modes)."""
+    options = portal.delivery_options(ctx, number)
     return {
         "msisdn": number,
         "reason": form.get("reason", ""),
         "eid": form.get("eid", ""),
+        "delivery": _delivery_of(form) or options.modes[0],
+        "modes": options.modes,
+        "courier_fee_minor": options.courier_fee_minor,
+        "currency": options.currency,
     }
+
+
+def _delivery_of(form: dict[str, str]) -> str:
+    """The chosen delivery mode; the older field ``form=esim`` means an eSIM."""
+    return form.get("delivery", "") or ("esim" if form.get("form") == "esim" else "")
 
 
 @router.post("/requests")
@@ -175,12 +189,19 @@ async def open_request(request: Request) -> Response:
     except InvalidInput:
         err = PageError(BY_CODE["INVALID_MSISDN"], field="msisdn")
         return page(request, "portal/start.html.j2", {"msisdn": "", "error": err}, status=422)
-    values = _choose_values(number, form)
+    ctx = ctx_of(request)
+    values = await run_in_threadpool(_choose_values, ctx, number, form)
     reason = form.get("reason", "")
+    delivery = _delivery_of(form)
     eid = form.get("eid", "").replace(" ", "")
     problem: PageError | None = None
     if reason not in {r.value for r in Reason}:
         problem = PageError(BY_CODE["INVALID_REASON"], field="reason")
+    elif delivery not in values["modes"]:
+        code = "DELIVERY_MODE_NOT_OFFERED" if delivery else "DELIVERY_REQUIRED"
+        problem = PageError(BY_CODE[code], field="delivery")
+    elif eid and delivery != "esim":
+        eid = ""  # an EID binds an eSIM to a phone; a card does not need one
     elif eid:
         try:
             eid = normalize_eid(eid)
@@ -194,7 +215,6 @@ async def open_request(request: Request) -> Response:
             status=422,
             here="/portal",
         )
-    ctx = ctx_of(request)
     try:
         opened = await run_in_threadpool(
             lambda: requests.open_request(
@@ -205,13 +225,17 @@ async def open_request(request: Request) -> Response:
                 actor="customer",
                 eid=eid or None,
                 source_ip=source_ip(request),
+                delivery_mode=delivery,
             )
         )
     except ResimError as exc:
+        err = localised_error(request, exc)
+        if exc.code in ("DELIVERY_MODE_NOT_OFFERED", "NO_POSTAL_ADDRESS"):
+            err = PageError(err.msgid, err.params, field="delivery")
         return page(
             request,
             "portal/choose.html.j2",
-            {**values, "error": localised_error(request, exc)},
+            {**values, "error": err},
             status=status_for(exc),
             here="/portal",
         )
@@ -292,8 +316,13 @@ async def verify(request_id: str, request: Request) -> Response:
             return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
         err = localised_error(request, exc, zone=view.timezone, left=after.attempts_left)
         return _verify_page(request, after, error=err, status=status_for(exc))
+    return session_redirect(request, request_id, issued)
+
+
+def session_redirect(request: Request, request_id: str, issued: sessions.IssuedSession) -> Response:
+    """303 to the status page, setting the verified session's cookie."""
     response = RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
-    ttl = int((issued.expires_at - ctx.now()).total_seconds())
+    ttl = int((issued.expires_at - ctx_of(request).now()).total_seconds())
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,

@@ -38,12 +38,22 @@ from resim.entrypoints.web.portal import (
     localised_error,
     not_found,
     page,
+    session_redirect,
     source_ip,
 )
-from resim.entrypoints.web.portal_text import FORM_EXPIRED, PageError
+from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.entrypoints.web.templating import environment
-from resim.errors import ResimError, Unauthenticated
-from resim.services import cancel, portal, queries, reissue, sessions, verify_request
+from resim.errors import ResimError, Unauthenticated, VerificationFailed
+from resim.services import (
+    cancel,
+    delivery,
+    portal,
+    queries,
+    reconfirm,
+    reissue,
+    sessions,
+    verify_request,
+)
 from resim.services.verification import Evidence
 
 router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
@@ -191,6 +201,107 @@ async def step_up(request_id: str, request: Request) -> Response:
             ctx, request_id, evidence=evidence, actor="customer", source_ip=ip
         ),
     )
+
+
+@router.post("/portal/requests/{request_id}/activate")
+async def activate_card(request_id: str, request: Request) -> Response:
+    """A courier card arrived: the verified session types its ICCID (see services.delivery)."""
+    form = await _owned_action(request, request_id)
+    if isinstance(form, Response):
+        return form
+    ctx = ctx_of(request)
+    ip = source_ip(request)
+    typed = form.get("iccid", "")[:40]
+    try:
+        await run_in_threadpool(
+            lambda: delivery.activate_delivered(
+                ctx, request_id=request_id, iccid=typed, source_ip=ip
+            )
+        )
+    except ResimError as exc:
+        err = localised_error(request, exc)
+        err = PageError(err.msgid, err.params, field="iccid")
+        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 422
+        if exc.code == "NOT_AWAITING_ACTIVATION":
+            status = 409
+        return await _status_page(request, request_id, error=err, status=status)
+    return RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
+
+
+def _reconfirm_page(
+    request: Request,
+    view: portal.PortalRequest,
+    *,
+    error: PageError | None = None,
+    status: int = 200,
+    sent: bool = False,
+) -> Response:
+    return page(
+        request,
+        "portal/verify.html.j2",
+        {"req": view, "error": error, "reconfirm": True, "code_resent": sent},
+        status=status,
+        here=f"/portal/requests/{view.id}",
+    )
+
+
+@router.post("/portal/requests/{request_id}/reconfirm/code")
+async def reconfirm_code(request_id: str, request: Request) -> Response:
+    """A courier card arrived after the session ended: e-mail a code to confirm again."""
+    form = await checked_form(request)
+    if form is None:
+        return await _status_page(request, request_id, error=PageError(FORM_EXPIRED), status=400)
+    try:
+        await run_in_threadpool(reconfirm.send_code, ctx_of(request), request_id)
+    except ResimError as exc:
+        if exc.code == "REQUEST_NOT_FOUND":
+            return not_found(request)
+        err = localised_error(request, exc)
+        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 409
+        return await _status_page(request, request_id, error=err, status=status)
+    view = await run_in_threadpool(portal.portal_request, ctx_of(request), request_id)
+    return _reconfirm_page(request, view, sent=True)
+
+
+@router.post("/portal/requests/{request_id}/reconfirm")
+async def reconfirm_identity(request_id: str, request: Request) -> Response:
+    """Prove identity again (the policy's combinations); a fresh session on success."""
+    try:
+        view = await run_in_threadpool(portal.portal_request, ctx_of(request), request_id)
+    except ResimError:
+        return not_found(request)
+    form = await checked_form(request)
+    if form is None:
+        return _reconfirm_page(request, view, error=PageError(FORM_EXPIRED), status=400)
+    try:
+        combo = view.combos[int(form.get("combo", "0"))]
+    except (ValueError, IndexError):
+        combo = view.combos[0] if view.combos else ()
+    given = {m: form.get(m, "") or None for m in combo}
+    ctx = ctx_of(request)
+    ip = source_ip(request)
+    evidence = Evidence(
+        otp=given.get("email_otp"),
+        pin=given.get("pin"),
+        password=given.get("password"),
+        totp=given.get("totp"),
+    )
+
+    def run() -> sessions.IssuedSession:
+        reconfirm.reconfirm(ctx, request_id, evidence=evidence, source_ip=ip)
+        return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
+
+    try:
+        issued = await run_in_threadpool(run)
+    except ResimError as exc:
+        err = localised_error(request, exc, zone=view.timezone)
+        if isinstance(exc, VerificationFailed) and exc.code != "OTP_EXPIRED":
+            err = PageError(BY_CODE["RECONFIRM_FAILED"])
+        if exc.code == "NOT_AWAITING_ACTIVATION":
+            return await _status_page(request, request_id, error=err, status=409)
+        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 422
+        return _reconfirm_page(request, view, error=err, status=status)
+    return session_redirect(request, request_id, issued)
 
 
 @router.get("/not-me/{token}")

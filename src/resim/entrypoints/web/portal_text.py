@@ -72,6 +72,28 @@ BY_CODE: dict[str, str] = {
     "REQUEST_CLOSED": N_("This request is already closed."),
     "FEE_NOT_ACCEPTED": N_("Please confirm that you accept the fee."),
     "NUMBER_REQUIRED": N_("Enter your mobile number."),
+    "DELIVERY_REQUIRED": N_("Choose how you want to get your new SIM."),
+    "DELIVERY_MODE_NOT_OFFERED": N_(
+        "This way of getting a new SIM is not offered for your number."
+    ),
+    "NO_POSTAL_ADDRESS": N_(
+        "We have no postal address for you, so we cannot send a card. "
+        "Collect it in a store instead, or contact us."
+    ),
+    "ICCID_INVALID": N_(
+        "That is not a valid ICCID. Type all the digits printed on the card, starting with 89."
+    ),
+    "ICCID_MISMATCH": N_(
+        "That is not the number of the card we sent you. Check the digits and try again."
+    ),
+    "NOT_AWAITING_ACTIVATION": N_("This request is not waiting for a card to be activated."),
+    "RECONFIRM_FAILED": N_("That did not match. Check and try again."),
+}
+
+DELIVERY_LABELS: dict[str, str] = {
+    "esim": N_("eSIM: ready in minutes, installed with a QR code"),
+    "pickup": N_("SIM card, collected in one of our stores (bring an identity document)"),
+    "courier": N_("SIM card, sent by courier to the postal address we have on file"),
 }
 
 

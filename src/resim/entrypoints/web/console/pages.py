@@ -82,6 +82,7 @@ MESSAGES: dict[str, str] = {
     "ICCID_UNKNOWN": N_("No SIM card has that ICCID."),
     "SIM_NOT_AVAILABLE": N_("That card cannot be used: it is not an unused card of this brand."),
     "NOT_PHYSICAL": N_("This request is for an eSIM, not a card."),
+    "NOT_PICKUP": N_("This card goes to the customer by courier, not over the counter."),
     "NOT_AWAITING_HANDOVER": N_("This request is not approved and waiting for a card."),
     "COOLING_OFF": N_("The cooling-off period has not ended yet."),
     "LINE_NOT_FOUND": N_("No line has that phone number."),

@@ -63,7 +63,7 @@ async def _show(
         "created_by_me": mine,
         "may_hand_over": caller.role == "agent"
         and view["state"] == "approved"
-        and view["target_form"] == "physical",
+        and view["delivery_mode"] == "pickup",
     }
     return page(request, caller, "request.html.j2", context, status=status)
 

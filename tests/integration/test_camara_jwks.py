@@ -86,3 +86,36 @@ def test_an_unreachable_jwks_is_503_not_401() -> None:
     with pytest.raises(CamaraError) as caught:
         verifier.verify(issuer.issue(scopes=["sim-swap"], client_id="b", now=NOW))
     assert (caught.value.status, caught.value.code) == (503, "UNAVAILABLE")
+
+
+def test_resim_token_issue_prints_a_token_the_api_accepts(tmp_path: Any) -> None:
+    """The CLI signs with the API's key file (same RESIM_DATA_DIR and base URL)."""
+    from typer.testing import CliRunner
+
+    from resim.adapters.jwks import StaticJwksSource
+    from resim.entrypoints.cli import app
+
+    env = {"RESIM_DATA_DIR": str(tmp_path), "RESIM_PUBLIC_BASE_URL": "https://api.resim.test"}
+    argv = ["token", "issue", "--scope", "sim-swap:check", "--phone", "+4520123456"]
+    result = CliRunner().invoke(app, [*argv, "--client", "bank-9", "--ttl", "600"], env=env)
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    issuer = LocalTokenIssuer.from_file(
+        tmp_path / "camara-issuer-key.pem",
+        issuer="https://api.resim.test",
+        audience="https://api.resim.test",
+    )
+    verifier = TokenVerifier(
+        TokenRules(issuer="https://api.resim.test", audience="https://api.resim.test"),
+        StaticJwksSource(issuer.jwks()),
+        clock=FrozenClock(dt.datetime.now(dt.UTC)),
+    )
+    caller = verifier.verify(token)
+    assert (caller.client_id, caller.phone_number) == ("bank-9", "+4520123456")
+    assert caller.scopes == {"sim-swap:check"}
+    bad = CliRunner().invoke(app, ["token", "issue", "--scope", "x", "--phone", "123"], env=env)
+    assert bad.exit_code == 2
+    external = CliRunner().invoke(
+        app, ["token", "issue", "--scope", "x"], env={**env, "RESIM_CAMARA_JWKS_URL": "https://as"}
+    )
+    assert external.exit_code == 2 and "authorization server" in external.output

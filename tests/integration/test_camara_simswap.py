@@ -198,10 +198,10 @@ class TestIdentifiers:
         assert (ceased.status_code, ceased.json()["code"]) == (422, "SERVICE_NOT_APPLICABLE")
         bound_unknown = api.post(path, {}, api.token("sim-swap", phone=UNKNOWN))
         assert bound_unknown.status_code == 404
-        for bad in ("4520100001", "+0520100001", "+45", "+45201000011234567", 4520100001, ""):
+        for bad in ("4520100001", "+0520100001", "+45", "+45201000011234567", 4520100001, "", None):
             answer = api.post(path, {"phoneNumber": bad}, token)
             assert (answer.status_code, answer.json()["code"]) == (400, "INVALID_ARGUMENT"), bad
-            assert str(bad) not in answer.json()["message"] or bad == ""
+            assert str(bad) not in answer.json()["message"] or bad in ("", None)
 
 
 class TestAuthentication:
@@ -250,11 +250,17 @@ class TestCorrelatorAndFormat:
 
     def test_bodies_that_are_not_the_schema(self, api: Camara) -> None:
         headers = {"authorization": f"Bearer {api.token()}", "content-type": "application/json"}
-        for raw in (b"{not json", b"[]", b'"x"', b""):
+        for raw in (b"{not json", b"[]", b'"x"', b"", b"null"):
             answer = api.http.post(BASE + "/check", content=raw, headers=headers)
             assert answer.status_code == 400, (raw, answer.text)
             assert answer.json()["code"] == "INVALID_ARGUMENT"
             assert answer.headers.get("x-correlator")
+        as_text = api.http.post(
+            BASE + "/check",
+            content=b'{"phoneNumber": "+4520100001"}',
+            headers={**headers, "content-type": "text/plain"},
+        )
+        assert (as_text.status_code, as_text.json()["code"]) == (400, "INVALID_ARGUMENT")
         # properties the schema does not name are ignored (it allows them)
         ok = api.post("/check", {"phoneNumber": A, "note": "x"}, api.token())
         assert ok.status_code == 200

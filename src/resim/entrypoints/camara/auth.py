@@ -22,7 +22,7 @@ declares its callers; "camara" admits none of the BSS API's credentials.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -57,7 +57,6 @@ class CamaraAccess:
     verifier: TokenVerifier
     limiter: RateLimiter
     required_purpose: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _access(request: Request) -> CamaraAccess:

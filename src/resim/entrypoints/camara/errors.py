@@ -92,7 +92,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         kind = str(err.get("type", "invalid"))
-        if kind in ("json_invalid", "model_attributes_type", "dict_type"):
+        if kind in ("json_invalid", "model_attributes_type", "dict_type", "model_type"):
             problems.append("the request body is not a JSON object")
         elif kind == "missing" and where == "body":
             problems.append("the request body is required")

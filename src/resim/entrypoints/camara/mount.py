@@ -10,7 +10,7 @@ no key verifies, every call is 401.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,7 +34,6 @@ class CamaraRuntime:
     access: CamaraAccess
     issuer: LocalTokenIssuer | None = None  # resim's own issuer: its JWKS is served
     simswap: SimSwapQueries | None = None  # None: the SIM Swap operations answer 503
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def closed_runtime(clock: Clock) -> CamaraRuntime:

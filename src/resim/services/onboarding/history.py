@@ -13,7 +13,7 @@ from collections.abc import Hashable, Sequence
 
 import sqlalchemy as sa
 
-from resim.adapters.db import orm
+from resim.adapters.db import bulk, orm
 from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
@@ -87,22 +87,19 @@ class SimChanges(Kind):
         return out
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        lines = _line_ids(uow, [r["msisdn"] for r in recs])
-        uow.session.execute(
-            sa.insert(_change),
+        conn = uow.session.connection()
+        lines = dict(bulk.select_in(conn, _line, ("msisdn", "id"), "msisdn",
+                                    [r["msisdn"] for r in recs]))  # fmt: skip
+        bulk.insert_rows(
+            conn,
+            _change,
+            ("id", "msisdn", "line_id", "changed_at", "new_iccid", "old_iccid"),
             [
-                {
-                    "id": new_id(),
-                    "msisdn": r["msisdn"],
-                    "line_id": lines[r["msisdn"]],
-                    "changed_at": r["changed_at"],
-                    "new_iccid": r["new_iccid"],
-                    "old_iccid": r["old_iccid"],
-                    "request_id": None,
-                }
+                (new_id(), r["msisdn"], lines[r["msisdn"]], r["changed_at"], r["new_iccid"],
+                 r["old_iccid"])
                 for r in recs
             ],
-        )
+        )  # fmt: skip
 
 
 class Locks(Kind):
@@ -145,10 +142,10 @@ class Locks(Kind):
         return out
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        uow.session.execute(
-            sa.update(_line)
-            .where(_line.c.msisdn == sa.bindparam("b_msisdn"))
-            .values(sim_change_locked=True, lock_changed_at=sa.bindparam("b_at")),
-            [{"b_msisdn": r["msisdn"], "b_at": r["locked_at"]} for r in recs],
-            execution_options={"synchronize_session": False},
+        bulk.update_rows(
+            uow.session.connection(),
+            _line,
+            "msisdn",
+            ("sim_change_locked", "lock_changed_at"),
+            [(True, r["locked_at"], r["msisdn"]) for r in recs],
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from resim.adapters.db import orm
+from resim.adapters.db import bulk, orm
 from resim.domain.model import BOUND_SIM_STATES, LineStatus, SimState
 from resim.services import formats
 from resim.services.context import ServiceContext
@@ -142,42 +142,34 @@ class Lines(Kind):
         )
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        """Lines, and their SIMs bound to them (state, line_id, bound_line_id)."""
-        s = uow.session
+        """Lines, and their SIMs bound to them (state, line_id, bound_line_id); bulk statements."""
+        conn = uow.session.connection()
         ids = [new_id() for _ in recs]
-        s.execute(
-            sa.insert(_line),
+        bulk.insert_rows(
+            conn,
+            _line,
+            ("id", "msisdn", "subscriber_id", "brand_id", "status", "created_at",
+             "sim_change_locked"),
             [
-                {
-                    "id": line_id,
-                    "msisdn": r["msisdn"],
-                    "subscriber_id": r["subscriber_id"],
-                    "brand_id": r["brand_id"],
-                    "status": r["status"],
-                    "created_at": r["created_at"] or env.now,
-                    "sim_change_locked": False,
-                }
+                (line_id, r["msisdn"], r["subscriber_id"], r["brand_id"], r["status"],
+                 r["created_at"] or env.now, False)
                 for line_id, r in zip(ids, recs, strict=True)
             ],
-        )
-        s.execute(
-            sa.update(_sim)
-            .where(_sim.c.iccid == sa.bindparam("b_iccid"))
-            .values(
-                state=sa.bindparam("b_state"),
-                line_id=sa.bindparam("b_line"),
-                bound_line_id=sa.bindparam("b_bound"),
-            ),
+        )  # fmt: skip
+        bulk.update_rows(
+            conn,
+            _sim,
+            "iccid",
+            ("state", "line_id", "bound_line_id"),
             [
-                {
-                    "b_iccid": r["iccid"],
-                    "b_state": SIM_STATE_OF[r["status"]],
-                    "b_line": line_id,
-                    "b_bound": None if r["status"] == LineStatus.CEASED else line_id,
-                }
+                (
+                    SIM_STATE_OF[r["status"]],
+                    line_id,
+                    None if r["status"] == LineStatus.CEASED else line_id,
+                    r["iccid"],
+                )
                 for line_id, r in zip(ids, recs, strict=True)
             ],
-            execution_options={"synchronize_session": False},
         )
 
 

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from resim.adapters.db import orm
+from resim.adapters.crypto import bound_secrets
+from resim.adapters.db import bulk, orm
 from resim.domain.model import SimForm, SimState
 from resim.services import formats
 from resim.services.context import ServiceContext
@@ -32,6 +33,7 @@ from resim.services.onboarding.base import (
 from resim.services.unit_of_work import UnitOfWork
 
 _sim = orm.sim
+_WRITTEN = ("iccid", "imsi", "form", "state", "brand_id", "profile_type", "ki", "opc")
 
 
 class Sims(Kind):
@@ -98,24 +100,15 @@ class Sims(Kind):
             pending.sims[rec["iccid"]] = rec["brand_id"]
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        uow.session.execute(
-            sa.insert(_sim),
-            [
-                {
-                    "iccid": r["iccid"],
-                    "imsi": r["imsi"],
-                    "form": r["form"],
-                    "state": r["state"],
-                    "brand_id": r["brand_id"],
-                    "profile_type": r["profile_type"],
-                    "ki": r["ki"],
-                    "opc": r["opc"],
-                    "line_id": None,
-                    "bound_line_id": None,
-                }
-                for r in recs
-            ],
-        )
+        """One bulk INSERT; ki/opc encrypted in bulk (``SecretBox.encrypt_many``)."""
+        box = bound_secrets()
+        ki = box.encrypt_many([r["ki"] for r in recs])
+        opc = box.encrypt_many([r["opc"] for r in recs])
+        rows = [
+            (r["iccid"], r["imsi"], r["form"], r["state"], r["brand_id"], r["profile_type"], k, o)
+            for r, k, o in zip(recs, ki, opc, strict=True)
+        ]
+        bulk.insert_rows(uow.session.connection(), _sim, _WRITTEN, rows, raw=("ki", "opc"))
 
 
 def _compare(

@@ -1,0 +1,159 @@
+"""Bulk reads and writes through the driver, inside the caller's transaction.
+
+For the onboarding import: hundreds of thousands of rows per table. SQLAlchemy
+Core's executemany runs every value of every row through the compiled
+statement (``construct_params``, one bind-processor call per value), which
+costs more than the database itself. Here each column's values are converted
+once, column-wise, with the bind processor SQLAlchemy would have used for that
+column (so what is stored is byte-identical: SQLite's datetime text, JSON,
+enum values), and the rows go to the driver in one call:
+
+- SQLite: ``sqlite3`` ``executemany``;
+- PostgreSQL: ``COPY ... FROM STDIN`` for inserts, psycopg's (pipelined)
+  ``executemany`` for updates, ``= ANY(%s)`` for look-ups.
+
+Every function runs on ``conn`` (``session.connection()``), so the statements
+are part of the caller's transaction and commit or roll back with it.
+SQL text is built only from ``Table`` metadata, quoted by the dialect's
+identifier preparer; every value is a bound parameter (hence the S608 waivers).
+Encrypted columns (``EncryptedText``) must be given already encrypted and
+named in ``raw`` (see ``SecretBox.encrypt_many``): their bind processor would
+encrypt value by value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+# SQLite's default limit of host parameters is 32766; stay well below.
+_SQLITE_IN_CHUNK = 10_000
+
+
+def _columns_processed(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    raw: Collection[str],
+) -> list[tuple[Any, ...]]:
+    dialect = conn.dialect
+    procs: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        impl = table.c[name].type.dialect_impl(dialect)
+        procs.append(None if name in raw else impl.bind_processor(dialect))
+    if all(p is None for p in procs):
+        return [tuple(r) for r in rows]
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for at, proc in enumerate(procs):
+        if proc is not None:
+            cols[at] = [None if v is None else proc(v) for v in cols[at]]
+    return list(zip(*cols, strict=True))
+
+
+def _driver(conn: sa.Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def _names(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> tuple[str, str]:
+    prep = conn.dialect.identifier_preparer
+    return prep.format_table(table), ", ".join(prep.quote(c) for c in columns)
+
+
+def insert_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    raw: Collection[str] = (),
+) -> None:
+    """INSERT ``rows`` (tuples in ``columns`` order); a constraint violation raises."""
+    if not rows:
+        return
+    values = _columns_processed(conn, table, columns, rows, raw)
+    name, cols = _names(conn, table, columns)
+    driver = _driver(conn)
+    if conn.dialect.name == "postgresql":
+        with driver.cursor() as cur, cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns) if conn.dialect.paramstyle == "qmark" else None
+    if marks is None:
+        marks = ", ".join("%s" for _ in columns)
+    cur = driver.cursor()
+    try:
+        cur.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", values)  # noqa: S608
+    finally:
+        cur.close()
+
+
+def update_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    raw: Collection[str] = (),
+) -> None:
+    """UPDATE table SET columns WHERE key = ...; each row is (*columns, key value)."""
+    if not rows:
+        return
+    values = _columns_processed(conn, table, [*columns, key], rows, raw)
+    name, _ = _names(conn, table, columns)
+    prep = conn.dialect.identifier_preparer
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sets = ", ".join(f"{prep.quote(c)} = {mark}" for c in columns)
+    sql = f"UPDATE {name} SET {sets} WHERE {prep.quote(key)} = {mark}"  # noqa: S608
+    cur = _driver(conn).cursor()
+    try:
+        cur.executemany(sql, values)
+    finally:
+        cur.close()
+
+
+def select_in(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    key: str,
+    keys: Collection[Any],
+) -> list[tuple[Any, ...]]:
+    """Rows (tuples in ``columns`` order, result-processed) whose ``key`` is in ``keys``."""
+    wanted = list(set(keys))
+    if not wanted:
+        return []
+    name, cols = _names(conn, table, columns)
+    key_sql = conn.dialect.identifier_preparer.quote(key)
+    cur = _driver(conn).cursor()
+    found: list[tuple[Any, ...]] = []
+    try:
+        if conn.dialect.name == "postgresql":
+            sql = f"SELECT {cols} FROM {name} WHERE {key_sql} = ANY(%s)"  # noqa: S608
+            cur.execute(sql, (wanted,))
+            found.extend(cur.fetchall())
+        else:
+            for at in range(0, len(wanted), _SQLITE_IN_CHUNK):
+                part = wanted[at : at + _SQLITE_IN_CHUNK]
+                marks = ", ".join("?" for _ in part)
+                sql = f"SELECT {cols} FROM {name} WHERE {key_sql} IN ({marks})"  # noqa: S608
+                cur.execute(sql, part)
+                found.extend(cur.fetchall())
+    finally:
+        cur.close()
+    dialect = conn.dialect
+    procs = [table.c[c].type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    if all(p is None for p in procs) or not found:
+        return found
+    return [
+        tuple(v if p is None else p(v) for p, v in zip(procs, row, strict=True)) for row in found
+    ]
+
+
+def is_empty(conn: sa.Connection, table: sa.Table) -> bool:
+    """No row at all (one indexed probe)."""
+    return conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None

@@ -23,10 +23,13 @@ encrypt value by value.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+
+from resim.adapters.db.types import UtcDateTime
 
 # SQLite's default limit of host parameters is 32766; stay well below.
 _SQLITE_IN_CHUNK = 10_000
@@ -42,15 +45,33 @@ def _columns_processed(
     dialect = conn.dialect
     procs: list[Callable[[Any], Any] | None] = []
     for name in columns:
-        impl = table.c[name].type.dialect_impl(dialect)
-        procs.append(None if name in raw else impl.bind_processor(dialect))
+        col_type = table.c[name].type
+        if name in raw:
+            procs.append(None)
+        elif isinstance(col_type, UtcDateTime) and dialect.name == "sqlite":
+            procs.append(_sqlite_utc_text)
+        else:
+            procs.append(col_type.dialect_impl(dialect).bind_processor(dialect))
     if all(p is None for p in procs):
         return [tuple(r) for r in rows]
     cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for at, proc in enumerate(procs):
-        if proc is not None:
+        if proc is _sqlite_utc_text:  # times repeat (a batch's "now"): convert each once
+            memo: dict[dt.datetime, str] = {}
+            cols[at] = [
+                None if v is None else memo.get(v) or memo.setdefault(v, _sqlite_utc_text(v))
+                for v in cols[at]
+            ]
+        elif proc is not None:
             cols[at] = [None if v is None else proc(v) for v in cols[at]]
     return list(zip(*cols, strict=True))
+
+
+def _sqlite_utc_text(value: dt.datetime) -> str:
+    """What UtcDateTime then SQLite's DATETIME would store, in one call (tested equal)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _driver(conn: sa.Connection) -> Any:

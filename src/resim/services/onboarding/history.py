@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Sequence
-
-import sqlalchemy as sa
+from typing import NamedTuple
 
 from resim.adapters.db import bulk, orm
 from resim.services import formats
@@ -30,14 +29,14 @@ from resim.services.onboarding.base import (
     conflict,
     rejected,
 )
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.unit_of_work import UnitOfWork, new_ids
 
 _line, _change = orm.line, orm.sim_change
 
 
 def _line_ids(uow: UnitOfWork, msisdns: Sequence[str]) -> dict[str, str]:
-    q = sa.select(_line.c.msisdn, _line.c.id).where(_line.c.msisdn.in_(list(set(msisdns))))
-    return dict(uow.session.execute(q).all())
+    conn = uow.session.connection()
+    return dict(bulk.select_in(conn, _line, ("msisdn", "id"), "msisdn", msisdns))
 
 
 class SimChanges(Kind):
@@ -66,12 +65,11 @@ class SimChanges(Kind):
         msisdns = [r["msisdn"] for r in recs]
         lines = _line_ids(uow, msisdns)
         have: dict[tuple[str, dt.datetime, str], str | None] = {}
-        c = _change.c
-        q = sa.select(c.msisdn, c.changed_at, c.new_iccid, c.old_iccid).where(
-            c.msisdn.in_(list(set(msisdns)))
-        )
-        for row in uow.session.execute(q):
-            have[(row.msisdn, row.changed_at, row.new_iccid)] = row.old_iccid
+        cols = ("msisdn", "changed_at", "new_iccid", "old_iccid")
+        for msisdn, at, new, old in bulk.select_in(
+            uow.session.connection(), _change, cols, "msisdn", msisdns
+        ):
+            have[(msisdn, at, new)] = old
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
@@ -88,18 +86,23 @@ class SimChanges(Kind):
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
         conn = uow.session.connection()
-        lines = dict(bulk.select_in(conn, _line, ("msisdn", "id"), "msisdn",
-                                    [r["msisdn"] for r in recs]))  # fmt: skip
+        lines = _line_ids(uow, [r["msisdn"] for r in recs])
         bulk.insert_rows(
             conn,
             _change,
             ("id", "msisdn", "line_id", "changed_at", "new_iccid", "old_iccid"),
             [
-                (new_id(), r["msisdn"], lines[r["msisdn"]], r["changed_at"], r["new_iccid"],
+                (change_id, r["msisdn"], lines[r["msisdn"]], r["changed_at"], r["new_iccid"],
                  r["old_iccid"])
-                for r in recs
+                for change_id, r in zip(new_ids(len(recs)), recs, strict=True)
             ],
         )  # fmt: skip
+
+
+class _LockHave(NamedTuple):
+    msisdn: str
+    sim_change_locked: bool
+    lock_changed_at: dt.datetime | None
 
 
 class Locks(Kind):
@@ -120,10 +123,13 @@ class Locks(Kind):
         return [("msisdn", compact(rec["msisdn"][1:]))]
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        q = sa.select(_line.c.msisdn, _line.c.sim_change_locked, _line.c.lock_changed_at).where(
-            _line.c.msisdn.in_([r["msisdn"] for r in recs])
-        )
-        lines = {r.msisdn: r for r in uow.session.execute(q)}
+        cols = ("msisdn", "sim_change_locked", "lock_changed_at")
+        lines = {
+            r[0]: _LockHave(*r)
+            for r in bulk.select_in(
+                uow.session.connection(), _line, cols, "msisdn", [r["msisdn"] for r in recs]
+            )
+        }
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:

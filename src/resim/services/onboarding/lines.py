@@ -10,10 +10,9 @@ for history: state ``retired``, ``line_id`` set, not bound, not in the core.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from typing import Any
-
-import sqlalchemy as sa
+from typing import Any, NamedTuple
 
 from resim.adapters.db import bulk, orm
 from resim.domain.model import BOUND_SIM_STATES, LineStatus, SimState
@@ -32,7 +31,7 @@ from resim.services.onboarding.base import (
     conflict,
     rejected,
 )
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.unit_of_work import UnitOfWork, new_ids
 
 _line, _sim, _sub = orm.line, orm.sim, orm.subscriber
 SIM_STATE_OF = {
@@ -40,6 +39,22 @@ SIM_STATE_OF = {
     LineStatus.SUSPENDED: SimState.SUSPENDED,
     LineStatus.CEASED: SimState.RETIRED,
 }
+
+
+class _Have(NamedTuple):
+    id: str
+    msisdn: str
+    subscriber_id: str
+    brand_id: str
+    status: str
+    created_at: dt.datetime
+
+
+class _SimHave(NamedTuple):
+    iccid: str
+    brand_id: str
+    line_id: str | None
+    state: str
 
 
 class Lines(Kind):
@@ -64,25 +79,19 @@ class Lines(Kind):
         return None if cells.errors else rec
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        s = uow.session
-        msisdns = [r["msisdn"] for r in recs]
+        conn = uow.session.connection()
         lines = {
-            r.msisdn: r
-            for r in s.execute(
-                sa.select(_line.c.id, _line.c.msisdn, _line.c.subscriber_id, _line.c.brand_id,
-                          _line.c.status, _line.c.created_at).where(_line.c.msisdn.in_(msisdns))
+            r[1]: _Have(*r)
+            for r in bulk.select_in(
+                conn, _line, _Have._fields, "msisdn", [r["msisdn"] for r in recs]
             )
-        }  # fmt: skip
-        sub_ids = list({r["subscriber_id"] for r in recs})
-        subs = dict(
-            s.execute(sa.select(_sub.c.id, _sub.c.brand_id).where(_sub.c.id.in_(sub_ids))).all()
-        )
+        }
+        subs = dict(bulk.select_in(conn, _sub, ("id", "brand_id"), "id",
+                                   [r["subscriber_id"] for r in recs]))  # fmt: skip
         sims = {
-            r.iccid: r
-            for r in s.execute(
-                sa.select(_sim.c.iccid, _sim.c.brand_id, _sim.c.line_id, _sim.c.state).where(
-                    _sim.c.iccid.in_([r["iccid"] for r in recs])
-                )
+            r[0]: _SimHave(*r)
+            for r in bulk.select_in(
+                conn, _sim, _SimHave._fields, "iccid", [r["iccid"] for r in recs]
             )
         }
         pending = env.pending or Pending()
@@ -124,10 +133,9 @@ class Lines(Kind):
         bindings that the re-run finds already made (a no-op).
         """
         with ctx.uow() as uow:
-            q = sa.select(_sim.c.iccid, _sim.c.imsi).where(
-                _sim.c.iccid.in_([r["iccid"] for r in recs])
-            )
-            imsis = dict(uow.session.execute(q).all())
+            conn = uow.session.connection()
+            imsis = dict(bulk.select_in(conn, _sim, ("iccid", "imsi"), "iccid",
+                                        [r["iccid"] for r in recs]))  # fmt: skip
         corebind.bind(
             ctx.core,
             [
@@ -144,7 +152,7 @@ class Lines(Kind):
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
         """Lines, and their SIMs bound to them (state, line_id, bound_line_id); bulk statements."""
         conn = uow.session.connection()
-        ids = [new_id() for _ in recs]
+        ids = new_ids(len(recs))
         bulk.insert_rows(
             conn,
             _line,

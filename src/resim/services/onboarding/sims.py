@@ -9,7 +9,7 @@ compares the state only of SIMs that no line holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import sqlalchemy as sa
 
@@ -34,6 +34,16 @@ from resim.services.unit_of_work import UnitOfWork
 
 _sim = orm.sim
 _WRITTEN = ("iccid", "imsi", "form", "state", "brand_id", "profile_type", "ki", "opc")
+
+
+class _Have(NamedTuple):
+    iccid: str
+    imsi: str
+    form: str
+    state: str
+    brand_id: str
+    profile_type: str | None
+    line_id: str | None
 
 
 class Sims(Kind):
@@ -61,21 +71,13 @@ class Sims(Kind):
         return None if cells.errors else rec
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        iccids = [r["iccid"] for r in recs]
-        imsis = [r["imsi"] for r in recs]
+        conn = uow.session.connection()
         have = {
-            r.iccid: r
-            for r in uow.session.execute(
-                sa.select(
-                    _sim.c.iccid, _sim.c.imsi, _sim.c.form, _sim.c.state, _sim.c.brand_id,
-                    _sim.c.profile_type, _sim.c.line_id,
-                ).where(_sim.c.iccid.in_(iccids))
-            )
-        }  # fmt: skip
+            r[0]: _Have(*r)
+            for r in bulk.select_in(conn, _sim, _Have._fields, "iccid", [r["iccid"] for r in recs])
+        }
         imsi_owner = dict(
-            uow.session.execute(
-                sa.select(_sim.c.imsi, _sim.c.iccid).where(_sim.c.imsi.in_(imsis))
-            ).all()
+            bulk.select_in(conn, _sim, ("imsi", "iccid"), "imsi", [r["imsi"] for r in recs])
         )
         keyed = [r["iccid"] for r in recs if (r["ki"] or r["opc"]) and r["iccid"] in have]
         keys = {}

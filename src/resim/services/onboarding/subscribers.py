@@ -9,12 +9,11 @@ Clear values are never stored, printed or exported.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import sqlalchemy as sa
+from typing import Any, NamedTuple
 
 from resim.adapters.crypto import bound_secrets, hash_secret, verify_secret
 from resim.adapters.db import bulk, orm
@@ -41,6 +40,19 @@ _WRITTEN = (
     "known_countries", "known_devices", *_ENCRYPTED,
 )  # fmt: skip
 _COMPARED = ("brand_id", "name", "email", "language", "alt_msisdn", "postal_address")
+
+
+class _Have(NamedTuple):
+    id: str
+    brand_id: str
+    name: str
+    email: str
+    language: str
+    alt_msisdn: str | None
+    postal_address: str | None
+    pin_hash: str | None
+    password_hash: str | None
+    created_at: dt.datetime
 
 
 class Subscribers(Kind):
@@ -78,11 +90,13 @@ class Subscribers(Kind):
         return rec
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        ids = [r["subscriber_id"] for r in recs]
-        cols = [_sub.c.id, *(_sub.c[c] for c in ("brand_id", "name", "email", "language")),
-                _sub.c.alt_msisdn, _sub.c.postal_address, _sub.c.pin_hash,
-                _sub.c.password_hash, _sub.c.created_at]  # fmt: skip
-        have = {r.id: r for r in uow.session.execute(sa.select(*cols).where(_sub.c.id.in_(ids)))}
+        have = {
+            r[0]: _Have(*r)
+            for r in bulk.select_in(
+                uow.session.connection(), _sub, _Have._fields, "id",
+                [r["subscriber_id"] for r in recs],
+            )
+        }  # fmt: skip
         out: list[Verdict] = []
         for rec in recs:
             row = have.get(rec["subscriber_id"])

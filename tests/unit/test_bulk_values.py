@@ -10,6 +10,7 @@ from sqlalchemy.dialects import sqlite
 
 from resim.adapters.db.bulk import _sqlite_utc_text
 from resim.adapters.db.types import UtcDateTime
+from resim.domain.identifiers import luhn_check_digit, luhn_valid
 from resim.services.unit_of_work import new_ids
 
 CET = dt.timezone(dt.timedelta(hours=2))
@@ -44,3 +45,17 @@ def test_new_ids_are_distinct_uuid4_hex() -> None:
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
         assert parsed.hex == value
+
+
+def test_luhn_valid_agrees_with_the_check_digit_function() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        payload = "89" + "".join(rng.choice("0123456789") for _ in range(rng.randint(15, 17)))
+        good = payload + luhn_check_digit(payload)
+        assert luhn_valid(good)
+        wrong = payload + str((int(good[-1]) + rng.randint(1, 9)) % 10)
+        assert not luhn_valid(wrong)
+    assert not luhn_valid("")
+    assert not luhn_valid("89x1")

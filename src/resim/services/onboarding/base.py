@@ -91,8 +91,8 @@ class Cells:
             self.errors.append(RowError(self.line, name, exc.reason))
             return None
 
-    def fail(self, name: str, reason: str) -> None:
-        self.errors.append(RowError(self.line, name, reason))
+    def fail(self, name: str, reason: str, *, unresolved: bool = False) -> None:
+        self.errors.append(RowError(self.line, name, reason, unresolved=unresolved))
 
     def brand(self, env: Env) -> BrandInfo | None:
         brand_id = self.get("brand_id", required=True)
@@ -100,7 +100,7 @@ class Cells:
             return None
         info = env.brands.get(brand_id)
         if info is None:
-            self.fail("brand_id", "unknown brand (import brands first)")
+            self.fail("brand_id", "unknown brand (import brands first)", unresolved=True)
         return info
 
 
@@ -110,6 +110,11 @@ def conflict(rec: Rec, name: str, reason: str) -> RowError:
 
 def rejected(rec: Rec, name: str, reason: str) -> RowError:
     return RowError(rec["_line"], name, reason, REJECTED)
+
+
+def unresolved(rec: Rec, name: str, reason: str) -> RowError:
+    """Rejected: the row refers to a row that is neither in the database nor pending."""
+    return RowError(rec["_line"], name, reason, REJECTED, unresolved=True)
 
 
 def compact(value: str) -> Hashable:

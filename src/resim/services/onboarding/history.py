@@ -27,7 +27,7 @@ from resim.services.onboarding.base import (
     Verdict,
     compact,
     conflict,
-    rejected,
+    unresolved,
 )
 from resim.services.unit_of_work import UnitOfWork, new_ids
 
@@ -75,7 +75,7 @@ class SimChanges(Kind):
         for rec in recs:
             key = (rec["msisdn"], rec["changed_at"], rec["new_iccid"])
             if rec["msisdn"] not in lines and rec["msisdn"] not in pending.lines:
-                out.append(rejected(rec, "msisdn", "no such line (import lines first)"))
+                out.append(unresolved(rec, "msisdn", "no such line (import lines first)"))
             elif key not in have:
                 out.append(NEW)
             elif have[key] != rec["old_iccid"]:
@@ -138,7 +138,7 @@ class Locks(Kind):
                 if rec["msisdn"] in pending.lines:
                     out.append(NEW)
                 else:
-                    out.append(rejected(rec, "msisdn", "no such line (import lines first)"))
+                    out.append(unresolved(rec, "msisdn", "no such line (import lines first)"))
             elif not line.sim_change_locked:
                 out.append(NEW)
             elif line.lock_changed_at == rec["locked_at"]:

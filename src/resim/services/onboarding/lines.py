@@ -30,6 +30,7 @@ from resim.services.onboarding.base import (
     Verdict,
     conflict,
     rejected,
+    unresolved,
 )
 from resim.services.unit_of_work import UnitOfWork, new_ids
 
@@ -107,11 +108,15 @@ class Lines(Kind):
             )
             sim_brand = sim.brand_id if sim is not None else pending.sims.get(rec["iccid"])
             if sub_brand is None:
-                out.append(rejected(rec, "subscriber_id", "no such subscriber"))
+                out.append(
+                    unresolved(
+                        rec, "subscriber_id", "no such subscriber (import subscribers first)"
+                    )
+                )
             elif sub_brand != rec["brand_id"]:
                 out.append(rejected(rec, "subscriber_id", "subscriber is of another brand"))
             elif sim_brand is None:
-                out.append(rejected(rec, "iccid", "no such SIM (import sims first)"))
+                out.append(unresolved(rec, "iccid", "no such SIM (import sims first)"))
             elif sim_brand != rec["brand_id"]:
                 out.append(rejected(rec, "iccid", "SIM is of another brand"))
             elif sim is not None and sim.line_id is not None:

@@ -9,7 +9,7 @@ A lock sets ``line.sim_change_locked`` and ``lock_changed_at``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from resim.adapters.db import bulk, orm
@@ -25,7 +25,6 @@ from resim.services.onboarding.base import (
     Pending,
     Rec,
     Verdict,
-    compact,
     conflict,
     unresolved,
 )
@@ -56,20 +55,20 @@ class SimChanges(Kind):
             cells.fail("new_iccid", "same as old_iccid")
         return None if cells.errors else rec
 
-    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
-        at: dt.datetime = rec["changed_at"]
-        key = (compact(rec["msisdn"][1:]), int(at.timestamp() * 1e6), compact(rec["new_iccid"]))
-        return [("changed_at", key)]
+    def keys(self, rec: Rec) -> list[tuple[str, str]]:
+        at: dt.datetime = rec["changed_at"]  # UTC: one text per instant
+        return [("changed_at", f"{rec['msisdn']}|{at.isoformat()}|{rec['new_iccid']}")]
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
         msisdns = [r["msisdn"] for r in recs]
         lines = _line_ids(uow, msisdns)
         have: dict[tuple[str, dt.datetime, str], str | None] = {}
         cols = ("msisdn", "changed_at", "new_iccid", "old_iccid")
-        for msisdn, at, new, old in bulk.select_in(
-            uow.session.connection(), _change, cols, "msisdn", msisdns
-        ):
-            have[(msisdn, at, new)] = old
+        if _change.name not in env.empty:  # else a first load: nothing to compare with
+            for msisdn, at, new, old in bulk.select_in(
+                uow.session.connection(), _change, cols, "msisdn", msisdns
+            ):
+                have[(msisdn, at, new)] = old
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
@@ -119,8 +118,8 @@ class Locks(Kind):
         }
         return None if cells.errors else rec
 
-    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
-        return [("msisdn", compact(rec["msisdn"][1:]))]
+    def keys(self, rec: Rec) -> list[tuple[str, str]]:
+        return [("msisdn", rec["msisdn"])]
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
         cols = ("msisdn", "sim_change_locked", "lock_changed_at")

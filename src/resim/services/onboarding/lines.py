@@ -86,7 +86,7 @@ class Lines(Kind):
             for r in bulk.select_in(
                 conn, _line, _Have._fields, "msisdn", [r["msisdn"] for r in recs]
             )
-        }
+        } if _line.name not in env.empty else {}  # fmt: skip
         subs = dict(bulk.select_in(conn, _sub, ("id", "brand_id"), "id",
                                    [r["subscriber_id"] for r in recs]))  # fmt: skip
         sims = {

@@ -19,7 +19,7 @@ import contextlib
 import gc
 import pickle
 import tempfile
-from collections.abc import Hashable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,12 +34,14 @@ from resim.services.onboarding.history import Locks, SimChanges
 from resim.services.onboarding.lines import Lines
 from resim.services.onboarding.progress import NoProgress, Progress
 from resim.services.onboarding.report import ImportReport, ReportSink, RowError
+from resim.services.onboarding.seen import SeenKeys
 from resim.services.onboarding.sims import Sims, Stock
 from resim.services.onboarding.source import RowSource
 from resim.services.onboarding.subscribers import Subscribers
 
 log = structlog.get_logger()
 BATCH = 5000
+DUPLICATE = "duplicate of an earlier row in this file"
 KINDS: dict[str, Kind] = {
     k.name: k for k in (Subscribers(), Sims(), Lines(), SimChanges(), Locks(), Stock())
 }
@@ -100,12 +102,31 @@ def validate(
 ) -> Spool:
     """Pass 1: read-only. Counts rejected/conflict/unchanged; returns the new records."""
     source = RowSource(path, columns=kind.columns, required=kind.required)
-    seen: dict[str, set[Hashable]] = {}
+    seen = SeenKeys()
     spool = Spool()
-    batch: list[Rec] = []
+    rows: list[tuple[int, Rec | None, list[RowError]]] = []  # this batch, in file order
+    parsed = 0
     progress.start(kind.name, "checking", source.size)
 
     def flush() -> None:
+        """Duplicates in the file, then the database check, for the rows read so far."""
+        recs = [rec for _, rec, _ in rows if rec is not None]
+        duplicates = iter(seen.first_seen([kind.keys(rec) for rec in recs]))
+        batch: list[Rec] = []
+        for line, rec, errors in rows:  # reported in file order
+            if rec is not None and (name := next(duplicates)) is not None:
+                rec, errors = None, [RowError(line, name, DUPLICATE)]
+            if rec is None:
+                report.rejected += 1
+                for error in errors:
+                    report.add(error)
+            else:
+                batch.append(rec)
+        rows.clear()
+        if batch:
+            classify(batch)
+
+    def classify(batch: list[Rec]) -> None:
         with ctx.uow() as uow:
             verdicts = kind.classify(uow, batch, env)
         new = []
@@ -125,38 +146,28 @@ def validate(
         if env.pending is not None:
             kind.remember(new, env.pending)
         spool.add(new)
-        batch.clear()
 
-    for row in source:
-        report.read += 1
-        if row.problem is not None:
-            report.rejected += 1
-            report.add(RowError(row.line, "-", row.problem))
-            continue
-        cells = Cells(row.line, row.cells)
-        rec = kind.parse(cells, env)
-        if rec is not None:
-            for name, key in kind.keys(rec):
-                keys = seen.setdefault(name, set())
-                if key in keys:
-                    cells.fail(name, "duplicate of an earlier row in this file")
-                    rec = None
-                    break
-            if rec is not None:
-                for name, key in kind.keys(rec):
-                    seen[name].add(key)
-        if rec is None:
-            report.rejected += 1
-            for error in cells.errors:
-                report.add(error)
-        else:
-            batch.append(rec)
-            if len(batch) >= batch_size:
+    try:
+        for row in source:
+            report.read += 1
+            if row.problem is not None:
+                rows.append((row.line, None, [RowError(row.line, "-", row.problem)]))
+            else:
+                cells = Cells(row.line, row.cells)
+                rec = kind.parse(cells, env)
+                rows.append((row.line, rec, cells.errors))
+                parsed += rec is not None
+            if parsed >= batch_size or len(rows) >= 4 * batch_size:
                 flush()
-        if report.read % 1000 == 0:
-            progress.update(report.read, source.position)
-    if batch:
+                parsed = 0
+            if report.read % 1000 == 0:
+                progress.update(report.read, source.position)
         flush()
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        seen.close()
     progress.update(report.read, source.size)
     progress.finish()
     return spool

@@ -71,6 +71,8 @@ class Sims(Kind):
         return None if cells.errors else rec
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        if _sim.name in env.empty:  # a first load: nothing to compare with
+            return [NEW] * len(recs)
         conn = uow.session.connection()
         have = {
             r[0]: _Have(*r)

@@ -90,6 +90,8 @@ class Subscribers(Kind):
         return rec
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        if _sub.name in env.empty:  # a first load: nothing to compare with
+            return [NEW] * len(recs)
         have = {
             r[0]: _Have(*r)
             for r in bulk.select_in(

@@ -43,3 +43,14 @@ def test_many_keys_in_one_batch() -> None:
         assert again == ["iccid"] * 10 + [None] * 10
     finally:
         seen.close()
+
+
+def test_numbers_and_text_never_alias() -> None:
+    seen = SeenKeys()
+    try:
+        keys = ["4741", "+4741", "04741", "89470000000000000007", "ACC-1", "999999999999999999"]
+        assert seen.first_seen([[("k", k)] for k in keys]) == [None] * len(keys)
+        assert seen.first_seen([[("k", k)] for k in keys]) == ["k"] * len(keys)
+        assert seen.first_seen([[("k", "+04741")], [("k", "4742")]]) == [None, None]
+    finally:
+        seen.close()

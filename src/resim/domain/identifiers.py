@@ -30,6 +30,22 @@ def luhn_check_digit(payload: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")  # 2d, minus 9 when over 9
+
+
+def luhn_valid(number: str) -> bool:
+    """Whether the last digit of ``number`` (digits only) is its Luhn check digit.
+
+    The same rule as :func:`luhn_check_digit`, in a few C-level operations:
+    the bulk importer checks millions of ICCIDs.
+    """
+    if not number or not _DIGITS.match(number):
+        return False
+    raw = number.encode("ascii")
+    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
+    return total % 10 == 0
+
+
 def iccid_with_check_digit(payload: str) -> str:
     """Append the Luhn digit: ``payload`` of 17-19 digits gives an 18-20 digit ICCID."""
     return payload + luhn_check_digit(payload)

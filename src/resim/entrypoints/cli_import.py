@@ -54,6 +54,9 @@ def _run_file(
         typer.echo(f"error: {exc.code}: {exc.message}", err=True)
         raise typer.Exit(1) from None
     _print(result)
+    hint = result.reference_hint()
+    if hint is not None:
+        typer.echo(hint)
     typer.echo(f"report: {target}")
     if result.bad:
         raise typer.Exit(1)

@@ -35,7 +35,8 @@ from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.camara.subscriptions import SCOPE_CREATE, SCOPE_DELETE, SCOPE_READ
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
-from resim.services.demo_data import DemoCredentials, DemoData, seed_demo, seed_demo_identities
+from resim.services.demo_data import DemoCredentials, DemoData, seed_demo_identities
+from resim.services.demo_seed import seed_demo
 from resim.settings import Settings
 
 # The demo bank's sink token: a dev credential, printed in the welcome like the others.
@@ -137,7 +138,7 @@ def start_demo(
     upgrade(settings.effective_database_url)
     ctx = build_context(settings)
     secrets = load_secrets(settings)
-    say("seeding    4 demo brands (DK, NO, IT, FR) and their lines ...")
+    say("seeding    4 demo brands (DK, NO, IT, FR): generated files through `resim import all`")
     data = seed_demo(ctx, lines_per_brand=lines_per_brand)
     credentials = seed_demo_identities(ctx, scopes=SCOPES)
     core = SmdpCore(

@@ -7,14 +7,9 @@ pairs. No real operator is named.
 
 from __future__ import annotations
 
-import datetime as dt
-import random
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from resim.adapters.crypto import hash_secret
-from resim.domain.identifiers import iccid_with_check_digit, normalize_msisdn
-from resim.domain.model import SimForm
 from resim.domain.policy import BrandPolicy, FeeRule
 from resim.domain.verification import email_code_alone
 from resim.services import seed
@@ -130,96 +125,10 @@ class DemoLine:
 
 @dataclass
 class DemoData:
+    """What ``resim demo`` seeded (``services/demo_seed.py`` states the contract)."""
+
     lines: list[DemoLine]
     stock: dict[str, list[str]]  # brand id -> ICCIDs of eSIM profile stock
-
-
-def make_msisdn(brand: DemoBrand, rng: random.Random) -> str:
-    for _ in range(100):
-        candidate = brand.number_prefix + "".join(
-            str(rng.randrange(10)) for _ in range(brand.digits)
-        )
-        try:
-            return normalize_msisdn(candidate)
-        except Exception:  # noqa: S112 - draw again until the number is valid for the country
-            continue
-    raise RuntimeError(f"could not draw a valid number for {brand.spec.id}")
-
-
-# A street and a town per country for the demo's postal addresses (courier).
-_DEMO_ADDRESS = {
-    "DK": ("Vestergade {n}", "1050 København K"),
-    "NO": ("Storgata {n}", "0150 Oslo"),
-    "IT": ("Via Roma {n}", "00184 Roma"),
-    "FR": ("{n} rue de la Paix", "75011 Paris"),
-}
-
-
-def demo_address(country: str, n: int) -> str:
-    street, town = _DEMO_ADDRESS[country]
-    return f"{street.format(n=n + 1)}, {town}"
-
-
-def seed_demo(
-    ctx: ServiceContext,
-    *,
-    lines_per_brand: int = 75,
-    stock_per_brand: int = 100,
-    seed_value: int = 7,
-) -> DemoData:
-    rng = random.Random(seed_value)
-    data = DemoData(lines=[], stock={})
-    demo_pin = "2468"  # one PIN for every demo line whose brand asks for one
-    demo_pin_hash = hash_secret(demo_pin)  # argon2 is slow on purpose: hash it once
-    for b_index, brand in enumerate(DEMO_BRANDS):
-        seed.upsert_brand(ctx, brand.spec)
-        used: set[str] = set()
-        for n in range(lines_per_brand):
-            msisdn = make_msisdn(brand, rng)
-            while msisdn in used:
-                msisdn = make_msisdn(brand, rng)
-            used.add(msisdn)
-            first, last = rng.choice(brand.first_names), rng.choice(brand.last_names)
-            email = f"{first.lower()}.{last.lower()}{n}@{brand.mail_domain}".replace("é", "e")
-            pin = demo_pin if brand.spec.policy.require_pin else None
-            seed.add_line(
-                ctx,
-                seed.LineSpec(
-                    brand_id=brand.spec.id,
-                    msisdn=msisdn,
-                    name=f"{first} {last}",
-                    email=email,
-                    iccid=iccid_with_check_digit(f"{brand.iccid_issuer}1{b_index}{n:011d}"),
-                    imsi=f"{brand.mcc_mnc}1{n:09d}",
-                    form=SimForm.ESIM,
-                    pin_hash=demo_pin_hash if pin else None,
-                    # the first line of each brand changed its e-mail lately: held for review
-                    email_changed_at=ctx.now() - dt.timedelta(days=3) if n == 0 else None,
-                    # every tenth line has no address on file: courier is refused for it
-                    postal_address=None if n % 10 == 9 else demo_address(brand.spec.country, n),
-                ),
-            )
-            data.lines.append(DemoLine(brand.spec.id, msisdn, email, pin))
-        profiles = [
-            (
-                iccid_with_check_digit(f"{brand.iccid_issuer}2{b_index}{n:011d}"),
-                f"{brand.mcc_mnc}2{n:09d}",
-            )
-            for n in range(stock_per_brand)
-        ]
-        seed.add_stock(ctx, brand_id=brand.spec.id, profile_type="default", profiles=profiles)
-        data.stock[brand.spec.id] = [i for i, _ in profiles]
-        cards = [
-            (
-                iccid_with_check_digit(f"{brand.iccid_issuer}3{b_index}{n:011d}"),
-                f"{brand.mcc_mnc}3{n:09d}",
-            )
-            for n in range(stock_per_brand // 4)
-        ]
-        seed.add_stock(
-            ctx, brand_id=brand.spec.id, profile_type="card", profiles=cards, form=SimForm.PHYSICAL
-        )
-    return data
 
 
 # ---------------------------------------------------------------- demo identities

@@ -46,9 +46,9 @@ from resim.services.demo_catalog import (
 from resim.services.demo_data import DemoBrand
 
 DAY = 86_400
-# The digit after the issuer prefix (ICCID) or MCC+MNC (IMSI). The demo's own
-# lines and stock (demo_data.seed_demo) use 1 and 2, so generated SIMs never
-# collide with them.
+# The digit after the issuer prefix (ICCID) or MCC+MNC (IMSI): one range per
+# kind of SIM, so they never collide. (1 and 2 were the hand-seeded demo's
+# before it was generated too; SIMs an operator adds by hand may use them.)
 CURRENT, STOCK, RETIRED = 4, 5, 6
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import uuid
 from types import TracebackType
 from typing import Any
@@ -30,6 +31,23 @@ from resim.domain.model import AuditEvent
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` ids like :func:`new_id` (random UUID4s as hex), for bulk writes.
+
+    Same format and randomness (os.urandom) as ``uuid.uuid4().hex``, without
+    building a UUID object per id.
+    """
+    raw = os.urandom(16 * count)
+    return [
+        "%032x" % ((int.from_bytes(raw[i : i + 16], "big") & _V4_CLEAR) | _V4_SET)
+        for i in range(0, 16 * count, 16)
+    ]
 
 
 class UnitOfWork:

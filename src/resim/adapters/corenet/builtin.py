@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from resim.adapters.corenet import rules
 from resim.adapters.corenet.rules import CoreEvent, CoreSubscriber
 from resim.adapters.corenet.schema import CORENET_METADATA, corenet_event, corenet_subscriber
+from resim.adapters.db import bulk
 
 __all__ = ["CORENET_METADATA", "BuiltinCoreNetwork"]
 
@@ -188,18 +189,23 @@ class BuiltinCoreNetwork:
             rules.check_msisdn(msisdn)
 
         def work(conn: sa.Connection) -> None:
-            imsis = [b[0] for b in bindings]
-            numbers = [b[1] for b in bindings]
-            subs = self._read(conn, imsis)
+            # Bulk statements through the driver (resim.adapters.db.bulk): a
+            # batch is thousands of rows and SQLAlchemy's per-row parameter
+            # handling would cost more than the database.
+            subs = {
+                r[0]: CoreSubscriber(imsi=r[0], msisdn=r[1], enabled=r[2], retired=r[3])
+                for r in bulk.select_in(
+                    conn, _sub, ("imsi", "msisdn", "enabled", "retired"), "imsi",
+                    [b[0] for b in bindings],
+                )
+            }  # fmt: skip
             holders = dict(
-                conn.execute(
-                    sa.select(_sub.c.msisdn, _sub.c.imsi).where(_sub.c.msisdn.in_(numbers))
-                ).all()
+                bulk.select_in(conn, _sub, ("msisdn", "imsi"), "msisdn", [b[1] for b in bindings])
             )
             now = self._now()
-            inserts: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            events: list[dict[str, Any]] = []
+            inserts: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            events: list[tuple[Any, ...]] = []
             for imsi, msisdn, enabled in bindings:
                 holder = holders.get(msisdn)
                 sub = subs.get(imsi)
@@ -212,39 +218,20 @@ class BuiltinCoreNetwork:
                     )  # fmt: skip
                 if holder == imsi:
                     continue  # already bound: a re-run
-                row = {"imsi": imsi, "msisdn": msisdn, "enabled": enabled, "updated_at": now}
                 if sub is not None:
-                    updates.append({"b_imsi": imsi, **row})
+                    updates.append((msisdn, enabled, now, imsi))
                 else:
-                    inserts.append({**row, "retired": False})
-                    events.append(self._event(imsi, None, rules.EV_PROVISIONED, now))
-                events.append(self._event(imsi, msisdn, rules.EV_BOUND, now))
+                    inserts.append((imsi, msisdn, enabled, False, now))
+                    events.append((imsi, None, rules.EV_PROVISIONED, now))
+                events.append((imsi, msisdn, rules.EV_BOUND, now))
                 if not enabled:
-                    events.append(self._event(imsi, msisdn, rules.EV_SUSPENDED, now))
-            if inserts:
-                conn.execute(_sub.insert(), inserts)
-            if updates:
-                conn.execute(
-                    _sub.update()
-                    .where(_sub.c.imsi == sa.bindparam("b_imsi"))
-                    .values(
-                        msisdn=sa.bindparam("msisdn"),
-                        enabled=sa.bindparam("enabled"),
-                        updated_at=sa.bindparam("updated_at"),
-                    ),
-                    [
-                        {k: u[k] for k in ("b_imsi", "msisdn", "enabled", "updated_at")}
-                        for u in updates
-                    ],
-                )
-            if events:
-                conn.execute(_ev.insert(), events)
+                    events.append((imsi, msisdn, rules.EV_SUSPENDED, now))
+            bulk.insert_rows(conn, _sub, ("imsi", "msisdn", "enabled", "retired", "updated_at"),
+                             inserts)  # fmt: skip
+            bulk.update_rows(conn, _sub, "imsi", ("msisdn", "enabled", "updated_at"), updates)
+            bulk.insert_rows(conn, _ev, ("imsi", "msisdn", "operation", "at"), events)
 
         self._write(work)
-
-    @staticmethod
-    def _event(imsi: str, msisdn: str | None, operation: str, now: dt.datetime) -> dict[str, Any]:
-        return {"imsi": imsi, "msisdn": msisdn, "operation": operation, "at": now}
 
     def msisdn_of(self, *, imsi: str) -> str | None:
         return self._require(imsi).msisdn

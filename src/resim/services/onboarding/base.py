@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from resim.adapters.db import orm
+from resim.adapters.db import bulk, orm
 from resim.services.context import ServiceContext
 from resim.services.onboarding.fields import FieldError
 from resim.services.onboarding.report import CONFLICT, REJECTED, RowError
@@ -54,6 +54,15 @@ class Env:
     now: dt.datetime
     smdp_address: str
     pending: Pending | None = None
+    # Tables that held no row when pass 1 began (a first load). Pass 1 only
+    # reads and pass 2 starts after it, so a kind's look-up of its own keys in
+    # such a table would find nothing: classify skips it. (Two imports into one
+    # database at once are not supported; pass 2 would then fail on the
+    # database's unique constraints, as it could before.)
+    empty: frozenset[str] = frozenset()
+
+
+_FIRST_LOAD_TABLES = (orm.subscriber, orm.sim, orm.line, orm.sim_change)
 
 
 def load_env(ctx: ServiceContext, pending: Pending | None = None) -> Env:
@@ -62,9 +71,13 @@ def load_env(ctx: ServiceContext, pending: Pending | None = None) -> Env:
             sa.select(orm.brand.c.id, orm.brand.c.country, orm.brand.c.language)
         )
         brands = {r.id: BrandInfo(r.country, r.language) for r in rows}
+        conn = uow.session.connection()
+        empty = frozenset(t.name for t in _FIRST_LOAD_TABLES if bulk.is_empty(conn, t))
     if pending is not None:
         brands.update(pending.brands)
-    return Env(brands=brands, now=ctx.now(), smdp_address=ctx.smdp_address, pending=pending)
+    return Env(
+        brands=brands, now=ctx.now(), smdp_address=ctx.smdp_address, pending=pending, empty=empty
+    )
 
 
 class Cells:
@@ -91,8 +104,8 @@ class Cells:
             self.errors.append(RowError(self.line, name, exc.reason))
             return None
 
-    def fail(self, name: str, reason: str) -> None:
-        self.errors.append(RowError(self.line, name, reason))
+    def fail(self, name: str, reason: str, *, unresolved: bool = False) -> None:
+        self.errors.append(RowError(self.line, name, reason, unresolved=unresolved))
 
     def brand(self, env: Env) -> BrandInfo | None:
         brand_id = self.get("brand_id", required=True)
@@ -100,7 +113,7 @@ class Cells:
             return None
         info = env.brands.get(brand_id)
         if info is None:
-            self.fail("brand_id", "unknown brand (import brands first)")
+            self.fail("brand_id", "unknown brand (import brands first)", unresolved=True)
         return info
 
 
@@ -112,10 +125,9 @@ def rejected(rec: Rec, name: str, reason: str) -> RowError:
     return RowError(rec["_line"], name, reason, REJECTED)
 
 
-def compact(value: str) -> Hashable:
-    """A key that takes little memory: digits (and +digits) as an int, else the text."""
-    digits = value[1:] if value.startswith("+") else value
-    return int(digits) if digits.isdigit() and digits[0] != "0" else value
+def unresolved(rec: Rec, name: str, reason: str) -> RowError:
+    """Rejected: the row refers to a row that is neither in the database nor pending."""
+    return RowError(rec["_line"], name, reason, REJECTED, unresolved=True)
 
 
 class Kind(ABC):
@@ -131,8 +143,9 @@ class Kind(ABC):
     def parse(self, cells: Cells, env: Env) -> Rec | None:
         """Pure: the normalised record, or None with ``cells.errors`` filled."""
 
-    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
-        return [(f, compact(str(rec[f]))) for f in self.unique if rec.get(f) is not None]
+    def keys(self, rec: Rec) -> list[tuple[str, str]]:
+        """(name, key text) of the row's unique keys (normalised values: equal means same)."""
+        return [(f, str(rec[f])) for f in self.unique if rec.get(f) is not None]
 
     @abstractmethod
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:

@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import TypeVar
 
-from resim.domain.identifiers import luhn_check_digit, normalize_msisdn
+from resim.domain.identifiers import luhn_valid, normalize_msisdn
 from resim.domain.numbering import e164_valid
 from resim.errors import InvalidInput
 
@@ -63,7 +63,7 @@ def iccid(value: str) -> str:
         raise FieldError("ICCID must be 18 to 20 digits")
     if not value.startswith("89"):
         raise FieldError("ICCID must start with 89")
-    if luhn_check_digit(value[:-1]) != value[-1]:
+    if not luhn_valid(value):
         raise FieldError("ICCID check digit (Luhn) is wrong")
     return value
 

@@ -9,11 +9,10 @@ A lock sets ``line.sim_change_locked`` and ``lock_changed_at``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
+from resim.adapters.db import bulk, orm
 from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
@@ -26,18 +25,17 @@ from resim.services.onboarding.base import (
     Pending,
     Rec,
     Verdict,
-    compact,
     conflict,
-    rejected,
+    unresolved,
 )
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.unit_of_work import UnitOfWork, new_ids
 
 _line, _change = orm.line, orm.sim_change
 
 
 def _line_ids(uow: UnitOfWork, msisdns: Sequence[str]) -> dict[str, str]:
-    q = sa.select(_line.c.msisdn, _line.c.id).where(_line.c.msisdn.in_(list(set(msisdns))))
-    return dict(uow.session.execute(q).all())
+    conn = uow.session.connection()
+    return dict(bulk.select_in(conn, _line, ("msisdn", "id"), "msisdn", msisdns))
 
 
 class SimChanges(Kind):
@@ -57,27 +55,26 @@ class SimChanges(Kind):
             cells.fail("new_iccid", "same as old_iccid")
         return None if cells.errors else rec
 
-    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
-        at: dt.datetime = rec["changed_at"]
-        key = (compact(rec["msisdn"][1:]), int(at.timestamp() * 1e6), compact(rec["new_iccid"]))
-        return [("changed_at", key)]
+    def keys(self, rec: Rec) -> list[tuple[str, str]]:
+        at: dt.datetime = rec["changed_at"]  # UTC: one text per instant
+        return [("changed_at", f"{rec['msisdn']}|{at.isoformat()}|{rec['new_iccid']}")]
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
         msisdns = [r["msisdn"] for r in recs]
         lines = _line_ids(uow, msisdns)
         have: dict[tuple[str, dt.datetime, str], str | None] = {}
-        c = _change.c
-        q = sa.select(c.msisdn, c.changed_at, c.new_iccid, c.old_iccid).where(
-            c.msisdn.in_(list(set(msisdns)))
-        )
-        for row in uow.session.execute(q):
-            have[(row.msisdn, row.changed_at, row.new_iccid)] = row.old_iccid
+        cols = ("msisdn", "changed_at", "new_iccid", "old_iccid")
+        if _change.name not in env.empty:  # else a first load: nothing to compare with
+            for msisdn, at, new, old in bulk.select_in(
+                uow.session.connection(), _change, cols, "msisdn", msisdns
+            ):
+                have[(msisdn, at, new)] = old
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
             key = (rec["msisdn"], rec["changed_at"], rec["new_iccid"])
             if rec["msisdn"] not in lines and rec["msisdn"] not in pending.lines:
-                out.append(rejected(rec, "msisdn", "no such line (import lines first)"))
+                out.append(unresolved(rec, "msisdn", "no such line (import lines first)"))
             elif key not in have:
                 out.append(NEW)
             elif have[key] != rec["old_iccid"]:
@@ -87,22 +84,24 @@ class SimChanges(Kind):
         return out
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
+        conn = uow.session.connection()
         lines = _line_ids(uow, [r["msisdn"] for r in recs])
-        uow.session.execute(
-            sa.insert(_change),
+        bulk.insert_rows(
+            conn,
+            _change,
+            ("id", "msisdn", "line_id", "changed_at", "new_iccid", "old_iccid"),
             [
-                {
-                    "id": new_id(),
-                    "msisdn": r["msisdn"],
-                    "line_id": lines[r["msisdn"]],
-                    "changed_at": r["changed_at"],
-                    "new_iccid": r["new_iccid"],
-                    "old_iccid": r["old_iccid"],
-                    "request_id": None,
-                }
-                for r in recs
+                (change_id, r["msisdn"], lines[r["msisdn"]], r["changed_at"], r["new_iccid"],
+                 r["old_iccid"])
+                for change_id, r in zip(new_ids(len(recs)), recs, strict=True)
             ],
-        )
+        )  # fmt: skip
+
+
+class _LockHave(NamedTuple):
+    msisdn: str
+    sim_change_locked: bool
+    lock_changed_at: dt.datetime | None
 
 
 class Locks(Kind):
@@ -119,14 +118,17 @@ class Locks(Kind):
         }
         return None if cells.errors else rec
 
-    def keys(self, rec: Rec) -> list[tuple[str, Hashable]]:
-        return [("msisdn", compact(rec["msisdn"][1:]))]
+    def keys(self, rec: Rec) -> list[tuple[str, str]]:
+        return [("msisdn", rec["msisdn"])]
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        q = sa.select(_line.c.msisdn, _line.c.sim_change_locked, _line.c.lock_changed_at).where(
-            _line.c.msisdn.in_([r["msisdn"] for r in recs])
-        )
-        lines = {r.msisdn: r for r in uow.session.execute(q)}
+        cols = ("msisdn", "sim_change_locked", "lock_changed_at")
+        lines = {
+            r[0]: _LockHave(*r)
+            for r in bulk.select_in(
+                uow.session.connection(), _line, cols, "msisdn", [r["msisdn"] for r in recs]
+            )
+        }
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
@@ -135,7 +137,7 @@ class Locks(Kind):
                 if rec["msisdn"] in pending.lines:
                     out.append(NEW)
                 else:
-                    out.append(rejected(rec, "msisdn", "no such line (import lines first)"))
+                    out.append(unresolved(rec, "msisdn", "no such line (import lines first)"))
             elif not line.sim_change_locked:
                 out.append(NEW)
             elif line.lock_changed_at == rec["locked_at"]:
@@ -145,10 +147,10 @@ class Locks(Kind):
         return out
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        uow.session.execute(
-            sa.update(_line)
-            .where(_line.c.msisdn == sa.bindparam("b_msisdn"))
-            .values(sim_change_locked=True, lock_changed_at=sa.bindparam("b_at")),
-            [{"b_msisdn": r["msisdn"], "b_at": r["locked_at"]} for r in recs],
-            execution_options={"synchronize_session": False},
+        bulk.update_rows(
+            uow.session.connection(),
+            _line,
+            "msisdn",
+            ("sim_change_locked", "lock_changed_at"),
+            [(True, r["locked_at"], r["msisdn"]) for r in recs],
         )

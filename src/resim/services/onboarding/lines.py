@@ -10,12 +10,11 @@ for history: state ``retired``, ``line_id`` set, not bound, not in the core.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
+from resim.adapters.db import bulk, orm
 from resim.domain.model import BOUND_SIM_STATES, LineStatus, SimState
 from resim.services import formats
 from resim.services.context import ServiceContext
@@ -31,8 +30,9 @@ from resim.services.onboarding.base import (
     Verdict,
     conflict,
     rejected,
+    unresolved,
 )
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.unit_of_work import UnitOfWork, new_ids
 
 _line, _sim, _sub = orm.line, orm.sim, orm.subscriber
 SIM_STATE_OF = {
@@ -40,6 +40,22 @@ SIM_STATE_OF = {
     LineStatus.SUSPENDED: SimState.SUSPENDED,
     LineStatus.CEASED: SimState.RETIRED,
 }
+
+
+class _Have(NamedTuple):
+    id: str
+    msisdn: str
+    subscriber_id: str
+    brand_id: str
+    status: str
+    created_at: dt.datetime
+
+
+class _SimHave(NamedTuple):
+    iccid: str
+    brand_id: str
+    line_id: str | None
+    state: str
 
 
 class Lines(Kind):
@@ -64,25 +80,19 @@ class Lines(Kind):
         return None if cells.errors else rec
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        s = uow.session
-        msisdns = [r["msisdn"] for r in recs]
+        conn = uow.session.connection()
         lines = {
-            r.msisdn: r
-            for r in s.execute(
-                sa.select(_line.c.id, _line.c.msisdn, _line.c.subscriber_id, _line.c.brand_id,
-                          _line.c.status, _line.c.created_at).where(_line.c.msisdn.in_(msisdns))
+            r[1]: _Have(*r)
+            for r in bulk.select_in(
+                conn, _line, _Have._fields, "msisdn", [r["msisdn"] for r in recs]
             )
-        }  # fmt: skip
-        sub_ids = list({r["subscriber_id"] for r in recs})
-        subs = dict(
-            s.execute(sa.select(_sub.c.id, _sub.c.brand_id).where(_sub.c.id.in_(sub_ids))).all()
-        )
+        } if _line.name not in env.empty else {}  # fmt: skip
+        subs = dict(bulk.select_in(conn, _sub, ("id", "brand_id"), "id",
+                                   [r["subscriber_id"] for r in recs]))  # fmt: skip
         sims = {
-            r.iccid: r
-            for r in s.execute(
-                sa.select(_sim.c.iccid, _sim.c.brand_id, _sim.c.line_id, _sim.c.state).where(
-                    _sim.c.iccid.in_([r["iccid"] for r in recs])
-                )
+            r[0]: _SimHave(*r)
+            for r in bulk.select_in(
+                conn, _sim, _SimHave._fields, "iccid", [r["iccid"] for r in recs]
             )
         }
         pending = env.pending or Pending()
@@ -98,11 +108,15 @@ class Lines(Kind):
             )
             sim_brand = sim.brand_id if sim is not None else pending.sims.get(rec["iccid"])
             if sub_brand is None:
-                out.append(rejected(rec, "subscriber_id", "no such subscriber"))
+                out.append(
+                    unresolved(
+                        rec, "subscriber_id", "no such subscriber (import subscribers first)"
+                    )
+                )
             elif sub_brand != rec["brand_id"]:
                 out.append(rejected(rec, "subscriber_id", "subscriber is of another brand"))
             elif sim_brand is None:
-                out.append(rejected(rec, "iccid", "no such SIM (import sims first)"))
+                out.append(unresolved(rec, "iccid", "no such SIM (import sims first)"))
             elif sim_brand != rec["brand_id"]:
                 out.append(rejected(rec, "iccid", "SIM is of another brand"))
             elif sim is not None and sim.line_id is not None:
@@ -124,10 +138,9 @@ class Lines(Kind):
         bindings that the re-run finds already made (a no-op).
         """
         with ctx.uow() as uow:
-            q = sa.select(_sim.c.iccid, _sim.c.imsi).where(
-                _sim.c.iccid.in_([r["iccid"] for r in recs])
-            )
-            imsis = dict(uow.session.execute(q).all())
+            conn = uow.session.connection()
+            imsis = dict(bulk.select_in(conn, _sim, ("iccid", "imsi"), "iccid",
+                                        [r["iccid"] for r in recs]))  # fmt: skip
         corebind.bind(
             ctx.core,
             [
@@ -142,42 +155,34 @@ class Lines(Kind):
         )
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        """Lines, and their SIMs bound to them (state, line_id, bound_line_id)."""
-        s = uow.session
-        ids = [new_id() for _ in recs]
-        s.execute(
-            sa.insert(_line),
+        """Lines, and their SIMs bound to them (state, line_id, bound_line_id); bulk statements."""
+        conn = uow.session.connection()
+        ids = new_ids(len(recs))
+        bulk.insert_rows(
+            conn,
+            _line,
+            ("id", "msisdn", "subscriber_id", "brand_id", "status", "created_at",
+             "sim_change_locked"),
             [
-                {
-                    "id": line_id,
-                    "msisdn": r["msisdn"],
-                    "subscriber_id": r["subscriber_id"],
-                    "brand_id": r["brand_id"],
-                    "status": r["status"],
-                    "created_at": r["created_at"] or env.now,
-                    "sim_change_locked": False,
-                }
+                (line_id, r["msisdn"], r["subscriber_id"], r["brand_id"], r["status"],
+                 r["created_at"] or env.now, False)
                 for line_id, r in zip(ids, recs, strict=True)
             ],
-        )
-        s.execute(
-            sa.update(_sim)
-            .where(_sim.c.iccid == sa.bindparam("b_iccid"))
-            .values(
-                state=sa.bindparam("b_state"),
-                line_id=sa.bindparam("b_line"),
-                bound_line_id=sa.bindparam("b_bound"),
-            ),
+        )  # fmt: skip
+        bulk.update_rows(
+            conn,
+            _sim,
+            "iccid",
+            ("state", "line_id", "bound_line_id"),
             [
-                {
-                    "b_iccid": r["iccid"],
-                    "b_state": SIM_STATE_OF[r["status"]],
-                    "b_line": line_id,
-                    "b_bound": None if r["status"] == LineStatus.CEASED else line_id,
-                }
+                (
+                    SIM_STATE_OF[r["status"]],
+                    line_id,
+                    None if r["status"] == LineStatus.CEASED else line_id,
+                    r["iccid"],
+                )
                 for line_id, r in zip(ids, recs, strict=True)
             ],
-            execution_options={"synchronize_session": False},
         )
 
 

@@ -24,6 +24,8 @@ class RowError:
     field: str
     reason: str
     outcome: str = REJECTED
+    # a reference (brand, subscriber, SIM, line) that is not in the database
+    unresolved: bool = False
 
 
 @dataclass
@@ -40,10 +42,13 @@ class ImportReport:
     held_back: bool = False  # --strict with bad rows: nothing written
     errors: list[RowError] = field(default_factory=list)
     errors_total: int = 0
+    unresolved: int = 0  # rows rejected only for a reference not in the database
     _sink: ReportSink | None = None
 
     def add(self, error: RowError) -> None:
         self.errors_total += 1
+        if error.unresolved:
+            self.unresolved += 1
         if len(self.errors) < KEPT_IN_MEMORY:
             self.errors.append(error)
         if self._sink is not None:
@@ -60,6 +65,19 @@ class ImportReport:
         return (
             f"{self.kind}: {self.read} read, {self.written} written, {self.unchanged} unchanged,"
             f" {self.rejected} rejected, {self.conflict} conflicts{mode}"
+        )
+
+    def reference_hint(self) -> str | None:
+        """For a one-file import: why references may be missing, and what to run instead."""
+        if not self.unresolved:
+            return None
+        return (
+            f"note: {self.unresolved} rejected cells refer to a brand, subscriber, SIM or line "
+            "that is not in the database. Importing one file checks it against the database "
+            "only, not against the other files: check the files together with "
+            "`resim import all DIR --dry-run` (brands, subscribers, sims, lines, sim_changes, "
+            "locks, stock, each seeing the rows of the ones before), or import them in that "
+            "order."
         )
 
 

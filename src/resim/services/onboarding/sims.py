@@ -9,11 +9,12 @@ compares the state only of SIMs that no line holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import sqlalchemy as sa
 
-from resim.adapters.db import orm
+from resim.adapters.crypto import bound_secrets
+from resim.adapters.db import bulk, orm
 from resim.domain.model import SimForm, SimState
 from resim.services import formats
 from resim.services.context import ServiceContext
@@ -32,6 +33,17 @@ from resim.services.onboarding.base import (
 from resim.services.unit_of_work import UnitOfWork
 
 _sim = orm.sim
+_WRITTEN = ("iccid", "imsi", "form", "state", "brand_id", "profile_type", "ki", "opc")
+
+
+class _Have(NamedTuple):
+    iccid: str
+    imsi: str
+    form: str
+    state: str
+    brand_id: str
+    profile_type: str | None
+    line_id: str | None
 
 
 class Sims(Kind):
@@ -59,21 +71,15 @@ class Sims(Kind):
         return None if cells.errors else rec
 
     def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        iccids = [r["iccid"] for r in recs]
-        imsis = [r["imsi"] for r in recs]
+        if _sim.name in env.empty:  # a first load: nothing to compare with
+            return [NEW] * len(recs)
+        conn = uow.session.connection()
         have = {
-            r.iccid: r
-            for r in uow.session.execute(
-                sa.select(
-                    _sim.c.iccid, _sim.c.imsi, _sim.c.form, _sim.c.state, _sim.c.brand_id,
-                    _sim.c.profile_type, _sim.c.line_id,
-                ).where(_sim.c.iccid.in_(iccids))
-            )
-        }  # fmt: skip
+            r[0]: _Have(*r)
+            for r in bulk.select_in(conn, _sim, _Have._fields, "iccid", [r["iccid"] for r in recs])
+        }
         imsi_owner = dict(
-            uow.session.execute(
-                sa.select(_sim.c.imsi, _sim.c.iccid).where(_sim.c.imsi.in_(imsis))
-            ).all()
+            bulk.select_in(conn, _sim, ("imsi", "iccid"), "imsi", [r["imsi"] for r in recs])
         )
         keyed = [r["iccid"] for r in recs if (r["ki"] or r["opc"]) and r["iccid"] in have]
         keys = {}
@@ -98,24 +104,15 @@ class Sims(Kind):
             pending.sims[rec["iccid"]] = rec["brand_id"]
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        uow.session.execute(
-            sa.insert(_sim),
-            [
-                {
-                    "iccid": r["iccid"],
-                    "imsi": r["imsi"],
-                    "form": r["form"],
-                    "state": r["state"],
-                    "brand_id": r["brand_id"],
-                    "profile_type": r["profile_type"],
-                    "ki": r["ki"],
-                    "opc": r["opc"],
-                    "line_id": None,
-                    "bound_line_id": None,
-                }
-                for r in recs
-            ],
-        )
+        """One bulk INSERT; ki/opc encrypted in bulk (``SecretBox.encrypt_many``)."""
+        box = bound_secrets()
+        ki = box.encrypt_many([r["ki"] for r in recs])
+        opc = box.encrypt_many([r["opc"] for r in recs])
+        rows = [
+            (r["iccid"], r["imsi"], r["form"], r["state"], r["brand_id"], r["profile_type"], k, o)
+            for r, k, o in zip(recs, ki, opc, strict=True)
+        ]
+        bulk.insert_rows(uow.session.connection(), _sim, _WRITTEN, rows, raw=("ki", "opc"))
 
 
 def _compare(

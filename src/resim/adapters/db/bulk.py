@@ -1,0 +1,229 @@
+"""Bulk reads and writes through the driver, inside the caller's transaction.
+
+For the onboarding import: hundreds of thousands of rows per table. SQLAlchemy
+Core's executemany runs every value of every row through the compiled
+statement (``construct_params``, one bind-processor call per value), which
+costs more than the database itself. Here each column's values are converted
+once, column-wise, with the bind processor SQLAlchemy would have used for that
+column (so what is stored is byte-identical: SQLite's datetime text, JSON,
+enum values), and the rows go to the driver in one call:
+
+- SQLite: ``sqlite3`` ``executemany``;
+- PostgreSQL: ``COPY ... FROM STDIN`` for inserts, psycopg's (pipelined)
+  ``executemany`` for updates, ``= ANY(%s)`` for look-ups.
+
+Every function runs on ``conn`` (``session.connection()``), so the statements
+are part of the caller's transaction and commit or roll back with it.
+SQL text is built only from ``Table`` metadata, quoted by the dialect's
+identifier preparer; every value is a bound parameter (hence the S608 waivers).
+Encrypted columns (``EncryptedText``) must be given already encrypted and
+named in ``raw`` (see ``SecretBox.encrypt_many``): their bind processor would
+encrypt value by value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from resim.adapters.db.types import UtcDateTime
+
+# SQLite's page cache for connections that do bulk writes (KiB, as a negative
+# cache_size). The default 2 MB spills dirty pages in the middle of a batch
+# once the indexes outgrow it (py-spy at 100,000 lines: sqlite3PcacheFetchStress
+# and pwrite64 under every INSERT); 64 MB keeps a million lines' index pages.
+_SQLITE_BULK_CACHE_KIB = 65_536
+# SQLite's default limit of host parameters is 32766; stay well below.
+_SQLITE_IN_CHUNK = 10_000
+
+
+def _columns_processed(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    raw: Collection[str],
+) -> list[tuple[Any, ...]]:
+    dialect = conn.dialect
+    procs: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        col_type = table.c[name].type
+        if name in raw:
+            procs.append(None)
+        elif isinstance(col_type, UtcDateTime) and dialect.name == "sqlite":
+            procs.append(_sqlite_utc_text)
+        else:
+            procs.append(col_type.dialect_impl(dialect).bind_processor(dialect))
+    if all(p is None for p in procs):
+        return [tuple(r) for r in rows]
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for at, proc in enumerate(procs):
+        if proc is _sqlite_utc_text:  # times repeat (a batch's "now"): convert each once
+            memo: dict[dt.datetime, str] = {}
+            cols[at] = [
+                None if v is None else memo.get(v) or memo.setdefault(v, _sqlite_utc_text(v))
+                for v in cols[at]
+            ]
+        elif proc is not None:
+            cols[at] = [None if v is None else proc(v) for v in cols[at]]
+    return list(zip(*cols, strict=True))
+
+
+def _sqlite_utc_text(value: dt.datetime) -> str:
+    """What UtcDateTime then SQLite's DATETIME would store, in one call (tested equal)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _driver(conn: sa.Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def _writer(conn: sa.Connection) -> Any:
+    """The driver connection, its SQLite page cache enlarged for bulk writes."""
+    driver = _driver(conn)
+    if conn.dialect.name == "sqlite":
+        driver.execute(f"PRAGMA cache_size = -{_SQLITE_BULK_CACHE_KIB}")
+    return driver
+
+
+def _names(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> tuple[str, str]:
+    prep = conn.dialect.identifier_preparer
+    return prep.format_table(table), ", ".join(prep.quote(c) for c in columns)
+
+
+def insert_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    raw: Collection[str] = (),
+) -> None:
+    """INSERT ``rows`` (tuples in ``columns`` order); a constraint violation raises."""
+    if not rows:
+        return
+    values = _columns_processed(conn, table, columns, rows, raw)
+    name, cols = _names(conn, table, columns)
+    driver = _writer(conn)
+    if conn.dialect.name == "postgresql":
+        with driver.cursor() as cur, cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns) if conn.dialect.paramstyle == "qmark" else None
+    if marks is None:
+        marks = ", ".join("%s" for _ in columns)
+    cur = driver.cursor()
+    try:
+        cur.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", values)  # noqa: S608
+    finally:
+        cur.close()
+
+
+def update_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    raw: Collection[str] = (),
+) -> None:
+    """UPDATE table SET columns WHERE key = ...; each row is (*columns, key value)."""
+    if not rows:
+        return
+    values = _columns_processed(conn, table, [*columns, key], rows, raw)
+    name, _ = _names(conn, table, columns)
+    prep = conn.dialect.identifier_preparer
+    if conn.dialect.name == "postgresql":
+        _update_from_copy(conn, name, key, columns, values)
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sets = ", ".join(f"{prep.quote(c)} = {mark}" for c in columns)
+    sql = f"UPDATE {name} SET {sets} WHERE {prep.quote(key)} = {mark}"  # noqa: S608
+    cur = _writer(conn).cursor()
+    try:
+        cur.executemany(sql, values)
+    finally:
+        cur.close()
+
+
+def _update_from_copy(
+    conn: sa.Connection,
+    name: str,
+    key: str,
+    columns: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+) -> None:
+    """PostgreSQL: COPY the new values into a temporary table, then one UPDATE ... FROM.
+
+    One statement instead of one per row (the server plans and runs each
+    single-row UPDATE separately even when psycopg pipelines them). The
+    temporary table has the target's column types and is dropped at once.
+    """
+    prep = conn.dialect.identifier_preparer
+    cols = [*columns, key]
+    listed = ", ".join(prep.quote(c) for c in cols)
+    sets = ", ".join(f"{prep.quote(c)} = t.{prep.quote(c)}" for c in columns)
+    k = prep.quote(key)
+    with _writer(conn).cursor() as cur:
+        cur.execute(
+            f"CREATE TEMPORARY TABLE resim_bulk_update ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {listed} FROM {name} WITH NO DATA"
+        )
+        with cur.copy(f"COPY resim_bulk_update ({listed}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        cur.execute(
+            f"UPDATE {name} AS d SET {sets} FROM resim_bulk_update AS t "  # noqa: S608
+            f"WHERE d.{k} = t.{k}"
+        )
+        cur.execute("DROP TABLE resim_bulk_update")
+
+
+def select_in(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    key: str,
+    keys: Collection[Any],
+) -> list[tuple[Any, ...]]:
+    """Rows (tuples in ``columns`` order, result-processed) whose ``key`` is in ``keys``."""
+    wanted = list(set(keys))
+    if not wanted:
+        return []
+    name, cols = _names(conn, table, columns)
+    key_sql = conn.dialect.identifier_preparer.quote(key)
+    cur = _driver(conn).cursor()
+    found: list[tuple[Any, ...]] = []
+    try:
+        if conn.dialect.name == "postgresql":
+            sql = f"SELECT {cols} FROM {name} WHERE {key_sql} = ANY(%s)"  # noqa: S608
+            cur.execute(sql, (wanted,))
+            found.extend(cur.fetchall())
+        else:
+            for at in range(0, len(wanted), _SQLITE_IN_CHUNK):
+                part = wanted[at : at + _SQLITE_IN_CHUNK]
+                marks = ", ".join("?" for _ in part)
+                sql = f"SELECT {cols} FROM {name} WHERE {key_sql} IN ({marks})"  # noqa: S608
+                cur.execute(sql, part)
+                found.extend(cur.fetchall())
+    finally:
+        cur.close()
+    dialect = conn.dialect
+    procs = [table.c[c].type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    if all(p is None for p in procs) or not found:
+        return found
+    return [
+        tuple(v if p is None else p(v) for p, v in zip(procs, row, strict=True)) for row in found
+    ]
+
+
+def is_empty(conn: sa.Connection, table: sa.Table) -> bool:
+    """No row at all (one indexed probe)."""
+    return conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None

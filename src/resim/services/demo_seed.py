@@ -1,0 +1,151 @@
+"""Seeding the demo: generated files (``resim demo-data``) loaded through the importer.
+
+The demo's database is what an operator's first day looks like: subscribers,
+lines, SIMs, SIM-change history, locks and eSIM stock made by
+:mod:`resim.services.demo_generator` and loaded with
+:func:`resim.services.onboarding.import_dir`, the same path as a real
+onboarding (validation, bulk writes, core-network binding).
+
+Contract of the returned :class:`DemoData` (the walkthrough, the printed
+examples and the end-to-end tests rely on it):
+
+- ``lines`` are the demo's *customers*: active lines on an eSIM, with no
+  SIM-change history and no SIM-change lock, so a replacement for any of them
+  runs the whole way. Lines with history, locks or physical SIMs are in the
+  database too (CAMARA answers, the console) but not listed.
+- They come brand by brand in the demo's order (Denmark first), and the first
+  customer of each brand changed their e-mail three days ago, so a request for
+  it is held for a reviewer: ``lines[0]`` is the walkthrough's Danish line.
+- ``pin`` is the clear PIN (one per data set) for a brand whose policy asks
+  for one, else None. ``stock`` lists each brand's eSIM profiles in stock.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from resim.adapters.db import orm
+from resim.domain.model import LineStatus, SimForm
+from resim.services import seed
+from resim.services.context import ServiceContext
+from resim.services.demo_catalog import iccid_for, imsi_for
+from resim.services.demo_data import DEMO_BRANDS, DemoData, DemoLine
+from resim.services.demo_generator import CURRENT, RETIRED, STOCK, generate
+from resim.services.onboarding import import_dir
+
+CARD = 7  # ICCID/IMSI kind digit of the demo's blank physical cards
+assert CARD not in (CURRENT, STOCK, RETIRED)
+
+
+class DemoSeedError(RuntimeError):
+    """The generated demo files did not import cleanly (a bug, never user input)."""
+
+
+@dataclass(frozen=True)
+class _Row:
+    msisdn: str
+    brand_id: str
+    subscriber_id: str
+
+
+def seed_demo(
+    ctx: ServiceContext,
+    *,
+    lines_per_brand: int = 75,
+    stock_per_brand: int = 100,
+    seed_value: int = 7,
+) -> DemoData:
+    """Generate and import the demo data set into an empty database; see the module contract.
+
+    About ``lines_per_brand`` customers per brand: twice as many lines are
+    generated (about half have history, a lock or a physical SIM).
+    """
+    with tempfile.TemporaryDirectory(prefix="resim-demo-") as tmp:
+        out = Path(tmp)
+        report = generate(
+            out,
+            lines=2 * lines_per_brand * len(DEMO_BRANDS),
+            seed=seed_value,
+            stock_per_brand=stock_per_brand,
+            now=ctx.now(),
+        )
+        for imported in import_dir(ctx, out):
+            if imported.bad:
+                raise DemoSeedError(
+                    f"demo {imported.kind}: {imported.bad} rows did not import (generator bug)"
+                )
+        customers, emails = _customers(out)
+        stock = _stock(out)
+    _add_cards(ctx, stock_per_brand // 4)
+    pins = {b.spec.id: report.pin if b.spec.policy.require_pin else None for b in DEMO_BRANDS}
+    lines: list[DemoLine] = []
+    first_of_brand: list[str] = []
+    for brand in DEMO_BRANDS:
+        mine = [row for row in customers if row.brand_id == brand.spec.id]
+        if mine:
+            first_of_brand.append(mine[0].subscriber_id)
+        lines.extend(
+            DemoLine(row.brand_id, row.msisdn, emails[row.subscriber_id], pins[row.brand_id])
+            for row in mine
+        )
+    _email_changed_lately(ctx, first_of_brand)
+    return DemoData(lines=lines, stock=stock)
+
+
+def _add_cards(ctx: ServiceContext, per_brand: int) -> None:
+    """Blank physical cards per brand for store pick-up and courier (the stock
+    file holds eSIM profiles only); kind digit 7, apart from the generator's."""
+    for brand in DEMO_BRANDS:
+        cards = [(iccid_for(brand, CARD, n), imsi_for(brand, CARD, n)) for n in range(per_brand)]
+        seed.add_stock(
+            ctx, brand_id=brand.spec.id, profile_type="card", profiles=cards, form=SimForm.PHYSICAL
+        )
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _customers(out: Path) -> tuple[list[_Row], dict[str, str]]:
+    """Active eSIM lines with no history and no lock, in file order; subscriber e-mails."""
+    esim = {r["iccid"] for r in _read(out / "sims.csv") if r["form"] == SimForm.ESIM}
+    changed = {r["msisdn"] for r in _read(out / "sim_changes.csv")}
+    locked = {r["msisdn"] for r in _read(out / "locks.csv")}
+    rows = [
+        _Row(r["msisdn"], r["brand_id"], r["subscriber_id"])
+        for r in _read(out / "lines.csv")
+        if r["status"] == LineStatus.ACTIVE
+        and r["iccid"] in esim
+        and r["msisdn"] not in changed
+        and r["msisdn"] not in locked
+    ]
+    emails = {r["subscriber_id"]: r["email"] for r in _read(out / "subscribers.csv")}
+    return rows, emails
+
+
+def _stock(out: Path) -> dict[str, list[str]]:
+    stock: dict[str, list[str]] = {b.spec.id: [] for b in DEMO_BRANDS}
+    for r in _read(out / "stock.csv"):
+        stock[r["brand_id"]].append(r["iccid"])
+    return stock
+
+
+def _email_changed_lately(ctx: ServiceContext, subscriber_ids: list[str]) -> None:
+    """The demo's review case: these customers changed their e-mail three days ago."""
+    if not subscriber_ids:
+        return
+    sub = orm.subscriber
+    with ctx.uow() as uow:
+        uow.session.execute(
+            sa.update(sub)
+            .where(sub.c.id.in_(subscriber_ids))
+            .values(email_changed_at=ctx.now() - dt.timedelta(days=3))
+        )
+        uow.commit()

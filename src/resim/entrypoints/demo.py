@@ -225,6 +225,8 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     example = next(line for line in stack.data.lines[1:] if line.pin is None)
     say("")
     say("resim demo is running. Open:")
+    say(f"  customer portal      {api}/portal  (try {example.msisdn}; code in the mail)")
+    say(f"  agent console        {api}/console  (staff sign-in below)")
     say(f"  API docs (OpenAPI)   {api}/docs")
     say(f"  captured mail        {api}/demo/mail")
     say(f"  captured SMS         {api}/demo/sms")

@@ -311,11 +311,13 @@ async def not_me_form(token: str, request: Request) -> Response:
 
 @router.post("/not-me/{token}")
 async def not_me(token: str, request: Request) -> Response:
+    # The answer pages do not repeat the token: their language links go to the
+    # portal, not back to the (now used, or never valid) link.
     try:
         outcome = await run_in_threadpool(cancel.report_not_me, ctx_of(request), token)
     except ResimError:
         return page(
-            request, "portal/not_me.html.j2", {"token": token, "done": "invalid"}, status=404
+            request, "portal/not_me.html.j2", {"done": "invalid"}, status=404, here="/portal"
         )
     done = "cancelled" if outcome.cancelled else "recorded"
-    return page(request, "portal/not_me.html.j2", {"token": token, "done": done})
+    return page(request, "portal/not_me.html.j2", {"done": done}, here="/portal")

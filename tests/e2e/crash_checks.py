@@ -18,7 +18,7 @@ from crash_support import Stack
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.db import orm
-from resim.domain.model import SimState
+from resim.domain.model import LineStatus, SimForm, SimState
 from resim.domain.workflow import TERMINAL_STATES, State
 from resim.emulator.model import ProfileState
 
@@ -89,7 +89,7 @@ def check_lines(stack: Stack, report: Report) -> None:
             req is not None
             and state in (State.FAILED, State.EXPIRED, State.REJECTED)
             and req.reason in ("lost", "stolen")
-        )
+        ) or (req is None and line.status == LineStatus.SUSPENDED)  # imported that way
         if sim.state == SimState.SUSPENDED and not suspended_ok:
             report.add(
                 f"line {line.msisdn}: SIM {sim.iccid} left suspended "
@@ -116,16 +116,28 @@ BURNED_OK = {
 
 
 def check_stock(stack: Stack, report: Report) -> None:
-    """No profile is left reserved, and resim's stock agrees with the SM-DP+'s."""
+    """No profile is left reserved, and resim's stock agrees with the SM-DP+'s.
+
+    The demo's base is imported: its lines' current eSIMs were never ordered
+    through resim and are unknown to the emulator, and its blank physical cards
+    are no profiles at all; neither is compared."""
     profiles = {p.iccid: p for p in stack.smdp.profiles()}
     with stack.engine.connect() as conn:
         sims = {
             s.iccid: s
-            for s in conn.execute(sa.select(orm.sim).where(orm.sim.c.profile_type.is_not(None)))
+            for s in conn.execute(
+                sa.select(orm.sim).where(
+                    orm.sim.c.profile_type.is_not(None), orm.sim.c.form == SimForm.ESIM
+                )
+            )
         }
     owner = {r.new_iccid: r for r in _requests(stack.engine) if r.new_iccid}
     report.facts["emulator_profiles"] = dict(Counter(p.state.value for p in profiles.values()))
     for iccid, sim in sims.items():
+        if iccid not in profiles:
+            if iccid in owner or sim.state in (SimState.RESERVED, SimState.IN_STOCK):
+                report.add(f"SIM {iccid} ({sim.state}) is not a profile at the SM-DP+")
+            continue
         emu = profiles[iccid].state
         req = owner.get(iccid)
         if sim.state == SimState.RESERVED:

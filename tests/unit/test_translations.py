@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+import babel
 import pytest
 from babel.messages.catalog import Message
 from babel.messages.extract import extract
@@ -98,13 +99,24 @@ class TestCatalog:
         assert problems == [], f"{language}:\n" + "\n".join(problems)
 
     def test_plural_entries_have_one_string_per_plural_form(self, language: str) -> None:
+        # The form count comes from the installed Babel (its CLDR data), not from
+        # this file: when a CLDR release adds a form, this names what to change.
         catalog = load_catalog(language)
         expected = get_plural(language)
-        assert catalog.num_plurals == expected.num_plurals
-        assert catalog.plural_expr == expected.plural_expr
+        advice = (
+            f"Babel {babel.__version__} (CLDR) gives {language!r} {expected.num_plurals} plural"
+            f" forms, plural={expected.plural_expr}; the catalog header says"
+            f" nplurals={catalog.num_plurals}, plural={catalog.plural_expr}. Update Plural-Forms"
+            f" in every {language}/LC_MESSAGES/*.po and write a real translation for each form"
+            " of every plural entry."
+        )
+        assert catalog.num_plurals == expected.num_plurals, advice
+        assert catalog.plural_expr == expected.plural_expr, advice
         for message in catalog_entries(language):
             if message.pluralizable:
-                assert len(message.string) == expected.num_plurals, message.id
+                assert len(message.string) == expected.num_plurals, f"{message.id}: {advice}"
+                # Each form is its own text, not a copy made to fill the slot.
+                assert len(set(message.string)) == len(message.string), message.id
 
     def test_translations_keep_exactly_the_placeholders(self, language: str) -> None:
         for message in catalog_entries(language):

@@ -1,15 +1,28 @@
 # resim: the two commands a newcomer needs are `make demo` and `make test`.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+#
+# Installs come from uv.lock (all runtime and dev dependencies, with hashes).
+# uv itself is installed at a pinned version into .tools/ with the machine's
+# Python, so a newcomer needs only Python 3.11+ and make.
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+TOOLS      := .tools
+UV         := $(TOOLS)/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.installed
+export UV_PYTHON_DOWNLOADS := never
+# xdist workers for the suite: one per core ("auto"); 0 runs in one process
+WORKERS    ?= auto
+PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow lint typecheck unit integration slow bench walkthrough clean
+.PHONY: demo test test-slow test-latest lock lint typecheck unit integration slow bench walkthrough clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	touch $(STAMP)
 
 ## demo: set up, migrate a fresh SQLite database, start API + worker + SM-DP+ emulator + mail capture
@@ -27,15 +40,33 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## test: lint, types and the test suite on SQLite and PostgreSQL; the slow suites
-## (crash, browser, load) run too when CI=true, or alone with `make test-slow`
-test: $(STAMP) lint typecheck
-	$(BIN)/pytest -q -m "not slow"
-	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory test-slow; \
-	 else echo "slow suites (crash, browser) skipped here: run 'make test-slow'; CI runs them"; fi
+## test: lint, types and the test suite on SQLite and PostgreSQL over both cores;
+## the slow suites (crash, browser, load) run too when CI=true, or alone with
+## `make test-slow`. Ends with the wall time, the slowest tests and what was skipped.
+test: $(STAMP)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint typecheck && \
+	$(BIN)/pytest -q -m "not slow" -n $(WORKERS) --durations=20 $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 0 ] && [ "$$CI" = "true" ]; then \
+	  $(MAKE) --no-print-directory test-slow; rc=$$?; \
+	elif [ $$rc -eq 0 ]; then \
+	  echo "slow suites (crash, browser, load) not run here: 'make test-slow' runs them; CI does"; \
+	fi; \
+	echo "make test: $$(( $$(date +%s) - start )) s wall, exit $$rc"; exit $$rc
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -m slow; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+	$(BIN)/pytest -q -m slow --durations=20 $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+
+## test-latest: the suite against the newest releases of every dependency (not
+## the lock), in .venv-latest, so drift is seen before `make lock` brings it in
+test-latest: $(UV)
+	$(UV) venv --quiet --python $(PYTHON) .venv-latest
+	$(UV) pip install --quiet --python .venv-latest/bin/python --upgrade -e '.[dev]'
+	.venv-latest/bin/pytest -q -m "not slow" -n $(WORKERS) --durations=20 $(PYTEST_ARGS)
+
+## lock: move uv.lock to the newest releases that pyproject.toml allows (on purpose)
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
@@ -46,4 +77,4 @@ bench: $(STAMP)
 	$(BIN)/python -m resim.bench camara
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import tools
+
 PG_ADMIN_URL = os.environ.get(
     "RESIM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -70,11 +72,26 @@ def db_url(
         yield f"sqlite:///{tmp_path / 'resim.db'}"
         return
     if pg_skip_reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(pg_skip_reason)
-        pytest.skip(pg_skip_reason)
+        tools.missing(tools.POSTGRESQL, pg_skip_reason)
     url, name = make_pg_database()
     try:
         yield url
     finally:
         drop_pg_database(name)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    """End the run (after pytest's own last line) with one line naming the
+    outside programs that were missing, so a newcomer sees what did not run."""
+    yield
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or hasattr(session.config, "workerinput"):
+        return
+    reasons = []
+    for report in reporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reasons.append(longrepr[2] if isinstance(longrepr, tuple) else str(longrepr))
+    line = tools.summary(reasons)
+    if line:
+        reporter.write_line(line, yellow=True, bold=True)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +32,7 @@ from resim.adapters.corenet.fake import FakeCoreNetwork
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
 from resim.adapters.corenet.osmo_hlr_runner import OsmoHlrEndpoint, OsmoHlrProcess
 from resim.errors import ExternalError, InvalidInput
+from tools import osmo_hlr_binary
 
 _serial = itertools.count(1)
 
@@ -546,12 +545,7 @@ class TestBuiltinCoreNetwork(CoreNetworkContract):
 
 @pytest.fixture(scope="module")
 def osmo_hlr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OsmoHlrEndpoint]:
-    binary = shutil.which("osmo-hlr")
-    if binary is None:
-        reason = "osmo-hlr binary not found (Debian package osmo-hlr)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    binary = osmo_hlr_binary()
     workdir: Path = tmp_path_factory.mktemp("osmo-hlr")
     with OsmoHlrProcess(workdir, binary=binary) as endpoint:
         yield endpoint

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
+import tools
 from resim.adapters.mail.capture import read_mailbox
 from resim.entrypoints.demo import DemoStack, start_demo
 from resim.settings import Settings
@@ -43,12 +44,7 @@ SECRET_KEYS = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
 
 
 def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    tools.require_chromium(CHROMIUM)
 
 
 @pytest.fixture(scope="module")

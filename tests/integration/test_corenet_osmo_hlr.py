@@ -9,8 +9,6 @@ Skipped when the osmo-hlr binary is absent, a failure under CI=true.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 import socket
 import struct
 import threading
@@ -27,6 +25,7 @@ from resim.adapters.corenet.osmo_hlr_runner import (
     ports_free,
 )
 from resim.errors import ExternalError, InvalidInput
+from tools import osmo_hlr_binary
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +42,7 @@ def new_msisdn() -> str:
 
 
 def _binary() -> str:
-    binary = shutil.which("osmo-hlr")
-    if binary is None:
-        reason = "osmo-hlr binary not found (Debian package osmo-hlr)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return binary
+    return osmo_hlr_binary()
 
 
 @pytest.fixture(scope="module")

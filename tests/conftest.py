@@ -1,16 +1,15 @@
 """Shared fixtures: database URLs for SQLite and PostgreSQL.
 
-``db_url`` is parametrised over both back ends. PostgreSQL tests get a fresh
-database each (created from the server named by RESIM_TEST_PG_URL, default
-the local trust-auth server) and drop it afterwards. When the server cannot be
-reached they are skipped with a clear reason, except under CI=true, where a
-missing PostgreSQL is a failure.
+``db_url`` (a migrated database) and ``empty_db_url`` (no tables) are
+parametrised over both back ends; ``tests/testdb.py`` says how they are made
+cheaply. PostgreSQL is the server named by RESIM_TEST_PG_URL (default the
+local trust-auth server). When it cannot be reached its tests are skipped with
+a clear reason, except under CI=true, where a missing PostgreSQL is a failure.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import tools
-
-PG_ADMIN_URL = os.environ.get(
-    "RESIM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from testdb import PG_ADMIN_URL, PgPool, SqliteTemplate, drop_pg_database, make_pg_database
 
 
 def _pg_available() -> str | None:
@@ -45,31 +41,48 @@ def pg_skip_reason() -> str | None:
     return _pg_available()
 
 
-def make_pg_database() -> tuple[str, str]:
-    """Create a fresh PostgreSQL database; return (url, name)."""
-    name = f"resim_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = sa.make_url(PG_ADMIN_URL).set(database=name)
-    return url.render_as_string(hide_password=False), name
+@pytest.fixture(scope="session")
+def sqlite_template() -> SqliteTemplate:
+    return SqliteTemplate()
 
 
-def drop_pg_database(name: str) -> None:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+@pytest.fixture(scope="session")
+def pg_pool() -> Iterator[PgPool]:
+    pool = PgPool()
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(params=_db_backends())
 def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pg_skip_reason: str | None,
+    sqlite_template: SqliteTemplate,
+    pg_pool: PgPool,
+) -> Iterator[str]:
+    """A database migrated to head and used by this test alone, once for SQLite
+    and once for PostgreSQL (a copy of a template migrated once per process)."""
+    if request.param == "sqlite":
+        yield sqlite_template.copy_to(tmp_path / "resim.db")
+        return
+    if pg_skip_reason:
+        tools.missing(tools.POSTGRESQL, pg_skip_reason)
+    url = pg_pool.take()
+    try:
+        yield url
+    finally:
+        pg_pool.give_back(url)
+
+
+@pytest.fixture(params=_db_backends())
+def empty_db_url(
     request: pytest.FixtureRequest, tmp_path: Path, pg_skip_reason: str | None
 ) -> Iterator[str]:
-    """An empty database URL, once for SQLite and once for PostgreSQL."""
+    """An empty database (no tables), once for SQLite and once for PostgreSQL:
+    for tests of the migrations and of ``resim db upgrade`` themselves."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'resim.db'}"
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     if pg_skip_reason:
         tools.missing(tools.POSTGRESQL, pg_skip_reason)

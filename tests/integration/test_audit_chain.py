@@ -317,7 +317,8 @@ class TestRetention:
         assert len(env.rows()) == 3
 
 
-def test_migration_chains_rows_written_before_0002(db_url: str, tmp_path: Path) -> None:
+def test_migration_chains_rows_written_before_0002(empty_db_url: str, tmp_path: Path) -> None:
+    db_url = empty_db_url
     upgrade(db_url, "0001")
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:

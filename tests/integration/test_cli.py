@@ -43,7 +43,12 @@ def test_workflow_diagram_is_generated_from_the_table() -> None:
     assert run({}, "workflow", "diagram", "--format", "png")[0] == 2
 
 
-def test_db_upgrade_is_repeatable(env: dict[str, str]) -> None:
+def test_db_upgrade_is_repeatable(empty_db_url: str, tmp_path: Path) -> None:
+    env = {
+        "RESIM_DATABASE_URL": empty_db_url,
+        "RESIM_DATA_DIR": str(tmp_path),
+        "RESIM_SECRET_KEYS": KEY,
+    }
     code, out = run(env, "db", "upgrade")
     assert code == 0 and "revision" in out
     assert run(env, "db", "upgrade")[0] == 0

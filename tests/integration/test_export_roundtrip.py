@@ -20,7 +20,6 @@ import yaml
 from onboarding_support import import_dataset
 from typer.testing import CliRunner
 
-from conftest import drop_pg_database, make_pg_database
 from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.mail.fake import FakeMailer
@@ -32,6 +31,7 @@ from resim.services.demo_generator import generate
 from resim.services.onboarding import import_dir
 from resim.services.onboarding_export import export_all, export_kind
 from resim.settings import Settings
+from testdb import drop_pg_database, make_pg_database
 
 pytestmark = pytest.mark.integration
 KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="

@@ -12,7 +12,8 @@ from resim.adapters.db.migrate import current_revision, head_revision, target_me
 pytestmark = pytest.mark.integration
 
 
-def test_upgrade_reaches_head_and_matches_the_models(db_url: str) -> None:
+def test_upgrade_reaches_head_and_matches_the_models(empty_db_url: str) -> None:
+    db_url = empty_db_url
     assert upgrade(db_url) == head_revision()
     assert upgrade(db_url) == head_revision()  # a second upgrade is a no-op
     assert current_revision(db_url) == head_revision()

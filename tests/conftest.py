@@ -19,6 +19,18 @@ import sqlalchemy as sa
 import tools
 from testdb import PG_ADMIN_URL, PgPool, SqliteTemplate, drop_pg_database, make_pg_database
 
+# New PIN and password hashes at argon2's minimum cost: production's cost
+# (0.2 s of CPU a hash here) bought the suite nothing but minutes. Set in the
+# environment so the servers and CLIs the tests start get it too; hashes keep
+# their cost inside them, so verifying stays as real as before.
+# tests/unit/test_password_cost.py keeps the production default honest.
+for _name, _value in (
+    ("RESIM_ARGON2_TIME_COST", "1"),
+    ("RESIM_ARGON2_MEMORY_KIB", "8"),
+    ("RESIM_ARGON2_PARALLELISM", "1"),
+):
+    os.environ.setdefault(_name, _value)
+
 
 def _pg_available() -> str | None:
     try:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.courier.capture import CaptureCourier
-from resim.adapters.crypto import SecretBox
+from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
@@ -170,6 +170,11 @@ def build_context(
         camara_token_notice=dt.timedelta(seconds=settings.camara_token_notice_seconds),
         # No real carrier adapter exists: shipments are captured under the data directory.
         courier=courier or CaptureCourier(settings.data_dir / "courier"),
+        password_hasher=password_hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
     )
 
 

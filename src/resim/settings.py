@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     # SEC-03: failed verification attempts from one source address per window
     # (the brand's failure_window_hours) before it is blocked and reviewers alerted.
     ip_max_failures: int = Field(50, ge=1)
+    # argon2id cost of new PIN and password hashes (RFC 9106 section 4; the
+    # default is its second, low-memory profile). Tune to the hardware; existing
+    # hashes keep the cost they were made with. Production refuses less than
+    # OWASP's floor (19 MiB, 2 passes); the test suite uses the minimum.
+    argon2_time_cost: int = Field(3, ge=1, le=100)
+    argon2_memory_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(4, ge=1, le=64)
     # SEC-09: audit rows are kept at least three years; `resim audit prune` honours this.
     audit_retention_days: int = Field(1095, ge=1095)
 
@@ -119,6 +126,21 @@ class Settings(BaseSettings):
     def _no_plain_http_sinks_in_production(self) -> Settings:
         if self.environment == "production" and self.camara_sink_allow_http_loopback:
             raise ValueError("RESIM_CAMARA_SINK_ALLOW_HTTP_LOOPBACK is for tests and the demo")
+        return self
+
+    @model_validator(mode="after")
+    def _argon2_cost(self) -> Settings:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError(
+                "RESIM_ARGON2_MEMORY_KIB must be at least 8 x RESIM_ARGON2_PARALLELISM"
+            )
+        if self.environment == "production" and (
+            self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2
+        ):
+            raise ValueError(
+                "argon2 cost below OWASP's floor (RESIM_ARGON2_MEMORY_KIB >= 19456 and"
+                " RESIM_ARGON2_TIME_COST >= 2) is for tests only"
+            )
         return self
 
     @property

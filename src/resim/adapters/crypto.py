@@ -223,6 +223,11 @@ def verify_otp(code: str, stored: str, pepper: bytes) -> bool:
 # ---------------------------------------------------------------- PINs and passwords
 
 
+def password_hasher(*, time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    """An argon2id hasher with the given cost (the composition root builds it from settings)."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
 def hash_secret(secret: str, *, hasher: PasswordHasher | None = None) -> str:
     """An argon2id hash (PHC string with parameters and salt) of a PIN or password.
 

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
 from resim.adapters.courier.fake import FakeCourier
@@ -67,6 +68,8 @@ class ServiceContext:
     customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
     identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
     courier: Courier = field(default_factory=FakeCourier)  # physical cards by post
+    # argon2id cost of new PIN and password hashes (settings: RESIM_ARGON2_*)
+    password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
 
     # CAMARA subscriptions: where notifications go, and their rules (see settings)
     event_sink: EventSink = field(default_factory=FakeEventSink)

@@ -93,7 +93,8 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
                     language=spec.language or brand.language,
                     created_at=now,
                     email_changed_at=spec.email_changed_at,
-                    pin_hash=spec.pin_hash or (hash_secret(spec.pin) if spec.pin else None),
+                    pin_hash=spec.pin_hash
+                    or (hash_secret(spec.pin, hasher=ctx.password_hasher) if spec.pin else None),
                     postal_address=spec.postal_address,
                 )
             )

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 
 import pyotp
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.exc import IntegrityError
 
 from resim.adapters.crypto import hash_secret, verify_secret
@@ -50,10 +51,11 @@ LOGIN_FAILED = "username, password or code is not correct"
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    """An argon2id hash of a random value: checked when the username is unknown,
-    so an unknown user costs as much time as a wrong password."""
-    return hash_secret(pyotp.random_base32())
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """An argon2id hash of a random value at the configured cost: checked when
+    the username is unknown, so an unknown user costs as much time as a wrong
+    password."""
+    return hash_secret(pyotp.random_base32(), hasher=hasher)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def create_staff(
             username=name,
             display_name=display_name.strip(),
             role=staff_role,
-            password_hash=hash_secret(password),
+            password_hash=hash_secret(password, hasher=ctx.password_hasher),
             created_at=now,
             email=email,
             totp_secret=seed,
@@ -201,7 +203,9 @@ def login(
         attempts.guard(uow, keys, now, _login_limits(ctx))
         staff = _by_username(uow, name, lock=True) if USERNAME.match(name) else None
         if staff is None:
-            verify_secret(password, _dummy_hash())  # same cost as a wrong password
+            verify_secret(
+                password, _dummy_hash(ctx.password_hasher)
+            )  # same cost as a wrong password
             _fail(ctx, uow, name, "unknown_user", source_ip)
         if not verify_secret(password, staff.password_hash):
             _fail(ctx, uow, name, "wrong_password", source_ip, staff_id=staff.id)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
+from argon2 import PasswordHasher
+
 from resim.adapters.crypto import bound_secrets, hash_secret, verify_secret
 from resim.adapters.db import bulk, orm
 from resim.services import formats
@@ -114,7 +116,7 @@ class Subscribers(Kind):
 
     def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
         """One bulk INSERT; personal fields encrypted in bulk (``SecretBox.encrypt_many``)."""
-        hashes = _hash_clear_values(recs)
+        hashes = _hash_clear_values(recs, ctx.password_hasher)
         box = bound_secrets()
         encrypted = [box.encrypt_many([r[c] for r in recs]) for c in _ENCRYPTED]
         rows = []
@@ -154,16 +156,18 @@ def _compare(rec: Rec, row: Any) -> Verdict:
     return UNCHANGED
 
 
-def _hash_clear_values(recs: Sequence[Rec]) -> dict[int, tuple[str | None, str | None]]:
-    """argon2id hashes of clear PINs/passwords, computed on all cores."""
+def _hash_clear_values(
+    recs: Sequence[Rec], hasher: PasswordHasher
+) -> dict[int, tuple[str | None, str | None]]:
+    """argon2id hashes of clear PINs/passwords at ``hasher``'s cost, computed on all cores."""
     todo = [i for i, r in enumerate(recs) if r["pin"] or r["password"]]
     if not todo:
         return {}
 
     def one(i: int) -> tuple[int, tuple[str | None, str | None]]:
         rec = recs[i]
-        pin = hash_secret(rec["pin"]) if rec["pin"] else None
-        password = hash_secret(rec["password"]) if rec["password"] else None
+        pin = hash_secret(rec["pin"], hasher=hasher) if rec["pin"] else None
+        password = hash_secret(rec["password"], hasher=hasher) if rec["password"] else None
         return i, (pin, password)
 
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:

@@ -155,6 +155,7 @@ def build_context(
         job_max_attempts=settings.job_max_attempts,
         job_backoff_base_seconds=settings.job_backoff_base_seconds,
         job_backoff_cap_seconds=settings.job_backoff_cap_seconds,
+        job_retention=dt.timedelta(days=settings.job_retention_days),
         sms=sms or build_sms_gateway(settings),
         ip_max_failures=settings.ip_max_failures,
         staff_session_ttl=dt.timedelta(hours=settings.staff_session_hours),

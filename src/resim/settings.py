@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(1.0, gt=0)
     job_backoff_cap_seconds: float = Field(300.0, gt=0)
     worker_poll_seconds: float = Field(0.2, gt=0)
+    # Done jobs (their payloads hold sealed personal data) are deleted this many
+    # days after they finished, by every worker once an hour and by
+    # `resim jobs prune`. Dead jobs stay until an operator has looked at them.
+    job_retention_days: float = Field(7.0, gt=0, le=3650)
+    job_prune_interval_seconds: float = Field(3600.0, gt=0)
 
     # SEC-03: failed verification attempts from one source address per window
     # (the brand's failure_window_hours) before it is blocked and reviewers alerted.

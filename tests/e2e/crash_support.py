@@ -436,7 +436,9 @@ class Phones(threading.Thread):
 
     def install(self, http: httpx.Client, request_id: str) -> None:
         try:
-            code = queries.activation_view(self.stack.ctx, request_id)["qr_payload"]
+            code = queries.activation_view(self.stack.ctx, request_id, reader="test", via="test")[
+                "qr_payload"
+            ]
         except ResimError:
             return  # cancelled between the query and now
         answer = http.post("/emulator/phone/install", json={"activation_code": code})

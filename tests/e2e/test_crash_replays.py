@@ -91,9 +91,10 @@ class Rig:
         return opened.id, iccid, imsi
 
     def request(self, rid: str) -> Any:
+        t = orm.replacement_request  # every column but the (encrypted) MatchingID
         with self.engine.connect() as conn:
             return conn.execute(
-                sa.select(orm.replacement_request).where(orm.replacement_request.c.id == rid)
+                sa.select(*(c for c in t.c if c.name != "matching_id")).where(t.c.id == rid)
             ).one()
 
     def sim_state(self, iccid: str) -> SimState:

@@ -76,7 +76,9 @@ class Resim:
         requests.submit_verification(self.ctx, opened.id, otp=self._last_code())
         self.run_jobs()
         code = parse_activation_code(
-            queries.activation_view(self.ctx, opened.id)["activation_code"]
+            queries.activation_view(self.ctx, opened.id, reader="test", via="test")[
+                "activation_code"
+            ]
         )
         for note in self.smdp.download_and_install(code.matching_id, code.smdp_address):
             handle_download_progress(self.ctx, note)

@@ -117,7 +117,9 @@ def _seed(ctx: ServiceContext, smdp_core: SmdpCore) -> tuple[list[str], list[str
     for request_id in ids[1:]:
         requests.submit_verification(ctx, request_id, otp=CODE)
     jobs.run_due_jobs(ctx)
-    code = parse_activation_code(queries.activation_view(ctx, ids[3])["activation_code"])
+    code = parse_activation_code(
+        queries.activation_view(ctx, ids[3], reader="test", via="test")["activation_code"]
+    )
     for note in smdp_core.download_and_install(code.matching_id, code.smdp_address):
         handle_download_progress(ctx, note)
     jobs.run_due_jobs(ctx)

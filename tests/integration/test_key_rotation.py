@@ -30,7 +30,8 @@ KEY_A = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
 KEY_B = SecretBox.generate_key()
 KI = "000102030405060708090A0B0C0D0E0F"
 OPC = "F0E0D0C0B0A090807060504030201000"
-ACTIVATION = "LPA:1$smdp.resim.test$SECRET-MATCHING-ID-1234"
+MATCHING_ID = "SECRET-MATCHING-ID-1234"
+ACTIVATION = f"LPA:1$smdp.resim.test${MATCHING_ID}"
 ADDRESS = "Strandvejen 1, 2900 Hellerup"
 BRANDS = """
 [[brand]]
@@ -113,18 +114,22 @@ def test_rotate_from_a_to_b_then_b_alone_reads_everything(db_url: str, tmp_path:
         req = uow.session.get(ReplacementRequest, opened.id)
         assert req is not None
         req.activation_code_enc = ctx_a.secrets.encrypt(ACTIVATION)
+        req.matching_id = MATCHING_ID  # an EncryptedText column: rotated with the others
         uow.commit()
     with engine.begin() as conn:  # a value written before the column was encrypted
         conn.execute(sa.update(orm.subscriber).values(postal_address=sa.literal(ADDRESS)))
     engine.dispose()
     before = raw_values(engine)
     assert ADDRESS in before and all(KI not in v for v in before)
+    assert all(MATCHING_ID not in v for v in before)
 
     code, out = cli(db_url, tmp_path, f"{KEY_B},{KEY_A}", "keys", "rotate")
     assert code == 0, out
     assert "1 clear values encrypted" in out
-    assert "sim.ki: 1 rewritten" in out and "job.payload[secret_context]" in out
+    assert "sim.ki: 1 rewritten" in out and "job.payload[sealed]" in out
+    assert "replacement_request.matching_id: 1 rewritten" in out
     assert KI not in out and ACTIVATION not in out and ADDRESS not in out
+    assert MATCHING_ID not in out
     code, out = cli(db_url, tmp_path, f"{KEY_B},{KEY_A}", "keys", "rotate")
     assert code == 0 and "0 re-encrypted, 0 clear values encrypted" in out, out
 
@@ -145,11 +150,13 @@ def test_rotate_from_a_to_b_then_b_alone_reads_everything(db_url: str, tmp_path:
         req = uow.session.get(ReplacementRequest, opened.id)
         assert req is not None and req.activation_code_enc is not None
         assert ctx_b.secrets.decrypt(req.activation_code_enc) == ACTIVATION
+        assert req.matching_id == MATCHING_ID
         payloads = uow.session.scalars(sa.select(orm.job.c.payload)).all()
-        contexts = [p["secret_context"] for p in payloads if p.get("secret_context")]
-        assert contexts and all("code" in json.loads(ctx_b.secrets.decrypt(c)) or
-                                "not_me_url" in json.loads(ctx_b.secrets.decrypt(c))
-                                for c in contexts)  # fmt: skip
+        sealed = [json.loads(ctx_b.secrets.decrypt(p["sealed"])) for p in payloads
+                  if p.get("sealed")]  # fmt: skip
+        assert {s["to"] for s in sealed} == {"karen@example.dk", "+4520123401"}  # mail, SMS
+        assert any("code" in s["context"] for s in sealed)
+        assert any("not_me_url" in s["context"] for s in sealed)
     engine.dispose()
 
 

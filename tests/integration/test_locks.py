@@ -24,7 +24,7 @@ from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import Conflict, InvalidInput, NotFound, Refused
-from resim.services import locks, queries, requests, review
+from resim.services import locks, notify, queries, requests, review
 from resim.services.unit_of_work import new_id
 
 pytestmark = pytest.mark.integration
@@ -109,7 +109,15 @@ def mail_jobs(system: System, kind: str) -> list[dict[str, Any]]:
         payloads = conn.execute(
             sa.select(orm.job.c.payload).where(orm.job.c.kind == "mail.send")
         ).scalars()
-        return [p for p in payloads if p["kind"] == kind]
+        found = [p for p in payloads if p["kind"] == kind]
+    assert all("to" not in p and "context" not in p for p in found)  # sealed
+    return [opened(system, p) for p in found]
+
+
+def opened(system: System, payload: dict[str, Any]) -> dict[str, Any]:
+    """A message job's payload with its sealed recipient and context opened."""
+    message = notify.open_message(system.ctx, payload)
+    return {**payload, "to": message.to, "context": message.context}
 
 
 def request_count(system: System) -> int:

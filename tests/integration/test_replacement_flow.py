@@ -60,7 +60,9 @@ class System:
 
     def install(self, request_id: str, *, fail: bool = False) -> None:
         code = parse_activation_code(
-            queries.activation_view(self.ctx, request_id)["activation_code"]
+            queries.activation_view(self.ctx, request_id, reader="test", via="test")[
+                "activation_code"
+            ]
         )
         for note in self.smdp.download_and_install(
             code.matching_id, code.smdp_address, fail_install=fail
@@ -198,7 +200,9 @@ class TestAnEsimReplacementGoesFromRequestToCutOver:
         system.run_jobs()
         requests.submit_verification(system.ctx, opened.id, otp=system.code_for(email))
         system.run_jobs()
-        code = queries.activation_view(system.ctx, opened.id)["activation_code"]
+        code = queries.activation_view(system.ctx, opened.id, reader="test", via="test")[
+            "activation_code"
+        ]
         with system.engine.connect() as conn:
             stored = conn.execute(sa.select(orm.replacement_request.c.activation_code_enc)).scalar()
         assert (
@@ -344,7 +348,7 @@ class TestCancelExpireAndFailures:
         assert view["state"] == "expired"
         assert system.smdp.profile(view["new_iccid"]).state.value == "Available"
         with pytest.raises(Conflict, match="expired"):
-            queries.activation_view(system.ctx, opened.id)
+            queries.activation_view(system.ctx, opened.id, reader="test", via="test")
 
     def test_no_stock_fails_visibly(self, system: System) -> None:
         with system.ctx.uow() as uow:

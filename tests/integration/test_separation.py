@@ -21,7 +21,7 @@ from resim.adapters.db import orm
 from resim.domain.model import RequestKind, SimState
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
-from resim.services import queries, requests, separation
+from resim.services import notify, queries, requests, separation
 
 pytestmark = pytest.mark.integration
 __all__ = ["api", "system"]
@@ -111,14 +111,15 @@ class TestASurvivorTakesTheirLineOffTheSharedAccount:
             "replacement_completed",
         ]
         assert all(m.language == "da" for m in system.mail.to("sofie.new@example.dk"))
-        with system.engine.connect() as conn:
+        with system.ctx.uow() as uow:  # the row has encrypted columns: the keys are needed
+            conn = uow.session
             row = conn.execute(
                 sa.select(orm.replacement_request).where(
                     orm.replacement_request.c.id == done.request_id
                 )
             ).one()
             payload_addresses = {
-                p.get("to")
+                notify.open_message(system.ctx, p).to
                 for p in conn.execute(
                     sa.select(orm.job.c.payload).where(orm.job.c.kind == "mail.send")
                 ).scalars()
@@ -232,7 +233,8 @@ class TestSeparationIsRefused:
         add_identity_check(system, staff_id=agent, msisdn=msisdn)
         done = separation.separate_line(system.ctx, spec(msisdn), staff_id=agent)
         assert done.state == State.IN_REVIEW
-        with system.engine.connect() as conn:
+        with system.ctx.uow() as uow:  # the row has encrypted columns: the keys are needed
+            conn = uow.session
             row = conn.execute(
                 sa.select(orm.replacement_request).where(
                     orm.replacement_request.c.id == done.request_id

@@ -13,7 +13,7 @@ from test_replacement_flow import system as system
 from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.errors import Conflict, InvalidInput, Refused, VerificationFailed
-from resim.services import jobs, repo, requests, seed, unlock
+from resim.services import jobs, notify, repo, requests, seed, unlock
 from resim.services.verification import Evidence
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,11 @@ def line_row(system: System, msisdn: str) -> Any:
 def mail_jobs(system: System) -> list[dict[str, Any]]:
     with system.engine.connect() as conn:
         rows = conn.execute(sa.select(orm.job.c.payload).where(orm.job.c.kind == "mail.send")).all()
-    return [r.payload for r in rows]
+    out = []
+    for r in rows:
+        message = notify.open_message(system.ctx, r.payload)  # recipient and context: sealed
+        out.append({**r.payload, "to": message.to, "context": message.context})
+    return out
 
 
 def locked_line(system: System, n: int) -> tuple[str, str]:

@@ -308,7 +308,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         if before.state != State.READY:
             return
         code = parse_activation_code(
-            queries.activation_view(self.world.ctx, request_id)["activation_code"]
+            queries.activation_view(self.world.ctx, request_id, reader="test", via="test")[
+                "activation_code"
+            ]
         )
         try:
             notes = self.world.smdp_core.download_and_install(

@@ -28,9 +28,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 requests_app = typer.Typer(help="Inspect replacement requests.", no_args_is_help=True)
 workflow_app = typer.Typer(help="The replacement workflow.", no_args_is_help=True)
+jobs_app = typer.Typer(help="The outbox of durable jobs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(requests_app, name="requests")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(staff_app, name="staff")
 app.add_typer(clients_app, name="clients")
 app.add_typer(token_app, name="token")
@@ -62,12 +64,15 @@ def _fail(exc: ResimError) -> typer.Exit:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Create the database or migrate it to the newest schema."""
+    from resim.adapters.crypto import SecretBox
     from resim.adapters.db.migrate import upgrade
+    from resim.bootstrap import load_secrets
 
     settings = _settings()
     if settings.effective_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    rev = upgrade(settings.effective_database_url, revision)
+    box = SecretBox(load_secrets(settings).keys)  # for migrations that encrypt clear values
+    rev = upgrade(settings.effective_database_url, revision, secrets=box)
     typer.echo(f"database at revision {rev}")
 
 
@@ -116,6 +121,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Jobs in flight"
         concurrency=concurrency or settings.worker_concurrency,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.worker_poll_seconds,
+        prune_every_seconds=settings.job_prune_interval_seconds,
     )
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     signal.signal(signal.SIGINT, lambda *_: w.stop())
@@ -187,6 +193,26 @@ def requests_show(request_id: str) -> None:
         typer.echo(json.dumps(get_request_view(ctx, request_id), indent=2))
     except ResimError as exc:
         raise _fail(exc) from None
+
+
+@jobs_app.command("prune")
+def jobs_prune(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(min=0, help="Default: RESIM_JOB_RETENTION_DAYS"),
+    ] = None,
+) -> None:
+    """Delete done jobs that finished longer ago than the retention (workers do it hourly)."""
+    import datetime as dt
+
+    from resim.bootstrap import build_context
+    from resim.services.jobs import prune_done
+
+    ctx = build_context(_settings())
+    older = None if older_than_days is None else dt.timedelta(days=older_than_days)
+    count = prune_done(ctx, older_than=older)
+    days = (older or ctx.job_retention).total_seconds() / 86400
+    typer.echo(f"{count} done jobs deleted (finished more than {days:g} days ago)")
 
 
 @workflow_app.command("diagram")

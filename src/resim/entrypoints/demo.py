@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pyotp
 
+from resim.adapters.crypto import SecretBox
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.events.capture import SinkCapture
 from resim.adapters.mail.capture import MailCapture, read_mailbox
@@ -135,9 +136,9 @@ def start_demo(
         }
     )
     say(f"database   {settings.effective_database_url}")
-    upgrade(settings.effective_database_url)
-    ctx = build_context(settings)
     secrets = load_secrets(settings)
+    upgrade(settings.effective_database_url, secrets=SecretBox(secrets.keys))
+    ctx = build_context(settings)
     say("seeding    4 demo brands (DK, NO, IT, FR): generated files through `resim import all`")
     data = seed_demo(ctx, lines_per_brand=lines_per_brand)
     credentials = seed_demo_identities(ctx, scopes=SCOPES)

@@ -9,8 +9,18 @@ defence every event goes through :func:`redact_secrets`:
   :func:`is_sensitive_key`) becomes ``"[redacted]"``, at any depth;
 * in every string, known secret shapes are masked (:func:`scrub`): Fernet
   tokens, ``rsk_`` API keys, bearer credentials, LPA activation codes
-  (``LPA:1$...`` and bare ``1$host$matchingId``), "not me" link tokens and
-  query strings (a URL's query may carry a token).
+  (``LPA:1$...`` and bare ``1$host$matchingId``), bare MatchingIDs in the
+  SGP.22 alphabet (``K2D7Q-8WZ3M-P4HXA-N6TRB``: a database error may quote
+  one without its address), e-mail addresses, "not me" link tokens and query
+  strings (a URL's query may carry a token);
+* values a service was told to keep out of logs (customer names, a MatchingID
+  in a peer's own format) inside the current
+  :func:`resim.services.redaction.scope`, e.g. while a job sends a message.
+
+SQLAlchemy engines are built with ``hide_parameters`` (adapters/db/engine.py),
+so a failed statement's error names no bound value; what a database server
+quotes in its own message (PostgreSQL's "Failing row contains (...)") still
+passes through the shapes above.
 
 Records of the standard library's loggers (uvicorn, httpx, SQLAlchemy, and
 anything else) are scrubbed too, when they are created (a log-record factory),
@@ -27,6 +37,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
+
+from resim.services import redaction
 
 REDACTED = "[redacted]"
 
@@ -86,6 +98,21 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     # Activation codes (SGP.22 4.1): LPA:1$<SM-DP+ address>$<matching id>[...].
     (re.compile(r"LPA:1\$[^\s\"'<>]+"), "LPA:1$" + REDACTED),
     (re.compile(r"(?<![\w$])1\$[A-Za-z0-9.\-]+\$[^\s\"'<>$]+(\$[^\s\"'<>]*)?"), "1$" + REDACTED),
+    # A bare MatchingID (SGP.22 4.1 alphabet 0-9 A-Z and '-'): hyphenated groups,
+    # at least ten characters, two letters and a digit. ISO dates ("2026-03-01T09:")
+    # have one letter; error codes use '_'; resim's ids are lower-case hex.
+    (
+        re.compile(
+            r"(?<![\w-])(?=[0-9A-Z-]{10})(?=[0-9A-Z-]*[0-9])(?=(?:[0-9-]*[A-Z]){2})"
+            r"[0-9A-Z]+(?:-[0-9A-Z]+)+(?![\w:-])"
+        ),
+        REDACTED,
+    ),
+    # E-mail addresses (personal data): local part, @, a domain with a dot.
+    (
+        re.compile(r"(?<![\w.+%-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
+        "[email]",
+    ),
     # The "this was not me" link carries a bearer token in its path.
     (re.compile(r"(/not-me/)[A-Za-z0-9_\-]+"), r"\1" + REDACTED),
     # Query strings of URLs and request lines.
@@ -97,10 +124,10 @@ _ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_.\-]*")
 
 
 def scrub(text: str) -> str:
-    """``text`` with every known secret shape masked."""
+    """``text`` with every known secret shape, and every told value, masked."""
     for pattern, replacement in _SHAPES:
         text = pattern.sub(replacement, text)
-    return text
+    return redaction.mask_told(text)
 
 
 def _redact(value: Any, depth: int = 0) -> Any:

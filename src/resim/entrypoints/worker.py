@@ -5,6 +5,9 @@ a worker keeps ``concurrency`` jobs running. Several worker processes may run
 against PostgreSQL (claims use SKIP LOCKED). SIGTERM/SIGINT stop claiming and
 let running jobs finish; SIGKILL is survived by leases (see services.jobs),
 which the claiming loop renews every third of a lease while a job runs.
+With ``prune_every_seconds`` the loop also deletes done jobs past their
+retention (:func:`resim.services.jobs.prune_done`) at start and then at that
+interval; ``resim worker`` sets it from RESIM_JOB_PRUNE_INTERVAL_SECONDS.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ class Worker:
         concurrency: int = 32,
         lease_seconds: float = 60.0,
         poll_seconds: float = 0.2,
+        prune_every_seconds: float | None = None,
     ) -> None:
         self.ctx = ctx
+        self.prune_every_seconds = prune_every_seconds
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -65,7 +70,11 @@ class Worker:
             max_workers=self.concurrency, thread_name_prefix="resim-job"
         ) as pool:
             next_beat = time.monotonic() + self.lease_seconds / 3
+            next_prune = time.monotonic()
             while not self.stop_event.is_set():
+                if self.prune_every_seconds and time.monotonic() >= next_prune:
+                    self._prune()
+                    next_prune = time.monotonic() + self.prune_every_seconds
                 with self._lock:
                     self._in_flight = {f: i for f, i in self._in_flight.items() if not f.done()}
                     free = self.concurrency - len(self._in_flight)
@@ -127,6 +136,13 @@ class Worker:
             )
         except Exception:  # a missed beat is retried at the next one
             log.exception("worker.heartbeat_failed")
+
+    def _prune(self) -> None:
+        """Delete done jobs past their retention; a failure waits for the next round."""
+        try:
+            jobs.prune_done(self.ctx)
+        except Exception:
+            log.exception("worker.prune_failed")
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -24,7 +24,7 @@ from resim.errors import NotFound
 from resim.services.alerts import ALERT_KINDS
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
-from resim.services.notify import encode_context
+from resim.services.notify import message_payload
 
 
 def notify_reviewers(ctx: ServiceContext, job: JobRecord) -> None:
@@ -62,12 +62,9 @@ def notify_reviewers(ctx: ServiceContext, job: JobRecord) -> None:
                 "raised_at": alert.at,
                 "console_url": f"{ctx.public_base_url}/console/alerts/{alert.id}",
             }
-            payload = {
-                "kind": "reviewer_alert",
-                "to": reviewer.email,
-                "language": "en",
-                "context": encode_context(context),
-            }
+            payload = message_payload(
+                ctx, kind="reviewer_alert", to=reviewer.email, language="en", context=context
+            )
             uow.enqueue("mail.send", at=now, payload=payload)
             told.append(reviewer.id)
         uow.audit(

@@ -62,6 +62,9 @@ class ServiceContext:
     job_max_attempts: int = 12
     job_backoff_base_seconds: float = 1.0
     job_backoff_cap_seconds: float = 300.0
+    # Done jobs are deleted this long after they finished (jobs.prune_done): their
+    # payloads, even sealed, are personal data kept for no purpose.
+    job_retention: dt.timedelta = dt.timedelta(days=7)
     sms: SmsGateway = field(default_factory=FakeSmsGateway)  # tests that do not care
     ip_max_failures: int = 50  # SEC-03: failed attempts per source address per window
     staff_session_ttl: dt.timedelta = dt.timedelta(hours=8)

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 import structlog
 
 from resim.adapters.db import orm
+from resim.domain.workflow import OPEN_STATES
 from resim.errors import ExternalError, ResimError
 from resim.services import (
     alert_notify,
@@ -38,6 +39,7 @@ from resim.services import (
     delivery,
     mailing,
     provisioning,
+    redaction,
     texting,
     unlock,
 )
@@ -158,7 +160,16 @@ def extend_leases(
 
 
 def run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
-    """Run one claimed job to an outcome; return "done", "retry" or "dead"."""
+    """Run one claimed job to an outcome; return "done", "retry" or "dead".
+
+    In a :func:`redaction.scope`: the names, addresses and MatchingIDs the
+    handler tells it about are masked in this job's log lines and last error.
+    """
+    with redaction.scope():
+        return _run(ctx, job, worker_id=worker_id)
+
+
+def _run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
     handler = HANDLERS.get(job.kind)
     if handler is None:
         _finish(ctx, job, worker_id, state="dead", error=f"no handler for job kind {job.kind}")
@@ -227,6 +238,8 @@ def _finish(
     run_after: dt.datetime | None = None,
 ) -> None:
     t = orm.job
+    if error is not None:
+        error = redaction.mask_told(error)
     values: dict[str, Any] = {"state": state, "last_error": error, "lease_until": None}
     if run_after is not None:
         values["run_after"] = run_after
@@ -246,6 +259,46 @@ def _finish(
             .values(**values)
         )
         uow.commit()
+
+
+def prune_done(
+    ctx: ServiceContext, *, older_than: dt.timedelta | None = None, batch: int = 500
+) -> int:
+    """Delete done jobs that finished more than ``older_than`` ago (default
+    ``ctx.job_retention``, RESIM_JOB_RETENTION_DAYS); return how many.
+
+    A done job's payload is of no further use, and even sealed it is personal
+    data (a recipient, a name). Kept: pending, running and dead jobs (an
+    operator looks at those), and every job of a request still open, since
+    provisioning reads them and their attempt rows while the request lives
+    (an enqueued withdrawal, whether an order may exist). A job's attempt rows
+    (``external_call``: peer, times, outcome) go with it. One transaction per
+    batch, so a prune never holds locks for long and one cut short resumes;
+    several workers pruning at once delete each row once.
+    """
+    cutoff = ctx.now() - (ctx.job_retention if older_than is None else older_than)
+    j, r, c = orm.job, orm.replacement_request, orm.external_call
+    request_open = sa.exists().where(r.c.id == j.c.request_id, r.c.state.in_(OPEN_STATES))
+    total = 0
+    while True:
+        with ctx.uow() as uow:
+            ids = list(
+                uow.session.scalars(
+                    sa.select(j.c.id)
+                    .where(j.c.state == "done", j.c.finished_at < cutoff, ~request_open)
+                    .order_by(j.c.finished_at)
+                    .limit(batch)
+                )
+            )
+            if not ids:
+                break
+            uow.session.execute(sa.delete(c).where(c.c.job_id.in_(ids)))
+            uow.session.execute(sa.delete(j).where(j.c.id.in_(ids), j.c.state == "done"))
+            uow.commit()
+        total += len(ids)
+    if total:
+        log.info("jobs.pruned", count=total, finished_before=cutoff.isoformat())
+    return total
 
 
 def run_due_jobs(

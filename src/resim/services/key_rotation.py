@@ -7,8 +7,12 @@ What is encrypted, found rather than listed (a list would drift):
   Ki/OPc, staff e-mail and TOTP seeds, and whatever is added later);
 * ``replacement_request.activation_code_enc`` (a Fernet token made by the
   services, not by the column type);
-* ``job.payload["secret_context"]`` (one-time codes and "not me" links of
-  pending mail jobs).
+* ``job.payload["sealed"]`` (recipient, names and every value of a mail or
+  SMS job, see ``notify.message_payload``) and ``job.payload["secret_context"]``
+  (a reissue's old MatchingID; one-time codes and "not me" links of jobs
+  queued before payloads were sealed).
+
+``replacement_request.matching_id`` is an EncryptedText column: found above.
 
 A value already readable with the first key alone is left as it is, so the
 command is resumable: it works in batches of rows, one transaction each, and a
@@ -73,6 +77,7 @@ def targets() -> list[Target]:
         if isinstance(col.type, EncryptedText)
     ]
     found.append(Target(orm.replacement_request, orm.replacement_request.c.activation_code_enc))
+    found.append(Target(orm.job, orm.job.c.payload, json_key="sealed"))
     found.append(Target(orm.job, orm.job.c.payload, json_key="secret_context"))
     return found
 

@@ -7,27 +7,21 @@ as the same message, not a new one.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from resim.adapters.mail.templates import render_mail
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer
-from resim.services.notify import decode_context
+from resim.services.notify import open_message
 from resim.services.ports import OutgoingMail
 
 
 def send_mail(ctx: ServiceContext, job: JobRecord) -> None:
     payload = job.payload
-    context: dict[str, Any] = decode_context(dict(payload.get("context", {})))  # type: ignore[call-overload]
-    secret = payload.get("secret_context")
-    if isinstance(secret, str):
-        context.update(json.loads(ctx.secrets.decrypt(secret)))
+    message = open_message(ctx, payload)  # recipient and names: sealed in the job
     language = str(payload.get("language", "en"))
     kind = str(payload["kind"])
-    rendered = render_mail(kind, language=language, context=context)
+    rendered = render_mail(kind, language=language, context=message.context)
     mail = OutgoingMail(
-        to=str(payload["to"]),
+        to=message.to,
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,

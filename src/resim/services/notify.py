@@ -7,9 +7,13 @@ old SIM while it still works), in the customer's language. :func:`enqueue_mail`
 sends one mail to the e-mail on file only (the one-time code uses it: a code
 never goes by SMS to the number being replaced, SEC-02).
 
-The job carries everything needed to render the message later. Values that
-are secrets (a one-time code, the "this was not me" link) travel encrypted in
-``secret_context`` so the jobs table never holds them in clear.
+The job carries everything needed to render the message later, sealed
+(:func:`message_payload`): the recipient, the customer's name and every other
+value of the message, secrets included (a one-time code, the "this was not
+me" link), are one Fernet token under ``sealed``. In clear the jobs table keeps
+only the message kind, its language and, for a text, which contact point it
+goes to. ``resim keys rotate`` re-encrypts ``sealed``; done jobs are deleted
+after ``RESIM_JOB_RETENTION_DAYS`` (:func:`resim.services.jobs.prune_done`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from resim.domain.identifiers import mask_msisdn
@@ -31,7 +36,7 @@ from resim.domain.model import (
     SimState,
     Subscriber,
 )
-from resim.services import repo
+from resim.services import redaction, repo
 from resim.services.context import ServiceContext
 from resim.services.unit_of_work import UnitOfWork
 
@@ -67,15 +72,67 @@ def enqueue_mail(
         "timezone": brand.timezone,
     }
     base.update(context or {})
-    payload: dict[str, Any] = {
-        "kind": kind,
-        "to": subscriber.email,
-        "language": subscriber.language or brand.language,
-        "context": {k: _jsonable(v) for k, v in base.items()},
-    }
-    if secret_context:
-        payload["secret_context"] = ctx.secrets.encrypt(json.dumps(secret_context))
+    payload = message_payload(
+        ctx,
+        kind=kind,
+        to=subscriber.email,
+        language=subscriber.language or brand.language,
+        context={**base, **(secret_context or {})},
+    )
     return uow.enqueue("mail.send", at=now, request_id=request.id, payload=payload)
+
+
+def message_payload(
+    ctx: ServiceContext,
+    *,
+    kind: str,
+    to: str,
+    language: str,
+    context: dict[str, Any],
+    **public: str,
+) -> dict[str, Any]:
+    """The payload of a ``mail.send`` or ``sms.send`` job, personal data sealed.
+
+    ``to`` and ``context`` (names, addresses, links, codes: everything the
+    template shows) are encrypted together; ``kind``, ``language`` and
+    ``public`` (an SMS's ``target`` and ``old_iccid``) stay readable for the
+    handler's checks and for operators counting jobs.
+    """
+    sealed = json.dumps({"to": to, "context": encode_context(context)})
+    return {"kind": kind, "language": language, **public, "sealed": ctx.secrets.encrypt(sealed)}
+
+
+@dataclass(frozen=True)
+class OpenedMessage:
+    """A message job's recipient and context (personal data: repr hides both)."""
+
+    to: str = field(repr=False)
+    context: dict[str, Any] = field(repr=False)
+
+
+def open_message(ctx: ServiceContext, payload: dict[str, Any]) -> OpenedMessage:
+    """The recipient and the rendering context of a message job (see :func:`message_payload`).
+
+    Also reads jobs queued before payloads were sealed (``to`` and ``context``
+    in clear, secrets in ``secret_context``). Tells :mod:`redaction` the
+    recipient and the names in the context, so no log line of the job shows them.
+    """
+    sealed = payload.get("sealed")
+    if isinstance(sealed, str):
+        opened = json.loads(ctx.secrets.decrypt(sealed))
+        to, raw = str(opened["to"]), dict(opened.get("context") or {})
+    else:
+        to, raw = str(payload["to"]), dict(payload.get("context") or {})
+    context = decode_context(raw)
+    secret = payload.get("secret_context")
+    if isinstance(secret, str):
+        context.update(json.loads(ctx.secrets.decrypt(secret)))
+    redaction.tell(to, *(str(context[k]) for k in PERSONAL_KEYS if context.get(k)))
+    return OpenedMessage(to=to, context=context)
+
+
+# Context values that name a person (told to the log scrubber while a job sends).
+PERSONAL_KEYS = ("customer_name", "staff_name")
 
 
 # What each notice kind is about: a request (with the "this was not me" link) or
@@ -181,29 +238,16 @@ def notify_customer(
         )
     base.update(context or {})
     language = subscriber.language or brand.language
-    sealed = ctx.secrets.encrypt(json.dumps(secret)) if secret else None
-    rendered_context = encode_context(base)
-    mail: dict[str, Any] = {
-        "kind": kind,
-        "to": subscriber.email,
-        "language": language,
-        "context": rendered_context,
-    }
-    if sealed:
-        mail["secret_context"] = sealed
+    values = {**base, **secret}
+    mail = message_payload(ctx, kind=kind, to=subscriber.email, language=language, context=values)
     jobs = [uow.enqueue("mail.send", at=now, request_id=request_id, payload=mail)]
     for number, target, iccid in _sms_numbers(uow, brand, subscriber, line, request):
-        sms: dict[str, Any] = {
-            "kind": kind,
-            "to": number,
-            "target": target,
-            "language": language,
-            "context": rendered_context,
-        }
+        public = {"target": target}
         if iccid is not None:
-            sms["old_iccid"] = iccid  # the handler checks again that this SIM still works
-        if sealed:
-            sms["secret_context"] = sealed
+            public["old_iccid"] = iccid  # the handler checks again that this SIM still works
+        sms = message_payload(
+            ctx, kind=kind, to=number, language=language, context=values, **public
+        )
         jobs.append(uow.enqueue("sms.send", at=now, request_id=request_id, payload=sms))
     return jobs
 

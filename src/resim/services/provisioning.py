@@ -13,6 +13,7 @@ effect and the step is done.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -23,7 +24,7 @@ from resim.domain.activation import ActivationCode, generate_matching_id
 from resim.domain.model import ReplacementRequest, Sim, SimForm, SimState
 from resim.domain.workflow import TRANSITIONS, State
 from resim.errors import ExternalError
-from resim.services import repo
+from resim.services import redaction, repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import notify_customer
@@ -50,6 +51,7 @@ def provision(ctx: ServiceContext, job: JobRecord) -> None:
         req = repo.get_request(uow, job.request_id)
         iccid, matching_id, step, eid = req.new_iccid, req.matching_id, req.smdp_step, req.eid
     assert iccid is not None and matching_id is not None
+    redaction.tell(matching_id)
     if step is None:
         _call_tolerant(
             ctx,
@@ -308,11 +310,24 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
         uow.commit()
 
 
+def _withdrawn_matching_id(ctx: ServiceContext, job: JobRecord) -> str | None:
+    """The MatchingID a reissue asked to withdraw, if the job names one."""
+    sealed = job.payload.get("secret_context")
+    if isinstance(sealed, str):
+        opened = json.loads(ctx.secrets.decrypt(sealed))
+        if isinstance(opened, dict) and opened.get("matching_id"):
+            return str(opened["matching_id"])
+    legacy = job.payload.get("matching_id")  # queued by resim before 0006
+    return str(legacy) if legacy else None
+
+
 def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
     """Withdraw an order at the SM-DP+; the profile returns to stock or is burned.
 
-    Payload: ``iccid``; a reissue also sends ``matching_id`` (the request has a
-    new one by then) and ``final: "Unavailable"`` (the profile is burned).
+    Payload: ``iccid``; a reissue also sends the old ``matching_id`` (the
+    request has a new one by then), encrypted in ``secret_context``, and
+    ``final: "Unavailable"`` (the profile is burned). Jobs queued before the
+    MatchingID was sealed carry it in clear as ``matching_id``.
     """
     iccid = str(job.payload["iccid"])
     final: FinalProfileStatus = (
@@ -324,8 +339,11 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
         # Our MatchingID exists at the SM-DP+ only once confirmOrder took effect;
         # naming it for an order never confirmed is refused (8.2.6/3.8).
         matching_id = req.matching_id if req and confirmed else None
-    if "matching_id" in job.payload:
-        confirmed, matching_id = True, str(job.payload["matching_id"])
+    given = _withdrawn_matching_id(ctx, job)
+    if given is not None:
+        confirmed, matching_id = True, given
+    if matching_id is not None:
+        redaction.tell(matching_id)
     back_to_stock = final == "Available"
     try:
         call_peer(

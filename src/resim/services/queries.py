@@ -108,13 +108,31 @@ def list_requests(
         return [request_view(r) for r in uow.session.scalars(stmt)]
 
 
-def activation_view(ctx: ServiceContext, request_id: str) -> dict[str, Any]:
-    """The activation code and its forms; only for a ready request. A secret."""
+def activation_view(
+    ctx: ServiceContext, request_id: str, *, reader: str, via: str, source: str | None = None
+) -> dict[str, Any]:
+    """The activation code and its forms; only for a ready request. A secret (SEC-10).
+
+    Every read is audited (``activation.read``: ``reader`` as the actor, e.g.
+    ``staff:<id>``, ``client:<id>``, ``customer:session:<id>``; ``via`` the
+    route or page; ``source`` the caller's address), in the transaction that
+    reads the code: no audit row, no code. The row never holds the code.
+    """
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id)
         if req.state != State.READY or req.activation_code_enc is None:
             raise Conflict(_why_no_code(req), code="ACTIVATION_NOT_AVAILABLE")
         code = parse_activation_code(ctx.secrets.decrypt(req.activation_code_enc))
+        uow.audit(
+            at=ctx.now(),
+            actor=reader,
+            action="activation.read",
+            object_type="request",
+            object_id=req.id,
+            detail={"via": via},
+            source=source,
+        )
+        uow.commit()
         return {
             "activation_code": code.text,
             "qr_payload": code.qr_payload,

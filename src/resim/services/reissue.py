@@ -8,6 +8,8 @@ goes back to provisioning for a new profile and a new activation code.
 
 from __future__ import annotations
 
+import json
+
 from resim.domain.workflow import State
 from resim.errors import Conflict
 from resim.services import repo
@@ -42,8 +44,12 @@ def reissue(ctx: ServiceContext, request_id: str, *, actor: str) -> State:
                 request_id=req.id,
                 payload={
                     "iccid": old_iccid,
-                    "matching_id": old_matching_id,
                     "final": "Unavailable",
+                    # The old MatchingID still opens the old order until the
+                    # SM-DP+ withdraws it: never in clear in the jobs table.
+                    "secret_context": ctx.secrets.encrypt(
+                        json.dumps({"matching_id": old_matching_id})
+                    ),
                 },
             )
         uow.enqueue("esim.provision", at=now, request_id=req.id)

@@ -9,16 +9,13 @@ the number may now answer on a SIM the customer does not hold.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import structlog
 
 from resim.adapters.mail.templates import render_sms
 from resim.domain.model import ReplacementRequest, Sim, SimState
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer
-from resim.services.notify import decode_context
+from resim.services.notify import open_message
 from resim.services.ports import OutgoingSms
 
 log = structlog.get_logger()
@@ -29,14 +26,11 @@ def send_sms(ctx: ServiceContext, job: JobRecord) -> None:
     if payload.get("target") == "old_sim" and not _old_sim_still_works(ctx, job):
         log.info("sms.skipped", job_id=job.id, reason="old SIM no longer works")
         return
-    context: dict[str, Any] = decode_context(dict(payload.get("context", {})))  # type: ignore[call-overload]
-    secret = payload.get("secret_context")
-    if isinstance(secret, str):
-        context.update(json.loads(ctx.secrets.decrypt(secret)))
+    opened = open_message(ctx, payload)  # recipient and names: sealed in the job
     rendered = render_sms(
-        str(payload["kind"]), language=str(payload.get("language", "en")), context=context
+        str(payload["kind"]), language=str(payload.get("language", "en")), context=opened.context
     )
-    message = OutgoingSms(id=job.id, to=str(payload["to"]), text=rendered.text)
+    message = OutgoingSms(id=job.id, to=opened.to, text=rendered.text)
     call_peer(ctx, job, "sms.send", lambda _cid: ctx.sms.send(message))
 
 

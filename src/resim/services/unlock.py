@@ -20,7 +20,6 @@ Locking again while an unlock is pending cancels it (``lock_line`` clears
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
-from resim.services.notify import _jsonable, notify_customer
+from resim.services.notify import message_payload, notify_customer
 from resim.services.unit_of_work import UnitOfWork
 from resim.services.verification import Evidence, check_evidence, facts_of
 
@@ -221,12 +220,11 @@ def enqueue_line_mail(
         "timezone": brand.timezone,
         **(context or {}),
     }
-    payload: dict[str, Any] = {
-        "kind": kind,
-        "to": subscriber.email,
-        "language": subscriber.language or brand.language,
-        "context": {k: _jsonable(v) for k, v in base.items()},
-    }
-    if secret_context:
-        payload["secret_context"] = ctx.secrets.encrypt(json.dumps(secret_context))
+    payload = message_payload(
+        ctx,
+        kind=kind,
+        to=subscriber.email,
+        language=subscriber.language or brand.language,
+        context={**base, **(secret_context or {})},
+    )
     return uow.enqueue("mail.send", at=ctx.now(), payload=payload)

@@ -4,6 +4,11 @@ SQLite: every transaction starts with ``BEGIN IMMEDIATE`` so that a
 read-then-write transaction never fails with SQLITE_BUSY_SNAPSHOT under
 concurrent writers (the worker runs many threads); ``busy_timeout`` makes
 waiters queue instead of failing. WAL lets readers proceed meanwhile.
+
+Every engine is built with ``hide_parameters=True``: a failed statement's
+error (and anything that logs it) names no bound value, since those are
+MatchingIDs, e-mail addresses, names and tokens (SEC-11). ``echo`` logs
+statements without their parameters for the same reason.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.En
         engine = sa.create_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
@@ -33,6 +39,7 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.En
     return sa.create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
@@ -41,7 +48,7 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.En
 
 def create_admin_engine(url: str) -> sa.Engine:
     """An engine without pooling for one-off commands (migrations)."""
-    engine = sa.create_engine(url, poolclass=NullPool)
+    engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
     if is_sqlite(url):
         _sqlite_pragmas(engine)
     return engine
@@ -75,6 +82,7 @@ def create_read_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
     if is_sqlite(url):
         engine = sa.create_engine(
             url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
@@ -91,6 +99,7 @@ def create_read_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
         return engine
     return sa.create_engine(
         url,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=3600,  # no pre-ping: it would double the round trips of the hot path

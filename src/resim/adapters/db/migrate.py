@@ -2,6 +2,12 @@
 
 The migration scripts ship inside the package (``migrations/``), so an
 installed resim can migrate without an alembic.ini.
+
+Some migrations encrypt values that earlier versions stored in clear (0006:
+MatchingIDs and the personal data of queued messages). They read the keys
+from ``secrets``; ``resim db upgrade`` passes the keys of RESIM_SECRET_KEYS.
+Without keys such a migration runs only on a database with nothing to
+encrypt, and otherwise stops with an error that says so.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from resim.adapters.crypto import SecretBox
 from resim.adapters.db.engine import create_admin_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,20 +33,25 @@ def target_metadata() -> list[sa.MetaData]:
     return [metadata, CORENET_METADATA]
 
 
-def _config(connection: sa.Connection | None = None) -> Config:
+def _config(connection: sa.Connection | None = None, secrets: SecretBox | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    cfg.attributes["secrets"] = secrets
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> str | None:
-    """Migrate the database at ``url`` to ``revision``; return the new revision."""
+def upgrade(url: str, revision: str = "head", *, secrets: SecretBox | None = None) -> str | None:
+    """Migrate the database at ``url`` to ``revision``; return the new revision.
+
+    ``secrets``: the keys of encrypted values, for migrations that encrypt
+    what was stored in clear (see the module docstring).
+    """
     engine = create_admin_engine(url)
     try:
         with engine.begin() as conn:
-            command.upgrade(_config(conn), revision)
+            command.upgrade(_config(conn, secrets), revision)
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:

@@ -163,7 +163,9 @@ replacement_request = sa.Table(
     sa.Column("fee_minor", sa.Integer, nullable=False, default=0),
     sa.Column("fee_currency", sa.String(3)),
     sa.Column("new_iccid", sa.String(20), unique=True),
-    sa.Column("matching_id", sa.String(64)),
+    # The MatchingID with the public SM-DP+ address *is* the activation code
+    # (SEC-10): encrypted like it. ES2+ callbacks find requests by ICCID, never by it.
+    sa.Column("matching_id", EncryptedText),
     sa.Column("smdp_step", sa.String(16)),
     sa.Column("activation_code_enc", sa.Text),
     sa.Column("activation_expires_at", UtcDateTime),

@@ -88,6 +88,11 @@ class Principal:
             return "customer"
         return "anonymous"
 
+    @property
+    def reader(self) -> str:
+        """Who read a secret, for the audit log: ``actor``, a customer by session id."""
+        return f"customer:session:{self.id}" if self.kind == "customer" else self.actor
+
     def satisfies(self, rule: str) -> bool:
         if rule == "anyone":
             return True

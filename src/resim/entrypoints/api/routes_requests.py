@@ -213,7 +213,9 @@ def activation(
 ) -> Activation:
     """The activation code (secret): QR payload, one-tap iOS link, address and matching ID."""
     _may_read_activation(ctx, principal, request_id)
-    view = queries.activation_view(ctx, request_id)
+    view = queries.activation_view(
+        ctx, request_id, reader=principal.reader, via="api", source=principal.source_ip
+    )
     base = str(request.url_for("activation_qr", request_id=request_id, fmt="png"))
     return Activation(**view, qr_png_url=base, qr_svg_url=base[: -len("png")] + "svg")
 
@@ -230,7 +232,11 @@ async def activation_qr(
     if fmt not in ("png", "svg"):
         raise NotFound("the QR code is served as qr.png or qr.svg", code="NOT_FOUND")
     await run_in_threadpool(_may_read_activation, ctx, principal, request_id)
-    view = await run_in_threadpool(queries.activation_view, ctx, request_id)
+    view = await run_in_threadpool(
+        lambda: queries.activation_view(
+            ctx, request_id, reader=principal.reader, via=f"qr.{fmt}", source=principal.source_ip
+        )
+    )
     if fmt == "png":
         return Response(
             qr_png(view["qr_payload"]),

@@ -60,23 +60,36 @@ router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
 POLL_SECONDS = 3
 
 
-def owns(request: Request, request_id: str) -> bool:
-    """Whether the browser holds a live customer session for exactly this request."""
+def owner_session(request: Request, request_id: str) -> str | None:
+    """The id of the browser's live customer session for exactly this request, or None."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        return False
+        return None
     try:
         caller = sessions.resolve_bearer(ctx_of(request), token)
     except Unauthenticated:
-        return False
-    return caller.kind == "customer" and caller.request_id == request_id
+        return None
+    return caller.id if caller.kind == "customer" and caller.request_id == request_id else None
 
 
-def _activation(request: Request, view: portal.PortalRequest) -> dict[str, Any] | None:
+def owns(request: Request, request_id: str) -> bool:
+    """Whether the browser holds a live customer session for exactly this request."""
+    return owner_session(request, request_id) is not None
+
+
+def _activation(
+    request: Request, view: portal.PortalRequest, session_id: str
+) -> dict[str, Any] | None:
     if view.state.value != "ready" or view.installed_at is not None:
         return None
     try:
-        act = queries.activation_view(ctx_of(request), view.id)
+        act = queries.activation_view(
+            ctx_of(request),
+            view.id,
+            reader=f"customer:session:{session_id}",
+            via="portal",
+            source=source_ip(request),
+        )
     except ResimError:
         return None
     import base64
@@ -85,17 +98,26 @@ def _activation(request: Request, view: portal.PortalRequest) -> dict[str, Any] 
     return {**act, "qr_data_uri": f"data:image/png;base64,{png}"}
 
 
-def _status_values(request: Request, request_id: str) -> dict[str, Any] | None:
-    """What the status block shows (blocking: call in a thread)."""
+def _status_values(
+    request: Request, request_id: str, *, unless_version: str | None = None
+) -> dict[str, Any] | None:
+    """What the status block shows (blocking: call in a thread).
+
+    With ``unless_version`` equal to the request's current version, only
+    ``req`` (the page's poller already shows the rest): the activation code is
+    then not read, so polling a ready request writes no audit row per poll.
+    """
     try:
         view = portal.portal_request(ctx_of(request), request_id)
     except ResimError:
         return None
-    mine = owns(request, request_id)
+    if unless_version is not None and unless_version == view.version:
+        return {"req": view}
+    session_id = owner_session(request, request_id)
     return {
         "req": view,
-        "mine": mine,
-        "activation": _activation(request, view) if mine else None,
+        "mine": session_id is not None,
+        "activation": _activation(request, view, session_id) if session_id else None,
         "now": ctx_of(request).now(),
         "poll_seconds": POLL_SECONDS,
     }
@@ -127,10 +149,17 @@ async def status_from_mail(request_id: str, request: Request) -> Response:
 
 
 @router.get("/portal/requests/{request_id}/status.json")
-async def status_json(request_id: str, request: Request) -> Response:
-    values = await run_in_threadpool(_status_values, request, request_id)
+async def status_json(request_id: str, request: Request, v: str | None = None) -> Response:
+    """The status block; ``v``: the version the page shows (unchanged: no block)."""
+    values = await run_in_threadpool(lambda: _status_values(request, request_id, unless_version=v))
     if values is None:
         return JSONResponse({"found": False}, status_code=404)
+    view: portal.PortalRequest = values["req"]
+    if "mine" not in values:  # the page is up to date: nothing read, nothing rendered
+        return JSONResponse(
+            {"found": True, "state": view.state.value, "version": view.version},
+            headers={"Cache-Control": "no-store"},
+        )
     ctx = ctx_of(request)
     from resim.entrypoints.web.csrf import CSRF_FIELD, csrf_token
 
@@ -139,7 +168,6 @@ async def status_json(request_id: str, request: Request) -> Response:
     html = env.get_template("portal/_status.html.j2").render(
         {**values, "csrf_field": CSRF_FIELD, "csrf_token": token, "error": None}
     )
-    view: portal.PortalRequest = values["req"]
     return JSONResponse(
         {"found": True, "state": view.state.value, "version": view.version, "html": html},
         headers={"Cache-Control": "no-store"},

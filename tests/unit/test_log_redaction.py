@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import pytest
 import structlog
@@ -11,6 +12,7 @@ import structlog
 from resim.adapters.crypto import SecretBox
 from resim.entrypoints import logs
 from resim.entrypoints.logs import REDACTED, configure_logging, redact_secrets, scrub
+from resim.services import redaction
 
 FERNET = SecretBox([SecretBox.generate_key()]).encrypt("4711")
 
@@ -43,14 +45,60 @@ class TestSecretShapes:
             ("activation 1$smdp.resim.test$K2-3F4-5G6H issued", "K2-3F4-5G6H"),
             ("GET http://h/not-me/Zx_9-abcDEF0123456789 200", "Zx_9-abcDEF0123456789"),
             ('"GET /v1/requests?token=abc123def HTTP/1.1" 200', "abc123def"),
+            # Issue 13, finding 11: bare MatchingIDs (resim's and SGP.22's own example)
+            # and e-mail addresses, as a database error message quotes them.
+            ("Failing row contains (K2D7Q-8WZ3M-P4HXA-N6TRB, null)", "K2D7Q-8WZ3M-P4HXA-N6TRB"),
+            ("matching 04386-AGYFT-A74Y8-3F815 refused", "04386-AGYFT-A74Y8-3F815"),
+            ("id K2-3F4-5G6H.", "K2-3F4-5G6H"),
+            ("550 <kunde.1+x@example.dk>: mailbox unavailable", "kunde.1+x@example.dk"),
+            ("Key (email)=(Karen@Blixen.example.com) exists", "Karen@Blixen.example.com"),
         ],
     )
     def test_is_masked(self, text: str, secret: str) -> None:
         assert secret not in scrub(text)
 
-    def test_plain_text_is_untouched(self) -> None:
-        text = "request 4f2a opened for +4520123401 at 2026-03-01T09:00:00Z"
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "request 4f2a opened for +4520123401 at 2026-03-01T09:00:00Z",
+            "job 6f1c0e2a9b8d4c7e8f90a1b2c3d4e5f6 dead: SMDP_UNAVAILABLE (8.2.1/3.9)",
+            "date 2026-03-01, ref 4F2A9C1B, X-Resim-Kind esim_ready, SHA-256, ES2+",
+            "<0a1b2c3d4e5f@resim> sent to the SM-DP+ at smdp.resim.test",
+        ],
+    )
+    def test_plain_text_is_untouched(self, text: str) -> None:
         assert scrub(text) == text
+
+
+class TestValuesAServiceWasToldAbout:
+    def test_a_told_name_is_masked_inside_its_scope_only(self) -> None:
+        line = "mail to Karen Blixen (Karen) failed; Bo and Both"
+        with redaction.scope("Karen Blixen"):
+            redaction.tell("Bo", None, "")
+            masked = scrub(line)
+        assert "Karen Blixen" not in masked and "(Karen)" in masked  # whole value only
+        assert " Bo " not in masked and "Both" in masked  # a word, not letters of one
+        assert scrub(line) == line  # the scope ended
+        redaction.tell("Karen Blixen")  # outside a scope: nothing to tell
+        assert scrub(line) == line
+
+    def test_scopes_do_not_leak_between_threads(self) -> None:
+        seen: list[str] = []
+        with redaction.scope("Karen Blixen"):
+            thread = threading.Thread(target=lambda: seen.append(scrub("Karen Blixen")))
+            thread.start()
+            thread.join()
+        assert seen == ["Karen Blixen"]
+
+    def test_structlog_events_mask_told_values(self, capsys: pytest.CaptureFixture[str]) -> None:
+        configure_logging(fmt="json", level="DEBUG")
+        try:
+            with redaction.scope("Kunde 7"):
+                structlog.get_logger().warning("job.retry", error="smtp refused Kunde 7")
+            line = capsys.readouterr().err.strip().splitlines()[-1]
+        finally:
+            structlog.reset_defaults()
+        assert "Kunde 7" not in line and json.loads(line)["event"] == "job.retry"
 
 
 class TestStdlibRecords:
@@ -87,8 +135,32 @@ class TestStdlibRecords:
                 logger.disabled = old_disabled
         joined = "\n".join(seen)
         assert len(seen) == 2
+        assert FERNET not in joined
         assert FERNET not in joined and "tok3nvalue0123456789" not in joined
         assert "918273" not in joined and "/not-me/" in joined
+
+
+class TestStdlibTracebacks:
+    def test_the_exception_text_of_a_record_is_scrubbed_too(self) -> None:
+        logs.install_stdlib_scrubbing()
+        seen: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                seen.append(logging.Formatter("%(message)s").format(record))
+
+        logger = logging.getLogger("resim.test.tracebacks")
+        logger.addHandler(handler := Keep())
+        logger.propagate = False
+        try:
+            raise RuntimeError("Failing row contains (K2D7Q-8WZ3M-P4HXA-N6TRB, k@example.dk)")
+        except RuntimeError:
+            logger.error("statement failed", exc_info=True)
+        finally:
+            logger.removeHandler(handler)
+        (text,) = seen
+        assert "statement failed" in text and "Traceback" in text and "RuntimeError" in text
+        assert "K2D7Q-8WZ3M-P4HXA-N6TRB" not in text and "k@example.dk" not in text
 
 
 def test_configured_logging_writes_no_secret(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,8 +23,8 @@ quotes in its own message (PostgreSQL's "Failing row contains (...)") still
 passes through the shapes above.
 
 Records of the standard library's loggers (uvicorn, httpx, SQLAlchemy, and
-anything else) are scrubbed too, when they are created (a log-record factory),
-so no handler, however configured, sees the clear text. uvicorn's access log
+anything else) are scrubbed too, message and traceback, when they are created
+(a log-record factory), so no handler, however configured, sees the clear text. uvicorn's access log
 loses query strings altogether.
 """
 
@@ -179,6 +179,10 @@ def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     clean = scrub(message)
     if clean != message or record.args:
         record.msg, record.args = clean, ()
+    if record.exc_info and not record.exc_text:
+        # Formatters print exc_text when it is set: the traceback's text (a
+        # database error quoting a row, say) is scrubbed like the message.
+        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
     return record
 
 

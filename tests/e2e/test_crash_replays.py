@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,10 +158,14 @@ def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
 
 
 class _Dying:
-    """Wraps a port; the first call of ``method`` dies before or after doing its work."""
+    """Wraps a port; the first call of ``method`` (for which ``when`` holds, if
+    given) dies before or after doing its work."""
 
-    def __init__(self, real: Any, method: str, *, after: bool) -> None:
+    def __init__(
+        self, real: Any, method: str, *, after: bool, when: Callable[..., bool] | None = None
+    ) -> None:
         self._real, self._method, self._after, self.fired = real, method, after, False
+        self._when = when
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._real, name)
@@ -169,6 +173,8 @@ class _Dying:
             return target
 
         def dying(*args: Any, **kwargs: Any) -> Any:
+            if self._when is not None and not self._when(*args, **kwargs):
+                return target(*args, **kwargs)
             self.fired = True
             if self._after:
                 target(*args, **kwargs)
@@ -251,7 +257,10 @@ class TestAProvisioningThatResumes:
     def test_after_a_kill_between_confirm_and_ready_ends_ready(self, rig: Rig) -> None:
         rid, _, _ = rig.verified("damaged")
         real = rig.ctx.secrets
-        rig.ctx.secrets = _Dying(real, "encrypt", after=False)  # type: ignore[assignment]
+        # Dies sealing the activation code (the MatchingID, encrypted earlier, is not it).
+        rig.ctx.secrets = _Dying(  # type: ignore[assignment]
+            real, "encrypt", after=False, when=lambda text: text.startswith("1$")
+        )
         rig.die_in_jobs()  # confirmOrder succeeded and was recorded; ready was not
         assert rig.request(rid).smdp_step == "ordered"
         rig.ctx.secrets = real

@@ -34,6 +34,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from resim.adapters.corenet.fake import FakeCoreNetwork
+from resim.adapters.crypto import bind_secrets
 from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.es2.fake import FakeSmdpClient
@@ -226,10 +227,8 @@ def check_invariants(world: World, secrets: Secrets) -> dict[str, State]:
         sims = conn.execute(
             sa.select(orm.sim.c.iccid, orm.sim.c.imsi, orm.sim.c.state, orm.sim.c.bound_line_id)
         ).all()
-        r = orm.replacement_request  # every column but the (encrypted) MatchingID
-        requests = (
-            conn.execute(sa.select(*(c for c in r.c if c.name != "matching_id"))).mappings().all()
-        )
+        with bind_secrets(world.ctx.secrets):  # the MatchingID is an encrypted column
+            requests = conn.execute(sa.select(orm.replacement_request)).mappings().all()
         events = conn.execute(
             sa.select(
                 orm.audit_event.c.object_id,

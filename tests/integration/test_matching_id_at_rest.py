@@ -168,6 +168,14 @@ def test_0006_encrypts_what_was_stored_in_clear_and_needs_the_keys_to_do_it(
         )  # fmt: skip
         rid = requests.open_request(ctx, msisdn="+4520100001", reason="damaged").id
         _as_written_before_0006(ctx, engine, rid)
+        with engine.begin() as conn:  # a row that refers to the request (SQLite rebuilds it)
+            conn.execute(
+                sa.insert(orm.sim_change).values(
+                    id=new_id(), msisdn="+4520100001", changed_at=ctx.now(),
+                    new_iccid="8945010000000000022", request_id=rid,
+                    line_id=sa.select(orm.line.c.id).scalar_subquery(),
+                )
+            )  # fmt: skip
         before = " ".join(raw_payloads(engine) + raw_matching_ids(engine))
         for clear in (
             "karen@example.dk",

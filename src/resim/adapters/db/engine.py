@@ -46,15 +46,21 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.En
     )
 
 
-def create_admin_engine(url: str) -> sa.Engine:
-    """An engine without pooling for one-off commands (migrations)."""
+def create_admin_engine(url: str, *, sqlite_foreign_keys: bool = True) -> sa.Engine:
+    """An engine without pooling for one-off commands (migrations).
+
+    ``sqlite_foreign_keys=False``: SQLite does not enforce foreign keys on its
+    connections, as its documentation asks while a table is rebuilt (the only
+    way it changes a column's type); the caller checks them afterwards
+    (``PRAGMA foreign_key_check``). Ignored for PostgreSQL.
+    """
     engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
     if is_sqlite(url):
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, foreign_keys=sqlite_foreign_keys)
     return engine
 
 
-def _sqlite_pragmas(engine: sa.Engine) -> None:
+def _sqlite_pragmas(engine: sa.Engine, *, foreign_keys: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below control transactions.
@@ -62,7 +68,7 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 

@@ -48,10 +48,20 @@ def upgrade(url: str, revision: str = "head", *, secrets: SecretBox | None = Non
     ``secrets``: the keys of encrypted values, for migrations that encrypt
     what was stored in clear (see the module docstring).
     """
-    engine = create_admin_engine(url)
+    # SQLite rebuilds a table to change a column: with its foreign keys enforced,
+    # dropping the old copy of a table other rows refer to fails. They are off
+    # during the migration and checked, all of them, before it commits.
+    engine = create_admin_engine(url, sqlite_foreign_keys=False)
     try:
         with engine.begin() as conn:
             command.upgrade(_config(conn, secrets), revision)
+            if conn.dialect.name == "sqlite":
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    tables = sorted({str(row[0]) for row in broken})
+                    raise RuntimeError(
+                        f"the migration left rows whose foreign keys point nowhere in {tables}"
+                    )
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:

@@ -52,6 +52,10 @@ class KeysNeeded(RuntimeError):
 
 
 def upgrade() -> None:
+    # SQLite changes the type by rebuilding the table, which other rows refer
+    # to (sim_change.request_id): resim.adapters.db.migrate runs migrations
+    # with SQLite's foreign keys off and checks them all before committing.
+    bind = op.get_bind()
     with op.batch_alter_table("replacement_request", schema=None) as batch_op:
         batch_op.alter_column(
             "matching_id",
@@ -59,7 +63,6 @@ def upgrade() -> None:
             type_=EncryptedText(),
             existing_nullable=True,
         )
-    bind = op.get_bind()
     box: SecretBox | None = context.config.attributes.get("secrets")
     _encrypt_matching_ids(bind, box)
     _seal_jobs(bind, box)

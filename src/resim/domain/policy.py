@@ -48,6 +48,9 @@ class BrandPolicy:
     otp_ttl_minutes: int = 10
     otp_max_attempts: int = 5
     verification_window_hours: int = 24
+    # A verified request the risk check held for a stronger method (step-up)
+    # expires when none is proven within this many hours (like an unverified one).
+    step_up_window_hours: int = 24
     activation_code_ttl_hours: int = 72
     recent_replacement_days: int = 30
     recent_email_change_days: int = 14
@@ -97,6 +100,7 @@ class BrandPolicy:
             "otp_ttl_minutes",
             "otp_max_attempts",
             "verification_window_hours",
+            "step_up_window_hours",
             "activation_code_ttl_hours",
         ):
             if getattr(self, name) <= 0:

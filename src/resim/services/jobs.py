@@ -60,6 +60,7 @@ HANDLERS: dict[str, Handler] = {
     "courier.dispatch": delivery.dispatch,
     "request.expire_unverified": lambda ctx, job: cancel.expire_unverified(ctx, _rid(job)),
     "request.expire_activation": lambda ctx, job: cancel.expire_activation(ctx, _rid(job)),
+    "request.expire_step_up": lambda ctx, job: cancel.expire_step_up(ctx, _rid(job)),
     "lock.unlock_effective": unlock.unlock_effective,
     "camara.deliver": camara_delivery.deliver,
     "camara.subscription_end": camara_subscriptions.end_when_due,

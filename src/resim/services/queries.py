@@ -129,8 +129,10 @@ def activation_view(ctx: ServiceContext, request_id: str) -> dict[str, Any]:
 def _why_no_code(req: ReplacementRequest) -> str:
     if req.state == State.COMPLETED:
         return "the activation code was used: the eSIM is installed"
-    if req.state == State.EXPIRED:
+    if req.state == State.EXPIRED and req.activation_code_enc is not None:
         return "the activation code expired unused and was withdrawn"
+    if req.state == State.EXPIRED:
+        return "the request expired before a new SIM was ordered"
     if req.state == State.CANCELLED:
         return "the request was cancelled; its activation code was withdrawn"
     return f"no activation code yet: the request is {State(req.state).value}"

@@ -29,7 +29,8 @@ def assess_and_decide(
 
     * allow: approved at once (cooling-off may delay provisioning, see :func:`approve`);
     * step_up: while ``request.step_up_methods`` is None, set it from the policy,
-      audit ``risk.step_up_required`` and leave the request VERIFIED; once one of
+      audit ``risk.step_up_required``, enqueue ``request.expire_step_up`` (due
+      at :func:`step_up_deadline`) and leave the request VERIFIED; once one of
       those methods is in ``request.verification_methods`` (team VERIFY's
       ``submit_step_up`` appends it and calls this again) step_up findings no
       longer hold it. A customer who already proved a step-up method is not asked twice;
@@ -81,6 +82,14 @@ def assess_and_decide(
                     "rules": [f.rule for f in result.findings if f.outcome == RiskOutcome.STEP_UP],
                 },
             )
+            # A request waiting for a step-up holds the line (and, for lost or
+            # stolen, keeps the old SIM barred): it must not wait for ever.
+            uow.enqueue(
+                "request.expire_step_up",
+                at=now,
+                request_id=request.id,
+                run_after=step_up_deadline(request, policy, now),
+            )
         return
     if outcome == RiskOutcome.ALLOW:
         approve(ctx, uow, request, actor="risk-engine", at=now)
@@ -120,6 +129,14 @@ def assess_and_decide(
             subscriber=subscriber,
             brand=brand,
         )
+
+
+def step_up_deadline(
+    request: ReplacementRequest, policy: BrandPolicy, now: dt.datetime
+) -> dt.datetime:
+    """When a request waiting for a step-up expires: ``step_up_window_hours`` after it
+    was verified (the step-up is asked for in the verifying transaction)."""
+    return (request.verified_at or now) + dt.timedelta(hours=policy.step_up_window_hours)
 
 
 def give_back_old_sim(uow: UnitOfWork, request: ReplacementRequest, *, at: dt.datetime) -> None:

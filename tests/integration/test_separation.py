@@ -19,9 +19,10 @@ from test_replacement_flow import system as system
 
 from resim.adapters.db import orm
 from resim.domain.model import RequestKind, SimState
+from resim.domain.security import Role
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
-from resim.services import queries, requests, separation
+from resim.services import queries, requests, review, separation
 
 pytestmark = pytest.mark.integration
 __all__ = ["api", "system"]
@@ -86,13 +87,18 @@ class TestASurvivorTakesTheirLineOffTheSharedAccount:
         add_identity_check(system, staff_id=agent, msisdn=msisdn)
 
         done = separation.separate_line(system.ctx, spec(msisdn), staff_id=agent)
-        assert done.state == State.APPROVED  # verified by the agent's document check
+        # Verified by the agent's document check; the survivor's contact details are
+        # the agent's entry, so a second staff member approves it (issue 13).
+        assert done.state == State.IN_REVIEW
         assert owner_of(system, msisdn) == done.subscriber_id != holder
         assert lines_of(system, holder) == []  # the holder's account no longer lists it
         assert lines_of(system, done.subscriber_id) == [msisdn]
 
-        system.run_jobs()  # old SIM suspended at once, eSIM ordered
+        system.run_jobs()  # old SIM suspended at once
         assert system.core.is_enabled(imsi=old_imsi) is False
+        reviewer = add_staff(system, "reviewer401", role=Role.REVIEWER)
+        review.review(system.ctx, done.request_id, reviewer=reviewer, approve_it=True)
+        system.run_jobs()  # eSIM ordered
         view = queries.get_request_view(system.ctx, done.request_id)
         assert view["old_sim_suspended"] is True
         assert view["state"] == "ready"
@@ -106,6 +112,7 @@ class TestASurvivorTakesTheirLineOffTheSharedAccount:
         survivor = [m.headers["X-Resim-Kind"] for m in system.mail.to("sofie.new@example.dk")]
         assert survivor == [
             "replacement_requested",
+            "held_for_review",
             "replacement_approved",
             "esim_ready",
             "replacement_completed",
@@ -288,7 +295,8 @@ class TestSeparationIsRefused:
         assert checked.status_code == 201, checked.text
         done = http.post(url, json=SEPARATION_BODY, headers=session)
         assert done.status_code == 201, done.text
-        assert done.json()["state"] == "approved"  # verified by the agent's document check
+        # Verified by the agent's document check, approved by nobody yet (issue 13).
+        assert done.json()["state"] == "in_review"
         survivor = done.json()["subscriber_id"]
         assert survivor != holder
         assert owner_of(system, msisdn) == survivor

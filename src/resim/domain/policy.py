@@ -38,6 +38,12 @@ def _default_verification() -> dict[str, list[list[str]]]:
 DELIVERY_MODES = ("esim", "pickup", "courier")
 
 
+# Who, besides the staff member who made it, confirms a staff-made replacement
+# (resim.domain.agent_channel): the customer with a factor of their own, or a
+# second staff member. The agent alone never suffices.
+AGENT_CONFIRMATIONS = ("customer_factor", "second_staff")
+
+
 def _default_unlock_methods() -> list[list[str]]:
     return [["email_otp", "pin"], ["email_otp", "password"], ["totp"], ["id_document"]]
 
@@ -75,6 +81,12 @@ class BrandPolicy:
     backoff_base_seconds: float = 30.0
     # SEC-08: requests one agent may create per hour.
     agent_max_requests_per_hour: int = 20
+    # SEC-08 / issue 13: a request that staff opened or verified goes on only with
+    # one of these (either suffices): "customer_factor" (the customer proved a
+    # factor of their own: the e-mail code or TOTP) or "second_staff" (another
+    # staff member approves it). Without "second_staff", the agent channel's
+    # combinations all include the e-mail code.
+    agent_confirmation: list[str] = field(default_factory=lambda: list(AGENT_CONFIRMATIONS))
     # SEC-08: risk rules whose firing makes a request need two approvers.
     four_eyes_rules: list[str] = field(
         default_factory=lambda: ["prior_fraud_flag", "lock_toggled_recently", "agent_history"]
@@ -110,6 +122,7 @@ class BrandPolicy:
         if self.fee.amount_minor < 0 or self.courier_fee_minor < 0:
             raise InvalidInput("a fee cannot be negative")
         self._check_delivery_modes()
+        self._check_agent_confirmation()
         for name in (
             "unlock_delay_hours",
             "sms_hold_hours",
@@ -150,6 +163,23 @@ class BrandPolicy:
             )
         if len(set(modes)) != len(modes):
             raise InvalidInput("policy field delivery_modes lists a mode twice")
+
+    def _check_agent_confirmation(self) -> None:
+        ways = self.agent_confirmation
+        if not isinstance(ways, list) or not ways:
+            raise InvalidInput(
+                "policy field agent_confirmation must list at least one of "
+                + ", ".join(AGENT_CONFIRMATIONS)
+                + ": an agent alone never completes a replacement"
+            )
+        unknown = [w for w in ways if w not in AGENT_CONFIRMATIONS]
+        if unknown:
+            raise InvalidInput(
+                f"policy field agent_confirmation: unknown value {unknown[0]!r}"
+                f" (one of {', '.join(AGENT_CONFIRMATIONS)})"
+            )
+        if len(set(ways)) != len(ways):
+            raise InvalidInput("policy field agent_confirmation lists a value twice")
 
     def _check_risk_settings(self) -> None:
         # Imported here: resim.domain.risk (the rule catalogue) imports this module.

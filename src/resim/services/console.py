@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.domain.agent_channel import involved_staff
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Line
 from resim.domain.security import IdentityCheck
@@ -183,6 +184,21 @@ def require_live_check_for_request(ctx: ServiceContext, *, staff_id: str, reques
             raise PermissionDenied(
                 "check the customer's ID document for this line first",
                 code="IDENTITY_CHECK_REQUIRED",
+            )
+
+
+def refuse_own_activation(ctx: ServiceContext, *, staff_id: str, request_id: str) -> None:
+    """PermissionDenied (SECOND_PERSON_REQUIRED) if this staff member opened the request
+    or recorded its verification evidence: they never read its activation code
+    (issue 13: one agent must not complete a swap alone). The customer, or another
+    staff member with a live check on the line, reads it instead."""
+    with ctx.uow() as uow:
+        request = repo.get_request(uow, request_id)
+        if f"staff:{staff_id}" in involved_staff(request):
+            raise PermissionDenied(
+                "you opened or verified this request, so its activation code is for the "
+                "customer or another staff member to read",
+                code="SECOND_PERSON_REQUIRED",
             )
 
 

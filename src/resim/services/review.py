@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from resim.domain.agent_channel import confirmation_finding, involved_staff
 from resim.domain.model import DeliveryMode, ReplacementRequest, RiskOutcome
 from resim.domain.policy import BrandPolicy
 from resim.domain.risk import assess, decide
@@ -36,6 +37,8 @@ def assess_and_decide(
       longer hold it. A customer who already proved a step-up method is not asked twice;
     * review: held for reviewers; findings of ``policy.four_eyes_rules`` and a
       lock override make it need two distinct approvers (and always a review);
+      a staff-made request without the confirmation ``policy.agent_confirmation``
+      asks for (``domain.agent_channel``) is held too, with that reason;
     * deny: rejected, with every reason.
     """
     line = repo.get_line(uow, request.line_id)
@@ -46,15 +49,22 @@ def assess_and_decide(
         uow, request=request, line=line, subscriber=subscriber, policy=policy, now=now
     )
     result = assess(facts, policy)
+    # Issue 13: a staff-made request needs the customer's own factor or a second
+    # staff member. Held for review like a finding, without changing the rules'
+    # outcome (it is no fraud signal, and reports do not count it as one).
+    findings = list(result.findings)
+    unconfirmed = confirmation_finding(request, policy)
+    if unconfirmed is not None:
+        findings.append(unconfirmed)
     four_eyes = request.lock_override or any(
         f.rule in policy.four_eyes_rules for f in result.findings
     )
     if four_eyes:
         request.required_approvals = max(request.required_approvals or 1, 2)
     stepped_up = any(m in policy.step_up_methods for m in request.verification_methods)
-    outcome = decide(result.findings, stepped_up=stepped_up, four_eyes=four_eyes)
+    outcome = decide(findings, stepped_up=stepped_up, four_eyes=four_eyes)
     request.risk_outcome = result.outcome
-    request.risk_reasons = [f.as_dict() for f in result.findings]
+    request.risk_reasons = [f.as_dict() for f in findings]
     uow.audit(
         at=now,
         actor="risk-engine",
@@ -64,7 +74,7 @@ def assess_and_decide(
         detail={
             "outcome": result.outcome.value,
             "decision": outcome.value,
-            "rules": [f.rule for f in result.findings],
+            "rules": [f.rule for f in findings],
             "required_approvals": request.required_approvals,
         },
     )
@@ -101,7 +111,7 @@ def assess_and_decide(
             action="request.held",
             object_type="request",
             object_id=request.id,
-            detail={"rules": [f.rule for f in result.findings]},
+            detail={"rules": [f.rule for f in findings]},
         )
         notify_customer(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
@@ -214,7 +224,8 @@ def review(
     """A reviewer decides a held request (SEC-08 four eyes).
 
     ``reviewer`` is the deciding principal's actor ("staff:<id>"; a bare id
-    means a staff id). Nobody decides a request they created (SELF_REVIEW), and
+    means a staff id). Nobody decides a request they created or recorded
+    verification evidence for (SELF_REVIEW), and
     nobody approves twice (DUPLICATE_APPROVAL). Each approval is recorded in
     ``request.approvals``; the request is approved once
     ``request.required_approvals`` distinct people approved. One rejection rejects.
@@ -227,8 +238,10 @@ def review(
         request = repo.get_request(uow, request_id, lock=True)
         if request.state != State.IN_REVIEW:
             raise Conflict("the request is not waiting for review", code="NOT_IN_REVIEW")
-        if who == reviewer_identity(request.actor):
-            raise Refused("a reviewer cannot decide a request they created", code="SELF_REVIEW")
+        if who == reviewer_identity(request.actor) or who in involved_staff(request):
+            raise Refused(
+                "a reviewer cannot decide a request they created or verified", code="SELF_REVIEW"
+            )
         if any(a.get("by") == who for a in request.approvals):
             raise Refused(
                 "this reviewer already approved the request; a second person must decide",

@@ -37,7 +37,8 @@ router = APIRouter(prefix="/v1", tags=["requests"], responses=ERRORS)
 
 READERS = ("agent", "reviewer", "admin", "client:requests:read")
 # Who may read a request's activation code: the customer who verified it, the
-# operator's own app, and an agent who checked the customer's ID for that line.
+# operator's own app, and an agent who checked the customer's ID for that line
+# and did not open or verify the request (issue 13).
 ACTIVATION = ("customer", "agent", "client:activation:read")
 
 
@@ -50,6 +51,7 @@ def _may_read_activation(ctx: ServiceContext, principal: Principal, request_id: 
     own_request(principal, request_id)
     if principal.kind == "staff":
         assert principal.id is not None
+        console.refuse_own_activation(ctx, staff_id=principal.id, request_id=request_id)
         console.require_live_check_for_request(ctx, staff_id=principal.id, request_id=request_id)
 
 

@@ -24,6 +24,7 @@ from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.events.http import HttpEventSink
+from resim.adapters.events.resolver import SystemResolver
 from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
@@ -38,6 +39,7 @@ from resim.services.ports import (
     CoreNetwork,
     Courier,
     EventSink,
+    HostResolver,
     Mailer,
     SmdpClient,
     SmsGateway,
@@ -139,9 +141,12 @@ def build_context(
     sms: SmsGateway | None = None,
     event_sink: EventSink | None = None,
     courier: Courier | None = None,
+    sink_resolver: HostResolver | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
+    sink_rules = settings.camara_sink_rules
+    resolver = sink_resolver or SystemResolver()
     return ServiceContext(
         session_factory=sessionmaker(engine, expire_on_commit=False),
         clock=clock or SystemClock(),
@@ -164,9 +169,13 @@ def build_context(
         or HttpEventSink(
             timeout=settings.camara_sink_timeout_seconds,
             max_connections=max(20, settings.worker_concurrency * 2),
+            rules=sink_rules,
+            resolver=resolver,
         ),
         camara_event_source=settings.effective_camara_event_source,
         camara_sink_allow_http_loopback=settings.camara_sink_allow_http_loopback,
+        sink_rules=sink_rules,
+        sink_resolver=resolver,
         camara_token_notice=dt.timedelta(seconds=settings.camara_token_notice_seconds),
         # No real carrier adapter exists: shipments are captured under the data directory.
         courier=courier or CaptureCourier(settings.data_dir / "courier"),

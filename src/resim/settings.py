@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from resim.domain.sink_address import SinkAddressRules, parse_allow_list
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RESIM_", extra="ignore")
@@ -86,6 +88,10 @@ class Settings(BaseSettings):
     # https://; ``camara_sink_allow_http_loopback`` also accepts http:// to a
     # loopback address, for tests and the demo only (refused in production).
     camara_sink_allow_http_loopback: bool = False
+    # Sinks must resolve to public addresses only (SSRF, issue 13). For a lab whose
+    # relying parties listen on a private network, list those networks here
+    # (comma-separated CIDRs, e.g. "10.20.0.0/16,fd00:20::/64"); never 0.0.0.0/0.
+    camara_sink_allow: str = ""
     camara_sink_timeout_seconds: float = Field(10.0, gt=0, le=120)
     # CloudEvents ``source`` of notifications; empty: <public_base_url>/sim-swap-subscriptions/v0.3
     camara_event_source: str = ""
@@ -121,6 +127,21 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @field_validator("camara_sink_allow")
+    @classmethod
+    def _sink_networks(cls, value: str) -> str:
+        parse_allow_list(value)  # ValueError names the bad entry
+        return value
+
+    @property
+    def camara_sink_rules(self) -> SinkAddressRules:
+        """Where sinks may be: public addresses, the allow-list, and loopback when
+        ``camara_sink_allow_http_loopback`` is on (tests and the demo)."""
+        return SinkAddressRules(
+            allow=parse_allow_list(self.camara_sink_allow),
+            allow_loopback=self.camara_sink_allow_http_loopback,
+        )
 
     @model_validator(mode="after")
     def _no_plain_http_sinks_in_production(self) -> Settings:

@@ -16,12 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.courier.fake import FakeCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.events.fake import FakeEventSink
+from resim.adapters.events.resolver import FakeResolver
 from resim.adapters.sms.fake import FakeSmsGateway
+from resim.domain.sink_address import SinkAddressRules
 from resim.services.ports import (
     Clock,
     CoreNetwork,
     Courier,
     EventSink,
+    HostResolver,
     Mailer,
     SmdpClient,
     SmsGateway,
@@ -76,6 +79,10 @@ class ServiceContext:
     camara_event_source: str = "resim"
     camara_sink_allow_http_loopback: bool = False
     camara_token_notice: dt.timedelta = dt.timedelta(seconds=60)
+    # Issue 13 (SSRF): which addresses sinks may have, and how names are resolved
+    # (services.sink_guard). The default resolver knows no name: tests name theirs.
+    sink_rules: SinkAddressRules = field(default_factory=SinkAddressRules)
+    sink_resolver: HostResolver = field(default_factory=FakeResolver)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

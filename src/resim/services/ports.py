@@ -225,6 +225,14 @@ class EventSink(Protocol):
         """
 
 
+class HostResolver(Protocol):
+    def resolve(self, host: str, port: int) -> list[str]:
+        """Every IP address ``host`` has for a TCP connection to ``port`` (A and AAAA), as
+        text, in the order to try. A name that does not resolve raises
+        :class:`resim.errors.ExternalError` (``SINK_UNRESOLVED``, retryable: DNS may
+        answer later)."""
+
+
 # ---------------------------------------------------------------- courier
 
 

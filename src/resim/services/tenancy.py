@@ -26,7 +26,6 @@ request itself (a one-time code, a PIN) rather than with credentials.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -61,31 +60,21 @@ class Scope:
     def unrestricted(self) -> bool:
         return self.brand_id is None and not self.customer
 
-    def sees_brand(self, brand_id: str) -> bool:
-        return self.brand_id is None or self.brand_id == brand_id
-
-    def sees_line(self, *, line_id: str, brand_id: str) -> bool:
-        if self.customer and (self.line_id is None or line_id != self.line_id):
-            return False
-        return self.sees_brand(brand_id)
-
-    def sees_request(self, *, request_id: str, brand_id: str) -> bool:
-        if self.customer and (self.request_id is None or request_id != self.request_id):
-            return False
-        return self.sees_brand(brand_id)
-
 
 UNRESTRICTED = Scope()
 
 
-def _all_of(clauses: list[Any]) -> Any:
+Condition = sa.ColumnElement[bool]
+
+
+def _all_of(clauses: list[Condition]) -> Condition:
     return sa.and_(sa.true(), *clauses)
 
 
-def requests_where(scope: Scope) -> Any:
+def requests_where(scope: Scope) -> Condition:
     """The SQL condition on ``replacement_request`` rows ``scope`` may see."""
     t = orm.replacement_request
-    clauses: list[Any] = []
+    clauses: list[Condition] = []
     if scope.brand_id is not None:
         clauses.append(t.c.brand_id == scope.brand_id)
     if scope.customer:
@@ -93,10 +82,10 @@ def requests_where(scope: Scope) -> Any:
     return _all_of(clauses)
 
 
-def lines_where(scope: Scope) -> Any:
+def lines_where(scope: Scope) -> Condition:
     """The SQL condition on ``line`` rows ``scope`` may see."""
     t = orm.line
-    clauses: list[Any] = []
+    clauses: list[Condition] = []
     if scope.brand_id is not None:
         clauses.append(t.c.brand_id == scope.brand_id)
     if scope.customer:
@@ -104,7 +93,7 @@ def lines_where(scope: Scope) -> Any:
     return _all_of(clauses)
 
 
-def sim_changes_where(scope: Scope) -> Any:
+def sim_changes_where(scope: Scope) -> Condition:
     """The SQL condition on ``sim_change`` rows ``scope`` may see (by their line)."""
     if scope.unrestricted:
         return sa.true()

@@ -18,14 +18,23 @@ from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.requests import token_hash
 from resim.services.review import step_up_deadline
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 
-def cancel(ctx: ServiceContext, request_id: str, *, actor: str, note: str | None = None) -> State:
-    """Cancel an open request. Refused once the new eSIM reported installed."""
+def cancel(
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    scope: Scope = UNRESTRICTED,
+) -> State:
+    """Cancel an open request. Refused once the new eSIM reported installed.
+    A request out of the caller's ``scope`` is NotFound."""
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         _cancel_locked(ctx, uow, request, actor=actor, note=note, at=now)
         uow.commit()
         return request.state
@@ -189,8 +198,9 @@ def expire_step_up(ctx: ServiceContext, request_id: str) -> None:
     method the risk check asked for (``step_up_methods``) expires at its deadline
     (``review.step_up_deadline``: ``step_up_window_hours`` after verification).
 
-    Run early (a job due sooner, or the one-off job migration 0006 wrote for
-    requests stuck before this existed), it re-enqueues itself for the deadline.
+    Run early (a job due sooner, or the one-off job that the migration
+    ``*_sec_flow_step_up_expiry`` wrote for requests stuck before this existed),
+    it re-enqueues itself for the deadline.
     The request ends EXPIRED (``STEP_UP_EXPIRED``), which frees the line for a
     new request. A lost or stolen SIM barred at verification stays barred, as
     after an expired activation code: expiry is no proof the phone is back (the

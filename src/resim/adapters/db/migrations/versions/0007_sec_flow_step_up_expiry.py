@@ -9,8 +9,8 @@ handler (``services.cancel.expire_step_up``) leaves a request that is not
 waiting for a step-up alone, expires one past its deadline and re-enqueues
 itself for a younger one. No schema change.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from alembic import op
 
 from resim.adapters.db.types import UtcDateTime
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

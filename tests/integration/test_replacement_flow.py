@@ -58,6 +58,15 @@ class System:
         assert found
         return found.group(1)
 
+    def request_id_from_mail(self, email: str) -> str:
+        """The request an anonymous caller opened: its id is in the code mail's link
+        (the API tells an anonymous caller nothing, issue 13 finding 15)."""
+        mails = [m for m in self.mail.to(email) if m.headers.get("X-Resim-Kind") == "one_time_code"]
+        assert mails, f"no one-time code mail to {email}"
+        found = re.search(r"/status/([0-9a-f-]+)", mails[-1].text)
+        assert found, mails[-1].text
+        return found.group(1)
+
     def install(self, request_id: str, *, fail: bool = False) -> None:
         code = parse_activation_code(
             queries.activation_view(self.ctx, request_id)["activation_code"]

@@ -31,6 +31,7 @@ from starlette.responses import RedirectResponse, Response
 from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import Reason
 from resim.entrypoints.api.access import allow
+from resim.entrypoints.api.forwarded import source_address
 from resim.entrypoints.web.common import FormTooLarge, locale_of, read_form
 from resim.entrypoints.web.csrf import (
     CSRF_FIELD,
@@ -65,7 +66,7 @@ def ctx_of(request: Request) -> ServiceContext:
 
 
 def source_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return source_address(request)
 
 
 def page(

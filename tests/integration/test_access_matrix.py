@@ -72,6 +72,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/portal"): {"anyone"},
     ("POST", "/portal/start"): {"anyone"},
     ("POST", "/portal/requests"): {"anyone"},
+    ("GET", "/portal/sent"): {"anyone"},
     ("GET", "/portal/requests/{request_id}"): {"anyone"},
     ("GET", "/portal/requests/{request_id}/verify"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/verify"): {"anyone"},

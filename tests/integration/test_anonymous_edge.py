@@ -6,6 +6,10 @@
   for who is a customer and how they are protected. Now all of them (and a
   request really opened) get the same 202 and the same body; staff and API
   clients keep the detailed answers.
+* The portal's form told the same apart (an error page per case, the verify
+  page with the factors for a number that could be replaced): it now says
+  "check your e-mail" for every number; the verify page is reached from the
+  mail's link.
 * ``/metrics`` was public: now a bearer token (RESIM_METRICS_TOKEN) or, without
   one, loopback only.
 * ``X-Forwarded-For`` was believed from loopback by default (uvicorn's
@@ -22,6 +26,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from identity_support import bearer, client_key
+from test_portal_pages import token
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
@@ -182,6 +187,50 @@ class TestAnonymousOpeningAnswersEveryNumberAlike:
         assert created.status_code == 201
         assert created.json()["verification_methods"] == [["email_otp"]]
         assert code(fresh) == (409, "REQUEST_ALREADY_OPEN")
+
+
+class TestThePortalAnswersEveryNumberAlike:
+    def test_every_number_gets_check_your_email_and_only_the_mail_leads_on(
+        self, system: System, api: Callable[..., httpx.Client]
+    ) -> None:
+        fresh, fresh_email, _, _ = add_line(system, 61)
+        locked, _, _, _ = add_line(system, 62)
+        frozen, _, _, _ = add_line(system, 63)
+        already, _, _, _ = add_line(system, 64)
+        locks.lock_line(system.ctx, locked, actor="customer")
+        freeze(system, frozen)
+        requests.open_request(system.ctx, msisdn=already, reason="damaged")
+        system.run_jobs()
+        rows_before = len(request_rows(system))
+        mails_before = len(system.mail.sent)
+        http = api()
+        answers = []
+        for number in ("+4520199997", locked, frozen, already, fresh):
+            start = http.get("/portal")
+            choose = http.post("/portal/start", data={"msisdn": number, "csrf_token": token(start)})
+            assert choose.status_code == 200
+            opened = http.post(
+                "/portal/requests",
+                data={
+                    "msisdn": number,
+                    "reason": "lost",
+                    "delivery": "esim",
+                    "csrf_token": token(choose),
+                },
+            )
+            answers.append((opened.status_code, opened.headers.get("location"), opened.content))
+        assert set(answers) == {(303, "/portal/sent", b"")}
+        sent = http.get("/portal/sent")
+        assert sent.status_code == 200 and "Check your e-mail" in sent.text
+        assert len(request_rows(system)) == rows_before + 1
+        system.run_jobs()
+        assert {m.to for m in system.mail.sent[mails_before:]} == {fresh_email}
+
+        rid = system.request_id_from_mail(fresh_email)
+        status = http.get(f"/status/{rid}")  # the mail's link
+        assert f'href="/portal/requests/{rid}/verify"' in status.text
+        verify = http.get(f"/portal/requests/{rid}/verify")
+        assert verify.status_code == 200 and 'name="email_otp"' in verify.text
 
 
 class TestMetricsAreForTheScraper:

@@ -262,7 +262,10 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
         f"  curl -s -X POST {api}/v1/requests -H 'content-type: application/json' "
         f'-d \'{{"msisdn": "{example.msisdn}", "reason": "lost"}}\''
     )
-    say(f"  then read the code in {api}/demo/mail and send it:")
+    say(
+        f"  (without a key the answer is the same for every number) then read the code"
+        f" and the request's link (/status/<id>) in {api}/demo/mail and send the code:"
+    )
     say(
         f"  curl -s -X POST {api}/v1/requests/<id>/verification "
         "-H 'content-type: application/json' "

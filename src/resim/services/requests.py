@@ -30,6 +30,7 @@ from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail, notify_customer
 from resim.services.open_spec import OpenSpec, check_delivery, parse_open
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork, new_id
 from resim.services.verification import Evidence, channel_combos, facts_of
 
@@ -70,8 +71,11 @@ def open_request(
     lock_override: locks.LockOverride | None = None,
     target_form: str | None = None,
     delivery_mode: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
+
+    A line out of the caller's ``scope`` (another brand's) is NotFound (LINE_NOT_FOUND).
 
     ``delivery_mode``: "esim" (ordered from the SM-DP+), "pickup" (a card handed
     over at the store by an agent, :mod:`resim.services.handover`) or "courier"
@@ -101,11 +105,18 @@ def open_request(
         target_form=target_form,
         delivery_mode=delivery_mode,
     )
-    return open_parsed(ctx, spec, actor=actor, source_ip=source_ip, lock_override=lock_override)
+    return open_parsed(
+        ctx, spec, actor=actor, source_ip=source_ip, lock_override=lock_override, scope=scope
+    )
 
 
 def open_quietly(
-    ctx: ServiceContext, spec: OpenSpec, *, actor: str, source_ip: str | None = None
+    ctx: ServiceContext,
+    spec: OpenSpec,
+    *,
+    actor: str,
+    source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> None:
     """Open for a caller who has proved nothing yet (issue 13, finding 15).
 
@@ -117,7 +128,7 @@ def open_quietly(
     are swallowed; an outage still raises.
     """
     try:
-        open_parsed(ctx, spec, actor=actor, source_ip=source_ip)
+        open_parsed(ctx, spec, actor=actor, source_ip=source_ip, scope=scope)
     except DomainError as exc:
         log.info("request.open_refused_quietly", code=exc.code, channel=spec.channel.value)
 
@@ -129,6 +140,7 @@ def open_parsed(
     actor: str = "bss",
     source_ip: str | None = None,
     lock_override: locks.LockOverride | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> OpenedRequest:
     """:func:`open_request` after :func:`parse_open`."""
     number, why, via, mode = spec.msisdn, spec.reason, spec.channel, spec.mode
@@ -136,7 +148,7 @@ def open_parsed(
     clean_eid, device_hash, clean_country = spec.eid, spec.device_hash, spec.country
     now = ctx.now()
     with ctx.uow() as uow:
-        line = repo.get_line_by_msisdn(uow, number)
+        line = repo.get_line_by_msisdn(uow, number, scope=scope)
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         if subscriber.replacements_frozen_at is not None:
             raise Refused(
@@ -277,7 +289,7 @@ def _fee_due(
     return 0 if done < free else amount
 
 
-def resend_code(ctx: ServiceContext, request_id: str) -> None:
+def resend_code(ctx: ServiceContext, request_id: str, *, scope: Scope = UNRESTRICTED) -> None:
     """A fresh one-time code replaces the old one (same attempt counter).
 
     Resends back off like failed attempts (SEC-03): after the policy's
@@ -286,7 +298,7 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
     """
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         if request.state != State.REQUESTED:
             raise Conflict(
                 "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
@@ -330,6 +342,7 @@ def submit_verification(
     staff_id: str | None = None,
     actor: str = "customer",
     source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> State:
     """Verify with a combination the policy accepts on the request's channel, then assess risk.
 
@@ -340,5 +353,5 @@ def submit_verification(
     """
     evidence = Evidence(otp=otp, pin=pin, password=password, totp=totp, staff_id=staff_id)
     return verify_request.submit_verification(
-        ctx, request_id, evidence=evidence, actor=actor, source_ip=source_ip
+        ctx, request_id, evidence=evidence, actor=actor, source_ip=source_ip, scope=scope
     )

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
+from identity_support import bearer, client_key
 from risk_support import audit_actions, set_policy, sha256, update_subscriber
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
@@ -53,7 +54,9 @@ def held_for_step_up(system: System, http: httpx.Client, n: int, reason: str) ->
     msisdn, email, _, old_imsi = add_line(system, n)
     update_subscriber(system, msisdn, known_devices=[sha256("phone-1")])
     created = http.post(
-        "/v1/requests", json={"msisdn": msisdn, "reason": reason, "device_id": "phone-2"}
+        "/v1/requests",
+        json={"msisdn": msisdn, "reason": reason, "device_id": "phone-2"},
+        headers=bss(system),
     )
     assert created.status_code == 201, created.text
     rid = created.json()["id"]
@@ -65,6 +68,11 @@ def held_for_step_up(system: System, http: httpx.Client, n: int, reason: str) ->
     assert view["risk"]["step_up_methods"] == ["id_document", "totp"]
     system.run_jobs()
     return rid, old_imsi
+
+
+def bss(system: System) -> dict[str, str]:
+    """The operator's BSS (a machine client): told 201 or why not, unlike anonymous callers."""
+    return bearer(client_key(system.ctx, "requests:write"))
 
 
 def sim_state(system: System, imsi: str) -> str:
@@ -95,7 +103,9 @@ class TestAStepUpThatNeverComesExpires:
         system.clock.advance(23 * HOUR)
         system.run_jobs()
         assert queries.get_request_view(system.ctx, rid)["state"] == "verified"
-        again = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "stolen"})
+        again = http.post(
+            "/v1/requests", json={"msisdn": msisdn, "reason": "stolen"}, headers=bss(system)
+        )
         assert again.status_code == 409 and again.json()["code"] == "REQUEST_ALREADY_OPEN"
 
         system.clock.advance(2 * HOUR)  # 25 h after verification: past the 24 h window
@@ -114,7 +124,9 @@ class TestAStepUpThatNeverComesExpires:
         with pytest.raises(Conflict) as late:
             verify_request.submit_step_up(system.ctx, rid, evidence=Evidence(totp="123456"))
         assert late.value.code == "NOT_AWAITING_STEP_UP"
-        new = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "stolen"})
+        new = http.post(
+            "/v1/requests", json={"msisdn": msisdn, "reason": "stolen"}, headers=bss(system)
+        )
         assert new.status_code == 201, new.text
 
     def test_a_brand_sets_its_own_window(self, system: System, http: httpx.Client) -> None:

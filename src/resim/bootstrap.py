@@ -24,6 +24,7 @@ from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.events.http import HttpEventSink
+from resim.adapters.geo.ranges import CidrCountryFile, NoGeolocator
 from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
@@ -38,6 +39,7 @@ from resim.services.ports import (
     CoreNetwork,
     Courier,
     EventSink,
+    Geolocator,
     Mailer,
     SmdpClient,
     SmsGateway,
@@ -139,6 +141,7 @@ def build_context(
     sms: SmsGateway | None = None,
     event_sink: EventSink | None = None,
     courier: Courier | None = None,
+    geolocator: Geolocator | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
@@ -175,7 +178,15 @@ def build_context(
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         ),
+        geolocator=geolocator or build_geolocator(settings),
     )
+
+
+def build_geolocator(settings: Settings) -> Geolocator:
+    """The operator's ranges file when configured (a bad file stops start-up), else none."""
+    if settings.geo_ranges_file is None:
+        return NoGeolocator()
+    return CidrCountryFile.from_file(settings.geo_ranges_file)
 
 
 def build_token_issuer(settings: Settings) -> LocalTokenIssuer:

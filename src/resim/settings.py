@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # SEC-03: failed verification attempts from one source address per window
     # (the brand's failure_window_hours) before it is blocked and reviewers alerted.
     ip_max_failures: int = Field(50, ge=1)
+    # SEC-07 new_country: a CSV of the operator's address ranges -> country
+    # (resim.adapters.geo.ranges); a self-service request's country is derived
+    # from its source address with it. None: every country is unknown, and the
+    # brand's missing_signal policy decides. resim downloads no database.
+    geo_ranges_file: Path | None = None
     # argon2id cost of new PIN and password hashes (RFC 9106 section 4; the
     # default is its second, low-memory profile). Tune to the hardware; existing
     # hashes keep the cost they were made with. Production refuses less than

@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.courier.fake import FakeCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.events.fake import FakeEventSink
+from resim.adapters.geo.ranges import NoGeolocator
 from resim.adapters.sms.fake import FakeSmsGateway
 from resim.services.ports import (
     Clock,
     CoreNetwork,
     Courier,
     EventSink,
+    Geolocator,
     Mailer,
     SmdpClient,
     SmsGateway,
@@ -70,6 +72,8 @@ class ServiceContext:
     courier: Courier = field(default_factory=FakeCourier)  # physical cards by post
     # argon2id cost of new PIN and password hashes (settings: RESIM_ARGON2_*)
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    # SEC-07: country of a self-service caller's address (none configured: unknown)
+    geolocator: Geolocator = field(default_factory=NoGeolocator)
 
     # CAMARA subscriptions: where notifications go, and their rules (see settings)
     event_sink: EventSink = field(default_factory=FakeEventSink)

@@ -153,6 +153,21 @@ class CoreNetwork(Protocol):
     def is_enabled(self, *, imsi: str) -> bool: ...
 
 
+# ---------------------------------------------------------------- geolocation
+
+
+class Geolocator(Protocol):
+    """Where a source address is, as far as the operator's data says (SEC-07 new_country)."""
+
+    def country_of(self, address: str) -> str | None:
+        """The ISO 3166-1 alpha-2 code (upper case) of ``address``, or None when unknown.
+
+        Never raises for a malformed or private address (None); an address is
+        personal data and is never logged.
+        """
+        ...
+
+
 # ---------------------------------------------------------------- mail
 
 

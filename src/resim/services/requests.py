@@ -31,7 +31,7 @@ from resim.services import attempts, locks, repo, verify_request
 from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail, notify_customer
-from resim.services.risk_facts import hash_device, normalize_country
+from resim.services.risk_facts import hash_device, is_self_service, normalize_country
 from resim.services.unit_of_work import UnitOfWork, new_id
 from resim.services.verification import Evidence, channel_combos, facts_of
 
@@ -82,9 +82,13 @@ def open_request(
     a postal address on file (NO_POSTAL_ADDRESS). Courier adds the policy's
     ``courier_fee_minor`` to the fee.
     ``device_id`` (stored only as its SHA-256) and ``country`` (ISO alpha-2) feed
-    the new-device and new-country risk rules. A staff actor ("staff:<id>") over
-    the brand's per-agent hourly limit gets TooManyAttempts and the reviewers
-    an alert (services.agent_limits).
+    the new-device and new-country risk rules. A self-service request (portal,
+    or an API caller without credentials) without a country gets the one
+    ``ctx.geolocator`` finds for ``source_ip``; a trusted caller's address says
+    nothing about the customer and is not looked up. Where the signal stays
+    missing, the brand's ``missing_signal`` policy decides (domain.risk).
+    A staff actor ("staff:<id>") over the brand's per-agent hourly limit gets
+    TooManyAttempts and the reviewers an alert (services.agent_limits).
 
     Refuses (nothing written) when the line is locked (unless ``lock_override``
     is a valid agent override, see ``locks.check_line_lock``) or already has an
@@ -106,6 +110,8 @@ def open_request(
     clean_eid = normalize_eid(eid) if eid else None
     device_hash = hash_device(device_id)
     clean_country = normalize_country(country)
+    if clean_country is None and source_ip and is_self_service(via, actor):
+        clean_country = ctx.geolocator.country_of(source_ip)
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number)
@@ -185,6 +191,9 @@ def open_request(
                 "fee_minor": request.fee_minor,
                 "target_form": form.value,
                 "delivery_mode": mode.value,
+                # SEC-07: which origin signals the risk rules will have (never the values)
+                "device_signal": device_hash is not None,
+                "country": clean_country,
             },
         )
         if lock_override is not None and override_check is not None:

@@ -25,7 +25,7 @@ from resim.entrypoints.api.schemas import (
     Verification,
     VerificationResult,
 )
-from resim.errors import NotFound, PermissionDenied
+from resim.errors import InvalidInput, NotFound, PermissionDenied
 from resim.services import cancel, console, locks, queries, reissue, requests, review, sessions
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
@@ -61,9 +61,21 @@ def create_request(
 
     Anyone may ask (the customer proves identity by verifying); the request's
     actor is the caller's credential, and only staff may use the agent channel.
+    ``device_id`` and ``country`` are taken from staff and API clients only
+    (422 ORIGIN_NOT_ACCEPTED otherwise); see docs/security.md, SEC-07.
     """
     if body.channel == "agent" and principal.kind != "staff":
         raise PermissionDenied("only staff open requests on the agent channel")
+    if principal.kind not in ("staff", "client") and (
+        body.device_id is not None or body.country is not None
+    ):
+        # SEC-07: a caller without credentials could name a device or country the
+        # customer is known by; resim derives them itself (source address).
+        raise InvalidInput(
+            "device_id and country are accepted only from staff and API clients;"
+            " for a request without credentials resim derives them itself",
+            code="ORIGIN_NOT_ACCEPTED",
+        )
     opened = requests.open_request(
         ctx,
         msisdn=body.msisdn,

@@ -39,6 +39,7 @@ from resim.entrypoints.web.csrf import (
     csrf_token,
     set_csrf_cookie,
 )
+from resim.entrypoints.web.device import device_of, set_device_cookie
 from resim.entrypoints.web.portal_text import (
     BY_CODE,
     DELIVERY_LABELS,
@@ -215,6 +216,7 @@ async def open_request(request: Request) -> Response:
             status=422,
             here="/portal",
         )
+    device, new_cookie = device_of(request, ctx.otp_pepper)  # SEC-07 new_device
     try:
         opened = await run_in_threadpool(
             lambda: requests.open_request(
@@ -225,6 +227,7 @@ async def open_request(request: Request) -> Response:
                 actor="customer",
                 eid=eid or None,
                 source_ip=source_ip(request),
+                device_id=device,
                 delivery_mode=delivery,
             )
         )
@@ -239,7 +242,9 @@ async def open_request(request: Request) -> Response:
             status=status_for(exc),
             here="/portal",
         )
-    return RedirectResponse(f"/portal/requests/{opened.id}/verify", status_code=303)
+    response = RedirectResponse(f"/portal/requests/{opened.id}/verify", status_code=303)
+    set_device_cookie(request, response, new_cookie)
+    return response
 
 
 def _verify_page(

@@ -26,6 +26,7 @@ from resim.services.ports import (
     Geolocator,
     Mailer,
     SmdpClient,
+    SmdpStatusQuery,
     SmsGateway,
 )
 from resim.services.unit_of_work import UnitOfWork
@@ -74,6 +75,11 @@ class ServiceContext:
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     # SEC-07: country of a self-service caller's address (none configured: unknown)
     geolocator: Geolocator = field(default_factory=NoGeolocator)
+    # Lost install callbacks (services/reconcile.py; settings RESIM_RECONCILE_*)
+    reconcile_after: dt.timedelta = dt.timedelta(minutes=15)
+    reconcile_max_interval: dt.timedelta = dt.timedelta(hours=6)
+    reconcile_ask_core: bool = True
+    smdp_status: SmdpStatusQuery | None = None  # None: the SM-DP+ is not asked
 
     # CAMARA subscriptions: where notifications go, and their rules (see settings)
     event_sink: EventSink = field(default_factory=FakeEventSink)

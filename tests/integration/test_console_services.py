@@ -25,6 +25,7 @@ from resim.services import (
     seed,
     staff,
 )
+from resim.services.tenancy import Scope
 
 pytestmark = pytest.mark.integration
 DAY = dt.timedelta(days=1)
@@ -116,7 +117,8 @@ class TestDashboard:
         assert board.totals.replacements == 0
         assert board.median_minutes_to_completion is None
         assert dashboard.figures(system.ctx, days=7).totals.replacements == 1
-        assert dashboard.figures(system.ctx, days=7, brand_id="other").totals.replacements == 0
+        other = dashboard.figures(system.ctx, days=7, scope=Scope.of_brand("other"))
+        assert other.totals.replacements == 0
 
     def test_days_out_of_range_are_refused(self, system: System) -> None:
         with pytest.raises(InvalidInput):

@@ -25,6 +25,7 @@ from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import Conflict, InvalidInput, NotFound, Refused
 from resim.services import locks, queries, requests, review
+from resim.services.tenancy import Scope
 from resim.services.unit_of_work import new_id
 
 pytestmark = pytest.mark.integration
@@ -215,9 +216,16 @@ class TestTurningTheLockOn:
     def test_a_customer_session_may_lock_only_its_own_line(self, system: System) -> None:
         msisdn, _, _, _ = add_line(system, 304)
         with pytest.raises(NotFound):
-            locks.lock_line(system.ctx, msisdn, actor="customer", only_line_id="another-line")
+            locks.lock_line(
+                system.ctx,
+                msisdn,
+                actor="customer",
+                scope=Scope.of_customer(line_id="another-line", request_id=None),
+            )
         with pytest.raises(NotFound):
-            locks.lock_line(system.ctx, msisdn, actor="staff:x", only_brand_id="another-brand")
+            locks.lock_line(
+                system.ctx, msisdn, actor="staff:x", scope=Scope.of_brand("another-brand")
+            )
         assert line_row(system, msisdn).sim_change_locked is False
         assert audit_rows(system, "line.locked") == []
 

@@ -16,14 +16,23 @@ from resim.services.alerts import raise_alert
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.requests import token_hash
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 
-def cancel(ctx: ServiceContext, request_id: str, *, actor: str, note: str | None = None) -> State:
-    """Cancel an open request. Refused once the new eSIM reported installed."""
+def cancel(
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    scope: Scope = UNRESTRICTED,
+) -> State:
+    """Cancel an open request. Refused once the new eSIM reported installed.
+    A request out of the caller's ``scope`` is NotFound."""
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         _cancel_locked(ctx, uow, request, actor=actor, note=note, at=now)
         uow.commit()
         return request.state

@@ -53,6 +53,7 @@ from resim.services import attempts, repo
 from resim.services.context import ServiceContext
 from resim.services.cutover import record_install_failed, record_installed
 from resim.services.external import JobRecord
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 JOB = "esim.reconcile"
@@ -168,18 +169,20 @@ def _next(
     )
 
 
-def check_now(ctx: ServiceContext, request_id: str, *, actor: str = "customer") -> None:
+def check_now(
+    ctx: ServiceContext, request_id: str, *, actor: str = "customer", scope: Scope = UNRESTRICTED
+) -> None:
     """The customer says the eSIM is installed: check at once (the same job, due now).
 
     Refused (Conflict) unless the request is ready and not yet known installed.
     One check at a time: while one is due or running nothing new is queued.
     Presses count like resent codes: after the brand's ``backoff_after_failures``
     each must wait longer (TooManyAttempts), so the button cannot be used to
-    hammer the core network or the SM-DP+.
+    hammer the core network or the SM-DP+. A request out of ``scope`` is NotFound.
     """
     now = ctx.now()
     with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
+        req = repo.get_request(uow, request_id, lock=True, scope=scope)
         if req.installed_at is not None or req.state == State.COMPLETED:
             raise Conflict(
                 "the eSIM is already known to be installed", code="INSTALL_ALREADY_KNOWN"

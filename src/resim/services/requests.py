@@ -32,6 +32,7 @@ from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail, notify_customer
 from resim.services.risk_facts import hash_device, is_self_service, normalize_country
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork, new_id
 from resim.services.verification import Evidence, channel_combos, facts_of
 
@@ -70,8 +71,11 @@ def open_request(
     lock_override: locks.LockOverride | None = None,
     target_form: str | None = None,
     delivery_mode: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
+
+    A line out of the caller's ``scope`` (another brand's) is NotFound (LINE_NOT_FOUND).
 
     ``delivery_mode``: "esim" (ordered from the SM-DP+), "pickup" (a card handed
     over at the store by an agent, :mod:`resim.services.handover`) or "courier"
@@ -114,7 +118,7 @@ def open_request(
         clean_country = ctx.geolocator.country_of(source_ip)
     now = ctx.now()
     with ctx.uow() as uow:
-        line = repo.get_line_by_msisdn(uow, number)
+        line = repo.get_line_by_msisdn(uow, number, scope=scope)
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         if subscriber.replacements_frozen_at is not None:
             raise Refused(
@@ -300,7 +304,7 @@ def _fee_due(
     return 0 if done < free else amount
 
 
-def resend_code(ctx: ServiceContext, request_id: str) -> None:
+def resend_code(ctx: ServiceContext, request_id: str, *, scope: Scope = UNRESTRICTED) -> None:
     """A fresh one-time code replaces the old one (same attempt counter).
 
     Resends back off like failed attempts (SEC-03): after the policy's
@@ -309,7 +313,7 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
     """
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         if request.state != State.REQUESTED:
             raise Conflict(
                 "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
@@ -353,6 +357,7 @@ def submit_verification(
     staff_id: str | None = None,
     actor: str = "customer",
     source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> State:
     """Verify with a combination the policy accepts on the request's channel, then assess risk.
 
@@ -363,5 +368,5 @@ def submit_verification(
     """
     evidence = Evidence(otp=otp, pin=pin, password=password, totp=totp, staff_id=staff_id)
     return verify_request.submit_verification(
-        ctx, request_id, evidence=evidence, actor=actor, source_ip=source_ip
+        ctx, request_id, evidence=evidence, actor=actor, source_ip=source_ip, scope=scope
     )

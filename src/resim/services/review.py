@@ -17,6 +17,7 @@ from resim.errors import Conflict, InvalidInput, Refused
 from resim.services import repo, risk_facts
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -193,8 +194,11 @@ def review(
     reviewer: str,
     approve_it: bool,
     note: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> State:
     """A reviewer decides a held request (SEC-08 four eyes).
+
+    A request out of the reviewer's ``scope`` (another brand's) is NotFound.
 
     ``reviewer`` is the deciding principal's actor ("staff:<id>"; a bare id
     means a staff id). Nobody decides a request they created (SELF_REVIEW), and
@@ -207,7 +211,7 @@ def review(
     who = reviewer_identity(reviewer)
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         if request.state != State.IN_REVIEW:
             raise Conflict("the request is not waiting for review", code="NOT_IN_REVIEW")
         if who == reviewer_identity(request.actor):

@@ -20,8 +20,11 @@ Rules a route may name:
   none of the credentials below satisfies it
 
 Scopes of machine clients (see ``SCOPES``) are coarse and named by what they
-let a client do. A route's handler still checks object-level rules (a customer
-session reads only its own request: :func:`own_request`) through the services.
+let a client do. Which objects a caller reaches is the services' business: every
+route hands them :attr:`Principal.scope` (:mod:`resim.services.tenancy`), so
+staff and clients of one brand reach that brand's lines and requests only, and a
+customer session its own line and request; anything else is 404, as if it did
+not exist (DESIGN.md, "Tenancy").
 
 Credentials (``Authorization: Bearer ...``), resolved by
 :func:`resim.services.sessions.resolve_bearer` with the app's ServiceContext:
@@ -43,9 +46,10 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from resim.errors import NotFound, PermissionDenied, Unauthenticated
+from resim.errors import PermissionDenied, Unauthenticated
 from resim.services.context import ServiceContext
 from resim.services.sessions import resolve_bearer
+from resim.services.tenancy import UNRESTRICTED, Scope
 
 SCOPES: dict[str, str] = {
     "requests:write": "open, verify on a customer's behalf, resend codes, cancel",
@@ -76,6 +80,17 @@ class Principal:
     @property
     def staff_id(self) -> str | None:
         return self.id if self.kind == "staff" else None
+
+    @property
+    def scope(self) -> Scope:
+        """What this caller may reach: its brand (staff, clients; None: operator-wide),
+        its own line and request (customers). Anonymous callers prove themselves with
+        the request's own secrets, so no tenant limits them."""
+        if self.kind in ("staff", "client"):
+            return Scope.of_brand(self.brand_id)
+        if self.kind == "customer":
+            return Scope.of_customer(line_id=self.line_id, request_id=self.request_id)
+        return UNRESTRICTED
 
     @property
     def actor(self) -> str:
@@ -133,13 +148,6 @@ def authenticate(request: Request) -> Principal:
         source_ip=source_ip,
         session_id=caller.session_id,
     )
-
-
-def own_request(principal: Principal, request_id: str) -> None:
-    """A customer session reaches only the request it verified; any other is NotFound
-    (the same answer as a request that does not exist, so existence is not revealed)."""
-    if principal.kind == "customer" and principal.request_id != request_id:
-        raise NotFound("no replacement request with that id", code="REQUEST_NOT_FOUND")
 
 
 def declared(*rules: str) -> Any:

@@ -1,4 +1,9 @@
-"""The BSS REST API for replacement requests (thin: parse, call one service, render)."""
+"""The BSS REST API for replacement requests (thin: parse, call one service, render).
+
+Every route hands the services the caller's ``principal.scope``: another brand's
+request (or, for a customer session, any request but its own) is 404 and lists
+hold the caller's brand only (DESIGN.md, "Tenancy").
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from resim.adapters.qr import qr_png, qr_svg
 from resim.domain.workflow import State
-from resim.entrypoints.api.access import Principal, allow, own_request
+from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import (
     API_ERRORS,
@@ -46,11 +51,15 @@ def _actor(principal: Principal) -> str:
     return principal.actor if principal.kind in ("staff", "client") else "customer"
 
 
-def _may_read_activation(ctx: ServiceContext, principal: Principal, request_id: str) -> None:
-    own_request(principal, request_id)
+def _activation_view(ctx: ServiceContext, principal: Principal, request_id: str) -> dict[str, Any]:
+    """The activation code for a caller in whose scope the request is; an agent also
+    needs a live identity check on its line."""
     if principal.kind == "staff":
         assert principal.id is not None
-        console.require_live_check_for_request(ctx, staff_id=principal.id, request_id=request_id)
+        console.require_live_check_for_request(
+            ctx, staff_id=principal.id, request_id=request_id, scope=principal.scope
+        )
+    return queries.activation_view(ctx, request_id, scope=principal.scope)
 
 
 @router.post("/requests", status_code=201, response_model=CreatedRequest)
@@ -87,6 +96,7 @@ def create_request(
         device_id=body.device_id,
         country=body.country,
         lock_override=locks.LockOverride(body.justification or "") if body.lock_override else None,
+        scope=principal.scope,
     )
     return CreatedRequest(
         id=opened.id,
@@ -100,14 +110,19 @@ def create_request(
 @router.get("/requests", response_model=list[RequestView])
 def list_requests(
     ctx: Ctx,
-    _principal: Annotated[Principal, allow(*READERS)],
+    principal: Annotated[Principal, allow(*READERS)],
     state: State | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
-    """Requests, newest first; with state=in_review, the review queue oldest first."""
+    """Requests of the caller's brand, newest first; with state=in_review, the review
+    queue oldest first."""
     return queries.list_requests(
-        ctx, state=state.value if state else None, limit=limit, offset=offset
+        ctx,
+        scope=principal.scope,
+        state=state.value if state else None,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -116,8 +131,7 @@ def read_request(
     request_id: str, ctx: Ctx, principal: Annotated[Principal, allow("customer", *READERS)]
 ) -> dict[str, Any]:
     """Where the request is and what happens next. Never contains a secret."""
-    own_request(principal, request_id)
-    return queries.get_request_view(ctx, request_id)
+    return queries.get_request_view(ctx, request_id, scope=principal.scope)
 
 
 @router.post(
@@ -149,6 +163,7 @@ def verify(
         staff_id=principal.id if principal.kind == "staff" else None,
         actor=_actor(principal),
         source_ip=principal.source_ip,
+        scope=principal.scope,
     )
     if principal.kind in ("staff", "client"):
         return VerificationResult(id=request_id, state=state.value)
@@ -165,10 +180,10 @@ def verify(
 
 @router.post("/requests/{request_id}/code", status_code=202, response_model=StateOnly)
 def resend_code(
-    request_id: str, ctx: Ctx, _principal: Annotated[Principal, allow("anyone")]
+    request_id: str, ctx: Ctx, principal: Annotated[Principal, allow("anyone")]
 ) -> StateOnly:
     """Send a fresh one-time code (the old one stops working)."""
-    requests.resend_code(ctx, request_id)
+    requests.resend_code(ctx, request_id, scope=principal.scope)
     return StateOnly(id=request_id, state=State.REQUESTED.value)
 
 
@@ -179,8 +194,9 @@ def cancel_request(
     ctx: Ctx,
     principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
 ) -> StateOnly:
-    own_request(principal, request_id)
-    state = cancel.cancel(ctx, request_id, actor=_actor(principal), note=body.note)
+    state = cancel.cancel(
+        ctx, request_id, actor=_actor(principal), note=body.note, scope=principal.scope
+    )
     return StateOnly(id=request_id, state=state.value)
 
 
@@ -199,6 +215,7 @@ def review_request(
         reviewer=principal.actor,
         approve_it=body.decision == "approve",
         note=body.note,
+        scope=principal.scope,
     )
     return StateOnly(id=request_id, state=state.value)
 
@@ -211,8 +228,7 @@ def reissue_request(
     principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
 ) -> StateOnly:
     """The download failed on the device: withdraw that profile and order a fresh one."""
-    own_request(principal, request_id)
-    state = reissue.reissue(ctx, request_id, actor=_actor(principal))
+    state = reissue.reissue(ctx, request_id, actor=_actor(principal), scope=principal.scope)
     return StateOnly(id=request_id, state=state.value)
 
 
@@ -224,8 +240,7 @@ def activation(
     principal: Annotated[Principal, allow(*ACTIVATION)],
 ) -> Activation:
     """The activation code (secret): QR payload, one-tap iOS link, address and matching ID."""
-    _may_read_activation(ctx, principal, request_id)
-    view = queries.activation_view(ctx, request_id)
+    view = _activation_view(ctx, principal, request_id)
     base = str(request.url_for("activation_qr", request_id=request_id, fmt="png"))
     return Activation(**view, qr_png_url=base, qr_svg_url=base[: -len("png")] + "svg")
 
@@ -241,8 +256,7 @@ async def activation_qr(
 ) -> Response:
     if fmt not in ("png", "svg"):
         raise NotFound("the QR code is served as qr.png or qr.svg", code="NOT_FOUND")
-    await run_in_threadpool(_may_read_activation, ctx, principal, request_id)
-    view = await run_in_threadpool(queries.activation_view, ctx, request_id)
+    view = await run_in_threadpool(_activation_view, ctx, principal, request_id)
     if fmt == "png":
         return Response(
             qr_png(view["qr_payload"]),
@@ -259,8 +273,9 @@ async def activation_qr(
 @router.get("/sim-changes", response_model=list[SimChangeRecord], tags=["sim-changes"])
 def sim_changes(
     ctx: Ctx,
-    _principal: Annotated[Principal, allow("reviewer", "admin", "client:sim-changes:read")],
+    principal: Annotated[Principal, allow("reviewer", "admin", "client:sim-changes:read")],
     msisdn: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
-    return queries.sim_changes(ctx, msisdn=msisdn, limit=limit)
+    """SIM changes of the caller's brand's lines, newest first."""
+    return queries.sim_changes(ctx, scope=principal.scope, msisdn=msisdn, limit=limit)

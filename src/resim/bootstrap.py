@@ -12,14 +12,16 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
-from resim.adapters.db.engine import create_engine, create_read_engine
+from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
@@ -30,10 +32,12 @@ from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
 from resim.adapters.token_issuer import LocalTokenIssuer
+from resim.entrypoints.api.app import ApiConfig
 from resim.entrypoints.camara.auth import CamaraAccess
 from resim.entrypoints.camara.mount import CamaraRuntime
 from resim.entrypoints.camara.ratelimit import RateLimiter
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
+from resim.errors import ConfigurationError
 from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
     Clock,
@@ -92,12 +96,108 @@ def _dev_key(path: Path) -> str:
     return path.read_text().strip()
 
 
-def build_engine(settings: Settings, *, pool_size: int | None = None) -> sa.Engine:
+@dataclass(frozen=True)
+class Pool:
+    """One engine's connection pool: at most ``size + overflow`` connections."""
+
+    name: str
+    size: int
+    overflow: int
+    settings: str  # the settings that size it, for error messages
+
+    @property
+    def most(self) -> int:
+        return self.size + self.overflow
+
+
+Process = Literal["api", "worker", "demo"]
+
+
+def api_pool(settings: Settings) -> Pool:
+    return Pool(
+        "api",
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        "RESIM_DB_POOL_SIZE + RESIM_DB_MAX_OVERFLOW",
+    )
+
+
+def read_pool(settings: Settings) -> Pool:
+    return Pool(
+        "camara-read",
+        settings.read_db_pool_size,
+        settings.read_db_max_overflow,
+        "RESIM_READ_DB_POOL_SIZE + RESIM_READ_DB_MAX_OVERFLOW",
+    )
+
+
+def worker_pool(settings: Settings, concurrency: int | None = None) -> Pool:
+    jobs = concurrency or settings.worker_concurrency
+    return Pool(
+        "worker",
+        settings.worker_db_pool_size or jobs + 4,
+        settings.worker_db_max_overflow,
+        "RESIM_WORKER_DB_POOL_SIZE (unset: concurrency + 4) + RESIM_WORKER_DB_MAX_OVERFLOW",
+    )
+
+
+def connection_pools(
+    settings: Settings, process: Process, *, concurrency: int | None = None
+) -> tuple[Pool, ...]:
+    """The pools one process of this kind opens (docs/operations.md, "Database
+    connections"). The demo is one process: the worker's engine serves its API too."""
+    if process == "api":
+        return (api_pool(settings), read_pool(settings))
+    if process == "worker":
+        return (worker_pool(settings, concurrency),)
+    return (worker_pool(settings, concurrency), read_pool(settings))
+
+
+def check_connection_budget(engine: sa.Engine, pools: tuple[Pool, ...], *, process: str) -> int:
+    """Refuse (ConfigurationError) pools that together may open more connections
+    than PostgreSQL's ``max_connections`` leaves to ordinary roles; return the sum.
+
+    Checks this one process: the operator adds up the processes (the docs show
+    how). SQLite has no limit. An unreachable server is logged and not checked:
+    the process starts and /ready says the database is unreachable.
+    """
+    total = sum(pool.most for pool in pools)
+    try:
+        limit = connection_limit(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        structlog.get_logger().warning(
+            "db.connection_limit_unchecked", process=process, error=type(exc).__name__
+        )
+        return total
+    if limit is None:
+        return total
+    most, reserved = limit
+    usable = most - reserved
+    if total > usable:
+        parts = ", ".join(f"{p.name} {p.most} ({p.settings})" for p in pools)
+        raise ConfigurationError(
+            f"this {process} process may open {total} database connections ({parts}), but "
+            f"PostgreSQL allows {usable} (max_connections {most} less {reserved} reserved); "
+            "make the pools smaller or raise max_connections (docs/operations.md)",
+            code="TOO_MANY_DB_CONNECTIONS",
+        )
+    return total
+
+
+def build_engine(
+    settings: Settings, *, pool_size: int | None = None, pool: Pool | None = None
+) -> sa.Engine:
+    """The read-write engine. ``pool`` sizes it (default: the API process's pool);
+    ``pool_size`` alone (tests, tools) means that many plus as many overflow."""
     start_mappers()
     if settings.effective_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    size = pool_size or max(10, min(settings.worker_concurrency + 4, 100))
-    return create_engine(settings.effective_database_url, pool_size=size)
+    if pool_size is not None:
+        return create_engine(settings.effective_database_url, pool_size=pool_size)
+    chosen = pool or api_pool(settings)
+    return create_engine(
+        settings.effective_database_url, pool_size=chosen.size, max_overflow=chosen.overflow
+    )
 
 
 def build_smdp_client(settings: Settings) -> HttpEs2Client:
@@ -221,7 +321,10 @@ def build_camara(
     if read_engine is None:
         if settings.effective_database_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        read_engine = create_read_engine(settings.effective_database_url)
+        chosen = read_pool(settings)
+        read_engine = create_read_engine(
+            settings.effective_database_url, pool_size=chosen.size, max_overflow=chosen.overflow
+        )
     issuer: LocalTokenIssuer | None = None
     keys: KeySource
     if settings.camara_jwks_url:
@@ -250,3 +353,19 @@ def build_camara(
         policy_cache_seconds=settings.camara_policy_cache_seconds,
     )
     return CamaraRuntime(access, issuer=issuer, simswap=queries)
+
+
+def build_api_config(
+    settings: Settings, *, clock: Clock | None = None, camara: CamaraRuntime | None = None
+) -> ApiConfig:
+    """What the API app takes from settings: the ES2+ callback's credentials,
+    CAMARA, and the HTTP edge (body limit, trusted proxies, metrics token)."""
+    return ApiConfig(
+        smdp_id=settings.smdp_id,
+        callback_token=load_secrets(settings).callback_token,
+        camara=camara or build_camara(settings, clock=clock),
+        bench_endpoints=settings.bench_endpoints,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=tuple(settings.trusted_proxies),
+        metrics_token=settings.metrics_token.get_secret_value(),
+    )

@@ -8,11 +8,12 @@ the built-in core network and mail captured on loopback.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,31 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8600"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8600, ge=1, le=65535)
+
+    # The HTTP edge (docs/security.md, "The HTTP edge"). The largest request body
+    # a route takes unless it has a limit of its own (forms 16 KiB, the ES2+
+    # callback 32 KiB); a bigger one is answered 413 before or while it is read.
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Reverse proxies (addresses or CIDR networks, comma separated) whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none; the
+    # socket's peer is the client, whatever the headers say.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The bearer token a Prometheus scraper sends to GET /metrics. Empty:
+    # /metrics answers only callers on loopback (127.0.0.0/8, ::1).
+    metrics_token: SecretStr = SecretStr("")
+
+    # Database connection pools (docs/operations.md, "Database connections").
+    # A process opens at most the sum of its pools' size + overflow; start-up
+    # refuses a sum above what PostgreSQL's max_connections leaves for it.
+    # The API process: requests and pages, plus the CAMARA read engine.
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_max_overflow: int = Field(10, ge=0, le=1000)
+    read_db_pool_size: int = Field(5, ge=1, le=1000)
+    read_db_max_overflow: int = Field(5, ge=0, le=1000)
+    # The worker process; unset: the worker's concurrency + 4 (claiming loop,
+    # lease renewal and the core network's own connections).
+    worker_db_pool_size: int | None = Field(None, ge=1, le=1000)
+    worker_db_max_overflow: int = Field(0, ge=0, le=1000)
 
     # SM-DP+ (ES2+)
     smdp_url: str = "http://127.0.0.1:8700"
@@ -140,6 +166,25 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        networks = []
+        for item in items:
+            text = str(item).strip()
+            if not text:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(text, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    "RESIM_TRUSTED_PROXIES takes IP addresses or CIDR networks, comma separated"
+                ) from None
+        return networks
 
     @model_validator(mode="after")
     def _no_plain_http_sinks_in_production(self) -> Settings:

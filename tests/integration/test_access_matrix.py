@@ -12,7 +12,8 @@
    Allowed: anything but 401/403. (Routes open to anyone answer a customer
    session as they answer anybody.) The SM-DP+ callback ("smdp") and the
    CAMARA API ("camara", JWT access tokens: tests/integration/test_camara_*.py)
-   take none of these credentials: 401 for every one of them.
+   take none of these credentials: 401 for every one of them; nor does
+   ``/metrics`` ("metrics": the scraper's RESIM_METRICS_TOKEN, set here).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/identity-checks"): {"agent"},
     ("GET", "/health"): {"anyone"},
     ("GET", "/ready"): {"anyone"},
-    ("GET", "/metrics"): {"anyone"},
+    ("GET", "/metrics"): {"metrics"},
     ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo"): {"smdp"},
     ("GET", "/status/{request_id}"): {"anyone"},
     # The portal's pages are open; the eSIM and the session-only buttons check
@@ -75,6 +76,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/portal"): {"anyone"},
     ("POST", "/portal/start"): {"anyone"},
     ("POST", "/portal/requests"): {"anyone"},
+    ("GET", "/portal/sent"): {"anyone"},
     ("GET", "/portal/requests/{request_id}"): {"anyone"},
     ("GET", "/portal/requests/{request_id}/verify"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/verify"): {"anyone"},
@@ -172,12 +174,15 @@ def _fill(path: str, values: dict[str, str]) -> str:
 def test_every_route_with_every_caller(system: System) -> None:
     own_msisdn, own_email, _, _ = add_line(system, 800)
     other_msisdn, other_email, _, _ = add_line(system, 801)
-    server = ServerThread(build_app(system.ctx, ApiConfig())).start()
+    server = ServerThread(build_app(system.ctx, ApiConfig(metrics_token="scraper-only"))).start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
             sessions: dict[str, str] = {}
+            opener = bearer(client_key(system.ctx, "requests:write"))  # the operator's app
             for msisdn, email in ((own_msisdn, own_email), (other_msisdn, other_email)):
-                created = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"})
+                created = http.post(
+                    "/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}, headers=opener
+                )
                 assert created.status_code == 201, created.text
                 rid = created.json()["id"]
                 system.run_jobs()
@@ -231,8 +236,9 @@ def test_every_route_with_every_caller(system: System) -> None:
                 for name, (principal, headers) in callers.items():
                     status = http.request(method, url, json=body, headers=headers).status_code
                     allowed = any(principal.satisfies(rule) for rule in rules)
-                    if "smdp" in rules or "camara" in rules:
-                        # the SM-DP+ callback token and CAMARA JWTs are none of these
+                    if "smdp" in rules or "camara" in rules or "metrics" in rules:
+                        # the SM-DP+ callback token, CAMARA JWTs and the scraper's
+                        # token (RESIM_METRICS_TOKEN) are none of these
                         expected = "401"
                         ok = status == 401
                     elif not allowed:

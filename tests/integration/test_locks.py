@@ -155,15 +155,16 @@ class TestTurningTheLockOn:
         client_id = http.get("/v1/auth/me", headers=bearer(key)).json()["id"]
         assert event.actor == f"client:{client_id}"  # named by its credentials
 
-        # Whoever asks (the customer on the portal, or the BSS with its own key): refused.
+        # Whoever asks is refused: the BSS with its own key is told why; an
+        # anonymous caller gets the answer every number gets (issue 13, finding 15).
         bss = bearer(client_key(system.ctx, "requests:write"))
-        for headers in ({}, bss):
-            refused = http.post(
-                "/v1/requests", json={"msisdn": msisdn, "reason": "lost"}, headers=headers
-            )
-            assert refused.status_code == 403
-            assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
-            assert "SIM-change lock" in refused.json()["message"]
+        refused = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"}, headers=bss)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
+        assert "SIM-change lock" in refused.json()["message"]
+        anonymous = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"})
+        assert anonymous.status_code == 202
+        assert "lock" not in anonymous.text.lower()
         assert request_count(system) == 0
 
         status = http.get(f"/v1/lines/{msisdn}/lock", headers=bearer(key))
@@ -235,7 +236,10 @@ class TestTurningTheLockOn:
         msisdn, email, _, _ = add_line(system, 305)
         other, _, _, _ = add_line(system, 306)
         http = api()
-        rid = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}).json()["id"]
+        bss = bearer(client_key(system.ctx, "requests:write"))
+        rid = http.post(
+            "/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}, headers=bss
+        ).json()["id"]
         system.run_jobs()
         verified = http.post(
             f"/v1/requests/{rid}/verification", json={"otp": system.code_for(email)}
@@ -266,7 +270,8 @@ class TestAPendingUnlock:
         set_pending_unlock(system, msisdn, effective)
 
         http = api()
-        refused = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"})
+        bss = bearer(client_key(system.ctx, "requests:write"))
+        refused = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"}, headers=bss)
         assert refused.status_code == 403
         assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
         assert "2026-03-02 09:00 UTC" in refused.json()["message"]

@@ -251,7 +251,7 @@ def base_url(system: System) -> Iterator[str]:
 
 def portal_ready(system: System, http: httpx.Client, n: int) -> str:
     msisdn, email = new_line(system, n)
-    rid = open_via_forms(http, msisdn, reason="damaged")
+    rid = open_via_forms(system, http, msisdn, reason="damaged")
     system.run_jobs()
     assert verify_via_form(http, rid, system.code_for(email)).status_code == 303
     system.run_jobs()

@@ -30,6 +30,7 @@ from resim.domain.model import (
     RequestKind,
     Subscriber,
 )
+from resim.domain.text import has_control_characters
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
 from resim.locale import LANGUAGES, normalize_language
@@ -219,6 +220,18 @@ def _verify_by_document(
 
 
 def _contact(spec: SeparationSpec) -> tuple[str, str, str]:
+    # Line breaks and NUL would end up in the survivor's mail headers, where
+    # the mailer refuses them and every notice to the survivor dies in its job.
+    if has_control_characters(spec.name):
+        raise InvalidInput(
+            "name must not contain control characters (line breaks, tabs, NUL)",
+            code="INVALID_NAME",
+        )
+    if has_control_characters(spec.email):
+        raise InvalidInput(
+            "email address must not contain control characters (line breaks, tabs, NUL)",
+            code="INVALID_EMAIL",
+        )
     name = spec.name.strip()
     if not name or len(name) > NAME_MAX:
         raise InvalidInput(f"name must be 1 to {NAME_MAX} characters", code="INVALID_NAME")

@@ -14,6 +14,9 @@ Rules a route may name:
 * ``"smdp"``         the SM-DP+ calling back over ES2+; the callback route checks
   its own token and requester id (ES2+ answers in its own format), so it uses
   :func:`declared` instead of :func:`allow`
+* ``"metrics"``      the Prometheus scraper: ``GET /metrics`` checks
+  ``RESIM_METRICS_TOKEN`` (or, without one, a loopback caller) itself
+  (``resim.entrypoints.api.metrics``), so it uses :func:`declared`
 * ``"camara"``       a relying party with a CAMARA access token (a JWT from the
   operator's authorization server); the CAMARA routes verify it themselves
   (``resim.entrypoints.camara.auth.camara_caller``, CAMARA's error format), and
@@ -46,6 +49,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
+from resim.entrypoints.api.forwarded import source_address
 from resim.errors import PermissionDenied, Unauthenticated
 from resim.services.context import ServiceContext
 from resim.services.sessions import resolve_bearer
@@ -112,14 +116,14 @@ class Principal:
             return self.kind == "staff" and self.role == rule
         if rule.startswith("client:"):
             return self.kind == "client" and rule.removeprefix("client:") in self.scopes
-        if rule in ("smdp", "camara"):
+        if rule in ("smdp", "camara", "metrics"):
             return False  # those routes authenticate their callers themselves
         raise ValueError(f"unknown access rule {rule!r}")
 
 
 def _check_rules(rules: tuple[str, ...]) -> None:
     for rule in rules:
-        if rule in ("anyone", "customer", "smdp", "camara", *STAFF_ROLES):
+        if rule in ("anyone", "customer", "smdp", "camara", "metrics", *STAFF_ROLES):
             continue
         if rule.startswith("client:") and rule.removeprefix("client:") in SCOPES:
             continue
@@ -128,7 +132,7 @@ def _check_rules(rules: tuple[str, ...]) -> None:
 
 def authenticate(request: Request) -> Principal:
     """Resolve the caller from the Authorization header (see the module docstring)."""
-    source_ip = request.client.host if request.client else None
+    source_ip = source_address(request)
     header = request.headers.get("authorization")
     if header is None:
         return Principal(kind="anonymous", source_ip=source_ip)

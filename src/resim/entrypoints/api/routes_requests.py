@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from resim.adapters.qr import qr_png, qr_svg
 from resim.domain.workflow import State
@@ -22,6 +23,7 @@ from resim.entrypoints.api.schemas import (
     Cancellation,
     CreatedRequest,
     CreateRequest,
+    OpenAccepted,
     Problem,
     RequestView,
     Review,
@@ -30,13 +32,28 @@ from resim.entrypoints.api.schemas import (
     Verification,
     VerificationResult,
 )
-from resim.errors import InvalidInput, NotFound, PermissionDenied
-from resim.services import cancel, console, locks, queries, reissue, requests, review, sessions
+from resim.errors import InvalidInput, NotFound, PermissionDenied, Refused
+from resim.services import (
+    cancel,
+    console,
+    locks,
+    open_spec,
+    queries,
+    reissue,
+    requests,
+    review,
+    sessions,
+)
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS
+OPEN_ACCEPTED = OpenAccepted(
+    status="accepted",
+    message="If this number can have its SIM replaced, a one-time code and a link to"
+    " continue were sent to the e-mail address on file.",
+)
 
 router = APIRouter(prefix="/v1", tags=["requests"], responses=ERRORS)
 
@@ -62,22 +79,40 @@ def _activation_view(ctx: ServiceContext, principal: Principal, request_id: str)
     return queries.activation_view(ctx, request_id, scope=principal.scope)
 
 
-@router.post("/requests", status_code=201, response_model=CreatedRequest)
+@router.post(
+    "/requests",
+    status_code=201,
+    response_model=CreatedRequest,
+    responses={
+        202: {
+            "model": OpenAccepted,
+            "description": "Callers without staff or client credentials: the same answer"
+            " whatever the number (see the operation's description)",
+        }
+    },
+)
 def create_request(
     body: CreateRequest, ctx: Ctx, principal: Annotated[Principal, allow("anyone")]
-) -> CreatedRequest:
+) -> CreatedRequest | JSONResponse:
     """Open a replacement request; the one-time code goes to the e-mail address on file.
 
     Anyone may ask (the customer proves identity by verifying); the request's
     actor is the caller's credential, and only staff may use the agent channel.
+
+    Staff and machine clients get the request (201) or the reason it was
+    refused. Anyone else (no credentials, or a customer session) gets 202 and
+    the same body whatever happened: an unknown number, a locked line, a frozen
+    account, a request already open, and a request opened all look alike,
+    and the factors on file are not listed. The customer continues from the
+    e-mail (the code, and the request's page that takes it). Only malformed
+    input (422) is told apart, as it says nothing about the number.
     ``device_id`` and ``country`` are taken from staff and API clients only
     (422 ORIGIN_NOT_ACCEPTED otherwise); see docs/security.md, SEC-07.
     """
+    trusted = principal.kind in ("staff", "client")
     if body.channel == "agent" and principal.kind != "staff":
         raise PermissionDenied("only staff open requests on the agent channel")
-    if principal.kind not in ("staff", "client") and (
-        body.device_id is not None or body.country is not None
-    ):
+    if not trusted and (body.device_id is not None or body.country is not None):
         # SEC-07: a caller without credentials could name a device or country the
         # customer is known by; resim derives them itself (source address).
         raise InvalidInput(
@@ -85,16 +120,33 @@ def create_request(
             " for a request without credentials resim derives them itself",
             code="ORIGIN_NOT_ACCEPTED",
         )
-    opened = requests.open_request(
-        ctx,
+    if body.lock_override and not trusted:
+        raise Refused(
+            "only an agent in a store or on the hotline may override a SIM-change lock",
+            code="LOCK_OVERRIDE_AGENT_ONLY",
+        )
+    spec = open_spec.parse_open(
         msisdn=body.msisdn,
         reason=body.reason.value,
         channel=body.channel,
-        actor=_actor(principal),
         eid=body.eid,
-        source_ip=principal.source_ip,
         device_id=body.device_id,
         country=body.country,
+    )
+    if not trusted:
+        requests.open_quietly(
+            ctx,
+            spec,
+            actor=_actor(principal),
+            source_ip=principal.source_ip,
+            scope=principal.scope,
+        )
+        return JSONResponse(OPEN_ACCEPTED.model_dump(), status_code=202)
+    opened = requests.open_parsed(
+        ctx,
+        spec,
+        actor=_actor(principal),
+        source_ip=principal.source_ip,
         lock_override=locks.LockOverride(body.justification or "") if body.lock_override else None,
         scope=principal.scope,
     )

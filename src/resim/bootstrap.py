@@ -25,8 +25,10 @@ from resim.adapters.db.engine import connection_limit, create_engine, create_rea
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
+from resim.adapters.es2.emulator_status import EmulatorStatusQuery
 from resim.adapters.events.http import HttpEventSink
 from resim.adapters.events.resolver import SystemResolver
+from resim.adapters.geo.ranges import CidrCountryFile, NoGeolocator
 from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
@@ -43,9 +45,11 @@ from resim.services.ports import (
     CoreNetwork,
     Courier,
     EventSink,
+    Geolocator,
     HostResolver,
     Mailer,
     SmdpClient,
+    SmdpStatusQuery,
     SmsGateway,
 )
 from resim.services.simswap import SimSwapQueries
@@ -242,6 +246,8 @@ def build_context(
     event_sink: EventSink | None = None,
     courier: Courier | None = None,
     sink_resolver: HostResolver | None = None,
+    geolocator: Geolocator | None = None,
+    smdp_status: SmdpStatusQuery | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
@@ -284,7 +290,26 @@ def build_context(
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         ),
+        geolocator=geolocator or build_geolocator(settings),
+        reconcile_after=dt.timedelta(seconds=settings.reconcile_after_seconds),
+        reconcile_max_interval=dt.timedelta(seconds=settings.reconcile_max_interval_seconds),
+        reconcile_ask_core=settings.reconcile_ask_core,
+        smdp_status=smdp_status or build_smdp_status(settings),
     )
+
+
+def build_smdp_status(settings: Settings) -> SmdpStatusQuery | None:
+    """The SM-DP+ status query the reconcile job may use (ES2+ has none: emulator only)."""
+    if settings.smdp_status_query == "emulator":
+        return EmulatorStatusQuery(settings.smdp_url, timeout=settings.smdp_timeout_seconds)
+    return None
+
+
+def build_geolocator(settings: Settings) -> Geolocator:
+    """The operator's ranges file when configured (a bad file stops start-up), else none."""
+    if settings.geo_ranges_file is None:
+        return NoGeolocator()
+    return CidrCountryFile.from_file(settings.geo_ranges_file)
 
 
 def build_token_issuer(settings: Settings) -> LocalTokenIssuer:

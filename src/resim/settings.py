@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     smdp_ca_bundle: Path | None = None
     smdp_timeout_seconds: float = Field(10.0, gt=0)
 
+    # Lost install callbacks (issue 13, finding 6; services/reconcile.py): a ready
+    # request not reported installed this long after its code was issued is
+    # checked, then again at doubling intervals (at most the maximum) until the
+    # code expires; the customer's "I have installed it" checks at once.
+    reconcile_after_seconds: float = Field(900.0, gt=0)
+    reconcile_max_interval_seconds: float = Field(6 * 3600.0, gt=0)
+    # Ask the core network whether the new SIM's IMSI has attached (an adapter
+    # that cannot tell says so, and the check moves on to the SM-DP+).
+    reconcile_ask_core: bool = True
+    # Ask the SM-DP+ for the profile's state. Standard ES2+ has no such query:
+    # "none", or "emulator" (resim's SM-DP+ emulator's non-standard admin
+    # endpoint at RESIM_SMDP_URL; for tests and the demo, refused in production).
+    smdp_status_query: Literal["none", "emulator"] = "none"
+
     # Mail
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(8625, ge=1, le=65535)
@@ -100,6 +114,11 @@ class Settings(BaseSettings):
     # SEC-03: failed verification attempts from one source address per window
     # (the brand's failure_window_hours) before it is blocked and reviewers alerted.
     ip_max_failures: int = Field(50, ge=1)
+    # SEC-07 new_country: a CSV of the operator's address ranges -> country
+    # (resim.adapters.geo.ranges); a self-service request's country is derived
+    # from its source address with it. None: every country is unknown, and the
+    # brand's missing_signal policy decides. resim downloads no database.
+    geo_ranges_file: Path | None = None
     # argon2id cost of new PIN and password hashes (RFC 9106 section 4; the
     # default is its second, low-memory profile). Tune to the hardware; existing
     # hashes keep the cost they were made with. Production refuses less than
@@ -192,6 +211,15 @@ class Settings(BaseSettings):
     def _no_plain_http_sinks_in_production(self) -> Settings:
         if self.environment == "production" and self.camara_sink_allow_http_loopback:
             raise ValueError("RESIM_CAMARA_SINK_ALLOW_HTTP_LOOPBACK is for tests and the demo")
+        return self
+
+    @model_validator(mode="after")
+    def _no_emulator_query_in_production(self) -> Settings:
+        if self.environment == "production" and self.smdp_status_query == "emulator":
+            raise ValueError(
+                "RESIM_SMDP_STATUS_QUERY=emulator asks resim's SM-DP+ emulator (ES2+ has no"
+                " status query); it is for tests and the demo"
+            )
         return self
 
     @model_validator(mode="after")

@@ -82,6 +82,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/portal/requests/{request_id}/verify"): {"anyone"},
     ("GET", "/portal/requests/{request_id}/status.json"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reissue"): {"anyone"},
+    ("POST", "/portal/requests/{request_id}/installed"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/cancel"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reconfirm/code"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reconfirm"): {"anyone"},

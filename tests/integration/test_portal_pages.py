@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import sqlalchemy as sa
+from risk_support import origin_rules_off
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
@@ -28,6 +29,7 @@ CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 @pytest.fixture
 def base_url(system: System) -> Iterator[str]:
+    origin_rules_off(system)  # a test browser is always a new device: see risk_support
     server = ServerThread(build_app(system.ctx, ApiConfig())).start()
     yield server.url
     server.stop()

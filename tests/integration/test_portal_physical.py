@@ -13,6 +13,7 @@ import re
 
 import httpx
 import pytest
+from risk_support import origin_rules_off
 from test_console_pages import server as server
 from test_console_pages import signed_in
 from test_portal_pages import browser, request_count, token, verify_via_form
@@ -53,6 +54,12 @@ def brand_policy(system: System, **policy: object) -> None:
             BrandPolicy(verification=email_code_alone(), **policy),  # type: ignore[arg-type]
         ),
     )
+    origin_rules_off(system)
+
+
+@pytest.fixture(autouse=True)
+def _origin_rules_off(system: System) -> None:
+    origin_rules_off(system)  # these tests are about delivery; see risk_support
 
 
 def choose(http: httpx.Client, msisdn: str) -> httpx.Response:

@@ -44,6 +44,16 @@ DELIVERY_MODES = ("esim", "pickup", "courier")
 AGENT_CONFIRMATIONS = ("customer_factor", "second_staff")
 
 
+def _default_missing_signal() -> dict[str, dict[str, str]]:
+    # SEC-07: a self-service caller (portal, anonymous API) who sends no device or
+    # whose country cannot be told is treated as an unknown device / country; a
+    # staff member's or API client's request without them is not held for that.
+    return {
+        rule: {"self_service": "step_up", "trusted": "ignore"}
+        for rule in ("new_device", "new_country")
+    }
+
+
 def _default_unlock_methods() -> list[list[str]]:
     return [["email_otp", "pin"], ["email_otp", "password"], ["totp"], ["id_document"]]
 
@@ -68,6 +78,10 @@ class BrandPolicy:
     step_up_methods: list[str] = field(default_factory=lambda: ["id_document", "totp"])
     # SEC-07: per-rule overrides {"rule id": {"outcome": ..., "days": ..., "enabled": ...}}.
     risk_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # SEC-07: what new_device / new_country do when their signal is missing, per
+    # origin ("self_service": portal and anonymous API; "trusted": staff and API
+    # clients): "ignore", or the outcome to give (see resim.domain.risk).
+    missing_signal: dict[str, dict[str, str]] = field(default_factory=_default_missing_signal)
     # SEC-07: hours between approval and provisioning, per reason ("lost": 2).
     cooling_off_hours: dict[str, float] = field(default_factory=dict)
     # SEC-05: unlocking the SIM-change lock.
@@ -184,9 +198,16 @@ class BrandPolicy:
     def _check_risk_settings(self) -> None:
         # Imported here: resim.domain.risk (the rule catalogue) imports this module.
         from resim.domain.model import Reason
-        from resim.domain.risk import validate_risk_rules, validate_rule_ids
+        from resim.domain.risk import (
+            validate_missing_signal,
+            validate_risk_rules,
+            validate_rule_ids,
+        )
 
         validate_risk_rules(self.risk_rules)
+        # Stored complete, so the brand's policy shows every choice, defaults included.
+        full = validate_missing_signal(self.missing_signal, _default_missing_signal())
+        object.__setattr__(self, "missing_signal", full)
         validate_rule_ids("four_eyes_rules", self.four_eyes_rules)
         reasons = {r.value for r in Reason}
         for reason, hours in self.cooling_off_hours.items():

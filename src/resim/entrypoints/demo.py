@@ -140,6 +140,8 @@ def start_demo(
             "sms_gateway_url": sms.url,
             "camara_sink_allow_http_loopback": True,  # the demo sink is http://127.0.0.1
             "worker_concurrency": 16,
+            # lost install callbacks are reconciled by asking the emulator (issue 13.6)
+            "smdp_status_query": "emulator",
         }
     )
     say(f"database   {settings.effective_database_url}")

@@ -38,6 +38,7 @@ from resim.services import (
     delivery,
     mailing,
     provisioning,
+    reconcile,
     texting,
     unlock,
 )
@@ -57,6 +58,7 @@ HANDLERS: dict[str, Handler] = {
     "core.suspend_old": cutover.suspend_old,
     "core.resume_old": cutover.resume_old,
     "core.cutover": cutover.cutover,
+    "esim.reconcile": reconcile.reconcile,
     "courier.dispatch": delivery.dispatch,
     "request.expire_unverified": lambda ctx, job: cancel.expire_unverified(ctx, _rid(job)),
     "request.expire_activation": lambda ctx, job: cancel.expire_activation(ctx, _rid(job)),

@@ -23,7 +23,7 @@ from resim.domain.activation import ActivationCode, generate_matching_id
 from resim.domain.model import ReplacementRequest, Sim, SimForm, SimState
 from resim.domain.workflow import TRANSITIONS, State
 from resim.errors import ExternalError
-from resim.services import repo
+from resim.services import reconcile, repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import notify_customer
@@ -305,6 +305,8 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
             request_id=req.id,
             run_after=req.activation_expires_at,
         )
+        # The install callback may never come (issue 13.6): ask later ourselves.
+        reconcile.schedule(ctx, uow, req, at=now)
         uow.commit()
 
 

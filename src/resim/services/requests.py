@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 import structlog
@@ -30,6 +30,7 @@ from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail, notify_customer
 from resim.services.open_spec import OpenSpec, check_delivery, parse_open
+from resim.services.risk_facts import is_self_service
 from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork, new_id
 from resim.services.verification import Evidence, channel_combos, facts_of
@@ -86,9 +87,13 @@ def open_request(
     a postal address on file (NO_POSTAL_ADDRESS). Courier adds the policy's
     ``courier_fee_minor`` to the fee.
     ``device_id`` (stored only as its SHA-256) and ``country`` (ISO alpha-2) feed
-    the new-device and new-country risk rules. A staff actor ("staff:<id>") over
-    the brand's per-agent hourly limit gets TooManyAttempts and the reviewers
-    an alert (services.agent_limits).
+    the new-device and new-country risk rules. A self-service request (portal,
+    or an API caller without credentials) without a country gets the one
+    ``ctx.geolocator`` finds for ``source_ip``; a trusted caller's address says
+    nothing about the customer and is not looked up. Where the signal stays
+    missing, the brand's ``missing_signal`` policy decides (domain.risk).
+    A staff actor ("staff:<id>") over the brand's per-agent hourly limit gets
+    TooManyAttempts and the reviewers an alert (services.agent_limits).
 
     Refuses (nothing written) when the line is locked (unless ``lock_override``
     is a valid agent override, see ``locks.check_line_lock``) or already has an
@@ -133,6 +138,21 @@ def open_quietly(
         log.info("request.open_refused_quietly", code=exc.code, channel=spec.channel.value)
 
 
+def _with_origin(
+    ctx: ServiceContext, spec: OpenSpec, *, actor: str, source_ip: str | None
+) -> OpenSpec:
+    """The spec with the country the request came from, where resim must derive it.
+
+    A self-service request (portal, or an API caller without credentials) that
+    names no country gets the one ``ctx.geolocator`` finds for ``source_ip`` (the
+    caller's address as ``entrypoints.api.forwarded`` decides it); a trusted
+    caller's address says nothing about the customer and is not looked up.
+    """
+    if spec.country is not None or not source_ip or not is_self_service(spec.channel, actor):
+        return spec
+    return replace(spec, country=ctx.geolocator.country_of(source_ip))
+
+
 def open_parsed(
     ctx: ServiceContext,
     spec: OpenSpec,
@@ -145,6 +165,7 @@ def open_parsed(
     """:func:`open_request` after :func:`parse_open`."""
     number, why, via, mode = spec.msisdn, spec.reason, spec.channel, spec.mode
     form = mode.form
+    spec = _with_origin(ctx, spec, actor=actor, source_ip=source_ip)
     clean_eid, device_hash, clean_country = spec.eid, spec.device_hash, spec.country
     now = ctx.now()
     with ctx.uow() as uow:
@@ -225,6 +246,9 @@ def open_parsed(
                 "fee_minor": request.fee_minor,
                 "target_form": form.value,
                 "delivery_mode": mode.value,
+                # SEC-07: which origin signals the risk rules will have (never the values)
+                "device_signal": device_hash is not None,
+                "country": clean_country,
             },
         )
         if lock_override is not None and override_check is not None:

@@ -32,7 +32,7 @@ from resim.entrypoints.api.schemas import (
     Verification,
     VerificationResult,
 )
-from resim.errors import NotFound, PermissionDenied, Refused
+from resim.errors import InvalidInput, NotFound, PermissionDenied, Refused
 from resim.services import (
     cancel,
     console,
@@ -110,10 +110,20 @@ def create_request(
     and the factors on file are not listed. The customer continues from the
     e-mail (the code, and the request's page that takes it). Only malformed
     input (422) is told apart, as it says nothing about the number.
+    ``device_id`` and ``country`` are taken from staff and API clients only
+    (422 ORIGIN_NOT_ACCEPTED otherwise); see docs/security.md, SEC-07.
     """
     trusted = principal.kind in ("staff", "client")
     if body.channel == "agent" and principal.kind != "staff":
         raise PermissionDenied("only staff open requests on the agent channel")
+    if not trusted and (body.device_id is not None or body.country is not None):
+        # SEC-07: a caller without credentials could name a device or country the
+        # customer is known by; resim derives them itself (source address).
+        raise InvalidInput(
+            "device_id and country are accepted only from staff and API clients;"
+            " for a request without credentials resim derives them itself",
+            code="ORIGIN_NOT_ACCEPTED",
+        )
     if body.lock_override and not trusted:
         raise Refused(
             "only an agent in a store or on the hotline may override a SIM-change lock",

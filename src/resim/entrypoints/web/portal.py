@@ -44,6 +44,7 @@ from resim.entrypoints.web.csrf import (
     csrf_token,
     set_csrf_cookie,
 )
+from resim.entrypoints.web.device import device_of, set_device_cookie
 from resim.entrypoints.web.portal_text import (
     BY_CODE,
     DELIVERY_LABELS,
@@ -221,16 +222,24 @@ async def open_request(request: Request) -> Response:
             status=422,
             here="/portal",
         )
+    device, new_cookie = device_of(request, ctx.otp_pepper)  # SEC-07 new_device
     spec = parse_open(
-        msisdn=number, reason=reason, channel="portal", eid=eid or None, delivery_mode=delivery
+        msisdn=number,
+        reason=reason,
+        channel="portal",
+        eid=eid or None,
+        device_id=device,
+        delivery_mode=delivery,
     )
-    ip = source_ip(request)
+    ip = source_ip(request)  # the geolocated country (SEC-07 new_country) comes from it
     await run_in_threadpool(
         lambda: requests.open_quietly(ctx, spec, actor="customer", source_ip=ip)
     )
     # Every number, opened or refused, gets the same answer (issue 13, finding 15);
     # the customer continues from the link in the code mail.
-    return RedirectResponse("/portal/sent", status_code=303)
+    response = RedirectResponse("/portal/sent", status_code=303)
+    set_device_cookie(request, response, new_cookie)
+    return response
 
 
 @router.get("/sent")

@@ -42,17 +42,23 @@ typecheck: $(STAMP)
 
 ## test: lint, types and the test suite on SQLite and PostgreSQL over both cores;
 ## the slow suites (crash, browser, load) run too when CI=true, or alone with
-## `make test-slow`. Ends with the wall time, the slowest tests and what was skipped.
+## `make test-slow`. mypy runs beside the suite (its output is printed after).
+## Ends with the wall time, the slowest tests and what was skipped.
 test: $(STAMP)
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint typecheck && \
-	$(BIN)/pytest -q -m "not slow" -n $(WORKERS) --durations=20 $(PYTEST_ARGS); rc=$$?; \
+	$(MAKE) --no-print-directory lint || exit 1; \
+	$(BIN)/mypy > .mypy.out 2>&1 & mypy_pid=$$!; \
+	RESIM_TEST_NOT_RUN_FILE=.not-run.out $(BIN)/pytest -q -m "not slow" -n $(WORKERS) \
+	  --dist worksteal --durations=20 $(PYTEST_ARGS); rc=$$?; \
+	wait $$mypy_pid; mypy_rc=$$?; cat .mypy.out; rm -f .mypy.out; \
+	[ $$mypy_rc -eq 0 ] || rc=1; \
 	if [ $$rc -eq 0 ] && [ "$$CI" = "true" ]; then \
 	  $(MAKE) --no-print-directory test-slow; rc=$$?; \
 	elif [ $$rc -eq 0 ]; then \
 	  echo "slow suites (crash, browser, load) not run here: 'make test-slow' runs them; CI does"; \
 	fi; \
-	echo "make test: $$(( $$(date +%s) - start )) s wall, exit $$rc"; exit $$rc
+	echo "make test: $$(( $$(date +%s) - start )) s wall, exit $$rc"; \
+	cat .not-run.out 2>/dev/null; rm -f .not-run.out; exit $$rc
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow --durations=20 $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]

@@ -120,3 +120,6 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     line = tools.summary(reasons)
     if line:
         reporter.write_line(line, yellow=True, bold=True)
+    # `make test` repeats the line as its very last one, after mypy's output.
+    if out := os.environ.get("RESIM_TEST_NOT_RUN_FILE"):
+        Path(out).write_text(line + "\n" if line else "")

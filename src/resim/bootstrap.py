@@ -12,34 +12,44 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
-from resim.adapters.db.engine import create_engine, create_read_engine
+from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
+from resim.adapters.es2.emulator_status import EmulatorStatusQuery
 from resim.adapters.events.http import HttpEventSink
+from resim.adapters.events.resolver import SystemResolver
+from resim.adapters.geo.ranges import CidrCountryFile, NoGeolocator
 from resim.adapters.jwks import HttpJwksSource, KeySource, StaticJwksSource
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.http import HttpSmsGateway
 from resim.adapters.token_issuer import LocalTokenIssuer
+from resim.entrypoints.api.app import ApiConfig
 from resim.entrypoints.camara.auth import CamaraAccess
 from resim.entrypoints.camara.mount import CamaraRuntime
 from resim.entrypoints.camara.ratelimit import RateLimiter
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
+from resim.errors import ConfigurationError
 from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
     Clock,
     CoreNetwork,
     Courier,
     EventSink,
+    Geolocator,
+    HostResolver,
     Mailer,
     SmdpClient,
+    SmdpStatusQuery,
     SmsGateway,
 )
 from resim.services.simswap import SimSwapQueries
@@ -88,12 +98,108 @@ def _dev_key(path: Path) -> str:
     return path.read_text().strip()
 
 
-def build_engine(settings: Settings, *, pool_size: int | None = None) -> sa.Engine:
+@dataclass(frozen=True)
+class Pool:
+    """One engine's connection pool: at most ``size + overflow`` connections."""
+
+    name: str
+    size: int
+    overflow: int
+    settings: str  # the settings that size it, for error messages
+
+    @property
+    def most(self) -> int:
+        return self.size + self.overflow
+
+
+Process = Literal["api", "worker", "demo"]
+
+
+def api_pool(settings: Settings) -> Pool:
+    return Pool(
+        "api",
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        "RESIM_DB_POOL_SIZE + RESIM_DB_MAX_OVERFLOW",
+    )
+
+
+def read_pool(settings: Settings) -> Pool:
+    return Pool(
+        "camara-read",
+        settings.read_db_pool_size,
+        settings.read_db_max_overflow,
+        "RESIM_READ_DB_POOL_SIZE + RESIM_READ_DB_MAX_OVERFLOW",
+    )
+
+
+def worker_pool(settings: Settings, concurrency: int | None = None) -> Pool:
+    jobs = concurrency or settings.worker_concurrency
+    return Pool(
+        "worker",
+        settings.worker_db_pool_size or jobs + 4,
+        settings.worker_db_max_overflow,
+        "RESIM_WORKER_DB_POOL_SIZE (unset: concurrency + 4) + RESIM_WORKER_DB_MAX_OVERFLOW",
+    )
+
+
+def connection_pools(
+    settings: Settings, process: Process, *, concurrency: int | None = None
+) -> tuple[Pool, ...]:
+    """The pools one process of this kind opens (docs/operations.md, "Database
+    connections"). The demo is one process: the worker's engine serves its API too."""
+    if process == "api":
+        return (api_pool(settings), read_pool(settings))
+    if process == "worker":
+        return (worker_pool(settings, concurrency),)
+    return (worker_pool(settings, concurrency), read_pool(settings))
+
+
+def check_connection_budget(engine: sa.Engine, pools: tuple[Pool, ...], *, process: str) -> int:
+    """Refuse (ConfigurationError) pools that together may open more connections
+    than PostgreSQL's ``max_connections`` leaves to ordinary roles; return the sum.
+
+    Checks this one process: the operator adds up the processes (the docs show
+    how). SQLite has no limit. An unreachable server is logged and not checked:
+    the process starts and /ready says the database is unreachable.
+    """
+    total = sum(pool.most for pool in pools)
+    try:
+        limit = connection_limit(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        structlog.get_logger().warning(
+            "db.connection_limit_unchecked", process=process, error=type(exc).__name__
+        )
+        return total
+    if limit is None:
+        return total
+    most, reserved = limit
+    usable = most - reserved
+    if total > usable:
+        parts = ", ".join(f"{p.name} {p.most} ({p.settings})" for p in pools)
+        raise ConfigurationError(
+            f"this {process} process may open {total} database connections ({parts}), but "
+            f"PostgreSQL allows {usable} (max_connections {most} less {reserved} reserved); "
+            "make the pools smaller or raise max_connections (docs/operations.md)",
+            code="TOO_MANY_DB_CONNECTIONS",
+        )
+    return total
+
+
+def build_engine(
+    settings: Settings, *, pool_size: int | None = None, pool: Pool | None = None
+) -> sa.Engine:
+    """The read-write engine. ``pool`` sizes it (default: the API process's pool);
+    ``pool_size`` alone (tests, tools) means that many plus as many overflow."""
     start_mappers()
     if settings.effective_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    size = pool_size or max(10, min(settings.worker_concurrency + 4, 100))
-    return create_engine(settings.effective_database_url, pool_size=size)
+    if pool_size is not None:
+        return create_engine(settings.effective_database_url, pool_size=pool_size)
+    chosen = pool or api_pool(settings)
+    return create_engine(
+        settings.effective_database_url, pool_size=chosen.size, max_overflow=chosen.overflow
+    )
 
 
 def build_smdp_client(settings: Settings) -> HttpEs2Client:
@@ -139,9 +245,14 @@ def build_context(
     sms: SmsGateway | None = None,
     event_sink: EventSink | None = None,
     courier: Courier | None = None,
+    sink_resolver: HostResolver | None = None,
+    geolocator: Geolocator | None = None,
+    smdp_status: SmdpStatusQuery | None = None,
 ) -> ServiceContext:
     engine = engine or build_engine(settings)
     secrets = load_secrets(settings)
+    sink_rules = settings.camara_sink_rules
+    resolver = sink_resolver or SystemResolver()
     return ServiceContext(
         session_factory=sessionmaker(engine, expire_on_commit=False),
         clock=clock or SystemClock(),
@@ -165,9 +276,13 @@ def build_context(
         or HttpEventSink(
             timeout=settings.camara_sink_timeout_seconds,
             max_connections=max(20, settings.worker_concurrency * 2),
+            rules=sink_rules,
+            resolver=resolver,
         ),
         camara_event_source=settings.effective_camara_event_source,
         camara_sink_allow_http_loopback=settings.camara_sink_allow_http_loopback,
+        sink_rules=sink_rules,
+        sink_resolver=resolver,
         camara_token_notice=dt.timedelta(seconds=settings.camara_token_notice_seconds),
         # No real carrier adapter exists: shipments are captured under the data directory.
         courier=courier or CaptureCourier(settings.data_dir / "courier"),
@@ -176,7 +291,26 @@ def build_context(
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         ),
+        geolocator=geolocator or build_geolocator(settings),
+        reconcile_after=dt.timedelta(seconds=settings.reconcile_after_seconds),
+        reconcile_max_interval=dt.timedelta(seconds=settings.reconcile_max_interval_seconds),
+        reconcile_ask_core=settings.reconcile_ask_core,
+        smdp_status=smdp_status or build_smdp_status(settings),
     )
+
+
+def build_smdp_status(settings: Settings) -> SmdpStatusQuery | None:
+    """The SM-DP+ status query the reconcile job may use (ES2+ has none: emulator only)."""
+    if settings.smdp_status_query == "emulator":
+        return EmulatorStatusQuery(settings.smdp_url, timeout=settings.smdp_timeout_seconds)
+    return None
+
+
+def build_geolocator(settings: Settings) -> Geolocator:
+    """The operator's ranges file when configured (a bad file stops start-up), else none."""
+    if settings.geo_ranges_file is None:
+        return NoGeolocator()
+    return CidrCountryFile.from_file(settings.geo_ranges_file)
 
 
 def build_token_issuer(settings: Settings) -> LocalTokenIssuer:
@@ -197,7 +331,10 @@ def build_camara(
     if read_engine is None:
         if settings.effective_database_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        read_engine = create_read_engine(settings.effective_database_url)
+        chosen = read_pool(settings)
+        read_engine = create_read_engine(
+            settings.effective_database_url, pool_size=chosen.size, max_overflow=chosen.overflow
+        )
     issuer: LocalTokenIssuer | None = None
     keys: KeySource
     if settings.camara_jwks_url:
@@ -226,3 +363,19 @@ def build_camara(
         policy_cache_seconds=settings.camara_policy_cache_seconds,
     )
     return CamaraRuntime(access, issuer=issuer, simswap=queries)
+
+
+def build_api_config(
+    settings: Settings, *, clock: Clock | None = None, camara: CamaraRuntime | None = None
+) -> ApiConfig:
+    """What the API app takes from settings: the ES2+ callback's credentials,
+    CAMARA, and the HTTP edge (body limit, trusted proxies, metrics token)."""
+    return ApiConfig(
+        smdp_id=settings.smdp_id,
+        callback_token=load_secrets(settings).callback_token,
+        camara=camara or build_camara(settings, clock=clock),
+        bench_endpoints=settings.bench_endpoints,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=tuple(settings.trusted_proxies),
+        metrics_token=settings.metrics_token.get_secret_value(),
+    )

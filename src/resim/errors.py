@@ -11,10 +11,11 @@
     │   ├── TooManyAttempts       back-off or a hard cap on failures or requests (429)
     │   ├── Unauthenticated       no valid credentials (401)
     │   └── PermissionDenied      valid credentials, but not for this (403)
-    └── ExternalError             a peer (SM-DP+, core network, SMTP) failed
-        ├── retryable=True        transport errors, 5xx, "busy": the job backs off
-        ├── retryable=False       the peer said no for good: the request fails
-        └── SinkError             a CAMARA notification sink failed (carries its HTTP status)
+    ├── ExternalError             a peer (SM-DP+, core network, SMTP) failed
+    │   ├── retryable=True        transport errors, 5xx, "busy": the job backs off
+    │   ├── retryable=False       the peer said no for good: the request fails
+    │   └── SinkError             a CAMARA notification sink failed (carries its HTTP status)
+    └── ConfigurationError        the settings cannot work here; refused at start-up
 
 Adapters classify vendor errors into ExternalError; services never see httpx,
 smtplib or driver exceptions.
@@ -107,3 +108,9 @@ class SinkError(ExternalError):
     ) -> None:
         super().__init__(message, retryable=retryable, code=code)
         self.status = status
+
+
+class ConfigurationError(ResimError):
+    """The settings cannot work with what they point at (refused at start-up)."""
+
+    code = "CONFIGURATION_ERROR"

@@ -8,11 +8,14 @@ the built-in core network and mail captured on loopback.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from resim.domain.sink_address import SinkAddressRules, parse_allow_list
 
 
 class Settings(BaseSettings):
@@ -36,6 +39,31 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8600, ge=1, le=65535)
 
+    # The HTTP edge (docs/security.md, "The HTTP edge"). The largest request body
+    # a route takes unless it has a limit of its own (forms 16 KiB, the ES2+
+    # callback 32 KiB); a bigger one is answered 413 before or while it is read.
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Reverse proxies (addresses or CIDR networks, comma separated) whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none; the
+    # socket's peer is the client, whatever the headers say.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The bearer token a Prometheus scraper sends to GET /metrics. Empty:
+    # /metrics answers only callers on loopback (127.0.0.0/8, ::1).
+    metrics_token: SecretStr = SecretStr("")
+
+    # Database connection pools (docs/operations.md, "Database connections").
+    # A process opens at most the sum of its pools' size + overflow; start-up
+    # refuses a sum above what PostgreSQL's max_connections leaves for it.
+    # The API process: requests and pages, plus the CAMARA read engine.
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_max_overflow: int = Field(10, ge=0, le=1000)
+    read_db_pool_size: int = Field(5, ge=1, le=1000)
+    read_db_max_overflow: int = Field(5, ge=0, le=1000)
+    # The worker process; unset: the worker's concurrency + 4 (claiming loop,
+    # lease renewal and the core network's own connections).
+    worker_db_pool_size: int | None = Field(None, ge=1, le=1000)
+    worker_db_max_overflow: int = Field(0, ge=0, le=1000)
+
     # SM-DP+ (ES2+)
     smdp_url: str = "http://127.0.0.1:8700"
     smdp_requester_id: str = "resim-operator"
@@ -46,6 +74,20 @@ class Settings(BaseSettings):
     smdp_client_key: Path | None = None
     smdp_ca_bundle: Path | None = None
     smdp_timeout_seconds: float = Field(10.0, gt=0)
+
+    # Lost install callbacks (issue 13, finding 6; services/reconcile.py): a ready
+    # request not reported installed this long after its code was issued is
+    # checked, then again at doubling intervals (at most the maximum) until the
+    # code expires; the customer's "I have installed it" checks at once.
+    reconcile_after_seconds: float = Field(900.0, gt=0)
+    reconcile_max_interval_seconds: float = Field(6 * 3600.0, gt=0)
+    # Ask the core network whether the new SIM's IMSI has attached (an adapter
+    # that cannot tell says so, and the check moves on to the SM-DP+).
+    reconcile_ask_core: bool = True
+    # Ask the SM-DP+ for the profile's state. Standard ES2+ has no such query:
+    # "none", or "emulator" (resim's SM-DP+ emulator's non-standard admin
+    # endpoint at RESIM_SMDP_URL; for tests and the demo, refused in production).
+    smdp_status_query: Literal["none", "emulator"] = "none"
 
     # Mail
     smtp_host: str = "127.0.0.1"
@@ -77,6 +119,11 @@ class Settings(BaseSettings):
     # SEC-03: failed verification attempts from one source address per window
     # (the brand's failure_window_hours) before it is blocked and reviewers alerted.
     ip_max_failures: int = Field(50, ge=1)
+    # SEC-07 new_country: a CSV of the operator's address ranges -> country
+    # (resim.adapters.geo.ranges); a self-service request's country is derived
+    # from its source address with it. None: every country is unknown, and the
+    # brand's missing_signal policy decides. resim downloads no database.
+    geo_ranges_file: Path | None = None
     # argon2id cost of new PIN and password hashes (RFC 9106 section 4; the
     # default is its second, low-memory profile). Tune to the hardware; existing
     # hashes keep the cost they were made with. Production refuses less than
@@ -91,6 +138,10 @@ class Settings(BaseSettings):
     # https://; ``camara_sink_allow_http_loopback`` also accepts http:// to a
     # loopback address, for tests and the demo only (refused in production).
     camara_sink_allow_http_loopback: bool = False
+    # Sinks must resolve to public addresses only (SSRF, issue 13). For a lab whose
+    # relying parties listen on a private network, list those networks here
+    # (comma-separated CIDRs, e.g. "10.20.0.0/16,fd00:20::/64"); never 0.0.0.0/0.
+    camara_sink_allow: str = ""
     camara_sink_timeout_seconds: float = Field(10.0, gt=0, le=120)
     # CloudEvents ``source`` of notifications; empty: <public_base_url>/sim-swap-subscriptions/v0.3
     camara_event_source: str = ""
@@ -127,10 +178,53 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
+    @field_validator("camara_sink_allow")
+    @classmethod
+    def _sink_networks(cls, value: str) -> str:
+        parse_allow_list(value)  # ValueError names the bad entry
+        return value
+
+    @property
+    def camara_sink_rules(self) -> SinkAddressRules:
+        """Where sinks may be: public addresses, the allow-list, and loopback when
+        ``camara_sink_allow_http_loopback`` is on (tests and the demo)."""
+        return SinkAddressRules(
+            allow=parse_allow_list(self.camara_sink_allow),
+            allow_loopback=self.camara_sink_allow_http_loopback,
+        )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        networks = []
+        for item in items:
+            text = str(item).strip()
+            if not text:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(text, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    "RESIM_TRUSTED_PROXIES takes IP addresses or CIDR networks, comma separated"
+                ) from None
+        return networks
+
     @model_validator(mode="after")
     def _no_plain_http_sinks_in_production(self) -> Settings:
         if self.environment == "production" and self.camara_sink_allow_http_loopback:
             raise ValueError("RESIM_CAMARA_SINK_ALLOW_HTTP_LOOPBACK is for tests and the demo")
+        return self
+
+    @model_validator(mode="after")
+    def _no_emulator_query_in_production(self) -> Settings:
+        if self.environment == "production" and self.smdp_status_query == "emulator":
+            raise ValueError(
+                "RESIM_SMDP_STATUS_QUERY=emulator asks resim's SM-DP+ emulator (ES2+ has no"
+                " status query); it is for tests and the demo"
+            )
         return self
 
     @model_validator(mode="after")

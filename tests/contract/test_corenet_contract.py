@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from gsup_support import location_update
 from resim.adapters.corenet.builtin import CORENET_METADATA, BuiltinCoreNetwork
 from resim.adapters.corenet.fake import FakeCoreNetwork
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
@@ -78,6 +79,7 @@ class Env:
     provision: Callable[[str], None]  # what stock intake does for a new SIM
     examples: int = 25
     has_holds: bool = True
+    attach: Callable[[str], None] | None = None  # the network side: a phone registers
 
 
 # ------------------------------------------------------------------ the contract
@@ -350,6 +352,30 @@ class CoreNetworkContract:
             ),
         )
 
+    # -------------------------------------------------------------- attachment (issue 13.6)
+
+    def test_an_imsi_has_attached_only_after_a_phone_registered(self, env: Env) -> None:
+        assert env.attach is not None
+        imsi, other = self.fresh(env, 2)
+        assert env.cn.attached(imsi=imsi) is False
+        assert env.cn.attached(imsi=new_imsi()) is False  # no record: never attached
+        env.attach(imsi)
+        assert env.cn.attached(imsi=imsi) is True
+        assert env.cn.attached(imsi=other) is False
+        env.attach(imsi)  # again: still attached
+        assert env.cn.attached(imsi=imsi) is True
+
+    def test_a_number_moved_onto_an_attached_imsi_leaves_it_attached(self, env: Env) -> None:
+        assert env.attach is not None
+        (imsi,) = self.fresh(env)
+        env.attach(imsi)
+        env.cn.move_msisdn(msisdn=new_msisdn(), new_imsi=imsi, old_imsi=None)
+        assert env.cn.attached(imsi=imsi) is True
+
+    def test_attached_checks_the_imsi(self, env: Env) -> None:
+        with pytest.raises(InvalidInput):
+            env.cn.attached(imsi="12345")
+
     # -------------------------------------------------------------- the invariant, at random
 
     def test_random_operation_sequences_agree_with_a_simple_model(self, env: Env) -> None:
@@ -526,7 +552,8 @@ class TestFakeCoreNetwork(CoreNetworkContract):
     def env(self) -> Env:
         cn = FakeCoreNetwork()
         provision = lambda i: cn.provision_imsi(imsi=i)  # noqa: E731
-        return Env(cn=cn, peer=lambda: cn, provision=provision, examples=100)
+        attach = lambda i: cn.record_attach(imsi=i)  # noqa: E731
+        return Env(cn=cn, peer=lambda: cn, provision=provision, examples=100, attach=attach)
 
 
 class TestBuiltinCoreNetwork(CoreNetworkContract):
@@ -539,6 +566,7 @@ class TestBuiltinCoreNetwork(CoreNetworkContract):
             cn=cn,
             peer=lambda: BuiltinCoreNetwork(engine),
             provision=lambda i: cn.provision_imsi(imsi=i),
+            attach=lambda i: cn.record_attach(imsi=i),
         )
         engine.dispose()
 
@@ -570,6 +598,9 @@ class TestOsmoHlrCoreNetwork(CoreNetworkContract):
             if created:
                 cn.set_milenage_keys(imsi=imsi, k="00" * 16, opc="11" * 16)
 
-        yield Env(cn=cn, peer=client, provision=provision, has_holds=False)
+        def attach(imsi: str) -> None:  # a real GSUP UpdateLocation, as an MSC/VLR sends
+            location_update(osmo_hlr.host, osmo_hlr.gsup_port, imsi)
+
+        yield Env(cn=cn, peer=client, provision=provision, has_holds=False, attach=attach)
         for c in clients:
             c.close()

@@ -15,6 +15,8 @@
   ``axe-playwright-python``) run in the page; fails on any violation (labels,
   contrast, landmarks, ARIA, ...), listing rule, impact and the first nodes.
 * ``latest_code(stack, email)``: the newest one-time code mailed to ``email``.
+* ``continue_from_the_mail(page, stack, email)``: from "check your e-mail" to
+  the verify page through the link in the code mail.
 * ``install_esim(stack, qr_payload)``: the emulator's phone installs the
   profile, so the SM-DP+ calls the install callback (as in test_api_e2e.py).
 """
@@ -125,6 +127,30 @@ def latest_code(stack: DemoStack, email: str, timeout: float = 20) -> str:
                 return m.group(1)
         time.sleep(0.1)
     raise AssertionError(f"no one-time code mailed to {email}")
+
+
+def request_link(stack: DemoStack, email: str, timeout: float = 20) -> str:
+    """The request's page linked from the newest code mail to ``email``: after the
+    number form the portal says only "check your e-mail" (issue 13, finding 15)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for mail in reversed(read_mailbox(stack.mail_dir)):
+            if (
+                email in mail.to
+                and mail.kind == "one_time_code"
+                and (m := re.search(r"https?://\S+/status/[0-9a-f-]+", mail.text))
+            ):
+                return m.group(0)
+        time.sleep(0.1)
+    raise AssertionError(f"no one-time code mail with a link to {email}")
+
+
+def continue_from_the_mail(page: Any, stack: DemoStack, email: str) -> None:
+    """On "check your e-mail": open the mail's link, then "Enter the code"."""
+    page.wait_for_url("**/portal/sent")
+    page.goto(request_link(stack, email))
+    page.locator("a[href$='/verify']").first.click()
+    page.wait_for_url("**/verify")
 
 
 def install_esim(stack: DemoStack, qr_payload: str) -> None:

@@ -155,6 +155,25 @@ def check_stock(stack: Stack, report: Report) -> None:
             report.add(f"profile {iccid} is {p.state} at the SM-DP+ but no request has it")
 
 
+def check_installed(stack: Stack, report: Report) -> None:
+    """Every profile installed at the SM-DP+ ended completed, its callback lost or not
+    (issue 13 finding 6: the API was killed while phones installed)."""
+    owner = {r.new_iccid: r for r in _requests(stack.engine) if r.new_iccid}
+    installed = [p for p in stack.smdp.profiles() if p.state is ProfileState.INSTALLED]
+    for p in installed:
+        req = owner.get(p.iccid)
+        if req is None or State(req.state) != State.COMPLETED:
+            state = State(req.state).value if req is not None else "missing"
+            report.add(f"profile {p.iccid} is installed at the SM-DP+ but its request is {state}")
+    a = orm.audit_event
+    with stack.engine.connect() as conn:
+        reconciled = conn.scalar(
+            sa.select(sa.func.count()).select_from(a).where(a.c.action == "esim.install_reconciled")
+        )
+    report.facts["profiles_installed"] = len(installed)
+    report.facts["installs_reconciled_not_by_callback"] = int(reconciled or 0)
+
+
 def check_orders(stack: Stack, report: Report) -> None:
     """Every ES2+ call had an attempt row first; no request ordered twice."""
     with stack.engine.connect() as conn:

@@ -2,8 +2,9 @@
 
 In the test process: the database (migrated and seeded with the demo brands),
 the SM-DP+ emulator (its :class:`SmdpCore` kept, so the test reads the call
-log and the profile states), the resim API (it receives the emulator's
-handleDownloadProgressInfo callbacks) and a MailCapture, each in a thread.
+log and the profile states) and a MailCapture, each in a thread. The resim API
+(it receives the emulator's handleDownloadProgressInfo callbacks) is a
+``resim serve`` process (:mod:`crash_api`), killed for a while during installs.
 The worker is a separate process (``resim worker``) started, killed with
 SIGKILL and restarted by :class:`Killer`. :class:`Customers` opens, verifies
 and sometimes cancels replacements; :class:`Phones` installs every ready eSIM
@@ -30,6 +31,7 @@ from typing import IO, Any
 
 import httpx
 import sqlalchemy as sa
+from crash_api import ApiProcess
 from pydantic import SecretStr
 from starlette.requests import ClientDisconnect
 
@@ -41,7 +43,6 @@ from resim.bootstrap import build_context, build_engine, load_secrets
 from resim.domain.workflow import State
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
-from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.demo import free_port
 from resim.entrypoints.serving import ServerThread
 from resim.errors import ResimError
@@ -54,6 +55,9 @@ from resim.settings import Settings
 SECRET_KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
 OTP = "246810"  # every one-time code (ctx.otp_generator); the mail still carries it
 REASONS = ("lost", "stolen", "damaged", "device_change")
+# A worker (or the API) takes ~4 s of CPU to start; on a loaded 2-core machine
+# (load 12 seen) that is 15-20 s of wall time, so 30 s was too tight.
+START_TIMEOUT_S = 90.0
 
 
 class DroppedClients(logging.Filter):
@@ -82,7 +86,7 @@ class Stack:
     data: DemoData
     smdp: SmdpCore
     emulator: ServerThread
-    api: ServerThread
+    api: ApiProcess
     mail: MailCapture
     worker_env: dict[str, str]
     log_dir: Path
@@ -148,13 +152,6 @@ def start_stack(db_url: str, tmp_path: Path, *, lines_per_brand: int, seed: int)
         callback_timeout_s=10,
     )
     emulator = ServerThread(build_emulator_app(smdp, emu_config), port=smdp_port).start()
-    api = ServerThread(
-        build_app(
-            ctx,
-            ApiConfig(smdp_id=settings.smdp_id, callback_token=secrets.callback_token),
-        ),
-        port=api_port,
-    ).start()
     worker_env = {
         **os.environ,
         "RESIM_DATA_DIR": str(tmp_path),
@@ -174,9 +171,18 @@ def start_stack(db_url: str, tmp_path: Path, *, lines_per_brand: int, seed: int)
         "RESIM_JOB_BACKOFF_CAP_SECONDS": "1",
         "RESIM_LOG_FORMAT": "json",
         "RESIM_LOG_LEVEL": "INFO",
+        # Lost install callbacks (the API is killed during installs): the worker
+        # asks the emulator a few seconds after a request became ready.
+        "RESIM_RECONCILE_AFTER_SECONDS": "3",
+        "RESIM_RECONCILE_MAX_INTERVAL_SECONDS": "6",
+        "RESIM_SMDP_STATUS_QUERY": "emulator",
+        "RESIM_API_PORT": str(api_port),
     }
     log_dir = tmp_path / "worker-logs"
     log_dir.mkdir()
+    # The API receives the emulator's callbacks; a process, so it can be SIGKILLed.
+    api = ApiProcess(worker_env, api_port, log_dir)
+    api.start()
     dropped = DroppedClients()
     logging.getLogger("uvicorn.error").addFilter(dropped)
     return Stack(
@@ -296,7 +302,7 @@ class Killer(threading.Thread):
                 if early:
                     self._halt.wait(self.rng.uniform(0.2, 1.2))
                 else:
-                    if not worker.wait_started(30):
+                    if not worker.wait_started(START_TIMEOUT_S):
                         raise RuntimeError(f"worker did not start; see {worker.log_path}")
                     self._halt.wait(self.rng.uniform(0.0, 1.6))
                 before_start = not worker.started()

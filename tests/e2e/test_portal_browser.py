@@ -2,7 +2,7 @@
 
 API server, worker, SM-DP+ emulator and mail capture run on loopback; the
 customer's browser walks the eSIM path from the phone number to "installed",
-reading the one-time code from the captured mail, in Danish on a desktop and
+following the link and reading the one-time code in the captured mail, in Danish on a desktop and
 in Chinese on a phone-sized screen. Every page passes axe-core; the start
 form is filled with the keyboard alone; the status page changes from "ready"
 to "active" without a reload. Screenshots: test-output/screenshots/.
@@ -18,6 +18,7 @@ from browser_support import (
     DESKTOP,
     PHONE,
     check_accessibility,
+    continue_from_the_mail,
     install_esim,
     latest_code,
     new_page,
@@ -80,7 +81,9 @@ def test_the_esim_path_end_to_end(browser: Any, web_stack: DemoStack, lang: str)
     step(page, f"portal-{lang}-2-choose")
     page.check("#reason-lost")
     page.locator("form[action='/portal/requests'] button[type=submit]").click()
-    page.wait_for_url("**/verify")
+    page.wait_for_url("**/portal/sent")
+    step(page, f"portal-{lang}-3-check-your-email")
+    continue_from_the_mail(page, web_stack, line.email)
     step(page, f"portal-{lang}-3-verify")
     page.fill("#f0-email_otp", latest_code(web_stack, line.email))
     if page.locator("#f0-fee").count():
@@ -118,7 +121,7 @@ def test_another_browser_never_sees_the_esim(browser: Any, web_stack: DemoStack)
     page.locator("form[action='/portal/start'] button").click()
     page.check("#reason-damaged")
     page.locator("form[action='/portal/requests'] button[type=submit]").click()
-    page.wait_for_url("**/verify")
+    continue_from_the_mail(page, web_stack, line.email)
     status_url = page.url.removesuffix("/verify")
     other = new_page(browser, locale="fr-FR", viewport=PHONE)
     other.goto(status_url)
@@ -155,7 +158,7 @@ def test_a_sim_card_by_courier_in_italian(browser: Any, web_stack: DemoStack) ->
     page.check("#delivery-courier")
     step(page, "portal-it-courier-1-choose")
     page.locator("form[action='/portal/requests'] button[type=submit]").click()
-    page.wait_for_url("**/verify")
+    continue_from_the_mail(page, web_stack, line.email)
     masked = mask_postal_address(addresses[line.msisdn] or "")
     assert masked in page.inner_text("main")  # the address on file, masked
     step(page, "portal-it-courier-2-verify")

@@ -238,7 +238,11 @@ def run_flows(stack: DemoStack, rec: Recorder) -> None:
     without_pin = [ln for ln in lines[1:] if not ln.pin and not ln.msisdn.startswith("+45")]
     # 1. wrong code, wrong PIN, then the right ones; activation; install; cut-over.
     line = with_pin[1] if len(with_pin) > 1 else without_pin[0]
-    created = http.post("/v1/requests", json={"msisdn": line.msisdn, "reason": "damaged"})
+    created = http.post(
+        "/v1/requests",
+        json={"msisdn": line.msisdn, "reason": "damaged"},
+        headers=stack.client_headers,  # anonymous callers get no request id (finding 15)
+    )
     if created.status_code == 201:
         rid = created.json()["id"]
         code = latest_code(stack, line.email)
@@ -268,14 +272,22 @@ def run_flows(stack: DemoStack, rec: Recorder) -> None:
         http.get(f"/v1/requests/{rid}")
     # 2. a cancel
     line = without_pin[1]
-    created = http.post("/v1/requests", json={"msisdn": line.msisdn, "reason": "lost"})
+    created = http.post(
+        "/v1/requests",
+        json={"msisdn": line.msisdn, "reason": "lost"},
+        headers=stack.client_headers,  # anonymous callers get no request id (finding 15)
+    )
     if created.status_code == 201:
         rid = created.json()["id"]
         http.post(f"/v1/requests/{rid}/cancel", json={})
         http.get(f"/v1/requests/{rid}")
     # 3. "this was not me"
     line = without_pin[2]
-    created = http.post("/v1/requests", json={"msisdn": line.msisdn, "reason": "stolen"})
+    created = http.post(
+        "/v1/requests",
+        json={"msisdn": line.msisdn, "reason": "stolen"},
+        headers=stack.client_headers,  # anonymous callers get no request id (finding 15)
+    )
     if created.status_code == 201:
         token = not_me_token(stack, line.email)
         if token:

@@ -20,6 +20,7 @@ from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.es2.fake import FakeSmdpClient
 from resim.adapters.events.fake import FakeEventSink
+from resim.adapters.events.resolver import FakeResolver
 from resim.adapters.mail.fake import FakeMailer
 from resim.adapters.sms.fake import FakeSmsGateway
 from resim.bootstrap import build_context, build_engine
@@ -37,6 +38,8 @@ from resim.settings import Settings
 
 SECRET_KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
 SINK_TOKEN = "sink-token-7f3a9c-do-not-log"
+SINK_NAMES = ("rp.example.com", "other.example.com")
+PUBLIC_ADDRESS = "93.184.215.14"  # a public address; no test sends anything to it
 _numbers = itertools.count(1)
 
 
@@ -106,14 +109,19 @@ def _imsi() -> str:
 
 
 def make_resim(
-    db_url: str, tmp_path: Path, *, event_sink: EventSink | None = None, **settings: Any
+    db_url: str,
+    tmp_path: Path,
+    *,
+    event_sink: EventSink | None = None,
+    resolver: FakeResolver | None = None,
+    **settings: Any,
 ) -> Resim:
     upgrade(db_url)
+    settings.setdefault("camara_sink_allow_http_loopback", True)
     config = Settings(
         database_url=db_url,
         data_dir=tmp_path,
         secret_keys=SECRET_KEY,  # type: ignore[arg-type]
-        camara_sink_allow_http_loopback=True,
         job_backoff_base_seconds=1.0,
         job_backoff_cap_seconds=8.0,
         job_max_attempts=5,
@@ -123,6 +131,9 @@ def make_resim(
     clock = FrozenClock(dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC))
     smdp_core = SmdpCore(smdp_address="smdp.resim.test")
     sink = FakeEventSink()
+    # No DNS in tests: sink names resolve only through this table, to a public
+    # address the FakeEventSink never contacts (HTTP delivery tests use loopback).
+    resolver = resolver or FakeResolver({name: [PUBLIC_ADDRESS] for name in SINK_NAMES})
     ctx = build_context(
         config,
         engine=engine,
@@ -132,6 +143,7 @@ def make_resim(
         clock=clock,
         sms=FakeSmsGateway(),
         event_sink=event_sink or sink,
+        sink_resolver=resolver,
     )
     seed.upsert_brand(
         ctx,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from test_replacement_flow import System, add_line
 
 from resim.adapters.db import orm
-from resim.domain.model import Line, Subscriber
+from resim.domain.model import Brand, Line, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
@@ -74,3 +74,17 @@ def audit_actions(system: System, request_id: str) -> list[str]:
                 sa.select(t.c.action).where(t.c.object_id == request_id).order_by(t.c.at, t.c.id)
             ).scalars()
         )
+
+
+def origin_rules_off(system: System, brand_id: str = "dk") -> None:
+    """Turn the brand's new-device and new-country rules off, for tests about something
+    else: a test browser is always a new device and 127.0.0.1 has no country, so by
+    default (SEC-07, missing_signal) every self-service request would need a step-up.
+    Those rules are tested in test_origin_signals.py."""
+    with system.ctx.uow() as uow:
+        brand = uow.session.get(Brand, brand_id)
+        assert brand is not None
+        rules = dict(brand.policy_data.get("risk_rules") or {})
+        rules.update({"new_device": {"enabled": False}, "new_country": {"enabled": False}})
+        brand.policy_data = {**brand.policy_data, "risk_rules": rules}
+        uow.commit()

@@ -12,25 +12,30 @@
    Allowed: anything but 401/403. (Routes open to anyone answer a customer
    session as they answer anybody.) The SM-DP+ callback ("smdp") and the
    CAMARA API ("camara", JWT access tokens: tests/integration/test_camara_*.py)
-   take none of these credentials: 401 for every one of them.
+   take none of these credentials: 401 for every one of them; nor does
+   ``/metrics`` ("metrics": the scraper's RESIM_METRICS_TOKEN, set here).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import fastapi.routing
 import httpx
 import pytest
 from fastapi import FastAPI
 from identity_support import bearer, client_key, staff_session
+from tenancy_support import OTHER, OWN, add_other_brand, brand_callers, brand_objects, snapshot
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
 from resim.entrypoints.api.access import SCOPES, Principal, access_rules, allow
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
+from resim.services import separation
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +68,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/identity-checks"): {"agent"},
     ("GET", "/health"): {"anyone"},
     ("GET", "/ready"): {"anyone"},
-    ("GET", "/metrics"): {"anyone"},
+    ("GET", "/metrics"): {"metrics"},
     ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo"): {"smdp"},
     ("GET", "/status/{request_id}"): {"anyone"},
     # The portal's pages are open; the eSIM and the session-only buttons check
@@ -71,11 +76,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/portal"): {"anyone"},
     ("POST", "/portal/start"): {"anyone"},
     ("POST", "/portal/requests"): {"anyone"},
+    ("GET", "/portal/sent"): {"anyone"},
     ("GET", "/portal/requests/{request_id}"): {"anyone"},
     ("GET", "/portal/requests/{request_id}/verify"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/verify"): {"anyone"},
     ("GET", "/portal/requests/{request_id}/status.json"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reissue"): {"anyone"},
+    ("POST", "/portal/requests/{request_id}/installed"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/cancel"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reconfirm/code"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reconfirm"): {"anyone"},
@@ -167,12 +174,15 @@ def _fill(path: str, values: dict[str, str]) -> str:
 def test_every_route_with_every_caller(system: System) -> None:
     own_msisdn, own_email, _, _ = add_line(system, 800)
     other_msisdn, other_email, _, _ = add_line(system, 801)
-    server = ServerThread(build_app(system.ctx, ApiConfig())).start()
+    server = ServerThread(build_app(system.ctx, ApiConfig(metrics_token="scraper-only"))).start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
             sessions: dict[str, str] = {}
+            opener = bearer(client_key(system.ctx, "requests:write"))  # the operator's app
             for msisdn, email in ((own_msisdn, own_email), (other_msisdn, other_email)):
-                created = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"})
+                created = http.post(
+                    "/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}, headers=opener
+                )
                 assert created.status_code == 201, created.text
                 rid = created.json()["id"]
                 system.run_jobs()
@@ -226,8 +236,9 @@ def test_every_route_with_every_caller(system: System) -> None:
                 for name, (principal, headers) in callers.items():
                     status = http.request(method, url, json=body, headers=headers).status_code
                     allowed = any(principal.satisfies(rule) for rule in rules)
-                    if "smdp" in rules or "camara" in rules:
-                        # the SM-DP+ callback token and CAMARA JWTs are none of these
+                    if "smdp" in rules or "camara" in rules or "metrics" in rules:
+                        # the SM-DP+ callback token, CAMARA JWTs and the scraper's
+                        # token (RESIM_METRICS_TOKEN) are none of these
                         expected = "401"
                         ok = status == 401
                     elif not allowed:
@@ -243,6 +254,215 @@ def test_every_route_with_every_caller(system: System) -> None:
                         ok = status not in (401, 403)
                     if not ok:
                         wrong.append(f"{method} {path} as {name}: {status}, expected {expected}")
+            assert wrong == [], "\n".join(wrong)
+    finally:
+        server.stop()
+
+
+# --- Tenancy: a second brand (DESIGN.md, "Tenancy"; issue 13, finding 1) ---------------
+#
+# Every route is one of: it names one line or request (in its path, its query or
+# its body), it lists them, or it holds no brand's objects. A new route must be
+# put in one of these, so the test below covers it.
+
+# Routes naming no brand's object, or answering as to anybody: the customer's
+# pages read their own cookie session and no staff or client credential.
+NO_BRAND_OBJECT = {
+    ("POST", "/v1/auth/staff/login"),
+    ("POST", "/v1/auth/logout"),
+    ("GET", "/v1/auth/me"),
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/static/{name}"),
+    ("GET", "/console/login"),
+    ("POST", "/console/login"),
+    ("POST", "/console/logout"),
+    ("GET", "/console"),
+    ("GET", "/sim-swap/v2/openapi.yaml"),
+    ("GET", "/sim-swap-subscriptions/v0.3/openapi.yaml"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/not-me/{token}"),
+    ("POST", "/not-me/{token}"),
+}
+CUSTOMER_PAGES = ("/portal", "/status/")
+LISTS = {
+    ("GET", "/v1/requests"),
+    ("GET", "/v1/sim-changes"),
+    ("GET", "/console/queue"),
+    ("GET", "/console/dashboard"),
+}
+# Routes naming a line outside their path, and the bodies that make each call reach
+# the service (a body the schema refuses would answer 422 before any look-up).
+NAMED_IN_QUERY_OR_BODY = {
+    ("POST", "/v1/requests"),
+    ("POST", "/v1/identity-checks"),
+    ("GET", "/console/lines"),
+}
+
+
+def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
+    """The URL and body of a call on ``target``'s objects (a BrandObjects)."""
+    msisdn, rid = target.msisdn, target.requested
+    url = _fill(path, {"request_id": rid, "msisdn": msisdn, "fmt": "png"})
+    console_forms: dict[str, dict[str, str]] = {
+        "/console/lines/{msisdn}/identity-check": {
+            "document_type": "passport",
+            "last_digits": "1234",
+        },
+        "/console/lines/{msisdn}/requests": {"reason": "lost", "target_form": "esim"},
+        "/console/requests/{request_id}/review": {"decision": "approve"},
+        "/console/requests/{request_id}/handover": {"iccid": "89450100000000000001"},
+    }
+    bodies: dict[str, dict[str, Any]] = {
+        "/v1/requests": {"msisdn": msisdn, "reason": "damaged"},
+        "/v1/identity-checks": {
+            "msisdn": msisdn,
+            "document_type": "passport",
+            "last_digits": "1234",
+        },
+        "/v1/requests/{request_id}/review": {"decision": "approve"},
+        "/v1/requests/{request_id}/verification": {"otp": "000000"},
+        "/v1/lines/{msisdn}/separation": {
+            "name": "Survivor",
+            "email": "survivor@example.test",
+            "language": "en",
+            "reason_code": separation.REASON_CODES[0],
+        },
+    }
+    if path == "/console/lines":
+        return f"{url}?msisdn={quote(msisdn)}", {}
+    if path in console_forms:
+        return url, {"data": console_forms[path]}
+    if method == "GET":
+        return url, {}
+    return url, {"json": bodies.get(path, {})}
+
+
+def test_a_brand_reaches_only_its_own_lines_and_requests(system: System) -> None:
+    """Staff of every role and a client of every scope, limited to one brand: another
+    brand's line or request is 404 on every route that names one, and nothing of it
+    changes; their own brand's answers as before (not 401/403/404)."""
+    add_other_brand(system)
+    own = brand_objects(system, OWN, 1)
+    other = brand_objects(system, OTHER, 1)
+    server = ServerThread(build_app(system.ctx, ApiConfig())).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            foreign = brand_callers(system, OTHER)
+            mine = brand_callers(system, OWN)
+            checked = http.post(
+                "/v1/identity-checks",
+                json={"msisdn": own.msisdn, "document_type": "passport", "last_digits": "1234"},
+                headers=mine["agent"][1],
+            )
+            assert checked.status_code == 201, checked.text
+            app = build_app(system.ctx, ApiConfig())
+            object_routes: list[tuple[str, str, tuple[str, ...]]] = []
+            for method, path, rules in endpoints(app):
+                key = (method, path)
+                if "smdp" in rules or "camara" in rules:
+                    continue  # neither staff nor clients: tests/integration/test_camara_*.py
+                if key in NO_BRAND_OBJECT or key in LISTS or path.startswith(CUSTOMER_PAGES):
+                    continue
+                names_one = "{request_id}" in path or "{msisdn}" in path
+                assert names_one or key in NAMED_IN_QUERY_OR_BODY, (
+                    f"{method} {path}: say in test_access_matrix.py whether it names a "
+                    "brand's object, lists them, or holds none"
+                )
+                object_routes.append((method, path, rules))
+            assert len(object_routes) >= 24
+
+            before = snapshot(system)
+            wrong: list[str] = []
+            for method, path, rules in object_routes:
+                url, body = _call_of(method, path, own)
+                for name, (principal, headers) in foreign.items():
+                    status = http.request(method, url, headers=headers, **body).status_code
+                    allowed = any(principal.satisfies(rule) for rule in rules)
+                    expected = 404 if allowed else 403
+                    if status != expected:
+                        wrong.append(f"{method} {path} as {OTHER} {name}: {status}, not {expected}")
+            assert wrong == [], "\n".join(wrong)
+            assert snapshot(system) == before  # another brand changed nothing
+
+            for method, path, rules in object_routes:
+                url, body = _call_of(method, path, own)
+                for name, (principal, headers) in mine.items():
+                    if not any(principal.satisfies(rule) for rule in rules):
+                        continue
+                    status = http.request(method, url, headers=headers, **body).status_code
+                    if status in (401, 403, 404):
+                        wrong.append(f"{method} {path} as {OWN} {name}: {status}")
+            assert wrong == [], "\n".join(wrong)
+            assert other.requested  # the second brand's own objects: see the lists test
+    finally:
+        server.stop()
+
+
+def _listed(http: httpx.Client, method: str, path: str, headers: dict[str, str]) -> Any:
+    """What a list route shows the caller: request ids (API, queue) or the dashboard's totals."""
+    if path == "/v1/requests":
+        everything = http.get("/v1/requests?limit=500", headers=headers)
+        held = http.get("/v1/requests?state=in_review&limit=500", headers=headers)
+        assert everything.status_code == held.status_code == 200, everything.text
+        return {r["id"] for r in everything.json()}, {r["id"] for r in held.json()}
+    if path == "/v1/sim-changes":
+        listed = http.get("/v1/sim-changes?limit=500", headers=headers)
+        assert listed.status_code == 200, listed.text
+        return {r["request_id"] for r in listed.json()}
+    page = http.get(path, headers=headers)
+    assert page.status_code == 200, page.text
+    if path == "/console/queue":
+        return set(re.findall(r'href="/console/requests/([^"]+)"', page.text))
+    found = re.search(r'id="total-held">(\d+)<', page.text)
+    done = re.search(r'id="total-replacements">(\d+)<', page.text)
+    assert found and done
+    return int(found.group(1)), int(done.group(1))
+
+
+def _expected_list(path: str, brands: list[Any]) -> Any:
+    ids = set().union(*(b.request_ids for b in brands))
+    if path == "/v1/requests":
+        return ids, {b.held for b in brands}
+    if path == "/v1/sim-changes":
+        return {b.completed for b in brands}
+    if path == "/console/queue":
+        return {b.held for b in brands}
+    return len(brands), len(brands)  # one held and one completed request per brand
+
+
+def test_lists_hold_the_callers_brand_only(system: System) -> None:
+    """Request lists, the review queue, SIM changes and the dashboard's figures of a
+    brand's staff and clients hold their brand's requests; operator-wide ones all."""
+    add_other_brand(system)
+    own = brand_objects(system, OWN, 1)
+    other = brand_objects(system, OTHER, 1)
+    server = ServerThread(build_app(system.ctx, ApiConfig())).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            app = build_app(system.ctx, ApiConfig())
+            rules_of = {(m, p): rules for m, p, rules in endpoints(app)}
+            wrong: list[str] = []
+            for brand_id, sees in ((OWN, [own]), (OTHER, [other]), (None, [own, other])):
+                for name, (principal, headers) in brand_callers(system, brand_id).items():
+                    for method, path in sorted(LISTS):
+                        if not any(principal.satisfies(r) for r in rules_of[(method, path)]):
+                            continue
+                        shown = _listed(http, method, path, headers)
+                        if shown != _expected_list(path, sees):
+                            wrong.append(f"{path} as {brand_id} {name}: {shown}")
+                    if principal.satisfies("client:sim-changes:read"):
+                        # naming another brand's number finds nothing either
+                        for b in (own, other):
+                            found = http.get(
+                                "/v1/sim-changes",
+                                params={"msisdn": b.completed_msisdn},
+                                headers=headers,
+                            ).json()
+                            visible = brand_id in (None, b.brand_id)
+                            if [r["request_id"] for r in found] != ([b.completed] * visible):
+                                wrong.append(f"sim-changes of {b.brand_id} as {brand_id}: {found}")
             assert wrong == [], "\n".join(wrong)
     finally:
         server.stop()

@@ -57,7 +57,9 @@ def test_status_page_says_where_the_request_is_without_personal_data(
 ) -> None:
     msisdn, email, _, _ = add_line(system, 200)
     http = client()
-    rid = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"}).json()["id"]
+    assert http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"}).status_code == 202
+    system.run_jobs()
+    rid = system.request_id_from_mail(email)  # the link in the code mail
     page = http.get(f"/status/{rid}")
     assert page.status_code == 200
     assert "Waiting for you to confirm who you are" in page.text

@@ -23,6 +23,7 @@ from resim.adapters.events.http import HttpEventSink
 from resim.adapters.jwks import StaticJwksSource
 from resim.adapters.token_issuer import LocalTokenIssuer
 from resim.domain.camara_events import CLOUDEVENTS_CONTENT_TYPE, SUBSCRIPTION_ENDED, SWAPPED
+from resim.domain.sink_address import SinkAddressRules
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.camara.auth import CamaraAccess
 from resim.entrypoints.camara.mount import CamaraRuntime
@@ -74,7 +75,9 @@ class Api:
 
 @pytest.fixture
 def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
-    resim = make_resim(db_url, tmp_path, event_sink=HttpEventSink(timeout=2.0))
+    # The sink listens on loopback: allowed here as RESIM_CAMARA_SINK_ALLOW_HTTP_LOOPBACK does.
+    sink = HttpEventSink(timeout=2.0, rules=SinkAddressRules(allow_loopback=True))
+    resim = make_resim(db_url, tmp_path, event_sink=sink)
     issuer = LocalTokenIssuer.generate(issuer=ISS, audience=AUD)
     verifier = TokenVerifier(
         TokenRules(issuer=ISS, audience=AUD),

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from resim.adapters.corenet.fake import FakeCoreNetwork
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.es2.fake import FakeSmdpClient
+from resim.adapters.events.resolver import FakeResolver
 from resim.adapters.mail.fake import FakeMailer
 from resim.adapters.token_issuer import LocalTokenIssuer
 from resim.bootstrap import build_camara, build_context, build_engine
@@ -83,6 +84,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         core=FakeCoreNetwork(clock.now),
         mailer=FakeMailer(),
         clock=clock,
+        sink_resolver=FakeResolver(),  # no DNS from tests: a generated name never resolves
     )
     seed.upsert_brand(
         ctx, seed.BrandSpec("dk", "dk", "DK", "DKK", "da", "Europe/Copenhagen", BrandPolicy())

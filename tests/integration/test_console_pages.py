@@ -107,6 +107,15 @@ def open_on_behalf(agent: Staff, msisdn: str, reason: str, form: str) -> str:
     return made.headers["location"].rsplit("/", 1)[1]
 
 
+def approve_in_console(system: System, url: str, rid: str) -> None:
+    """A second staff member (a reviewer) approves an agent's request (issue 13)."""
+    reviewer = signed_in(system, url, "reviewer")
+    page = f"/console/requests/{rid}"
+    decided = reviewer.post(f"{page}/review", page, decision="approve")
+    assert decided.status_code == 303, text_of(decided)
+    assert queries.get_request_view(system.ctx, rid)["state"] == "approved"
+
+
 class TestSignIn:
     def test_password_and_totp_give_a_strict_httponly_cookie(
         self, system: System, server: str
@@ -153,9 +162,12 @@ class TestAgentPath:
         # another agent still sees the redacted view
         assert "Kunde 940" not in other.http.get(line_url(msisdn)).text
         view = queries.get_request_view(system.ctx, rid)
-        assert view["channel"] == "agent" and view["state"] == "approved"
+        # The agent's own ID check alone: held for a second staff member (issue 13).
+        assert view["channel"] == "agent" and view["state"] == "in_review"
         shown = agent.http.get(f"/console/requests/{rid}")
-        assert shown.status_code == 200 and 'data-state="approved"' in shown.text
+        assert shown.status_code == 200 and 'data-state="in_review"' in shown.text
+        assert "agent_confirmation" in shown.text
+        approve_in_console(system, server, rid)
 
     def test_a_request_needs_the_id_check_first(self, system: System, server: str) -> None:
         msisdn, _ = new_line(system, 941)
@@ -175,6 +187,8 @@ class TestAgentPath:
         agent = signed_in(system, server, "agent")
         rid = open_on_behalf(agent, msisdn, "damaged", "physical")
         page = f"/console/requests/{rid}"
+        assert 'name="iccid"' not in agent.http.get(page).text  # not approved yet
+        approve_in_console(system, server, rid)
         assert 'name="iccid"' in agent.http.get(page).text
         wrong = card[:-1] + str((int(card[-1]) + 3) % 10)
         refused = agent.post(f"{page}/handover", page, iccid=wrong)
@@ -234,6 +248,7 @@ class TestDashboardPage:
         msisdn, _ = new_line(system, 960)
         agent = signed_in(system, server, "agent")
         rid = open_on_behalf(agent, msisdn, "damaged", "physical")
+        approve_in_console(system, server, rid)
         card, _ = cards(system)
         assert (
             agent.post(

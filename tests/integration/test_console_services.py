@@ -25,6 +25,7 @@ from resim.services import (
     seed,
     staff,
 )
+from resim.services.tenancy import Scope
 
 pytestmark = pytest.mark.integration
 DAY = dt.timedelta(days=1)
@@ -116,7 +117,8 @@ class TestDashboard:
         assert board.totals.replacements == 0
         assert board.median_minutes_to_completion is None
         assert dashboard.figures(system.ctx, days=7).totals.replacements == 1
-        assert dashboard.figures(system.ctx, days=7, brand_id="other").totals.replacements == 0
+        other = dashboard.figures(system.ctx, days=7, scope=Scope.of_brand("other"))
+        assert other.totals.replacements == 0
 
     def test_days_out_of_range_are_refused(self, system: System) -> None:
         with pytest.raises(InvalidInput):
@@ -150,7 +152,11 @@ class TestCreateOnBehalf:
         assert view["target_form"] == "physical"
         assert view["verification_methods"] == ["id_document"]
         assert view["review"]["required_approvals"] == 2
-        assert [r["rule"] for r in view["risk"]["reasons"]] == ["prior_fraud_flag"]
+        # Issue 13: made by an agent alone, so a second staff member must approve it too.
+        assert [r["rule"] for r in view["risk"]["reasons"]] == [
+            "prior_fraud_flag",
+            "agent_confirmation",
+        ]
         assert [r["id"] for r in console_requests.review_queue(system.ctx)] == [made.request_id]
         actions = [
             e["action"]
@@ -172,7 +178,10 @@ class TestHandOver:
         made = console_requests.create_on_behalf(
             system.ctx, staff_id=a1, msisdn=msisdn, reason="damaged", target_form="physical"
         )
-        assert made.state == State.APPROVED
+        # Issue 13: the agent's own ID check is not enough; a reviewer approves it.
+        assert made.state == State.IN_REVIEW
+        reviewer = _staff(system, f"r{n}", role="reviewer")
+        review.review(system.ctx, made.request_id, reviewer=reviewer, approve_it=True)
         system.run_jobs()  # no eSIM order for a card
         assert queries.get_request_view(system.ctx, made.request_id)["state"] == "approved"
         return made.request_id, msisdn, a1

@@ -20,6 +20,7 @@ from resim.adapters.db import orm
 from resim.entrypoints.api.access import SCOPES
 from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from resim.services import api_clients, console, requests, sessions, staff
+from resim.services.tenancy import Scope
 
 pytestmark = pytest.mark.integration
 
@@ -298,4 +299,6 @@ class TestAgentConsole:
     def test_a_brand_limited_agent_cannot_see_another_brands_line(self, system: System) -> None:
         msisdn, _, _, _ = add_line(system, 712)
         with pytest.raises(NotFound):
-            console.line_view(system.ctx, staff_id="x", msisdn=msisdn, brand_id="other-brand")
+            console.line_view(
+                system.ctx, staff_id="x", msisdn=msisdn, scope=Scope.of_brand("other-brand")
+            )

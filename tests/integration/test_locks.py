@@ -25,6 +25,7 @@ from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import Conflict, InvalidInput, NotFound, Refused
 from resim.services import locks, notify, queries, requests, review
+from resim.services.tenancy import Scope
 from resim.services.unit_of_work import new_id
 
 pytestmark = pytest.mark.integration
@@ -162,15 +163,16 @@ class TestTurningTheLockOn:
         client_id = http.get("/v1/auth/me", headers=bearer(key)).json()["id"]
         assert event.actor == f"client:{client_id}"  # named by its credentials
 
-        # Whoever asks (the customer on the portal, or the BSS with its own key): refused.
+        # Whoever asks is refused: the BSS with its own key is told why; an
+        # anonymous caller gets the answer every number gets (issue 13, finding 15).
         bss = bearer(client_key(system.ctx, "requests:write"))
-        for headers in ({}, bss):
-            refused = http.post(
-                "/v1/requests", json={"msisdn": msisdn, "reason": "lost"}, headers=headers
-            )
-            assert refused.status_code == 403
-            assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
-            assert "SIM-change lock" in refused.json()["message"]
+        refused = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"}, headers=bss)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
+        assert "SIM-change lock" in refused.json()["message"]
+        anonymous = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"})
+        assert anonymous.status_code == 202
+        assert "lock" not in anonymous.text.lower()
         assert request_count(system) == 0
 
         status = http.get(f"/v1/lines/{msisdn}/lock", headers=bearer(key))
@@ -223,9 +225,16 @@ class TestTurningTheLockOn:
     def test_a_customer_session_may_lock_only_its_own_line(self, system: System) -> None:
         msisdn, _, _, _ = add_line(system, 304)
         with pytest.raises(NotFound):
-            locks.lock_line(system.ctx, msisdn, actor="customer", only_line_id="another-line")
+            locks.lock_line(
+                system.ctx,
+                msisdn,
+                actor="customer",
+                scope=Scope.of_customer(line_id="another-line", request_id=None),
+            )
         with pytest.raises(NotFound):
-            locks.lock_line(system.ctx, msisdn, actor="staff:x", only_brand_id="another-brand")
+            locks.lock_line(
+                system.ctx, msisdn, actor="staff:x", scope=Scope.of_brand("another-brand")
+            )
         assert line_row(system, msisdn).sim_change_locked is False
         assert audit_rows(system, "line.locked") == []
 
@@ -235,7 +244,10 @@ class TestTurningTheLockOn:
         msisdn, email, _, _ = add_line(system, 305)
         other, _, _, _ = add_line(system, 306)
         http = api()
-        rid = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}).json()["id"]
+        bss = bearer(client_key(system.ctx, "requests:write"))
+        rid = http.post(
+            "/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}, headers=bss
+        ).json()["id"]
         system.run_jobs()
         verified = http.post(
             f"/v1/requests/{rid}/verification", json={"otp": system.code_for(email)}
@@ -266,7 +278,8 @@ class TestAPendingUnlock:
         set_pending_unlock(system, msisdn, effective)
 
         http = api()
-        refused = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"})
+        bss = bearer(client_key(system.ctx, "requests:write"))
+        refused = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "lost"}, headers=bss)
         assert refused.status_code == 403
         assert refused.json()["code"] == "SIM_CHANGE_LOCKED"
         assert "2026-03-02 09:00 UTC" in refused.json()["message"]

@@ -97,11 +97,11 @@ class TestTheMatchingIdIsEncrypted:
         assert all(old_matching_id not in v for v in raw_matching_ids(system.engine))
 
 
-# ------------------------------------------------------------------ migration 0006
+# ------------------------------------------------------------------ migration 0009
 
 
-def _context_at_0005(db_url: str, tmp_path: Path) -> tuple[ServiceContext, sa.Engine]:
-    upgrade(db_url, "0005")
+def _context_at_0008(db_url: str, tmp_path: Path) -> tuple[ServiceContext, sa.Engine]:
+    upgrade(db_url, "0008")
     settings = Settings(database_url=db_url, data_dir=tmp_path, secret_keys=KEY)  # type: ignore[arg-type]
     engine = build_engine(settings, pool_size=3)
     ctx = build_context(settings, engine=engine, mailer=FakeMailer(), clock=FrozenClock())
@@ -115,8 +115,8 @@ def _context_at_0005(db_url: str, tmp_path: Path) -> tuple[ServiceContext, sa.En
     return ctx, engine
 
 
-def _as_written_before_0006(ctx: ServiceContext, engine: sa.Engine, rid: str) -> None:
-    """Rewrite the request and its jobs the way resim stored them before 0006."""
+def _as_written_before_0009(ctx: ServiceContext, engine: sa.Engine, rid: str) -> None:
+    """Rewrite the request and its jobs the way resim stored them before 0009."""
     box = ctx.secrets
     with engine.begin() as conn:
         conn.execute(
@@ -153,11 +153,11 @@ def _as_written_before_0006(ctx: ServiceContext, engine: sa.Engine, rid: str) ->
         )  # fmt: skip
 
 
-def test_0006_encrypts_what_was_stored_in_clear_and_needs_the_keys_to_do_it(
+def test_0009_encrypts_what_was_stored_in_clear_and_needs_the_keys_to_do_it(
     empty_db_url: str, tmp_path: Path
 ) -> None:
     db_url = empty_db_url
-    ctx, engine = _context_at_0005(db_url, tmp_path)
+    ctx, engine = _context_at_0008(db_url, tmp_path)
     try:
         seed.add_line(
             ctx,
@@ -167,7 +167,7 @@ def test_0006_encrypts_what_was_stored_in_clear_and_needs_the_keys_to_do_it(
             ),
         )  # fmt: skip
         rid = requests.open_request(ctx, msisdn="+4520100001", reason="damaged").id
-        _as_written_before_0006(ctx, engine, rid)
+        _as_written_before_0009(ctx, engine, rid)
         with engine.begin() as conn:  # a row that refers to the request (SQLite rebuilds it)
             conn.execute(
                 sa.insert(orm.sim_change).values(
@@ -190,7 +190,7 @@ def test_0006_encrypts_what_was_stored_in_clear_and_needs_the_keys_to_do_it(
         engine.dispose()
         with pytest.raises(RuntimeError, match="RESIM_SECRET_KEYS"):
             upgrade(db_url)
-        assert current_revision(db_url) == "0005"
+        assert current_revision(db_url) == "0008"
         assert LEGACY_MATCHING_ID in raw_matching_ids(engine)
 
         assert upgrade(db_url, secrets=SecretBox([KEY])) == head_revision()
@@ -220,5 +220,5 @@ def test_0006_encrypts_what_was_stored_in_clear_and_needs_the_keys_to_do_it(
         engine.dispose()
 
 
-def test_0006_needs_no_keys_when_nothing_is_in_clear(empty_db_url: str) -> None:
+def test_0009_needs_no_keys_when_nothing_is_in_clear(empty_db_url: str) -> None:
     assert upgrade(empty_db_url) == head_revision()

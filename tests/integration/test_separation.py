@@ -19,9 +19,10 @@ from test_replacement_flow import system as system
 
 from resim.adapters.db import orm
 from resim.domain.model import RequestKind, SimState
+from resim.domain.security import Role
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
-from resim.services import notify, queries, requests, separation
+from resim.services import notify, queries, requests, review, separation
 
 pytestmark = pytest.mark.integration
 __all__ = ["api", "system"]
@@ -86,13 +87,18 @@ class TestASurvivorTakesTheirLineOffTheSharedAccount:
         add_identity_check(system, staff_id=agent, msisdn=msisdn)
 
         done = separation.separate_line(system.ctx, spec(msisdn), staff_id=agent)
-        assert done.state == State.APPROVED  # verified by the agent's document check
+        # Verified by the agent's document check; the survivor's contact details are
+        # the agent's entry, so a second staff member approves it (issue 13).
+        assert done.state == State.IN_REVIEW
         assert owner_of(system, msisdn) == done.subscriber_id != holder
         assert lines_of(system, holder) == []  # the holder's account no longer lists it
         assert lines_of(system, done.subscriber_id) == [msisdn]
 
-        system.run_jobs()  # old SIM suspended at once, eSIM ordered
+        system.run_jobs()  # old SIM suspended at once
         assert system.core.is_enabled(imsi=old_imsi) is False
+        reviewer = add_staff(system, "reviewer401", role=Role.REVIEWER)
+        review.review(system.ctx, done.request_id, reviewer=reviewer, approve_it=True)
+        system.run_jobs()  # eSIM ordered
         view = queries.get_request_view(system.ctx, done.request_id)
         assert view["old_sim_suspended"] is True
         assert view["state"] == "ready"
@@ -103,12 +109,14 @@ class TestASurvivorTakesTheirLineOffTheSharedAccount:
 
         assert system.mail.to(holder_email) == []
         assert all(holder_email not in m.to for m in system.mail.sent)
+        # jobs queued under one frozen timestamp may be sent in any order
         survivor = [m.headers["X-Resim-Kind"] for m in system.mail.to("sofie.new@example.dk")]
-        assert survivor == [
-            "replacement_requested",
-            "replacement_approved",
+        assert sorted(survivor) == [
             "esim_ready",
+            "held_for_review",
+            "replacement_approved",
             "replacement_completed",
+            "replacement_requested",
         ]
         assert all(m.language == "da" for m in system.mail.to("sofie.new@example.dk"))
         with system.ctx.uow() as uow:  # the row has encrypted columns: the keys are needed
@@ -290,7 +298,8 @@ class TestSeparationIsRefused:
         assert checked.status_code == 201, checked.text
         done = http.post(url, json=SEPARATION_BODY, headers=session)
         assert done.status_code == 201, done.text
-        assert done.json()["state"] == "approved"  # verified by the agent's document check
+        # Verified by the agent's document check, approved by nobody yet (issue 13).
+        assert done.json()["state"] == "in_review"
         survivor = done.json()["subscriber_id"]
         assert survivor != holder
         assert owner_of(system, msisdn) == survivor
@@ -298,3 +307,44 @@ class TestSeparationIsRefused:
         [event] = audit_rows(system, "line.separated")
         assert event.actor == f"staff:{agent}"
         assert SEPARATION_BODY["email"] not in done.text
+
+    @pytest.mark.parametrize(
+        ("field", "value", "code"),
+        [
+            ("email", "sofie@example.dk\r\nbcc:abuser@evil.test", "INVALID_EMAIL"),
+            ("email", "sofie@example.dk\n", "INVALID_EMAIL"),
+            ("email", "sofie\x00@example.dk", "INVALID_EMAIL"),
+            ("name", "Sofie\r\nSurvivor", "INVALID_NAME"),
+            ("name", "Sofie\x00Survivor", "INVALID_NAME"),
+            ("name", "Sofie\u2028Survivor", "INVALID_NAME"),
+        ],
+    )
+    def test_over_http_line_breaks_and_nul_in_name_or_email_are_refused(
+        self,
+        system: System,
+        api: Callable[..., httpx.Client],
+        field: str,
+        value: str,
+        code: str,
+    ) -> None:
+        """Issue 13, finding 14: they reached the survivor's mail headers, where the
+        mailer refused them and every notice to the survivor died unseen."""
+        msisdn, _, _, _ = add_line(system, 452)
+        holder = owner_of(system, msisdn)
+        token, _agent = signed_in(system.ctx, "agent")
+        session = bearer(token)
+        http = api()
+        check = {"msisdn": msisdn, "document_type": "passport", "last_digits": "1234"}
+        assert http.post("/v1/identity-checks", json=check, headers=session).status_code == 201
+        before = counts(system)
+        refused = http.post(
+            f"/v1/lines/{msisdn}/separation",
+            json={**SEPARATION_BODY, field: value},
+            headers=session,
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == code
+        assert "control characters" in refused.json()["message"]
+        assert value not in refused.text
+        assert counts(system) == before
+        assert owner_of(system, msisdn) == holder

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from identity_support import bearer, client_key
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
@@ -44,7 +45,9 @@ def test_create_lists_the_offered_combinations_and_verification_is_throttled(
     system: System, http: httpx.Client
 ) -> None:
     msisdn, email, _, _ = add_line(system, 301, pin=PIN)
-    created = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"})
+    # The operator's app opens it (an anonymous caller is not told the factors).
+    bss = bearer(client_key(system.ctx, "requests:write"))
+    created = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}, headers=bss)
     assert created.status_code == 201, created.text
     assert created.json()["verification_methods"] == [["email_otp", "pin"]]
     request_id = created.json()["id"]
@@ -91,7 +94,10 @@ def test_step_up_is_refused_for_a_request_not_held_for_it(
     system: System, http: httpx.Client
 ) -> None:
     msisdn, _, _, _ = add_line(system, 303, pin=PIN)
-    created = http.post("/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}).json()
+    bss = bearer(client_key(system.ctx, "requests:write"))
+    created = http.post(
+        "/v1/requests", json={"msisdn": msisdn, "reason": "damaged"}, headers=bss
+    ).json()
     answer = http.post(f"/v1/requests/{created['id']}/step-up", json={"totp": "123456"})
     assert answer.status_code == 409
     assert answer.json()["code"] == "NOT_AWAITING_STEP_UP"

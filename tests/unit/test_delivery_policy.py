@@ -9,7 +9,7 @@ from resim.domain.model import DeliveryMode, SimForm
 from resim.domain.policy import BrandPolicy
 from resim.errors import InvalidInput
 from resim.services.demo_data import DEMO_BRANDS
-from resim.services.requests import resolve_delivery
+from resim.services.open_spec import resolve_delivery
 
 
 class TestThePolicy:

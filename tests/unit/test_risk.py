@@ -205,3 +205,73 @@ def test_valid_risk_settings_round_trip() -> None:
     }
     policy = BrandPolicy.from_dict(data)
     assert BrandPolicy.from_dict(policy.to_dict()) == policy
+
+
+# ---------------------------------------------------------------- a missing signal (issue 13.5)
+
+
+@pytest.mark.parametrize(
+    ("rule", "present"),
+    [("new_device", {"country": "DK", "known_countries": ("DK",)}),
+     ("new_country", {"device_id": "a" * 64, "known_devices": ("a" * 64,)})],
+)  # fmt: skip
+def test_a_self_service_request_missing_the_signal_steps_up_by_default(
+    rule: str, present: dict[str, Any]
+) -> None:
+    result = assess(facts(self_service=True, **present), POLICY)
+    assert [(f.rule, f.outcome) for f in result.findings] == [(rule, RiskOutcome.STEP_UP)]
+    assert "self-service" in result.findings[0].reason
+    # the same request from a trusted caller (staff, an API client) is not held for it
+    assert assess(facts(self_service=False, **present), POLICY).findings == ()
+
+
+@pytest.mark.parametrize("choice", ["ignore", "allow", "step_up", "review", "deny"])
+def test_the_brand_chooses_what_a_missing_signal_means_per_origin(choice: str) -> None:
+    policy = BrandPolicy(
+        missing_signal={"new_device": {"self_service": choice, "trusted": choice}},
+        risk_rules={"new_country": {"enabled": False}},
+    )
+    for self_service in (True, False):
+        found = assess(facts(self_service=self_service), policy).findings
+        if choice == "ignore":
+            assert found == ()
+        else:
+            assert [(f.rule, f.outcome.value) for f in found] == [("new_device", choice)]
+
+
+def test_a_disabled_rule_does_not_fire_for_a_missing_signal_either() -> None:
+    policy = BrandPolicy(risk_rules={"new_device": {"enabled": False}})
+    assert [f.rule for f in assess(facts(self_service=True), policy).findings] == ["new_country"]
+
+
+def test_a_present_signal_is_judged_by_the_rule_not_the_fallback() -> None:
+    policy = BrandPolicy(missing_signal={"new_device": {"self_service": "deny"}})
+    new = facts(self_service=True, device_id="b" * 64, country="DK", known_countries=("DK",))
+    (finding,) = assess(new, policy).findings
+    assert (finding.rule, finding.outcome) == ("new_device", RiskOutcome.STEP_UP)
+    assert "has not used before" in finding.reason
+
+
+def test_the_policy_shows_every_missing_signal_choice_with_defaults_filled_in() -> None:
+    policy = BrandPolicy.from_dict({"missing_signal": {"new_country": {"self_service": "ignore"}}})
+    assert policy.missing_signal == {
+        "new_device": {"self_service": "step_up", "trusted": "ignore"},
+        "new_country": {"self_service": "ignore", "trusted": "ignore"},
+    }
+    assert BrandPolicy.from_dict(policy.to_dict()) == policy
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ({"recent_port_in": {}}, "has no signal that can be missing"),
+        ({"new_device": "ignore"}, "must be an object"),
+        ({"new_device": {"browser": "ignore"}}, "unknown origin 'browser'"),
+        ({"new_device": {"self_service": "maybe"}}, "must be one of ignore, allow"),
+        (["new_device"], "missing_signal must be an object"),
+    ],
+)
+def test_invalid_missing_signal_settings_are_refused(given: Any, words: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        BrandPolicy.from_dict({"missing_signal": given})
+    assert words in err.value.message

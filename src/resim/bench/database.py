@@ -29,7 +29,8 @@ from resim.domain.identifiers import iccid_with_check_digit, normalize_msisdn
 from resim.domain.model import Line, Sim, SimForm, SimState, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
-from resim.services import seed
+from resim.entrypoints.api.access import SCOPES
+from resim.services import api_clients, seed
 from resim.services.unit_of_work import new_id
 from resim.settings import Settings
 
@@ -58,6 +59,7 @@ class SeededLine:
 class Seeded:
     lines: list[SeededLine]
     stock_iccids: list[str]
+    api_key: str = ""  # the bench BSS's key (requests:write): it opens the requests
 
 
 def sqlite_url(directory: Path) -> str:
@@ -149,8 +151,13 @@ def migrate_and_seed(settings: Settings, count: int) -> Seeded:
             uow.flush()
         uow.session.execute(sa.insert(corenet_subscriber), core_rows)
         uow.commit()
+    # The BSS opens requests with its key: an anonymous caller is told nothing,
+    # not even the request's id (issue 13, finding 15).
+    bss = api_clients.create_client(
+        ctx, name="bench BSS", scopes=("requests:write",), known_scopes=SCOPES
+    )
     engine.dispose()
-    return Seeded(lines=lines, stock_iccids=[s.iccid for s in stock])
+    return Seeded(lines=lines, stock_iccids=[s.iccid for s in stock], api_key=bss.key)
 
 
 def _core_row(imsi: str, msisdn: str, now: dt.datetime) -> dict[str, object]:

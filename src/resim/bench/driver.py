@@ -82,8 +82,10 @@ class Driver:
         msisdns: list[str],
         create_concurrency: int,
         reason: str = "device_change",
+        api_key: str = "",
     ) -> None:
         self._api_url = api_url
+        self._bss = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._emulator_url = emulator_url
         self._msisdns = msisdns
         self._create_concurrency = create_concurrency
@@ -155,6 +157,7 @@ class Driver:
                 resp = await self._api.post(
                     "/v1/requests",
                     json={"msisdn": msisdn, "reason": self._reason, "actor": "bench-bss"},
+                    headers=self._bss,
                 )
             except httpx.HTTPError as exc:
                 self._errors.append(f"{msisdn}: create: {type(exc).__name__}")

@@ -21,7 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from resim.bootstrap import build_camara, build_context, build_engine, load_secrets
+from resim.bootstrap import (
+    build_api_config,
+    build_context,
+    build_engine,
+    load_secrets,
+    worker_pool,
+)
 from resim.entrypoints.logs import configure_logging
 from resim.settings import Settings
 
@@ -67,23 +73,14 @@ def _write_stats(path: Path | None, counters: EngineCounters, **extra: Any) -> N
 def run_api(port: int, stats: Path | None) -> None:
     import uvicorn
 
-    from resim.entrypoints.api.app import ApiConfig, build_app
+    from resim.entrypoints.api.app import build_app
 
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     engine = build_engine(settings)
     counters = EngineCounters(engine)
     ctx = build_context(settings, engine=engine)
-    secrets = load_secrets(settings)
-    app = build_app(
-        ctx,
-        ApiConfig(
-            smdp_id=settings.smdp_id,
-            callback_token=secrets.callback_token,
-            camara=build_camara(settings, clock=ctx.clock),
-            bench_endpoints=settings.bench_endpoints,
-        ),
-    )
+    app = build_app(ctx, build_api_config(settings, clock=ctx.clock))
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with a
     # handler of ours in place that returns here, so the counters get written.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -93,6 +90,7 @@ def run_api(port: int, stats: Path | None) -> None:
         port=port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        proxy_headers=False,  # RESIM_TRUSTED_PROXIES decides (entrypoints/api/forwarded.py)
     )
     _write_stats(stats, counters)
 
@@ -102,7 +100,7 @@ def run_worker(concurrency: int, stats: Path | None) -> None:
 
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    engine = build_engine(settings)
+    engine = build_engine(settings, pool=worker_pool(settings, concurrency))
     counters = EngineCounters(engine)
     ctx = build_context(settings, engine=engine)
     worker = Worker(

@@ -110,6 +110,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         emulator_url=f"http://127.0.0.1:{emulator_port}",
         msisdns=[line.msisdn for line in seeded.lines],
         create_concurrency=opts.create_concurrency,
+        api_key=seeded.api_key,
     )
     sink = MailSink(workdir / "mail", driver.on_mail)
     sink.start()

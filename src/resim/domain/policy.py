@@ -38,6 +38,22 @@ def _default_verification() -> dict[str, list[list[str]]]:
 DELIVERY_MODES = ("esim", "pickup", "courier")
 
 
+# Who, besides the staff member who made it, confirms a staff-made replacement
+# (resim.domain.agent_channel): the customer with a factor of their own, or a
+# second staff member. The agent alone never suffices.
+AGENT_CONFIRMATIONS = ("customer_factor", "second_staff")
+
+
+def _default_missing_signal() -> dict[str, dict[str, str]]:
+    # SEC-07: a self-service caller (portal, anonymous API) who sends no device or
+    # whose country cannot be told is treated as an unknown device / country; a
+    # staff member's or API client's request without them is not held for that.
+    return {
+        rule: {"self_service": "step_up", "trusted": "ignore"}
+        for rule in ("new_device", "new_country")
+    }
+
+
 def _default_unlock_methods() -> list[list[str]]:
     return [["email_otp", "pin"], ["email_otp", "password"], ["totp"], ["id_document"]]
 
@@ -48,6 +64,9 @@ class BrandPolicy:
     otp_ttl_minutes: int = 10
     otp_max_attempts: int = 5
     verification_window_hours: int = 24
+    # A verified request the risk check held for a stronger method (step-up)
+    # expires when none is proven within this many hours (like an unverified one).
+    step_up_window_hours: int = 24
     activation_code_ttl_hours: int = 72
     recent_replacement_days: int = 30
     recent_email_change_days: int = 14
@@ -59,6 +78,10 @@ class BrandPolicy:
     step_up_methods: list[str] = field(default_factory=lambda: ["id_document", "totp"])
     # SEC-07: per-rule overrides {"rule id": {"outcome": ..., "days": ..., "enabled": ...}}.
     risk_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # SEC-07: what new_device / new_country do when their signal is missing, per
+    # origin ("self_service": portal and anonymous API; "trusted": staff and API
+    # clients): "ignore", or the outcome to give (see resim.domain.risk).
+    missing_signal: dict[str, dict[str, str]] = field(default_factory=_default_missing_signal)
     # SEC-07: hours between approval and provisioning, per reason ("lost": 2).
     cooling_off_hours: dict[str, float] = field(default_factory=dict)
     # SEC-05: unlocking the SIM-change lock.
@@ -72,6 +95,12 @@ class BrandPolicy:
     backoff_base_seconds: float = 30.0
     # SEC-08: requests one agent may create per hour.
     agent_max_requests_per_hour: int = 20
+    # SEC-08 / issue 13: a request that staff opened or verified goes on only with
+    # one of these (either suffices): "customer_factor" (the customer proved a
+    # factor of their own: the e-mail code or TOTP) or "second_staff" (another
+    # staff member approves it). Without "second_staff", the agent channel's
+    # combinations all include the e-mail code.
+    agent_confirmation: list[str] = field(default_factory=lambda: list(AGENT_CONFIRMATIONS))
     # SEC-08: risk rules whose firing makes a request need two approvers.
     four_eyes_rules: list[str] = field(
         default_factory=lambda: ["prior_fraud_flag", "lock_toggled_recently", "agent_history"]
@@ -97,6 +126,7 @@ class BrandPolicy:
             "otp_ttl_minutes",
             "otp_max_attempts",
             "verification_window_hours",
+            "step_up_window_hours",
             "activation_code_ttl_hours",
         ):
             if getattr(self, name) <= 0:
@@ -106,6 +136,7 @@ class BrandPolicy:
         if self.fee.amount_minor < 0 or self.courier_fee_minor < 0:
             raise InvalidInput("a fee cannot be negative")
         self._check_delivery_modes()
+        self._check_agent_confirmation()
         for name in (
             "unlock_delay_hours",
             "sms_hold_hours",
@@ -147,12 +178,36 @@ class BrandPolicy:
         if len(set(modes)) != len(modes):
             raise InvalidInput("policy field delivery_modes lists a mode twice")
 
+    def _check_agent_confirmation(self) -> None:
+        ways = self.agent_confirmation
+        if not isinstance(ways, list) or not ways:
+            raise InvalidInput(
+                "policy field agent_confirmation must list at least one of "
+                + ", ".join(AGENT_CONFIRMATIONS)
+                + ": an agent alone never completes a replacement"
+            )
+        unknown = [w for w in ways if w not in AGENT_CONFIRMATIONS]
+        if unknown:
+            raise InvalidInput(
+                f"policy field agent_confirmation: unknown value {unknown[0]!r}"
+                f" (one of {', '.join(AGENT_CONFIRMATIONS)})"
+            )
+        if len(set(ways)) != len(ways):
+            raise InvalidInput("policy field agent_confirmation lists a value twice")
+
     def _check_risk_settings(self) -> None:
         # Imported here: resim.domain.risk (the rule catalogue) imports this module.
         from resim.domain.model import Reason
-        from resim.domain.risk import validate_risk_rules, validate_rule_ids
+        from resim.domain.risk import (
+            validate_missing_signal,
+            validate_risk_rules,
+            validate_rule_ids,
+        )
 
         validate_risk_rules(self.risk_rules)
+        # Stored complete, so the brand's policy shows every choice, defaults included.
+        full = validate_missing_signal(self.missing_signal, _default_missing_signal())
+        object.__setattr__(self, "missing_signal", full)
         validate_rule_ids("four_eyes_rules", self.four_eyes_rules)
         reasons = {r.value for r in Reason}
         for reason, hours in self.cooling_off_hours.items():

@@ -10,6 +10,18 @@ A rule that fires gives a :class:`RiskFinding` (rule id, outcome, reason). The
 assessment keeps every finding, so a reviewer sees why a request was held; the
 strongest outcome wins: allow < step_up < review < deny (:func:`decide`).
 
+Two rules need a signal the caller may not have: ``new_device`` (a device
+identifier) and ``new_country`` (where the request came from). When the signal
+is missing, ``BrandPolicy.missing_signal`` says what the rule does, per origin
+of the request: ``self_service`` (the portal, or an anonymous API caller: whoever
+it is chose what to send) or ``trusted`` (a staff member or an API client with
+credentials). ``ignore`` lets the rule stay silent; an outcome (default
+``step_up`` for self-service) makes it fire as if the device or country were
+unknown, with a reason saying the signal was missing::
+
+    {"new_device": {"self_service": "step_up", "trusted": "ignore"},
+     "new_country": {"self_service": "step_up", "trusted": "ignore"}}
+
 The SIM-change lock (SEC-05) cannot be weakened here: ``sim_change_lock`` must
 stay enabled with outcome deny. An agent's lock override (SEC-08) turns it into
 a review by two people instead (see ``resim.services.review``).
@@ -36,6 +48,9 @@ class RiskFacts:
     Times are aware UTC datetimes (None: never happened). ``agent`` is the
     creating staff member's actor ("staff:<id>") or None; the agent counts are
     over the ``agent_history`` window, not counting this request.
+    ``self_service``: the request came from the portal or an anonymous API
+    caller, so a missing device or country is read with the policy's
+    ``missing_signal`` choice for self-service (``trusted`` otherwise).
     """
 
     now: dt.datetime
@@ -55,6 +70,7 @@ class RiskFacts:
     agent_flagged_requests: int = 0
     agent_opened_requests: int = 0
     fraud_flags: int = 0
+    self_service: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,7 @@ class RuleSpec:
     check: Check
     days: int | str | None = None  # int, or the BrandPolicy field holding the default
     max_requests: int | None = None
+    signal: str | None = None  # the RiskFacts field the rule cannot work without
 
 
 A, S, R, D = RiskOutcome.ALLOW, RiskOutcome.STEP_UP, RiskOutcome.REVIEW, RiskOutcome.DENY
@@ -184,12 +201,20 @@ RULES: tuple[RuleSpec, ...] = (
     RuleSpec("recent_address_change", R, _recent_address, 14),
     RuleSpec("lock_toggled_recently", R, _lock_toggled, 14),
     RuleSpec("recent_port_in", R, _port_in, 30),
-    RuleSpec("new_device", S, _new_device),
-    RuleSpec("new_country", S, _new_country),
+    RuleSpec("new_device", S, _new_device, signal="device_id"),
+    RuleSpec("new_country", S, _new_country, signal="country"),
     RuleSpec("agent_history", R, _agent_history, 30, max_requests=200),
     RuleSpec("prior_fraud_flag", R, _fraud_flag),
 )
 RULE_IDS = frozenset(r.id for r in RULES)
+SIGNAL_RULES = tuple(r.id for r in RULES if r.signal is not None)
+ORIGINS = ("self_service", "trusted")
+MISSING_CHOICES = ("ignore", *(o.value for o in RiskOutcome))
+
+_MISSING_REASON = {
+    "device_id": "the request came without a device resim can recognise",
+    "country": "the country the request came from could not be determined",
+}
 
 
 def validate_risk_rules(data: Any) -> None:
@@ -230,6 +255,46 @@ def validate_risk_rules(data: Any) -> None:
             raise InvalidInput("risk rule sim_change_lock cannot be weakened: a lock always denies")
 
 
+def validate_missing_signal(
+    data: Any, defaults: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Check ``BrandPolicy.missing_signal`` and return it complete (defaults filled in).
+
+    Shape: ``{rule id: {origin: choice}}`` for the rules in ``SIGNAL_RULES``,
+    origins ``self_service`` and ``trusted``, choices ``ignore`` or an outcome.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput("policy field missing_signal must be an object of rule id -> settings")
+    full: dict[str, dict[str, str]] = {}
+    unknown = sorted(set(data) - set(SIGNAL_RULES))
+    if unknown:
+        raise InvalidInput(
+            f"policy field missing_signal: rule {unknown[0]!r} has no signal that can be"
+            f" missing (only {', '.join(SIGNAL_RULES)})"
+        )
+    for rule_id in SIGNAL_RULES:
+        given = data.get(rule_id, {})
+        if not isinstance(given, Mapping):
+            raise InvalidInput(f"policy field missing_signal: {rule_id} must be an object")
+        bad = sorted(set(given) - set(ORIGINS))
+        if bad:
+            raise InvalidInput(
+                f"policy field missing_signal: {rule_id}: unknown origin {bad[0]!r}"
+                f" (one of {', '.join(ORIGINS)})"
+            )
+        merged = {**defaults.get(rule_id, {}), **given}
+        for origin in ORIGINS:
+            choice = merged.get(origin, "ignore")
+            if choice not in MISSING_CHOICES:
+                raise InvalidInput(
+                    f"policy field missing_signal: {rule_id}.{origin} must be one of"
+                    f" {', '.join(MISSING_CHOICES)}"
+                )
+            merged[origin] = choice
+        full[rule_id] = {o: merged[o] for o in ORIGINS}
+    return full
+
+
 def validate_rule_ids(field: str, ids: Iterable[str]) -> None:
     unknown = sorted(set(ids) - RULE_IDS)
     if unknown:
@@ -267,10 +332,31 @@ def assess(facts: RiskFacts, policy: BrandPolicy) -> RiskAssessment:
                 )
             )
             continue
+        if spec.signal is not None and getattr(facts, spec.signal) is None:
+            missing = _when_missing(spec, facts, policy)
+            if missing is not None:
+                findings.append(missing)
+            continue
         reason = spec.check(facts, cfg)
         if reason is not None:
             findings.append(RiskFinding(spec.id, cfg.outcome, reason))
     return RiskAssessment(strongest(f.outcome for f in findings), tuple(findings))
+
+
+def _when_missing(spec: RuleSpec, facts: RiskFacts, policy: BrandPolicy) -> RiskFinding | None:
+    """The finding of a rule whose signal is missing, as the policy chose (None: ignore)."""
+    assert spec.signal is not None
+    origin = "self_service" if facts.self_service else "trusted"
+    choice = policy.missing_signal.get(spec.id, {}).get(origin, "ignore")
+    if choice == "ignore":
+        return None
+    who = "a self-service request" if facts.self_service else "a request from a trusted caller"
+    return RiskFinding(
+        spec.id,
+        RiskOutcome(choice),
+        f"{_MISSING_REASON[spec.signal]}; the brand's policy treats that, for {who},"
+        f" as unknown ({choice})",
+    )
 
 
 def strongest(outcomes: Iterable[RiskOutcome]) -> RiskOutcome:

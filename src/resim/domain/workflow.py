@@ -37,6 +37,7 @@ TRANSITIONS: dict[tuple[State, State], str] = {
     (State.VERIFIED, State.REJECTED): "risk check denied it",
     (State.VERIFIED, State.CANCELLED): "cancelled",
     (State.VERIFIED, State.FAILED): "a required step (suspending the old SIM) failed for good",
+    (State.VERIFIED, State.EXPIRED): "the stronger verification asked for was not given in time",
     (State.IN_REVIEW, State.APPROVED): "a reviewer approved it",
     (State.IN_REVIEW, State.REJECTED): "a reviewer rejected it",
     (State.IN_REVIEW, State.CANCELLED): "cancelled",
@@ -77,7 +78,7 @@ DESCRIPTIONS: dict[State, str] = {
     State.COMPLETED: "Installed: the number now lives on the new SIM; the old one is dead.",
     State.REJECTED: "Refused; nothing changed on the line.",
     State.CANCELLED: "Cancelled; nothing changed on the line.",
-    State.EXPIRED: "Expired unused; the order was withdrawn.",
+    State.EXPIRED: "Expired: not verified, or the activation code not used, in time.",
     State.FAILED: "Failed; see the reason. Nothing changed on the line.",
 }
 

@@ -2,6 +2,10 @@
 
     POST /emulator/stock          add profiles: {"profile_type", "count"? | "iccids"?, "owner"?}
     GET  /emulator/profiles       profile states (?state=&profile_type=); never a code
+    GET  /emulator/profiles/{iccid}  one profile's state: {"iccid", "state", "updated_at"};
+                                  404 unknown. NOT ES2+ (which has no status query):
+                                  what resim's reconcile job asks when configured with
+                                  RESIM_SMDP_STATUS_QUERY=emulator
     GET  /emulator/calls          the ES2+ call log (?function=)
     GET  /emulator/faults         current latency and fault settings
     PUT  /emulator/faults         change them: any subset of the fields, plus "seed"
@@ -28,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from resim.domain.activation import parse_activation_code
 from resim.emulator.callbacks import CallbackTarget, deliver_all
 from resim.emulator.faults import FaultInjector
-from resim.emulator.model import PhoneRefusal
+from resim.emulator.model import PhoneRefusal, SmdpRefusal
 from resim.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -109,6 +113,18 @@ def build_admin_router(core: SmdpCore, config: EmulatorConfig, faults: FaultInje
             if (state is None or p.state.value == state)
             and (profile_type is None or p.profile_type == profile_type)
         ]
+
+    @router.get("/profiles/{iccid}", response_model=None)
+    def profile_state(iccid: str) -> dict[str, Any] | JSONResponse:
+        try:
+            view = core.profile(iccid)
+        except (InvalidInput, SmdpRefusal):
+            return _refused(404, "unknown_iccid", "no profile with that ICCID")
+        return {
+            "iccid": view.iccid,
+            "state": view.state.value,
+            "updated_at": view.updated_at.isoformat(),
+        }
 
     @router.get("/calls")
     def calls(function: str | None = None) -> list[dict[str, Any]]:

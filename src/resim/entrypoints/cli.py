@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ from resim.entrypoints import cli_audit, cli_export, cli_import
 from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.cli_token import token_app
 from resim.entrypoints.logs import configure_logging
-from resim.errors import ResimError
+from resim.errors import ConfigurationError, ResimError
 from resim.settings import Settings
 
 app = typer.Typer(
@@ -84,41 +85,59 @@ def serve(
     """Run the REST API (BSS integration, ES2+ callbacks, status pages)."""
     import uvicorn
 
-    from resim.bootstrap import build_camara, build_context, load_secrets
-    from resim.entrypoints.api.app import ApiConfig, build_app
+    from resim.bootstrap import (
+        build_api_config,
+        build_context,
+        build_engine,
+        check_connection_budget,
+        connection_pools,
+    )
+    from resim.entrypoints.api.app import build_app
 
     settings = _settings()
-    ctx = build_context(settings)
-    secrets = load_secrets(settings)
-    api = build_app(
-        ctx,
-        ApiConfig(
-            smdp_id=settings.smdp_id,
-            callback_token=secrets.callback_token,
-            camara=build_camara(settings, clock=ctx.clock),
-            bench_endpoints=settings.bench_endpoints,
-        ),
-    )
+    pools = connection_pools(settings, "api")
+    engine = build_engine(settings, pool=pools[0])
+    _check_pools(lambda: check_connection_budget(engine, pools, process="API"))
+    ctx = build_context(settings, engine=engine)
+    api = build_app(ctx, build_api_config(settings, clock=ctx.clock))
     uvicorn.run(
         api,
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        proxy_headers=False,  # RESIM_TRUSTED_PROXIES decides (entrypoints/api/forwarded.py)
     )
+
+
+def _check_pools(check: Callable[[], int]) -> None:
+    try:
+        check()
+    except ResimError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="Jobs in flight")] = None) -> None:
     """Run durable jobs (ES2+ calls, core network, mail) until SIGTERM."""
-    from resim.bootstrap import build_context
+    from resim.bootstrap import (
+        build_context,
+        build_engine,
+        check_connection_budget,
+        connection_pools,
+    )
     from resim.entrypoints.worker import Worker
 
     settings = _settings()
-    ctx = build_context(settings)
+    jobs = concurrency or settings.worker_concurrency
+    pools = connection_pools(settings, "worker", concurrency=jobs)
+    engine = build_engine(settings, pool=pools[0])
+    _check_pools(lambda: check_connection_budget(engine, pools, process="worker"))
+    ctx = build_context(settings, engine=engine)
     w = Worker(
         ctx,
-        concurrency=concurrency or settings.worker_concurrency,
+        concurrency=jobs,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.worker_poll_seconds,
         prune_every_seconds=settings.job_prune_interval_seconds,
@@ -239,14 +258,18 @@ def demo(
     from resim.entrypoints import demo as demo_mod
 
     settings = _settings(quiet=True)
-    stack = demo_mod.start_demo(
-        settings,
-        api_port=api_port,
-        smdp_port=smdp_port,
-        smtp_port=smtp_port,
-        sms_port=sms_port,
-        lines_per_brand=lines_per_brand,
-    )
+    try:
+        stack = demo_mod.start_demo(
+            settings,
+            api_port=api_port,
+            smdp_port=smdp_port,
+            smtp_port=smtp_port,
+            sms_port=sms_port,
+            lines_per_brand=lines_per_brand,
+        )
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     try:
         typer.echo("\nA replacement, step by step, through the public API:")
         demo_mod.walkthrough(stack)

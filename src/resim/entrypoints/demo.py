@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,20 @@ from resim.adapters.db.migrate import upgrade
 from resim.adapters.events.capture import SinkCapture
 from resim.adapters.mail.capture import MailCapture, read_mailbox
 from resim.adapters.sms.capture import SmsCapture
-from resim.bootstrap import build_camara, build_context, load_secrets
+from resim.bootstrap import (
+    build_api_config,
+    build_camara,
+    build_context,
+    build_engine,
+    check_connection_budget,
+    connection_pools,
+    load_secrets,
+)
 from resim.domain.camara_events import SWAPPED
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
 from resim.entrypoints.api.access import SCOPES
-from resim.entrypoints.api.app import ApiConfig, build_app
+from resim.entrypoints.api.app import build_app
 from resim.entrypoints.camara.subscriptions import SCOPE_CREATE, SCOPE_DELETE, SCOPE_READ
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
@@ -133,12 +141,25 @@ def start_demo(
             "sms_gateway_url": sms.url,
             "camara_sink_allow_http_loopback": True,  # the demo sink is http://127.0.0.1
             "worker_concurrency": 16,
+            # lost install callbacks are reconciled by asking the emulator (issue 13.6)
+            "smdp_status_query": "emulator",
         }
     )
     say(f"database   {settings.effective_database_url}")
     secrets = load_secrets(settings)
     upgrade(settings.effective_database_url, secrets=SecretBox(secrets.keys))
-    ctx = build_context(settings)
+    # One process runs the API and the worker: the worker's pool serves both.
+    pools = connection_pools(settings, "demo")
+    engine = build_engine(settings, pool=pools[0])
+    try:
+        check_connection_budget(engine, pools, process="demo")
+    except Exception:
+        engine.dispose()
+        mail.stop()
+        sms.stop()
+        sink.stop()
+        raise
+    ctx = build_context(settings, engine=engine)
     say("seeding    4 demo brands (DK, NO, IT, FR): generated files through `resim import all`")
     data = seed_demo(ctx, lines_per_brand=lines_per_brand)
     credentials = seed_demo_identities(ctx, scopes=SCOPES)
@@ -172,20 +193,13 @@ def start_demo(
         now=ctx.now(),
         ttl_seconds=24 * 3600,
     )
-    api = ServerThread(
-        build_app(
-            ctx,
-            ApiConfig(
-                smdp_id=settings.smdp_id,
-                callback_token=secrets.callback_token,
-                mail_capture_dir=settings.mail_capture_dir,
-                sms_capture_dir=settings.sms_capture_dir,
-                camara=camara,
-                sink_capture=sink,
-            ),
-        ),
-        port=api_port,
-    ).start()
+    config = replace(
+        build_api_config(settings, camara=camara),
+        mail_capture_dir=settings.mail_capture_dir,
+        sms_capture_dir=settings.sms_capture_dir,
+        sink_capture=sink,
+    )
+    api = ServerThread(build_app(ctx, config), port=api_port).start()
     worker = Worker(ctx, concurrency=settings.worker_concurrency, poll_seconds=0.05)
     thread = threading.Thread(target=worker.run, daemon=True, name="resim-worker")
     thread.start()
@@ -251,7 +265,10 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
         f"  curl -s -X POST {api}/v1/requests -H 'content-type: application/json' "
         f'-d \'{{"msisdn": "{example.msisdn}", "reason": "lost"}}\''
     )
-    say(f"  then read the code in {api}/demo/mail and send it:")
+    say(
+        f"  (without a key the answer is the same for every number) then read the code"
+        f" and the request's link (/status/<id>) in {api}/demo/mail and send the code:"
+    )
     say(
         f"  curl -s -X POST {api}/v1/requests/<id>/verification "
         "-H 'content-type: application/json' "

@@ -22,7 +22,14 @@ class ServerThread:
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         config = uvicorn.Config(
-            app, log_level=log_level, lifespan="off", timeout_graceful_shutdown=2, access_log=False
+            app,
+            log_level=log_level,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            access_log=False,
+            # X-Forwarded-For is resim's to judge (RESIM_TRUSTED_PROXIES,
+            # resim.entrypoints.api.forwarded); uvicorn would trust 127.0.0.1.
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

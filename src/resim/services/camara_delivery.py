@@ -8,6 +8,11 @@ the job leased; the next worker sends the same event (same ``id``) again, so a
 sink sees an event at most twice in that window and drops the repeat by id
 (CloudEvents: ``source`` + ``id`` identify an event).
 
+A sink that today's rules refuse (issue 13, SSRF: an address that is not
+public, or a URL that is no longer acceptable) is never sent to: the event is
+``failed`` at once with the reason in ``last_error`` (``sink_refusal`` for a
+stored URL or IP address; the adapter, as it connects, for a host name).
+
 Outcomes (classified by the EventSink adapter): 2xx delivered; transport
 errors, timeouts, 408, 429, 5xx retried by the job runner with exponential
 backoff and full jitter, up to ``job_max_attempts``, then ``failed``; any other
@@ -19,12 +24,14 @@ subscription (NETWORK_TERMINATED, no ended event: the sink said it is gone).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import structlog
 
 from resim.adapters.db import orm
-from resim.domain.camara_events import SubscriptionStatus, TerminationReason
+from resim.domain.camara_events import SubscriptionStatus, TerminationReason, sink_problem
+from resim.domain.sink_address import parse_address
 from resim.errors import SinkError
 from resim.services import camara_subscriptions
 from resim.services.context import ServiceContext
@@ -46,6 +53,12 @@ def deliver(ctx: ServiceContext, job: JobRecord) -> None:
         ).one_or_none()
         if row is None or row.state in ("delivered", "failed"):
             return  # a completed delivery is never sent again
+        refusal = sink_refusal(ctx, row.sink)
+    if refusal is not None:
+        # Stored before today's rules (issue 13, SSRF): never sent, failed for good.
+        _record_failure(ctx, event_id, refusal, final=True)
+        raise refusal
+    with ctx.uow() as uow:
         event = OutgoingEvent(
             id=event_id,
             sink=row.sink,
@@ -67,6 +80,32 @@ def deliver(ctx: ServiceContext, job: JobRecord) -> None:
         raise
     _update(ctx, event_id, state="delivered", delivered_at=ctx.now(), last_status=status)
     log.info("camara.event.delivered", event_id=event_id, status=status)
+
+
+def sink_refusal(ctx: ServiceContext, sink: str) -> SinkError | None:
+    """Why a stored sink may not be sent to under today's rules, or None.
+
+    The URL's rules (https, or http to loopback in tests) and, for a sink
+    written as an IP address, the address rules. A sink named by a host name is
+    resolved and checked by the EventSink adapter as it connects
+    (``adapters.events.http``): only there can the check and the connection
+    use the same DNS answer.
+    """
+    problem = sink_problem(sink, allow_http_loopback=ctx.camara_sink_allow_http_loopback)
+    if problem is not None:
+        return SinkError(
+            f"sink refused: {problem}", retryable=False, status=None, code="SINK_INVALID"
+        )
+    host = urlsplit(sink).hostname or ""
+    address_problem = ctx.sink_rules.problem(host) if parse_address(host) is not None else None
+    if address_problem is not None:
+        return SinkError(
+            f"sink {host} is not allowed: {address_problem}",
+            retryable=False,
+            status=None,
+            code="SINK_ADDRESS_REFUSED",
+        )
+    return None
 
 
 def _record_failure(ctx: ServiceContext, event_id: str, exc: SinkError, *, final: bool) -> None:

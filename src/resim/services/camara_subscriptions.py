@@ -45,6 +45,7 @@ from resim.domain.model import LineStatus
 from resim.errors import Conflict, InvalidInput, NotFound
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
+from resim.services.sink_guard import check_new_sink
 from resim.services.unit_of_work import UnitOfWork, new_id
 
 T = orm.camara_subscription
@@ -72,8 +73,10 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
     """Create an ACTIVE subscription from a request body; return its view.
 
     Raises InvalidInput with the spec's code: the 400 codes of
-    ``parse_subscription_request`` (and OUT_OF_RANGE for a sink token that
-    expires within ``ctx.camara_token_notice``), or MISSING_IDENTIFIER /
+    ``parse_subscription_request``, INVALID_SINK for a sink whose host is or
+    resolves to an address that is not public (``sink_guard.check_new_sink``;
+    the name is resolved here, before any transaction), OUT_OF_RANGE for a
+    sink token that expires within ``ctx.camara_token_notice``, or MISSING_IDENTIFIER /
     UNNECESSARY_IDENTIFIER / SERVICE_NOT_APPLICABLE (422); Conflict
     ALREADY_EXISTS (409) when the caller already has an active subscription
     for the same number, sink and types.
@@ -82,6 +85,7 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
     spec = parse_subscription_request(
         body, now=now, allow_http_loopback=ctx.camara_sink_allow_http_loopback
     )
+    check_new_sink(ctx, spec.sink)  # SSRF: public addresses only (services.sink_guard)
     if caller.three_legged and spec.phone_number is not None:
         raise InvalidInput(
             "The device is already identified by the access token.",

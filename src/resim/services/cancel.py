@@ -1,4 +1,5 @@
-"""Ending a request early: cancel (customer, agent, "this was not me") and expiry."""
+"""Ending a request early: cancel (customer, agent, "this was not me") and expiry
+(unverified, waiting for a step-up, or an unused activation code)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,24 @@ from resim.services.alerts import raise_alert
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.requests import token_hash
+from resim.services.review import step_up_deadline
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 
-def cancel(ctx: ServiceContext, request_id: str, *, actor: str, note: str | None = None) -> State:
-    """Cancel an open request. Refused once the new eSIM reported installed."""
+def cancel(
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    scope: Scope = UNRESTRICTED,
+) -> State:
+    """Cancel an open request. Refused once the new eSIM reported installed.
+    A request out of the caller's ``scope`` is NotFound."""
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         _cancel_locked(ctx, uow, request, actor=actor, note=note, at=now)
         uow.commit()
         return request.state
@@ -177,6 +188,45 @@ def expire_unverified(ctx: ServiceContext, request_id: str) -> None:
             object_type="request",
             object_id=request.id,
             detail={"why": "not verified in time"},
+        )
+        notify_customer(ctx, uow, kind="replacement_expired", request=request)
+        uow.commit()
+
+
+def expire_step_up(ctx: ServiceContext, request_id: str) -> None:
+    """Job ``request.expire_step_up``: a verified request still waiting for the stronger
+    method the risk check asked for (``step_up_methods``) expires at its deadline
+    (``review.step_up_deadline``: ``step_up_window_hours`` after verification).
+
+    Run early (a job due sooner, or the one-off job that the migration
+    ``*_sec_flow_step_up_expiry`` wrote for requests stuck before this existed),
+    it re-enqueues itself for the deadline.
+    The request ends EXPIRED (``STEP_UP_EXPIRED``), which frees the line for a
+    new request. A lost or stolen SIM barred at verification stays barred, as
+    after an expired activation code: expiry is no proof the phone is back (the
+    loss outlives the request; a later request or the customer's "found it" ends it).
+    """
+    now = ctx.now()
+    with ctx.uow() as uow:
+        request = repo.get_request(uow, request_id, lock=True)
+        if request.state != State.VERIFIED or not request.step_up_methods:
+            return  # stepped up, decided, cancelled or already ended
+        deadline = step_up_deadline(request, repo.get_brand(uow, request.brand_id).policy, now)
+        if deadline > now:
+            uow.enqueue("request.expire_step_up", at=now, request_id=request.id, run_after=deadline)
+            uow.commit()
+            return
+        request.move_to(State.EXPIRED, at=now)
+        request.failure_code = "STEP_UP_EXPIRED"
+        request.failure_reason = "the stronger verification asked for was not given in time"
+        request.otp_hash = None
+        uow.audit(
+            at=now,
+            actor="system",
+            action="request.expired",
+            object_type="request",
+            object_id=request.id,
+            detail={"why": "step-up not proven in time", "from": State.VERIFIED.value},
         )
         notify_customer(ctx, uow, kind="replacement_expired", request=request)
         uow.commit()

@@ -22,12 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.domain.agent_channel import involved_staff
 from resim.domain.identifiers import normalize_msisdn
-from resim.domain.model import Line
 from resim.domain.security import IdentityCheck
-from resim.errors import InvalidInput, NotFound, PermissionDenied
+from resim.errors import InvalidInput, PermissionDenied
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork, new_id
 
 DOCUMENT_TYPES = ("passport", "national_id", "driving_licence", "residence_permit")
@@ -83,12 +84,12 @@ def record_identity_check(
     msisdn: str,
     document_type: str,
     last_digits: str,
-    brand_id: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> RecordedCheck:
     """Record that ``staff_id`` checked the holder's ID document for the line. Audited.
 
-    ``brand_id``: the agent's brand, if limited to one; another brand's line is
-    NotFound. The last digits are stored on the check row but kept out of the
+    ``scope``: the agent's (their brand, if limited to one); another brand's line
+    is NotFound. The last digits are stored on the check row but kept out of the
     audit detail.
     """
     if document_type not in DOCUMENT_TYPES:
@@ -101,7 +102,7 @@ def record_identity_check(
     number = normalize_msisdn(msisdn)
     now = ctx.now()
     with ctx.uow() as uow:
-        line = _line_for(uow, number, brand_id)
+        line = repo.get_line_by_msisdn(uow, number, scope=scope)
         open_request = repo.open_request_for_line(uow, line.id)
         check = IdentityCheck(
             id=new_id(),
@@ -133,13 +134,14 @@ def record_identity_check(
 
 
 def line_view(
-    ctx: ServiceContext, *, staff_id: str, msisdn: str, brand_id: str | None = None
+    ctx: ServiceContext, *, staff_id: str, msisdn: str, scope: Scope = UNRESTRICTED
 ) -> dict[str, Any]:
-    """The console's view of a line: redacted unless this agent holds a live check."""
+    """The console's view of a line: redacted unless this agent holds a live check.
+    A line out of the agent's ``scope`` is NotFound."""
     number = normalize_msisdn(msisdn)
     now = ctx.now()
     with ctx.uow() as uow:
-        line = _line_for(uow, number, brand_id)
+        line = repo.get_line_by_msisdn(uow, number, scope=scope)
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         open_request = repo.open_request_for_line(uow, line.id)
         check = live_check(uow, staff_id=staff_id, line_id=line.id, now=now)
@@ -174,11 +176,14 @@ def line_view(
         return view
 
 
-def require_live_check_for_request(ctx: ServiceContext, *, staff_id: str, request_id: str) -> None:
-    """PermissionDenied (IDENTITY_CHECK_REQUIRED) unless the agent verified the request's line."""
+def require_live_check_for_request(
+    ctx: ServiceContext, *, staff_id: str, request_id: str, scope: Scope = UNRESTRICTED
+) -> None:
+    """PermissionDenied (IDENTITY_CHECK_REQUIRED) unless the agent verified the request's
+    line; NotFound for a request out of the agent's ``scope``."""
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id)
+        request = repo.get_request(uow, request_id, scope=scope)
         if live_check(uow, staff_id=staff_id, line_id=request.line_id, now=now) is None:
             raise PermissionDenied(
                 "check the customer's ID document for this line first",
@@ -186,8 +191,19 @@ def require_live_check_for_request(ctx: ServiceContext, *, staff_id: str, reques
             )
 
 
-def _line_for(uow: UnitOfWork, msisdn: str, brand_id: str | None) -> Line:
-    line = repo.get_line_by_msisdn(uow, msisdn)
-    if brand_id is not None and line.brand_id != brand_id:
-        raise NotFound("no line with that phone number", code="LINE_NOT_FOUND")
-    return line
+def refuse_own_activation(
+    ctx: ServiceContext, *, staff_id: str, request_id: str, scope: Scope = UNRESTRICTED
+) -> None:
+    """PermissionDenied (SECOND_PERSON_REQUIRED) if this staff member opened the request
+    or recorded its verification evidence: they never read its activation code
+    (issue 13: one agent must not complete a swap alone). The customer, or another
+    staff member with a live check on the line, reads it instead. NotFound for a
+    request out of ``scope``."""
+    with ctx.uow() as uow:
+        request = repo.get_request(uow, request_id, scope=scope)
+        if f"staff:{staff_id}" in involved_staff(request):
+            raise PermissionDenied(
+                "you opened or verified this request, so its activation code is for the "
+                "customer or another staff member to read",
+                code="SECOND_PERSON_REQUIRED",
+            )

@@ -22,10 +22,11 @@ from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Channel
 from resim.domain.workflow import State
-from resim.errors import NotFound, PermissionDenied
+from resim.errors import PermissionDenied
 from resim.services import queries, repo, requests
 from resim.services.console import live_check
 from resim.services.context import ServiceContext
+from resim.services.tenancy import UNRESTRICTED, Scope
 
 TRAIL_LIMIT = 500
 
@@ -45,7 +46,7 @@ def create_on_behalf(
     msisdn: str,
     reason: str,
     target_form: str,
-    brand_id: str | None = None,
+    scope: Scope = UNRESTRICTED,
     source_ip: str | None = None,
 ) -> CreatedOnBehalf:
     """Open a request on the agent channel and verify it with this agent's live ID check.
@@ -60,9 +61,7 @@ def create_on_behalf(
     number = normalize_msisdn(msisdn)
     now = ctx.now()
     with ctx.uow() as uow:
-        line = repo.get_line_by_msisdn(uow, number)
-        if brand_id is not None and line.brand_id != brand_id:
-            raise NotFound("no line with that phone number", code="LINE_NOT_FOUND")
+        line = repo.get_line_by_msisdn(uow, number, scope=scope)
         if live_check(uow, staff_id=staff_id, line_id=line.id, now=now) is None:
             raise PermissionDenied(
                 "check the customer's ID document for this line first",
@@ -77,24 +76,33 @@ def create_on_behalf(
         actor=actor,
         source_ip=source_ip,
         target_form=target_form,
+        scope=scope,
     )
     state = requests.submit_verification(
-        ctx, opened.id, staff_id=staff_id, actor=actor, source_ip=source_ip
+        ctx, opened.id, staff_id=staff_id, actor=actor, source_ip=source_ip, scope=scope
     )
     return CreatedOnBehalf(opened.id, state, opened.fee_minor, opened.fee_currency)
 
 
-def review_queue(ctx: ServiceContext, *, limit: int = 100) -> list[dict[str, Any]]:
-    """Requests waiting for a reviewer, oldest first (``queries.request_view`` dicts)."""
-    return queries.list_requests(ctx, state=State.IN_REVIEW.value, limit=limit, offset=0)
+def review_queue(
+    ctx: ServiceContext, *, scope: Scope = UNRESTRICTED, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Requests in ``scope`` waiting for a reviewer, oldest first (``queries.request_view``
+    dicts)."""
+    return queries.list_requests(
+        ctx, scope=scope, state=State.IN_REVIEW.value, limit=limit, offset=0
+    )
 
 
-def request_trail(ctx: ServiceContext, *, request_id: str) -> list[dict[str, Any]]:
+def request_trail(
+    ctx: ServiceContext, *, request_id: str, scope: Scope = UNRESTRICTED
+) -> list[dict[str, Any]]:
     """The request's audit events, oldest first: the request's own, the ID checks
-    recorded against it and its SIMs' events that name it. NotFound if no such request."""
+    recorded against it and its SIMs' events that name it. NotFound if no such request
+    in ``scope``."""
     a = orm.audit_event
     with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id)
+        req = repo.get_request(uow, request_id, scope=scope)
         sims = [i for i in (req.old_iccid, req.new_iccid) if i]
         rows = uow.session.execute(
             sa.select(a.c.seq, a.c.at, a.c.actor, a.c.action, a.c.object_type, a.c.detail)

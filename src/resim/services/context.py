@@ -16,14 +16,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.courier.fake import FakeCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.events.fake import FakeEventSink
+from resim.adapters.events.resolver import FakeResolver
+from resim.adapters.geo.ranges import NoGeolocator
 from resim.adapters.sms.fake import FakeSmsGateway
+from resim.domain.sink_address import SinkAddressRules
 from resim.services.ports import (
     Clock,
     CoreNetwork,
     Courier,
     EventSink,
+    Geolocator,
+    HostResolver,
     Mailer,
     SmdpClient,
+    SmdpStatusQuery,
     SmsGateway,
 )
 from resim.services.unit_of_work import UnitOfWork
@@ -73,12 +79,23 @@ class ServiceContext:
     courier: Courier = field(default_factory=FakeCourier)  # physical cards by post
     # argon2id cost of new PIN and password hashes (settings: RESIM_ARGON2_*)
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    # SEC-07: country of a self-service caller's address (none configured: unknown)
+    geolocator: Geolocator = field(default_factory=NoGeolocator)
+    # Lost install callbacks (services/reconcile.py; settings RESIM_RECONCILE_*)
+    reconcile_after: dt.timedelta = dt.timedelta(minutes=15)
+    reconcile_max_interval: dt.timedelta = dt.timedelta(hours=6)
+    reconcile_ask_core: bool = True
+    smdp_status: SmdpStatusQuery | None = None  # None: the SM-DP+ is not asked
 
     # CAMARA subscriptions: where notifications go, and their rules (see settings)
     event_sink: EventSink = field(default_factory=FakeEventSink)
     camara_event_source: str = "resim"
     camara_sink_allow_http_loopback: bool = False
     camara_token_notice: dt.timedelta = dt.timedelta(seconds=60)
+    # Issue 13 (SSRF): which addresses sinks may have, and how names are resolved
+    # (services.sink_guard). The default resolver knows no name: tests name theirs.
+    sink_rules: SinkAddressRules = field(default_factory=SinkAddressRules)
+    sink_resolver: HostResolver = field(default_factory=FakeResolver)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

@@ -22,7 +22,7 @@ from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import notify_customer
 from resim.services.ports import DownloadProgress
 from resim.services.risk_facts import remember_origin
-from resim.services.unit_of_work import new_id
+from resim.services.unit_of_work import UnitOfWork, new_id
 
 INSTALLED = 4  # SGP.22 notificationPointId: installed on the eUICC (or failed)
 DOWNLOADED = 3
@@ -156,13 +156,9 @@ def handle_download_progress(ctx: ServiceContext, progress: DownloadProgress) ->
             "smdp": progress.smdp_id,
         }
         if progress.notification_point_id == INSTALLED and ok:
-            if req.state == State.READY and req.installed_at is None:
-                req.installed_at = now
-                req.install_failed_at = None
-                uow.enqueue("core.cutover", at=now, request_id=req.id)
+            record_installed(uow, req, at=now)
         elif progress.notification_point_id == INSTALLED:
-            if req.state == State.READY and req.installed_at is None:
-                req.install_failed_at = now
+            record_install_failed(req, at=now)
         uow.audit(
             at=now,
             actor=f"smdp:{progress.smdp_id}",
@@ -172,6 +168,31 @@ def handle_download_progress(ctx: ServiceContext, progress: DownloadProgress) ->
             detail=detail,
         )
         uow.commit()
+
+
+def record_installed(uow: UnitOfWork, req: ReplacementRequest, *, at: dt.datetime) -> bool:
+    """The new eSIM is on the device: record it and enqueue the cut-over, exactly once.
+
+    Whoever learns it first (the SM-DP+'s point 4 callback, or the reconcile job
+    that asked the core network or the SM-DP+) calls this under the request's
+    row lock; everyone after finds ``installed_at`` set and changes nothing, so
+    a late callback after a reconcile (or the reverse) is harmless. Returns
+    whether this call recorded it.
+    """
+    if req.state != State.READY or req.installed_at is not None:
+        return False
+    req.installed_at = at
+    req.install_failed_at = None
+    uow.enqueue("core.cutover", at=at, request_id=req.id)
+    return True
+
+
+def record_install_failed(req: ReplacementRequest, *, at: dt.datetime) -> bool:
+    """Point 4 failed on the device: the customer may reissue."""
+    if req.state != State.READY or req.installed_at is not None:
+        return False
+    req.install_failed_at = at
+    return True
 
 
 def cutover(ctx: ServiceContext, job: JobRecord) -> None:

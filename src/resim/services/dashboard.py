@@ -1,7 +1,7 @@
 """The agent console's dashboard: a few figures per day, computed from the database.
 
 Definitions, for the ``days`` UTC calendar days ending with the day of ``now``
-(a day runs 00:00 to 24:00 UTC; ``brand_id`` limits everything to one brand):
+(a day runs 00:00 to 24:00 UTC; the caller's ``scope`` limits everything to its brand):
 
 * **replacements**: requests completed that day (``completed_at``).
 * **held**: requests the risk engine held for a reviewer that day (the
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from resim.adapters.db import orm
 from resim.errors import InvalidInput
 from resim.services.context import ServiceContext
+from resim.services.tenancy import UNRESTRICTED, Scope, requests_where
 
 MAX_DAYS = 92
 
@@ -63,7 +64,7 @@ class Dashboard:
         )
 
 
-def figures(ctx: ServiceContext, *, days: int = 14, brand_id: str | None = None) -> Dashboard:
+def figures(ctx: ServiceContext, *, days: int = 14, scope: Scope = UNRESTRICTED) -> Dashboard:
     """The dashboard for the ``days`` days up to today (UTC), newest day last."""
     if not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"days must be 1 to {MAX_DAYS}", code="INVALID_DAYS")
@@ -75,12 +76,12 @@ def figures(ctx: ServiceContext, *, days: int = 14, brand_id: str | None = None)
     by_day = {first + dt.timedelta(days=i): Day(first + dt.timedelta(days=i)) for i in range(days)}
     r = orm.replacement_request
     a = orm.audit_event
-    brand_only = [r.c.brand_id == brand_id] if brand_id else []
+    in_scope = [requests_where(scope)]
     durations: dict[dt.date, list[float]] = {d: [] for d in by_day}
     with ctx.uow() as uow:
         done = uow.session.execute(
             sa.select(r.c.created_at, r.c.completed_at).where(
-                r.c.completed_at >= start, r.c.completed_at < end, *brand_only
+                r.c.completed_at >= start, r.c.completed_at < end, *in_scope
             )
         ).all()
         for created_at, completed_at in done:
@@ -89,7 +90,7 @@ def figures(ctx: ServiceContext, *, days: int = 14, brand_id: str | None = None)
             durations[day].append((completed_at - created_at).total_seconds() / 60)
         reported = uow.session.scalars(
             sa.select(r.c.fraud_reported_at).where(
-                r.c.fraud_reported_at >= start, r.c.fraud_reported_at < end, *brand_only
+                r.c.fraud_reported_at >= start, r.c.fraud_reported_at < end, *in_scope
             )
         ).all()
         for at in reported:
@@ -105,8 +106,8 @@ def figures(ctx: ServiceContext, *, days: int = 14, brand_id: str | None = None)
                 )
                 .order_by(a.c.seq)
             )
-            if brand_id:
-                stmt = stmt.where(a.c.object_id.in_(sa.select(r.c.id).where(*brand_only)))
+            if not scope.unrestricted:
+                stmt = stmt.where(a.c.object_id.in_(sa.select(r.c.id).where(*in_scope)))
             seen: set[str] = set()
             for object_id, at in uow.session.execute(stmt).all():
                 if object_id in seen:  # held twice in the window: counted once, first day

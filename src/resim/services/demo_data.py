@@ -15,6 +15,16 @@ from resim.domain.verification import email_code_alone
 from resim.services import seed
 from resim.services.context import ServiceContext
 
+# SEC-07 in the demo: its customers have no TOTP (the step-up method a portal
+# customer could use) and 127.0.0.1 has no country, so a new device or an unknown
+# country is recorded and shown to staff but does not hold the request. A real
+# brand keeps the defaults (a step-up); see docs/security.md.
+DEMO_RISK_RULES: dict[str, dict[str, object]] = {
+    "new_device": {"outcome": "allow"},
+    "new_country": {"outcome": "allow"},
+}
+DEMO_MISSING_SIGNAL = {r: {"self_service": "allow"} for r in ("new_device", "new_country")}
+
 
 @dataclass(frozen=True)
 class DemoBrand:
@@ -37,7 +47,12 @@ DEMO_BRANDS = (
             "DKK",
             "da",
             "Europe/Copenhagen",
-            BrandPolicy(verification=email_code_alone(), fee=FeeRule(amount_minor=9900)),
+            BrandPolicy(
+                verification=email_code_alone(),
+                fee=FeeRule(amount_minor=9900),
+                risk_rules=DEMO_RISK_RULES,
+                missing_signal=DEMO_MISSING_SIGNAL,
+            ),
         ),
         "+452",
         7,
@@ -60,6 +75,8 @@ DEMO_BRANDS = (
                 require_pin=True,
                 fee=FeeRule(amount_minor=14900),
                 delivery_modes=["esim", "pickup"],
+                risk_rules=DEMO_RISK_RULES,
+                missing_signal=DEMO_MISSING_SIGNAL,
             ),
         ),
         "+474",
@@ -84,6 +101,8 @@ DEMO_BRANDS = (
                 fee=FeeRule(amount_minor=1000),
                 camara_monitored_days=30,
                 courier_fee_minor=500,
+                risk_rules=DEMO_RISK_RULES,
+                missing_signal=DEMO_MISSING_SIGNAL,
             ),
         ),
         "+3933",
@@ -102,7 +121,12 @@ DEMO_BRANDS = (
             "EUR",
             "fr",
             "Europe/Paris",
-            BrandPolicy(verification=email_code_alone(), fee=FeeRule(amount_minor=1000)),
+            BrandPolicy(
+                verification=email_code_alone(),
+                fee=FeeRule(amount_minor=1000),
+                risk_rules=DEMO_RISK_RULES,
+                missing_signal=DEMO_MISSING_SIGNAL,
+            ),
         ),
         "+336",
         8,

@@ -29,6 +29,7 @@ from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Ref
 from resim.services import repo
 from resim.services.console import live_check
 from resim.services.context import ServiceContext
+from resim.services.tenancy import UNRESTRICTED, Scope
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,12 @@ def hand_over(
     staff_id: str,
     request_id: str,
     iccid: str,
-    brand_id: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> HandedOver:
     """Give the customer the physical card ``iccid`` for an approved physical request.
 
-    ``brand_id``: the agent's brand, if limited to one (another brand's request
-    is NotFound). Refusals: ICCID_INVALID, NOT_PHYSICAL, NOT_PICKUP (a courier
-    request), NOT_AWAITING_HANDOVER,
+    ``scope``: the agent's (another brand's request is NotFound). Refusals:
+    ICCID_INVALID, NOT_PHYSICAL, NOT_PICKUP (a courier request), NOT_AWAITING_HANDOVER,
     COOLING_OFF (the customer may still say "not me"), IDENTITY_CHECK_REQUIRED,
     ICCID_UNKNOWN, SIM_NOT_AVAILABLE (another brand's, an eSIM profile, or not
     in stock).
@@ -68,9 +68,7 @@ def hand_over(
     number = clean_iccid(iccid)
     now = ctx.now()
     with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
-        if brand_id is not None and req.brand_id != brand_id:
-            raise NotFound("no replacement request with that id", code="REQUEST_NOT_FOUND")
+        req = repo.get_request(uow, request_id, lock=True, scope=scope)
         if req.target_form != SimForm.PHYSICAL:
             raise Conflict("this request is for an eSIM, not a card", code="NOT_PHYSICAL")
         if req.delivery != DeliveryMode.PICKUP:

@@ -24,10 +24,11 @@ from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Brand, Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.security import IdentityCheck
-from resim.errors import Conflict, InvalidInput, NotFound, Refused
+from resim.errors import Conflict, InvalidInput, Refused
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 JUSTIFICATION_MAX = 500
@@ -57,8 +58,7 @@ def lock_line(
     msisdn: str,
     *,
     actor: str,
-    only_line_id: str | None = None,
-    only_brand_id: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> LockStatus:
     """Turn the SIM-change lock on, at once and free of charge; idempotent.
 
@@ -67,14 +67,14 @@ def lock_line(
     customer, all in one transaction. On a line already locked with no unlock
     pending it changes nothing (no audit event, no second notice).
 
-    ``only_line_id`` (a customer session's verified line) and ``only_brand_id``
-    (staff or a client limited to one brand) restrict which line may be named;
-    another line is reported as not found, so its existence is not revealed.
+    ``scope`` (a customer session's verified line, or staff or a client limited
+    to one brand) restricts which line may be named; another line is reported
+    as not found, so its existence is not revealed.
     """
     number = normalize_msisdn(msisdn)
     now = ctx.now()
     with ctx.uow() as uow:
-        line = _visible_line(uow, number, only_line_id, only_brand_id, lock=True)
+        line = repo.get_line_by_msisdn(uow, number, lock=True, scope=scope)
         if line.sim_change_locked and line.unlock_effective_at is None:
             return _status(line, now)
         cancelled_unlock = line.sim_change_locked and line.unlock_effective_at is not None
@@ -101,14 +101,13 @@ def lock_status(
     ctx: ServiceContext,
     msisdn: str,
     *,
-    only_line_id: str | None = None,
-    only_brand_id: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> LockStatus:
     """Whether the lock refuses replacements now, since when, and any pending unlock."""
     number = normalize_msisdn(msisdn)
     now = ctx.now()
     with ctx.uow() as uow:
-        line = _visible_line(uow, number, only_line_id, only_brand_id, lock=False)
+        line = repo.get_line_by_msisdn(uow, number, scope=scope)
         return _status(line, now)
 
 
@@ -227,27 +226,6 @@ def _locked_message(line: Line) -> str:
             f"at {when}, replacements are refused until then"
         )
     return message
-
-
-def _visible_line(
-    uow: UnitOfWork,
-    msisdn: str,
-    only_line_id: str | None,
-    only_brand_id: str | None,
-    *,
-    lock: bool,
-) -> Line:
-    stmt = sa.select(Line).where(orm.line.c.msisdn == msisdn)
-    if lock:
-        stmt = stmt.with_for_update()
-    line = uow.session.scalars(stmt).one_or_none()
-    if (
-        line is None
-        or (only_line_id is not None and line.id != only_line_id)
-        or (only_brand_id is not None and line.brand_id != only_brand_id)
-    ):
-        raise NotFound("no line with that phone number", code="LINE_NOT_FOUND")
-    return line
 
 
 def _status(line: Line, now: dt.datetime) -> LockStatus:

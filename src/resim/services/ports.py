@@ -86,6 +86,28 @@ class SmdpClient(Protocol):
     def release_profile(self, *, call_id: str, iccid: str) -> None: ...
 
 
+InstallState = Literal["installed", "failed", "not_installed"]
+
+
+class SmdpStatusQuery(Protocol):
+    """What the SM-DP+ says about one profile's download: for a request whose
+    handleDownloadProgressInfo (point 4) may have been lost (services/reconcile.py).
+
+    Standard ES2+ has no such function (SGP.22 v2 gives the operator
+    downloadOrder, confirmOrder, cancelOrder and releaseProfile only; see
+    shared/reference/es2plus.md). The one implementation asks resim's own
+    emulator through a non-standard admin endpoint (``EmulatorStatusQuery``,
+    setting ``RESIM_SMDP_STATUS_QUERY=emulator``); an SM-DP+ with a vendor
+    query would get an adapter of its own.
+    """
+
+    def install_state(self, *, iccid: str) -> InstallState:
+        """``installed`` (point 4 success), ``failed`` (point 4 failure) or
+        ``not_installed`` (anything before). Raises ExternalError: retryable when
+        the SM-DP+ cannot be reached, permanent when it does not know the ICCID."""
+        ...
+
+
 @dataclass(frozen=True)
 class DownloadProgress:
     """One handleDownloadProgressInfo notification, parsed and validated."""
@@ -151,6 +173,33 @@ class CoreNetwork(Protocol):
     def imsi_of(self, *, msisdn: str) -> str | None: ...
 
     def is_enabled(self, *, imsi: str) -> bool: ...
+
+    def attached(self, *, imsi: str) -> bool:
+        """Whether a device with ``imsi`` has registered with the network (a location
+        update reached the HLR) since the record was made.
+
+        A new SIM's IMSI registering proves the profile is installed on a device:
+        the reconcile job (services/reconcile.py) asks this when the SM-DP+'s
+        install callback may have been lost. False for an IMSI without a record.
+        A core network that cannot tell raises a permanent ExternalError
+        (``CORE_ATTACH_UNSUPPORTED``) rather than answering False.
+        """
+        ...
+
+
+# ---------------------------------------------------------------- geolocation
+
+
+class Geolocator(Protocol):
+    """Where a source address is, as far as the operator's data says (SEC-07 new_country)."""
+
+    def country_of(self, address: str) -> str | None:
+        """The ISO 3166-1 alpha-2 code (upper case) of ``address``, or None when unknown.
+
+        Never raises for a malformed or private address (None); an address is
+        personal data and is never logged.
+        """
+        ...
 
 
 # ---------------------------------------------------------------- mail
@@ -223,6 +272,14 @@ class EventSink(Protocol):
         429 and 5xx; permanent for any other answer (3xx included: a redirect is
         not followed, the bearer token must not travel to another address).
         """
+
+
+class HostResolver(Protocol):
+    def resolve(self, host: str, port: int) -> list[str]:
+        """Every IP address ``host`` has for a TCP connection to ``port`` (A and AAAA), as
+        text, in the order to try. A name that does not resolve raises
+        :class:`resim.errors.ExternalError` (``SINK_UNRESOLVED``, retryable: DNS may
+        answer later)."""
 
 
 # ---------------------------------------------------------------- courier

@@ -24,7 +24,7 @@ from resim.domain.activation import ActivationCode, generate_matching_id
 from resim.domain.model import ReplacementRequest, Sim, SimForm, SimState
 from resim.domain.workflow import TRANSITIONS, State
 from resim.errors import ExternalError
-from resim.services import redaction, repo
+from resim.services import reconcile, redaction, repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.notify import notify_customer
@@ -307,6 +307,8 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
             request_id=req.id,
             run_after=req.activation_expires_at,
         )
+        # The install callback may never come (issue 13.6): ask later ourselves.
+        reconcile.schedule(ctx, uow, req, at=now)
         uow.commit()
 
 
@@ -317,7 +319,7 @@ def _withdrawn_matching_id(ctx: ServiceContext, job: JobRecord) -> str | None:
         opened = json.loads(ctx.secrets.decrypt(sealed))
         if isinstance(opened, dict) and opened.get("matching_id"):
             return str(opened["matching_id"])
-    legacy = job.payload.get("matching_id")  # queued by resim before 0006
+    legacy = job.payload.get("matching_id")  # queued by resim before migration 0009
     return str(legacy) if legacy else None
 
 

@@ -1,7 +1,9 @@
 """Read models for the API and the CLI. Never a secret in a view.
 
 The activation code is a separate read (:func:`activation_view`) that callers
-must only offer to a verified party.
+must only offer to a verified party. Every read takes the caller's ``scope``
+(:mod:`resim.services.tenancy`): one object out of scope is NotFound, lists
+hold only what the scope sees.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from resim.errors import Conflict
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
+from resim.services.tenancy import UNRESTRICTED, Scope, requests_where, sim_changes_where
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -74,9 +77,11 @@ def request_view(req: ReplacementRequest) -> dict[str, Any]:
     }
 
 
-def get_request_view(ctx: ServiceContext, request_id: str) -> dict[str, Any]:
+def get_request_view(
+    ctx: ServiceContext, request_id: str, *, scope: Scope = UNRESTRICTED
+) -> dict[str, Any]:
     with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id)
+        req = repo.get_request(uow, request_id, scope=scope)
         view = request_view(req)
         change = uow.session.execute(
             sa.select(orm.sim_change).where(orm.sim_change.c.request_id == req.id)
@@ -95,10 +100,15 @@ def get_request_view(ctx: ServiceContext, request_id: str) -> dict[str, Any]:
 
 
 def list_requests(
-    ctx: ServiceContext, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ctx: ServiceContext,
+    *,
+    scope: Scope = UNRESTRICTED,
+    state: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     t = orm.replacement_request
-    stmt = sa.select(ReplacementRequest)
+    stmt = sa.select(ReplacementRequest).where(requests_where(scope))
     if state:
         stmt = stmt.where(t.c.state == State(state))
     # oldest first for the review queue; newest first otherwise
@@ -109,17 +119,24 @@ def list_requests(
 
 
 def activation_view(
-    ctx: ServiceContext, request_id: str, *, reader: str, via: str, source: str | None = None
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    reader: str,
+    via: str,
+    source: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> dict[str, Any]:
     """The activation code and its forms; only for a ready request. A secret (SEC-10).
 
+    ``scope``: the caller's brand (another brand's request is not found).
     Every read is audited (``activation.read``: ``reader`` as the actor, e.g.
     ``staff:<id>``, ``client:<id>``, ``customer:session:<id>``; ``via`` the
     route or page; ``source`` the caller's address), in the transaction that
     reads the code: no audit row, no code. The row never holds the code.
     """
     with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id)
+        req = repo.get_request(uow, request_id, scope=scope)
         if req.state != State.READY or req.activation_code_enc is None:
             raise Conflict(_why_no_code(req), code="ACTIVATION_NOT_AVAILABLE")
         code = parse_activation_code(ctx.secrets.decrypt(req.activation_code_enc))
@@ -147,18 +164,20 @@ def activation_view(
 def _why_no_code(req: ReplacementRequest) -> str:
     if req.state == State.COMPLETED:
         return "the activation code was used: the eSIM is installed"
-    if req.state == State.EXPIRED:
+    if req.state == State.EXPIRED and req.activation_code_enc is not None:
         return "the activation code expired unused and was withdrawn"
+    if req.state == State.EXPIRED:
+        return "the request expired before a new SIM was ordered"
     if req.state == State.CANCELLED:
         return "the request was cancelled; its activation code was withdrawn"
     return f"no activation code yet: the request is {State(req.state).value}"
 
 
 def sim_changes(
-    ctx: ServiceContext, *, msisdn: str | None = None, limit: int = 50
+    ctx: ServiceContext, *, scope: Scope = UNRESTRICTED, msisdn: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     t = orm.sim_change
-    stmt = sa.select(t).order_by(t.c.changed_at.desc()).limit(limit)
+    stmt = sa.select(t).where(sim_changes_where(scope)).order_by(t.c.changed_at.desc()).limit(limit)
     if msisdn:
         stmt = stmt.where(t.c.msisdn == msisdn)
     with ctx.uow() as uow:

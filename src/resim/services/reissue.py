@@ -14,13 +14,17 @@ from resim.domain.workflow import State
 from resim.errors import Conflict
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.tenancy import UNRESTRICTED, Scope
 
 
-def reissue(ctx: ServiceContext, request_id: str, *, actor: str) -> State:
-    """ready -> provisioning with a new profile; refused once the eSIM is installed."""
+def reissue(
+    ctx: ServiceContext, request_id: str, *, actor: str, scope: Scope = UNRESTRICTED
+) -> State:
+    """ready -> provisioning with a new profile; refused once the eSIM is installed.
+    A request out of the caller's ``scope`` is NotFound."""
     now = ctx.now()
     with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
+        req = repo.get_request(uow, request_id, lock=True, scope=scope)
         if req.installed_at is not None:
             raise Conflict("the eSIM is installed; nothing to reissue", code="ALREADY_INSTALLED")
         if req.state != State.READY:

@@ -19,11 +19,18 @@ from resim.domain.model import (
     Subscriber,
 )
 from resim.errors import NotFound
+from resim.services.tenancy import UNRESTRICTED, Scope, lines_where, requests_where
 from resim.services.unit_of_work import UnitOfWork
 
 
-def get_request(uow: UnitOfWork, request_id: str, *, lock: bool = False) -> ReplacementRequest:
-    stmt = sa.select(ReplacementRequest).where(orm.replacement_request.c.id == request_id)
+def get_request(
+    uow: UnitOfWork, request_id: str, *, lock: bool = False, scope: Scope = UNRESTRICTED
+) -> ReplacementRequest:
+    """The request, or NotFound; also NotFound when ``scope`` may not see it (another
+    brand's request, or not the customer session's own), so existence is not revealed."""
+    stmt = sa.select(ReplacementRequest).where(
+        orm.replacement_request.c.id == request_id, requests_where(scope)
+    )
     if lock:
         stmt = stmt.with_for_update()
     found = uow.session.scalars(stmt).one_or_none()
@@ -48,8 +55,14 @@ def find_request_by_new_iccid(
     return uow.session.scalars(stmt).one_or_none()
 
 
-def get_line_by_msisdn(uow: UnitOfWork, msisdn: str) -> Line:
-    found = uow.session.scalars(sa.select(Line).where(orm.line.c.msisdn == msisdn)).one_or_none()
+def get_line_by_msisdn(
+    uow: UnitOfWork, msisdn: str, *, lock: bool = False, scope: Scope = UNRESTRICTED
+) -> Line:
+    """The line, or NotFound; also NotFound when ``scope`` may not see it."""
+    stmt = sa.select(Line).where(orm.line.c.msisdn == msisdn, lines_where(scope))
+    if lock:
+        stmt = stmt.with_for_update()
+    found = uow.session.scalars(stmt).one_or_none()
     if found is None:
         raise NotFound("no line with that phone number", code="LINE_NOT_FOUND")
     return found

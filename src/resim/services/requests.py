@@ -9,31 +9,33 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.exc import IntegrityError
 
 from resim.adapters.crypto import hash_otp
 from resim.adapters.db import orm
-from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import (
     Channel,
     DeliveryMode,
-    Reason,
     ReplacementRequest,
-    SimForm,
 )
 from resim.domain.verification import offered
 from resim.domain.workflow import State
-from resim.errors import Conflict, InvalidInput, Refused
+from resim.errors import Conflict, DomainError, Refused
 from resim.services import attempts, locks, repo, verify_request
 from resim.services.agent_limits import check_agent_rate
 from resim.services.context import ServiceContext
 from resim.services.notify import enqueue_mail, notify_customer
-from resim.services.risk_facts import hash_device, normalize_country
+from resim.services.open_spec import OpenSpec, check_delivery, parse_open
+from resim.services.risk_facts import is_self_service
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork, new_id
 from resim.services.verification import Evidence, channel_combos, facts_of
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,11 @@ def open_request(
     lock_override: locks.LockOverride | None = None,
     target_form: str | None = None,
     delivery_mode: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
+
+    A line out of the caller's ``scope`` (another brand's) is NotFound (LINE_NOT_FOUND).
 
     ``delivery_mode``: "esim" (ordered from the SM-DP+), "pickup" (a card handed
     over at the store by an agent, :mod:`resim.services.handover`) or "courier"
@@ -82,33 +87,89 @@ def open_request(
     a postal address on file (NO_POSTAL_ADDRESS). Courier adds the policy's
     ``courier_fee_minor`` to the fee.
     ``device_id`` (stored only as its SHA-256) and ``country`` (ISO alpha-2) feed
-    the new-device and new-country risk rules. A staff actor ("staff:<id>") over
-    the brand's per-agent hourly limit gets TooManyAttempts and the reviewers
-    an alert (services.agent_limits).
+    the new-device and new-country risk rules. A self-service request (portal,
+    or an API caller without credentials) without a country gets the one
+    ``ctx.geolocator`` finds for ``source_ip``; a trusted caller's address says
+    nothing about the customer and is not looked up. Where the signal stays
+    missing, the brand's ``missing_signal`` policy decides (domain.risk).
+    A staff actor ("staff:<id>") over the brand's per-agent hourly limit gets
+    TooManyAttempts and the reviewers an alert (services.agent_limits).
 
     Refuses (nothing written) when the line is locked (unless ``lock_override``
     is a valid agent override, see ``locks.check_line_lock``) or already has an
     open request. Two concurrent calls for one line: the UNIQUE open_line_id makes
     the second INSERT fail, and it is reported as REQUEST_ALREADY_OPEN.
     """
-    number = normalize_msisdn(msisdn)
+    spec = parse_open(
+        msisdn=msisdn,
+        reason=reason,
+        channel=channel,
+        eid=eid,
+        device_id=device_id,
+        country=country,
+        target_form=target_form,
+        delivery_mode=delivery_mode,
+    )
+    return open_parsed(
+        ctx, spec, actor=actor, source_ip=source_ip, lock_override=lock_override, scope=scope
+    )
+
+
+def open_quietly(
+    ctx: ServiceContext,
+    spec: OpenSpec,
+    *,
+    actor: str,
+    source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
+) -> None:
+    """Open for a caller who has proved nothing yet (issue 13, finding 15).
+
+    The outcome is not the caller's to know: an unknown number, a locked line,
+    a frozen account, an open request, no verification method on file, a
+    delivery the brand does not offer, all end here like a success. The
+    customer, if the number is theirs, learns the rest from the e-mail on file
+    (the one-time code and the link to continue). Only refusals (DomainError)
+    are swallowed; an outage still raises.
+    """
     try:
-        why = Reason(reason)
-    except ValueError:
-        allowed = ", ".join(r.value for r in Reason)
-        raise InvalidInput(f"reason must be one of: {allowed}", code="INVALID_REASON") from None
-    try:
-        via = Channel(channel)
-    except ValueError:
-        raise InvalidInput("unknown channel", code="INVALID_CHANNEL") from None
-    mode = resolve_delivery(target_form, delivery_mode)
+        open_parsed(ctx, spec, actor=actor, source_ip=source_ip, scope=scope)
+    except DomainError as exc:
+        log.info("request.open_refused_quietly", code=exc.code, channel=spec.channel.value)
+
+
+def _with_origin(
+    ctx: ServiceContext, spec: OpenSpec, *, actor: str, source_ip: str | None
+) -> OpenSpec:
+    """The spec with the country the request came from, where resim must derive it.
+
+    A self-service request (portal, or an API caller without credentials) that
+    names no country gets the one ``ctx.geolocator`` finds for ``source_ip`` (the
+    caller's address as ``entrypoints.api.forwarded`` decides it); a trusted
+    caller's address says nothing about the customer and is not looked up.
+    """
+    if spec.country is not None or not source_ip or not is_self_service(spec.channel, actor):
+        return spec
+    return replace(spec, country=ctx.geolocator.country_of(source_ip))
+
+
+def open_parsed(
+    ctx: ServiceContext,
+    spec: OpenSpec,
+    *,
+    actor: str = "bss",
+    source_ip: str | None = None,
+    lock_override: locks.LockOverride | None = None,
+    scope: Scope = UNRESTRICTED,
+) -> OpenedRequest:
+    """:func:`open_request` after :func:`parse_open`."""
+    number, why, via, mode = spec.msisdn, spec.reason, spec.channel, spec.mode
     form = mode.form
-    clean_eid = normalize_eid(eid) if eid else None
-    device_hash = hash_device(device_id)
-    clean_country = normalize_country(country)
+    spec = _with_origin(ctx, spec, actor=actor, source_ip=source_ip)
+    clean_eid, device_hash, clean_country = spec.eid, spec.device_hash, spec.country
     now = ctx.now()
     with ctx.uow() as uow:
-        line = repo.get_line_by_msisdn(uow, number)
+        line = repo.get_line_by_msisdn(uow, number, scope=scope)
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         if subscriber.replacements_frozen_at is not None:
             raise Refused(
@@ -185,6 +246,9 @@ def open_request(
                 "fee_minor": request.fee_minor,
                 "target_form": form.value,
                 "delivery_mode": mode.value,
+                # SEC-07: which origin signals the risk rules will have (never the values)
+                "device_signal": device_hash is not None,
+                "country": clean_country,
             },
         )
         if lock_override is not None and override_check is not None:
@@ -231,48 +295,6 @@ def open_request(
         )
 
 
-def resolve_delivery(target_form: str | None, delivery_mode: str | None) -> DeliveryMode:
-    """The delivery mode from the caller's form and/or mode (InvalidInput if unknown or
-    contradictory): a form alone gives "esim" or "pickup"."""
-    form: SimForm | None = None
-    if target_form is not None:
-        try:
-            form = SimForm(target_form)
-        except ValueError:
-            raise InvalidInput(
-                "target_form must be esim or physical", code="INVALID_FORM"
-            ) from None
-    if delivery_mode is None:
-        return DeliveryMode.PICKUP if form == SimForm.PHYSICAL else DeliveryMode.ESIM
-    try:
-        mode = DeliveryMode(delivery_mode)
-    except ValueError:
-        allowed = ", ".join(m.value for m in DeliveryMode)
-        raise InvalidInput(
-            f"delivery_mode must be one of: {allowed}", code="INVALID_DELIVERY_MODE"
-        ) from None
-    if form is not None and form != mode.form:
-        raise InvalidInput(
-            f"delivery mode {mode.value} does not deliver a {form.value} SIM",
-            code="FORM_MISMATCH",
-        )
-    return mode
-
-
-def check_delivery(offered_modes: list[str], mode: DeliveryMode, *, has_address: bool) -> None:
-    """Refuse a mode the brand does not offer, and courier without an address on file."""
-    if mode.value not in offered_modes:
-        raise Refused(
-            f"this brand does not offer delivery by {mode.value}",
-            code="DELIVERY_MODE_NOT_OFFERED",
-        )
-    if mode == DeliveryMode.COURIER and not has_address:
-        raise Refused(
-            "there is no postal address on file to send a card to",
-            code="NO_POSTAL_ADDRESS",
-        )
-
-
 def _fee_due(
     uow: UnitOfWork, line_id: str, now: dt.datetime, amount: int, free: int, window_days: int
 ) -> int:
@@ -291,7 +313,7 @@ def _fee_due(
     return 0 if done < free else amount
 
 
-def resend_code(ctx: ServiceContext, request_id: str) -> None:
+def resend_code(ctx: ServiceContext, request_id: str, *, scope: Scope = UNRESTRICTED) -> None:
     """A fresh one-time code replaces the old one (same attempt counter).
 
     Resends back off like failed attempts (SEC-03): after the policy's
@@ -300,7 +322,7 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
     """
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         if request.state != State.REQUESTED:
             raise Conflict(
                 "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
@@ -344,6 +366,7 @@ def submit_verification(
     staff_id: str | None = None,
     actor: str = "customer",
     source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> State:
     """Verify with a combination the policy accepts on the request's channel, then assess risk.
 
@@ -354,5 +377,5 @@ def submit_verification(
     """
     evidence = Evidence(otp=otp, pin=pin, password=password, totp=totp, staff_id=staff_id)
     return verify_request.submit_verification(
-        ctx, request_id, evidence=evidence, actor=actor, source_ip=source_ip
+        ctx, request_id, evidence=evidence, actor=actor, source_ip=source_ip, scope=scope
     )

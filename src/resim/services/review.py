@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from resim.domain.agent_channel import confirmation_finding, involved_staff
 from resim.domain.model import DeliveryMode, ReplacementRequest, RiskOutcome
 from resim.domain.policy import BrandPolicy
 from resim.domain.risk import assess, decide
@@ -17,6 +18,7 @@ from resim.errors import Conflict, InvalidInput, Refused
 from resim.services import repo, risk_facts
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -29,12 +31,15 @@ def assess_and_decide(
 
     * allow: approved at once (cooling-off may delay provisioning, see :func:`approve`);
     * step_up: while ``request.step_up_methods`` is None, set it from the policy,
-      audit ``risk.step_up_required`` and leave the request VERIFIED; once one of
+      audit ``risk.step_up_required``, enqueue ``request.expire_step_up`` (due
+      at :func:`step_up_deadline`) and leave the request VERIFIED; once one of
       those methods is in ``request.verification_methods`` (team VERIFY's
       ``submit_step_up`` appends it and calls this again) step_up findings no
       longer hold it. A customer who already proved a step-up method is not asked twice;
     * review: held for reviewers; findings of ``policy.four_eyes_rules`` and a
       lock override make it need two distinct approvers (and always a review);
+      a staff-made request without the confirmation ``policy.agent_confirmation``
+      asks for (``domain.agent_channel``) is held too, with that reason;
     * deny: rejected, with every reason.
     """
     line = repo.get_line(uow, request.line_id)
@@ -45,15 +50,22 @@ def assess_and_decide(
         uow, request=request, line=line, subscriber=subscriber, policy=policy, now=now
     )
     result = assess(facts, policy)
+    # Issue 13: a staff-made request needs the customer's own factor or a second
+    # staff member. Held for review like a finding, without changing the rules'
+    # outcome (it is no fraud signal, and reports do not count it as one).
+    findings = list(result.findings)
+    unconfirmed = confirmation_finding(request, policy)
+    if unconfirmed is not None:
+        findings.append(unconfirmed)
     four_eyes = request.lock_override or any(
         f.rule in policy.four_eyes_rules for f in result.findings
     )
     if four_eyes:
         request.required_approvals = max(request.required_approvals or 1, 2)
     stepped_up = any(m in policy.step_up_methods for m in request.verification_methods)
-    outcome = decide(result.findings, stepped_up=stepped_up, four_eyes=four_eyes)
+    outcome = decide(findings, stepped_up=stepped_up, four_eyes=four_eyes)
     request.risk_outcome = result.outcome
-    request.risk_reasons = [f.as_dict() for f in result.findings]
+    request.risk_reasons = [f.as_dict() for f in findings]
     uow.audit(
         at=now,
         actor="risk-engine",
@@ -63,7 +75,7 @@ def assess_and_decide(
         detail={
             "outcome": result.outcome.value,
             "decision": outcome.value,
-            "rules": [f.rule for f in result.findings],
+            "rules": [f.rule for f in findings],
             "required_approvals": request.required_approvals,
         },
     )
@@ -81,6 +93,14 @@ def assess_and_decide(
                     "rules": [f.rule for f in result.findings if f.outcome == RiskOutcome.STEP_UP],
                 },
             )
+            # A request waiting for a step-up holds the line (and, for lost or
+            # stolen, keeps the old SIM barred): it must not wait for ever.
+            uow.enqueue(
+                "request.expire_step_up",
+                at=now,
+                request_id=request.id,
+                run_after=step_up_deadline(request, policy, now),
+            )
         return
     if outcome == RiskOutcome.ALLOW:
         approve(ctx, uow, request, actor="risk-engine", at=now)
@@ -92,7 +112,7 @@ def assess_and_decide(
             action="request.held",
             object_type="request",
             object_id=request.id,
-            detail={"rules": [f.rule for f in result.findings]},
+            detail={"rules": [f.rule for f in findings]},
         )
         notify_customer(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
@@ -120,6 +140,14 @@ def assess_and_decide(
             subscriber=subscriber,
             brand=brand,
         )
+
+
+def step_up_deadline(
+    request: ReplacementRequest, policy: BrandPolicy, now: dt.datetime
+) -> dt.datetime:
+    """When a request waiting for a step-up expires: ``step_up_window_hours`` after it
+    was verified (the step-up is asked for in the verifying transaction)."""
+    return (request.verified_at or now) + dt.timedelta(hours=policy.step_up_window_hours)
 
 
 def give_back_old_sim(uow: UnitOfWork, request: ReplacementRequest, *, at: dt.datetime) -> None:
@@ -193,11 +221,15 @@ def review(
     reviewer: str,
     approve_it: bool,
     note: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> State:
     """A reviewer decides a held request (SEC-08 four eyes).
 
+    A request out of the reviewer's ``scope`` (another brand's) is NotFound.
+
     ``reviewer`` is the deciding principal's actor ("staff:<id>"; a bare id
-    means a staff id). Nobody decides a request they created (SELF_REVIEW), and
+    means a staff id). Nobody decides a request they created or recorded
+    verification evidence for (SELF_REVIEW), and
     nobody approves twice (DUPLICATE_APPROVAL). Each approval is recorded in
     ``request.approvals``; the request is approved once
     ``request.required_approvals`` distinct people approved. One rejection rejects.
@@ -207,11 +239,13 @@ def review(
     who = reviewer_identity(reviewer)
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         if request.state != State.IN_REVIEW:
             raise Conflict("the request is not waiting for review", code="NOT_IN_REVIEW")
-        if who == reviewer_identity(request.actor):
-            raise Refused("a reviewer cannot decide a request they created", code="SELF_REVIEW")
+        if who == reviewer_identity(request.actor) or who in involved_staff(request):
+            raise Refused(
+                "a reviewer cannot decide a request they created or verified", code="SELF_REVIEW"
+            )
         if any(a.get("by") == who for a in request.approvals):
             raise Refused(
                 "this reviewer already approved the request; a second person must decide",

@@ -14,7 +14,7 @@ import re
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
-from resim.domain.model import Line, ReplacementRequest, Subscriber
+from resim.domain.model import Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.domain.risk import RiskFacts, rule_config
 from resim.domain.workflow import State
@@ -44,6 +44,13 @@ def normalize_country(raw: str | None) -> str | None:
             "country must be a two-letter ISO 3166-1 code such as DK", code="INVALID_COUNTRY"
         )
     return value
+
+
+def is_self_service(channel: Channel | str, actor: str) -> bool:
+    """Whether a request came from the customer side: the portal, or an API caller
+    without credentials (actor "customer" or "anonymous"). Staff ("staff:<id>"),
+    API clients ("client:<id>") and resim's own callers are trusted callers."""
+    return channel == Channel.PORTAL or actor in ("customer", "anonymous")
 
 
 def staff_id_of(actor: str) -> str | None:
@@ -105,6 +112,7 @@ def gather(
         agent_flagged_requests=flagged,
         agent_opened_requests=opened,
         fraud_flags=subscriber.fraud_flags or 0,
+        self_service=is_self_service(request.channel, request.actor),
     )
 
 

@@ -20,26 +20,25 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import (
     Channel,
-    Line,
     Reason,
     ReplacementRequest,
     RequestKind,
     Subscriber,
 )
+from resim.domain.text import has_control_characters
 from resim.domain.workflow import State
-from resim.errors import Conflict, InvalidInput, NotFound, Refused
+from resim.errors import Conflict, InvalidInput, Refused
 from resim.locale import LANGUAGES, normalize_language
 from resim.services import locks, repo
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import new_id
 
 REASON_CODES = ("domestic_abuse", "stalking", "coercive_control", "other")
@@ -73,7 +72,7 @@ def separate_line(
     spec: SeparationSpec,
     *,
     staff_id: str,
-    only_brand_id: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> Separation:
     """Move the line to a new account for the survivor and order an eSIM for it.
 
@@ -84,7 +83,8 @@ def separate_line(
     the risk decision (``review.assess_and_decide``), so the request goes on to
     approval or review like an agent's request. A locked line is treated as a
     lock override (two approvers, always reviewed). Refuses, with nothing
-    written: bad input (422), no live check (403), an open request (409).
+    written: bad input (422), no live check (403), an open request (409), a
+    line out of the agent's ``scope`` (404, as a line that does not exist).
     """
     number = normalize_msisdn(spec.msisdn)
     name, email, language = _contact(spec)
@@ -100,11 +100,7 @@ def separate_line(
     actor = f"staff:{staff_id}"
     now = ctx.now()
     with ctx.uow() as uow:
-        line = uow.session.scalars(
-            sa.select(Line).where(orm.line.c.msisdn == number).with_for_update()
-        ).one_or_none()
-        if line is None or (only_brand_id is not None and line.brand_id != only_brand_id):
-            raise NotFound("no line with that phone number", code="LINE_NOT_FOUND")
+        line = repo.get_line_by_msisdn(uow, number, lock=True, scope=scope)
         check = locks.live_identity_check(uow, staff_id=staff_id, line_id=line.id, now=now)
         if check is None or check.method != "id_document":
             raise Refused(
@@ -224,6 +220,18 @@ def _verify_by_document(
 
 
 def _contact(spec: SeparationSpec) -> tuple[str, str, str]:
+    # Line breaks and NUL would end up in the survivor's mail headers, where
+    # the mailer refuses them and every notice to the survivor dies in its job.
+    if has_control_characters(spec.name):
+        raise InvalidInput(
+            "name must not contain control characters (line breaks, tabs, NUL)",
+            code="INVALID_NAME",
+        )
+    if has_control_characters(spec.email):
+        raise InvalidInput(
+            "email address must not contain control characters (line breaks, tabs, NUL)",
+            code="INVALID_EMAIL",
+        )
     name = spec.name.strip()
     if not name or len(name) > NAME_MAX:
         raise InvalidInput(f"name must be 1 to {NAME_MAX} characters", code="INVALID_NAME")

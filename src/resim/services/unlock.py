@@ -36,6 +36,7 @@ from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
 from resim.services.notify import message_payload, notify_customer
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 from resim.services.verification import Evidence, check_evidence, facts_of
 
@@ -53,10 +54,8 @@ class UnlockScheduled:
     effective_at: dt.datetime
 
 
-def _locked_line(uow: UnitOfWork, msisdn: str) -> Line:
-    line = repo.get_line_by_msisdn(uow, normalize_msisdn(msisdn))
-    stmt = sa.select(Line).where(orm.line.c.id == line.id).with_for_update()
-    locked = uow.session.scalars(stmt).one()
+def _locked_line(uow: UnitOfWork, msisdn: str, scope: Scope) -> Line:
+    locked = repo.get_line_by_msisdn(uow, normalize_msisdn(msisdn), lock=True, scope=scope)
     if not locked.sim_change_locked:
         raise Conflict("this line has no SIM-change lock", code="NOT_LOCKED")
     if locked.unlock_effective_at is not None:
@@ -69,12 +68,18 @@ def _locked_line(uow: UnitOfWork, msisdn: str) -> Line:
 
 
 def start_unlock(
-    ctx: ServiceContext, msisdn: str, *, actor: str = "customer", source_ip: str | None = None
+    ctx: ServiceContext,
+    msisdn: str,
+    *,
+    actor: str = "customer",
+    source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> UnlockStarted:
-    """Send an unlock code to the e-mail on file (when a combination uses it)."""
+    """Send an unlock code to the e-mail on file (when a combination uses it).
+    A line out of the caller's ``scope`` is NotFound."""
     now = ctx.now()
     with ctx.uow() as uow:
-        line = _locked_line(uow, msisdn)
+        line = _locked_line(uow, msisdn, scope)
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         brand = repo.get_brand(uow, line.brand_id)
         policy = brand.policy
@@ -113,11 +118,13 @@ def confirm_unlock(
     evidence: Evidence,
     actor: str = "customer",
     source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> UnlockScheduled:
-    """Verify with ``policy.unlock_methods``; schedule the unlock after the policy's delay."""
+    """Verify with ``policy.unlock_methods``; schedule the unlock after the policy's delay.
+    A line out of the caller's ``scope`` is NotFound, and nothing is counted."""
     now = ctx.now()
     with ctx.uow() as uow:
-        line = _locked_line(uow, msisdn)
+        line = _locked_line(uow, msisdn, scope)
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         brand = repo.get_brand(uow, line.brand_id)
         policy = brand.policy

@@ -33,7 +33,8 @@ import sqlalchemy as sa
 
 from resim.adapters.crypto import verify_otp, verify_secret
 from resim.adapters.db import orm
-from resim.domain.model import Line, ReplacementRequest, Subscriber
+from resim.domain.agent_channel import agent_channel_combos
+from resim.domain.model import Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.domain.security import IdentityCheck
 from resim.domain.verification import (
@@ -106,8 +107,13 @@ def facts_of(subscriber: Subscriber) -> SubscriberFacts:
 
 
 def channel_combos(policy: BrandPolicy, channel: str) -> list[list[str]]:
-    """The combinations the policy accepts on ``channel`` (legacy ``require_pin`` applied)."""
-    return with_legacy_pin(policy.verification.get(channel, []), policy.require_pin)
+    """The combinations the policy accepts on ``channel`` (legacy ``require_pin`` applied;
+    on the agent channel, a customer factor added when no second staff member may
+    confirm instead: ``domain.agent_channel``)."""
+    combos = with_legacy_pin(policy.verification.get(channel, []), policy.require_pin)
+    if channel == Channel.AGENT.value:
+        return agent_channel_combos(combos, policy)
+    return combos
 
 
 def attempt_keys(

@@ -16,6 +16,7 @@ from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 from resim.services.verification import Evidence, Proof, channel_combos, check_evidence
 
@@ -27,6 +28,7 @@ def submit_verification(
     evidence: Evidence,
     actor: str = "customer",
     source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> State:
     """Check the evidence against the policy's combinations for the request's channel.
 
@@ -36,10 +38,11 @@ def submit_verification(
     account, source address and agent and committed before the error is
     raised; reaching ``otp_max_attempts`` rejects the request. A caller that
     is backing off or capped gets TooManyAttempts without anything checked.
+    A request out of the caller's ``scope`` is NotFound, and nothing is counted.
     """
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         if request.state != State.REQUESTED:
             raise Conflict(
                 "the request is not waiting for verification", code="NOT_AWAITING_VERIFICATION"
@@ -119,6 +122,7 @@ def submit_step_up(
     evidence: Evidence,
     actor: str = "customer",
     source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
 ) -> State:
     """Prove one of ``request.step_up_methods`` (set by the risk check), then decide again.
 
@@ -129,7 +133,7 @@ def submit_step_up(
     """
     now = ctx.now()
     with ctx.uow() as uow:
-        request = repo.get_request(uow, request_id, lock=True)
+        request = repo.get_request(uow, request_id, lock=True, scope=scope)
         if request.state != State.VERIFIED or not request.step_up_methods:
             raise Conflict(
                 "the request is not waiting for a stronger verification",

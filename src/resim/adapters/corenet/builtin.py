@@ -244,6 +244,30 @@ class BuiltinCoreNetwork:
         """True while the IMSI may use the network: enabled and not retired."""
         return self._require(imsi).in_service
 
+    def attached(self, *, imsi: str) -> bool:
+        rules.check_imsi(imsi)
+        sub = self.subscriber(imsi=imsi)
+        return sub is not None and sub.attached_at is not None
+
+    # ------------------------------------------------------------ the network side
+
+    def record_attach(self, *, imsi: str) -> None:
+        """A device with ``imsi`` registered (what an MSC/VLR's location update tells an
+        HLR). The first one is kept; an IMSI without access is refused, as a real HLR
+        refuses the update (CORE_REJECTED). This table has no radio network of its
+        own: a network integration, the demo or a test calls this."""
+
+        def work(conn: sa.Connection) -> None:
+            sub = self._locked(conn, imsi)
+            if not sub.in_service:
+                raise rules.rejected(f"{imsi} has no network access; location update refused")
+            if sub.attached_at is None:
+                now = self._now()
+                self._update(conn, imsi, now, attached_at=now)
+                self._log(conn, imsi, sub.msisdn, rules.EV_ATTACHED, now)
+
+        self._write(work)
+
     # ------------------------------------------------------------ read helpers
 
     def subscriber(self, *, imsi: str) -> CoreSubscriber | None:
@@ -301,6 +325,7 @@ class BuiltinCoreNetwork:
                 sms_hold_until=r.sms_hold_until,
                 port_out_block_until=r.port_out_block_until,
                 updated_at=r.updated_at,
+                attached_at=r.attached_at,
             )
             for r in conn.execute(stmt)
         }

@@ -119,6 +119,24 @@ class FakeCoreNetwork:
         with self._lock:
             return self._require(imsi).in_service
 
+    def attached(self, *, imsi: str) -> bool:
+        rules.check_imsi(imsi)
+        with self._lock:
+            sub = self._subs.get(imsi)
+            return sub is not None and sub.attached_at is not None
+
+    def record_attach(self, *, imsi: str) -> None:
+        """A device with ``imsi`` registered (see BuiltinCoreNetwork.record_attach)."""
+        rules.check_imsi(imsi)
+        with self._lock:
+            sub = self._require(imsi)
+            if not sub.in_service:
+                raise rules.rejected(f"{imsi} has no network access; location update refused")
+            if sub.attached_at is None:
+                now = self._now()
+                self._put(imsi, now, attached_at=now)
+                self._log(imsi, sub.msisdn, rules.EV_ATTACHED, now)
+
     # ------------------------------------------------------------ read helpers
 
     def subscriber(self, *, imsi: str) -> CoreSubscriber | None:

@@ -11,6 +11,12 @@ Mapping (osmo-hlr 1.5, CTRL variables under ``subscriber.by-imsi-<IMSI>.``):
 - retire: access off, then the authentication data deleted (``aud2g`` and
   ``aud3g`` to ``none``), so the old card can never authenticate again.
 
+- attached: ``info`` names the VLR (``vlr_number``) and SGSN (``sgsn_number``)
+  whose location update the HLR accepted last; it prints them only once one
+  came. Either present means the IMSI has registered (checked against osmo-hlr
+  1.5 with a GSUP UpdateLocation). The time of the last update is shown by
+  the VTY (``show subscriber``) only, and is not needed.
+
 osmo-hlr has no "retired" flag. This adapter reads an IMSI as retired when
 both access flags are off *and* it has no authentication data, which is what
 ``retire_imsi`` leaves behind. Consequence: a record that never got keys and
@@ -160,6 +166,23 @@ class OsmoHlrCoreNetwork:
     def is_enabled(self, *, imsi: str) -> bool:
         with self._lock:
             return self._require(imsi).view().in_service
+
+    def attached(self, *, imsi: str) -> bool:
+        rules.check_imsi(imsi)
+        with self._lock:
+            try:
+                info = parse_table(self._ctrl.get(f"subscriber.by-imsi-{imsi}.info"))
+            except CtrlError as exc:
+                if exc.code == rules.UNKNOWN_IMSI:
+                    return False
+                raise
+        if info.get("imsi") != imsi or "nam_cs" not in info:
+            raise ExternalError(
+                f"osmo-hlr answered an unexpected record for {imsi}",
+                retryable=False,
+                code=rules.PROTOCOL_ERROR,
+            )
+        return bool(info.get("vlr_number") or info.get("sgsn_number"))
 
     def apply_post_swap_holds(
         self,

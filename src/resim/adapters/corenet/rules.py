@@ -27,6 +27,7 @@ Error codes (all :class:`resim.errors.ExternalError`):
     CORE_UNAVAILABLE   (retry)   the database or the HLR cannot be reached
     CORE_REJECTED                the HLR refused a command for another reason
     CORE_PROTOCOL_ERROR          the HLR answered something we cannot parse
+    CORE_ATTACH_UNSUPPORTED      this core network cannot tell whether an IMSI attached
 
 Malformed identifiers are caller bugs and raise :class:`resim.errors.InvalidInput`.
 """
@@ -48,6 +49,7 @@ BUSY = "CORE_BUSY"
 UNAVAILABLE = "CORE_UNAVAILABLE"
 REJECTED = "CORE_REJECTED"
 PROTOCOL_ERROR = "CORE_PROTOCOL_ERROR"
+ATTACH_UNSUPPORTED = "CORE_ATTACH_UNSUPPORTED"
 
 # Operation names written to the history (dotted, like log events).
 EV_PROVISIONED = "imsi.provisioned"
@@ -57,6 +59,7 @@ EV_SUSPENDED = "imsi.suspended"
 EV_RESUMED = "imsi.resumed"
 EV_RETIRED = "imsi.retired"
 EV_HOLDS = "imsi.holds_applied"
+EV_ATTACHED = "imsi.attached"
 
 _IMSI = re.compile(r"^[0-9]{6,15}$")
 # E.164 as resim stores it: "+", a country code that never starts with 0, at
@@ -75,6 +78,7 @@ class CoreSubscriber:
     sms_hold_until: dt.datetime | None = None
     port_out_block_until: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    attached_at: dt.datetime | None = None  # first registration with the network
 
     @property
     def in_service(self) -> bool:
@@ -144,6 +148,18 @@ def busy(what: str) -> ExternalError:
 
 def unavailable(what: str) -> ExternalError:
     return ExternalError(f"core network unavailable: {what}", retryable=True, code=UNAVAILABLE)
+
+
+def rejected(what: str) -> ExternalError:
+    return ExternalError(f"core network refused: {what}", retryable=False, code=REJECTED)
+
+
+def attach_unsupported(adapter: str, why: str) -> ExternalError:
+    return ExternalError(
+        f"{adapter} cannot tell whether an IMSI attached: {why}",
+        retryable=False,
+        code=ATTACH_UNSUPPORTED,
+    )
 
 
 def plan_move(

@@ -31,6 +31,9 @@ corenet_subscriber = sa.Table(
     sa.Column("retired", sa.Boolean, nullable=False),
     sa.Column("sms_hold_until", UtcDateTime, nullable=True),
     sa.Column("port_out_block_until", UtcDateTime, nullable=True),
+    # When a device with this IMSI first registered (a location update reached
+    # the HLR); None: never. Read by the reconcile job (services/reconcile.py).
+    sa.Column("attached_at", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # A retired IMSI never holds a number (see rules.py).
     sa.CheckConstraint("NOT (retired AND msisdn IS NOT NULL)", name="retired_holds_no_msisdn"),

@@ -24,7 +24,12 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.Engine:
+def create_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int | None = None, echo: bool = False
+) -> sa.Engine:
+    """An engine holding at most ``pool_size + max_overflow`` connections
+    (``max_overflow`` None: as many as ``pool_size``)."""
+    overflow = pool_size if max_overflow is None else max_overflow
     if is_sqlite(url):
         engine = sa.create_engine(
             url,
@@ -32,7 +37,7 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.En
             hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=overflow,
         )
         _sqlite_pragmas(engine)
         return engine
@@ -41,7 +46,7 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> sa.En
         echo=echo,
         hide_parameters=True,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=overflow,
         pool_pre_ping=True,
     )
 
@@ -77,21 +82,25 @@ def _sqlite_pragmas(engine: sa.Engine, *, foreign_keys: bool = True) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_read_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
+def create_read_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int | None = None
+) -> sa.Engine:
     """An engine for single-statement reads outside explicit transactions.
 
     SQLite: the driver in autocommit mode and no ``BEGIN IMMEDIATE`` hook, so a
     read is its own WAL snapshot and never queues behind a writer. PostgreSQL:
     ``AUTOCOMMIT``, so a read is one round trip (no BEGIN/COMMIT). Never write
-    through it.
+    through it. At most ``pool_size + max_overflow`` connections (None: as many
+    as ``pool_size``).
     """
+    overflow = pool_size if max_overflow is None else max_overflow
     if is_sqlite(url):
         engine = sa.create_engine(
             url,
             hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=overflow,
         )
 
         @event.listens_for(engine, "connect")
@@ -107,7 +116,22 @@ def create_read_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
         url,
         hide_parameters=True,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=overflow,
         pool_recycle=3600,  # no pre-ping: it would double the round trips of the hot path
         isolation_level="AUTOCOMMIT",
     )
+
+
+def connection_limit(engine: sa.Engine) -> tuple[int, int] | None:
+    """PostgreSQL: (``max_connections``, the slots of it reserved for superusers
+    and ``pg_use_reserved_connections``); SQLite: None (no server, no limit)."""
+    if is_sqlite(engine.url.render_as_string()):
+        return None
+    with engine.connect() as conn:
+        most = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+        # PostgreSQL 16 adds reserved_connections; older servers: none.
+        extra = conn.execute(
+            sa.text("SELECT current_setting('reserved_connections', true)")
+        ).scalar()
+    return most, reserved + int(extra or 0)

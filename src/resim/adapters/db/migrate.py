@@ -3,7 +3,7 @@
 The migration scripts ship inside the package (``migrations/``), so an
 installed resim can migrate without an alembic.ini.
 
-Some migrations encrypt values that earlier versions stored in clear (0006:
+Some migrations encrypt values that earlier versions stored in clear (0009:
 MatchingIDs and the personal data of queued messages). They read the keys
 from ``secrets``; ``resim db upgrade`` passes the keys of RESIM_SECRET_KEYS.
 Without keys such a migration runs only on a database with nothing to

@@ -179,6 +179,8 @@ replacement_request = sa.Table(
     sa.Column("delivery_mode", _enum(model.DeliveryMode, "delivery_mode")),
     sa.Column("dispatched_at", UtcDateTime),
     sa.Column("shipment_ref", sa.String(64)),
+    # A brand's staff and clients list their brand's requests, newest first (tenancy).
+    sa.Index("ix_request_brand_created", "brand_id", "created_at"),
 )
 
 sim_change = sa.Table(

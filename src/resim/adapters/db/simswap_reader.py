@@ -60,12 +60,17 @@ class SqlSimSwapReader:
 
     def facts(self, msisdn: str) -> LineSwapFacts | None:
         params: Any = (msisdn,) if self._positional else {"msisdn": msisdn}
-        conn = self._engine.raw_connection()
+        try:
+            conn = self._engine.raw_connection()
+        except self._engine.dialect.loaded_dbapi.Error as exc:  # could not connect
+            raise self._wrapped(exc) from exc
         try:
             cursor = conn.cursor()
             try:
                 cursor.execute(self._sql, params)
                 row = cursor.fetchone()
+            except self._engine.dialect.loaded_dbapi.Error as exc:
+                raise self._wrapped(exc) from exc
             finally:
                 cursor.close()
         finally:
@@ -82,6 +87,17 @@ class SqlSimSwapReader:
             latest_change_at=_utc(latest),
             ported_in_at=_utc(ported_in_at),
         )
+
+    def _wrapped(self, exc: Any) -> sa.exc.StatementError:
+        """The driver's error as SQLAlchemy's, as the engine would have raised it
+        (so the HTTP edge maps an outage to 503), without the parameters (a phone
+        number). A connection the error broke is discarded when it goes back to
+        the pool (its reset fails), so reads recover when the database does."""
+        dialect = self._engine.dialect
+        error: sa.exc.StatementError = sa.exc.DBAPIError.instance(
+            self._sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+        )
+        return error
 
     def monitored_days(self, brand_id: str) -> int | None:
         with self._engine.connect() as conn:

@@ -17,12 +17,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from resim.adapters.es2 import wire
+from resim.adapters.es2.emulator_status import install_state_of
 from resim.adapters.es2.errors import Es2StatusError
 from resim.domain.identifiers import normalize_eid, normalize_iccid
 from resim.emulator.core import SmdpCore
 from resim.emulator.model import SmdpRefusal
 from resim.errors import ExternalError, InvalidInput
-from resim.services.ports import ConfirmOrderResult, DownloadOrderResult, FinalProfileStatus
+from resim.services.ports import (
+    ConfirmOrderResult,
+    DownloadOrderResult,
+    FinalProfileStatus,
+    InstallState,
+)
 
 
 class FakeSmdpClient:
@@ -143,3 +149,22 @@ def _mapped(function: str) -> Iterator[None]:
             peer_message=exc.message,
             subject_identifier=exc.subject_identifier,
         ) from None
+
+
+class FakeSmdpStatusQuery:
+    """The SmdpStatusQuery port read straight from an emulator core (tests)."""
+
+    def __init__(self, core: SmdpCore) -> None:
+        self.core = core
+        self.asked: list[str] = []
+
+    def install_state(self, *, iccid: str) -> InstallState:
+        clean = normalize_iccid(iccid)
+        self.asked.append(clean)
+        try:
+            state = self.core.profile(clean).state
+        except SmdpRefusal:
+            raise ExternalError(
+                "the SM-DP+ does not know that ICCID", retryable=False, code="SMDP_PROFILE_UNKNOWN"
+            ) from None
+        return install_state_of(state.value)

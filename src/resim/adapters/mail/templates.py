@@ -52,6 +52,10 @@ class _Url(str):
     """Marker type for context keys that hold a link."""
 
 
+class _OptionalUrl(_Url):
+    """A link the mail shows when the context has one (absent or None: left out)."""
+
+
 _PEOPLE: dict[str, type] = {"customer_name": str, "brand_name": str, "msisdn_masked": str}
 _REQUEST: dict[str, type] = {**_PEOPLE, "request_ref": str}
 
@@ -66,6 +70,10 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
         "code": str,
         "ttl_minutes": int,
         "request_ref": str,
+        # The request's page, where the code is entered: a caller who opened the
+        # request anonymously is told nothing else (issue 13, finding 15). None
+        # for a line's unlock code.
+        "status_url": _OptionalUrl,
     },
     "esim_ready": {**_NOTICE, "status_url": _Url, "expires_at": dt.datetime},
     "card_dispatched": {**_NOTICE, "status_url": _Url},
@@ -189,15 +197,15 @@ def render_sms(kind: str, *, language: str, context: Mapping[str, object]) -> Re
 def _checked_values(
     kind: str, schema: Mapping[str, type], context: Mapping[str, object], lang: str, zone: ZoneInfo
 ) -> dict[str, Any]:
-    missing = sorted(k for k in schema if k not in context)
+    missing = sorted(k for k, t in schema.items() if k not in context and t is not _OptionalUrl)
     if missing:
         raise InvalidInput(f"mail {kind!r} needs context keys: {', '.join(missing)}")
     values: dict[str, Any] = {}
     for key, kind_type in schema.items():
-        value = context[key]
-        if value is None and key in _NULLABLE:
+        value = context.get(key)
+        if value is None and (key in _NULLABLE or kind_type is _OptionalUrl):
             values[key] = ""
-        elif kind_type is _Url:
+        elif isinstance(kind_type, type) and issubclass(kind_type, _Url):
             if not isinstance(value, str) or not _URL.fullmatch(value):
                 raise InvalidInput(f"mail {kind!r}: {key} must be an http(s) URL")
             values[key] = value

@@ -14,14 +14,20 @@ Rules a route may name:
 * ``"smdp"``         the SM-DP+ calling back over ES2+; the callback route checks
   its own token and requester id (ES2+ answers in its own format), so it uses
   :func:`declared` instead of :func:`allow`
+* ``"metrics"``      the Prometheus scraper: ``GET /metrics`` checks
+  ``RESIM_METRICS_TOKEN`` (or, without one, a loopback caller) itself
+  (``resim.entrypoints.api.metrics``), so it uses :func:`declared`
 * ``"camara"``       a relying party with a CAMARA access token (a JWT from the
   operator's authorization server); the CAMARA routes verify it themselves
   (``resim.entrypoints.camara.auth.camara_caller``, CAMARA's error format), and
   none of the credentials below satisfies it
 
 Scopes of machine clients (see ``SCOPES``) are coarse and named by what they
-let a client do. A route's handler still checks object-level rules (a customer
-session reads only its own request: :func:`own_request`) through the services.
+let a client do. Which objects a caller reaches is the services' business: every
+route hands them :attr:`Principal.scope` (:mod:`resim.services.tenancy`), so
+staff and clients of one brand reach that brand's lines and requests only, and a
+customer session its own line and request; anything else is 404, as if it did
+not exist (DESIGN.md, "Tenancy").
 
 Credentials (``Authorization: Bearer ...``), resolved by
 :func:`resim.services.sessions.resolve_bearer` with the app's ServiceContext:
@@ -43,9 +49,11 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from resim.errors import NotFound, PermissionDenied, Unauthenticated
+from resim.entrypoints.api.forwarded import source_address
+from resim.errors import PermissionDenied, Unauthenticated
 from resim.services.context import ServiceContext
 from resim.services.sessions import resolve_bearer
+from resim.services.tenancy import UNRESTRICTED, Scope
 
 SCOPES: dict[str, str] = {
     "requests:write": "open, verify on a customer's behalf, resend codes, cancel",
@@ -78,6 +86,17 @@ class Principal:
         return self.id if self.kind == "staff" else None
 
     @property
+    def scope(self) -> Scope:
+        """What this caller may reach: its brand (staff, clients; None: operator-wide),
+        its own line and request (customers). Anonymous callers prove themselves with
+        the request's own secrets, so no tenant limits them."""
+        if self.kind in ("staff", "client"):
+            return Scope.of_brand(self.brand_id)
+        if self.kind == "customer":
+            return Scope.of_customer(line_id=self.line_id, request_id=self.request_id)
+        return UNRESTRICTED
+
+    @property
     def actor(self) -> str:
         """How the audit log and the services name this caller."""
         if self.kind == "staff":
@@ -102,14 +121,14 @@ class Principal:
             return self.kind == "staff" and self.role == rule
         if rule.startswith("client:"):
             return self.kind == "client" and rule.removeprefix("client:") in self.scopes
-        if rule in ("smdp", "camara"):
+        if rule in ("smdp", "camara", "metrics"):
             return False  # those routes authenticate their callers themselves
         raise ValueError(f"unknown access rule {rule!r}")
 
 
 def _check_rules(rules: tuple[str, ...]) -> None:
     for rule in rules:
-        if rule in ("anyone", "customer", "smdp", "camara", *STAFF_ROLES):
+        if rule in ("anyone", "customer", "smdp", "camara", "metrics", *STAFF_ROLES):
             continue
         if rule.startswith("client:") and rule.removeprefix("client:") in SCOPES:
             continue
@@ -118,7 +137,7 @@ def _check_rules(rules: tuple[str, ...]) -> None:
 
 def authenticate(request: Request) -> Principal:
     """Resolve the caller from the Authorization header (see the module docstring)."""
-    source_ip = request.client.host if request.client else None
+    source_ip = source_address(request)
     header = request.headers.get("authorization")
     if header is None:
         return Principal(kind="anonymous", source_ip=source_ip)
@@ -138,13 +157,6 @@ def authenticate(request: Request) -> Principal:
         source_ip=source_ip,
         session_id=caller.session_id,
     )
-
-
-def own_request(principal: Principal, request_id: str) -> None:
-    """A customer session reaches only the request it verified; any other is NotFound
-    (the same answer as a request that does not exist, so existence is not revealed)."""
-    if principal.kind == "customer" and principal.request_id != request_id:
-        raise NotFound("no replacement request with that id", code="REQUEST_NOT_FOUND")
 
 
 def declared(*rules: str) -> Any:

@@ -21,7 +21,9 @@ from resim.entrypoints.api import (
     routes_verification,
 )
 from resim.entrypoints.api.access import allow, declared
+from resim.entrypoints.api.bodylimit import DEFAULT_LIMIT, BodyLimitMiddleware, route_limits
 from resim.entrypoints.api.errors import install_error_handlers
+from resim.entrypoints.api.forwarded import ProxyHeadersMiddleware, networks
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
 from resim.entrypoints.camara.subscriptions import demo_events_router, install_subscriptions
@@ -42,6 +44,10 @@ class ApiConfig:
     camara: CamaraRuntime | None = field(default=None)
     bench_endpoints: bool = False  # POST /bench/noop, the CAMARA benchmark's baseline
     sink_capture: SinkCapture | None = None  # the demo's loopback CAMARA sink (/demo/events)
+    # The HTTP edge (RESIM_MAX_BODY_BYTES, RESIM_TRUSTED_PROXIES, RESIM_METRICS_TOKEN)
+    max_body_bytes: int = DEFAULT_LIMIT
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_token: str = ""  # empty: /metrics answers loopback callers only
 
 
 def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
@@ -51,8 +57,16 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
         description="Safe SIM and eSIM replacement: the BSS integration API.",
     )
     app.state.ctx = ctx  # also where access.authenticate resolves credentials
+    # Middleware added first runs innermost: the body limit sits inside the
+    # metrics (its 413s are counted) and the proxy headers outside everything.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=config.max_body_bytes,
+        limits=route_limits(),
+        camara_prefixes=lambda: getattr(app.state, "camara_prefixes", ()),
+    )
     install_error_handlers(app)
-    install_metrics(app, ctx)
+    install_metrics(app, ctx, token=config.metrics_token)
     mount_camara(app, config.camara or closed_runtime(ctx.clock))
 
     def authenticate(authorization: str | None, requester: str) -> bool:
@@ -84,6 +98,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     if config.sms_capture_dir is not None:
         app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
     install_console(app)  # the agent console's pages (issue 5)
+    app.add_middleware(ProxyHeadersMiddleware, trusted=networks(config.trusted_proxies))
 
     if config.bench_endpoints:
         # declared, not allow(): resolving the bench's CAMARA token as a BSS

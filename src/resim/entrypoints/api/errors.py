@@ -1,7 +1,18 @@
-"""Errors as JSON with a stable code and a human message; mapped here and only here."""
+"""Errors as JSON with a stable code and a human message; mapped here and only here.
+
+The database not answering (server down, connection lost, no free
+connection: SQLAlchemy's OperationalError, InterfaceError, a DBAPI error that
+invalidated its connection, or the pool's TimeoutError) is 503 with
+``Retry-After``: the request may be sent again. Under the CAMARA prefixes in
+CAMARA's format (``{status, code, message}``, code UNAVAILABLE), elsewhere
+``{code: DATABASE_UNAVAILABLE, message}``. The driver's message is never
+shown or logged (it may quote the statement's parameters).
+"""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,6 +42,17 @@ STATUS: list[tuple[type[ResimError], int]] = [
     (PermissionDenied, 403),
     (ExternalError, 503),
 ]
+
+
+DB_RETRY_AFTER_SECONDS = 5
+log = structlog.get_logger()
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database did not answer (as opposed to refusing a statement)."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def status_for(exc: ResimError) -> int:
@@ -83,9 +105,29 @@ def install_error_handlers(app: FastAPI) -> None:
             403: "FORBIDDEN",
             404: "NOT_FOUND",
             405: "METHOD_NOT_ALLOWED",
+            413: "BODY_TOO_LARGE",
         }.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(sa.exc.SQLAlchemyError)
+    async def _database(request: Request, exc: sa.exc.SQLAlchemyError) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc  # a bug, not an outage: the server's 500 and its traceback
+        original = getattr(exc, "orig", None)
+        log.warning(
+            "http.database_unavailable",
+            error=type(exc).__name__,
+            driver_error=type(original).__name__ if original is not None else None,
+            method=request.method,
+        )
+        headers = {"Retry-After": str(DB_RETRY_AFTER_SECONDS)}
+        message = "the database is not answering; try again shortly"
+        if request.url.path.startswith(getattr(request.app.state, "camara_prefixes", ())):
+            body: dict[str, object] = {"status": 503, "code": "UNAVAILABLE", "message": message}
+        else:
+            body = error_body("DATABASE_UNAVAILABLE", message)
+        return JSONResponse(body, status_code=503, headers=headers)

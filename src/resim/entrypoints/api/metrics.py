@@ -2,16 +2,23 @@
 
 The outbox gauges are what an operator alerts on: due jobs piling up means
 workers are missing or a peer is down; any dead job needs a human.
+
+``GET /metrics`` is for the scraper only: with ``RESIM_METRICS_TOKEN`` set it
+needs ``Authorization: Bearer <token>`` (401 without, from anywhere); unset,
+it answers callers on loopback only (403 to others). The counts carry no
+personal data, but they tell an outsider how busy the operator's fraud
+queue is and which routes fail.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 import structlog
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,7 +31,10 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resim.adapters.db import orm
-from resim.entrypoints.api.access import allow
+from resim.entrypoints.api.access import declared
+from resim.entrypoints.api.forwarded import is_loopback, source_address
+from resim.entrypoints.api.schemas import Problem
+from resim.errors import PermissionDenied, Unauthenticated
 from resim.services.context import ServiceContext
 
 log = structlog.get_logger()
@@ -96,7 +106,23 @@ class MeasureMiddleware:
             self.latency.labels(method, name).observe(time.perf_counter() - start)
 
 
-def install_metrics(app: FastAPI, ctx: ServiceContext) -> None:
+def check_scraper(request: Request, token: str) -> None:
+    """The caller may read /metrics (see the module docstring), else 401/403."""
+    if token:
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode(), token.encode()
+        ):
+            raise Unauthenticated("GET /metrics needs the scraper's bearer token")
+        return
+    if not is_loopback(source_address(request)):
+        raise PermissionDenied(
+            "/metrics answers loopback only; set RESIM_METRICS_TOKEN to scrape from elsewhere"
+        )
+
+
+def install_metrics(app: FastAPI, ctx: ServiceContext, *, token: str = "") -> None:
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(ctx))
     http_requests = Counter(
@@ -115,9 +141,15 @@ def install_metrics(app: FastAPI, ctx: ServiceContext) -> None:
 
     app.add_middleware(MeasureMiddleware, requests=http_requests, latency=latency)
 
-    # Counts by state and kind only, no personal data: open to the scraper, like
-    # /health (restrict it at the network edge if the counts are sensitive).
-    @app.get("/metrics", tags=["ops"], response_class=Response, dependencies=[allow("anyone")])
-    def metrics() -> Response:
-        """Prometheus metrics."""
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        dependencies=[declared("metrics")],
+        responses={status: {"model": Problem} for status in (401, 403)},
+    )
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics: with RESIM_METRICS_TOKEN, for its bearer only; without,
+        for callers on loopback only."""
+        check_scraper(request, token)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -75,7 +75,7 @@ def me(principal: Annotated[Principal, allow(*SIGNED_IN)]) -> Me:
 def line(msisdn: str, ctx: Ctx, principal: Annotated[Principal, allow("agent")]) -> dict[str, Any]:
     """The line as the console shows it: redacted until this agent checked the caller's ID."""
     assert principal.id is not None
-    return console.line_view(ctx, staff_id=principal.id, msisdn=msisdn, brand_id=principal.brand_id)
+    return console.line_view(ctx, staff_id=principal.id, msisdn=msisdn, scope=principal.scope)
 
 
 @router.post("/identity-checks", status_code=201, response_model=IdentityCheckOut, tags=["console"])
@@ -90,7 +90,7 @@ def identity_check(
         msisdn=body.msisdn,
         document_type=body.document_type,
         last_digits=body.last_digits,
-        brand_id=principal.brand_id,
+        scope=principal.scope,
     )
     return IdentityCheckOut(
         id=recorded.id, line_id=recorded.line_id, expires_at=recorded.expires_at.isoformat()

@@ -1,4 +1,8 @@
-"""Lines: the SIM-change lock (SEC-05) and line separation (SEC-12). Thin: parse, call, render."""
+"""Lines: the SIM-change lock (SEC-05) and line separation (SEC-12). Thin: parse, call, render.
+
+A customer session names only the line it verified, staff and clients only their
+brand's lines (``principal.scope``); any other line is 404.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from pydantic import BaseModel, Field
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import API_ERRORS, Strict
-from resim.errors import PermissionDenied
 from resim.services import locks, separation
 from resim.services.context import ServiceContext
 
@@ -49,15 +52,6 @@ class SeparationView(BaseModel):
     state: str
 
 
-def _own_line(principal: Principal) -> str | None:
-    """A customer names only the line they verified; staff and clients any line."""
-    if principal.kind != "customer":
-        return None
-    if not principal.line_id:
-        raise PermissionDenied("this session is not bound to a verified line")
-    return principal.line_id
-
-
 def _view(status: locks.LockStatus) -> LockView:
     return LockView(
         msisdn=status.msisdn,
@@ -70,22 +64,14 @@ def _view(status: locks.LockStatus) -> LockView:
 @router.post("/{msisdn}/lock", response_model=LockView)
 def lock_line(msisdn: str, ctx: Ctx, principal: LockCaller) -> LockView:
     """Turn the SIM-change lock on: free, at once, idempotent; cancels a pending unlock."""
-    status = locks.lock_line(
-        ctx,
-        msisdn,
-        actor=principal.actor,
-        only_line_id=_own_line(principal),
-        only_brand_id=principal.brand_id,
-    )
+    status = locks.lock_line(ctx, msisdn, actor=principal.actor, scope=principal.scope)
     return _view(status)
 
 
 @router.get("/{msisdn}/lock", response_model=LockView)
 def read_lock(msisdn: str, ctx: Ctx, principal: LockCaller) -> LockView:
     """Whether the lock refuses replacements now, and when a pending unlock takes effect."""
-    status = locks.lock_status(
-        ctx, msisdn, only_line_id=_own_line(principal), only_brand_id=principal.brand_id
-    )
+    status = locks.lock_status(ctx, msisdn, scope=principal.scope)
     return _view(status)
 
 
@@ -115,7 +101,7 @@ def separate(
             eid=body.eid,
         ),
         staff_id=principal.id,
-        only_brand_id=principal.brand_id,
+        scope=principal.scope,
     )
     return SeparationView(
         request_id=done.request_id, subscriber_id=done.subscriber_id, state=done.state.value

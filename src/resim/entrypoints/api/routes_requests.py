@@ -1,4 +1,9 @@
-"""The BSS REST API for replacement requests (thin: parse, call one service, render)."""
+"""The BSS REST API for replacement requests (thin: parse, call one service, render).
+
+Every route hands the services the caller's ``principal.scope``: another brand's
+request (or, for a customer session, any request but its own) is 404 and lists
+hold the caller's brand only (DESIGN.md, "Tenancy").
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from resim.adapters.qr import qr_png, qr_svg
 from resim.domain.workflow import State
-from resim.entrypoints.api.access import Principal, allow, own_request
+from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import (
     API_ERRORS,
@@ -17,6 +23,7 @@ from resim.entrypoints.api.schemas import (
     Cancellation,
     CreatedRequest,
     CreateRequest,
+    OpenAccepted,
     Problem,
     RequestView,
     Review,
@@ -25,19 +32,35 @@ from resim.entrypoints.api.schemas import (
     Verification,
     VerificationResult,
 )
-from resim.errors import NotFound, PermissionDenied
-from resim.services import cancel, console, locks, queries, reissue, requests, review, sessions
+from resim.errors import InvalidInput, NotFound, PermissionDenied, Refused
+from resim.services import (
+    cancel,
+    console,
+    locks,
+    open_spec,
+    queries,
+    reissue,
+    requests,
+    review,
+    sessions,
+)
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS
+OPEN_ACCEPTED = OpenAccepted(
+    status="accepted",
+    message="If this number can have its SIM replaced, a one-time code and a link to"
+    " continue were sent to the e-mail address on file.",
+)
 
 router = APIRouter(prefix="/v1", tags=["requests"], responses=ERRORS)
 
 READERS = ("agent", "reviewer", "admin", "client:requests:read")
 # Who may read a request's activation code: the customer who verified it, the
-# operator's own app, and an agent who checked the customer's ID for that line.
+# operator's own app, and an agent who checked the customer's ID for that line
+# and did not open or verify the request (issue 13).
 ACTIVATION = ("customer", "agent", "client:activation:read")
 
 
@@ -46,35 +69,100 @@ def _actor(principal: Principal) -> str:
     return principal.actor if principal.kind in ("staff", "client") else "customer"
 
 
-def _may_read_activation(ctx: ServiceContext, principal: Principal, request_id: str) -> None:
-    own_request(principal, request_id)
+def _activation_view(
+    ctx: ServiceContext, principal: Principal, request_id: str, *, via: str
+) -> dict[str, Any]:
+    """The activation code for a caller in whose scope the request is; an agent also
+    needs a live identity check on its line and must not have opened or verified it.
+    The read is audited with the caller and ``via`` (the route)."""
     if principal.kind == "staff":
         assert principal.id is not None
-        console.require_live_check_for_request(ctx, staff_id=principal.id, request_id=request_id)
+        console.refuse_own_activation(
+            ctx, staff_id=principal.id, request_id=request_id, scope=principal.scope
+        )
+        console.require_live_check_for_request(
+            ctx, staff_id=principal.id, request_id=request_id, scope=principal.scope
+        )
+    return queries.activation_view(
+        ctx,
+        request_id,
+        scope=principal.scope,
+        reader=principal.reader,
+        via=via,
+        source=principal.source_ip,
+    )
 
 
-@router.post("/requests", status_code=201, response_model=CreatedRequest)
+@router.post(
+    "/requests",
+    status_code=201,
+    response_model=CreatedRequest,
+    responses={
+        202: {
+            "model": OpenAccepted,
+            "description": "Callers without staff or client credentials: the same answer"
+            " whatever the number (see the operation's description)",
+        }
+    },
+)
 def create_request(
     body: CreateRequest, ctx: Ctx, principal: Annotated[Principal, allow("anyone")]
-) -> CreatedRequest:
+) -> CreatedRequest | JSONResponse:
     """Open a replacement request; the one-time code goes to the e-mail address on file.
 
     Anyone may ask (the customer proves identity by verifying); the request's
     actor is the caller's credential, and only staff may use the agent channel.
+
+    Staff and machine clients get the request (201) or the reason it was
+    refused. Anyone else (no credentials, or a customer session) gets 202 and
+    the same body whatever happened: an unknown number, a locked line, a frozen
+    account, a request already open, and a request opened all look alike,
+    and the factors on file are not listed. The customer continues from the
+    e-mail (the code, and the request's page that takes it). Only malformed
+    input (422) is told apart, as it says nothing about the number.
+    ``device_id`` and ``country`` are taken from staff and API clients only
+    (422 ORIGIN_NOT_ACCEPTED otherwise); see docs/security.md, SEC-07.
     """
+    trusted = principal.kind in ("staff", "client")
     if body.channel == "agent" and principal.kind != "staff":
         raise PermissionDenied("only staff open requests on the agent channel")
-    opened = requests.open_request(
-        ctx,
+    if not trusted and (body.device_id is not None or body.country is not None):
+        # SEC-07: a caller without credentials could name a device or country the
+        # customer is known by; resim derives them itself (source address).
+        raise InvalidInput(
+            "device_id and country are accepted only from staff and API clients;"
+            " for a request without credentials resim derives them itself",
+            code="ORIGIN_NOT_ACCEPTED",
+        )
+    if body.lock_override and not trusted:
+        raise Refused(
+            "only an agent in a store or on the hotline may override a SIM-change lock",
+            code="LOCK_OVERRIDE_AGENT_ONLY",
+        )
+    spec = open_spec.parse_open(
         msisdn=body.msisdn,
         reason=body.reason.value,
         channel=body.channel,
-        actor=_actor(principal),
         eid=body.eid,
-        source_ip=principal.source_ip,
         device_id=body.device_id,
         country=body.country,
+    )
+    if not trusted:
+        requests.open_quietly(
+            ctx,
+            spec,
+            actor=_actor(principal),
+            source_ip=principal.source_ip,
+            scope=principal.scope,
+        )
+        return JSONResponse(OPEN_ACCEPTED.model_dump(), status_code=202)
+    opened = requests.open_parsed(
+        ctx,
+        spec,
+        actor=_actor(principal),
+        source_ip=principal.source_ip,
         lock_override=locks.LockOverride(body.justification or "") if body.lock_override else None,
+        scope=principal.scope,
     )
     return CreatedRequest(
         id=opened.id,
@@ -88,14 +176,19 @@ def create_request(
 @router.get("/requests", response_model=list[RequestView])
 def list_requests(
     ctx: Ctx,
-    _principal: Annotated[Principal, allow(*READERS)],
+    principal: Annotated[Principal, allow(*READERS)],
     state: State | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
-    """Requests, newest first; with state=in_review, the review queue oldest first."""
+    """Requests of the caller's brand, newest first; with state=in_review, the review
+    queue oldest first."""
     return queries.list_requests(
-        ctx, state=state.value if state else None, limit=limit, offset=offset
+        ctx,
+        scope=principal.scope,
+        state=state.value if state else None,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -104,8 +197,7 @@ def read_request(
     request_id: str, ctx: Ctx, principal: Annotated[Principal, allow("customer", *READERS)]
 ) -> dict[str, Any]:
     """Where the request is and what happens next. Never contains a secret."""
-    own_request(principal, request_id)
-    return queries.get_request_view(ctx, request_id)
+    return queries.get_request_view(ctx, request_id, scope=principal.scope)
 
 
 @router.post(
@@ -137,6 +229,7 @@ def verify(
         staff_id=principal.id if principal.kind == "staff" else None,
         actor=_actor(principal),
         source_ip=principal.source_ip,
+        scope=principal.scope,
     )
     if principal.kind in ("staff", "client"):
         return VerificationResult(id=request_id, state=state.value)
@@ -153,10 +246,10 @@ def verify(
 
 @router.post("/requests/{request_id}/code", status_code=202, response_model=StateOnly)
 def resend_code(
-    request_id: str, ctx: Ctx, _principal: Annotated[Principal, allow("anyone")]
+    request_id: str, ctx: Ctx, principal: Annotated[Principal, allow("anyone")]
 ) -> StateOnly:
     """Send a fresh one-time code (the old one stops working)."""
-    requests.resend_code(ctx, request_id)
+    requests.resend_code(ctx, request_id, scope=principal.scope)
     return StateOnly(id=request_id, state=State.REQUESTED.value)
 
 
@@ -167,8 +260,9 @@ def cancel_request(
     ctx: Ctx,
     principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
 ) -> StateOnly:
-    own_request(principal, request_id)
-    state = cancel.cancel(ctx, request_id, actor=_actor(principal), note=body.note)
+    state = cancel.cancel(
+        ctx, request_id, actor=_actor(principal), note=body.note, scope=principal.scope
+    )
     return StateOnly(id=request_id, state=state.value)
 
 
@@ -187,6 +281,7 @@ def review_request(
         reviewer=principal.actor,
         approve_it=body.decision == "approve",
         note=body.note,
+        scope=principal.scope,
     )
     return StateOnly(id=request_id, state=state.value)
 
@@ -199,8 +294,7 @@ def reissue_request(
     principal: Annotated[Principal, allow("customer", "agent", "client:requests:write")],
 ) -> StateOnly:
     """The download failed on the device: withdraw that profile and order a fresh one."""
-    own_request(principal, request_id)
-    state = reissue.reissue(ctx, request_id, actor=_actor(principal))
+    state = reissue.reissue(ctx, request_id, actor=_actor(principal), scope=principal.scope)
     return StateOnly(id=request_id, state=state.value)
 
 
@@ -212,10 +306,7 @@ def activation(
     principal: Annotated[Principal, allow(*ACTIVATION)],
 ) -> Activation:
     """The activation code (secret): QR payload, one-tap iOS link, address and matching ID."""
-    _may_read_activation(ctx, principal, request_id)
-    view = queries.activation_view(
-        ctx, request_id, reader=principal.reader, via="api", source=principal.source_ip
-    )
+    view = _activation_view(ctx, principal, request_id, via="api")
     base = str(request.url_for("activation_qr", request_id=request_id, fmt="png"))
     return Activation(**view, qr_png_url=base, qr_svg_url=base[: -len("png")] + "svg")
 
@@ -231,11 +322,8 @@ async def activation_qr(
 ) -> Response:
     if fmt not in ("png", "svg"):
         raise NotFound("the QR code is served as qr.png or qr.svg", code="NOT_FOUND")
-    await run_in_threadpool(_may_read_activation, ctx, principal, request_id)
     view = await run_in_threadpool(
-        lambda: queries.activation_view(
-            ctx, request_id, reader=principal.reader, via=f"qr.{fmt}", source=principal.source_ip
-        )
+        lambda: _activation_view(ctx, principal, request_id, via=f"qr.{fmt}")
     )
     if fmt == "png":
         return Response(
@@ -253,8 +341,9 @@ async def activation_qr(
 @router.get("/sim-changes", response_model=list[SimChangeRecord], tags=["sim-changes"])
 def sim_changes(
     ctx: Ctx,
-    _principal: Annotated[Principal, allow("reviewer", "admin", "client:sim-changes:read")],
+    principal: Annotated[Principal, allow("reviewer", "admin", "client:sim-changes:read")],
     msisdn: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
-    return queries.sim_changes(ctx, msisdn=msisdn, limit=limit)
+    """SIM changes of the caller's brand's lines, newest first."""
+    return queries.sim_changes(ctx, scope=principal.scope, msisdn=msisdn, limit=limit)

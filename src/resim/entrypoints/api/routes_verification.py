@@ -68,6 +68,7 @@ def step_up(
         evidence=Evidence(totp=body.totp, staff_id=_staff_id(principal)),
         actor=_actor(principal),
         source_ip=principal.source_ip,
+        scope=principal.scope,
     )
     return StateOnly(id=request_id, state=state.value)
 
@@ -82,7 +83,7 @@ def start_unlock(
 ) -> UnlockStartedView:
     """Start turning the SIM-change lock off: a code goes to the e-mail address on file."""
     started = unlock.start_unlock(
-        ctx, msisdn, actor=_actor(principal), source_ip=principal.source_ip
+        ctx, msisdn, actor=_actor(principal), source_ip=principal.source_ip, scope=principal.scope
     )
     return UnlockStartedView(
         msisdn=started.msisdn_masked,
@@ -107,6 +108,11 @@ def confirm_unlock(
         staff_id=_staff_id(principal),
     )
     scheduled = unlock.confirm_unlock(
-        ctx, msisdn, evidence=evidence, actor=_actor(principal), source_ip=principal.source_ip
+        ctx,
+        msisdn,
+        evidence=evidence,
+        actor=_actor(principal),
+        source_ip=principal.source_ip,
+        scope=principal.scope,
     )
     return UnlockScheduledView(msisdn=scheduled.msisdn_masked, effective_at=scheduled.effective_at)

@@ -56,6 +56,13 @@ class CreatedRequest(BaseModel):
     fee: dict[str, object]
 
 
+class OpenAccepted(BaseModel):
+    """The answer to anyone who has proved nothing yet: the same for every number."""
+
+    status: Literal["accepted"]
+    message: str
+
+
 class Verification(Strict):
     """Evidence for one of the offered combinations; an agent's document check comes from
     their session, not from this body."""
@@ -216,5 +223,5 @@ class RequestView(View):
 
 # Every JSON route may answer with these problems (400: a body that is not JSON).
 API_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 429, 503)
+    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }

@@ -9,10 +9,14 @@ the verification rules are the services'; this module only shows their
 outcome in the visitor's language.
 
 Flow: ``GET /portal`` (number) -> ``POST /portal/start`` (choose reason and
-SIM) -> ``POST /portal/requests`` (opens the request; the code goes to the
-e-mail on file) -> ``GET /portal/requests/{id}/verify`` (fee and the ways to
-confirm) -> ``POST .../verify`` (a customer session cookie, bound to this
-request) -> ``GET /portal/requests/{id}`` (status; see :mod:`.portal_status`).
+SIM) -> ``POST /portal/requests`` (opens the request; the code and a link to
+the request's page go to the e-mail on file) -> ``GET /portal/sent`` ("check
+your e-mail", the same for every number: an unknown, locked or frozen one, one
+with a request open, and one just opened all look alike, issue 13 finding 15)
+-> the mail's link: ``GET /status/{id}`` -> ``GET /portal/requests/{id}/verify``
+(fee and the ways to confirm: shown to whoever holds the link from the mail)
+-> ``POST .../verify`` (a customer session cookie, bound to this request) ->
+``GET /portal/requests/{id}`` (status; see :mod:`.portal_status`).
 
 The reason is chosen before verifying, because verifying sets things going
 at once (a lost or stolen SIM is suspended the moment identity is proven).
@@ -31,6 +35,7 @@ from starlette.responses import RedirectResponse, Response
 from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import Reason
 from resim.entrypoints.api.access import allow
+from resim.entrypoints.api.forwarded import source_address
 from resim.entrypoints.web.common import FormTooLarge, locale_of, read_form
 from resim.entrypoints.web.csrf import (
     CSRF_FIELD,
@@ -39,6 +44,7 @@ from resim.entrypoints.web.csrf import (
     csrf_token,
     set_csrf_cookie,
 )
+from resim.entrypoints.web.device import device_of, set_device_cookie
 from resim.entrypoints.web.portal_text import (
     BY_CODE,
     DELIVERY_LABELS,
@@ -52,6 +58,7 @@ from resim.entrypoints.web.templating import format_when, render
 from resim.errors import InvalidInput, ResimError
 from resim.services import portal, requests, sessions
 from resim.services.context import ServiceContext
+from resim.services.open_spec import parse_open
 
 DOMAIN = "portal"
 SESSION_COOKIE = "resim_session"
@@ -65,7 +72,7 @@ def ctx_of(request: Request) -> ServiceContext:
 
 
 def source_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return source_address(request)
 
 
 def page(
@@ -215,31 +222,30 @@ async def open_request(request: Request) -> Response:
             status=422,
             here="/portal",
         )
-    try:
-        opened = await run_in_threadpool(
-            lambda: requests.open_request(
-                ctx,
-                msisdn=number,
-                reason=reason,
-                channel="portal",
-                actor="customer",
-                eid=eid or None,
-                source_ip=source_ip(request),
-                delivery_mode=delivery,
-            )
-        )
-    except ResimError as exc:
-        err = localised_error(request, exc)
-        if exc.code in ("DELIVERY_MODE_NOT_OFFERED", "NO_POSTAL_ADDRESS"):
-            err = PageError(err.msgid, err.params, field="delivery")
-        return page(
-            request,
-            "portal/choose.html.j2",
-            {**values, "error": err},
-            status=status_for(exc),
-            here="/portal",
-        )
-    return RedirectResponse(f"/portal/requests/{opened.id}/verify", status_code=303)
+    device, new_cookie = device_of(request, ctx.otp_pepper)  # SEC-07 new_device
+    spec = parse_open(
+        msisdn=number,
+        reason=reason,
+        channel="portal",
+        eid=eid or None,
+        device_id=device,
+        delivery_mode=delivery,
+    )
+    ip = source_ip(request)  # the geolocated country (SEC-07 new_country) comes from it
+    await run_in_threadpool(
+        lambda: requests.open_quietly(ctx, spec, actor="customer", source_ip=ip)
+    )
+    # Every number, opened or refused, gets the same answer (issue 13, finding 15);
+    # the customer continues from the link in the code mail.
+    response = RedirectResponse("/portal/sent", status_code=303)
+    set_device_cookie(request, response, new_cookie)
+    return response
+
+
+@router.get("/sent")
+async def sent_page(request: Request) -> Response:
+    """The page after opening ("check your e-mail"): the same whatever the number."""
+    return page(request, "portal/sent.html.j2", {}, here="/portal")
 
 
 def _verify_page(

@@ -49,6 +49,7 @@ from resim.services import (
     delivery,
     portal,
     queries,
+    reconcile,
     reconfirm,
     reissue,
     sessions,
@@ -129,10 +130,11 @@ async def _status_page(
     values = await run_in_threadpool(_status_values, request, request_id)
     if values is None:
         return not_found(request)
+    checking = request.query_params.get("checking") == "1"  # after "I have installed it"
     return page(
         request,
         "portal/status.html.j2",
-        {**values, "error": error},
+        {**values, "error": error, "checking": checking},
         status=status,
         here=f"/portal/requests/{request_id}",
     )
@@ -212,6 +214,23 @@ async def cancel_request(request_id: str, request: Request) -> Response:
     return await _after(
         request, request_id, lambda: cancel.cancel(ctx, request_id, actor="customer", note=None)
     )
+
+
+@router.post("/portal/requests/{request_id}/installed")
+async def report_installed(request_id: str, request: Request) -> Response:
+    """The customer says "I have installed it": the verified session asks for the check
+    the reconcile job makes (core network attach, SM-DP+ state where configured), now."""
+    form = await _owned_action(request, request_id)
+    if isinstance(form, Response):
+        return form
+    ctx = ctx_of(request)
+    try:
+        await run_in_threadpool(lambda: reconcile.check_now(ctx, request_id, actor="customer"))
+    except ResimError as exc:
+        err = localised_error(request, exc)
+        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 409
+        return await _status_page(request, request_id, error=err, status=status)
+    return RedirectResponse(f"/portal/requests/{request_id}?checking=1", status_code=303)
 
 
 @router.post("/portal/requests/{request_id}/step-up")

@@ -69,6 +69,9 @@ BY_CODE: dict[str, str] = {
     "REQUEST_NOT_FOUND": N_("We could not find this request."),
     "NOT_READY": N_("This cannot be done now: the request has moved on."),
     "ALREADY_INSTALLED": N_("Your new eSIM is already installed; there is nothing to reissue."),
+    "INSTALL_ALREADY_KNOWN": N_(
+        "We already know your new eSIM is installed; your number moves to it in a moment."
+    ),
     "REQUEST_CLOSED": N_("This request is already closed."),
     "FEE_NOT_ACCEPTED": N_("Please confirm that you accept the fee."),
     "NUMBER_REQUIRED": N_("Enter your mobile number."),

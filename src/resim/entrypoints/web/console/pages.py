@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from resim.entrypoints.api.access import Principal, _check_rules
+from resim.entrypoints.api.forwarded import source_address
 from resim.entrypoints.web.common import FormTooLarge, locale_of, read_form
 from resim.entrypoints.web.csrf import (
     CSRF_FIELD,
@@ -161,7 +162,7 @@ def staff_page(*rules: str) -> Any:
     _check_rules(rules)
 
     def dependency(request: Request) -> Caller:
-        source_ip = request.client.host if request.client else None
+        source_ip = source_address(request)
         header = request.headers.get("authorization")
         token, via_cookie = None, False
         if header is not None:

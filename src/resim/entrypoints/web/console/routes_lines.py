@@ -137,7 +137,7 @@ async def _show_line(
             ctx_of(request),
             staff_id=caller.staff_id,
             msisdn=number,
-            brand_id=caller.principal.brand_id,
+            scope=caller.principal.scope,
         )
     except ResimError as exc:
         status, message = _error(request, exc)
@@ -164,7 +164,7 @@ async def identity_check(request: Request, msisdn: str, caller: Agent) -> Respon
             msisdn=msisdn,
             document_type=form.get("document_type", ""),
             last_digits=form.get("last_digits", ""),
-            brand_id=caller.principal.brand_id,
+            scope=caller.principal.scope,
         )
     except ResimError as exc:
         status, message = _error(request, exc)
@@ -190,7 +190,7 @@ async def create_on_behalf(request: Request, msisdn: str, caller: Agent) -> Resp
             msisdn=msisdn,
             reason=reason,
             target_form=form_factor,
-            brand_id=caller.principal.brand_id,
+            scope=caller.principal.scope,
             source_ip=caller.principal.source_ip,
         )
     except ResimError as exc:

@@ -4,7 +4,9 @@ physical SIM hand-over, a request's audit trail and the dashboard.
 Who sees what follows the API: a request is read by agents, reviewers and
 admins (``GET /v1/requests/{id}``); only reviewers decide (``POST .../review``);
 only agents hand a card over (they hold the live ID check); the audit trail
-and the dashboard are for reviewers and admins.
+and the dashboard are for reviewers and admins. Staff of one brand see that
+brand only (``caller.principal.scope``): another brand's request is 404, the
+queue and the dashboard hold their brand's requests.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ Reviewer = Annotated[Caller, staff_page("reviewer")]
 Overseers = Annotated[Caller, staff_page("reviewer", "admin")]
 
 
-async def _view(request: Request, request_id: str) -> dict[str, Any]:
+async def _view(request: Request, caller: Caller, request_id: str) -> dict[str, Any]:
     try:
-        return await run_in_threadpool(queries.get_request_view, ctx_of(request), request_id)
+        return await run_in_threadpool(
+            queries.get_request_view, ctx_of(request), request_id, scope=caller.principal.scope
+        )
     except ResimError as exc:
         raise from_service(exc) from None
 
@@ -53,7 +57,7 @@ async def _show(
     status: int = 200,
     iccid: str = "",
 ) -> Response:
-    view = await _view(request, request_id)
+    view = await _view(request, caller, request_id)
     mine = view["actor"] == caller.principal.actor
     context = {
         "r": view,
@@ -89,6 +93,7 @@ async def decide(request: Request, request_id: str, caller: Reviewer) -> Respons
             reviewer=caller.principal.actor,
             approve_it=decision == "approve",
             note=form.get("note", "")[:500] or None,
+            scope=caller.principal.scope,
         )
     except ResimError as exc:
         failed = from_service(exc)
@@ -109,7 +114,7 @@ async def hand_over(request: Request, request_id: str, caller: Agent) -> Respons
             staff_id=caller.staff_id,
             request_id=request_id,
             iccid=typed,
-            brand_id=caller.principal.brand_id,
+            scope=caller.principal.scope,
         )
     except ResimError as exc:
         failed = from_service(exc)
@@ -125,7 +130,9 @@ async def hand_over(request: Request, request_id: str, caller: Agent) -> Respons
 @router.get("/queue")
 async def queue(request: Request, caller: Reviewer) -> Response:
     """Held requests, oldest first, with the rules that fired."""
-    held = await run_in_threadpool(console_requests.review_queue, ctx_of(request))
+    held = await run_in_threadpool(
+        console_requests.review_queue, ctx_of(request), scope=caller.principal.scope
+    )
     me = caller.principal.actor
     for item in held:
         item["created_by_me"] = item["actor"] == me
@@ -137,7 +144,10 @@ async def queue(request: Request, caller: Reviewer) -> Response:
 async def audit_trail(request: Request, request_id: str, caller: Overseers) -> Response:
     try:
         trail = await run_in_threadpool(
-            console_requests.request_trail, ctx_of(request), request_id=request_id
+            console_requests.request_trail,
+            ctx_of(request),
+            request_id=request_id,
+            scope=caller.principal.scope,
         )
     except ResimError as exc:
         raise from_service(exc) from None
@@ -149,7 +159,7 @@ async def audit_trail(request: Request, request_id: str, caller: Overseers) -> R
 async def show_dashboard(request: Request, caller: Overseers, days: int = 14) -> Response:
     try:
         board = await run_in_threadpool(
-            dashboard.figures, ctx_of(request), days=days, brand_id=caller.principal.brand_id
+            dashboard.figures, ctx_of(request), days=days, scope=caller.principal.scope
         )
     except ResimError as exc:
         raise from_service(exc) from None

@@ -16,8 +16,8 @@ otherwise stops and says so, rather than leave secrets in clear. The format
 of the sealed token is written out here, not imported, so this file keeps
 meaning what it meant when later code changes.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from alembic import context, op
 from resim.adapters.crypto import SecretBox
 from resim.adapters.db.types import EncryptedText
 
-revision = "0006"
-down_revision = "0005"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -71,7 +71,7 @@ def upgrade() -> None:
 def _need(box: SecretBox | None, what: str) -> SecretBox:
     if box is None:
         raise KeysNeeded(
-            f"migration 0006 must encrypt {what} stored in clear, and was given no keys: "
+            f"migration 0009 must encrypt {what} stored in clear, and was given no keys: "
             "run `resim db upgrade` with RESIM_SECRET_KEYS set (or pass secrets= to upgrade())"
         )
     return box
@@ -152,6 +152,6 @@ def downgrade() -> None:
     # Undoing would write MatchingIDs and personal data back in clear, which is
     # the hole this revision closes; a database is taken back with its backup.
     raise RuntimeError(
-        "revision 0006 cannot be downgraded: it encrypted MatchingIDs and message jobs; "
+        "revision 0009 cannot be downgraded: it encrypted MatchingIDs and message jobs; "
         "restore the backup taken before the upgrade instead"
     )

@@ -55,7 +55,20 @@ class TestSecretShapes:
         ],
         # fixed ids: the Fernet token differs per process, and xdist workers
         # must collect the same test names
-        ids=["fernet", "api-key", "bearer", "lpa", "activation", "not-me-path", "token-query"],
+        ids=[
+            "fernet",
+            "api-key",
+            "bearer",
+            "lpa",
+            "activation",
+            "not-me-path",
+            "token-query",
+            "matching-id-row",
+            "matching-id-sgp22",
+            "matching-id-short",
+            "email-smtp",
+            "email-key",
+        ],  # fmt: skip
     )
     def test_is_masked(self, text: str, secret: str) -> None:
         assert secret not in scrub(text)

@@ -68,7 +68,7 @@ class TestSecretShapes:
             "matching-id-short",
             "email-smtp",
             "email-key",
-        ],  # fmt: skip
+        ],
     )
     def test_is_masked(self, text: str, secret: str) -> None:
         assert secret not in scrub(text)

@@ -93,7 +93,11 @@ def build_engine(settings: Settings, *, pool_size: int | None = None) -> sa.Engi
     if settings.effective_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     size = pool_size or max(10, min(settings.worker_concurrency + 4, 100))
-    return create_engine(settings.effective_database_url, pool_size=size)
+    return create_engine(
+        settings.effective_database_url,
+        pool_size=size,
+        lock_timeout=settings.db_lock_timeout_seconds,
+    )
 
 
 def build_smdp_client(settings: Settings) -> HttpEs2Client:

@@ -14,7 +14,9 @@
     └── ExternalError             a peer (SM-DP+, core network, SMTP) failed
         ├── retryable=True        transport errors, 5xx, "busy": the job backs off
         ├── retryable=False       the peer said no for good: the request fails
-        └── SinkError             a CAMARA notification sink failed (carries its HTTP status)
+        ├── SinkError             a CAMARA notification sink failed (carries its HTTP status)
+        └── Unavailable           resim's own database cannot serve this now (overload,
+                                  no connection, lock timeout): 503 with Retry-After
 
 Adapters classify vendor errors into ExternalError; services never see httpx,
 smtplib or driver exceptions.
@@ -107,3 +109,16 @@ class SinkError(ExternalError):
     ) -> None:
         super().__init__(message, retryable=retryable, code=code)
         self.status = status
+
+
+class Unavailable(ExternalError):
+    """The database could not serve the unit of work now (it was retried); try again.
+
+    Always retryable; ``retry_after`` is the seconds a caller should wait.
+    """
+
+    code = "TEMPORARILY_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, retryable=True)
+        self.retry_after = retry_after

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from resim.adapters.crypto import hash_otp
 from resim.adapters.db import orm
+from resim.adapters.db.transient import retry_transient
 from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import (
     Channel,
@@ -56,6 +57,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@retry_transient
 def open_request(
     ctx: ServiceContext,
     *,
@@ -89,7 +91,9 @@ def open_request(
     Refuses (nothing written) when the line is locked (unless ``lock_override``
     is a valid agent override, see ``locks.check_line_lock``) or already has an
     open request. Two concurrent calls for one line: the UNIQUE open_line_id makes
-    the second INSERT fail, and it is reported as REQUEST_ALREADY_OPEN.
+    the second INSERT fail, and it is reported as REQUEST_ALREADY_OPEN. A busy or
+    unreachable database is tried again and then reported as Unavailable (503),
+    never as an unexplained error (``adapters.db.transient``).
     """
     number = normalize_msisdn(msisdn)
     try:
@@ -333,6 +337,7 @@ def resend_code(ctx: ServiceContext, request_id: str) -> None:
         uow.commit()
 
 
+@retry_transient
 def submit_verification(
     ctx: ServiceContext,
     request_id: str,
@@ -350,7 +355,7 @@ def submit_verification(
     See :func:`resim.services.verify_request.submit_verification` for the
     contract (counted failures, back-off, hard caps). ``staff_id`` is the
     calling agent (from the staff session): their live document check on the
-    line counts as ``id_document``.
+    line counts as ``id_document``. Transient database errors: as open_request.
     """
     evidence = Evidence(otp=otp, pin=pin, password=password, totp=totp, staff_id=staff_id)
     return verify_request.submit_verification(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from resim.adapters.db.transient import classify, unavailable
 from resim.errors import (
     Conflict,
     ExternalError,
@@ -17,8 +20,11 @@ from resim.errors import (
     ResimError,
     TooManyAttempts,
     Unauthenticated,
+    Unavailable,
     VerificationFailed,
 )
+
+log = structlog.get_logger()
 
 STATUS: list[tuple[type[ResimError], int]] = [
     (InvalidInput, 422),
@@ -53,13 +59,25 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ResimError)
     async def _resim(_request: Request, exc: ResimError) -> JSONResponse:
         headers: dict[str, str] = {}
-        if isinstance(exc, TooManyAttempts) and exc.retry_after is not None:
+        if isinstance(exc, TooManyAttempts | Unavailable) and exc.retry_after is not None:
             headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(
             error_body(exc.code, exc.message), status_code=status_for(exc), headers=headers
         )
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # A use case not wrapped in retry_transient met a busy or unreachable
+        # database: the caller may try again (503), it is not a bug (500).
+        kind = classify(exc)
+        if kind is None:
+            raise exc
+        log.warning("db.unavailable", path=request.url.path, reason=kind.reason)
+        return await _resim(request, unavailable(kind))
+
+    app.add_exception_handler(sa.exc.DBAPIError, _database)
+    app.add_exception_handler(sa.exc.TimeoutError, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,6 +16,7 @@ from resim.adapters.courier.fake import FakeCourier
 from resim.adapters.crypto import SecretBox
 from resim.adapters.events.fake import FakeEventSink
 from resim.adapters.sms.fake import FakeSmsGateway
+from resim.services.peer_circuit import PeerCircuits
 from resim.services.ports import (
     Clock,
     CoreNetwork,
@@ -67,6 +68,8 @@ class ServiceContext:
     customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
     identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
     courier: Courier = field(default_factory=FakeCourier)  # physical cards by post
+    # This process's view of which peers keep failing (services.peer_circuit)
+    peers: PeerCircuits = field(default_factory=PeerCircuits)
 
     # CAMARA subscriptions: where notifications go, and their rules (see settings)
     event_sink: EventSink = field(default_factory=FakeEventSink)

@@ -141,6 +141,7 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "http_5xx_by_route": dict(sorted(outcome.http_5xx.items())),
         "failed_peer_calls": failed_peer_calls(outcome),
         "texts": outcome.texts,
+        "callbacks_unacknowledged": len(outcome.driver.unacknowledged_callbacks),
     }
 
 
@@ -214,6 +215,12 @@ def render(outcome: Outcome) -> list[str]:
     problems = outcome.driver.errors[:5] + outcome.db.dead_jobs[:5]
     for problem in problems:
         out.append(f"  problem: {problem}")
+    late = outcome.driver.unacknowledged_callbacks
+    if late:
+        out.append(
+            f"  note: {len(late)} install(s) whose ES2+ callbacks the API did not answer"
+            f" within the emulator's 3 x 5 s, e.g. {late[0]}"
+        )
     for why in verdict(outcome):
         out.append(f"FAILED       {why}")
     return out

@@ -82,7 +82,7 @@ class Outcome:
         return self.finished / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def _wait_for_workers(stack: Stack, workdir: Path, timeout: float = 30.0) -> None:
+def _wait_for_workers(stack: Stack, workdir: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     logs = [workdir / f"worker{n + 1}.log" for n in range(len(stack.pids("worker")))]
     while time.monotonic() < deadline:

@@ -195,7 +195,9 @@ class Stack:
                 )
 
 
-def _wait_http(url: str, roles: list[Role], timeout: float = 30.0) -> None:
+# Generous: on a machine shared with other test suites, importing a role's
+# modules alone has taken over 30 s.
+def _wait_http(url: str, roles: list[Role], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for role in roles:

@@ -23,6 +23,7 @@ from test_replacement_flow import system as system  # re-export the fixture
 from resim.adapters.db import orm
 from resim.adapters.sms.capture import SmsCapture
 from resim.adapters.sms.http import HttpSmsGateway
+from resim.entrypoints.api.metrics import DatabaseCollector
 from resim.services import requests
 from resim.services.peer_circuit import FAILURES_TO_OPEN
 
@@ -106,6 +107,9 @@ class TestAGatewayNobodyListensOn:
                 sa.select(orm.job.c.state).where(orm.job.c.kind == "alert.notify")
             ).all()
         assert [n.state for n in notify] == ["done"]
+        gauges = {m.name: m for m in DatabaseCollector(system.ctx).collect()}
+        samples = gauges["resim_alerts_unacknowledged"].samples
+        assert [(x.labels, x.value) for x in samples] == [({"kind": "peer_unavailable"}, 1)]
 
     def test_mail_keeps_flowing_while_the_texts_are_paused(self, system: System) -> None:
         system.ctx.sms = HttpSmsGateway(f"http://127.0.0.1:{closed_port()}/messages", timeout=2)

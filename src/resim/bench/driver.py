@@ -191,6 +191,16 @@ class Driver:
 
     async def _install_now(self, tl: Timeline) -> None:
         assert self._api is not None and self._phone is not None
+        # The "ready" mail can overtake the answer to the customer's verification
+        # (the worker orders the eSIM as soon as the approval commits, while the
+        # API still issues the session): the customer reads the activation code
+        # with that session, so wait for it as a customer would.
+        waited = 0.0
+        while tl.verified is None and tl.error is None and waited < 120:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        if tl.error is not None:
+            return
         try:
             act = await self._api.get(
                 f"/v1/requests/{tl.request_id}/activation",
@@ -240,7 +250,12 @@ class Driver:
         self._loop = asyncio.get_running_loop()
         # No pool timeout: when the system falls behind, calls queue for a connection.
         timeouts = httpx.Timeout(60.0, pool=None)
-        api_limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        # Keep-alive shorter than the server's (uvicorn: 5 s), so a request is
+        # never sent on a connection the server is closing (it failed with
+        # ReadError, and the customer's verification was lost).
+        api_limits = httpx.Limits(
+            max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0
+        )
         # Every phone is its own device: a fresh connection per install, no keep-alive
         # (which also avoids racing the server's keep-alive timeout on an idle one).
         phone_limits = httpx.Limits(max_connections=PHONES, max_keepalive_connections=0)

@@ -85,6 +85,7 @@ def _run_customers(
     settings: Settings,
     msisdns: list[str],
     *,
+    api_key: str,
     other: threading.Thread | None = None,
     other_ready: threading.Event | None = None,
 ) -> Seen:
@@ -102,13 +103,16 @@ def _run_customers(
     ctx.otp_generator = lambda: CODE
     server = ServerThread(build_app(ctx, ApiConfig())).start()
     seen = Seen()
+    # The operator's BSS opens the requests: anonymous callers get one uniform
+    # 202 without the request's id (issue 13, finding 15).
+    bss = {"Authorization": f"Bearer {api_key}"}
     try:
         # Clients first: building one costs tens of ms (TLS context), which would
         # otherwise let the competing writer finish before the customers arrive.
         customers = [
             threading.Thread(
                 target=_customer,
-                args=(httpx.Client(base_url=server.url, timeout=60), m, seen),
+                args=(httpx.Client(base_url=server.url, timeout=60, headers=bss), m, seen),
             )
             for m in msisdns
         ]
@@ -166,7 +170,7 @@ def test_postgresql_refusing_connections_gives_503_with_retry_after_not_500(
         conn.execute(sa.text(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
     owner.dispose()
     settings = Settings(database_url=limited_role, data_dir=tmp_path, secret_keys=KEY)  # type: ignore[arg-type]
-    seen = _run_customers(settings, [line.msisdn for line in seeded.lines])
+    seen = _run_customers(settings, [line.msisdn for line in seeded.lines], api_key=seeded.api_key)
     _assert_never_500(seen)
 
 
@@ -197,6 +201,7 @@ def test_sqlite_write_lock_held_past_the_timeout_gives_503_with_retry_after_not_
     seen = _run_customers(
         settings,
         [line.msisdn for line in seeded.lines],
+        api_key=seeded.api_key,
         other=threading.Thread(target=other_writer),
         other_ready=holding,
     )

@@ -122,11 +122,12 @@ def install_error_handlers(app: FastAPI) -> None:
         camara = request.url.path.startswith(getattr(request.app.state, "camara_prefixes", ()))
         # A use case not wrapped in retry_transient met a busy database (a lock,
         # the pool): the caller may try again (503), it is not a bug (500).
+        outage = database_unavailable(exc)
         kind = classify(exc)
-        if kind is not None and not camara:
+        if kind is not None and not camara and not outage:
             log.warning("db.unavailable", path=request.url.path, reason=kind.reason)
             return await _resim(request, unavailable(kind))
-        if kind is None and not database_unavailable(exc):
+        if kind is None and not outage:
             raise exc  # a bug, not an outage: the server's 500 and its traceback
         original = getattr(exc, "orig", None)
         log.warning(

@@ -194,11 +194,17 @@ def build_engine(
     start_mappers()
     if settings.effective_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = settings.db_lock_timeout_seconds
     if pool_size is not None:
-        return create_engine(settings.effective_database_url, pool_size=pool_size)
+        return create_engine(
+            settings.effective_database_url, pool_size=pool_size, lock_timeout=lock
+        )
     chosen = pool or api_pool(settings)
     return create_engine(
-        settings.effective_database_url, pool_size=chosen.size, max_overflow=chosen.overflow
+        settings.effective_database_url,
+        pool_size=chosen.size,
+        max_overflow=chosen.overflow,
+        lock_timeout=lock,
     )
 
 

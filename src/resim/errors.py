@@ -14,7 +14,9 @@
     ├── ExternalError             a peer (SM-DP+, core network, SMTP) failed
     │   ├── retryable=True        transport errors, 5xx, "busy": the job backs off
     │   ├── retryable=False       the peer said no for good: the request fails
-    │   └── SinkError             a CAMARA notification sink failed (carries its HTTP status)
+    │   ├── SinkError             a CAMARA notification sink failed (carries its HTTP status)
+    │   └── Unavailable           resim's own database cannot serve this now (overload,
+    │                             no connection, lock timeout): 503 with Retry-After
     └── ConfigurationError        the settings cannot work here; refused at start-up
 
 Adapters classify vendor errors into ExternalError; services never see httpx,
@@ -114,3 +116,16 @@ class ConfigurationError(ResimError):
     """The settings cannot work with what they point at (refused at start-up)."""
 
     code = "CONFIGURATION_ERROR"
+
+
+class Unavailable(ExternalError):
+    """The database could not serve the unit of work now (it was retried); try again.
+
+    Always retryable; ``retry_after`` is the seconds a caller should wait.
+    """
+
+    code = "TEMPORARILY_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, retryable=True)
+        self.retry_after = retry_after

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     environment: Literal["dev", "production"] = "dev"
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: sqlite file in data_dir
+    # How long a statement waits for a lock (SQLite busy timeout, PostgreSQL
+    # lock_timeout) before the unit of work is retried or answered 503.
+    db_lock_timeout_seconds: float = Field(30.0, gt=0, le=600)
 
     # Fernet keys, comma separated; the first encrypts, all decrypt (rotation).
     # In dev, when empty, a key is created once in data_dir/secret.key.

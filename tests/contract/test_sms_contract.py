@@ -98,15 +98,32 @@ def _closed_port() -> int:
 
 
 class TestTheHttpGateway:
-    def test_a_wrong_token_is_a_permanent_refusal(self, tmp_path: Path) -> None:
+    def test_a_wrong_token_is_a_misconfiguration_retried_like_an_outage(
+        self, tmp_path: Path
+    ) -> None:
+        # Every text would be refused the same way until the settings are fixed:
+        # the texts must wait (and the peer circuit alert), not each die at once.
         with SmsCapture(tmp_path, token="right") as capture:
             gateway = HttpSmsGateway(capture.url, token=SecretStr("wrong"))
             with pytest.raises(ExternalError) as caught:
                 gateway.send(OutgoingSms(id="a", to="+4520000001", text=TEXT))
             gateway.close()
-            assert caught.value.retryable is False
+            assert caught.value.retryable is True
+            assert caught.value.code == "SMS_GATEWAY_MISCONFIGURED"
+            assert "RESIM_SMS_GATEWAY_TOKEN" in caught.value.message
             assert "wrong" not in str(caught.value)
             assert capture.messages() == []
+
+    def test_a_wrong_path_is_a_misconfiguration_too(self, tmp_path: Path) -> None:
+        with SmsCapture(tmp_path) as capture:
+            gateway = HttpSmsGateway(capture.url.replace("/messages", "/nowhere"))
+            with pytest.raises(ExternalError) as caught:
+                gateway.send(OutgoingSms(id="a", to="+4520000001", text=TEXT))
+            gateway.close()
+            assert (caught.value.retryable, caught.value.code) == (
+                True,
+                "SMS_GATEWAY_MISCONFIGURED",
+            )
 
     def test_a_gateway_that_is_down_is_retryable(self) -> None:
         gateway = HttpSmsGateway(f"http://127.0.0.1:{_closed_port()}/messages", timeout=2)

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from resim.bench.probe import machine_description
-from resim.bench.report import render, summary
+from resim.bench.report import render, summary, verdict
 from resim.bench.run import Options, run_backend
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.keep:
             print(f"work dir     {outcome.workdir}")
         summaries.append(summary(outcome))
-        failed = failed or outcome.finished < opts.count
+        # Any replacement lost or any HTTP 5xx fails the run (and `make bench`).
+        failed = failed or bool(verdict(outcome))
         sys.stdout.flush()
     if args.json is not None:
         args.json.write_text(json.dumps(summaries, indent=2) + "\n")

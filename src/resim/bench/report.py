@@ -11,6 +11,9 @@ from resim.bench.driver import Timeline
 from resim.bench.profiling import top_frames
 from resim.bench.run import ES2_CALLS_PER_REPLACEMENT, Outcome
 
+# The peers a replacement talks to, by the prefix of their attempt rows' target.
+PEERS = {"es2": "SM-DP+", "sms": "SMS", "mail": "mail", "core": "core network"}
+
 # (label, start, end): each a function of (timeline, db times in monotonic seconds)
 Point = Callable[[Timeline, dict[str, float | None]], float | None]
 
@@ -73,6 +76,36 @@ def latencies(outcome: Outcome) -> list[float]:
     ]
 
 
+def failed_peer_calls(outcome: Outcome) -> dict[str, int]:
+    """Failed calls per peer (every peer listed, zeros included)."""
+    failed = dict.fromkeys(PEERS.values(), 0)
+    for p in outcome.db.peers:
+        name = PEERS.get(p.target.split(".", 1)[0], p.target)
+        failed[name] = failed.get(name, 0) + p.failed
+    return failed
+
+
+def transactions_by_process(outcome: Outcome) -> dict[str, float]:
+    """Commits + rollbacks per replacement, per process (counted on its engine)."""
+    n = max(outcome.finished, 1)
+    return {
+        name: round((int(str(c.get("commits", 0))) + int(str(c.get("rollbacks", 0)))) / n, 1)
+        for name, c in sorted(outcome.counters.items())
+    }
+
+
+def verdict(outcome: Outcome) -> list[str]:
+    """Why the run failed (empty when it did not): lost replacements, HTTP 5xx."""
+    problems = []
+    if outcome.lost:
+        problems.append(f"{outcome.lost} of {outcome.options.count} replacements lost")
+    errors = sum(outcome.http_5xx.values())
+    if errors:
+        routes = ", ".join(f"{k} x{v}" for k, v in sorted(outcome.http_5xx.items()))
+        problems.append(f"{errors} HTTP 5xx answers ({routes})")
+    return problems
+
+
 def summary(outcome: Outcome) -> dict[str, Any]:
     """The headline figures as plain data (for --json and the docs)."""
     opts, n = outcome.options, max(outcome.finished, 1)
@@ -100,8 +133,15 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "cpu_ms_per_replacement": {
             k: round(v * 1000 / n, 2) for k, v in outcome.cpu.by_group.items()
         },
+        "transactions_per_replacement_by_process": transactions_by_process(outcome),
         "machine_utilisation": round(outcome.cpu.utilisation, 3),
         "errors": len(outcome.driver.errors),
+        "lost": outcome.lost,
+        "http_5xx": sum(outcome.http_5xx.values()),
+        "http_5xx_by_route": dict(sorted(outcome.http_5xx.items())),
+        "failed_peer_calls": failed_peer_calls(outcome),
+        "texts": outcome.texts,
+        "callbacks_unacknowledged": len(outcome.driver.unacknowledged_callbacks),
     }
 
 
@@ -111,8 +151,8 @@ def render(outcome: Outcome) -> list[str]:
     out = [
         f"== {opts.backend}: bulk reissue of {opts.count} eSIMs ==",
         f"setup        API process; {opts.workers} worker process(es) x {opts.concurrency} jobs"
-        f" in flight; SM-DP+ emulator +{opts.latency_ms:g} ms per ES2+ call; SMTP sink;"
-        f" BSS opens {opts.create_concurrency} requests at a time over HTTP",
+        f" in flight; SM-DP+ emulator +{opts.latency_ms:g} ms per ES2+ call; SMTP and SMS"
+        f" sinks; BSS opens {opts.create_concurrency} requests at a time over HTTP",
         f"result       {outcome.finished}/{opts.count} completed in {outcome.elapsed:.2f} s:"
         f" {s['replacements_per_s']:.1f} replacements/s end to end",
         f"limit        {opts.workers} x {opts.concurrency} / ({ES2_CALLS_PER_REPLACEMENT} ES2+"
@@ -120,6 +160,10 @@ def render(outcome: Outcome) -> list[str]:
         f" ratio {s['ratio']:.2f}",
         f"per replacement  p50 {s['p50_s']:.2f} s, p95 {s['p95_s']:.2f} s"
         " (its create sent -> its last mail stored)",
+        f"errors       {outcome.lost} replacements lost; HTTP 5xx {s['http_5xx']}; failed peer"
+        " calls "
+        + ", ".join(f"{k} {v}" for k, v in s["failed_peer_calls"].items())
+        + f"; {outcome.texts} texts stored by the SMS sink",
         "",
         "where a replacement's time goes (s)             p50     p95    mean",
     ]
@@ -152,8 +196,9 @@ def render(outcome: Outcome) -> list[str]:
         commits, rollbacks = int(str(c.get("commits", 0))), int(str(c.get("rollbacks", 0)))
         statements = int(str(c.get("statements", 0)))
         out.append(
-            f"  {name:<10} {commits / n:6.1f} commits + {rollbacks / n:5.1f} rollbacks,"
-            f" {statements / n:6.1f} statements per replacement"
+            f"  {name:<10} {(commits + rollbacks) / n:6.1f} transactions ({commits / n:.1f}"
+            f" commits + {rollbacks / n:.1f} rollbacks), {statements / n:6.1f} statements"
+            " per replacement"
         )
     out.append(
         f"  total      {s['transactions_per_replacement']:.1f} transactions,"
@@ -170,4 +215,12 @@ def render(outcome: Outcome) -> list[str]:
     problems = outcome.driver.errors[:5] + outcome.db.dead_jobs[:5]
     for problem in problems:
         out.append(f"  problem: {problem}")
+    late = outcome.driver.unacknowledged_callbacks
+    if late:
+        out.append(
+            f"  note: {len(late)} install(s) whose ES2+ callbacks the API did not answer"
+            f" within the emulator's 3 x 5 s, e.g. {late[0]}"
+        )
+    for why in verdict(outcome):
+        out.append(f"FAILED       {why}")
     return out

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from resim.adapters.crypto import SecretBox
@@ -21,7 +22,7 @@ from resim.bench.database import PROFILE_TYPE, fresh_database, migrate_and_seed
 from resim.bench.driver import Driver, DriverResult
 from resim.bench.probe import CpuProbe, CpuUse, cpu_between, pids_named
 from resim.bench.profiling import Profilers
-from resim.bench.stack import MailSink, Stack, free_port, role_env
+from resim.bench.stack import MailSink, SmsSink, Stack, free_port, role_env
 from resim.settings import Settings
 
 ES2_CALLS_PER_REPLACEMENT = 2  # downloadOrder + confirmOrder
@@ -60,6 +61,13 @@ class Outcome:
     workdir: Path
     profiles: dict[str, Path] = field(default_factory=dict)
     load_before: str = ""
+    http_5xx: dict[str, int] = field(default_factory=dict)  # "POST /v1/requests" -> count
+    texts: int = 0  # stored by the SMS sink
+
+    @property
+    def lost(self) -> int:
+        """Replacements that did not complete (the run exits non-zero for any)."""
+        return self.options.count - self.finished
 
     @property
     def finished(self) -> int:
@@ -74,7 +82,7 @@ class Outcome:
         return self.finished / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def _wait_for_workers(stack: Stack, workdir: Path, timeout: float = 30.0) -> None:
+def _wait_for_workers(stack: Stack, workdir: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     logs = [workdir / f"worker{n + 1}.log" for n in range(len(stack.pids("worker")))]
     while time.monotonic() < deadline:
@@ -114,6 +122,8 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
     )
     sink = MailSink(workdir / "mail", driver.on_mail)
     sink.start()
+    sms = SmsSink(workdir / "sms")
+    sms.start()
     env = role_env(
         {
             "RESIM_DATA_DIR": str(workdir),
@@ -124,6 +134,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
             "RESIM_SMDP_URL": f"http://127.0.0.1:{emulator_port}",
             "RESIM_SMTP_HOST": "127.0.0.1",
             "RESIM_SMTP_PORT": str(sink.port),
+            "RESIM_SMS_GATEWAY_URL": sms.url,
             "RESIM_WORKER_CONCURRENCY": str(opts.concurrency),
             "RESIM_LOG_FORMAT": "json",
             "RESIM_LOG_LEVEL": opts.log_level,
@@ -142,11 +153,12 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         "api": lambda: stack.pids("api"),
         "worker": lambda: stack.pids("worker"),
         "emulator": lambda: stack.pids("emulator"),
-        "bench (driver, mail sink)": lambda: [_self_pid()],
+        "bench (driver, mail + SMS sinks)": lambda: [_self_pid()],
     }
     if opts.backend == "postgresql":
         groups["postgresql"] = lambda: pids_named("postgres")
     probe = CpuProbe(groups)
+    http_5xx: dict[str, int] = {}
     profilers = (
         Profilers(opts.profile_dir / opts.backend, wall=opts.profile_wall)
         if opts.profile_dir
@@ -170,10 +182,12 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         result = asyncio.run(driver.run(timeout=opts.timeout))
         after = probe.snapshot()
         stack.check_alive()
+        http_5xx = server_errors(stack.api_url)
     finally:
         profiles = {p.stem: p for p in profilers.stop()} if profilers is not None else {}
         stack.stop()
         sink.stop()
+        sms.stop()
     engine = create_admin_engine(url)
     try:
         db = read_db_report(engine, until=dt.datetime.now(dt.UTC))
@@ -189,7 +203,24 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         workdir=workdir,
         profiles=profiles,
         load_before=load_before,
+        http_5xx=http_5xx,
+        texts=sms.stored,
     )
+
+
+def server_errors(api_url: str) -> dict[str, int]:
+    """HTTP 5xx answers of the API so far, by method and route, from its /metrics
+    (every caller: the BSS, customers, phones and the SM-DP+'s callbacks)."""
+    text = httpx.get(f"{api_url}/metrics", timeout=30).text
+    found: dict[str, int] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name != "resim_http_requests_total":
+                continue
+            if sample.labels.get("status", "").startswith("5") and sample.value:
+                route = f"{sample.labels.get('method')} {sample.labels.get('route')}"
+                found[route] = found.get(route, 0) + int(sample.value)
+    return found
 
 
 def _loadavg() -> str:

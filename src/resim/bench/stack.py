@@ -1,5 +1,5 @@
 """The system under test on loopback: API, worker(s) and SM-DP+ emulator as processes,
-the mail sink in this process.
+the mail and SMS sinks in this process.
 
 The layout is production's: the API (``resim serve``) and each worker
 (``resim worker``) are processes of their own, so each has its own GIL; the
@@ -8,7 +8,11 @@ started through :mod:`resim.bench.roles` with ``RESIM_*`` settings in their
 environment. Mail goes over real SMTP to a
 :class:`~resim.adapters.mail.capture.MailCapture` in this process, which
 also tells the load driver about every message it stores (the customer
-"reads" the one-time code and the "your eSIM is ready" mail from it).
+"reads" the one-time code and the "your eSIM is ready" mail from it). Texts go
+over the SMS gateway's HTTP API to an :class:`SmsSink` (the demo's
+:class:`~resim.adapters.sms.capture.SmsCapture`, counting what it stores): a
+bench without one sent every text to the default gateway address, where
+nothing listened, and measured retries instead of replacements.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -32,6 +37,7 @@ from typing import IO, Any
 import httpx
 
 from resim.adapters.mail.capture import MailCapture
+from resim.adapters.sms.capture import SmsCapture
 
 # The code stands alone on its line (one_time_code.txt.j2); the status URL in the
 # same mail may hold six digits in a row too.
@@ -59,6 +65,22 @@ class MailSink(MailCapture):
         path = super().store(mail_from, recipients, content)
         self._on_mail(read_delivery(content, time.monotonic()))
         return path
+
+
+class SmsSink(SmsCapture):
+    """SmsCapture on a free loopback port that counts the texts it stored."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory, port=0)
+        self.stored = 0
+        self._count_lock = threading.Lock()
+
+    def store(self, message: Mapping[str, str]) -> bool:
+        new = super().store(message)
+        if new:
+            with self._count_lock:
+                self.stored += 1
+        return new
 
 
 def read_delivery(content: bytes, at: float) -> Delivered:
@@ -173,7 +195,9 @@ class Stack:
                 )
 
 
-def _wait_http(url: str, roles: list[Role], timeout: float = 30.0) -> None:
+# Generous: on a machine shared with other test suites, importing a role's
+# modules alone has taken over 30 s.
+def _wait_http(url: str, roles: list[Role], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for role in roles:

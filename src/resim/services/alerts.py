@@ -1,4 +1,5 @@
-"""Alerts for reviewers (SEC-03, SEC-04, SEC-08): something a person must look at now.
+"""Alerts for reviewers (SEC-03, SEC-04, SEC-08) and operators: something a person must
+look at now (a peer that keeps failing means customers are not being notified).
 
 :func:`raise_alert` is called inside the caller's unit of work: the alert row,
 its audit event and the ``alert.notify`` job (which tells the reviewers on file)
@@ -19,6 +20,9 @@ ALERT_KINDS = {
     "not_me": "a customer said a replacement request was not theirs",
     "agent_rate_limit": "an agent opened more requests than the policy allows",
     "brute_force": "many failed attempts from one source address",
+    "peer_unavailable": "a peer (SMS gateway, mail server, SM-DP+, core network) keeps "
+    "failing or refuses resim's credentials: its jobs are paused and retried, then dead; "
+    "check its address and credentials in the settings",
 }
 
 

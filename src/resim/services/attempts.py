@@ -20,14 +20,27 @@ Within ``failure_window_hours`` of the first failure, after
 far). A key at its cap refuses until the window ends.
 
 Concurrency contract: call :func:`guard` first, in the same transaction as
-the check and :func:`record_failure`. ``guard`` creates the missing rows
-(``INSERT .. ON CONFLICT DO NOTHING``: a concurrent insert of the same key
-is fine) and locks all of them (``SELECT .. FOR UPDATE`` on PostgreSQL, in
-key order, so two callers never deadlock; SQLite serialises writers with
-``BEGIN IMMEDIATE``). A second process guessing on the same account waits
-for the first to commit and then sees its failure: the number of checked
-attempts never exceeds the cap. The caller must commit after
-``record_failure`` even though it then raises (the failure has to count).
+the check and :func:`record_failure`. For the keys of one customer or one
+request (``request``, ``account``, ``unlock``, ``resend``, ``staff-login``...)
+``guard`` creates the missing rows (``INSERT .. ON CONFLICT DO NOTHING``: a
+concurrent insert of the same key is fine) and locks them (``SELECT .. FOR
+UPDATE`` on PostgreSQL, in key order, so two callers never deadlock; SQLite
+serialises writers with ``BEGIN IMMEDIATE``). A second process guessing on the
+same account waits for the first to commit and then sees its failure: the
+number of checked attempts on an account or a request never exceeds its cap.
+
+The keys many customers share (:data:`SHARED_SCOPES`: one source address,
+behind which a whole BSS, shop or carrier NAT may sit, and one agent) are
+read without a lock by ``guard`` and locked only by ``record_failure``, i.e.
+only by a caller that has just failed. Locking them in ``guard`` made every
+verification from one address wait for the one before it to commit, even
+the correct ones: under load all API threads and their database connections
+queued on that one row. The price: guesses from one address that are in
+flight at the same moment are each checked against the count before any of
+them failed, so that count can pass the address cap by the number of
+requests in flight; every guess still counts, and the account and request
+caps, which stop guessing on one customer, stay exact. The caller must commit
+after ``record_failure`` even though it then raises (the failure has to count).
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ from resim.services.alerts import raise_alert
 from resim.services.unit_of_work import UnitOfWork
 
 T = orm.attempt_counter
+SHARED_SCOPES = frozenset({"ip", "agent"})  # keys many customers share (module doc)
 
 
 @dataclass(frozen=True)
@@ -108,23 +122,40 @@ def _lock_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> dict[str, 
     return {row.key: row for row in uow.session.execute(query)}
 
 
+def _shared(key: str) -> bool:
+    return key.split(":", 1)[0] in SHARED_SCOPES
+
+
+def _guarded_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> dict[str, Any]:
+    """Per-customer keys created and locked; shared keys read as they are (a
+    missing row is a key without failures)."""
+    own = [k for k in keys if not _shared(k)]
+    shared = [k for k in keys if _shared(k)]
+    rows = _lock_rows(uow, own, now) if own else {}
+    if shared:
+        found = uow.session.execute(sa.select(T).where(T.c.key.in_(shared)))
+        rows.update({row.key: row for row in found})
+    return rows
+
+
 def _expired(row: Any, now: dt.datetime, limits: Limits) -> bool:
     return bool(now >= row.window_start + limits.window)
 
 
 def guard(uow: UnitOfWork, keys: Iterable[str], now: dt.datetime, limits: Limits) -> None:
-    """Lock the counters of ``keys``; raise TooManyAttempts if any is backing off or capped.
+    """Lock the counters of ``keys`` (shared ones only read, see the module doc);
+    raise TooManyAttempts if any is backing off or capped.
 
     Nothing is checked by the caller when this raises, so a blocked caller
     learns nothing about the secret it guessed.
     """
     wanted = _unique(keys)
-    rows = _lock_rows(uow, wanted, now)
+    rows = _guarded_rows(uow, wanted, now)
     wait = 0.0
     capped = False
     for key in wanted:
-        row = rows[key]
-        if _expired(row, now, limits):
+        row = rows.get(key)
+        if row is None or _expired(row, now, limits):
             continue
         cap = limits.cap_for(key)
         if cap is not None and row.failures >= cap:

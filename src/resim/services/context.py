@@ -20,6 +20,7 @@ from resim.adapters.events.resolver import FakeResolver
 from resim.adapters.geo.ranges import NoGeolocator
 from resim.adapters.sms.fake import FakeSmsGateway
 from resim.domain.sink_address import SinkAddressRules
+from resim.services.peer_circuit import PeerCircuits
 from resim.services.ports import (
     Clock,
     CoreNetwork,
@@ -86,6 +87,8 @@ class ServiceContext:
     reconcile_max_interval: dt.timedelta = dt.timedelta(hours=6)
     reconcile_ask_core: bool = True
     smdp_status: SmdpStatusQuery | None = None  # None: the SM-DP+ is not asked
+    # This process's view of which peers keep failing (services.peer_circuit)
+    peers: PeerCircuits = field(default_factory=PeerCircuits)
 
     # CAMARA subscriptions: where notifications go, and their rules (see settings)
     event_sink: EventSink = field(default_factory=FakeEventSink)

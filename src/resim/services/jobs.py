@@ -15,6 +15,11 @@ Outcome of a handler:
   jitter (base * 2**attempt, capped) and try again, up to ``job_max_attempts``.
 - non-retryable ResimError, or attempts exhausted: the job is dead and its
   request, when the job is one the request cannot do without, fails visibly.
+  A job that gave up on a peer (a retryable peer error to the last attempt)
+  also raises a ``peer_unavailable`` alert.
+- its peer's circuit is open (the peer kept failing, see
+  :mod:`resim.services.peer_circuit`): the handler does not run; the job is put
+  back until the pause ends, its attempt counted, so attempts stay bounded.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from resim.services import (
     unlock,
 )
 from resim.services.context import ServiceContext
-from resim.services.external import JobRecord
+from resim.services.external import JobRecord, alert_peer_failing
+from resim.services.peer_circuit import peer_of_kind
 
 log = structlog.get_logger()
 
@@ -177,11 +183,18 @@ def _run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
     if handler is None:
         _finish(ctx, job, worker_id, state="dead", error=f"no handler for job kind {job.kind}")
         return "dead"
+    peer = peer_of_kind(job.kind)
+    admission = ctx.peers.admit(peer, ctx.now()) if peer is not None else None
+    if admission is not None and admission.wait is not None:
+        assert peer is not None
+        return _paused(ctx, job, worker_id, peer, admission.wait)
     try:
         handler(ctx, job)
     except ExternalError as exc:
         if exc.retryable and job.attempts < ctx.job_max_attempts:
             return _retry(ctx, job, worker_id, f"{exc.code}: {exc.message}")
+        if exc.retryable and peer is not None:
+            alert_peer_failing(ctx, peer=peer, error=f"{exc.code}: {exc.message}", why="job_dead")
         return _dead(ctx, job, worker_id, exc.code, exc.message)
     except ResimError as exc:
         return _dead(ctx, job, worker_id, exc.code, exc.message)
@@ -190,8 +203,33 @@ def _run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
         if job.attempts < ctx.job_max_attempts:
             return _retry(ctx, job, worker_id, f"UNEXPECTED: {type(exc).__name__}")
         return _dead(ctx, job, worker_id, "UNEXPECTED", type(exc).__name__)
+    finally:
+        if admission is not None and admission.probe:
+            assert peer is not None
+            ctx.peers.probe_done(peer)
     _finish(ctx, job, worker_id, state="done", error=None)
     return "done"
+
+
+def _paused(ctx: ServiceContext, job: JobRecord, worker_id: str, peer: str, wait: float) -> str:
+    """The job's peer is paused: put the job back after the pause (attempt counted)."""
+    error = f"PEER_PAUSED: {peer} keeps failing ({ctx.peers.last_error(peer)})"
+    if job.attempts >= ctx.job_max_attempts:
+        alert_peer_failing(ctx, peer=peer, error=error, why="job_dead")
+        return _dead(ctx, job, worker_id, "PEER_PAUSED", error.removeprefix("PEER_PAUSED: "))
+    # Spread the paused jobs over a quarter of the pause, so they do not all
+    # come back in the same instant as the probe.
+    delay = wait + random.uniform(0, wait / 4)
+    log.debug("job.paused", job_id=job.id, kind=job.kind, peer=peer, delay_s=round(delay, 3))
+    _finish(
+        ctx,
+        job,
+        worker_id,
+        state="pending",
+        error=error,
+        run_after=ctx.now() + dt.timedelta(seconds=delay),
+    )
+    return "retry"
 
 
 def backoff_seconds(ctx: ServiceContext, attempts: int, rng: random.Random | None = None) -> float:

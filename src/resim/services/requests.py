@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from resim.adapters.crypto import hash_otp
 from resim.adapters.db import orm
+from resim.adapters.db.transient import retry_transient
 from resim.domain.model import (
     Channel,
     DeliveryMode,
@@ -58,6 +59,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@retry_transient
 def open_request(
     ctx: ServiceContext,
     *,
@@ -98,7 +100,9 @@ def open_request(
     Refuses (nothing written) when the line is locked (unless ``lock_override``
     is a valid agent override, see ``locks.check_line_lock``) or already has an
     open request. Two concurrent calls for one line: the UNIQUE open_line_id makes
-    the second INSERT fail, and it is reported as REQUEST_ALREADY_OPEN.
+    the second INSERT fail, and it is reported as REQUEST_ALREADY_OPEN. A busy or
+    unreachable database is tried again and then reported as Unavailable (503),
+    never as an unexplained error (``adapters.db.transient``).
     """
     spec = parse_open(
         msisdn=msisdn,
@@ -355,6 +359,7 @@ def resend_code(ctx: ServiceContext, request_id: str, *, scope: Scope = UNRESTRI
         uow.commit()
 
 
+@retry_transient
 def submit_verification(
     ctx: ServiceContext,
     request_id: str,
@@ -373,7 +378,7 @@ def submit_verification(
     See :func:`resim.services.verify_request.submit_verification` for the
     contract (counted failures, back-off, hard caps). ``staff_id`` is the
     calling agent (from the staff session): their live document check on the
-    line counts as ``id_document``.
+    line counts as ``id_document``. Transient database errors: as open_request.
     """
     evidence = Evidence(otp=otp, pin=pin, password=password, totp=totp, staff_id=staff_id)
     return verify_request.submit_verification(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.adapters.db.transient import retry_transient
 from resim.domain.security import ApiClient, AuthSession, SessionKind, StaffUser
 from resim.domain.workflow import State
 from resim.errors import Conflict, Unauthenticated
@@ -107,6 +108,7 @@ def create_session(
     return IssuedSession(session.id, token, session.expires_at)
 
 
+@retry_transient
 def issue_customer_session(
     ctx: ServiceContext, *, request_id: str, source_ip: str | None = None
 ) -> IssuedSession:

@@ -9,6 +9,12 @@ Every engine is built with ``hide_parameters=True``: a failed statement's
 error (and anything that logs it) names no bound value, since those are
 MatchingIDs, e-mail addresses, names and tokens (SEC-11). ``echo`` logs
 statements without their parameters for the same reason.
+
+``lock_timeout`` (seconds) bounds how long a statement waits for a lock: SQLite's
+busy timeout, PostgreSQL's ``lock_timeout``. A wait that long means the
+database is overloaded; the error is classified in ``adapters.db.transient``
+(503 with Retry-After at the API, a retry with back-off in a job) instead of
+holding a request thread and its connection indefinitely.
 """
 
 from __future__ import annotations
@@ -25,21 +31,27 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 20, max_overflow: int | None = None, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 20,
+    max_overflow: int | None = None,
+    echo: bool = False,
+    lock_timeout: float = 30.0,
 ) -> sa.Engine:
     """An engine holding at most ``pool_size + max_overflow`` connections
-    (``max_overflow`` None: as many as ``pool_size``)."""
+    (``max_overflow`` None: as many as ``pool_size``); waits for a lock at most
+    ``lock_timeout`` seconds (SQLite's busy timeout, PostgreSQL's lock_timeout)."""
     overflow = pool_size if max_overflow is None else max_overflow
     if is_sqlite(url):
         engine = sa.create_engine(
             url,
             echo=echo,
             hide_parameters=True,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": lock_timeout},
             pool_size=pool_size,
             max_overflow=overflow,
         )
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, busy_ms=int(lock_timeout * 1000))
         return engine
     return sa.create_engine(
         url,
@@ -48,6 +60,7 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=overflow,
         pool_pre_ping=True,
+        connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"},
     )
 
 
@@ -65,7 +78,9 @@ def create_admin_engine(url: str, *, sqlite_foreign_keys: bool = True) -> sa.Eng
     return engine
 
 
-def _sqlite_pragmas(engine: sa.Engine, *, foreign_keys: bool = True) -> None:
+def _sqlite_pragmas(
+    engine: sa.Engine, *, busy_ms: int = 30000, foreign_keys: bool = True
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below control transactions.
@@ -74,7 +89,7 @@ def _sqlite_pragmas(engine: sa.Engine, *, foreign_keys: bool = True) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

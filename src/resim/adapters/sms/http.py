@@ -8,9 +8,16 @@ Errors, mapped at this boundary (services never see httpx)::
 
     transport error, timeout, 429, any 5xx    -> ExternalError(retryable=True,
                                                    code="SMS_UNAVAILABLE")
-    any other 4xx (bad number, bad token)     -> ExternalError(retryable=False,
+    401, 403 (token), 404, 405 (URL)          -> ExternalError(retryable=True,
+                                                   code="SMS_GATEWAY_MISCONFIGURED")
+    any other 4xx (bad number, bad text)      -> ExternalError(retryable=False,
                                                    code="SMS_REJECTED")
     a message that is not valid to send       -> InvalidInput (nothing sent)
+
+A wrong token or URL is resim's configuration, not the message: every text
+would be refused the same way, so it is retried with back-off like an outage
+(the peer circuit pauses the texts and alerts, see services.peer_circuit),
+and the texts go out once the settings are fixed, instead of each dying at once.
 
 Messages name the gateway host and the status code, never the number, the
 text or the gateway's reply body (a gateway may quote the text back, and a
@@ -31,6 +38,7 @@ from resim.services.ports import OutgoingSms
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 MAX_TEXT = 1600  # ten concatenated parts; notices are one or two
+MISCONFIGURED = frozenset({401, 403, 404, 405})  # wrong token or wrong URL
 
 
 def check_message(message: OutgoingSms) -> None:
@@ -50,6 +58,13 @@ def status_error(host: str, status: int) -> ExternalError | None:
     if status == 429 or status >= 500:
         return ExternalError(
             f"SMS gateway {host} answered {status}", retryable=True, code="SMS_UNAVAILABLE"
+        )
+    if status in MISCONFIGURED:
+        return ExternalError(
+            f"SMS gateway {host} refused resim's request ({status}): check"
+            " RESIM_SMS_GATEWAY_URL and RESIM_SMS_GATEWAY_TOKEN",
+            retryable=True,
+            code="SMS_GATEWAY_MISCONFIGURED",
         )
     return ExternalError(
         f"SMS gateway {host} refused the message ({status})",

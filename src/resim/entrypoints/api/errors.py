@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from resim.adapters.db.transient import classify, unavailable
 from resim.errors import (
     Conflict,
     ExternalError,
@@ -28,8 +29,11 @@ from resim.errors import (
     ResimError,
     TooManyAttempts,
     Unauthenticated,
+    Unavailable,
     VerificationFailed,
 )
+
+log = structlog.get_logger()
 
 STATUS: list[tuple[type[ResimError], int]] = [
     (InvalidInput, 422),
@@ -75,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ResimError)
     async def _resim(_request: Request, exc: ResimError) -> JSONResponse:
         headers: dict[str, str] = {}
-        if isinstance(exc, TooManyAttempts) and exc.retry_after is not None:
+        if isinstance(exc, TooManyAttempts | Unavailable) and exc.retry_after is not None:
             headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
@@ -115,7 +119,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(sa.exc.SQLAlchemyError)
     async def _database(request: Request, exc: sa.exc.SQLAlchemyError) -> JSONResponse:
-        if not database_unavailable(exc):
+        camara = request.url.path.startswith(getattr(request.app.state, "camara_prefixes", ()))
+        # A use case not wrapped in retry_transient met a busy database (a lock,
+        # the pool): the caller may try again (503), it is not a bug (500).
+        outage = database_unavailable(exc)
+        kind = classify(exc)
+        if kind is not None and not camara and not outage:
+            log.warning("db.unavailable", path=request.url.path, reason=kind.reason)
+            return await _resim(request, unavailable(kind))
+        if kind is None and not outage:
             raise exc  # a bug, not an outage: the server's 500 and its traceback
         original = getattr(exc, "orig", None)
         log.warning(
@@ -126,7 +138,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         headers = {"Retry-After": str(DB_RETRY_AFTER_SECONDS)}
         message = "the database is not answering; try again shortly"
-        if request.url.path.startswith(getattr(request.app.state, "camara_prefixes", ())):
+        if camara:
             body: dict[str, object] = {"status": 503, "code": "UNAVAILABLE", "message": message}
         else:
             body = error_body("DATABASE_UNAVAILABLE", message)

@@ -8,6 +8,10 @@ needs ``Authorization: Bearer <token>`` (401 without, from anywhere); unset,
 it answers callers on loopback only (403 to others). The counts carry no
 personal data, but they tell an outsider how busy the operator's fraud
 queue is and which routes fail.
+
+An unacknowledged alert also needs a human
+unacknowledged alert (``resim_alerts_unacknowledged``), e.g. ``peer_unavailable``
+when a worker paused a peer that keeps failing.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ log = structlog.get_logger()
 
 
 class DatabaseCollector(Collector):
-    """Counts jobs by kind and state, and requests by state, when scraped."""
+    """Counts jobs by kind and state, requests by state and unacknowledged alerts by
+    kind, when scraped."""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -53,7 +58,12 @@ class DatabaseCollector(Collector):
         requests = GaugeMetricFamily(
             "resim_requests", "Replacement requests by state", labels=["state"]
         )
-        j, r = orm.job, orm.replacement_request
+        alerts = GaugeMetricFamily(
+            "resim_alerts_unacknowledged",
+            "Alerts nobody has acknowledged yet, by kind",
+            labels=["kind"],
+        )
+        j, r, a = orm.job, orm.replacement_request, orm.alert
         try:
             with self.ctx.uow() as uow:
                 for kind, state, count in uow.session.execute(
@@ -64,11 +74,18 @@ class DatabaseCollector(Collector):
                     sa.select(r.c.state, sa.func.count()).group_by(r.c.state)
                 ):
                     requests.add_metric([getattr(state, "value", str(state))], count)
+                for kind, count in uow.session.execute(
+                    sa.select(a.c.kind, sa.func.count())
+                    .where(a.c.acknowledged_at.is_(None))
+                    .group_by(a.c.kind)
+                ):
+                    alerts.add_metric([kind], count)
         except sa.exc.SQLAlchemyError:
             log.warning("metrics.database_unavailable")
             return
         yield jobs
         yield requests
+        yield alerts
 
 
 class MeasureMiddleware:

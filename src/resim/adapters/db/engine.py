@@ -78,9 +78,7 @@ def create_admin_engine(url: str, *, sqlite_foreign_keys: bool = True) -> sa.Eng
     return engine
 
 
-def _sqlite_pragmas(
-    engine: sa.Engine, *, busy_ms: int = 30000, foreign_keys: bool = True
-) -> None:
+def _sqlite_pragmas(engine: sa.Engine, *, busy_ms: int = 30000, foreign_keys: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below control transactions.

@@ -1,21 +1,40 @@
-"""The CoreNetwork port on a real HLR: Osmocom's osmo-hlr, over its CTRL interface.
+"""The CoreNetwork port on a real HLR: Osmocom's osmo-hlr, over CTRL and VTY.
 
-Mapping (osmo-hlr 1.5, CTRL variables under ``subscriber.by-imsi-<IMSI>.``):
+Two interfaces, because neither does everything (osmo-hlr 1.5):
 
-- provision: ``SET subscriber.create <IMSI>`` (the HLR creates it with CS and
-  PS access on, as the built-in adapter does);
-- MSISDN: ``msisdn`` (digits, or ``none``). resim speaks E.164 with ``+``; the
-  HLR stores the same number without it (``+4520123456`` <-> ``4520123456``);
-- suspend / resume: ``cs-enabled`` and ``ps-enabled`` to 0 / 1 (turning them
-  off makes the HLR drop an attached subscriber);
-- retire: access off, then the authentication data deleted (``aud2g`` and
-  ``aud3g`` to ``none``), so the old card can never authenticate again.
+- CTRL (IPA framing, default port 4259, :mod:`.osmo_ctrl`) reads records and
+  writes data: ``subscriber.create``, ``msisdn``, ``aud2g`` / ``aud3g``,
+  ``info``. Its ``cs-enabled`` / ``ps-enabled`` variables only write the
+  database: a phone attached at that moment keeps service until its next
+  location update. So this adapter never uses them.
+- VTY (telnet, default port 4258, :mod:`.osmo_vty`) switches access:
+  ``subscriber imsi <IMSI> update network-access-mode none`` (suspend, and
+  the first step of retire) and ``... cs+ps`` (resume). Switching off through
+  the VTY makes osmo-hlr send GSUP Delete-Subscriber-Data to the VLR/SGSN
+  serving the IMSI, which drops the phone at once; a later location update
+  is refused. (Proved by ``tests/integration/test_corenet_detach.py`` with a
+  fake VLR attached over GSUP.) osmo-hlr sends that message only when a
+  flag goes from on to off: an IMSI already off is not detached again.
 
-- attached: ``info`` names the VLR (``vlr_number``) and SGSN (``sgsn_number``)
-  whose location update the HLR accepted last; it prints them only once one
-  came. Either present means the IMSI has registered (checked against osmo-hlr
-  1.5 with a GSUP UpdateLocation). The time of the last update is shown by
-  the VTY (``show subscriber``) only, and is not needed.
+Mapping:
+
+- provision: CTRL ``SET subscriber.create <IMSI>`` (the HLR creates it with
+  CS and PS access on, as the built-in adapter does);
+- MSISDN: CTRL ``msisdn`` (digits, or ``none``). resim speaks E.164 with
+  ``+``; the HLR stores the same number without it;
+- suspend / resume: VTY ``network-access-mode none`` / ``cs+ps``;
+- retire: VTY ``network-access-mode none`` (detaches), then the
+  authentication data deleted over CTRL (``aud2g`` and ``aud3g`` to
+  ``none``), so the old card can never authenticate again;
+- attached: CTRL ``info`` names the VLR (``vlr_number``) and SGSN
+  (``sgsn_number``) whose location update the HLR accepted last; it prints
+  them only once one came, and keeps them after a Delete-Subscriber-Data.
+  Either present means the IMSI has registered since the record was made.
+
+Errors are classified alike on both interfaces: a connection that breaks,
+is refused or stays silent is a retryable ``CORE_UNAVAILABLE``; an unknown
+IMSI is ``CORE_UNKNOWN_IMSI``; any other refusal is a permanent
+``CORE_REJECTED``; an answer we cannot read is ``CORE_PROTOCOL_ERROR``.
 
 osmo-hlr has no "retired" flag. This adapter reads an IMSI as retired when
 both access flags are off *and* it has no authentication data, which is what
@@ -33,7 +52,7 @@ raised; if even that fails (the HLR went away), the number stays unbound and
 a retry of the same move completes it (a free number binds to ``new_imsi``).
 Within one process, operations on one instance are serialised by a lock;
 across processes the HLR's unique index keeps two IMSIs from ever sharing a
-number. Errors: see :mod:`resim.adapters.corenet.rules` and ``osmo_ctrl``.
+number. Errors: see :mod:`resim.adapters.corenet.rules`, ``osmo_ctrl`` and ``osmo_vty``.
 """
 
 from __future__ import annotations
@@ -47,6 +66,7 @@ from typing import TYPE_CHECKING
 
 from resim.adapters.corenet import rules
 from resim.adapters.corenet.osmo_ctrl import CtrlClient, CtrlError, parse_table
+from resim.adapters.corenet.osmo_vty import DEFAULT_VTY_PORT, VtyClient, VtyError
 from resim.adapters.corenet.rules import CoreSubscriber
 from resim.errors import ExternalError, InvalidInput
 
@@ -79,14 +99,28 @@ class _Record:
 
 
 class OsmoHlrCoreNetwork:
-    """Talks to osmo-hlr's CTRL port (default 4259); one connection per instance."""
+    """Talks to osmo-hlr's CTRL port (default 4259) and VTY (default 4258).
 
-    def __init__(self, host: str, port: int = DEFAULT_CTRL_PORT, *, timeout: float = 5.0) -> None:
+    One connection to each per instance, opened on first use; ``vty_host``
+    defaults to ``host``. ``timeout`` bounds connecting and each answer.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_CTRL_PORT,
+        *,
+        vty_host: str | None = None,
+        vty_port: int = DEFAULT_VTY_PORT,
+        timeout: float = 5.0,
+    ) -> None:
         self._ctrl = CtrlClient(host, port, timeout=timeout)
+        self._vty = VtyClient(vty_host or host, vty_port, timeout=timeout)
         self._lock = threading.RLock()
 
     def close(self) -> None:
         self._ctrl.close()
+        self._vty.close()
 
     # ------------------------------------------------------------ the port
 
@@ -297,9 +331,19 @@ class OsmoHlrCoreNetwork:
             raise
 
     def _set_access(self, imsi: str, on: bool) -> None:
-        flag = "1" if on else "0"
-        self._set(imsi, "cs-enabled", flag)
-        self._set(imsi, "ps-enabled", flag)
+        """Both access flags on or off, through the VTY so that the network hears of it.
+
+        Off sends Delete-Subscriber-Data to the serving VLR/SGSN (see the module
+        docstring); CTRL's ``cs-enabled``/``ps-enabled`` would not. One command
+        sets both flags, so no half-done state is left between two commands.
+        """
+        mode = "cs+ps" if on else "none"
+        try:
+            self._vty.run(f"subscriber imsi {imsi} update network-access-mode {mode}")
+        except VtyError as exc:
+            if exc.code == rules.UNKNOWN_IMSI:
+                raise rules.unknown_imsi(imsi) from exc
+            raise
 
     def _after_failed_bind(
         self,

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from gsup_support import location_update
+from gsup_support import FakeVlr, LocationUpdateRefused
+from resim.adapters.corenet import rules
 from resim.adapters.corenet.builtin import CORENET_METADATA, BuiltinCoreNetwork
 from resim.adapters.corenet.fake import FakeCoreNetwork
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
@@ -80,6 +81,8 @@ class Env:
     examples: int = 25
     has_holds: bool = True
     attach: Callable[[str], None] | None = None  # the network side: a phone registers
+    # The network side: was it told to drop this IMSI (issue 12.7, rules.detaches)?
+    detached: Callable[[str], bool] | None = None
 
 
 # ------------------------------------------------------------------ the contract
@@ -376,6 +379,45 @@ class CoreNetworkContract:
         with pytest.raises(InvalidInput):
             env.cn.attached(imsi="12345")
 
+    # -------------------------------------------------------------- detach (issue 12.7)
+
+    def test_suspending_an_attached_imsi_drops_it_from_the_network(self, env: Env) -> None:
+        assert env.attach is not None and env.detached is not None
+        (imsi, _), (other, _) = self.bound(env), self.bound(env)
+        env.attach(imsi)
+        env.attach(other)
+        env.cn.suspend_imsi(imsi=imsi)
+        assert env.detached(imsi) is True
+        assert env.detached(other) is False
+
+    def test_retiring_an_attached_old_imsi_drops_it_and_moving_alone_does_not(
+        self, env: Env
+    ) -> None:
+        assert env.attach is not None and env.detached is not None
+        old, msisdn = self.bound(env)
+        (new,) = self.fresh(env)
+        env.attach(old)
+        env.cn.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)
+        assert env.detached(old) is False  # device change: it works until the cut-over
+        env.cn.retire_imsi(imsi=old)
+        assert env.detached(old) is True
+
+    def test_an_imsi_that_never_registered_has_nothing_to_drop(self, env: Env) -> None:
+        assert env.detached is not None
+        imsi, _ = self.bound(env)
+        env.cn.suspend_imsi(imsi=imsi)
+        assert env.detached(imsi) is False
+
+    def test_a_barred_imsi_cannot_register_until_resumed(self, env: Env) -> None:
+        assert env.attach is not None
+        imsi, _ = self.bound(env)
+        env.cn.suspend_imsi(imsi=imsi)
+        with pytest.raises((ExternalError, LocationUpdateRefused)):
+            env.attach(imsi)
+        env.cn.resume_imsi(imsi=imsi)
+        env.attach(imsi)
+        assert env.cn.attached(imsi=imsi) is True
+
     # -------------------------------------------------------------- the invariant, at random
 
     def test_random_operation_sequences_agree_with_a_simple_model(self, env: Env) -> None:
@@ -553,7 +595,14 @@ class TestFakeCoreNetwork(CoreNetworkContract):
         cn = FakeCoreNetwork()
         provision = lambda i: cn.provision_imsi(imsi=i)  # noqa: E731
         attach = lambda i: cn.record_attach(imsi=i)  # noqa: E731
-        return Env(cn=cn, peer=lambda: cn, provision=provision, examples=100, attach=attach)
+        return Env(
+            cn=cn,
+            peer=lambda: cn,
+            provision=provision,
+            examples=100,
+            attach=attach,
+            detached=lambda i: detach_events(cn, i),
+        )
 
 
 class TestBuiltinCoreNetwork(CoreNetworkContract):
@@ -567,8 +616,14 @@ class TestBuiltinCoreNetwork(CoreNetworkContract):
             peer=lambda: BuiltinCoreNetwork(engine),
             provision=lambda i: cn.provision_imsi(imsi=i),
             attach=lambda i: cn.record_attach(imsi=i),
+            detached=lambda i: detach_events(cn, i),
         )
         engine.dispose()
+
+
+def detach_events(cn: FakeCoreNetwork | BuiltinCoreNetwork, imsi: str) -> bool:
+    """What the built-in and fake cores tell the network: an ``imsi.detached`` event."""
+    return any(e.operation == rules.EV_DETACHED for e in cn.events(imsi=imsi))
 
 
 @pytest.fixture(scope="module")
@@ -585,7 +640,9 @@ class TestOsmoHlrCoreNetwork(CoreNetworkContract):
         clients: list[OsmoHlrCoreNetwork] = []
 
         def client() -> OsmoHlrCoreNetwork:
-            clients.append(OsmoHlrCoreNetwork(osmo_hlr.host, osmo_hlr.ctrl_port))
+            clients.append(
+                OsmoHlrCoreNetwork(osmo_hlr.host, osmo_hlr.ctrl_port, vty_port=osmo_hlr.vty_port)
+            )
             return clients[-1]
 
         cn = client()
@@ -598,9 +655,24 @@ class TestOsmoHlrCoreNetwork(CoreNetworkContract):
             if created:
                 cn.set_milenage_keys(imsi=imsi, k="00" * 16, opc="11" * 16)
 
-        def attach(imsi: str) -> None:  # a real GSUP UpdateLocation, as an MSC/VLR sends
-            location_update(osmo_hlr.host, osmo_hlr.gsup_port, imsi)
+        # A serving MSC/VLR over GSUP: its UpdateLocation registers a phone, and it
+        # records the Delete-Subscriber-Data osmo-hlr sends when access goes away.
+        vlr = FakeVlr(osmo_hlr.host, osmo_hlr.gsup_port).start()
 
-        yield Env(cn=cn, peer=client, provision=provision, has_holds=False, attach=attach)
+        def detached(imsi: str) -> bool:
+            flush = new_imsi()  # answered after anything queued before it
+            provision(flush)
+            vlr.attach(flush)
+            return bool(vlr.deletes_for(imsi))
+
+        yield Env(
+            cn=cn,
+            peer=client,
+            provision=provision,
+            has_holds=False,
+            attach=vlr.attach,
+            detached=detached,
+        )
+        vlr.stop()
         for c in clients:
             c.close()

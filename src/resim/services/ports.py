@@ -144,13 +144,18 @@ class CoreNetwork(Protocol):
     def move_msisdn(self, *, msisdn: str, new_imsi: str, old_imsi: str | None) -> None: ...
 
     def suspend_imsi(self, *, imsi: str) -> None:
-        """Bar the IMSI (no service) but keep its record; reversible by ``resume_imsi``."""
+        """Bar the IMSI (no service) but keep its record; reversible by ``resume_imsi``.
+
+        A device registered with the IMSI is dropped from the network now, not at
+        its next location update (``rules.detaches``; osmo-hlr: Delete-Subscriber-
+        Data to the serving VLR/SGSN), and may not register again while barred.
+        """
         ...
 
     def resume_imsi(self, *, imsi: str) -> None: ...
 
     def retire_imsi(self, *, imsi: str) -> None:
-        """Disable the IMSI for good and force it off the network."""
+        """Disable the IMSI for good and force it off the network (as ``suspend_imsi``)."""
         ...
 
     def apply_post_swap_holds(

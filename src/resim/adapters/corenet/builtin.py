@@ -130,6 +130,8 @@ class BuiltinCoreNetwork:
                 now = self._now()
                 self._update(conn, imsi, now, enabled=False)
                 self._log(conn, imsi, sub.msisdn, rules.EV_SUSPENDED, now)
+                if rules.detaches(sub):  # the network side reads this (rules.detaches)
+                    self._log(conn, imsi, sub.msisdn, rules.EV_DETACHED, now)
 
         self._write(work)
 
@@ -152,6 +154,8 @@ class BuiltinCoreNetwork:
                 now = self._now()
                 self._update(conn, imsi, now, enabled=False, retired=True)
                 self._log(conn, imsi, None, rules.EV_RETIRED, now)
+                if rules.detaches(sub):
+                    self._log(conn, imsi, None, rules.EV_DETACHED, now)
 
         self._write(work)
 

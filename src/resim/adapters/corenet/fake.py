@@ -73,6 +73,8 @@ class FakeCoreNetwork:
                 now = self._now()
                 self._put(imsi, now, enabled=False)
                 self._log(imsi, sub.msisdn, rules.EV_SUSPENDED, now)
+                if rules.detaches(sub):
+                    self._log(imsi, sub.msisdn, rules.EV_DETACHED, now)
 
     def resume_imsi(self, *, imsi: str) -> None:
         with self._lock:
@@ -89,6 +91,8 @@ class FakeCoreNetwork:
                 now = self._now()
                 self._put(imsi, now, enabled=False, retired=True)
                 self._log(imsi, None, rules.EV_RETIRED, now)
+                if rules.detaches(sub):
+                    self._log(imsi, None, rules.EV_DETACHED, now)
 
     def apply_post_swap_holds(
         self,

@@ -60,6 +60,7 @@ EV_RESUMED = "imsi.resumed"
 EV_RETIRED = "imsi.retired"
 EV_HOLDS = "imsi.holds_applied"
 EV_ATTACHED = "imsi.attached"
+EV_DETACHED = "imsi.detached"
 
 _IMSI = re.compile(r"^[0-9]{6,15}$")
 # E.164 as resim stores it: "+", a country code that never starts with 0, at
@@ -214,6 +215,20 @@ def needs_resume(sub: CoreSubscriber) -> bool:
     if sub.retired:
         raise imsi_retired(sub.imsi)
     return not sub.enabled
+
+
+def detaches(sub: CoreSubscriber) -> bool:
+    """Whether taking ``sub``'s access away now must drop it from the network.
+
+    Suspend, and retire of an IMSI still in service, take access away. If a
+    device with the IMSI has registered, the serving network is told to drop
+    it at once, not at its next location update: osmo-hlr sends GSUP
+    Delete-Subscriber-Data to the VLR/SGSN it has on record (only when a flag
+    goes from on to off); the built-in and fake cores, which have no radio
+    network, write an ``imsi.detached`` event that a network integration reads.
+    The caller has decided already that access goes away.
+    """
+    return sub.in_service and sub.attached_at is not None
 
 
 def needs_retire(sub: CoreSubscriber) -> bool:

@@ -83,6 +83,10 @@ class Env:
     attach: Callable[[str], None] | None = None  # the network side: a phone registers
     # The network side: was it told to drop this IMSI (issue 12.7, rules.detaches)?
     detached: Callable[[str], bool] | None = None
+    # Stock intake before a record is made (PyHSS needs the SIM's keys first).
+    intake: Callable[[str], None] = lambda _imsi: None
+    # Whether the network side of this set-up refuses a barred IMSI's registration.
+    refuses_barred_attach: bool = True
 
 
 # ------------------------------------------------------------------ the contract
@@ -106,6 +110,7 @@ class CoreNetworkContract:
 
     def test_a_provisioned_imsi_is_enabled_and_has_no_msisdn(self, env: Env) -> None:
         imsi = new_imsi()
+        env.intake(imsi)
         env.cn.provision_imsi(imsi=imsi)
         assert env.cn.is_enabled(imsi=imsi) is True
         assert env.cn.msisdn_of(imsi=imsi) is None
@@ -381,41 +386,48 @@ class CoreNetworkContract:
 
     # -------------------------------------------------------------- detach (issue 12.7)
 
+    def network_side(self, env: Env) -> tuple[Callable[[str], None], Callable[[str], bool]]:
+        if env.attach is None or env.detached is None:
+            pytest.skip("this set-up cannot make a phone register or see it dropped")
+        return env.attach, env.detached
+
     def test_suspending_an_attached_imsi_drops_it_from_the_network(self, env: Env) -> None:
-        assert env.attach is not None and env.detached is not None
+        attach, detached = self.network_side(env)
         (imsi, _), (other, _) = self.bound(env), self.bound(env)
-        env.attach(imsi)
-        env.attach(other)
+        attach(imsi)
+        attach(other)
         env.cn.suspend_imsi(imsi=imsi)
-        assert env.detached(imsi) is True
-        assert env.detached(other) is False
+        assert detached(imsi) is True
+        assert detached(other) is False
 
     def test_retiring_an_attached_old_imsi_drops_it_and_moving_alone_does_not(
         self, env: Env
     ) -> None:
-        assert env.attach is not None and env.detached is not None
+        attach, detached = self.network_side(env)
         old, msisdn = self.bound(env)
         (new,) = self.fresh(env)
-        env.attach(old)
+        attach(old)
         env.cn.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)
-        assert env.detached(old) is False  # device change: it works until the cut-over
+        assert detached(old) is False  # device change: it works until the cut-over
         env.cn.retire_imsi(imsi=old)
-        assert env.detached(old) is True
+        assert detached(old) is True
 
     def test_an_imsi_that_never_registered_has_nothing_to_drop(self, env: Env) -> None:
-        assert env.detached is not None
+        _, detached = self.network_side(env)
         imsi, _ = self.bound(env)
         env.cn.suspend_imsi(imsi=imsi)
-        assert env.detached(imsi) is False
+        assert detached(imsi) is False
 
     def test_a_barred_imsi_cannot_register_until_resumed(self, env: Env) -> None:
-        assert env.attach is not None
+        attach, _ = self.network_side(env)
+        if not env.refuses_barred_attach:
+            pytest.skip("this set-up's network side does not check access")
         imsi, _ = self.bound(env)
         env.cn.suspend_imsi(imsi=imsi)
         with pytest.raises((ExternalError, LocationUpdateRefused)):
-            env.attach(imsi)
+            attach(imsi)
         env.cn.resume_imsi(imsi=imsi)
-        env.attach(imsi)
+        attach(imsi)
         assert env.cn.attached(imsi=imsi) is True
 
     # -------------------------------------------------------------- the invariant, at random

@@ -7,7 +7,7 @@ GSUP), the IPA identity exchange the HLR starts, then UpdateLocation for the CS
 domain; the HLR answers InsertSubscriberData (acknowledged) and UpdateLocation
 result or error. Message and IE numbers: 3GPP TS 29.002 as encoded by
 Osmocom's GSUP (libosmocore ``gsup.h``): UL request 0x04, error 0x05, result
-0x06; ISD request 0x10, result 0x12; Delete-Subscriber-Data request 0x14,
+0x06; ISD request 0x10 (with the MSISDN, IE 0x08), result 0x12; Delete-Subscriber-Data request 0x14,
 error 0x15, result 0x16; IE IMSI 0x01, cause 0x02, CN domain 0x28 (1 = PS,
 2 = CS).
 
@@ -30,7 +30,7 @@ IPA_CCM, IPA_OSMO, EXT_GSUP = 0xFE, 0xEE, 0x05
 CCM_PING, CCM_PONG, CCM_ID_GET, CCM_ID_RESP, CCM_ID_ACK = 0x00, 0x01, 0x04, 0x05, 0x06
 UL_REQUEST, UL_ERROR, UL_RESULT, ISD_REQUEST, ISD_RESULT = 0x04, 0x05, 0x06, 0x10, 0x12
 DSD_REQUEST, DSD_ERROR, DSD_RESULT = 0x14, 0x15, 0x16
-IE_IMSI, IE_CAUSE, IE_CN_DOMAIN = 0x01, 0x02, 0x28
+IE_IMSI, IE_CAUSE, IE_MSISDN, IE_CN_DOMAIN = 0x01, 0x02, 0x08, 0x28
 CN_PS, CN_CS = 1, 2
 TAG_SERNR, TAG_UNITNAME, TAG_UNIT = 0x00, 0x01, 0x08
 
@@ -151,6 +151,7 @@ class FakeVlr:
         self._identified = False
         self._results: dict[str, str] = {}  # IMSI -> "ok" / "refused"
         self.deletes: list[DeleteSubscriberData] = []
+        self.inserts: list[tuple[str, str | None]] = []  # (IMSI, MSISDN digits) of each ISD
         self.error: BaseException | None = None
 
     def start(self) -> FakeVlr:
@@ -194,6 +195,11 @@ class FakeVlr:
         self._wait(lambda: any(d.imsi == imsi for d in self.deletes), f"a DSD for {imsi}", timeout)
         return self.deletes_for(imsi)[0]
 
+    def numbers_sent(self, imsi: str) -> list[str | None]:
+        """The MSISDN of each InsertSubscriberData for ``imsi``, in order."""
+        with self._changed:
+            return [number for i, number in self.inserts if i == imsi]
+
     def _wait(self, done: object, what: str, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout or self._timeout)
         with self._changed:
@@ -232,6 +238,11 @@ class FakeVlr:
             imsi_ie = _ie(IE_IMSI, _tbcd(imsi))
             if kind == ISD_REQUEST:
                 sock.sendall(_frame(IPA_OSMO, bytes([EXT_GSUP, ISD_RESULT]) + imsi_ie))
+                # MSISDN IE: a length octet, then the digits in TBCD (as osmo-hlr 1.5 sends it)
+                number = ies.get(IE_MSISDN)
+                with self._changed:
+                    self.inserts.append((imsi, _untbcd(number[1:]) or None if number else None))
+                    self._changed.notify_all()
             elif kind == DSD_REQUEST:
                 domain = ies.get(IE_CN_DOMAIN)
                 sock.sendall(_frame(IPA_OSMO, bytes([EXT_GSUP, DSD_RESULT]) + imsi_ie))

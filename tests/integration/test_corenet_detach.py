@@ -169,6 +169,34 @@ class TestSuspendAndRetireDetach:
         assert cn.is_enabled(imsi=imsi) is True
 
 
+class TestANewSimAlreadyRegisteredLearnsItsNumber:
+    def test_the_serving_vlr_gets_the_moved_number_at_once(
+        self, cn: OsmoHlrCoreNetwork, vlr: FakeVlr
+    ) -> None:
+        msisdn = new_msisdn()
+        old, new = sim(cn, msisdn), sim(cn)
+        vlr.attach(new)  # the eSIM is installed and registered; its callback is late
+        assert vlr.numbers_sent(new) == [None]  # registered without a number
+        cn.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)
+        vlr.attach(sim(cn))  # flush
+        assert vlr.numbers_sent(new) == [None, msisdn[1:]]
+
+    def test_a_repeated_move_tells_it_again_and_an_unregistered_sim_is_not_told(
+        self, cn: OsmoHlrCoreNetwork, vlr: FakeVlr
+    ) -> None:
+        msisdn = new_msisdn()
+        old, new = sim(cn, msisdn), sim(cn)
+        cn.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)
+        vlr.attach(sim(cn))  # flush
+        assert vlr.numbers_sent(new) == []
+        vlr.attach(new)  # registers now: the location update carries the number
+        assert vlr.numbers_sent(new) == [msisdn[1:]]
+        cn.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)  # a job's retry
+        vlr.attach(sim(cn))
+        assert vlr.numbers_sent(new) == [msisdn[1:], msisdn[1:]]
+        assert cn.imsi_of(msisdn=msisdn) == new
+
+
 class TestVtyErrorsAreClassifiedAsOnCtrl:
     def test_an_unreachable_vty_is_retryable_and_changes_nothing(
         self, hlr: OsmoHlrEndpoint, cn: OsmoHlrCoreNetwork

@@ -21,7 +21,10 @@ Mapping:
 - provision: CTRL ``SET subscriber.create <IMSI>`` (the HLR creates it with
   CS and PS access on, as the built-in adapter does);
 - MSISDN: CTRL ``msisdn`` (digits, or ``none``). resim speaks E.164 with
-  ``+``; the HLR stores the same number without it;
+  ``+``; the HLR stores the same number without it. CTRL does not tell the
+  network either: when the new IMSI is registered already, the number is
+  written once more over the VTY (``update msisdn``), which sends GSUP
+  InsertSubscriberData with it to the serving VLR/SGSN;
 - suspend / resume: VTY ``network-access-mode none`` / ``cs+ps``;
 - retire: VTY ``network-access-mode none`` (detaches), then the
   authentication data deleted over CTRL (``aud2g`` and ``aud3g`` to
@@ -77,6 +80,8 @@ DEFAULT_CTRL_PORT = 4259
 # What osmo-hlr 1.5 answers to a SET of an MSISDN another subscriber holds
 # (its database's unique constraint), learnt against the running daemon.
 MSISDN_TAKEN = "Update MSISDN failed"
+# ... and what its VTY prints for the same refusal.
+MSISDN_TAKEN_VTY = "% Error: cannot update MSISDN"
 _HEX128 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
@@ -150,18 +155,49 @@ class OsmoHlrCoreNetwork:
                 old_imsi=old_imsi,
                 holder=holder,
             )
-            if not plan.bind:
-                return
-            if plan.clear_imsi is not None:
-                # Narrow the window in which another client could have moved the
-                # number away (and given the old IMSI another one) since we looked.
-                if self._holder(digits) != plan.clear_imsi:
-                    raise rules.busy(f"{msisdn} moved while being moved; retry")
-                self._set(plan.clear_imsi, "msisdn", "none")
-            try:
-                self._set(new_imsi, "msisdn", digits)
-            except ExternalError as exc:
-                self._after_failed_bind(msisdn, digits, new_imsi, plan.clear_imsi, exc)
+            if plan.bind:
+                self._bind(msisdn, digits, new_imsi, plan.clear_imsi)
+            self._tell_serving_network(new_imsi, digits)
+
+    def _bind(self, msisdn: str, digits: str, new_imsi: str, clear_imsi: str | None) -> None:
+        """The writes of a move, over CTRL (lock held); see the module docstring."""
+        if clear_imsi is not None:
+            # Narrow the window in which another client could have moved the
+            # number away (and given the old IMSI another one) since we looked.
+            if self._holder(digits) != clear_imsi:
+                raise rules.busy(f"{msisdn} moved while being moved; retry")
+            self._set(clear_imsi, "msisdn", "none")
+        try:
+            self._set(new_imsi, "msisdn", digits)
+        except ExternalError as exc:
+            self._after_failed_bind(msisdn, digits, new_imsi, clear_imsi, exc)
+
+    def _tell_serving_network(self, imsi: str, digits: str) -> None:
+        """A VLR/SGSN that serves ``imsi`` learns its number now (lock held).
+
+        CTRL's ``msisdn`` only writes the database; the VTY's ``update msisdn``
+        also sends GSUP InsertSubscriberData with the number to the VLR/SGSN on
+        record. Writing the same number again over the VTY is how to send that
+        (osmo-hlr has no command that only notifies). Needed when the new SIM
+        registered before the cut-over (an eSIM installed and attached, its
+        callback late): without it the network keeps it without a number until
+        its next location update. Also run on a repeated move, so a retry after
+        a failure here completes the notice.
+        """
+        info = parse_table(self._ctrl.get(f"subscriber.by-imsi-{imsi}.info"))
+        if info.get("msisdn") != digits:
+            return  # moved on meanwhile: whoever moved it tells the network
+        if not (info.get("vlr_number") or info.get("sgsn_number")):
+            return  # not registered anywhere: the location update will carry it
+        try:
+            self._vty.run(f"subscriber imsi {imsi} update msisdn {digits}")
+        except VtyError as exc:
+            if exc.code == rules.UNKNOWN_IMSI:
+                raise rules.unknown_imsi(imsi) from exc
+            if exc.reason.startswith(MSISDN_TAKEN_VTY):
+                # Another client took the number between our read and this write.
+                raise rules.busy(f"+{digits} moved while its new IMSI was notified") from exc
+            raise
 
     def suspend_imsi(self, *, imsi: str) -> None:
         with self._lock:

@@ -23,7 +23,9 @@ Errors (all :class:`resim.errors.ExternalError`, as on the CTRL path):
 - ``% No subscriber for imsi = '...'``: :class:`VtyError`, ``CORE_UNKNOWN_IMSI``;
 - ``% Unknown command.`` and the other parser complaints (a VTY that does not
   know the command: another osmo-hlr version): ``CORE_PROTOCOL_ERROR``;
-- any other ``%`` line: :class:`VtyError`, permanent ``CORE_REJECTED``;
+- any other ``%`` line but osmo-hlr's reports of success (``% Updated
+  subscriber ...``, ``% Created ...``, ``% Deleted ...``): :class:`VtyError`,
+  permanent ``CORE_REJECTED``;
 - a server that asks for a password: permanent ``CORE_REJECTED`` (configure
   the VTY without login on a loopback or management address).
 """
@@ -50,6 +52,9 @@ _PARSER_ERRORS = (
     "% Ambiguous command",
 )
 _NO_SUBSCRIBER = "% No subscriber for "
+# osmo-hlr reports some successes with a % line too ("% Updated subscriber
+# IMSI='...' to MSISDN='...'", "% Created subscriber ..."): these are not errors.
+_DONE = re.compile(r"^% (Updated|Created|Deleted) subscriber ")
 
 
 class VtyError(ExternalError):
@@ -129,8 +134,9 @@ class VtyClient:
                 self._drop()
                 raise
         for line in output.splitlines():
-            if line.lstrip().startswith("%"):
-                raise VtyError(line.strip(), command=command)
+            text = line.strip()
+            if text.startswith("%") and not _DONE.match(text):
+                raise VtyError(text, command=command)
         return output
 
     def close(self) -> None:

@@ -430,6 +430,44 @@ class CoreNetworkContract:
         attach(imsi)
         assert env.cn.attached(imsi=imsi) is True
 
+    # -------------------------------------------------------------- refresh (issue 15.9)
+
+    def refresh(self, env: Env, imsi: str) -> bool:
+        try:
+            return bool(env.cn.cancel_location(imsi=imsi))
+        except ExternalError as exc:
+            if exc.code == "CORE_REFRESH_UNSUPPORTED":
+                assert exc.retryable is False
+                pytest.skip("this core network cannot send a Cancel-Location on request")
+            raise
+
+    def test_a_refresh_drops_an_attached_imsi_and_keeps_its_access(self, env: Env) -> None:
+        attach, detached = self.network_side(env)
+        imsi, msisdn = self.bound(env)
+        attach(imsi)
+        assert self.refresh(env, imsi) is True
+        assert detached(imsi) is True
+        assert env.cn.is_enabled(imsi=imsi) is True
+        assert env.cn.imsi_of(msisdn=msisdn) == imsi
+        attach(imsi)  # the phone registers afresh
+
+    def test_a_refresh_of_an_imsi_nobody_serves_tells_nobody(self, env: Env) -> None:
+        imsi, _ = self.bound(env)
+        assert self.refresh(env, imsi) is False
+        if env.detached is not None:
+            assert env.detached(imsi) is False
+
+    def test_a_refresh_of_an_unknown_imsi_is_refused(self, env: Env) -> None:
+        ghost = new_imsi()
+        try:
+            env.cn.cancel_location(imsi=ghost)
+        except ExternalError as exc:
+            if exc.code == "CORE_REFRESH_UNSUPPORTED":
+                pytest.skip("this core network cannot send a Cancel-Location on request")
+            assert (exc.code, exc.retryable) == ("CORE_UNKNOWN_IMSI", False)
+        else:
+            raise AssertionError("an unknown IMSI was refreshed")
+
     # -------------------------------------------------------------- the invariant, at random
 
     def test_random_operation_sequences_agree_with_a_simple_model(self, env: Env) -> None:
@@ -634,8 +672,10 @@ class TestBuiltinCoreNetwork(CoreNetworkContract):
 
 
 def detach_events(cn: FakeCoreNetwork | BuiltinCoreNetwork, imsi: str) -> bool:
-    """What the built-in and fake cores tell the network: an ``imsi.detached`` event."""
-    return any(e.operation == rules.EV_DETACHED for e in cn.events(imsi=imsi))
+    """What the built-in and fake cores tell the network: an ``imsi.detached`` event
+    (access taken away) or ``imsi.refreshed`` (a Cancel-Location on request)."""
+    drops = (rules.EV_DETACHED, rules.EV_REFRESHED)
+    return any(e.operation in drops for e in cn.events(imsi=imsi))
 
 
 @pytest.fixture(scope="module")

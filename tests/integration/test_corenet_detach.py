@@ -394,3 +394,16 @@ class TestAStolenPhoneIsDroppedFromTheNetwork:
         assert vlr.wait_for_delete(old_imsi).imsi == old_imsi
         with pytest.raises(LocationUpdateRefused):
             vlr.attach(old_imsi)
+
+
+class TestNoRefreshOnOsmoHlr:
+    def test_a_refresh_is_refused_for_good_and_the_sim_keeps_service(
+        self, cn: OsmoHlrCoreNetwork, vlr: FakeVlr
+    ) -> None:
+        imsi = sim(cn, new_msisdn())
+        vlr.attach(imsi)
+        with pytest.raises(ExternalError) as info:
+            cn.cancel_location(imsi=imsi)
+        assert (info.value.code, info.value.retryable) == ("CORE_REFRESH_UNSUPPORTED", False)
+        assert cn.is_enabled(imsi=imsi) is True
+        assert no_more_deletes(vlr, cn, imsi)

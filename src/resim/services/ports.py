@@ -191,6 +191,19 @@ class CoreNetwork(Protocol):
         """
         ...
 
+    def cancel_location(self, *, imsi: str) -> bool:
+        """A network refresh: make the network elements serving ``imsi`` drop it,
+        so the phone registers afresh (for a new SIM that will not attach, stuck
+        on a stale registration). Access is not changed.
+
+        True when a serving element was told, False when none serves the IMSI
+        (nothing to refresh: the phone has not reached the network). Unknown:
+        ``CORE_UNKNOWN_IMSI``; retired: ``CORE_IMSI_RETIRED``. A core network that
+        cannot send a Cancel-Location raises a permanent ExternalError
+        (``CORE_REFRESH_UNSUPPORTED``) rather than pretending.
+        """
+        ...
+
 
 # ---------------------------------------------------------------- geolocation
 

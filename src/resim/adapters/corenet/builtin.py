@@ -253,6 +253,19 @@ class BuiltinCoreNetwork:
         sub = self.subscriber(imsi=imsi)
         return sub is not None and sub.attached_at is not None
 
+    def cancel_location(self, *, imsi: str) -> bool:
+        """A network refresh (ports.CoreNetwork): an ``imsi.refreshed`` event, which
+        a network integration turns into a Cancel-Location; False if never attached."""
+
+        def work(conn: sa.Connection) -> bool:
+            sub = self._locked(conn, imsi)
+            if not rules.refreshes(sub):
+                return False
+            self._log(conn, imsi, sub.msisdn, rules.EV_REFRESHED, self._now())
+            return True
+
+        return self._write(work)
+
     # ------------------------------------------------------------ the network side
 
     def record_attach(self, *, imsi: str) -> None:

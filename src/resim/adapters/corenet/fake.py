@@ -129,6 +129,15 @@ class FakeCoreNetwork:
             sub = self._subs.get(imsi)
             return sub is not None and sub.attached_at is not None
 
+    def cancel_location(self, *, imsi: str) -> bool:
+        """A network refresh (see BuiltinCoreNetwork.cancel_location)."""
+        with self._lock:
+            sub = self._require(imsi)
+            if not rules.refreshes(sub):
+                return False
+            self._log(imsi, sub.msisdn, rules.EV_REFRESHED, self._now())
+            return True
+
     def record_attach(self, *, imsi: str) -> None:
         """A device with ``imsi`` registered (see BuiltinCoreNetwork.record_attach)."""
         rules.check_imsi(imsi)

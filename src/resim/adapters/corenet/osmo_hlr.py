@@ -281,6 +281,23 @@ class OsmoHlrCoreNetwork:
             code="CORE_HOLDS_UNSUPPORTED",
         )
 
+    def cancel_location(self, *, imsi: str) -> bool:
+        """osmo-hlr 1.5 sends Cancel-Location only when a phone registers elsewhere.
+
+        Neither CTRL nor VTY asks for one; the only lever, switching access off
+        and on again (Delete-Subscriber-Data), bars the SIM for a moment and
+        leaves it barred if the second command fails, which resim cannot tell
+        apart from a suspension afterwards. So a refresh is refused for good
+        (``CORE_REFRESH_UNSUPPORTED``): the customer restarts the phone.
+        """
+        rules.check_imsi(imsi)
+        raise ExternalError(
+            "osmo-hlr cannot send a Cancel-Location on request; ask the customer to restart "
+            "the phone (or switch airplane mode on and off)",
+            retryable=False,
+            code=rules.REFRESH_UNSUPPORTED,
+        )
+
     # ------------------------------------------------------------ extras
 
     def subscriber(self, *, imsi: str) -> CoreSubscriber | None:

@@ -165,6 +165,17 @@ class TestTheNetworksFaultsAreRetryable:
         assert vty.run("show version") == "OsmoHLR 1.5.0"
         assert server.connections == 2
 
+    def test_a_connection_the_server_closed_while_idle_is_replaced_at_once(self, peer) -> None:
+        def reply(conn: socket.socket, line: str) -> bool:
+            conn.sendall(f"{line}\r\nOsmoHLR 1.5.0\r\nOsmoHLR# ".encode())
+            return False  # answer, then close: an idle timeout on the server's side
+
+        server = peer(reply)
+        vty = VtyClient("127.0.0.1", server.port, timeout=2)
+        assert vty.run("show version") == "OsmoHLR 1.5.0"
+        assert vty.run("show version") == "OsmoHLR 1.5.0"  # no error for the caller
+        assert server.connections == 2
+
     def test_a_vty_that_asks_for_a_password_is_refused_for_good(self, peer) -> None:
         vty = VtyClient("127.0.0.1", peer(answer(""), banner=b"\r\nPassword: ").port, timeout=2)
         err = failure(vty)

@@ -19,7 +19,8 @@ Problems are printed, not signalled: output lines beginning with ``%``.
 Errors (all :class:`resim.errors.ExternalError`, as on the CTRL path):
 
 - a broken, refused or silent connection: retryable ``CORE_UNAVAILABLE``;
-  the next command reconnects;
+  the next command reconnects (a kept connection found closed is replaced
+  at once, once: the server may close idle sessions);
 - ``% No subscriber for imsi = '...'``: :class:`VtyError`, ``CORE_UNKNOWN_IMSI``;
 - ``% Unknown command.`` and the other parser complaints (a VTY that does not
   know the command: another osmo-hlr version): ``CORE_PROTOCOL_ERROR``;
@@ -122,17 +123,26 @@ class VtyClient:
         if not command.isascii() or not command.isprintable() or not command.strip():
             raise ValueError("a VTY command is one line of printable ASCII")
         with self._lock:
-            try:
-                sock = self._connect()
-                sock.sendall(command.encode("ascii") + b"\n")
-                output = command_output(self._read_prompt(sock), command)
-            except OSError as exc:
-                self._drop()
-                where = f"{self._addr[0]}:{self._addr[1]}"
-                raise rules.unavailable(f"osmo-hlr VTY {where}: {exc}") from exc
-            except ExternalError:
-                self._drop()
-                raise
+            # A kept connection may have been closed by the server while idle: one
+            # more try on a new one. Safe because every command resim sends is
+            # idempotent (setting access or a number to what it already is).
+            reused = self._sock is not None
+            while True:
+                try:
+                    sock = self._connect()
+                    sock.sendall(command.encode("ascii") + b"\n")
+                    output = command_output(self._read_prompt(sock), command)
+                    break
+                except OSError as exc:
+                    self._drop()
+                    if reused and not isinstance(exc, TimeoutError):
+                        reused = False
+                        continue
+                    where = f"{self._addr[0]}:{self._addr[1]}"
+                    raise rules.unavailable(f"osmo-hlr VTY {where}: {exc}") from exc
+                except ExternalError:
+                    self._drop()
+                    raise
         for line in output.splitlines():
             text = line.strip()
             if text.startswith("%") and not _DONE.match(text):

@@ -2,7 +2,8 @@
 
 The demo starts its own osmo-hlr on a free loopback address; the walkthrough
 (a lost phone, reviewed, eSIM installed on the emulator) must complete with
-the number moved and the old SIM retired in the HLR itself, and the daemon
+the lost phone dropped by its VLR (a fake one over GSUP) when its SIM is
+barred, the number moved and the old SIM retired in the HLR itself, and the daemon
 must be gone after the demo stops. Without the binary the demo refuses in
 one line. Skipped without osmo-hlr, a failure under CI=true.
 """
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from gsup_support import FakeVlr
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
+from resim.adapters.corenet.osmo_hlr_runner import GSUP_PORT
 from resim.entrypoints.demo import DemoStack, start_demo, walkthrough
 from resim.errors import ConfigurationError
 from resim.settings import Settings
@@ -61,7 +64,10 @@ def test_the_walkthrough_completes_on_osmo_hlr(stack: DemoStack) -> None:
         line = stack.data.lines[0]
         before = hlr.imsi_of(msisdn=line.msisdn)
         assert before is not None and hlr.is_enabled(imsi=before)
-        done = walkthrough(stack, say=lambda _line: None)
+        with FakeVlr(settings.osmo_hlr_ctrl_host, GSUP_PORT) as vlr:
+            vlr.attach(before)  # the lost phone, registered on the network
+            done = walkthrough(stack, say=lambda _line: None)  # over HTTP, lost phone
+            assert vlr.wait_for_delete(before).imsi == before  # dropped when barred
         assert done["state"] == "completed"
         after = hlr.imsi_of(msisdn=line.msisdn)
         assert after not in (None, before)  # the number moved in the HLR itself

@@ -258,6 +258,12 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     say(f"  requests             {api}/v1/requests  (needs a key or a staff session)")
     say(f"  SM-DP+ emulator      {stack.emulator.url}/emulator/profiles")
     say(f"  metrics              {api}/metrics")
+    if stack.settings.core_network == "osmo-hlr":
+        s = stack.settings
+        say(
+            f"  osmo-hlr (core)      CTRL {s.osmo_hlr_ctrl_host}:{s.osmo_hlr_ctrl_port}, "
+            f"VTY: telnet {s.osmo_hlr_vty_host or s.osmo_hlr_ctrl_host} {s.osmo_hlr_vty_port}"
+        )
     say("Sign in (dev credentials; never use them outside the demo):")
     say(f"  demo BSS API key     {stack.credentials.client_key}")
     for who in stack.credentials.staff.values():

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resim.adapters.corenet.osmo_vty import VtyClient, command_output, strip_telnet
 from resim.errors import ExternalError
@@ -184,6 +186,15 @@ class TestTheNetworksFaultsAreRetryable:
 
 
 class TestTelnet:
+    @given(st.binary(max_size=200), st.binary(max_size=50))
+    def test_text_around_negotiations_survives_whatever_they_are(
+        self, noise: bytes, text: bytes
+    ) -> None:
+        clean = text.replace(b"\xff", b"")
+        negotiations = b"".join(bytes([0xFF, 0xFB + b % 4, b]) for b in noise)
+        assert strip_telnet(negotiations + clean) == clean
+        strip_telnet(noise)  # never raises, whatever arrives
+
     def test_negotiations_are_removed_and_escaped_ff_kept(self) -> None:
         assert strip_telnet(IAC_HELLO + b"a\xff\xffb\xff\xfa\x1f\x00\x50\xff\xf0c") == (b"a\xffbc")
 

@@ -67,6 +67,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/auth/staff/login"): {"anyone"},
     ("POST", "/v1/auth/logout"): {"customer", "agent", "reviewer", "admin"},
     ("GET", "/v1/lines/{msisdn}"): {"agent"},
+    ("POST", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
+    ("GET", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
     ("POST", "/v1/identity-checks"): {"agent"},
     ("GET", "/health"): {"anyone"},
     ("GET", "/ready"): {"anyone"},

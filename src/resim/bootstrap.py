@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
+from resim.adapters.corenet.pyhss import PyHssCoreNetwork, PyHssSettings
 from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
@@ -253,6 +254,8 @@ def core_network_problem(settings: Settings) -> str | None:
             "RESIM_CORE_NETWORK=osmo-hlr needs RESIM_OSMO_HLR_CTRL_HOST (the HLR's CTRL "
             "address; RESIM_OSMO_HLR_VTY_HOST defaults to it)"
         )
+    if settings.core_network == "pyhss" and not settings.pyhss_url:
+        return "RESIM_CORE_NETWORK=pyhss needs RESIM_PYHSS_URL (PyHSS's API, e.g. http://hss:8080)"
     return None
 
 
@@ -270,6 +273,17 @@ def build_core_network(settings: Settings, engine: sa.Engine) -> CoreNetwork:
             vty_host=settings.osmo_hlr_vty_host or None,
             vty_port=settings.osmo_hlr_vty_port,
             timeout=settings.osmo_hlr_timeout_seconds,
+        )
+    if settings.core_network == "pyhss":
+        key = settings.pyhss_provisioning_key.get_secret_value()
+        return PyHssCoreNetwork(
+            PyHssSettings(
+                url=settings.pyhss_url,
+                provisioning_key=key or None,
+                default_apn=settings.pyhss_default_apn,
+                apn_list=settings.pyhss_apn_list,
+                timeout=settings.pyhss_timeout_seconds,
+            )
         )
     return BuiltinCoreNetwork(engine)
 

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
+from resim.adapters.corenet.pyhss import PyHssCoreNetwork
 from resim.bootstrap import build_core_network, core_network_problem
-from resim.entrypoints.cli import CORE_NETWORKS, app
+from resim.entrypoints.cli import CORE_NETWORKS, DEMO_CORE_NETWORKS, app
 from resim.errors import ConfigurationError
 from resim.settings import Settings
 
@@ -57,7 +58,11 @@ class TestTheSetting:
     @pytest.mark.parametrize(
         "values",
         [
-            {"core_network": "pyhss"},
+            {"core_network": "open5gs"},
+            {"core_network": "pyhss", "pyhss_url": "hss:8080"},
+            {"pyhss_url": "ftp://hss"},
+            {"pyhss_apn_list": "1;2"},
+            {"pyhss_default_apn": 0},
             {"core_network": "Osmo-HLR"},
             {"osmo_hlr_ctrl_host": "127.0.0.1:4259"},
             {"osmo_hlr_vty_host": "telnet://hlr"},
@@ -70,8 +75,28 @@ class TestTheSetting:
         with pytest.raises(ValidationError):
             Settings(**values)  # type: ignore[arg-type]
 
-    def test_the_demo_offers_every_core_network_the_setting_takes(self) -> None:
-        assert CORE_NETWORKS == ["builtin", "osmo-hlr"]
+    def test_the_setting_takes_three_and_the_demo_runs_on_two(self) -> None:
+        assert CORE_NETWORKS == ["builtin", "osmo-hlr", "pyhss"]
+        assert DEMO_CORE_NETWORKS == ["builtin", "osmo-hlr"]
+
+    def test_pyhss_is_built_with_its_url_and_key(self) -> None:
+        settings = Settings(
+            core_network="pyhss",
+            pyhss_url="http://127.0.0.9:18080/",
+            pyhss_provisioning_key="k3y",  # type: ignore[arg-type]
+            pyhss_apn_list="1,2",
+        )
+        core = build_core_network(settings, sa.create_engine("sqlite://"))
+        assert isinstance(core, PyHssCoreNetwork)
+        assert str(core._api._http.base_url) == "http://127.0.0.9:18080"
+        assert core._api._http.headers["Provisioning-Key"] == "k3y"
+        assert core._settings.apn_list == "1,2"
+        core.close()
+
+    def test_pyhss_without_a_url_is_refused_by_name(self) -> None:
+        settings = Settings(core_network="pyhss")
+        assert "RESIM_PYHSS_URL" in (core_network_problem(settings) or "")
+        assert "k3y" not in repr(Settings(pyhss_provisioning_key="k3y"))  # type: ignore[arg-type]
 
 
 class TestStartUp:
@@ -90,9 +115,16 @@ class TestStartUp:
     def test_an_unknown_core_network_names_the_choices(self, tmp_path: Path) -> None:
         code, out = run(tmp_path, "worker", RESIM_CORE_NETWORK="open5gs")
         assert code == 2
-        assert "RESIM_CORE_NETWORK" in out and "'builtin' or 'osmo-hlr'" in out
+        assert "RESIM_CORE_NETWORK" in out and "'builtin', 'osmo-hlr' or 'pyhss'" in out
 
     def test_the_demo_refuses_an_unknown_core_network(self, tmp_path: Path) -> None:
         code, out = run(tmp_path, "demo", "--core-network", "open5gs")
         assert code == 2
         assert "--core-network is builtin or osmo-hlr" in out
+
+
+def test_the_demo_refuses_pyhss_with_one_line(tmp_path: Path) -> None:
+    code, out = run(tmp_path, "demo", "--core-network", "pyhss")
+    assert code == 2 and "--core-network is builtin or osmo-hlr" in out
+    code, out = run(tmp_path, "demo", RESIM_CORE_NETWORK="pyhss", RESIM_PYHSS_URL="http://h:1")
+    assert code == 2 and "the demo runs on builtin or osmo-hlr" in out

@@ -24,6 +24,9 @@ from resim.settings import Settings
 
 # The values RESIM_CORE_NETWORK takes, for `resim demo --core-network`.
 CORE_NETWORKS = list(typing.get_args(Settings.model_fields["core_network"].annotation))
+# The demo seeds its own SIMs: on PyHSS their keys would have to be in its AuC
+# first (stock intake, docs/pyhss.md), so the demo runs on the other two.
+DEMO_CORE_NETWORKS = [name for name in CORE_NETWORKS if name != "pyhss"]
 
 app = typer.Typer(
     help="resim: safe SIM and eSIM replacement.",
@@ -267,7 +270,7 @@ def demo(
     core_network: Annotated[
         str | None,
         typer.Option(
-            help=f"{' or '.join(CORE_NETWORKS)}; default: RESIM_CORE_NETWORK. osmo-hlr: the"
+            help=f"{' or '.join(DEMO_CORE_NETWORKS)}; default: RESIM_CORE_NETWORK. osmo-hlr: the"
             " one at RESIM_OSMO_HLR_CTRL_HOST, or one the demo starts on loopback",
         ),
     ] = None,
@@ -277,10 +280,17 @@ def demo(
 
     settings = _settings(quiet=True, demo=True)
     if core_network is not None:
-        if core_network not in CORE_NETWORKS:
-            typer.echo(f"error: --core-network is {' or '.join(CORE_NETWORKS)}", err=True)
+        if core_network not in DEMO_CORE_NETWORKS:
+            typer.echo(f"error: --core-network is {' or '.join(DEMO_CORE_NETWORKS)}", err=True)
             raise typer.Exit(2)
         settings = settings.model_copy(update={"core_network": core_network})
+    if settings.core_network not in DEMO_CORE_NETWORKS:
+        typer.echo(
+            f"error: the demo runs on {' or '.join(DEMO_CORE_NETWORKS)}, not on "
+            f"RESIM_CORE_NETWORK={settings.core_network} (docs/pyhss.md)",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         stack = demo_mod.start_demo(
             settings,

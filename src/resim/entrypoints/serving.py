@@ -24,6 +24,7 @@ class ServerThread:
         config = uvicorn.Config(
             app,
             log_level=log_level,
+            log_config=None,  # resim's handler (entrypoints/logs.py)
             lifespan="off",
             timeout_graceful_shutdown=2,
             access_log=False,

@@ -14,6 +14,7 @@ an impostor, the secret key).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,7 +33,6 @@ import httpx
 import pytest
 
 from resim.adapters.db.migrate import upgrade
-from resim.adapters.es2.peers import fingerprint_of
 from resim.adapters.mail.capture import MailCapture
 from resim.adapters.sms.capture import SmsCapture
 from resim.bootstrap import build_context, build_engine
@@ -201,7 +201,7 @@ def test_serve_worker_and_emulator_over_mutual_tls_log_one_clean_line_per_event(
             [
                 {
                     "requester_id": "smdp-emulator",
-                    "sha256": fingerprint_of(pki.smdp_client.cert.read_bytes()),
+                    "sha256": sha256_of(pki.smdp_client.cert.read_bytes()),
                 }
             ]
         ),
@@ -356,3 +356,10 @@ def test_the_demo_walkthrough_logs_cleanly(tmp_path: Path) -> None:
     assert "walkthrough completed" in done.stdout
     assert_clean_json_log("demo", done.stderr.replace("stopping ...\n", ""), [SECRET_KEY])
     assert "Logging error" not in done.stdout and "Traceback" not in done.stdout
+
+
+def sha256_of(cert_pem: bytes) -> str:
+    """The certificate's SHA-256 fingerprint, as an operator computes it
+    (``openssl x509 -noout -fingerprint -sha256``), in hex."""
+    der = ssl.PEM_cert_to_DER_cert(cert_pem.decode())
+    return hashlib.sha256(der).hexdigest()

@@ -12,6 +12,7 @@ what the HTTP caller gets, and what the database says afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import ssl
 import uuid
@@ -33,7 +34,6 @@ from test_replacement_flow import System
 from test_replacement_flow import system as system
 
 from resim.adapters.es2 import wire
-from resim.adapters.es2.peers import fingerprint_of
 from resim.bootstrap import build_api_config
 from resim.domain.activation import parse_activation_code
 from resim.emulator.app import EmulatorConfig
@@ -118,7 +118,7 @@ def _subdir(root: Path, name: str) -> Path:
 def mtls_settings(pki: Pki, db_url: str, data_dir: Path) -> Settings:
     """The settings an operator writes (as JSON in RESIM_SMDP_CALLBACK_CLIENTS)."""
     clients = [
-        {"requester_id": SMDP_DK, "sha256": _colons(fingerprint_of(pki.smdp_dk.cert.read_bytes())),
+        {"requester_id": SMDP_DK, "sha256": _colons(sha256_of(pki.smdp_dk.cert.read_bytes())),
          "brands": [OWN]},
         {"requester_id": SMDP_NO, "subject": "CN=smdp.fjord.example", "brands": [OTHER]},
         {"requester_id": SMDP_DK, "san": "urn:smdp:nordlys:2", "brands": [OWN]},
@@ -345,3 +345,10 @@ class TestTheEmulatorAsAStandardSmdp:
 
 def _json(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(str(value))
+
+
+def sha256_of(cert_pem: bytes) -> str:
+    """The certificate's SHA-256 fingerprint, as an operator computes it
+    (``openssl x509 -noout -fingerprint -sha256``), in hex."""
+    der = ssl.PEM_cert_to_DER_cert(cert_pem.decode())
+    return hashlib.sha256(der).hexdigest()

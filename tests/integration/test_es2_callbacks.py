@@ -237,6 +237,14 @@ class TestCallbackRouter:
         assert got.iccid == "8999001000000000012"
         assert got.timestamp == dt.datetime(2025, 1, 2, 2, 4, 5, tzinfo=dt.UTC)
 
+    def test_the_204_carries_x_admin_protocol_like_every_es2_answer(
+        self, operator_app: tuple[AppThread, Operator], operator: Operator
+    ) -> None:
+        # SGP.22 6.5.1: one real ES2+ peer rejects an answer without a gsma/rsp/v2. header.
+        resp = self.post(operator_app[0].url, self.body())
+        assert resp.status_code == 204
+        assert resp.headers["X-Admin-Protocol"] == "gsma/rsp/v2.5.0"
+
     @pytest.mark.parametrize("token", [None, "wrong"])
     def test_unauthenticated_is_401_with_1_1_1_1(
         self, operator_app: tuple[AppThread, Operator], operator: Operator, token: str | None

@@ -260,9 +260,9 @@ def test_serve_worker_and_emulator_over_mutual_tls_log_one_clean_line_per_event(
             httpx.Client(base_url=smdp_url, verify=as_operator, timeout=10) as smdp,
             httpx.Client(base_url=api_url, verify=as_browser, timeout=10) as api,
         ):
-            wait_for("the API", lambda: api.get("/health").status_code == 200, procs, 60)
+            wait_for("the API", lambda: api.get("/health").status_code == 200, procs, 180)
             wait_for(
-                "the SM-DP+", lambda: smdp.get("/emulator/health").status_code == 200, procs, 60
+                "the SM-DP+", lambda: smdp.get("/emulator/health").status_code == 200, procs, 180
             )
             added = smdp.post(
                 "/emulator/stock", json={"profile_type": "default", "iccids": [profile]}
@@ -274,7 +274,7 @@ def test_serve_worker_and_emulator_over_mutual_tls_log_one_clean_line_per_event(
             def state() -> str:
                 return str(queries.get_request_view(ctx, opened.id)["state"])
 
-            wait_for("ready", lambda: state() == "ready", procs, 60)
+            wait_for("ready", lambda: state() == "ready", procs, 180)
             code = queries.activation_view(ctx, opened.id, reader="test", via="test")
             # An impostor without a certificate, with a token: refused, and its
             # token never reaches a log.
@@ -289,7 +289,7 @@ def test_serve_worker_and_emulator_over_mutual_tls_log_one_clean_line_per_event(
             )
             assert installed.status_code == 200, installed.text
             assert [c["httpStatus"] for c in installed.json()["callbacks"]] == [204, 204]
-            wait_for("the cut-over", lambda: state() == "completed", procs, 60)
+            wait_for("the cut-over", lambda: state() == "completed", procs, 180)
     finally:
         texts = {p.name: p.stop(signal.SIGTERM if p is worker else signal.SIGINT) for p in procs}
         engine.dispose()

@@ -151,3 +151,58 @@ class TestSettings:
         without = settings.model_copy(update={"api_tls_client_ca_file": None})
         with pytest.raises(RuntimeError, match="RESIM_SMDP_CALLBACK_TOKEN must be set"):
             load_secrets(without)
+
+
+class TestServeRefusesTlsFilesItCannotLoad:
+    def run_serve(self, tmp_path: Path, **env: str) -> tuple[int, str]:
+        from typer.testing import CliRunner
+
+        from resim.entrypoints.cli import app
+
+        base = {"RESIM_DATA_DIR": str(tmp_path), "RESIM_LOG_LEVEL": "WARNING"}
+        result = CliRunner().invoke(app, ["serve"], env={**base, **env})
+        return result.exit_code, result.output + result.stderr
+
+    def test_a_missing_certificate_is_named_before_anything_starts(self, tmp_path: Path) -> None:
+        code, out = self.run_serve(tmp_path, RESIM_API_TLS_CERT_FILE=str(tmp_path / "none.pem"))
+        assert code == 2
+        assert "RESIM_API_TLS_CERT_FILE" in out and "Traceback" not in out
+
+    def test_a_mapping_without_a_client_ca_is_refused(self, tmp_path: Path) -> None:
+        code, out = self.run_serve(
+            tmp_path,
+            RESIM_API_TLS_CERT_FILE=str(tmp_path / "c.pem"),
+            RESIM_SMDP_CALLBACK_CLIENTS='[{"requester_id": "a", "san": "x.example"}]',
+        )
+        assert code == 2 and "RESIM_API_TLS_CLIENT_CA_FILE" in out
+
+    def test_a_client_ca_that_is_not_pem_is_named(self, tmp_path: Path) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "resim")])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(NOW)
+            .not_valid_after(NOW + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        (tmp_path / "c.pem").write_bytes(
+            cert.public_bytes(serialization.Encoding.PEM)
+            + key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        (tmp_path / "ca.pem").write_text("not a certificate")
+        code, out = self.run_serve(
+            tmp_path,
+            RESIM_API_TLS_CERT_FILE=str(tmp_path / "c.pem"),
+            RESIM_API_TLS_CLIENT_CA_FILE=str(tmp_path / "ca.pem"),
+            RESIM_SMDP_CALLBACK_CLIENTS='[{"requester_id": "a", "san": "x.example"}]',
+        )
+        assert code == 2
+        assert "RESIM_API_TLS_CLIENT_CA_FILE" in out and "Traceback" not in out

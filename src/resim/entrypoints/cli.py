@@ -93,9 +93,19 @@ def serve(
         connection_pools,
     )
     from resim.entrypoints.api.app import build_app
-    from resim.entrypoints.tls import server_tls_options
+    from resim.entrypoints.tls import check_server_tls, server_tls_options
 
     settings = _settings()
+    tls_files = (
+        _path(settings.api_tls_cert_file),
+        _path(settings.api_tls_key_file),
+        _path(settings.api_tls_client_ca_file),
+    )
+    try:
+        check_server_tls(*tls_files)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     pools = connection_pools(settings, "api")
     engine = build_engine(settings, pool=pools[0])
     _check_pools(lambda: check_connection_budget(engine, pools, process="API"))
@@ -110,12 +120,7 @@ def serve(
         access_log=False,
         proxy_headers=False,  # RESIM_TRUSTED_PROXIES decides (entrypoints/api/forwarded.py)
         # HTTPS, and client certificates for ES2+ callbacks (entrypoints/tls.py)
-        **server_tls_options(
-            _path(settings.api_tls_cert_file),
-            _path(settings.api_tls_key_file),
-            _path(settings.api_tls_client_ca_file),
-            require_client_cert=False,
-        ),
+        **server_tls_options(*tls_files, require_client_cert=False),
     )
 
 

@@ -32,6 +32,8 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from resim.errors import ConfigurationError
+
 TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
@@ -117,6 +119,28 @@ def server_tls_options(
             http=peer_certificate_protocol(),
         )
     return options
+
+
+def check_server_tls(certfile: str | None, keyfile: str | None, client_ca: str | None) -> None:
+    """Load the files as the server will, before it starts: a missing or unreadable
+    file is a ConfigurationError naming the setting, not a traceback from uvicorn."""
+    if not certfile:
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError):
+        raise ConfigurationError(
+            "RESIM_API_TLS_CERT_FILE / RESIM_API_TLS_KEY_FILE: cannot load the server"
+            " certificate and its key (missing file, wrong format or a key that does not match)"
+        ) from None
+    if client_ca:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (OSError, ssl.SSLError):
+            raise ConfigurationError(
+                "RESIM_API_TLS_CLIENT_CA_FILE: cannot load the client CA bundle (PEM)"
+            ) from None
 
 
 def client_certificate(scope: Mapping[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ from resim import __version__
 from resim.adapters.db.migrate import head_revision
 from resim.adapters.events.capture import SinkCapture
 from resim.entrypoints.api import (
+    routes_agents,
     routes_identity,
     routes_lines,
     routes_public,
@@ -85,6 +86,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     )
     app.include_router(routes_requests.router)
     app.include_router(routes_lines.router)
+    app.include_router(routes_agents.router)
     app.include_router(routes_verification.router)
     app.include_router(routes_identity.router)
     app.include_router(common.static_router())

@@ -99,6 +99,43 @@ MESSAGES: dict[str, str] = {
     "CSRF": N_("This form has expired. Reload the page and try again."),
     "SIGN_IN": N_("Sign in to use the console."),
     "FORBIDDEN": N_("Your role does not allow this page."),
+    # Issue 12: the refusals an agent or reviewer can meet when acting.
+    "ACCOUNT_FROZEN": N_(
+        "New SIMs cannot be requested for this account: it is frozen until a fraud reviewer "
+        "unfreezes it."
+    ),
+    "NOT_FROZEN": N_("This account is not frozen."),
+    "REASON_REQUIRED": N_("Give the reason for unfreezing the account."),
+    "REASON_TOO_LONG": N_("The reason is too long: at most 500 characters."),
+    "SAME_REVIEWER": N_(
+        "You already approved unfreezing this account. A second reviewer must approve."
+    ),
+    "NOT_PENDING": N_(
+        "Only a request still waiting for the customer's verification can be taken over."
+    ),
+    "ID_CHECK_NOT_ENOUGH": N_(
+        "This brand does not accept an ID-document check alone for this request."
+    ),
+    "NOT_YOUR_SCREEN": N_("Only the console session that opened this request shows its eSIM."),
+    "HANDOFF_BY_EMAIL": N_("This brand sends the eSIM link to the customer's e-mail."),
+    "ACTIVATION_NOT_AVAILABLE": N_("The eSIM is not ready, or its code was used or withdrawn."),
+    "REQUEST_CLOSED": N_("This request has already ended."),
+    "ALREADY_INSTALLED": N_(
+        "The new eSIM is already installed; the number is moving to it and the request "
+        "cannot be cancelled."
+    ),
+    "SECOND_PERSON_REQUIRED": N_(
+        "You opened or verified this request, so another person must do this step."
+    ),
+    "NOT_AWAITING_VERIFICATION": N_("This request is not waiting for verification."),
+    "NOT_AWAITING_STEP_UP": N_("This request is not waiting for a stronger verification."),
+    "VERIFICATION_FAILED": N_("The verification did not succeed."),
+    "NO_VERIFICATION_METHOD": N_(
+        "No verification method on file fits this channel; check the customer's ID document."
+    ),
+    "DELIVERY_MODE_NOT_OFFERED": N_("This brand does not offer that delivery."),
+    "AGENT_RATE_LIMIT": N_("You opened as many requests this hour as the brand allows."),
+    "SIM_CHANGE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
 }
 
 

@@ -57,7 +57,7 @@ def take_over(
 
     The request moves to the agent channel; the customer's one-time code stops
     working and the customer is told. 403 IDENTITY_CHECK_REQUIRED without a live
-    check, 409 NOT_PENDING / ID_CHECK_NOT_ENOUGH when it cannot be taken over.
+    check; 409 NOT_PENDING or 403 ID_CHECK_NOT_ENOUGH when it cannot be taken over.
     """
     assert principal.id is not None
     state = agent_actions.take_over(
@@ -81,8 +81,8 @@ def unfreeze_account(
     """Approve lifting the freeze on the line's account (after "not me" or the attempt cap).
 
     With the brand's ``unfreeze_reviewers`` = 2 the first approval is recorded
-    and a second, different reviewer lifts it (409 SAME_REVIEWER for the same
-    one). 409 NOT_FROZEN when nothing is frozen; 400 REASON_REQUIRED.
+    and a second, different reviewer lifts it (403 SAME_REVIEWER for the same
+    one). 409 NOT_FROZEN when nothing is frozen; 422 for an empty reason.
     """
     outcome = unfreeze.unfreeze(
         ctx, msisdn=msisdn, reviewer=principal.actor, reason=body.reason, scope=principal.scope

@@ -197,7 +197,8 @@ def handover_screen(
 ) -> dict[str, Any]:
     """The activation (QR payload, SM-DP+ address, activation code) for the customer's eyes.
 
-    PermissionDenied (NOT_YOUR_SCREEN) unless ``session_id`` is the console
+    Conflict (NO_HANDOVER_SCREEN) unless an agent opened or took over this
+    eSIM request; PermissionDenied (NOT_YOUR_SCREEN) unless ``session_id`` is the console
     session that opened or took over the request, (IDENTITY_CHECK_REQUIRED)
     unless the agent's check is still live; Refused (HANDOFF_BY_EMAIL) when the
     brand sends the link by e-mail instead; Conflict (ACTIVATION_NOT_AVAILABLE)
@@ -207,12 +208,12 @@ def handover_screen(
     now = ctx.now()
     with ctx.uow() as uow:
         request = repo.get_request(uow, request_id, scope=scope)
-        if (
-            session_id is None
-            or request.agent_session_id != session_id
-            or request.channel != Channel.AGENT
-            or request.target_form != SimForm.ESIM
-        ):
+        if request.channel != Channel.AGENT or request.target_form != SimForm.ESIM:
+            raise Conflict(
+                "only an eSIM request an agent opened or took over has a hand-over screen",
+                code="NO_HANDOVER_SCREEN",
+            )
+        if session_id is None or request.agent_session_id != session_id:
             raise PermissionDenied(
                 "only the console session that opened this request shows its eSIM",
                 code="NOT_YOUR_SCREEN",

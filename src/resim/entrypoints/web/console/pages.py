@@ -116,6 +116,9 @@ MESSAGES: dict[str, str] = {
     "ID_CHECK_NOT_ENOUGH": N_(
         "This brand does not accept an ID-document check alone for this request."
     ),
+    "NO_HANDOVER_SCREEN": N_(
+        "Only an eSIM request an agent opened or took over is shown on the hand-over screen."
+    ),
     "NOT_YOUR_SCREEN": N_("Only the console session that opened this request shows its eSIM."),
     "HANDOFF_BY_EMAIL": N_("This brand sends the eSIM link to the customer's e-mail."),
     "ACTIVATION_NOT_AVAILABLE": N_("The eSIM is not ready, or its code was used or withdrawn."),

@@ -17,8 +17,8 @@ A refused token is 400 with a "reload the page" message (not 403: the caller
 may be allowed, the form is stale).
 
 Service errors become pages with the HTTP status the API would use; messages
-the console knows by code are translated (:data:`MESSAGES`), others are shown
-as the service wrote them.
+the console knows by code are translated (:data:`MESSAGES`), others are a
+translated "could not be done" with the code (never the service's English).
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ MESSAGES: dict[str, str] = {
     "CSRF": N_("This form has expired. Reload the page and try again."),
     "SIGN_IN": N_("Sign in to use the console."),
     "FORBIDDEN": N_("Your role does not allow this page."),
+    "FORM_TOO_LARGE": N_("The form is too large."),
+    "NOT_FOUND": N_("Not found."),
     # Issue 12: the refusals an agent or reviewer can meet when acting.
     "ACCOUNT_FROZEN": N_(
         "New SIMs cannot be requested for this account: it is frozen until a fraud reviewer "
@@ -175,9 +177,20 @@ def from_service(exc: ResimError) -> ConsolePageError:
     return ConsolePageError(_status_of(exc), code, exc.message)
 
 
+# A refusal the console has no words of its own for: said in the caller's language
+# with its code for support, never as the service's English (issue 12).
+UNKNOWN_REFUSAL = N_("This could not be done (reason code %(code)s).")
+
+
 def message_of(locale: str, code: str, fallback: str) -> str:
+    """The console's words for ``code`` in ``locale``; ``fallback`` (the service's
+    English) is never shown: an unknown code gets :data:`UNKNOWN_REFUSAL`."""
+    del fallback
+    gettext = translations(DOMAIN, locale).gettext
     text = MESSAGES.get(code)
-    return translations(DOMAIN, locale).gettext(text) if text else fallback or code
+    if text:
+        return gettext(text)
+    return gettext(UNKNOWN_REFUSAL) % {"code": code or "-"}
 
 
 @dataclass(frozen=True)

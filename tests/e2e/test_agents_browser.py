@@ -282,3 +282,44 @@ def test_with_the_email_policy_the_customer_gets_the_ready_link(
     request_id = request_url.rsplit("/", 1)[1]
     assert f"/status/{request_id}" in ready.text
     assert mails(web_stack, line.email, "one_time_code") == []
+
+
+def test_the_agent_takes_over_a_customers_stuck_request(browser: Any, web_stack: DemoStack) -> None:
+    """A customer started in the portal, never got past the code and walks into a store:
+    the agent checks the ID, takes the request over; the customer is told."""
+    base = web_stack.api.url
+    line = line_of(web_stack, "nordlys-dk", 2)
+    customer = new_page(browser)
+    customer.goto(f"{base}/portal")
+    customer.fill("#msisdn", line.msisdn)
+    customer.keyboard.press("Enter")
+    customer.wait_for_selector("input[name=reason]")
+    customer.check("#reason-lost")
+    customer.locator("form[action='/portal/requests'] button[type=submit]").click()
+    customer.wait_for_url("**/portal/sent")
+    customer.context.close()
+
+    agent = signed_in_as(browser, web_stack, "agent")
+    open_line(agent, base, line.msisdn)
+    agent.get_by_role("link", name="Open the request").click()
+    agent.wait_for_url(f"{base}/console/requests/*")
+    assert agent.locator("#state").get_attribute("data-state") == "requested"
+    assert agent.locator("#check-first").is_visible()  # no ID check yet: nothing offered
+    assert agent.get_by_role("button", name="Take over").count() == 0
+    step(agent, "agents-take-1-check-first")
+    request_url = agent.url
+
+    open_line(agent, base, line.msisdn)
+    agent.get_by_label("Document type").select_option("driving_licence")
+    agent.get_by_label("Last 4 digits of the document number").fill("0417")
+    agent.get_by_role("button", name="Record the check").click()
+    agent.goto(request_url)
+    assert agent.get_by_role("button", name="Take over").is_visible()
+    assert agent.get_by_role("button", name="Cancel the request").is_visible()
+    step(agent, "agents-take-2-offered")
+    agent.get_by_role("button", name="Take over").click()
+    agent.wait_for_url(request_url)
+    assert agent.locator("#state").get_attribute("data-state") == "in_review"
+    assert agent.get_by_role("button", name="Take over").count() == 0
+    step(agent, "agents-take-3-taken-over")
+    wait_for_mail(web_stack, line.email, "request_taken_over")

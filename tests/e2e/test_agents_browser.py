@@ -59,19 +59,25 @@ def signed_in_as(browser: Any, stack: DemoStack, role: str) -> Any:
     return page
 
 
-def second_reviewer(browser: Any, stack: DemoStack) -> Any:
+def new_staff(browser: Any, stack: DemoStack, role: str, username: str) -> Any:
+    """A second person of ``role``, signed in (their own TOTP seed: a code is never
+    accepted twice, so the demo's own account cannot sign in twice in one step)."""
     seed = pyotp.random_base32()
     staff.create_staff(
         build_context(stack.settings),
-        username="second-reviewer",
-        role="reviewer",
-        display_name="Second Reviewer",
+        username=username,
+        role=role,
+        display_name=username.replace("-", " ").title(),
         password=SECOND_PASSWORD,
         totp_secret=seed,
     )
     page = new_page(browser)
-    sign_in(page, stack.api.url, "second-reviewer", SECOND_PASSWORD, seed)
+    sign_in(page, stack.api.url, username, SECOND_PASSWORD, seed)
     return page
+
+
+def second_reviewer(browser: Any, stack: DemoStack) -> Any:
+    return new_staff(browser, stack, "reviewer", "second-reviewer")
 
 
 def mails(stack: DemoStack, email: str, kind: str) -> list[CapturedMail]:
@@ -259,7 +265,7 @@ def test_the_agent_shows_the_esim_on_the_screen(browser: Any, web_stack: DemoSta
     step(agent, "agents-f4-4-screen-for-the-customer")
 
     # Another agent's browser (another session) gets no screen.
-    other = signed_in_as(browser, web_stack, "agent")
+    other = new_staff(browser, web_stack, "agent", "other-agent")
     refused = other.goto(f"{request_url}/screen")
     assert refused is not None and refused.status == 403
     assert matching_id not in other.content()

@@ -7,6 +7,7 @@ the customer (hand-over screen or e-mail; no code mail for a request that needs 
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -171,6 +172,30 @@ class TestUnfreeze:
         [event] = _audit(system, "account.unfrozen")
         assert event["detail"]["reviewers"] == [f"staff:{r1}", f"staff:{r2}"]
         assert len(_audit(system, "account.unfreeze_approved")) == 1
+
+    def test_two_reviewers_at_once_are_decided_one_after_the_other(self, system: System) -> None:
+        set_policy(system, unfreeze_reviewers=2)
+        msisdn, _, _ = _frozen_by_not_me(system, 7)
+        reviewers = [_staff(system, f"rc{i}", "reviewer") for i in range(2)]
+        start = threading.Barrier(2)
+        outcomes: list[bool] = []
+
+        def approve(staff_id: str) -> None:
+            start.wait()
+            done = unfreeze.unfreeze(
+                system.ctx, msisdn=msisdn, reviewer=f"staff:{staff_id}", reason="ok", scope=DK
+            )
+            outcomes.append(done.unfrozen)
+
+        threads = [threading.Thread(target=approve, args=(r,)) for r in reviewers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == [False, True]  # one first approval, one lift
+        assert _subscriber_row(system, msisdn)["replacements_frozen_at"] is None
+        assert len(_audit(system, "account.unfreeze_approved")) == 1
+        assert len(_audit(system, "account.unfrozen")) == 1
 
     def test_another_brands_reviewer_finds_nothing_and_changes_nothing(
         self, system: System

@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
-from resim.entrypoints import cli_audit, cli_export, cli_import
+from resim.entrypoints import cli_accounts, cli_audit, cli_export, cli_import
 from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.cli_token import token_app
 from resim.entrypoints.logs import configure_logging
@@ -47,6 +47,7 @@ app.add_typer(token_app, name="token")
 cli_audit.register(app)  # resim audit ..., resim keys ...
 cli_import.register(app)  # resim import <kind> FILE, resim import all DIR
 cli_export.register(app)  # resim export ..., resim demo-data ...
+cli_accounts.register(app)  # resim accounts unfreeze ..., resim alerts list
 
 
 def _settings(*, quiet: bool = False, demo: bool = False) -> Settings:

@@ -14,6 +14,7 @@ from resim.adapters.db.migrate import head_revision
 from resim.adapters.es2.peers import CertificatePeers
 from resim.adapters.events.capture import SinkCapture
 from resim.entrypoints.api import (
+    routes_agents,
     routes_identity,
     routes_lines,
     routes_public,
@@ -87,6 +88,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     )
     app.include_router(routes_requests.router)
     app.include_router(routes_lines.router)
+    app.include_router(routes_agents.router)
     app.include_router(routes_verification.router)
     app.include_router(routes_identity.router)
     app.include_router(common.static_router())

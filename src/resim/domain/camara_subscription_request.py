@@ -6,18 +6,29 @@ Pure. Every refusal is an :class:`InvalidInput` whose ``code`` is the spec's
 ==================  ==========================================================
 INVALID_ARGUMENT    malformed body, a missing or mistyped field, an unknown
                     event type or protocol name, an unsupported
-                    ``protocolSettings``
+                    ``protocolSettings``, a ``sink`` that is not a URL at all
+                    (it fails the schema's ``format: uri``), a
+                    ``subscriptionExpireTime`` not in the future
 INVALID_PROTOCOL    a known protocol other than HTTP ("Only HTTP is supported")
-INVALID_SINK        ``sink`` not an https:// URL (see ``sink_problem``)
+INVALID_SINK        ``sink`` a URL unfit for the protocol: not https://, or
+                    carrying credentials or a fragment (see ``sink_problem``)
 INVALID_CREDENTIAL  ``sinkCredential.credentialType`` PLAIN or REFRESHTOKEN
                     ("Only Access token is supported")
 INVALID_TOKEN       ``accessTokenType`` other than ``bearer``
-OUT_OF_RANGE        ``subscriptionExpireTime`` or ``accessTokenExpiresUtc`` not
-                    in the future, ``subscriptionMaxEvents`` below 1
+OUT_OF_RANGE        ``accessTokenExpiresUtc`` not in the future,
+                    ``subscriptionMaxEvents`` below 1 (the schema's ``minimum``)
 ==================  ==========================================================
 
 The identifier rules (2-legged / 3-legged) need the caller and are the
-service's job. ``accessTokenExpiresUtc`` is RFC 3339 per the schema; the
+service's job.
+
+Why a past ``subscriptionExpireTime`` is INVALID_ARGUMENT, not OUT_OF_RANGE:
+Commonalities keeps OUT_OF_RANGE for "a given field [that] has a pre-defined
+range"; the schema gives ``subscriptionExpireTime`` none (``subscriptionMaxEvents``
+has ``minimum: 1``), and the CAMARA test plan (r3.3,
+``sim_swap_subscription_creation_24``/``_26``) expects INVALID_ARGUMENT.
+
+``accessTokenExpiresUtc`` is RFC 3339 per the schema; the
 spec's own example gives epoch seconds ("1717753038"), which is accepted too.
 """
 
@@ -33,6 +44,7 @@ from resim.domain.camara_events import (
     CREDENTIAL_TYPES,
     PROTOCOLS,
     SUBSCRIBABLE_TYPES,
+    sink_is_url,
     sink_problem,
 )
 from resim.errors import InvalidInput
@@ -75,6 +87,8 @@ def parse_subscription_request(
     sink = body["sink"]
     if not isinstance(sink, str):
         raise _bad("sink must be a string")
+    if not sink_is_url(sink):
+        raise _bad("sink is not a URL")
     problem = sink_problem(sink, allow_http_loopback=allow_http_loopback)
     if problem is not None:
         raise _bad(problem, "INVALID_SINK")
@@ -132,7 +146,7 @@ def _config(value: Any, now: dt.datetime) -> tuple[str | None, dt.datetime | Non
     if value.get("subscriptionExpireTime") is not None:
         expire_time = _datetime(value["subscriptionExpireTime"], "subscriptionExpireTime")
         if expire_time <= now:
-            raise _bad("subscriptionExpireTime must be in the future", "OUT_OF_RANGE")
+            raise _bad("subscriptionExpireTime must be in the future")
     max_events = value.get("subscriptionMaxEvents")
     if max_events is not None:
         if isinstance(max_events, bool) or not isinstance(max_events, int):

@@ -23,6 +23,7 @@ from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
+from resim.adapters.db.rate_buckets import DatabaseRateLimiter
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.emulator_status import EmulatorStatusQuery
@@ -36,7 +37,7 @@ from resim.adapters.token_issuer import LocalTokenIssuer
 from resim.entrypoints.api.app import ApiConfig
 from resim.entrypoints.camara.auth import CamaraAccess
 from resim.entrypoints.camara.mount import CamaraRuntime
-from resim.entrypoints.camara.ratelimit import RateLimiter
+from resim.entrypoints.camara.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.errors import ConfigurationError
 from resim.services.context import ServiceContext, SystemClock
@@ -328,6 +329,21 @@ def build_token_issuer(settings: Settings) -> LocalTokenIssuer:
     )
 
 
+def build_rate_limiter(settings: Settings) -> Limiter:
+    """The CAMARA per-client limiter: buckets in the database shared by every API
+    process (``camara_rate_limit_shared``, the default), else in this process."""
+    local = RateLimiter(rate=settings.camara_rate_per_second, burst=settings.camara_burst)
+    if not settings.camara_rate_limit_shared or settings.camara_rate_per_second <= 0:
+        return local
+    # A small pool of its own: a take is one short statement; a lock held longer
+    # than 2 s means the database is overloaded and the in-process bucket decides.
+    engine = create_engine(settings.effective_database_url, pool_size=4, lock_timeout=2.0)
+    store = DatabaseRateLimiter(
+        engine, rate=settings.camara_rate_per_second, burst=settings.camara_burst
+    )
+    return SharedRateLimiter(store, local)
+
+
 def build_camara(
     settings: Settings, *, clock: Clock | None = None, read_engine: sa.Engine | None = None
 ) -> CamaraRuntime:
@@ -359,7 +375,7 @@ def build_camara(
         keys,
         clock=clock,
     )
-    limiter = RateLimiter(rate=settings.camara_rate_per_second, burst=settings.camara_burst)
+    limiter = build_rate_limiter(settings)
     access = CamaraAccess(
         verifier, limiter, required_purpose=settings.camara_required_purpose or None
     )

@@ -183,7 +183,9 @@ def build_simswap_router(
         answer: dict[str, Any]
         if latest.at is None:
             answers.labels("retrieve-date", "null").inc()
-            answer = {"latestSimChange": None, "monitoredPeriod": latest.monitored_days}
+            answer = {"latestSimChange": None}
+            if latest.monitored_days is not None:
+                answer["monitoredPeriod"] = latest.monitored_days
         else:
             answers.labels("retrieve-date", "date").inc()
             answer = {"latestSimChange": rfc3339(latest.at)}

@@ -23,7 +23,7 @@ from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
-from resim.adapters.db.rate_buckets import DatabaseRateLimiter
+from resim.adapters.db.rate_buckets import DatabaseRateLimiter, create_bucket_engine
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.emulator_status import EmulatorStatusQuery
@@ -337,7 +337,7 @@ def build_rate_limiter(settings: Settings) -> Limiter:
         return local
     # A small pool of its own: a take is one short statement; a lock held longer
     # than 2 s means the database is overloaded and the in-process bucket decides.
-    engine = create_engine(settings.effective_database_url, pool_size=4, lock_timeout=2.0)
+    engine = create_bucket_engine(settings.effective_database_url)
     store = DatabaseRateLimiter(
         engine, rate=settings.camara_rate_per_second, burst=settings.camara_burst
     )

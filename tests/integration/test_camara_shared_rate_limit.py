@@ -20,8 +20,7 @@ from camara_support import Camara, camara_settings, serve_camara
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
-from resim.adapters.db.engine import create_engine
-from resim.adapters.db.rate_buckets import DatabaseRateLimiter
+from resim.adapters.db.rate_buckets import DatabaseRateLimiter, create_bucket_engine
 from resim.entrypoints.camara.ratelimit import RateLimiter, SharedRateLimiter
 
 pytestmark = pytest.mark.integration
@@ -38,7 +37,7 @@ class Clock:
 @pytest.fixture
 def engines(system: System, db_url: str) -> Iterator[tuple[sa.Engine, sa.Engine]]:
     """Two engines (two pools), as two API processes would have; ``system`` migrates."""
-    one, two = create_engine(db_url, pool_size=8), create_engine(db_url, pool_size=8)
+    one, two = create_bucket_engine(db_url, pool_size=8), create_bucket_engine(db_url, pool_size=8)
     yield one, two
     one.dispose()
     two.dispose()

@@ -39,6 +39,7 @@ from resim.entrypoints.camara.auth import CamaraAccess
 from resim.entrypoints.camara.mount import CamaraRuntime
 from resim.entrypoints.camara.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
+from resim.entrypoints.camara.versions import VERSIONS
 from resim.errors import ConfigurationError
 from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
@@ -384,7 +385,8 @@ def build_camara(
         clock,
         policy_cache_seconds=settings.camara_policy_cache_seconds,
     )
-    return CamaraRuntime(access, issuer=issuer, simswap=queries)
+    version = VERSIONS[settings.camara_version]  # the one place the setting is read
+    return CamaraRuntime(access, issuer=issuer, simswap=queries, version=version)
 
 
 def build_api_config(

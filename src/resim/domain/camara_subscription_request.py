@@ -54,6 +54,52 @@ MAX_TOKEN_LENGTH = 8192
 
 
 @dataclass(frozen=True)
+class SubscriptionDialect:
+    """What differs in sim-swap-subscriptions 0.4.0-rc (``RESIM_CAMARA_VERSION=2.2``)
+    from 0.3.0; the defaults are 0.3.0. ``entrypoints.camara.versions`` has the table.
+
+    ``strict``: "Request body strictness": properties the schema does not name,
+    at any depth, are 400 INVALID_ARGUMENT; and the 0.4 bounds apply
+    (``subscriptionMaxEvents`` at most 1,000,000: OUT_OF_RANGE; ``accessToken``
+    at most 4,096 characters, date-times at most 64). ``unsupported_identifier``,
+    ``token_context``, ``paginated``: used by the service and the routes.
+    """
+
+    strict: bool = False
+    unsupported_identifier: bool = False
+    token_context: bool = False
+    paginated: bool = False
+
+
+V0_3 = SubscriptionDialect()
+
+# The properties each object may have in 0.4 (HTTP protocol, ACCESSTOKEN credential;
+# a PRIVATE_KEY_JWT credential is refused as INVALID_CREDENTIAL before its fields matter).
+_KNOWN = {
+    "": frozenset({"protocol", "sink", "sinkCredential", "types", "config", "protocolSettings"}),
+    "protocolSettings": frozenset({"headers", "method"}),
+    "config": frozenset(
+        {"subscriptionDetail", "subscriptionExpireTime", "subscriptionMaxEvents", "initialEvent"}
+    ),
+    "config.subscriptionDetail": frozenset({"phoneNumber"}),
+    "sinkCredential": frozenset(
+        {"credentialType", "accessToken", "accessTokenExpiresUtc", "accessTokenType"}
+    ),
+}
+MAX_EVENTS_0_4 = 1_000_000
+MAX_TOKEN_LENGTH_0_4 = 4096
+MAX_DATETIME_LENGTH_0_4 = 64
+
+
+def _only_known(value: Any, where: str) -> None:
+    """400 INVALID_ARGUMENT when ``value`` (an object at ``where``) has a property
+    the 0.4 schema does not name. The message names the place, not the property
+    (the request is never echoed)."""
+    if isinstance(value, Mapping) and not set(value) <= _KNOWN[where]:
+        raise _bad(f"{where or 'the request body'} has a property the schema does not define")
+
+
+@dataclass(frozen=True)
 class SubscriptionSpec:
     sink: str
     types: tuple[str, ...]
@@ -71,11 +117,17 @@ def _bad(message: str, code: str = "INVALID_ARGUMENT") -> InvalidInput:
 
 
 def parse_subscription_request(
-    body: Any, *, now: dt.datetime, allow_http_loopback: bool
+    body: Any,
+    *,
+    now: dt.datetime,
+    allow_http_loopback: bool,
+    dialect: SubscriptionDialect = V0_3,
 ) -> SubscriptionSpec:
     """The spec of a valid request body; raises InvalidInput (codes in the module doc)."""
     if not isinstance(body, Mapping):
         raise _bad("The request body must be a JSON object.")
+    if dialect.strict:
+        _strict(body)
     for name in ("protocol", "sink", "types", "config"):
         if name not in body:
             raise _bad(f"Expected property is missing: {name}")
@@ -97,6 +149,8 @@ def parse_subscription_request(
     if settings is not None:
         _check_http_settings(settings)
     phone, expire_time, max_events = _config(body["config"], now)
+    if dialect.strict and max_events is not None and max_events > MAX_EVENTS_0_4:
+        raise _bad(f"subscriptionMaxEvents must be at most {MAX_EVENTS_0_4}", "OUT_OF_RANGE")
     credential = body.get("sinkCredential")
     credential_type = token = token_expires = None
     if credential is not None:
@@ -112,6 +166,30 @@ def parse_subscription_request(
         token_expires_at=token_expires,
         protocol=protocol,
     )
+
+
+def _strict(body: Mapping[str, Any]) -> None:
+    """0.4's strictness and bounds that 0.3.0 did not have (see SubscriptionDialect)."""
+    _only_known(body, "")
+    for where in ("protocolSettings", "config", "sinkCredential"):
+        _only_known(body.get(where), where)
+    config = body.get("config")
+    if isinstance(config, Mapping):
+        _only_known(config.get("subscriptionDetail"), "config.subscriptionDetail")
+        initial = config.get("initialEvent")
+        if initial is not None and not isinstance(initial, bool):
+            raise _bad("config.initialEvent must be a boolean")
+        expire = config.get("subscriptionExpireTime")
+        if isinstance(expire, str) and len(expire) > MAX_DATETIME_LENGTH_0_4:
+            raise _bad("subscriptionExpireTime is longer than 64 characters")
+    credential = body.get("sinkCredential")
+    if isinstance(credential, Mapping):
+        token = credential.get("accessToken")
+        if isinstance(token, str) and len(token) > MAX_TOKEN_LENGTH_0_4:
+            raise _bad("sinkCredential.accessToken is longer than 4096 characters")
+        expires = credential.get("accessTokenExpiresUtc")
+        if isinstance(expires, str) and len(expires) > MAX_DATETIME_LENGTH_0_4:
+            raise _bad("sinkCredential.accessTokenExpiresUtc is longer than 64 characters")
 
 
 def _types(value: Any) -> tuple[str, ...]:

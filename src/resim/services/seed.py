@@ -182,7 +182,7 @@ def add_number_without_sim(
         subscriber = repo.get_subscriber(uow, subscriber_id)
         if subscriber.brand_id != brand_id:
             raise InvalidInput("the subscriber is of another brand", code="BRAND_MISMATCH")
-        exists = uow.session.scalars(sa.select(Line.id).where(orm.line.c.msisdn == number))
+        exists = uow.session.scalars(sa.select(orm.line.c.id).where(orm.line.c.msisdn == number))
         if exists.first() is not None:
             raise Conflict("a line with that number already exists", code="LINE_EXISTS")
         line_id = new_id()

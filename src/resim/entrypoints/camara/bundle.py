@@ -27,7 +27,9 @@ from typing import Any
 import yaml
 
 SPEC_DIR = Path(__file__).parent / "spec"
-class _Loader(yaml.SafeLoader):
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     """Timestamps stay strings: YAML 1.1 would read an unquoted example time as a
     datetime and write it back in another form (and without its nanoseconds)."""
 
@@ -148,7 +150,8 @@ def bundle(root: Path) -> str:
         f"# Bundled by resim.entrypoints.camara.bundle from source/API_definitions/{root.name}\n"
         "# and source/common/*.yaml (see SOURCE.txt); the sources are kept byte for byte.\n"
     )
-    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return header + text
 
 
 def main() -> None:

@@ -170,3 +170,37 @@ def test_a_first_sim_makes_it_a_line_like_any_other() -> None:
     )  # fmt: skip
     line.first_sim_bound()
     assert line.awaiting_sim is False
+
+
+def test_the_demo_seeds_two_per_brand_and_camara_answers_null(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    from resim.adapters.corenet.fake import FakeCoreNetwork
+    from resim.adapters.db.migrate import upgrade
+    from resim.adapters.es2.fake import FakeSmdpClient
+    from resim.adapters.mail.fake import FakeMailer
+    from resim.bootstrap import build_context, build_engine
+    from resim.services.context import FrozenClock
+    from resim.services.demo_seed import seed_demo
+
+    upgrade(empty_db_url)
+    settings = camara_settings(empty_db_url, tmp_path)
+    clock = FrozenClock(dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC))
+    engine = build_engine(settings, pool_size=4)
+    ctx = build_context(
+        settings, engine=engine, smdp=FakeSmdpClient(), core=FakeCoreNetwork(clock.now),
+        mailer=FakeMailer(), clock=clock,
+    )  # fmt: skip
+    data = seed_demo(ctx, lines_per_brand=3, stock_per_brand=4)
+    assert len(data.numbers_without_sim) == 8
+    assert not set(data.numbers_without_sim) & {line.msisdn for line in data.lines}
+    try:
+        served = serve_camara(ctx, settings)
+        api = next(served)
+        for msisdn in data.numbers_without_sim:
+            answer = api.post("/retrieve-date", {"phoneNumber": msisdn}, api.token())
+            assert answer.status_code == 200
+            assert answer.json()["latestSimChange"] is None
+        served.close()
+    finally:
+        engine.dispose()

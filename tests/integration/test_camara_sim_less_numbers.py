@@ -109,6 +109,18 @@ class TestTheRestOfResimCopes:
             )
         assert count == 0
 
+    def test_another_brands_staff_learn_nothing_about_it(self, numbers: System) -> None:
+        """The Italian brand's agent asks for the Danish reserved number: not found,
+        not "has no SIM" (no oracle across brands)."""
+        from resim.errors import NotFound
+        from resim.services.tenancy import Scope
+
+        with pytest.raises(NotFound) as hidden:
+            requests.open_request(
+                numbers.ctx, msisdn=RESERVED, reason="lost", scope=Scope.of_brand("it")
+            )
+        assert hidden.value.code == "LINE_NOT_FOUND"
+
     def test_no_sim_is_bound_and_the_core_knows_nothing(self, numbers: System) -> None:
         with numbers.ctx.uow() as uow:
             line_ids = uow.session.scalars(

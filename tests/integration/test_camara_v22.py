@@ -222,6 +222,14 @@ class TestSubscriptions:
         long_token = api.call("POST", SUB + "/subscriptions",
                               json=subscription_body(phone=phone, token="t" * 4097))  # fmt: skip
         assert (long_token.status_code, long_token.json()["code"]) == (400, "INVALID_ARGUMENT")
+        jwt = subscription_body(phone=phone)
+        jwt["sinkCredential"] = {
+            "credentialType": "PRIVATE_KEY_JWT",
+            "clientId": "rp",
+            "tokenUri": "https://rp.example.com/token",
+        }
+        private_key = api.call("POST", SUB + "/subscriptions", json=jwt)
+        assert (private_key.status_code, private_key.json()["code"]) == (400, "INVALID_CREDENTIAL")
         initial = api.call("POST", SUB + "/subscriptions",
                            json=subscription_body(phone=phone, initialEvent="yes"))  # fmt: skip
         assert initial.status_code == 400

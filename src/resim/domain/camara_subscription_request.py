@@ -73,8 +73,7 @@ class SubscriptionDialect:
 
 V0_3 = SubscriptionDialect()
 
-# The properties each object may have in 0.4 (HTTP protocol, ACCESSTOKEN credential;
-# a PRIVATE_KEY_JWT credential is refused as INVALID_CREDENTIAL before its fields matter).
+# The properties each object may have in 0.4 (HTTP protocol; the credential's by its type).
 _KNOWN = {
     "": frozenset({"protocol", "sink", "sinkCredential", "types", "config", "protocolSettings"}),
     "protocolSettings": frozenset({"headers", "method"}),
@@ -85,7 +84,11 @@ _KNOWN = {
     "sinkCredential": frozenset(
         {"credentialType", "accessToken", "accessTokenExpiresUtc", "accessTokenType"}
     ),
+    "sinkCredential/PRIVATE_KEY_JWT": frozenset(
+        {"credentialType", "clientId", "tokenUri", "jwksUri"}
+    ),
 }
+PRIVATE_KEY_JWT = "PRIVATE_KEY_JWT"  # 0.4: a credential type resim does not support
 MAX_EVENTS_0_4 = 1_000_000
 MAX_TOKEN_LENGTH_0_4 = 4096
 MAX_DATETIME_LENGTH_0_4 = 64
@@ -171,8 +174,13 @@ def parse_subscription_request(
 def _strict(body: Mapping[str, Any]) -> None:
     """0.4's strictness and bounds that 0.3.0 did not have (see SubscriptionDialect)."""
     _only_known(body, "")
-    for where in ("protocolSettings", "config", "sinkCredential"):
+    for where in ("protocolSettings", "config"):
         _only_known(body.get(where), where)
+    credential = body.get("sinkCredential")
+    if isinstance(credential, Mapping) and credential.get("credentialType") == PRIVATE_KEY_JWT:
+        _only_known(credential, "sinkCredential/PRIVATE_KEY_JWT")
+        raise _bad("Only Access token is supported", "INVALID_CREDENTIAL")
+    _only_known(credential, "sinkCredential")
     config = body.get("config")
     if isinstance(config, Mapping):
         _only_known(config.get("subscriptionDetail"), "config.subscriptionDetail")
@@ -182,7 +190,6 @@ def _strict(body: Mapping[str, Any]) -> None:
         expire = config.get("subscriptionExpireTime")
         if isinstance(expire, str) and len(expire) > MAX_DATETIME_LENGTH_0_4:
             raise _bad("subscriptionExpireTime is longer than 64 characters")
-    credential = body.get("sinkCredential")
     if isinstance(credential, Mapping):
         token = credential.get("accessToken")
         if isinstance(token, str) and len(token) > MAX_TOKEN_LENGTH_0_4:

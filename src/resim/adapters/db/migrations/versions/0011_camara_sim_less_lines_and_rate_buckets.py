@@ -5,8 +5,8 @@ and not yet activated); every existing line had one, so the default is false.
 ``camara_rate_bucket``: one token bucket per CAMARA client, updated atomically
 by every API process (adapters/db/rate_buckets.py).
 
-Revision ID: 0010_camara
-Revises: 0009
+Revision ID: 0011_camara
+Revises: 0010_agents
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_camara"
-down_revision = "0009"
+revision = "0011_camara"
+down_revision = "0010_agents"
 branch_labels = None
 depends_on = None
 

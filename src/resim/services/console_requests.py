@@ -20,14 +20,14 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
-from resim.domain.model import Channel
+from resim.domain.model import Channel, Reason, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import PermissionDenied
 from resim.services import queries, repo, requests
 from resim.services.agent_actions import id_check_suffices
 from resim.services.console import live_check
 from resim.services.context import ServiceContext
-from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.tenancy import UNRESTRICTED, Scope, requests_where
 from resim.services.verification import channel_combos
 
 TRAIL_LIMIT = 500
@@ -101,13 +101,46 @@ def create_on_behalf(
 
 
 def review_queue(
-    ctx: ServiceContext, *, scope: Scope = UNRESTRICTED, limit: int = 100
+    ctx: ServiceContext,
+    *,
+    scope: Scope = UNRESTRICTED,
+    limit: int = 100,
+    channel: str | None = None,
+    reason: str | None = None,
 ) -> list[dict[str, Any]]:
     """Requests in ``scope`` waiting for a reviewer, oldest first (``queries.request_view``
-    dicts)."""
-    return queries.list_requests(
-        ctx, scope=scope, state=State.IN_REVIEW.value, limit=limit, offset=0
-    )
+    dicts), optionally only those of one ``channel`` or ``reason`` (issue 14.3; an
+    operator-wide reviewer narrows to one brand with ``scope``)."""
+    t = orm.replacement_request
+    stmt = sa.select(ReplacementRequest).where(requests_where(scope), t.c.state == State.IN_REVIEW)
+    if channel is not None:
+        stmt = stmt.where(t.c.channel == Channel(channel))
+    if reason is not None:
+        stmt = stmt.where(t.c.reason == Reason(reason))
+    stmt = stmt.order_by(t.c.created_at.asc(), t.c.id.asc()).limit(limit)
+    with ctx.uow() as uow:
+        return [queries.request_view(r) for r in uow.session.scalars(stmt)]
+
+
+def next_in_queue(
+    ctx: ServiceContext,
+    *,
+    reviewer: str,
+    after: str,
+    scope: Scope = UNRESTRICTED,
+    channel: str | None = None,
+    reason: str | None = None,
+) -> str | None:
+    """The id of the oldest held request (with the same filters) other than ``after``
+    that ``reviewer`` may still decide: not opened by them, not already approved by
+    them (issue 14.3, "approve and next"). None when the queue has nothing more."""
+    for item in review_queue(ctx, scope=scope, channel=channel, reason=reason):
+        if item["id"] == after or item["actor"] == reviewer:
+            continue
+        if any(a["by"] == reviewer for a in item["review"]["approvals"]):
+            continue
+        return str(item["id"])
+    return None
 
 
 def request_trail(

@@ -55,10 +55,15 @@ def request_view(req: ReplacementRequest) -> dict[str, Any]:
         },
         "review": {
             "required_approvals": req.required_approvals,
-            "approvals": [{"by": a.get("by"), "at": a.get("at")} for a in req.approvals or []],
+            "approvals": [
+                {"by": a.get("by"), "at": a.get("at"), "note": a.get("note")}
+                for a in req.approvals or []
+            ],
             "lock_override": bool(req.lock_override),
         },
         "reviewed_by": req.reviewed_by,
+        "review_note": req.review_note,
+        "brand_id": req.brand_id,
         "cooling_off_until": _iso(req.cooling_off_until),
         "country": req.country,
         "fee": {"amount_minor": req.fee_minor, "currency": req.fee_currency},

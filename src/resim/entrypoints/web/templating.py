@@ -10,7 +10,8 @@ picks the environment of its locale instead; templates compile once each.
 Filters, all in the environment's locale:
 
 * ``when(value, zone)``: a timezone-aware datetime as a medium date and short
-  time with the zone's name (``zone`` an IANA name; UTC if missing or bad);
+  time with the zone's name (``zone`` an IANA name; the page's ``zone`` if not
+  given; UTC if missing or bad); in the console, in a span that never wraps;
 * ``money(amount_minor, currency)``: minor units shown with Babel's currency
   format (``DKK 99,00`` / ``99,00 kr.``), the currency's own number of digits;
 * ``number(value)``: a localised decimal number.
@@ -30,7 +31,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.core import Locale
 from babel.dates import format_datetime, get_datetime_format
 from babel.numbers import format_currency, format_decimal, get_currency_precision
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -95,6 +98,21 @@ def format_number(value: int | float | Decimal, locale: str) -> str:
     return format_decimal(value, locale=Locale.parse(locale))
 
 
+def _when_filter(locale: str, *, nowrap: bool) -> Any:
+    """``when(value, zone)``; without ``zone`` the page's own ``zone`` (the console
+    shows every time in the store's or brand's zone). ``nowrap``: a date and time
+    never breaks across lines (a span of class ``when``)."""
+
+    @pass_context
+    def when(context: Context, value: Any, zone: object = None) -> str | Markup:
+        text = format_when(value, locale, zone if zone is not None else context.get("zone"))
+        if nowrap and text:
+            return Markup('<span class="when">%s</span>') % text
+        return text
+
+    return when
+
+
 @functools.lru_cache(maxsize=16)
 def environment(domain: str, locale: str) -> Environment:
     """The cached environment of one gettext domain and locale."""
@@ -111,7 +129,7 @@ def environment(domain: str, locale: str) -> Environment:
     env.install_gettext_translations(  # type: ignore[attr-defined]
         translations(domain, locale), newstyle=True
     )
-    env.filters["when"] = lambda value, zone=None: format_when(value, locale, zone)
+    env.filters["when"] = _when_filter(locale, nowrap=domain == "console")
     env.filters["money"] = lambda amount, currency: format_money(int(amount), currency, locale)
     env.filters["number"] = lambda value: format_number(value, locale)
     env.globals.update(

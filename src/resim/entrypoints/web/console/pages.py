@@ -26,14 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Depends
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from resim.entrypoints.api.access import Principal, _check_rules
 from resim.entrypoints.api.forwarded import source_address
-from resim.entrypoints.web.common import FormTooLarge, locale_of, read_form
+from resim.entrypoints.web.common import FormTooLarge, locale_of, read_form, safe_next
+from resim.entrypoints.web.console.words import Words
 from resim.entrypoints.web.csrf import (
     CSRF_FIELD,
     CsrfError,
@@ -54,7 +56,9 @@ from resim.errors import (
     Unauthenticated,
     VerificationFailed,
 )
+from resim.services import dashboard
 from resim.services.context import ServiceContext
+from resim.services.dashboard import Names
 from resim.services.sessions import resolve_bearer
 
 DOMAIN = "console"
@@ -145,6 +149,14 @@ MESSAGES: dict[str, str] = {
     "DELIVERY_MODE_NOT_OFFERED": N_("This brand does not offer that delivery."),
     "AGENT_RATE_LIMIT": N_("You opened as many requests this hour as the brand allows."),
     "SIM_CHANGE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
+    "REJECT_REASON_REQUIRED": N_(
+        "Give the reason for rejecting: the customer's request ends and the reason is recorded."
+    ),
+    "REJECT_CONFIRM": N_("Tick the box to confirm that you reject this request."),
+    "QUEUE_FILTER": N_(
+        "The review queue cannot show this: a brand, channel or reason in the address is "
+        "not valid. Choose them again on the queue."
+    ),
     "DASHBOARD_QUERY": N_(
         "The dashboard cannot show this: a period, brand, channel, figure or day in the "
         "address is not valid. Choose them again on the dashboard."
@@ -203,10 +215,34 @@ def message_of(locale: str, code: str, fallback: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """The caller of a console page; ``via_cookie``: authenticated by the browser's cookie."""
+    """The caller of a console page; ``via_cookie``: authenticated by the browser's cookie.
+
+    ``names``: for staff, the brands (name, time zone) and the staff members'
+    display names their scope may see, for the header and for showing people
+    and times in words (issue 14.1)."""
 
     principal: Principal
     via_cookie: bool
+    names: Names | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.names is None or self.principal.kind != "staff":
+            return ""
+        return self.names.staff.get(self.principal.actor, "")
+
+    @property
+    def brand_name(self) -> str | None:
+        """The caller's brand's name; None for operator-wide staff."""
+        brand = self.principal.brand_id
+        return None if self.names is None or brand is None else self.names.brand(brand)
+
+    def zone_for(self, brand_id: str | None = None) -> str:
+        """The time zone a page shows times in: the caller's brand's; for operator-wide
+        staff the brand of the object shown (``brand_id``), else UTC."""
+        if self.names is None:
+            return "UTC"
+        return self.names.zone_of(self.principal.brand_id or brand_id)
 
     @property
     def role(self) -> str | None:
@@ -252,7 +288,10 @@ def staff_page(*rules: str) -> Any:
                 session_id=who.session_id,
             )
         if any(principal.satisfies(rule) for rule in rules):
-            return Caller(principal, via_cookie)
+            names = None
+            if principal.kind == "staff":
+                names = dashboard.names(request.app.state.ctx, scope=principal.scope)
+            return Caller(principal, via_cookie, names)
         if principal.kind == "anonymous":
             raise ConsolePageError(401, "SIGN_IN")
         raise ConsolePageError(403, "FORBIDDEN")
@@ -288,21 +327,31 @@ def page(
     context: Mapping[str, Any],
     *,
     status: int = 200,
+    zone_brand: str | None = None,
 ) -> HTMLResponse:
-    """Render ``console/<template>`` with the form token, the caller's role and nav."""
+    """Render ``console/<template>`` with the form token, the caller's role and nav.
+
+    Times are shown in ``zone`` (:meth:`Caller.zone_for`; ``zone_brand``: the brand
+    of the object the page shows); ``words`` says codes and people in words."""
     token, new_nonce = csrf_token(request, ctx_of(request).otp_pepper)
+    locale = locale_of(request)
+    signed_in = caller is not None and caller.principal.kind == "staff"
+    names = caller.names if caller is not None else None
     values = {
         "site_name": "resim console",
         "home_url": "/console",
         "csrf_token": token,
         "role": caller.role if caller else None,
-        "signed_in": caller is not None and caller.principal.kind == "staff",
+        "signed_in": signed_in,
+        "me": caller if signed_in else None,
+        "zone": caller.zone_for(zone_brand) if caller is not None else "UTC",
+        "words": Words(translations(DOMAIN, locale), dict(names.staff) if names else {}),
         **context,
     }
     response = render(
         request,
         domain=DOMAIN,
-        locale=locale_of(request),
+        locale=locale,
         template=f"console/{template}",
         context=values,
         status=status,
@@ -311,7 +360,33 @@ def page(
     return response
 
 
+def sign_in_url(request: Request) -> str:
+    """The sign-in page, coming back to the console page asked for after signing in."""
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if wanted in ("/console", "/console/login") or not wanted.startswith("/console"):
+        return "/console/login"
+    return f"/console/login?{urlencode({'next': wanted})}"
+
+
+def next_page(target: str | None) -> str:
+    """Where to go after signing in: a console page (never another site or path)."""
+    chosen = safe_next(target, "/console")
+    if chosen != "/console" and not chosen.startswith(("/console/", "/console?")):
+        return "/console"
+    return "/console" if chosen.startswith("/console/login") else chosen
+
+
 def page_error_handler(request: Request, exc: ConsolePageError) -> Response:
+    """The console's error page. A browser (it asks for HTML) that is not signed in
+    and opens a page is sent to the sign-in page (303), which brings it back; other
+    callers (API clients, scripts) get the 401 page with a sign-in link."""
+    if (
+        exc.status == 401
+        and request.method == "GET"
+        and "authorization" not in request.headers
+        and "text/html" in request.headers.get("accept", "")
+    ):
+        return RedirectResponse(sign_in_url(request), status_code=303)
     locale = locale_of(request)
     return page(
         request,
@@ -320,7 +395,7 @@ def page_error_handler(request: Request, exc: ConsolePageError) -> Response:
         {
             "status": exc.status,
             "message": message_of(locale, exc.code, exc.message),
-            "sign_in": exc.status == 401,
+            "sign_in": sign_in_url(request) if exc.status == 401 else None,
         },
         status=exc.status,
     )

@@ -22,6 +22,7 @@ from resim.entrypoints.web.console.pages import (
     ctx_of,
     from_service,
     message_of,
+    next_page,
     page,
     posted,
     staff_page,
@@ -49,16 +50,20 @@ def _error(request: Request, exc: ResimError) -> tuple[int, str]:
 
 @router.get("/login")
 async def login_form(request: Request, caller: Anyone) -> Response:
-    return page(request, caller, "login.html.j2", {"error": None, "username": ""})
+    """The sign-in form; ``?next=``: the console page to return to after signing in."""
+    going_to = next_page(request.query_params.get("next"))
+    context = {"error": None, "username": "", "next": going_to}
+    return page(request, caller, "login.html.j2", context)
 
 
 @router.post("/login")
 async def login(request: Request, caller: Anyone) -> Response:
     form = await posted(request, caller)
     username = form.get("username", "")[:80]
+    going_to = next_page(form.get("next"))
     if not (username and form.get("password") and form.get("totp")):
         message = message_of(locale_of(request), "FILL_IN", "")
-        context = {"error": message, "username": username}
+        context = {"error": message, "username": username, "next": going_to}
         return page(request, caller, "login.html.j2", context, status=400)
     try:
         signed_in = await run_in_threadpool(
@@ -71,9 +76,9 @@ async def login(request: Request, caller: Anyone) -> Response:
         )
     except ResimError as exc:
         status, message = _error(request, exc)
-        context = {"error": message, "username": username}
+        context = {"error": message, "username": username, "next": going_to}
         return page(request, caller, "login.html.j2", context, status=status)
-    response = _see_other("/console")
+    response = _see_other(going_to)
     # A browser-session cookie: the server ends the session at its expiry (or sign-out).
     response.set_cookie(
         COOKIE,

@@ -49,7 +49,7 @@ ROLES = {"agent": N_("Agent"), "reviewer": N_("Fraud reviewer"), "admin": N_("Ad
 OUTCOMES = {
     "allow": N_("allowed"),
     "step_up": N_("stronger verification"),
-    "review": N_("review"),
+    "review": N_("needs review"),
     "deny": N_("refused"),
 }
 # One sentence per risk rule (domain.risk.RULES and domain.agent_channel.RULE): the
@@ -160,7 +160,7 @@ class Words:
     def value(self, value: Any) -> str:
         """An audit detail's value in words where it is a code this module knows."""
         text = str(value)
-        for table in (STATES, REASONS, CHANNELS, RULES):
+        for table in (STATES, REASONS, CHANNELS, RULES, OUTCOMES):
             if text in table:
                 return self._(table[text])
         for code, words in RULES.items():

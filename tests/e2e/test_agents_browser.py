@@ -224,9 +224,9 @@ def second_person_approves(browser: Any, stack: DemoStack, request_url: str, nam
     reviewer = signed_in_as(browser, stack, "reviewer")
     for _ in range(3):  # approvals needed: as many as the risk check asked
         reviewer.goto(request_url)
-        if reviewer.get_by_role("button", name="Approve").count() == 0:
+        if reviewer.get_by_role("button", name="Approve", exact=True).count() == 0:
             break
-        reviewer.get_by_role("button", name="Approve").click()
+        reviewer.get_by_role("button", name="Approve", exact=True).click()
         reviewer.wait_for_url(request_url)
         if reviewer.locator("#state").get_attribute("data-state") != "in_review":
             break

@@ -84,7 +84,7 @@ def test_agent_path_from_search_to_four_eyes_approval(browser: Any, web_stack: D
     agent.wait_for_url(f"{base}/console/requests/*")
     request_url = agent.url
     assert agent.locator("#state").get_attribute("data-state") == "in_review"
-    assert "prior_fraud_flag" in agent.locator("#risk-reasons").inner_text()
+    assert agent.locator('#risk-reasons li[data-rule="prior_fraud_flag"]').count() == 1
     check_accessibility(agent, "console request (agent)")
     screenshot(agent, "console-04-request-held")
 
@@ -102,7 +102,7 @@ def test_agent_path_from_search_to_four_eyes_approval(browser: Any, web_stack: D
         screenshot(reviewer, f"console-0{4 + n}-queue-reviewer-{n}")
         reviewer.goto(request_url)
         check_accessibility(reviewer, f"console request (reviewer {n})")
-        reviewer.get_by_role("button", name="Approve").click()
+        reviewer.get_by_role("button", name="Approve", exact=True).click()
         reviewer.wait_for_url(request_url)
         screenshot(reviewer, f"console-0{6 + n}-approved-by-reviewer-{n}")
         expected = "in_review" if n == 1 else "approved"

@@ -21,6 +21,7 @@ from test_replacement_flow import system as system
 
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
+from resim.entrypoints.web.templating import format_when
 from resim.services import queries
 
 pytestmark = pytest.mark.integration
@@ -93,6 +94,29 @@ class TestHeader:
         boss = Person(system, server, "admin", "Mette Berg")
         shown = text_nodes(boss.get("/console?lang=da").text)
         assert "operatør" in shown and "Mette Berg" in shown and "Administrator" in shown
+
+
+class TestLocalTime:
+    def test_times_are_in_the_brand_zone_and_the_zone_is_named(
+        self, system: System, server: str
+    ) -> None:
+        dk = held_request(system, OWN)
+        no = held_request(system, OTHER)
+        omar = Person(system, server, "reviewer", "Omar Lund")  # operator-wide
+        for rid, zone in ((dk, "Europe/Copenhagen"), (no, "Europe/Oslo")):
+            view = queries.get_request_view(system.ctx, rid)
+            page = omar.get(f"/console/requests/{rid}")
+            text = text_of(page)
+            assert f"Times are shown in {zone} time." in text
+            local, utc = (
+                " ".join(format_when(view["created_at"], "en", z).split()) for z in (zone, "UTC")
+            )
+            assert local in text and utc not in text
+            audit = text_of(omar.get(f"/console/requests/{rid}/audit"))
+            assert f"Times are shown in {zone} time." in audit
+        local = Person(system, server, "agent", "Anna Holm", brand_id=OWN)
+        assert "Times are shown in Europe/Copenhagen time." in text_of(local.get("/console"))
+        assert '<span class="when">' in omar.get(f"/console/requests/{dk}").text  # no wrap
 
 
 class TestQueue:

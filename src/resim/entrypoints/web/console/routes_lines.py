@@ -166,7 +166,8 @@ async def show_line(
             status=status,
         )
     context = _line_context(view, number, error=error, done=done)
-    return page(request, caller, "line.html.j2", context, status=status)
+    zone_brand = view.get("brand_id")  # operator-wide staff: the line's brand's time
+    return page(request, caller, "line.html.j2", context, status=status, zone_brand=zone_brand)
 
 
 @router.post("/lines/{msisdn}/identity-check")

@@ -228,7 +228,8 @@ async def audit_trail(request: Request, request_id: str, caller: Overseers) -> R
     except ResimError as exc:
         raise from_service(exc) from None
     context = {"request_id": request_id, "trail": trail}
-    return page(request, caller, "audit.html.j2", context)
+    view = await _view(request, caller, request_id)  # the request's brand: its time zone
+    return page(request, caller, "audit.html.j2", context, zone_brand=view["brand_id"])
 
 
 def _by_name(item: tuple[str, tuple[str, str]]) -> str:

@@ -363,7 +363,7 @@ def page(
 def sign_in_url(request: Request) -> str:
     """The sign-in page, coming back to the console page asked for after signing in."""
     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if wanted in ("/console", "/console/login") or not wanted.startswith("/console"):
+    if request.method != "GET" or wanted in ("/console", "/console/login"):
         return "/console/login"
     return f"/console/login?{urlencode({'next': wanted})}"
 

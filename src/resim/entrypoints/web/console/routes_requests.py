@@ -115,7 +115,7 @@ async def decide(request: Request, request_id: str, caller: Reviewer) -> Respons
     decision = form.get("decision", "")
     note = form.get("note", "")[:500]
     locale = locale_of(request)
-    filters = queue_filters(form)
+    filters = queue_filters(form, caller=caller, strict=False)
     if decision not in ("approve", "approve_next", "reject"):
         message = message_of(locale, "CHOOSE_DECISION", "")
         return await _show(request, caller, request_id, error=message, status=400, note=note)

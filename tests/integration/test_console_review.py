@@ -215,6 +215,21 @@ class TestDecisions:
             rita.get(last.headers["location"])
         )
 
+    def test_approve_and_next_never_leads_to_another_brand(
+        self, system: System, server: str
+    ) -> None:
+        mine = held_request(system, OWN)
+        theirs = held_request(system, OTHER)
+        system.clock.advance(dt.timedelta(minutes=1))
+        later = held_request(system, OWN)
+        local = Person(system, server, "reviewer", "Lars Dahl", brand_id=OWN)
+        assert local.get(f"/console/requests/{theirs}").status_code == 404
+        page = f"/console/requests/{mine}"
+        went = local.post(f"{page}/review", page, decision="approve_next", brand=OTHER)
+        assert went.status_code == 303
+        assert went.headers["location"] == f"/console/requests/{later}?done=approved"
+        assert state_of(system, theirs) == "in_review"
+
     def test_reject_needs_a_reason_and_a_confirmation(self, system: System, server: str) -> None:
         rid = held_request(system, OWN, reason="damaged")
         rita = Person(system, server, "reviewer", "Rita Jensen")

@@ -28,6 +28,7 @@ from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.emulator_status import EmulatorStatusQuery
+from resim.adapters.es2.peers import CertificatePeers
 from resim.adapters.events.http import HttpEventSink
 from resim.adapters.events.resolver import SystemResolver
 from resim.adapters.geo.ranges import CidrCountryFile, NoGeolocator
@@ -76,9 +77,13 @@ def load_secrets(settings: Settings) -> Secrets:
     pepper = hmac.new(master, b"resim otp pepper", hashlib.sha256).digest()
     token = settings.smdp_callback_token.get_secret_value()
     if not token:
-        if settings.environment == "production":
-            raise RuntimeError("RESIM_SMDP_CALLBACK_TOKEN must be set in production")
-        token = hmac.new(master, b"resim es2 callback", hashlib.sha256).hexdigest()
+        if settings.environment == "production" and not settings.callback_mtls:
+            raise RuntimeError(
+                "RESIM_SMDP_CALLBACK_TOKEN must be set in production (or ES2+ callbacks"
+                " authenticated by client certificate: RESIM_API_TLS_CLIENT_CA_FILE)"
+            )
+        if not settings.callback_mtls:
+            token = hmac.new(master, b"resim es2 callback", hashlib.sha256).hexdigest()
     return Secrets(keys=keys, otp_pepper=pepper, callback_token=token)
 
 
@@ -426,7 +431,11 @@ def build_api_config(
     CAMARA, and the HTTP edge (body limit, trusted proxies, metrics token)."""
     return ApiConfig(
         smdp_id=settings.smdp_id,
-        callback_token=load_secrets(settings).callback_token,
+        # Mutual TLS: the SM-DP+ is known by its certificate and the token is not accepted.
+        callback_token="" if settings.callback_mtls else load_secrets(settings).callback_token,
+        callback_certificates=(
+            CertificatePeers(settings.smdp_callback_clients) if settings.callback_mtls else None
+        ),
         camara=camara or build_camara(settings, clock=clock),
         bench_endpoints=settings.bench_endpoints,
         max_body_bytes=settings.max_body_bytes,

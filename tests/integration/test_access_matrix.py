@@ -119,6 +119,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/requests/{request_id}/take-over"): {"agent"},
     ("POST", "/v1/lines/{msisdn}/unfreeze"): {"reviewer"},
     ("GET", "/v1/alerts"): {"reviewer", "admin"},
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"): {"reviewer", "admin"},
+    ("POST", "/console/alerts/{alert_id}/acknowledge"): {"reviewer", "admin"},
     ("POST", "/sim-swap/v2/check"): {"camara"},
     ("POST", "/sim-swap/v2/retrieve-date"): {"camara"},
     ("GET", "/sim-swap/v2/openapi.yaml"): {"anyone"},
@@ -309,9 +311,14 @@ LISTS = {
     ("GET", "/console/dashboard/requests"),
     ("GET", "/console/dashboard.csv"),
 }
-# Alert lists: tested for tenancy in test_agents_routes.py and test_agents_act.py
+# Alerts: tested for tenancy in test_agents_routes.py and test_agents_act.py
 # (alerts name a subscriber, a request or a staff member, not a brand).
-ALERT_LISTS = {("GET", "/v1/alerts"), ("GET", "/console/alerts")}
+ALERT_LISTS = {
+    ("GET", "/v1/alerts"),
+    ("GET", "/console/alerts"),
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"),
+    ("POST", "/console/alerts/{alert_id}/acknowledge"),
+}
 # Routes naming a line outside their path, and the bodies that make each call reach
 # the service (a body the schema refuses would answer 422 before any look-up).
 NAMED_IN_QUERY_OR_BODY = {

@@ -13,6 +13,7 @@ from resim.domain.model import Line, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import repo
+from resim.services.attempts_left import request_standing
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
@@ -69,9 +70,11 @@ def submit_verification(
             raise
         except VerificationFailed as exc:
             request.otp_attempts += 1
-            left = policy.otp_max_attempts - request.otp_attempts
-            if left <= 0:
+            if policy.otp_max_attempts - request.otp_attempts <= 0:
                 _reject(ctx, uow, request, now)
+            uow.flush()
+            # honest: the account's cap counts too (services.attempts_left)
+            left = request_standing(ctx, uow, request, policy, now).left
             uow.commit()
             if exc.code == "OTP_EXPIRED":
                 raise

@@ -56,6 +56,7 @@ class PortalRequest:
     # retry_in_seconds is the back-off still to wait (0: try now).
     attempts_max: int = 0
     retry_in_seconds: int = 0
+    code_valid_seconds: int | None = None  # the e-mailed code's time left (None: no code)
 
     @property
     def uses_email_code(self) -> bool:
@@ -107,6 +108,11 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
             dispatched_at=req.dispatched_at,
             attempts_max=policy.otp_max_attempts,
             retry_in_seconds=standing.wait_seconds,
+            code_valid_seconds=(
+                max(int((req.otp_expires_at - ctx.now()).total_seconds()), 0)
+                if req.otp_expires_at is not None and req.otp_hash is not None
+                else None
+            ),
         )
 
 

@@ -105,9 +105,7 @@ class TestTheAttemptsLeftAreHonest:
         while True:
             system.clock.advance(dt.timedelta(seconds=view.retry_in_seconds))
             try:
-                requests.submit_verification(
-                    system.ctx, rid, otp=wrong(code), source_ip=ADDRESS
-                )
+                requests.submit_verification(system.ctx, rid, otp=wrong(code), source_ip=ADDRESS)
             except VerificationFailed:
                 checked += 1
             except TooManyAttempts as exc:

@@ -21,7 +21,6 @@ and whoever could forge the POST could just as well send it.
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Any
 
 from fastapi import APIRouter

@@ -111,8 +111,10 @@ def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
-def agent_signs_in(system: System, site: Site) -> httpx.Response:
-    username, totp_seed = enrol(system.ctx, "agent")
+def agent_signs_in(
+    system: System, site: Site, member: tuple[str, str] | None = None, password: str = PASSWORD
+) -> httpx.Response:
+    username, totp_seed = member or enrol(system.ctx, "agent")
     with site.client() as http:
         form = http.get("/console/login")
         return http.post(
@@ -120,7 +122,7 @@ def agent_signs_in(system: System, site: Site) -> httpx.Response:
             data={
                 "csrf_token": token(form),
                 "username": username,
-                "password": PASSWORD,
+                "password": password,
                 "totp": pyotp.TOTP(totp_seed).at(system.clock.now()),
             },
         )
@@ -181,3 +183,18 @@ class TestSixWrongCodesFromOneAddress:
         fresh, fresh_code = customer(system)
         assert enter(site, fresh, fresh_code).status_code == 303
         assert agent_signs_in(system, site).status_code == 303
+
+
+class TestStaffSignInFromTheShop:
+    def test_the_staff_member_who_fails_gets_a_countdown_and_a_colleague_gets_in(
+        self, system: System, site: Site
+    ) -> None:
+        failing = enrol(system.ctx, "agent")
+        for _ in range(3):
+            assert agent_signs_in(system, site, failing, password="wrong").status_code == 401
+        blocked = agent_signs_in(system, site, failing)
+        assert blocked.status_code == 429
+        assert "You can try again in 30 seconds." in text_of(blocked)
+        assert agent_signs_in(system, site).status_code == 303  # a colleague on the same Wi-Fi
+        fresh, fresh_code = customer(system)  # and a customer in the shop
+        assert enter(site, fresh, fresh_code).status_code == 303

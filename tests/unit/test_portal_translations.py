@@ -26,7 +26,11 @@ PYTHON_SOURCES = ("portal_text.py",)
 
 def portal_messages() -> set[str]:
     found: set[str] = set()
-    templates = [WEB / "templates" / "base.html.j2", *sorted((WEB / "templates/portal").glob("*"))]
+    templates = [
+        WEB / "templates" / "base.html.j2",
+        WEB / "templates" / "_countdown.html.j2",
+        *sorted((WEB / "templates/portal").glob("*")),
+    ]
     for path in templates:
         with path.open("rb") as handle:
             for _line, message, _c, _ctx in extract(
@@ -77,7 +81,11 @@ def test_translations_are_not_english_copies(lang: str) -> None:
 
 def portal_plurals() -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
-    templates = [WEB / "templates" / "base.html.j2", *sorted((WEB / "templates/portal").glob("*"))]
+    templates = [
+        WEB / "templates" / "base.html.j2",
+        WEB / "templates" / "_countdown.html.j2",
+        *sorted((WEB / "templates/portal").glob("*")),
+    ]
     for path in templates:
         with path.open("rb") as handle:
             for _line, message, _c, _ctx in extract(

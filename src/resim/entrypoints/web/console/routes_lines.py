@@ -77,8 +77,9 @@ async def login(request: Request, caller: Anyone) -> Response:
         )
     except ResimError as exc:
         status, message = _error(request, exc)
-        context = {"error": message, "username": username, "wait_seconds": _wait_of(exc)}
-        return page(request, caller, "login.html.j2", context, status=status)
+        wait = _wait_of(exc)
+        values = {"error": message, "username": username, "wait_seconds": wait}
+        return page(request, caller, "login.html.j2", values, status=status)
     response = _see_other("/console")
     # A browser-session cookie: the server ends the session at its expiry (or sign-out).
     response.set_cookie(

@@ -37,7 +37,8 @@ def submit_verification(
     moves the request to VERIFIED, suspends the old SIM at once for lost or
     stolen, and assesses risk. A wrong answer is counted on the request,
     account, source address and agent and committed before the error is
-    raised; reaching ``otp_max_attempts`` rejects the request. A caller that
+    raised; reaching ``otp_max_attempts`` rejects the request. The error's
+    message gives the honest count left (services.attempts_left). A caller that
     is backing off or capped gets TooManyAttempts without anything checked.
     A request out of the caller's ``scope`` is NotFound, and nothing is counted.
     """

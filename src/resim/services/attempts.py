@@ -41,15 +41,16 @@ number of checked attempts on an account or a request never exceeds its cap.
 
 The keys many customers share (:data:`SHARED_SCOPES`: one source address,
 behind which a whole BSS, shop or carrier NAT may sit, and one agent) are
-read without a lock by ``guard`` and locked only by ``record_failure``, i.e.
-only by a caller that has just failed. Locking them in ``guard`` made every
+read without a lock by ``guard`` (a ceiling key not at all: it never blocks)
+and locked only by ``record_failure``, i.e. only by a caller that has just
+failed. Locking them in ``guard`` made every
 verification from one address wait for the one before it to commit, even
 the correct ones: under load all API threads and their database connections
-queued on that one row. The price: guesses from one address that are in
-flight at the same moment are each checked against the count before any of
-them failed, so that count can pass the address cap by the number of
-requests in flight; every guess still counts, and the account and request
-caps, which stop guessing on one customer, stay exact. The caller must commit
+queued on that one row. The price: guesses by one agent that are in flight at
+the same moment are each checked against the count before any of them
+failed, so that count can pass the agent's cap by the number of requests in
+flight; every guess still counts, and the account and request caps, which
+stop guessing on one customer, stay exact. The caller must commit
 after ``record_failure`` even though it then raises (the failure has to count).
 """
 

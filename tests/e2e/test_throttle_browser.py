@@ -104,6 +104,14 @@ def test_six_wrong_codes_in_a_shop_stop_only_the_ones_who_typed_them(
     assert "Du kan prøve igen om 30 sekunder." in danish
     screenshot(b, "throttle-4-danish-countdown")
 
+    # Coming back to the page later: the count and the countdown are still there.
+    a.goto(a_url)
+    again = text(a)
+    assert "You have 2 attempts left." in again and "That did not match." not in again
+    assert re.search(r"You can try again in \d+ seconds\.", again), again
+    check_accessibility(a, "throttle verify notice")
+    screenshot(a, "throttle-4b-back-on-the-page")
+
     # Without JavaScript the page is right when it is rendered (Italian: three plural forms).
     plain = browser.new_context(locale="it-IT", java_script_enabled=False)
     still = plain.new_page()

@@ -82,7 +82,7 @@ def test_six_wrong_codes_in_a_shop_stop_only_the_ones_who_typed_them(
     screenshot(a, "throttle-1-attempts-left-and-countdown")
     a.wait_for_function(  # the script ticks it down
         "() => /You can try again in (1[0-9]|2[0-7]) seconds\\./"
-        ".test(document.querySelector('#countdown').textContent)",
+        ".test(document.querySelector('.countdown').textContent)",
         timeout=10_000,
     )
     screenshot(a, "throttle-2-countdown-ticking")

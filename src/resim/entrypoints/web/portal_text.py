@@ -27,9 +27,24 @@ class PageError:
     msgid: str
     params: dict[str, Any] = field(default_factory=dict)
     field: str | None = None  # the form field it is about, if one
-    # Issue 12: shown under the message by the error box (plural forms in the template):
-    left: int | None = None  # "You have N attempts left." (honest: services.attempts_left)
-    wait_seconds: int | None = None  # a countdown: "You can try again in N minutes."
+
+    # Issue 12: shown under the message by the error box (plural forms in the
+    # template). Kept in ``params`` (plain ints), so they travel wherever the
+    # message does (a redirect's flash cookie included).
+    @property
+    def left(self) -> int | None:
+        """For "You have N attempts left." (honest: ``services.attempts_left``)."""
+        value = self.params.get(LEFT)
+        return value if isinstance(value, int) else None
+
+    @property
+    def wait_seconds(self) -> int | None:
+        """For a countdown: "You can try again in N minutes"."""
+        value = self.params.get(WAIT)
+        return value if isinstance(value, int) and value > 0 else None
+
+
+LEFT, WAIT = "attempts_left", "wait_seconds"
 
 
 GENERIC = N_("Something went wrong. Nothing was changed. Please try again.")
@@ -129,10 +144,13 @@ def error_for(
         return PageError(BY_CODE["ACCOUNT_FROZEN"])
     msgid = BY_CODE.get(code, GENERIC)
     if code == "VERIFICATION_FAILED":
-        return PageError(msgid, left=attempts_left, wait_seconds=wait_seconds or None)
+        params: dict[str, Any] = {LEFT: attempts_left}
+        if wait_seconds:
+            params[WAIT] = wait_seconds
+        return PageError(msgid, params)
     if code in ("BACKING_OFF", "TOO_MANY_ATTEMPTS"):
         wait = getattr(exc, "retry_after", None) or 60.0
-        return PageError(msgid, wait_seconds=math.ceil(float(wait)))
+        return PageError(msgid, {WAIT: math.ceil(float(wait))})
     return PageError(msgid)
 
 

@@ -172,7 +172,7 @@ class TestRefusals:
             system.run_jobs()
             wrong = "000000" if system.code_for(email) != "000000" else "111111"
             failed = verify_via_form(http, rid, wrong)
-            assert failed.status_code == 422 and "Forsøg tilbage: 4" in failed.text
+            assert failed.status_code == 422 and "Du har 4 forsøg tilbage." in failed.text
             assert "resim_session" not in failed.headers.get("set-cookie", "")
 
     def test_a_fee_must_be_accepted_before_confirming(self, system: System, base_url: str) -> None:

@@ -20,6 +20,7 @@ from resim.domain.verification import offered
 from resim.domain.workflow import State
 from resim.errors import ResimError
 from resim.services import repo
+from resim.services.attempts_left import request_standing
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 from resim.services.verification import channel_combos, facts_of
@@ -51,6 +52,11 @@ class PortalRequest:
     delivery_mode: str  # esim | pickup | courier
     address_masked: str | None  # courier: where the card goes, masked
     dispatched_at: dt.datetime | None
+    # Issue 12: attempts_left is honest (request and account caps, services.attempts_left);
+    # retry_in_seconds is the back-off still to wait (0: try now).
+    attempts_max: int = 0
+    retry_in_seconds: int = 0
+    code_valid_seconds: int | None = None  # the e-mailed code's time left (None: no code)
 
     @property
     def uses_email_code(self) -> bool:
@@ -70,6 +76,7 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
         subscriber = repo.get_subscriber(uow, req.subscriber_id)
         policy = brand.policy
         combos = offered(channel_combos(policy, req.channel.value), facts_of(subscriber))
+        standing = request_standing(ctx, uow, req, policy, ctx.now())
         return PortalRequest(
             id=req.id,
             ref=request_ref(req.id),
@@ -81,7 +88,7 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
             currency=req.fee_currency or brand.currency,
             fee_minor=req.fee_minor,
             combos=tuple(tuple(c) for c in combos),
-            attempts_left=max(policy.otp_max_attempts - req.otp_attempts, 0),
+            attempts_left=standing.left,
             code_expires_at=req.otp_expires_at,
             cooling_off_until=req.cooling_off_until,
             step_up_methods=tuple(req.step_up_methods or ()),
@@ -99,6 +106,13 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
                 else None
             ),
             dispatched_at=req.dispatched_at,
+            attempts_max=policy.otp_max_attempts,
+            retry_in_seconds=standing.wait_seconds,
+            code_valid_seconds=(
+                max(int((req.otp_expires_at - ctx.now()).total_seconds()), 0)
+                if req.otp_expires_at is not None and req.otp_hash is not None
+                else None
+            ),
         )
 
 

@@ -3,7 +3,8 @@
 :func:`verify_evidence` is the one place resim checks an e-mail code, a PIN,
 a password, a TOTP code or an agent's document check. Every check is guarded
 and counted by :mod:`resim.services.attempts` on the request, the account,
-the agent and the source address.
+the agent and the source address (the address only as a ceiling that alerts
+reviewers: it never blocks the others behind it, issue 12).
 
 Error contract (inside the caller's unit of work):
 

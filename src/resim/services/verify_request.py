@@ -13,6 +13,7 @@ from resim.domain.model import Line, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import repo
+from resim.services.attempts_left import request_standing
 from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
@@ -36,7 +37,8 @@ def submit_verification(
     moves the request to VERIFIED, suspends the old SIM at once for lost or
     stolen, and assesses risk. A wrong answer is counted on the request,
     account, source address and agent and committed before the error is
-    raised; reaching ``otp_max_attempts`` rejects the request. A caller that
+    raised; reaching ``otp_max_attempts`` rejects the request. The error's
+    message gives the honest count left (services.attempts_left). A caller that
     is backing off or capped gets TooManyAttempts without anything checked.
     A request out of the caller's ``scope`` is NotFound, and nothing is counted.
     """
@@ -69,9 +71,11 @@ def submit_verification(
             raise
         except VerificationFailed as exc:
             request.otp_attempts += 1
-            left = policy.otp_max_attempts - request.otp_attempts
-            if left <= 0:
+            if policy.otp_max_attempts - request.otp_attempts <= 0:
                 _reject(ctx, uow, request, now)
+            uow.flush()
+            # honest: the account's cap counts too (services.attempts_left)
+            left = request_standing(ctx, uow, request, policy, now).left
             uow.commit()
             if exc.code == "OTP_EXPIRED":
                 raise

@@ -124,7 +124,12 @@ def expired_form(request: Request, template: str, values: dict[str, Any]) -> Res
 
 
 def localised_error(
-    request: Request, exc: ResimError, *, zone: str | None = None, left: int | None = None
+    request: Request,
+    exc: ResimError,
+    *,
+    zone: str | None = None,
+    left: int | None = None,
+    wait: int | None = None,
 ) -> PageError:
     locale = locale_of(request)
     return error_for(
@@ -132,6 +137,7 @@ def localised_error(
         now=ctx_of(request).now(),
         when=lambda t: format_when(t, locale, zone),
         attempts_left=left,
+        wait_seconds=wait,
     )
 
 
@@ -320,7 +326,13 @@ async def verify(request_id: str, request: Request) -> Response:
         after = await _view(request, request_id) or view
         if after.state.value != "requested":
             return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
-        err = localised_error(request, exc, zone=view.timezone, left=after.attempts_left)
+        err = localised_error(
+            request,
+            exc,
+            zone=view.timezone,
+            left=after.attempts_left,
+            wait=after.retry_in_seconds,
+        )
         return _verify_page(request, after, error=err, status=status_for(exc))
     return session_redirect(request, request_id, issued)
 

@@ -20,6 +20,7 @@ and whoever could forge the POST could just as well send it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter
@@ -267,7 +268,7 @@ async def activate_card(request_id: str, request: Request) -> Response:
         )
     except ResimError as exc:
         err = localised_error(request, exc)
-        err = PageError(err.msgid, err.params, field="iccid")
+        err = dataclasses.replace(err, field="iccid")
         status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 422
         if exc.code == "NOT_AWAITING_ACTIVATION":
             status = 409

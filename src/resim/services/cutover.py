@@ -19,6 +19,7 @@ from resim.services import repo
 from resim.services.camara_subscriptions import enqueue_swap_events
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
+from resim.services.loss_hooks import holds, resolve_by_cutover
 from resim.services.notify import notify_customer
 from resim.services.ports import DownloadProgress
 from resim.services.risk_facts import remember_origin
@@ -96,6 +97,8 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
         old = repo.get_sim(uow, req.old_iccid)
         if old.state != SimState.SUSPENDED or req.state == State.COMPLETED:
             return
+        if holds(uow, old.iccid):
+            return  # a loss report keeps it barred (domain.loss)
         # Locked: a cancel of the newer request either commits first (then it is
         # not open here, and we resume) or waits and sees the flag set below.
         newer = uow.session.scalars(
@@ -246,6 +249,7 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             uow.flush()  # free the line's bound slot before the new SIM takes it
         new = repo.get_sim(uow, req.new_iccid, lock=True)
         new.set_state(SimState.ACTIVE, line_id=req.line_id)
+        resolve_by_cutover(uow, req, at=now)  # the lost SIM is retired: its report ends
         uow.session.add(
             SimChange(
                 id=new_id(),

@@ -151,7 +151,9 @@ REQUEST_NOTICES = frozenset(
         "replacement_failed",
     }
 )
-LINE_NOTICES = frozenset({"lock_on", "unlock_requested", "unlock_effective"})
+LINE_NOTICES = frozenset(
+    {"lock_on", "unlock_requested", "unlock_effective", "loss_reported", "loss_lifted"}
+)
 
 
 def not_me_token(ctx: ServiceContext, request_id: str) -> str:
@@ -241,7 +243,14 @@ def notify_customer(
     values = {**base, **secret}
     mail = message_payload(ctx, kind=kind, to=subscriber.email, language=language, context=values)
     jobs = [uow.enqueue("mail.send", at=now, request_id=request_id, payload=mail)]
-    for number, target, iccid in _sms_numbers(uow, brand, subscriber, line, request):
+    numbers = _sms_numbers(uow, brand, subscriber, line, request)
+    if kind == "loss_reported":
+        # Never a text to the lost phone: whoever holds it reads it.
+        numbers = [n for n in numbers if n[1] != "old_sim"]
+    elif kind == "loss_lifted" and all(n[1] != "old_sim" for n in numbers):
+        # The found phone's SIM works again (loss.resume): it is told too.
+        numbers.insert(0, (line.msisdn, "line", None))
+    for number, target, iccid in numbers:
         public = {"target": target}
         if iccid is not None:
             public["old_iccid"] = iccid  # the handler checks again that this SIM still works

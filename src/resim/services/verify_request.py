@@ -14,6 +14,7 @@ from resim.domain.workflow import State
 from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import open_for_request
 from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
 from resim.services.tenancy import UNRESTRICTED, Scope
@@ -33,8 +34,8 @@ def submit_verification(
     """Check the evidence against the policy's combinations for the request's channel.
 
     On success: records the proven methods and evidence (never a secret),
-    moves the request to VERIFIED, suspends the old SIM at once for lost or
-    stolen, and assesses risk. A wrong answer is counted on the request,
+    moves the request to VERIFIED, blocks the old SIM at once for lost or
+    stolen (a loss report: ``loss_hooks.open_for_request``), and assesses risk. A wrong answer is counted on the request,
     account, source address and agent and committed before the error is
     raised; reaching ``otp_max_attempts`` rejects the request. A caller that
     is backing off or capped gets TooManyAttempts without anything checked.
@@ -90,8 +91,9 @@ def submit_verification(
             object_id=request.id,
             detail={"methods": request.verification_methods},
         )
-        if request.reason.kills_old_sim_at_once and request.old_iccid:
-            uow.enqueue("core.suspend_old", at=now, request_id=request.id)
+        # Lost or stolen: the old SIM is blocked through a loss report, which outlives
+        # the request (only a cut-over or a strongly verified "I found it" ends it).
+        open_for_request(uow, request, actor=actor, at=now)
         assess_and_decide(ctx, uow, request, now)
         uow.commit()
         return request.state

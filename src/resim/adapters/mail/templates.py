@@ -14,7 +14,7 @@ Security rules enforced here, not left to template authors (SEC-04, SEC-10):
 * Each kind declares the context keys it may see (:data:`MAIL_KINDS`). Other
   keys are dropped before rendering, so a caller passing an activation code or
   a one-time code to the wrong kind cannot make it appear. Only
-  ``one_time_code`` receives ``code``.
+  ``one_time_code`` and ``loss_code`` receive ``code``.
 * URLs must be ``https://`` (or ``http://`` for local development).
 * No template ever receives an activation code; ``esim_ready`` links to the
   signed-in status page instead.
@@ -88,6 +88,17 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
     "lock_on": _PEOPLE,
     "unlock_requested": {**_PEOPLE, "effective_at": dt.datetime},
     "unlock_effective": _PEOPLE,
+    # Loss reports (resim.domain.loss): about the line. Only loss_code (and
+    # one_time_code) receives ``code``; ``purpose`` is "report" or "lift".
+    "loss_code": {
+        **_PEOPLE,
+        "code": str,
+        "ttl_minutes": int,
+        "purpose": str,
+        "page_url": _Url,
+    },
+    "loss_reported": _PEOPLE,
+    "loss_lifted": _PEOPLE,
 }
 """Every kind of customer mail and the context keys (with types) its templates receive."""
 
@@ -123,6 +134,8 @@ SMS_KINDS: Mapping[str, Mapping[str, type]] = {
     "lock_on": {"brand_name": str, "msisdn_masked": str},
     "unlock_requested": {"brand_name": str, "msisdn_masked": str, "effective_at": dt.datetime},
     "unlock_effective": {"brand_name": str, "msisdn_masked": str},
+    "loss_reported": {"brand_name": str, "msisdn_masked": str},
+    "loss_lifted": {"brand_name": str, "msisdn_masked": str},
 }
 """Every kind of customer SMS (``sms_<kind>.txt.j2``) and its context keys. No kind
 receives a one-time code or an activation code: a text may be read by whoever

@@ -329,9 +329,7 @@ class TestVerificationAndRisk:
 
 
 class TestCancelExpireAndFailures:
-    def test_not_me_link_cancels_once_and_the_stolen_sim_stays_barred(
-        self, system: System
-    ) -> None:
+    def test_not_me_link_cancels_once_and_the_stolen_sim_stays_barred(self, system: System) -> None:
         """Issue 12: whoever holds the stolen phone may read the mailbox the link went to,
         so "not me" cancels the request but never gives the SIM back (the loss report
         stands until a cut-over or a strongly verified "I found my phone")."""

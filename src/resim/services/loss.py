@@ -289,7 +289,7 @@ def lift(
     source_ip: str | None = None,
     scope: Scope = UNRESTRICTED,
 ) -> LossStatus:
-    """"I found my phone": strong verification lifts the block and resumes the SIM.
+    """ "I found my phone": strong verification lifts the block and resumes the SIM.
 
     Conflict (NOT_BLOCKED) when no report is open. Every channel on file is
     told, the line's own number included (its SIM works again).
@@ -370,4 +370,3 @@ def find_line_id(ctx: ServiceContext, msisdn: str) -> str:
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, normalize_msisdn(msisdn))
         return line.id
-

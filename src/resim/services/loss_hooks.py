@@ -245,7 +245,11 @@ def resume(ctx: ServiceContext, job: JobRecord) -> None:
         if report is None or report.is_open:
             return
         sim = repo.get_sim(uow, report.iccid)
-        if sim.state != SimState.SUSPENDED or holds(uow, sim.iccid) or _separation_holds(uow, sim.iccid):
+        if (
+            sim.state != SimState.SUSPENDED
+            or holds(uow, sim.iccid)
+            or _separation_holds(uow, sim.iccid)
+        ):
             return
         imsi, iccid = sim.imsi, sim.iccid
     call_peer(ctx, job, "core.resume", lambda _cid: ctx.core.resume_imsi(imsi=imsi))

@@ -16,6 +16,7 @@ from resim.adapters.events.capture import SinkCapture
 from resim.entrypoints.api import (
     routes_identity,
     routes_lines,
+    routes_loss,
     routes_public,
     routes_requests,
     routes_verification,
@@ -85,6 +86,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     )
     app.include_router(routes_requests.router)
     app.include_router(routes_lines.router)
+    app.include_router(routes_loss.router)
     app.include_router(routes_verification.router)
     app.include_router(routes_identity.router)
     app.include_router(common.static_router())

@@ -63,13 +63,17 @@ def upgrade() -> None:
         sa.Column("closed_by", sa.String(length=120), nullable=True),
         sa.Column("close_evidence", sa.JSON(), nullable=False),
         sa.Column("closing_request_id", sa.String(length=40), nullable=True),
-        sa.ForeignKeyConstraint(["brand_id"], ["brand.id"], name=op.f("fk_loss_report_brand_id_brand")),
+        sa.ForeignKeyConstraint(
+            ["brand_id"], ["brand.id"], name=op.f("fk_loss_report_brand_id_brand")
+        ),
         sa.ForeignKeyConstraint(["line_id"], ["line.id"], name=op.f("fk_loss_report_line_id_line")),
         sa.ForeignKeyConstraint(
             ["open_line_id"], ["line.id"], name=op.f("fk_loss_report_open_line_id_line")
         ),
         sa.ForeignKeyConstraint(
-            ["subscriber_id"], ["subscriber.id"], name=op.f("fk_loss_report_subscriber_id_subscriber")
+            ["subscriber_id"],
+            ["subscriber.id"],
+            name=op.f("fk_loss_report_subscriber_id_subscriber"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loss_report")),
         sa.UniqueConstraint("open_line_id", name=op.f("uq_loss_report_open_line_id")),

@@ -35,10 +35,11 @@ def submit_verification(
 
     On success: records the proven methods and evidence (never a secret),
     moves the request to VERIFIED, blocks the old SIM at once for lost or
-    stolen (a loss report: ``loss_hooks.open_for_request``), and assesses risk. A wrong answer is counted on the request,
-    account, source address and agent and committed before the error is
-    raised; reaching ``otp_max_attempts`` rejects the request. A caller that
-    is backing off or capped gets TooManyAttempts without anything checked.
+    stolen (a loss report: ``loss_hooks.open_for_request``), and assesses
+    risk. A wrong answer is counted on the request, account, source address
+    and agent and committed before the error is raised; reaching
+    ``otp_max_attempts`` rejects the request. A caller that is backing off or
+    capped gets TooManyAttempts without anything checked.
     A request out of the caller's ``scope`` is NotFound, and nothing is counted.
     """
     now = ctx.now()

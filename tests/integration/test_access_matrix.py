@@ -327,6 +327,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
         },
         "/v1/requests/{request_id}/review": {"decision": "approve"},
         "/v1/requests/{request_id}/verification": {"otp": "000000"},
+        "/v1/lines/{msisdn}/loss-report": {"reason": "lost"},
         "/v1/lines/{msisdn}/separation": {
             "name": "Survivor",
             "email": "survivor@example.test",

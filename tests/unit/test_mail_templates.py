@@ -36,6 +36,7 @@ EVERYTHING: dict[str, Any] = {
     "completed_at": WHEN,
     "effective_at": WHEN,
     "purpose": "lift",
+    "sim_blocked": "yes",
     "page_url": "https://resim.test/portal/lost/line-1",
     "timezone": "UTC",
     # Things a careless caller might pass; no template may show them.

@@ -38,6 +38,7 @@ from resim.domain.model import (
 )
 from resim.services import redaction, repo
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import holds
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -151,6 +152,10 @@ REQUEST_NOTICES = frozenset(
         "replacement_failed",
     }
 )
+# A request that ends this way says whether its old SIM stays blocked by a loss report.
+ENDINGS = frozenset(
+    {"replacement_cancelled", "replacement_expired", "replacement_rejected", "replacement_failed"}
+)
 LINE_NOTICES = frozenset(
     {"lock_on", "unlock_requested", "unlock_effective", "loss_reported", "loss_lifted"}
 )
@@ -238,6 +243,8 @@ def notify_customer(
                 "status_url": f"{ctx.public_base_url}/status/{request.id}",
             }
         )
+    if request is not None and kind in ENDINGS and holds(uow, request.old_iccid):
+        base["sim_blocked"] = "yes"  # a loss report outlives the request (domain.loss)
     base.update(context or {})
     language = subscriber.language or brand.language
     values = {**base, **secret}

@@ -21,6 +21,7 @@ from resim.domain.workflow import State
 from resim.errors import ResimError
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import holds
 from resim.services.notify import request_ref
 from resim.services.verification import channel_combos, facts_of
 
@@ -51,6 +52,9 @@ class PortalRequest:
     delivery_mode: str  # esim | pickup | courier
     address_masked: str | None  # courier: where the card goes, masked
     dispatched_at: dt.datetime | None
+    # Set while a loss report keeps this request's old SIM blocked (issue 12): the
+    # line's loss page, where "I found my phone" lifts it. Ending the request never does.
+    loss_line_id: str | None = None
 
     @property
     def uses_email_code(self) -> bool:
@@ -99,6 +103,7 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
                 else None
             ),
             dispatched_at=req.dispatched_at,
+            loss_line_id=req.line_id if holds(uow, req.old_iccid) else None,
         )
 
 

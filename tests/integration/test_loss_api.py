@@ -121,7 +121,7 @@ class TestCallersWhoMayNot:
         own = bearer(client_key(system.ctx, "lines:loss", brand_id="dk"))
         assert http.post(path(msisdn), json={"reason": "lost"}, headers=own).status_code == 201
         system.run_jobs()
-        token, other_agent = signed_in(system.ctx, "agent", brand_id=OTHER)
+        token, _ = signed_in(system.ctx, "agent", brand_id=OTHER)
         foreign = [bearer(token), bearer(client_key(system.ctx, "lines:loss", brand_id=OTHER))]
         before = (snapshot(system), reports(system), len(system.mail.sent))
         for headers in foreign:

@@ -110,6 +110,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/console/lines"): {"agent"},
     ("POST", "/console/lines/{msisdn}/identity-check"): {"agent"},
     ("POST", "/console/lines/{msisdn}/requests"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/loss-report"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/loss-report/lift"): {"agent"},
     ("GET", "/console/requests/{request_id}"): {"agent", "reviewer", "admin"},
     ("POST", "/console/requests/{request_id}/review"): {"reviewer"},
     ("POST", "/console/requests/{request_id}/handover"): {"agent"},
@@ -323,6 +325,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
             "last_digits": "1234",
         },
         "/console/lines/{msisdn}/requests": {"reason": "lost", "target_form": "esim"},
+        "/console/lines/{msisdn}/loss-report": {"reason": "lost"},
         "/console/requests/{request_id}/review": {"decision": "approve"},
         "/console/requests/{request_id}/handover": {"iccid": "89450100000000000001"},
     }

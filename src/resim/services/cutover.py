@@ -34,7 +34,9 @@ GIVES_BACK_OLD_SIM = frozenset({State.CANCELLED, State.REJECTED})
 
 
 def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
-    """Lost or stolen: bar the old SIM as soon as identity is verified.
+    """A line separation (SEC-12) bars the old SIM in the abuser's hands; so did lost or
+    stolen requests before loss reports (issue 12: ``loss_hooks.suspend`` now), and a
+    job queued then still runs here.
 
     A cancel resumes the old SIM only if it sees ``old_sim_suspended``. So a
     request cancelled before this job bars anything is left alone, and one
@@ -83,7 +85,8 @@ def _iccid(iccid: str | None) -> str:
 
 
 def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
-    """A cancelled or rejected lost/stolen request gives the old SIM its service back.
+    """A cancelled or rejected request gives back a SIM it barred on its own (a line
+    separation). Never a SIM an open loss report holds (``domain.loss``).
 
     If the line has a newer open request by then, that request takes over the
     suspension (``old_sim_suspended``): its own cancel resumes the SIM, its

@@ -156,3 +156,25 @@ class TestIFoundMyPhoneInThePortal:
             assert "works again" in after.text
         assert system.core.is_enabled(imsi=imsi) is True
         assert loss.status(system.ctx, msisdn=msisdn).last_state == "lifted"
+
+
+class TestAttackingTheLossPages:
+    def test_a_made_up_reason_or_line_changes_nothing(self, system: System, base_url: str) -> None:
+        msisdn, _, _, imsi = add_customer(system, 530)
+        line_id = loss.status(system.ctx, msisdn=msisdn).line_id
+        with browser(base_url) as http:
+            page = http.get(f"/portal/lost/{line_id}")
+            odd = http.post(
+                f"/portal/lost/{line_id}",
+                data={"reason": "bored", "pin": PIN, "csrf_token": token(page)},
+            )
+            assert odd.status_code == 422 and "lost or stolen" in odd.text
+            assert http.get("/portal/lost/0123456789abcdef").status_code == 404
+            page = http.get(f"/portal/lost/{line_id}")
+            nothing = http.post(
+                f"/portal/lost/{line_id}/found", data={"pin": PIN, "csrf_token": token(page)}
+            )
+            assert nothing.status_code == 409 and "not blocked" in nothing.text
+        system.run_jobs()
+        assert loss.status(system.ctx, msisdn=msisdn).report_id is None
+        assert system.core.is_enabled(imsi=imsi) is True

@@ -58,7 +58,8 @@ def problem_of(exc: ResimError) -> tuple[str, int]:
     if isinstance(exc, VerificationFailed):
         return ("code_expired" if exc.code == "OTP_EXPIRED" else "confirm_failed"), 400
     if isinstance(exc, InvalidInput):
-        return ("incomplete" if exc.code == "VERIFICATION_INCOMPLETE" else "number"), 422
+        known = {"VERIFICATION_INCOMPLETE": "incomplete", "INVALID_REASON": "reason"}
+        return known.get(exc.code or "", "number"), 422
     if isinstance(exc, Conflict):
         return ("no_sim" if exc.code == "NO_SIM" else "not_blocked"), 409
     if isinstance(exc, NotFound):

@@ -66,6 +66,11 @@ def open_for_request(
     """
     if not request.reason.kills_old_sim_at_once or not request.old_iccid:
         return None
+    # The line's row lock, as "Block my SIM now" takes it: the two never race to
+    # open two reports (the second would hit the UNIQUE open_line_id).
+    uow.session.execute(
+        sa.select(orm.line.c.id).where(orm.line.c.id == request.line_id).with_for_update()
+    )
     existing = open_report(uow, request.line_id, lock=True)
     if existing is not None and existing.iccid == request.old_iccid:
         if existing.suspended_at is not None:

@@ -9,6 +9,7 @@ someone else's replacement never gives the SIM back.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from identity_support import signed_in
@@ -314,3 +315,50 @@ class TestIFoundMyPhone:
         )
         system.run_jobs()
         assert system.core.is_enabled(imsi=old_imsi) is True
+
+
+class TestPressingAtOnce:
+    def test_block_my_sim_and_a_stolen_verification_at_once_make_one_report(
+        self, system: System
+    ) -> None:
+        """Three tabs: "Block my SIM now" twice and a stolen request's code, sent together
+        (found deadlocking on PostgreSQL when the line was locked before the counters)."""
+        msisdn, email, _, imsi = add_customer(system, 40)
+        opened = requests.open_request(system.ctx, msisdn=msisdn, reason="stolen")
+        system.run_jobs()
+        code = system.code_for(email)
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def press() -> None:
+            start.wait()
+            try:
+                loss.report(
+                    system.ctx,
+                    msisdn=msisdn,
+                    reason="stolen",
+                    channel=LossChannel.PORTAL,
+                    actor="customer",
+                    evidence=Evidence(pin=PIN),
+                )
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        def verify() -> None:
+            start.wait()
+            try:
+                requests.submit_verification(system.ctx, opened.id, otp=code)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=f) for f in (press, press, verify)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        system.run_jobs()
+        actions = audit_actions(system, "loss_report")
+        assert actions.count("loss.reported") == 1, actions
+        assert system.core.is_enabled(imsi=imsi) is False

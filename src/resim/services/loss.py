@@ -1,7 +1,9 @@
 """Loss reports as their own use cases: block a lost or stolen phone's SIM, and lift the block.
 
-Each function is one transaction on the line's row lock (two "block" presses
-race to one report: ``loss_report.open_line_id`` is UNIQUE).
+Each function is one transaction. The line's row lock is taken after the
+attempt counters, in the order a replacement's verification takes them (it
+opens a report too: ``loss_hooks.open_for_request``), so the two never
+deadlock; two "block" presses race to one report (``open_line_id`` UNIQUE).
 
 * :func:`send_code`: an e-mail code for blocking (no report open) or for
   lifting (one open); the mail links to the portal's page for the line.
@@ -84,6 +86,10 @@ def _line(
     if not msisdn:
         raise InvalidInput("a phone number is required", code="NUMBER_REQUIRED")
     return repo.get_line_by_msisdn(uow, normalize_msisdn(msisdn), lock=lock, scope=scope)
+
+
+def _lock_line(uow: UnitOfWork, line_id: str) -> None:
+    uow.session.execute(sa.select(orm.line.c.id).where(orm.line.c.id == line_id).with_for_update())
 
 
 def _newest(uow: UnitOfWork, line_id: str) -> LossReport | None:
@@ -222,12 +228,10 @@ def report(
         raise InvalidInput("the reason is lost or stolen", code="INVALID_REASON") from None
     now = ctx.now()
     with ctx.uow() as uow:
-        line = _line(uow, msisdn=msisdn, line_id=line_id, scope=scope, lock=True)
-        existing = open_report(uow, line.id)
-        if existing is not None:
+        line = _line(uow, msisdn=msisdn, line_id=line_id, scope=scope, lock=False)
+        if open_report(uow, line.id) is not None:
             return _status(uow, line), False
-        sim = repo.bound_sim(uow, line.id)
-        if sim is None:
+        if repo.bound_sim(uow, line.id) is None:
             raise Conflict("the line has no SIM to block", code="NO_SIM")
         records: list[dict[str, Any]]
         if trusted:
@@ -243,6 +247,15 @@ def report(
                 actor=actor,
                 source_ip=source_ip,
             )
+        # Lock order as a verification's: attempt counters (checked above), then
+        # the line. A press that raced ours and won leaves its report to us.
+        _lock_line(uow, line.id)
+        if open_report(uow, line.id) is not None:
+            uow.commit()
+            return _status(uow, line), False
+        sim = repo.bound_sim(uow, line.id)
+        if sim is None:
+            raise Conflict("the line has no SIM to block", code="NO_SIM")
         loss = LossReport(
             id=new_id(),
             line_id=line.id,
@@ -295,14 +308,19 @@ def lift(
     told, the line's own number included (its SIM works again).
     """
     now = ctx.now()
+    not_blocked = Conflict("the line's SIM is not blocked", code="NOT_BLOCKED")
     with ctx.uow() as uow:
-        line = _line(uow, msisdn=msisdn, line_id=line_id, scope=scope, lock=True)
-        loss = open_report(uow, line.id, lock=True)
-        if loss is None:
-            raise Conflict("the line's SIM is not blocked", code="NOT_BLOCKED")
+        line = _line(uow, msisdn=msisdn, line_id=line_id, scope=scope, lock=False)
+        if open_report(uow, line.id) is None:
+            raise not_blocked
         records = _prove(
             ctx, uow, line, evidence, lift=True, now=now, actor=actor, source_ip=source_ip
         )
+        _lock_line(uow, line.id)  # after the attempt counters, as everywhere
+        loss = open_report(uow, line.id, lock=True)
+        if loss is None:  # a cut-over resolved it meanwhile
+            uow.commit()
+            raise not_blocked
         why = loss.close(LossState.LIFTED, by=actor, at=now, evidence=records)
         uow.audit(
             at=now,

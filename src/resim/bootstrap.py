@@ -19,6 +19,8 @@ import structlog
 from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
+from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
+from resim.adapters.corenet.pyhss import PyHssCoreNetwork, PyHssSettings
 from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
@@ -26,6 +28,7 @@ from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.emulator_status import EmulatorStatusQuery
+from resim.adapters.es2.peers import CertificatePeers
 from resim.adapters.events.http import HttpEventSink
 from resim.adapters.events.resolver import SystemResolver
 from resim.adapters.geo.ranges import CidrCountryFile, NoGeolocator
@@ -74,9 +77,13 @@ def load_secrets(settings: Settings) -> Secrets:
     pepper = hmac.new(master, b"resim otp pepper", hashlib.sha256).digest()
     token = settings.smdp_callback_token.get_secret_value()
     if not token:
-        if settings.environment == "production":
-            raise RuntimeError("RESIM_SMDP_CALLBACK_TOKEN must be set in production")
-        token = hmac.new(master, b"resim es2 callback", hashlib.sha256).hexdigest()
+        if settings.environment == "production" and not settings.callback_mtls:
+            raise RuntimeError(
+                "RESIM_SMDP_CALLBACK_TOKEN must be set in production (or ES2+ callbacks"
+                " authenticated by client certificate: RESIM_API_TLS_CLIENT_CA_FILE)"
+            )
+        if not settings.callback_mtls:
+            token = hmac.new(master, b"resim es2 callback", hashlib.sha256).hexdigest()
     return Secrets(keys=keys, otp_pepper=pepper, callback_token=token)
 
 
@@ -240,6 +247,52 @@ def build_sms_gateway(settings: Settings) -> HttpSmsGateway:
     )
 
 
+def core_network_problem(settings: Settings) -> str | None:
+    """What stops ``RESIM_CORE_NETWORK`` from working with the other settings, or None.
+
+    The value itself is checked by Settings (one of the names it lists); this
+    checks the addresses the chosen adapter needs. ``resim demo`` fills in
+    osmo-hlr's address itself when it starts one, so it checks after that.
+    """
+    if settings.core_network == "osmo-hlr" and not settings.osmo_hlr_ctrl_host:
+        return (
+            "RESIM_CORE_NETWORK=osmo-hlr needs RESIM_OSMO_HLR_CTRL_HOST (the HLR's CTRL "
+            "address; RESIM_OSMO_HLR_VTY_HOST defaults to it)"
+        )
+    if settings.core_network == "pyhss" and not settings.pyhss_url:
+        return "RESIM_CORE_NETWORK=pyhss needs RESIM_PYHSS_URL (PyHSS's API, e.g. http://hss:8080)"
+    return None
+
+
+def build_core_network(settings: Settings, engine: sa.Engine) -> CoreNetwork:
+    """The adapter ``RESIM_CORE_NETWORK`` names (docs/operations.md, "Choosing the
+    core network"). Connects lazily: an HLR that is down at start-up makes the
+    first core-network job fail retryably, not the process."""
+    problem = core_network_problem(settings)
+    if problem is not None:
+        raise ConfigurationError(problem, code="CORE_NETWORK_SETTINGS")
+    if settings.core_network == "osmo-hlr":
+        return OsmoHlrCoreNetwork(
+            settings.osmo_hlr_ctrl_host,
+            settings.osmo_hlr_ctrl_port,
+            vty_host=settings.osmo_hlr_vty_host or None,
+            vty_port=settings.osmo_hlr_vty_port,
+            timeout=settings.osmo_hlr_timeout_seconds,
+        )
+    if settings.core_network == "pyhss":
+        key = settings.pyhss_provisioning_key.get_secret_value()
+        return PyHssCoreNetwork(
+            PyHssSettings(
+                url=settings.pyhss_url,
+                provisioning_key=key or None,
+                default_apn=settings.pyhss_default_apn,
+                apn_list=settings.pyhss_apn_list,
+                timeout=settings.pyhss_timeout_seconds,
+            )
+        )
+    return BuiltinCoreNetwork(engine)
+
+
 def build_context(
     settings: Settings,
     *,
@@ -265,7 +318,7 @@ def build_context(
         secrets=SecretBox(secrets.keys),
         otp_pepper=secrets.otp_pepper,
         smdp=smdp or build_smdp_client(settings),
-        core=core or BuiltinCoreNetwork(engine),
+        core=core or build_core_network(settings, engine),
         mailer=mailer or build_mailer(settings),
         public_base_url=settings.public_base_url.rstrip("/"),
         smdp_address=settings.smdp_address,
@@ -378,7 +431,11 @@ def build_api_config(
     CAMARA, and the HTTP edge (body limit, trusted proxies, metrics token)."""
     return ApiConfig(
         smdp_id=settings.smdp_id,
-        callback_token=load_secrets(settings).callback_token,
+        # Mutual TLS: the SM-DP+ is known by its certificate and the token is not accepted.
+        callback_token="" if settings.callback_mtls else load_secrets(settings).callback_token,
+        callback_certificates=(
+            CertificatePeers(settings.smdp_callback_clients) if settings.callback_mtls else None
+        ),
         camara=camara or build_camara(settings, clock=clock),
         bench_endpoints=settings.bench_endpoints,
         max_body_bytes=settings.max_body_bytes,

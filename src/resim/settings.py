@@ -9,13 +9,52 @@ the built-in core network and mail captured on loopback.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from resim.domain.sink_address import SinkAddressRules, parse_allow_list
+
+
+class Es2CallbackClient(BaseModel):
+    """One SM-DP+ allowed to call ``handleDownloadProgressInfo`` over mutual TLS.
+
+    Its certificate (already verified against RESIM_API_TLS_CLIENT_CA_FILE) is
+    recognised by exactly one of: ``sha256`` (the fingerprint of the DER
+    certificate, hex, colons allowed), ``subject`` (an RFC 4514 name such as
+    ``CN=smdp.example,O=Example``) or ``san`` (a DNS name or URI in its subject
+    alternative names). Its callbacks must name ``requester_id`` as
+    functionRequesterIdentifier, and may concern only ICCIDs of ``brands``
+    (brand ids; empty: every brand).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requester_id: str = Field(min_length=1, max_length=128)
+    sha256: str | None = None
+    subject: str | None = None
+    san: str | None = None
+    brands: tuple[str, ...] = ()
+
+    @field_validator("sha256")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(":", "").strip().lower()
+        if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError("sha256 must be 64 hex digits (colons allowed)")
+        return digits
+
+    @model_validator(mode="after")
+    def _one_way_to_recognise(self) -> Es2CallbackClient:
+        given = [v for v in (self.sha256, self.subject, self.san) if v]
+        if len(given) != 1:
+            raise ValueError("each client names exactly one of sha256, subject or san")
+        return self
 
 
 class Settings(BaseSettings):
@@ -76,6 +115,17 @@ class Settings(BaseSettings):
     smdp_client_cert: Path | None = None
     smdp_client_key: Path | None = None
     smdp_ca_bundle: Path | None = None
+    # ES2+ callbacks over mutual TLS (docs/operations.md, "ES2+ over mutual TLS").
+    # `resim serve` serves HTTPS with this certificate and key; with a client CA
+    # bundle it asks every client for a certificate (optional: browsers send
+    # none), refuses one the CA did not issue, and then accepts callbacks only
+    # from a certificate in RESIM_SMDP_CALLBACK_CLIENTS (JSON list, see
+    # Es2CallbackClient), never with the bearer token. Behind a proxy that
+    # terminates TLS, leave these unset: the bearer token authenticates.
+    api_tls_cert_file: Path | None = None
+    api_tls_key_file: Path | None = None
+    api_tls_client_ca_file: Path | None = None
+    smdp_callback_clients: list[Es2CallbackClient] = Field(default_factory=list)
     smdp_timeout_seconds: float = Field(10.0, gt=0)
 
     # Lost install callbacks (issue 13, finding 6; services/reconcile.py): a ready
@@ -91,6 +141,30 @@ class Settings(BaseSettings):
     # "none", or "emulator" (resim's SM-DP+ emulator's non-standard admin
     # endpoint at RESIM_SMDP_URL; for tests and the demo, refused in production).
     smdp_status_query: Literal["none", "emulator"] = "none"
+
+    # The core network (HLR/HSS) resim moves numbers in (docs/operations.md,
+    # "Choosing the core network"): "builtin" (resim's own tables in its
+    # database; the embedded default) or "osmo-hlr" (Osmocom's HLR over its
+    # CTRL and VTY interfaces). A new adapter adds its name here and a branch in
+    # bootstrap.build_core_network, with settings of its own prefixed by it.
+    core_network: Literal["builtin", "osmo-hlr", "pyhss"] = "builtin"
+    # osmo-hlr: CTRL (reads, numbers, keys) and VTY (network access: only the
+    # VTY makes osmo-hlr detach an attached phone). The CTRL host is required
+    # with osmo-hlr (the demo starts its own when it is empty); the VTY host
+    # defaults to it. The timeout bounds connecting and each answer.
+    osmo_hlr_ctrl_host: str = ""
+    osmo_hlr_ctrl_port: int = Field(4259, ge=1, le=65535)
+    osmo_hlr_vty_host: str = ""
+    osmo_hlr_vty_port: int = Field(4258, ge=1, le=65535)
+    osmo_hlr_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    # pyhss: its REST API (docs/pyhss.md). The URL is required with pyhss; the
+    # provisioning key is PyHSS's hss.provisioning_key (when lock_provisioning is
+    # on); new subscribers get default_apn and apn_list (PyHSS apn_ids).
+    pyhss_url: str = ""
+    pyhss_provisioning_key: SecretStr = SecretStr("")
+    pyhss_default_apn: int = Field(1, ge=1)
+    pyhss_apn_list: str = Field("1", pattern=r"^[0-9]+(,[0-9]+)*$")
+    pyhss_timeout_seconds: float = Field(5.0, gt=0, le=120)
 
     # Mail
     smtp_host: str = "127.0.0.1"
@@ -181,6 +255,25 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
+    @field_validator("osmo_hlr_ctrl_host", "osmo_hlr_vty_host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?", value):
+            return value
+        try:
+            return str(ipaddress.ip_address(value))  # IPv6 without brackets
+        except ValueError:
+            raise ValueError("a host name or IP address, without scheme or port") from None
+
+    @field_validator("pyhss_url")
+    @classmethod
+    def _pyhss_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("an http:// or https:// URL of PyHSS's API, e.g. http://hss:8080")
+        return value
+
     @field_validator("camara_sink_allow")
     @classmethod
     def _sink_networks(cls, value: str) -> str:
@@ -229,6 +322,29 @@ class Settings(BaseSettings):
                 " status query); it is for tests and the demo"
             )
         return self
+
+    @model_validator(mode="after")
+    def _api_tls(self) -> Settings:
+        if (self.api_tls_key_file or self.api_tls_client_ca_file) and not self.api_tls_cert_file:
+            raise ValueError(
+                "RESIM_API_TLS_CERT_FILE is needed for the other RESIM_API_TLS_ settings"
+            )
+        if self.smdp_callback_clients and not self.api_tls_client_ca_file:
+            raise ValueError(
+                "RESIM_SMDP_CALLBACK_CLIENTS needs RESIM_API_TLS_CLIENT_CA_FILE (client"
+                " certificates are verified against it)"
+            )
+        if self.api_tls_client_ca_file and not self.smdp_callback_clients:
+            raise ValueError(
+                "RESIM_API_TLS_CLIENT_CA_FILE is set but RESIM_SMDP_CALLBACK_CLIENTS maps no"
+                " certificate to an SM-DP+: no callback could be accepted"
+            )
+        return self
+
+    @property
+    def callback_mtls(self) -> bool:
+        """Whether ES2+ callbacks are authenticated by client certificate (not the token)."""
+        return self.api_tls_client_ca_file is not None
 
     @model_validator(mode="after")
     def _argon2_cost(self) -> Settings:

@@ -10,9 +10,9 @@ one suite is what keeps the stand-in honest.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -26,12 +26,12 @@ from resim.errors import ExternalError
 
 KEY = "stand-in-provisioning-key"
 K, OPC = "000102030405060708090A0B0C0D0E0F", "0F0E0D0C0B0A09080706050403020100"
-_iccid = itertools.count(1)
 
 
 def intake(cn: PyHssCoreNetwork) -> object:
     def load(imsi: str) -> None:
-        cn.load_credentials(imsi=imsi, iccid=f"8999{next(_iccid):015d}", k=K, opc=OPC)
+        iccid = f"8999{uuid.uuid4().int % 10**15:015d}"  # unique across runs on a real PyHSS
+        cn.load_credentials(imsi=imsi, iccid=iccid, k=K, opc=OPC)
 
     return load
 
@@ -58,12 +58,18 @@ def pyhss_env(url: str, key: str | None, *, stand_in: bool = True) -> Iterator[E
         answer = httpx.post(f"{url}/standin/attach/{imsi}", json={"mme": "mme01"}, timeout=5)
         assert answer.status_code == 200, answer.text
 
+    def detached(imsi: str) -> bool:  # a Cancel-Location was pushed to its MME
+        log = httpx.get(f"{url}/standin/clr", timeout=5).json()
+        return any(c["imsi"] == imsi for c in log)
+
     yield Env(
         cn=cn,
         peer=client,
         provision=provision,
         has_holds=False,
         attach=attach if stand_in else None,
+        detached=detached if stand_in else None,
+        refuses_barred_attach=False,  # the stand-in's attach is an MME's record, unchecked
         intake=load,  # type: ignore[arg-type]
         examples=15,
     )

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -65,6 +67,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/auth/staff/login"): {"anyone"},
     ("POST", "/v1/auth/logout"): {"customer", "agent", "reviewer", "admin"},
     ("GET", "/v1/lines/{msisdn}"): {"agent"},
+    ("POST", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
+    ("GET", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
     ("POST", "/v1/identity-checks"): {"agent"},
     ("GET", "/v1/lines/{msisdn}/loss-report"): {"agent", "client:lines:loss"},
     ("POST", "/v1/lines/{msisdn}/loss-report"): {"agent", "client:lines:loss"},
@@ -107,7 +111,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/console/login"): {"anyone"},
     ("POST", "/console/logout"): {"agent", "reviewer", "admin"},
     ("GET", "/console"): {"agent", "reviewer", "admin"},
-    ("GET", "/console/lines"): {"agent"},
+    ("GET", "/console/lines"): {"agent", "reviewer"},
     ("POST", "/console/lines/{msisdn}/identity-check"): {"agent"},
     ("POST", "/console/lines/{msisdn}/requests"): {"agent"},
     ("POST", "/console/lines/{msisdn}/loss-report"): {"agent"},
@@ -118,6 +122,17 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/console/queue"): {"reviewer"},
     ("GET", "/console/requests/{request_id}/audit"): {"reviewer", "admin"},
     ("GET", "/console/dashboard"): {"reviewer", "admin"},
+    ("GET", "/console/dashboard/requests"): {"reviewer", "admin"},
+    ("GET", "/console/dashboard.csv"): {"reviewer", "admin"},
+    # issue 12: agents and the fraud team act
+    ("POST", "/console/requests/{request_id}/take-over"): {"agent"},
+    ("POST", "/console/requests/{request_id}/cancel"): {"agent"},
+    ("GET", "/console/requests/{request_id}/screen"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/unfreeze"): {"reviewer"},
+    ("GET", "/console/alerts"): {"reviewer", "admin"},
+    ("POST", "/v1/requests/{request_id}/take-over"): {"agent"},
+    ("POST", "/v1/lines/{msisdn}/unfreeze"): {"reviewer"},
+    ("GET", "/v1/alerts"): {"reviewer", "admin"},
     ("POST", "/sim-swap/v2/check"): {"camara"},
     ("POST", "/sim-swap/v2/retrieve-date"): {"camara"},
     ("GET", "/sim-swap/v2/openapi.yaml"): {"anyone"},
@@ -305,7 +320,12 @@ LISTS = {
     ("GET", "/v1/sim-changes"),
     ("GET", "/console/queue"),
     ("GET", "/console/dashboard"),
+    ("GET", "/console/dashboard/requests"),
+    ("GET", "/console/dashboard.csv"),
 }
+# Alert lists: tested for tenancy in test_agents_routes.py and test_agents_act.py
+# (alerts name a subscriber, a request or a staff member, not a brand).
+ALERT_LISTS = {("GET", "/v1/alerts"), ("GET", "/console/alerts")}
 # Routes naming a line outside their path, and the bodies that make each call reach
 # the service (a body the schema refuses would answer 422 before any look-up).
 NAMED_IN_QUERY_OR_BODY = {
@@ -328,6 +348,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
         "/console/lines/{msisdn}/loss-report": {"reason": "lost"},
         "/console/requests/{request_id}/review": {"decision": "approve"},
         "/console/requests/{request_id}/handover": {"iccid": "89450100000000000001"},
+        "/console/lines/{msisdn}/unfreeze": {"reason": "checked with the customer"},
     }
     bodies: dict[str, dict[str, Any]] = {
         "/v1/requests": {"msisdn": msisdn, "reason": "damaged"},
@@ -339,6 +360,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
         "/v1/requests/{request_id}/review": {"decision": "approve"},
         "/v1/requests/{request_id}/verification": {"otp": "000000"},
         "/v1/lines/{msisdn}/loss-report": {"reason": "lost"},
+        "/v1/lines/{msisdn}/unfreeze": {"reason": "checked with the customer"},
         "/v1/lines/{msisdn}/separation": {
             "name": "Survivor",
             "email": "survivor@example.test",
@@ -379,7 +401,9 @@ def test_a_brand_reaches_only_its_own_lines_and_requests(system: System) -> None
                 key = (method, path)
                 if "smdp" in rules or "camara" in rules:
                     continue  # neither staff nor clients: tests/integration/test_camara_*.py
-                if key in NO_BRAND_OBJECT or key in LISTS or path.startswith(CUSTOMER_PAGES):
+                if key in NO_BRAND_OBJECT or key in LISTS or key in ALERT_LISTS:
+                    continue
+                if path.startswith(CUSTOMER_PAGES):
                     continue
                 names_one = "{request_id}" in path or "{msisdn}" in path
                 assert names_one or key in NAMED_IN_QUERY_OR_BODY, (
@@ -427,8 +451,15 @@ def _listed(http: httpx.Client, method: str, path: str, headers: dict[str, str])
         listed = http.get("/v1/sim-changes?limit=500", headers=headers)
         assert listed.status_code == 200, listed.text
         return {r["request_id"] for r in listed.json()}
+    if path == "/console/dashboard/requests":
+        page = http.get(f"{path}?metric=held", headers=headers)
+        assert page.status_code == 200, page.text
+        return set(re.findall(r'href="/console/requests/([^"]+)"', page.text))
     page = http.get(path, headers=headers)
     assert page.status_code == 200, page.text
+    if path == "/console/dashboard.csv":
+        rows = [r for r in csv.DictReader(io.StringIO(page.text)) if r["section"] == "day"]
+        return sum(int(r["held"]) for r in rows), sum(int(r["replacements"]) for r in rows)
     if path == "/console/queue":
         return set(re.findall(r'href="/console/requests/([^"]+)"', page.text))
     found = re.search(r'id="total-held">(\d+)<', page.text)
@@ -443,7 +474,7 @@ def _expected_list(path: str, brands: list[Any]) -> Any:
         return ids, {b.held for b in brands}
     if path == "/v1/sim-changes":
         return {b.completed for b in brands}
-    if path == "/console/queue":
+    if path in ("/console/queue", "/console/dashboard/requests"):
         return {b.held for b in brands}
     return len(brands), len(brands)  # one held and one completed request per brand
 

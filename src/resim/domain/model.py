@@ -146,6 +146,10 @@ class Subscriber:
         # SEC-03/SEC-04: a hard cap or a "this was not me" report freezes replacements.
         self.replacements_frozen_at: dt.datetime | None = None
         self.frozen_reason: str | None = None
+        # Issue 12: an unfreeze approved by one reviewer, waiting for a second one.
+        self.unfreeze_requested_by: str | None = None
+        self.unfreeze_requested_at: dt.datetime | None = None
+        self.unfreeze_reason: str | None = None
         self.fraud_flags = 0
         self.known_countries: list[str] = []
         self.known_devices: list[str] = []  # SHA-256 of device identifiers
@@ -357,6 +361,9 @@ class ReplacementRequest:
         self.failure_code: str | None = None
         self.failure_reason: str | None = None
         self.not_me_token_hash: str | None = None
+        # Issue 12: the console session of the agent who opened or took over the
+        # request; only it shows the customer the eSIM on the hand-over screen.
+        self.agent_session_id: str | None = None
 
     @property
     def is_open(self) -> bool:

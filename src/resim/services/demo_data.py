@@ -101,6 +101,9 @@ DEMO_BRANDS = (
                 fee=FeeRule(amount_minor=1000),
                 camara_monitored_days=30,
                 courier_fee_minor=500,
+                # Shows the other hand-over and the two-person unfreeze (issue 12).
+                agent_esim_handoff="email",
+                unfreeze_reviewers=2,
                 risk_rules=DEMO_RISK_RULES,
                 missing_signal=DEMO_MISSING_SIGNAL,
             ),

@@ -150,6 +150,7 @@ REQUEST_NOTICES = frozenset(
         "card_dispatched",
         "replacement_completed",
         "replacement_failed",
+        "request_taken_over",
     }
 )
 # A request that ends this way says whether its old SIM stays blocked by a loss report.
@@ -157,7 +158,14 @@ ENDINGS = frozenset(
     {"replacement_cancelled", "replacement_expired", "replacement_rejected", "replacement_failed"}
 )
 LINE_NOTICES = frozenset(
-    {"lock_on", "unlock_requested", "unlock_effective", "loss_reported", "loss_lifted"}
+    {
+        "lock_on",
+        "unlock_requested",
+        "unlock_effective",
+        "account_unfrozen",
+        "loss_reported",
+        "loss_lifted",
+    }
 )
 
 

@@ -76,6 +76,10 @@ subscriber = sa.Table(
     sa.Column("address_changed_at", UtcDateTime),
     sa.Column("replacements_frozen_at", UtcDateTime),
     sa.Column("frozen_reason", sa.String(200)),
+    # Issue 12: the first reviewer's approval of an unfreeze, awaiting a second one.
+    sa.Column("unfreeze_requested_by", sa.String(120)),
+    sa.Column("unfreeze_requested_at", UtcDateTime),
+    sa.Column("unfreeze_reason", sa.String(500)),
     sa.Column("fraud_flags", sa.Integer, nullable=False, default=0),
     sa.Column("known_countries", sa.JSON, nullable=False, default=list),
     sa.Column("known_devices", sa.JSON, nullable=False, default=list),
@@ -179,6 +183,8 @@ replacement_request = sa.Table(
     sa.Column("failure_code", sa.String(64)),
     sa.Column("failure_reason", sa.Text),
     sa.Column("not_me_token_hash", sa.String(128), unique=True),
+    # Issue 12: the console session that opened or took over the request (hand-over screen).
+    sa.Column("agent_session_id", sa.String(40)),
     sa.Column("delivery_mode", _enum(model.DeliveryMode, "delivery_mode")),
     sa.Column("dispatched_at", UtcDateTime),
     sa.Column("shipment_ref", sa.String(64)),

@@ -109,6 +109,8 @@ def test_a_stolen_sim_stays_blocked_after_a_cancel_until_i_found_my_phone(
     page.wait_for_selector("#loss-status")
     assert "Your SIM is blocked" in page.inner_text("h1")
     step(page, "loss-3-blocked")
+    page.reload()  # post/redirect/get: a reload shows the page again, nothing resent
+    assert "Your SIM is blocked" in page.inner_text("h1")
     imsi, _ = core_serves(web_stack, line.msisdn)
     wait_for(lambda: core_serves(web_stack, line.msisdn)[1] is False)
 

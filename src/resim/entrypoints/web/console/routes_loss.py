@@ -14,18 +14,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from resim.domain.loss import LossChannel
-from resim.entrypoints.web.common import locale_of
 from resim.entrypoints.web.console.pages import (
-    DOMAIN,
     Caller,
     ConsolePageError,
     ctx_of,
     from_service,
-    message_of,
     posted,
     staff_page,
 )
-from resim.entrypoints.web.i18n import translations
 from resim.errors import ResimError, VerificationFailed
 from resim.services import loss
 from resim.services.context import ServiceContext
@@ -35,30 +31,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 Agent = Annotated[Caller, staff_page("agent")]
 
 
-def N_(message: str) -> str:
-    return message
-
-
-LOSS_MESSAGES = {
-    "NOT_BLOCKED": N_("The SIM of this line is not blocked."),
-    "NO_SIM": N_("This line has no SIM to block."),
-    "INVALID_REASON": N_("Choose lost or stolen."),
-}
-
-
 def _line_url(msisdn: str, note: str = "") -> str:
     return f"/console/lines?msisdn={quote(msisdn)}{note}"
-
-
-def _message(request: Request, exc: ResimError) -> tuple[int, str]:
-    locale = locale_of(request)
-    failed = from_service(exc)
-    if isinstance(exc, VerificationFailed):
-        return 400, message_of(locale, "IDENTITY_CHECK_REQUIRED", "")
-    own = LOSS_MESSAGES.get(exc.code or "")
-    if own is not None:
-        return failed.status, translations(DOMAIN, locale).gettext(own)
-    return failed.status, message_of(locale, failed.code, failed.message)
 
 
 async def _act(request: Request, msisdn: str, caller: Caller, *, lift: bool) -> Response:
@@ -91,9 +65,10 @@ async def _act(request: Request, msisdn: str, caller: Caller, *, lift: bool) -> 
 
     try:
         await run_in_threadpool(run)
+    except VerificationFailed:
+        raise ConsolePageError(400, "IDENTITY_CHECK_REQUIRED") from None  # no live ID check
     except ResimError as exc:
-        status, message = _message(request, exc)
-        raise ConsolePageError(status, exc.code or "", message) from None
+        raise from_service(exc) from None
     return RedirectResponse(_line_url(msisdn), status_code=303)
 
 

@@ -235,9 +235,15 @@ class Settings(BaseSettings):
     camara_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
     camara_token_leeway_seconds: float = Field(30.0, ge=0, le=300)
     camara_required_purpose: str = ""  # e.g. dpv:FraudPreventionAndDetection; empty: any
-    # Per client_id token bucket, per API process; 0 disables.
+    # Which CAMARA SIM Swap release the API speaks (docs/camara.md, "Version mode"):
+    # 2.1 = sim-swap 2.1.0 + subscriptions 0.3.0; 2.2 = the r4.1 release candidates.
+    camara_version: Literal["2.1", "2.2"] = "2.1"
+    # Per client_id token bucket (shared by the API processes, below); 0 disables.
     camara_rate_per_second: float = Field(50.0, ge=0)
     camara_burst: int = Field(100, ge=1)
+    # The buckets live in the database, shared by every API process (issue 15);
+    # false: each process has its own (N processes allow N times the rate).
+    camara_rate_limit_shared: bool = True
     # How long a brand's CAMARA policy (legal limit) is cached in each API process.
     camara_policy_cache_seconds: float = Field(30.0, ge=0)
     # Mounts POST /bench/noop (the CAMARA benchmark's baseline); never in production.

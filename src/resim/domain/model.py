@@ -157,6 +157,15 @@ class Subscriber:
 
 
 class Line:
+    """A number of a subscriber.
+
+    Most lines have a SIM bound to them (``Sim.bound_line_id``; at most one:
+    invariant 1). A number can exist before any SIM does (``awaiting_sim``):
+    reserved for a customer, or ported in and not yet activated. Such a line
+    has no SIM, no SIM change and no activation; it cannot be replaced (there
+    is nothing to replace) and the CAMARA API reports no SIM change for it.
+    """
+
     def __init__(
         self,
         *,
@@ -167,9 +176,11 @@ class Line:
         created_at: dt.datetime,
         sim_change_locked: bool = False,
         status: LineStatus = LineStatus.ACTIVE,
+        awaiting_sim: bool = False,
     ) -> None:
         self.id = id
         self.status = status
+        self.awaiting_sim = awaiting_sim
         self.msisdn = msisdn
         self.subscriber_id = subscriber_id
         self.brand_id = brand_id
@@ -185,6 +196,12 @@ class Line:
         # Loss reports: the pending e-mail code for blocking the SIM or lifting the block.
         self.loss_otp_hash: str | None = None
         self.loss_otp_expires_at: dt.datetime | None = None
+
+    def first_sim_bound(self) -> None:
+        """The number got its first SIM: from now on it is a line like any other
+        (the caller records the SIM change: "New subscription is considered as a
+        SIM swap as well", CAMARA sim-swap)."""
+        self.awaiting_sim = False
 
     def is_locked(self, now: dt.datetime) -> bool:
         """Whether the SIM-change lock refuses replacements at ``now``."""

@@ -265,6 +265,8 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             uow.flush()  # free the line's bound slot before the new SIM takes it
         new = repo.get_sim(uow, req.new_iccid, lock=True)
         new.set_state(SimState.ACTIVE, line_id=req.line_id)
+        # A number that had no SIM (a line separation of a reserved number) has one now.
+        repo.get_line(uow, req.line_id).first_sim_bound()
         resolve_by_cutover(uow, req, at=now)  # the lost SIM is retired: its report ends
         uow.session.add(
             SimChange(

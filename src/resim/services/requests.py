@@ -185,6 +185,12 @@ def open_parsed(
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number, scope=scope)
+        if line.awaiting_sim:
+            raise Refused(
+                "this number has no SIM yet (reserved, or ported in and not activated): "
+                "there is nothing to replace",
+                code="LINE_HAS_NO_SIM",
+            )
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         if subscriber.replacements_frozen_at is not None:
             raise Refused(

@@ -108,6 +108,9 @@ line = sa.Table(
     # SEC-05: the e-mail code for unlocking the SIM-change lock (hash only).
     sa.Column("unlock_otp_hash", sa.String(128)),
     sa.Column("unlock_otp_expires_at", UtcDateTime),
+    # Issue 15: a number that has never had a SIM (reserved, ported in and not yet
+    # activated). False for every line that was ever bound to a SIM.
+    sa.Column("awaiting_sim", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     # Loss reports: the e-mail code for blocking the SIM or lifting the block (hash only).
     sa.Column("loss_otp_hash", sa.String(128)),
     sa.Column("loss_otp_expires_at", UtcDateTime),
@@ -389,6 +392,18 @@ external_call = sa.Table(
 # (``client_id``, the access token's client) sees only its own rows. The sink's
 # access token is a secret of the relying party: encrypted at rest, never
 # returned, never logged.
+# One token bucket per CAMARA client, shared by every API process (issue 15):
+# ``tokens`` left at ``at`` (epoch seconds), and whether the last take was
+# granted. Changed only by one atomic upsert (adapters/db/rate_buckets.py).
+camara_rate_bucket = sa.Table(
+    "camara_rate_bucket",
+    metadata,
+    sa.Column("client_id", sa.String(200), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("granted", sa.Boolean, nullable=False),
+)
+
 camara_subscription = sa.Table(
     "camara_subscription",
     metadata,

@@ -71,7 +71,8 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     )
     install_error_handlers(app)
     install_metrics(app, ctx, token=config.metrics_token)
-    mount_camara(app, config.camara or closed_runtime(ctx.clock))
+    camara = config.camara or closed_runtime(ctx.clock)
+    mount_camara(app, camara)
 
     authenticate = CallbackAuth(
         certificates=config.callback_certificates,
@@ -97,7 +98,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(portal.router)
     app.include_router(portal_loss.router)
     app.include_router(portal_status.router)
-    install_subscriptions(app)
+    install_subscriptions(app, camara.version)
     if config.sink_capture is not None:
         app.include_router(demo_events_router(config.sink_capture))
     if config.mail_capture_dir is not None:

@@ -90,6 +90,10 @@ MESSAGES: dict[str, str] = {
     "REQUEST_NOT_FOUND": N_("No replacement request has that id."),
     "REQUEST_ALREADY_OPEN": N_("This line already has an open replacement request."),
     "LINE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
+    "LINE_HAS_NO_SIM": N_(
+        "This number has no SIM yet (reserved, or ported in and not activated): "
+        "there is nothing to replace."
+    ),
     "TOO_MANY_ATTEMPTS": N_("Too many requests or attempts. Try again later."),
     "INVALID_DOCUMENT_TYPE": N_("Choose the type of document."),
     "INVALID_LAST_DIGITS": N_("Enter exactly the last 4 digits of the document number."),

@@ -8,8 +8,8 @@
   open report (channel ``replacement``, that request), so that cancelling the
   request after the upgrade leaves it blocked as it would a new one.
 
-Revision ID: 0011_loss
-Revises: 0010_agents
+Revision ID: 0012_loss
+Revises: 0011_camara
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from alembic import op
 
 import resim.adapters.db.types
 
-revision = "0011_loss"
-down_revision = "0010_agents"
+revision = "0012_loss"
+down_revision = "0011_camara"
 branch_labels = None
 depends_on = None
 

@@ -38,6 +38,7 @@ from resim.domain.model import (
 )
 from resim.services import redaction, repo
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import holds
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -152,7 +153,20 @@ REQUEST_NOTICES = frozenset(
         "request_taken_over",
     }
 )
-LINE_NOTICES = frozenset({"lock_on", "unlock_requested", "unlock_effective", "account_unfrozen"})
+# A request that ends this way says whether its old SIM stays blocked by a loss report.
+ENDINGS = frozenset(
+    {"replacement_cancelled", "replacement_expired", "replacement_rejected", "replacement_failed"}
+)
+LINE_NOTICES = frozenset(
+    {
+        "lock_on",
+        "unlock_requested",
+        "unlock_effective",
+        "account_unfrozen",
+        "loss_reported",
+        "loss_lifted",
+    }
+)
 
 
 def not_me_token(ctx: ServiceContext, request_id: str) -> str:
@@ -237,12 +251,21 @@ def notify_customer(
                 "status_url": f"{ctx.public_base_url}/status/{request.id}",
             }
         )
+    if request is not None and kind in ENDINGS and holds(uow, request.old_iccid):
+        base["sim_blocked"] = "yes"  # a loss report outlives the request (domain.loss)
     base.update(context or {})
     language = subscriber.language or brand.language
     values = {**base, **secret}
     mail = message_payload(ctx, kind=kind, to=subscriber.email, language=language, context=values)
     jobs = [uow.enqueue("mail.send", at=now, request_id=request_id, payload=mail)]
-    for number, target, iccid in _sms_numbers(uow, brand, subscriber, line, request):
+    numbers = _sms_numbers(uow, brand, subscriber, line, request)
+    if kind == "loss_reported":
+        # Never a text to the lost phone: whoever holds it reads it.
+        numbers = [n for n in numbers if n[1] != "old_sim"]
+    elif kind == "loss_lifted" and all(n[1] != "old_sim" for n in numbers):
+        # The found phone's SIM works again (loss.resume): it is told too.
+        numbers.insert(0, (line.msisdn, "line", None))
+    for number, target, iccid in numbers:
         public = {"target": target}
         if iccid is not None:
             public["old_iccid"] = iccid  # the handler checks again that this SIM still works

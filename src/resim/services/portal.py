@@ -22,6 +22,7 @@ from resim.errors import ResimError
 from resim.services import repo
 from resim.services.attempts_left import request_standing
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import holds
 from resim.services.notify import request_ref
 from resim.services.verification import channel_combos, facts_of
 
@@ -57,6 +58,9 @@ class PortalRequest:
     attempts_max: int = 0
     retry_in_seconds: int = 0
     code_valid_seconds: int | None = None  # the e-mailed code's time left (None: no code)
+    # Set while a loss report keeps this request's old SIM blocked (issue 12): the
+    # line's loss page, where "I found my phone" lifts it. Ending the request never does.
+    loss_line_id: str | None = None
 
     @property
     def uses_email_code(self) -> bool:
@@ -113,6 +117,7 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
                 if req.otp_expires_at is not None and req.otp_hash is not None
                 else None
             ),
+            loss_line_id=req.line_id if holds(uow, req.old_iccid) else None,
         )
 
 

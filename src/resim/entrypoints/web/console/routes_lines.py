@@ -27,6 +27,7 @@ from resim.entrypoints.web.console.pages import (
     posted,
     staff_page,
 )
+from resim.entrypoints.web.console.routes_loss import loss_of
 from resim.errors import ResimError, TooManyAttempts
 from resim.services import console, console_requests, sessions, staff
 
@@ -170,6 +171,7 @@ async def show_line(
             status=status,
         )
     context = _line_context(view, number, error=error, done=done)
+    context["loss"] = await run_in_threadpool(loss_of, ctx_of(request), number, caller)
     return page(request, caller, "line.html.j2", context, status=status)
 
 

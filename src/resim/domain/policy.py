@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from resim.domain.brand_identity import BrandIdentity
 from resim.domain.verification import validate_policy
 from resim.errors import InvalidInput
 
@@ -120,6 +121,9 @@ class BrandPolicy:
     # Added to the fee (minor units) when the card goes by courier: postage is
     # charged even when the replacement itself is free under ``fee``.
     courier_fee_minor: int = 0
+    # How the brand speaks to its customers: name, logo, colours, contact points,
+    # the note after a swap (resim.domain.brand_identity).
+    identity: BrandIdentity = field(default_factory=BrandIdentity)
 
     def __post_init__(self) -> None:
         for name in (
@@ -231,4 +235,5 @@ class BrandPolicy:
             raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}")
         fee = data.pop("fee", None)
         fee_rule = FeeRule(**fee) if isinstance(fee, dict) else FeeRule()
-        return cls(fee=fee_rule, **data)
+        identity = BrandIdentity.from_value(data.pop("identity", None))
+        return cls(fee=fee_rule, identity=identity, **data)

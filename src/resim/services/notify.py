@@ -37,6 +37,7 @@ from resim.domain.model import (
     Subscriber,
 )
 from resim.services import redaction, repo
+from resim.services.brand_look import contact_values
 from resim.services.context import ServiceContext
 from resim.services.unit_of_work import UnitOfWork
 
@@ -44,6 +45,15 @@ from resim.services.unit_of_work import UnitOfWork
 def request_ref(request_id: str) -> str:
     """The short reference customers and agents read aloud."""
     return request_id[:8].upper()
+
+
+def message_language(
+    request: ReplacementRequest | None, subscriber: Subscriber, brand: Brand
+) -> str:
+    """The language of a customer message: the portal language the request was
+    opened in, else the subscriber's on file, else the brand's (issue 12)."""
+    chosen = request.language if request is not None else None
+    return chosen or subscriber.language or brand.language
 
 
 def enqueue_mail(
@@ -64,7 +74,7 @@ def enqueue_mail(
     assert subscriber is not None and brand is not None  # foreign keys guarantee both
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
-        "brand_name": brand.name,
+        **contact_values(brand),
         "msisdn_masked": mask_msisdn(request.msisdn),
         "request_ref": request_ref(request.id),
         "reason": request.reason.value,  # a code: the mail templates translate it
@@ -76,7 +86,7 @@ def enqueue_mail(
         ctx,
         kind=kind,
         to=subscriber.email,
-        language=subscriber.language or brand.language,
+        language=message_language(request, subscriber, brand),
         context={**base, **(secret_context or {})},
     )
     return uow.enqueue("mail.send", at=now, request_id=request.id, payload=payload)
@@ -216,7 +226,7 @@ def notify_customer(
     assert subscriber is not None and brand is not None and line is not None  # foreign keys
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
-        "brand_name": brand.name,
+        **contact_values(brand),
         "msisdn_masked": mask_msisdn(line.msisdn),
         "timezone": brand.timezone,
     }
@@ -237,7 +247,7 @@ def notify_customer(
             }
         )
     base.update(context or {})
-    language = subscriber.language or brand.language
+    language = message_language(request, subscriber, brand)
     values = {**base, **secret}
     mail = message_payload(ctx, kind=kind, to=subscriber.email, language=language, context=values)
     jobs = [uow.enqueue("mail.send", at=now, request_id=request_id, payload=mail)]

@@ -20,6 +20,7 @@ from resim.domain.verification import offered
 from resim.domain.workflow import State
 from resim.errors import ResimError
 from resim.services import repo
+from resim.services.brand_look import BrandLook, look_of
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
 from resim.services.verification import channel_combos, facts_of
@@ -33,6 +34,8 @@ class PortalRequest:
     reason: str
     msisdn_masked: str
     brand_name: str
+    brand_id: str
+    brand: BrandLook
     timezone: str
     currency: str
     fee_minor: int
@@ -51,6 +54,7 @@ class PortalRequest:
     delivery_mode: str  # esim | pickup | courier
     address_masked: str | None  # courier: where the card goes, masked
     dispatched_at: dt.datetime | None
+    created_at: dt.datetime
 
     @property
     def uses_email_code(self) -> bool:
@@ -77,6 +81,8 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
             reason=req.reason.value,
             msisdn_masked=mask_msisdn(req.msisdn),
             brand_name=brand.name,
+            brand_id=brand.id,
+            brand=look_of(brand),
             timezone=brand.timezone,
             currency=req.fee_currency or brand.currency,
             fee_minor=req.fee_minor,
@@ -99,6 +105,7 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
                 else None
             ),
             dispatched_at=req.dispatched_at,
+            created_at=req.created_at,
         )
 
 
@@ -107,6 +114,12 @@ class DeliveryOptions:
     modes: tuple[str, ...]  # in the order of DELIVERY_MODES
     courier_fee_minor: int
     currency: str | None
+    # The brand's fee schedule (not this line's fee: whether it had a replacement
+    # recently is not for whoever types the number to learn).
+    fee_minor: int = 0
+    free_per_window: int = 0
+    window_days: int = 0
+    brand_id: str | None = None
 
 
 def delivery_options(ctx: ServiceContext, msisdn: str) -> DeliveryOptions:
@@ -124,6 +137,14 @@ def delivery_options(ctx: ServiceContext, msisdn: str) -> DeliveryOptions:
             brand = repo.get_brand(uow, line.brand_id)
             policy = brand.policy
             modes = tuple(m for m in DELIVERY_MODES if m in policy.delivery_modes)
-            return DeliveryOptions(modes, policy.courier_fee_minor, brand.currency)
+            return DeliveryOptions(
+                modes,
+                policy.courier_fee_minor,
+                brand.currency,
+                fee_minor=policy.fee.amount_minor,
+                free_per_window=policy.fee.free_per_window,
+                window_days=policy.fee.window_days,
+                brand_id=brand.id,
+            )
     except ResimError:
         return fallback

@@ -36,6 +36,10 @@ BY_CODE: dict[str, str] = {
         "That does not look like a mobile number. Include the country code, "
         "for example +45 20 12 34 56."
     ),
+    "AMBIGUOUS_MSISDN": N_(
+        "That number exists in more than one country. Type it with the country code, "
+        "for example +45 20 12 34 56."
+    ),
     "LINE_NOT_FOUND": N_(
         "We could not find a subscription with that number. Check the number and the country code."
     ),

@@ -51,7 +51,7 @@ from resim.entrypoints.web.portal_text import (
     DELIVERY_LABELS,
     FORM_EXPIRED,
     METHOD_LABELS,
-    N_,
+    NEUTRAL_NAME,
     REASONS,
     PageError,
     error_for,
@@ -64,7 +64,6 @@ from resim.services.open_spec import parse_open
 
 DOMAIN = "portal"
 SESSION_COOKIE = "resim_session"
-NEUTRAL_NAME = N_("New SIM or eSIM")
 
 router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[allow("anyone")])
 

@@ -28,6 +28,8 @@ class PageError:
     field: str | None = None  # the form field it is about, if one
 
 
+# The portal's name before the number tells which brand the customer is with.
+NEUTRAL_NAME = N_("New SIM or eSIM")
 GENERIC = N_("Something went wrong. Nothing was changed. Please try again.")
 FORM_EXPIRED = N_("This form has expired. Nothing was changed. Please try again.")
 

@@ -86,7 +86,8 @@ def run_until(system: System, http: httpx.Client, rid: str, text: str) -> httpx.
         page = http.get(f"/portal/requests/{rid}")
         if text in page.text:
             return page
-    raise AssertionError(f"never showed {text!r}: {page.text[:800]}")
+    shown = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text.split("<main", 1)[-1]))
+    raise AssertionError(f"never showed {text!r}: {shown[:800]}")
 
 
 class TestTheCorePathWorksWithoutJavaScript:

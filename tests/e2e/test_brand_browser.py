@@ -102,20 +102,25 @@ def wait_for_status(page: Any, text: str) -> None:
     )
 
 
-def test_numbers_as_typed_at_home_or_with_00_and_an_unknown_one_told_at_once(
+def test_a_number_typed_as_at_home_or_with_00_is_accepted(
     browser: Any, web_stack: DemoStack
 ) -> None:
     line = nordlys(web_stack, 0)
     assert msisdn_region(line.msisdn) == "DK"
     page = new_page(browser, locale="en-GB")
-    page.goto(f"{web_stack.api.url}/portal")
-    step(page, "brand-number-1-start")
-    for typed in (national(line.msisdn), "00" + line.msisdn[1:]):
+    for n, typed in enumerate((national(line.msisdn), "00" + line.msisdn[1:])):
         page.goto(f"{web_stack.api.url}/portal")
         submit_number(page, typed)
         page.wait_for_selector("input[name=reason]")
         assert page.input_value("input[name=msisdn]") == line.msisdn, typed
-    step(page, "brand-number-2-national-accepted")
+        step(page, f"brand-number-{n + 1}-accepted")
+    page.context.close()
+
+
+def test_an_unknown_number_is_told_on_the_page_where_it_was_typed(
+    browser: Any, web_stack: DemoStack
+) -> None:
+    page = new_page(browser, locale="en-GB")
     page.goto(f"{web_stack.api.url}/portal")
     submit_number(page, "20 99 88 77")  # a valid Danish number no demo brand has
     page.wait_for_selector("#form-error")
@@ -126,48 +131,66 @@ def test_numbers_as_typed_at_home_or_with_00_and_an_unknown_one_told_at_once(
     page.context.close()
 
 
-def test_the_brand_its_fee_and_its_customer_service_before_any_code(
-    browser: Any, web_stack: DemoStack
-) -> None:
-    line = nordlys(web_stack, 1)
+def choose_page(browser: Any, stack: DemoStack, index: int) -> Any:
     page = new_page(browser, locale="en-GB", viewport=PHONE)
+    page.goto(f"{stack.api.url}/portal")
+    submit_number(page, nordlys(stack, index).msisdn)
+    page.wait_for_selector("input[name=reason]")
+    return page
+
+
+def test_the_brand_is_shown_once_the_number_is_known(browser: Any, web_stack: DemoStack) -> None:
+    page = new_page(browser, locale="en-GB")
     page.goto(f"{web_stack.api.url}/portal")
     header = page.inner_text("header")
     assert "resim" not in header and "Nordlys" not in header  # neutral until the number
-    before = len(read_mailbox(web_stack.mail_dir))
-    submit_number(page, line.msisdn)
-    page.wait_for_selector("input[name=reason]")
-    # the brand, with its logo and colour
+    assert "resim" not in page.title()
+    step(page, "brand-0-neutral-start")
+    page.context.close()
+    page = choose_page(browser, web_stack, 1)
     assert page.inner_text("header .brand") == "Nordlys Mobil"
     assert page.title().endswith("Nordlys Mobil")
-    loaded = page.evaluate("document.querySelector('.brand-logo').naturalWidth")
-    assert loaded > 0
+    assert page.evaluate("document.querySelector('.brand-logo').naturalWidth") > 0
     send = "document.querySelector('#choose-form button[type=submit]')"
     accent = page.evaluate(f"getComputedStyle({send}).backgroundColor")
     assert accent == "rgb(15, 107, 92)"  # Nordlys green (#0f6b5c)
-    # the fee and the ways to get the SIM, before "Send me a code"
-    fee = page.inner_text("#fee-before-code").replace("\xa0", " ")
-    assert "What it costs" in fee and "99.00" in fee and "365 days is free" in fee
+    step(page, "brand-choose-nordlys-phone")
+    page.context.close()
+
+
+def test_the_fee_and_the_delivery_options_come_before_a_code_is_sent(
+    browser: Any, web_stack: DemoStack
+) -> None:
+    before = len(read_mailbox(web_stack.mail_dir))
+    page = choose_page(browser, web_stack, 1)
+    send_button = page.locator("#choose-form button[type=submit]:not([hidden])")
+    fee = page.locator("#fee-before-code")
+    assert fee.bounding_box()["y"] < send_button.bounding_box()["y"]
+    text = fee.inner_text().replace("\xa0", " ")
+    assert "What it costs" in text and "99.00" in text and "365 days is free" in text
     assert page.locator("input[name=delivery]").count() == 3
-    # whom to call
+    assert len(read_mailbox(web_stack.mail_dir)) == before  # no code sent yet
+    step(page, "brand-fee-before-code")
+    page.context.close()
+
+
+def test_contact_us_names_the_brands_customer_service(browser: Any, web_stack: DemoStack) -> None:
+    page = choose_page(browser, web_stack, 1)
     footer = page.inner_text("footer")
     assert "Customer service of Nordlys Mobil:" in footer and "+45 70 10 20 30" in footer
     assert page.get_attribute("footer a[href^='tel:']", "href") == "tel:+4570102030"
-    assert len(read_mailbox(web_stack.mail_dir)) == before  # no code sent yet
-    step(page, "brand-choose-nordlys-phone")
     page.check("#reason-lost")
     page.locator("form[action='/portal/requests'] button[type=submit]").click()
     page.wait_for_url("**/portal/sent*")
-    assert "+45 70 10 20 30" in page.inner_text("main")  # "contact customer service" names it
+    main = page.inner_text("main")
+    assert "Contact customer service." in main and "+45 70 10 20 30" in main
     assert page.inner_text("header .brand") == "Nordlys Mobil"
     step(page, "brand-sent-nordlys")
     page.context.close()
 
 
-def test_the_language_switch_keeps_the_number_and_the_mail_speaks_it_too(
-    browser: Any, web_stack: DemoStack
-) -> None:
-    line = nordlys(web_stack, 2)  # a Danish customer, Danish on file
+def test_the_language_switch_keeps_the_typed_number(browser: Any, web_stack: DemoStack) -> None:
+    line = nordlys(web_stack, 2)
     page = new_page(browser, locale="en-GB")
     page.goto(f"{web_stack.api.url}/portal")
     page.fill("#msisdn", national(line.msisdn))
@@ -176,20 +199,29 @@ def test_the_language_switch_keeps_the_number_and_the_mail_speaks_it_too(
     assert page.get_attribute("html", "lang") == "fr"
     assert page.input_value("#msisdn") == national(line.msisdn)
     step(page, "brand-language-1-fr-keeps-the-number")
-    page.locator("form[action='/portal/start'] button[type=submit]").click()
+    page.locator("nav.languages button[value=da]").click()
+    page.wait_for_load_state()
+    assert page.get_attribute("html", "lang") == "da"
+    assert page.input_value("#msisdn") == national(line.msisdn)
+    page.context.close()
+
+
+def test_the_mail_speaks_the_portals_language(browser: Any, web_stack: DemoStack) -> None:
+    line = nordlys(web_stack, 2)  # a Danish customer, Danish on file
+    page = new_page(browser, locale="en-GB")
+    page.goto(f"{web_stack.api.url}/portal?lang=fr")
+    submit_number(page, line.msisdn)
     page.check("#reason-damaged")
     page.check("#delivery-esim")
     page.locator("form[action='/portal/requests'] button[type=submit]").click()
     page.wait_for_url("**/portal/sent*")
     deadline = time.monotonic() + 20
     mails: list[Any] = []
-    while time.monotonic() < deadline and {m.kind for m in mails} != {
-        "one_time_code",
-        "replacement_requested",
-    }:
+    wanted = {"one_time_code", "replacement_requested"}
+    while time.monotonic() < deadline and {m.kind for m in mails} != wanted:
         mails = [m for m in read_mailbox(web_stack.mail_dir) if line.email in m.to]
         time.sleep(0.2)
-    assert {m.kind for m in mails} == {"one_time_code", "replacement_requested"}
+    assert {m.kind for m in mails} == wanted
     assert {m.language for m in mails} == {"fr"}, [(m.kind, m.language) for m in mails]
     code_mail = next(m for m in mails if m.kind == "one_time_code")
     assert "Nordlys Mobil" in code_mail.text and "+45 70 10 20 30" in code_mail.text
@@ -234,9 +266,7 @@ def test_the_install_button_matches_the_device(browser: Any, web_stack: DemoStac
     page.context.close()
 
 
-def test_a_failed_download_says_failed_only_and_the_end_gives_a_receipt(
-    browser: Any, web_stack: DemoStack
-) -> None:
+def test_a_failed_download_says_failed_only(browser: Any, web_stack: DemoStack) -> None:
     line = nordlys(web_stack, 1)
     page = new_page(browser, locale="en-GB")
     open_and_verify(page, web_stack, line, reason="stolen")
@@ -255,6 +285,16 @@ def test_a_failed_download_says_failed_only_and_the_end_gives_a_receipt(
     page.locator("form[action$='/reissue'] button[type=submit]").click()
     page.wait_for_selector(".qr img", timeout=45_000)
     assert "failed" not in page.inner_text(".status-state")
+    page.context.close()
+
+
+def test_the_completion_page_gives_a_receipt_and_next_steps(
+    browser: Any, web_stack: DemoStack
+) -> None:
+    line = nordlys(web_stack, 2)
+    page = new_page(browser, locale="en-GB")
+    open_and_verify(page, web_stack, line, reason="stolen")
+    page.wait_for_selector(".qr img", timeout=45_000)
     install_esim(web_stack, activation_code(page))
     wait_for_status(page, "Done: your new eSIM is active.")
     receipt = page.inner_text("#status")

@@ -317,6 +317,28 @@ class TestLanguage:
             stored = conn.scalar(sa.select(orm.replacement_request.c.language))
         assert stored == "fr"
 
+    def test_a_new_code_asked_for_in_another_language_comes_in_that_one(
+        self, system: System, base_url: str
+    ) -> None:
+        msisdn, email, _, _ = add_line(system, 922)
+        with browser(base_url, language="fr") as http:
+            rid = open_request(system, http, msisdn)
+        with browser(base_url, language="it") as http:
+            page = http.get(f"/portal/requests/{rid}/verify")
+            resent = http.post(f"/portal/requests/{rid}/code", data={"csrf_token": token(page)})
+            assert resent.status_code == 200
+        system.run_jobs()
+        codes = [m for m in system.mail.to(email) if m.headers["X-Resim-Kind"] == "one_time_code"]
+        assert [m.language for m in codes] == ["fr", "it"]
+        with system.engine.connect() as conn:
+            actions = conn.scalars(
+                sa.select(orm.audit_event.c.action).where(
+                    orm.audit_event.c.object_id == rid,
+                    orm.audit_event.c.action == "request.language_set",
+                )
+            ).all()
+        assert actions == ["request.language_set"]
+
 
 class TestTheEsimPage:
     def ready(self, system: System, http: httpx.Client, n: int) -> str:

@@ -58,7 +58,7 @@ from resim.entrypoints.web.portal_text import (
 )
 from resim.entrypoints.web.templating import format_when, render
 from resim.errors import InvalidInput, ResimError
-from resim.services import brand_look, portal, requests, sessions
+from resim.services import brand_look, portal, request_language, requests, sessions
 from resim.services.context import ServiceContext
 from resim.services.open_spec import parse_open
 
@@ -326,6 +326,7 @@ async def verify(request_id: str, request: Request) -> Response:
     given = {m: form.get(m, "") or None for m in combo}  # only the chosen way's fields
     ctx = ctx_of(request)
     ip = source_ip(request)
+    lang = locale_of(request)
 
     def run() -> sessions.IssuedSession:
         requests.submit_verification(
@@ -338,6 +339,8 @@ async def verify(request_id: str, request: Request) -> Response:
             actor="customer",
             source_ip=ip,
         )
+        # Confirmed in this language: the notices that follow speak it too.
+        request_language.remember_language(ctx, request_id, lang)
         return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
 
     try:
@@ -375,8 +378,13 @@ async def resend_code(request_id: str, request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
         return _verify_page(request, view, error=PageError(FORM_EXPIRED), status=400)
+    ctx = ctx_of(request)
     try:
-        await run_in_threadpool(requests.resend_code, ctx_of(request), request_id)
+        # the new code's mail in the language of the page that asked for it
+        await run_in_threadpool(
+            request_language.remember_language, ctx, request_id, locale_of(request)
+        )
+        await run_in_threadpool(requests.resend_code, ctx, request_id)
     except ResimError as exc:
         err = localised_error(request, exc, zone=view.timezone)
         return _verify_page(request, view, error=err, status=status_for(exc))

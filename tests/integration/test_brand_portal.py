@@ -313,6 +313,7 @@ class TestLanguage:
             "replacement_requested",
         }
         assert {m.language for m in mails} == {"fr"}
+        assert {m.sender_name for m in mails} == {"Nordlys Mobil"}  # from the brand
         with system.engine.connect() as conn:
             stored = conn.scalar(sa.select(orm.replacement_request.c.language))
         assert stored == "fr"

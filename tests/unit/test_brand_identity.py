@@ -4,11 +4,13 @@ messages (issue 12, "what to build" 6). No I/O."""
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from resim.adapters.mail.smtp import build_message
 from resim.adapters.mail.templates import render_mail, render_sms
 from resim.domain.brand_identity import BrandIdentity, contrast
 from resim.domain.policy import BrandPolicy
@@ -17,6 +19,7 @@ from resim.errors import InvalidInput
 from resim.services.brand_look import candidates
 from resim.services.demo_data import DEMO_BRANDS
 from resim.services.demo_identity import FJORDNETT
+from resim.services.ports import OutgoingMail
 
 CONTACT = {"brand_name": "Fjordnett", "brand_phone": "+47 800 12 345"}
 
@@ -172,3 +175,25 @@ class TestMessagesNameTheContact:
 )
 def test_the_device_is_told_from_the_user_agent(agent: str | None, kind: str) -> None:
     assert device_kind(agent) == kind
+
+
+class TestMailComesFromTheBrand:
+    def mail(self, name: str | None) -> OutgoingMail:
+        return OutgoingMail(
+            to="kari@example.no", subject="S", text="T", message_id="m1", sender_name=name
+        )
+
+    def test_the_from_address_carries_the_brands_name(self) -> None:
+        msg = build_message(self.mail("Fjordnett Ø"), sender="resim <no-reply@resim.test>")
+        name, address = email.utils.parseaddr(str(msg["From"]))
+        assert (name, address) == ("Fjordnett Ø", "no-reply@resim.test")
+
+    def test_without_a_brand_the_sender_stays(self) -> None:
+        msg = build_message(self.mail(None), sender="resim <no-reply@resim.test>")
+        assert str(msg["From"]) == "resim <no-reply@resim.test>"
+
+    def test_a_name_cannot_add_a_header(self) -> None:
+        msg = build_message(self.mail('Evil" <x@y>\r\nBcc: a@b'), sender="no-reply@resim.test")
+        assert "Bcc" not in msg and email.utils.parseaddr(str(msg["From"]))[1] == (
+            "no-reply@resim.test"
+        )

@@ -389,3 +389,33 @@ class TestTheEsimPage:
         assert "blocked when you confirmed who you are" in text
         assert "Restart your phone" in text and "banking and payment apps" in text
         assert "MitID" in text  # the brand's own note (policy identity.after_swap_note)
+
+
+class TestFromOutside:
+    def test_the_language_post_needs_the_forms_token_and_keeps_only_a_number(
+        self, system: System, base_url: str
+    ) -> None:
+        with browser(base_url) as http:
+            forged = http.post("/portal/language", data={"lang": "fr", "msisdn": "20 10 09 30"})
+            assert forged.status_code == 303 and "set-cookie" not in forged.headers
+            start = http.get("/portal")
+            junk = http.post(
+                "/portal/language",
+                data={"lang": "xx", "msisdn": "<script>", "csrf_token": token(start)},
+            )
+            assert "resim_typed_number" not in junk.headers.get("set-cookie", "")
+            http.cookies.set("resim_typed_number", '"><script>alert(1)</script>', path="/portal")
+            again = http.get("/portal")
+        assert "<script>alert(1)" not in again.text and 'id="msisdn" name="msisdn" value=""' in (
+            again.text
+        )
+
+    def test_a_made_up_brand_in_the_address_shows_the_neutral_page(
+        self, system: System, base_url: str
+    ) -> None:
+        with browser(base_url) as http:
+            sent = http.get("/portal/sent", params={"brand": '"><script>x</script>'})
+            assert sent.status_code == 200 and "<script>x" not in sent.text
+            assert "/portal/brand/" not in sent.text
+            css = http.get("/portal/brand/..%2F..%2Fetc/style.css")
+            assert css.status_code == 404

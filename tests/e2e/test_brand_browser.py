@@ -198,11 +198,21 @@ def test_the_language_switch_keeps_the_typed_number(browser: Any, web_stack: Dem
     page.wait_for_load_state()
     assert page.get_attribute("html", "lang") == "fr"
     assert page.input_value("#msisdn") == national(line.msisdn)
+    assert not page.locator("header button[hidden]").is_visible()  # the form's default button
     step(page, "brand-language-1-fr-keeps-the-number")
     page.locator("nav.languages button[value=da]").click()
     page.wait_for_load_state()
     assert page.get_attribute("html", "lang") == "da"
     assert page.input_value("#msisdn") == national(line.msisdn)
+    # on the next page too: the number comes back to the start page, ready to go on
+    page.focus("#msisdn")
+    page.keyboard.press("Enter")  # submits the number, not the first language button
+    page.wait_for_selector("input[name=reason]")
+    page.locator("nav.languages button[value=it]").click()
+    page.wait_for_selector("#msisdn")
+    assert page.get_attribute("html", "lang") == "it"
+    assert page.input_value("#msisdn") == line.msisdn
+    step(page, "brand-language-3-it-from-the-choose-page")
     page.context.close()
 
 

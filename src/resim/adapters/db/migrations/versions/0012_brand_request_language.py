@@ -5,8 +5,8 @@ opened the request from (``da``, ``zh_Hans``, ...). Mail and SMS about the
 request use it; without one (API, console, older requests) the subscriber's
 language on file, then the brand's.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012_brand
+Revises: 0011_camara
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012_brand"
+down_revision = "0011_camara"
 branch_labels = None
 depends_on = None
 

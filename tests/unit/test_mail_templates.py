@@ -25,6 +25,8 @@ ACTIVATION_LIKE = re.compile(r"(?i)(LPA:|LPA%3A)?1(\$|%24)[A-Za-z0-9.-]+(\$|%24)
 EVERYTHING: dict[str, Any] = {
     "customer_name": "Kari Nordmann",
     "brand_name": "Nordlys Mobil",
+    "brand_phone": "+45 70 10 20 30",  # its customer service (issue 12)
+    "brand_web": "https://nordlys.example/kundeservice",
     "msisdn_masked": "+47 *** ** 123",
     "reason": "lost",
     "request_ref": "AB12CD34",

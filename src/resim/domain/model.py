@@ -335,6 +335,8 @@ class ReplacementRequest:
         # courier: when the card was handed to the carrier and its reference
         self.dispatched_at: dt.datetime | None = None
         self.shipment_ref: str | None = None
+        # the portal language the request was opened in: its messages use it
+        self.language: str | None = None
         # verification
         self.otp_hash: str | None = None
         self.otp_expires_at: dt.datetime | None = None

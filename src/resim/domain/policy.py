@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from resim.domain.brand_identity import BrandIdentity
 from resim.domain.verification import validate_loss_methods, validate_policy
 from resim.errors import InvalidInput
 
@@ -145,6 +146,9 @@ class BrandPolicy:
     # Issue 12: reviewers who must approve unfreezing an account (1, or 2 for the
     # two-person rule: the second must be a different person).
     unfreeze_reviewers: int = 1
+    # How the brand speaks to its customers: name, logo, colours, contact points,
+    # the note after a swap (resim.domain.brand_identity).
+    identity: BrandIdentity = field(default_factory=BrandIdentity)
 
     def __post_init__(self) -> None:
         for name in (
@@ -263,4 +267,5 @@ class BrandPolicy:
             raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}")
         fee = data.pop("fee", None)
         fee_rule = FeeRule(**fee) if isinstance(fee, dict) else FeeRule()
-        return cls(fee=fee_rule, **data)
+        identity = BrandIdentity.from_value(data.pop("identity", None))
+        return cls(fee=fee_rule, identity=identity, **data)

@@ -37,6 +37,7 @@ from resim.domain.model import (
     Subscriber,
 )
 from resim.services import redaction, repo
+from resim.services.brand_look import contact_values
 from resim.services.context import ServiceContext
 from resim.services.loss_hooks import holds
 from resim.services.unit_of_work import UnitOfWork
@@ -45,6 +46,15 @@ from resim.services.unit_of_work import UnitOfWork
 def request_ref(request_id: str) -> str:
     """The short reference customers and agents read aloud."""
     return request_id[:8].upper()
+
+
+def message_language(
+    request: ReplacementRequest | None, subscriber: Subscriber, brand: Brand
+) -> str:
+    """The language of a customer message: the portal language the request was
+    opened in, else the subscriber's on file, else the brand's (issue 12)."""
+    chosen = request.language if request is not None else None
+    return chosen or subscriber.language or brand.language
 
 
 def enqueue_mail(
@@ -65,7 +75,7 @@ def enqueue_mail(
     assert subscriber is not None and brand is not None  # foreign keys guarantee both
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
-        "brand_name": brand.name,
+        **contact_values(brand),
         "msisdn_masked": mask_msisdn(request.msisdn),
         "request_ref": request_ref(request.id),
         "reason": request.reason.value,  # a code: the mail templates translate it
@@ -77,7 +87,7 @@ def enqueue_mail(
         ctx,
         kind=kind,
         to=subscriber.email,
-        language=subscriber.language or brand.language,
+        language=message_language(request, subscriber, brand),
         context={**base, **(secret_context or {})},
     )
     return uow.enqueue("mail.send", at=now, request_id=request.id, payload=payload)
@@ -231,7 +241,7 @@ def notify_customer(
     assert subscriber is not None and brand is not None and line is not None  # foreign keys
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
-        "brand_name": brand.name,
+        **contact_values(brand),
         "msisdn_masked": mask_msisdn(line.msisdn),
         "timezone": brand.timezone,
     }
@@ -254,7 +264,7 @@ def notify_customer(
     if request is not None and kind in ENDINGS and holds(uow, request.old_iccid):
         base["sim_blocked"] = "yes"  # a loss report outlives the request (domain.loss)
     base.update(context or {})
-    language = subscriber.language or brand.language
+    language = message_language(request, subscriber, brand)
     values = {**base, **secret}
     mail = message_payload(ctx, kind=kind, to=subscriber.email, language=language, context=values)
     jobs = [uow.enqueue("mail.send", at=now, request_id=request_id, payload=mail)]

@@ -191,6 +191,8 @@ replacement_request = sa.Table(
     sa.Column("delivery_mode", _enum(model.DeliveryMode, "delivery_mode")),
     sa.Column("dispatched_at", UtcDateTime),
     sa.Column("shipment_ref", sa.String(64)),
+    # The portal language the customer opened the request in (messages use it).
+    sa.Column("language", sa.String(16)),
     # A brand's staff and clients list their brand's requests, newest first (tenancy).
     sa.Index("ix_request_brand_created", "brand_id", "created_at"),
 )

@@ -57,10 +57,20 @@ class _OptionalUrl(_Url):
 
 
 class _OptionalText(str):
-    """Text the mail uses when the context has it (absent or None: empty)."""
+    """Text the message shows when the context has it (absent or None: "")."""
 
 
-_PEOPLE: dict[str, type] = {"customer_name": str, "brand_name": str, "msisdn_masked": str}
+# The brand's customer service (policy ``identity``), named wherever a message
+# says "contact us"; a brand without contact points leaves them out.
+_CONTACT: dict[str, type] = {"brand_phone": _OptionalText, "brand_web": _OptionalUrl}
+
+
+_PEOPLE: dict[str, type] = {
+    "customer_name": str,
+    "brand_name": str,
+    "msisdn_masked": str,
+    **_CONTACT,
+}
 _REQUEST: dict[str, type] = {**_PEOPLE, "request_ref": str}
 
 # Every notice about a request carries the "this was not me" link (SEC-04).
@@ -71,6 +81,7 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
     "one_time_code": {
         "customer_name": str,
         "brand_name": str,
+        **_CONTACT,
         "code": str,
         "ttl_minutes": int,
         "request_ref": str,
@@ -125,7 +136,13 @@ STAFF_MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
 
 SMS_KINDS: Mapping[str, Mapping[str, type]] = {
     **{
-        kind: {"brand_name": str, "msisdn_masked": str, "request_ref": str, "not_me_url": _Url}
+        kind: {
+            "brand_name": str,
+            "brand_phone": _OptionalText,
+            "msisdn_masked": str,
+            "request_ref": str,
+            "not_me_url": _Url,
+        }
         for kind in (
             "replacement_requested",
             "held_for_review",
@@ -140,12 +157,17 @@ SMS_KINDS: Mapping[str, Mapping[str, type]] = {
             "request_taken_over",
         )
     },
-    "account_unfrozen": {"brand_name": str, "msisdn_masked": str},
-    "lock_on": {"brand_name": str, "msisdn_masked": str},
-    "unlock_requested": {"brand_name": str, "msisdn_masked": str, "effective_at": dt.datetime},
-    "unlock_effective": {"brand_name": str, "msisdn_masked": str},
-    "loss_reported": {"brand_name": str, "msisdn_masked": str},
-    "loss_lifted": {"brand_name": str, "msisdn_masked": str},
+    "account_unfrozen": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "lock_on": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "unlock_requested": {
+        "brand_name": str,
+        "brand_phone": _OptionalText,
+        "msisdn_masked": str,
+        "effective_at": dt.datetime,
+    },
+    "unlock_effective": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "loss_reported": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "loss_lifted": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
 }
 """Every kind of customer SMS (``sms_<kind>.txt.j2``) and its context keys. No kind
 receives a one-time code or an activation code: a text may be read by whoever
@@ -221,14 +243,18 @@ def _checked_values(
     kind: str, schema: Mapping[str, type], context: Mapping[str, object], lang: str, zone: ZoneInfo
 ) -> dict[str, Any]:
     missing = sorted(
-        k for k, t in schema.items() if k not in context and t not in (_OptionalUrl, _OptionalText)
+        k
+        for k, t in schema.items()
+        if k not in context and t is not _OptionalUrl and t is not _OptionalText
     )
     if missing:
         raise InvalidInput(f"mail {kind!r} needs context keys: {', '.join(missing)}")
     values: dict[str, Any] = {}
     for key, kind_type in schema.items():
         value = context.get(key)
-        if value is None and (key in _NULLABLE or kind_type in (_OptionalUrl, _OptionalText)):
+        if value is None and (
+            key in _NULLABLE or kind_type is _OptionalUrl or kind_type is _OptionalText
+        ):
             values[key] = ""
         elif isinstance(kind_type, type) and issubclass(kind_type, _Url):
             if not isinstance(value, str) or not _URL.fullmatch(value):

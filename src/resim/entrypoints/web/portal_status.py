@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from resim.adapters.qr import qr_png
 from resim.entrypoints.api.access import allow
 from resim.entrypoints.web.common import locale_of
+from resim.entrypoints.web.device import device_kind
 from resim.entrypoints.web.portal import (
     DOMAIN,
     SESSION_COOKIE,
@@ -118,6 +119,8 @@ def _status_values(
     session_id = owner_session(request, request_id)
     return {
         "req": view,
+        "brand": view.brand,
+        "device": device_kind(request.headers.get("user-agent")),
         "mine": session_id is not None,
         "activation": _activation(request, view, session_id) if session_id else None,
         "now": ctx_of(request).now(),

@@ -47,12 +47,18 @@ class PageError:
 LEFT, WAIT = "attempts_left", "wait_seconds"
 
 
+# The portal's name before the number tells which brand the customer is with.
+NEUTRAL_NAME = N_("New SIM or eSIM")
 GENERIC = N_("Something went wrong. Nothing was changed. Please try again.")
 FORM_EXPIRED = N_("This form has expired. Nothing was changed. Please try again.")
 
 BY_CODE: dict[str, str] = {
     "INVALID_MSISDN": N_(
         "That does not look like a mobile number. Include the country code, "
+        "for example +45 20 12 34 56."
+    ),
+    "AMBIGUOUS_MSISDN": N_(
+        "That number exists in more than one country. Type it with the country code, "
         "for example +45 20 12 34 56."
     ),
     "LINE_NOT_FOUND": N_(

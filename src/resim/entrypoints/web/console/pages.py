@@ -157,6 +157,10 @@ MESSAGES: dict[str, str] = {
         "The review queue cannot show this: a brand, channel or reason in the address is "
         "not valid. Choose them again on the queue."
     ),
+    # Issue 12: loss reports on the line page.
+    "NOT_BLOCKED": N_("The SIM of this line is not blocked."),
+    "NO_SIM": N_("This line has no SIM to block."),
+    "INVALID_REASON": N_("Choose lost or stolen."),
     "DASHBOARD_QUERY": N_(
         "The dashboard cannot show this: a period, brand, channel, figure or day in the "
         "address is not valid. Choose them again on the dashboard."

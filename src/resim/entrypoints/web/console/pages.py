@@ -145,6 +145,14 @@ MESSAGES: dict[str, str] = {
     "DELIVERY_MODE_NOT_OFFERED": N_("This brand does not offer that delivery."),
     "AGENT_RATE_LIMIT": N_("You opened as many requests this hour as the brand allows."),
     "SIM_CHANGE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
+    # Issue 14: the ID check compares the document with the account.
+    "ID_NO_MATCH": N_(
+        "No match: what you read off the document does not match the account. The "
+        "customer's details stay hidden. Check the document again."
+    ),
+    "INVALID_NAME": N_("Type the holder's name as printed on the document."),
+    "INVALID_BIRTH_DATE": N_("Type the holder's birth date as printed on the document."),
+    "NO_RECEIPT": N_("No card was handed over for this request, so there is no receipt."),
     "DASHBOARD_QUERY": N_(
         "The dashboard cannot show this: a period, brand, channel, figure or day in the "
         "address is not valid. Choose them again on the dashboard."

@@ -5,7 +5,7 @@ last digits of the document number as printed; the account's values are never
 shown before the comparison, so the agent cannot simply copy them.
 
 Names are compared after :func:`normalize_name`: case, accents and other
-diacritics, hyphens, apostrophes and runs of spaces do not matter ("  ANNA-
+diacritics, apostrophes, hyphens and runs of spaces do not matter ("  ANNA-
 Sofie  Sørensen" matches "Anna Sofie Sorensen"); the order of the parts does.
 """
 
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 _FOLD = str.maketrans(
     {"ø": "o", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th", "ł": "l", "đ": "d", "\u0131": "i"}
 )
-_SEPARATORS = re.compile(r"[\s\-\u2010\u2011\u2013\u2014'\u2019`.,]+")
+_SEPARATORS = re.compile(r"[\s\-\u2010\u2011\u2013\u2014.,]+")
+_APOSTROPHES = re.compile(r"['\u2019`]")
 LAST_DIGITS_COUNT = 4
 
 
@@ -30,7 +31,7 @@ def normalize_name(raw: str) -> str:
     folded = raw.casefold().translate(_FOLD)
     decomposed = unicodedata.normalize("NFKD", folded)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _SEPARATORS.sub(" ", bare).strip()
+    return _SEPARATORS.sub(" ", _APOSTROPHES.sub("", bare)).strip()
 
 
 def parse_birth_date(raw: str) -> dt.date | None:

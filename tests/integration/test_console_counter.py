@@ -285,7 +285,7 @@ class TestTheHandOver:
         opened = requests.open_request(system.ctx, msisdn=msisdn, reason="lost")
         agent = signed_in(system, server, "agent")
         missing = agent.http.get(f"/console/requests/{opened.id}/receipt")
-        assert missing.status_code == 404 and "no receipt" in text_of(missing)
+        assert missing.status_code == 409 and "no receipt" in text_of(missing)
         add_other_brand(system)
         outsider = Staff(system, server, "agent")
         outsider.username, outsider.seed = enrol(system.ctx, "agent", brand_id=OTHER)

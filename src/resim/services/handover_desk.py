@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.domain.model import SimForm, SimState
-from resim.errors import NotFound
+from resim.errors import Conflict
 from resim.services import repo
 from resim.services.console import mask_name, mask_phone
 from resim.services.context import ServiceContext
@@ -59,7 +59,7 @@ def receipt(ctx: ServiceContext, *, request_id: str, scope: Scope = UNRESTRICTED
     and number masked, old and new ICCID, the fee, the agent's display name, the
     time (with the brand's time zone to show it in) and the reference.
 
-    NotFound (REQUEST_NOT_FOUND) out of ``scope``; NotFound (NO_RECEIPT) if no
+    NotFound (REQUEST_NOT_FOUND) out of ``scope``; Conflict (NO_RECEIPT) if no
     card was handed over for the request."""
     a, st = orm.audit_event, orm.staff_user
     with ctx.uow() as uow:
@@ -71,7 +71,7 @@ def receipt(ctx: ServiceContext, *, request_id: str, scope: Scope = UNRESTRICTED
             .limit(1)
         ).first()
         if handed is None or not req.new_iccid:
-            raise NotFound("no card was handed over for this request", code="NO_RECEIPT")
+            raise Conflict("no card was handed over for this request", code="NO_RECEIPT")
         actor, at = handed
         staff_id = actor.removeprefix("staff:")
         agent = uow.session.scalar(sa.select(st.c.display_name).where(st.c.id == staff_id))

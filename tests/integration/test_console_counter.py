@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import sqlalchemy as sa
 from identity_support import enrol
@@ -293,3 +294,46 @@ class TestTheHandOver:
         for path in ("receipt", "handover"):
             got = outsider.http.get(f"/console/requests/{opened.id}/{path}")
             assert got.status_code == 404, path
+
+
+def test_the_demo_customers_have_a_document_on_file(empty_db_url: str, tmp_path: Path) -> None:
+    """The demo's customers carry the birth date and document number the console
+    compares (encrypted in the database), so an agent can try the ID check."""
+    from camara_support import camara_settings
+    from identity_support import signed_in as staff_signed_in
+
+    from resim.adapters.corenet.fake import FakeCoreNetwork
+    from resim.adapters.db.migrate import upgrade
+    from resim.adapters.es2.fake import FakeSmdpClient
+    from resim.adapters.mail.fake import FakeMailer
+    from resim.bootstrap import build_context, build_engine
+    from resim.services.context import FrozenClock
+    from resim.services.demo_seed import seed_demo
+
+    upgrade(empty_db_url)
+    settings = camara_settings(empty_db_url, tmp_path)
+    clock = FrozenClock(dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC))
+    engine = build_engine(settings, pool_size=4)
+    ctx = build_context(
+        settings, engine=engine, smdp=FakeSmdpClient(), core=FakeCoreNetwork(clock.now),
+        mailer=FakeMailer(), clock=clock,
+    )  # fmt: skip
+    try:
+        data = seed_demo(ctx, lines_per_brand=2, stock_per_brand=4)
+        first = data.lines[0]
+        assert first.name and first.birth_date and first.document_number
+        with engine.connect() as conn:
+            raw = conn.execute(sa.text("SELECT birth_date FROM subscriber")).scalars().all()
+        assert first.birth_date not in repr(raw)  # encrypted at rest
+        checked = id_compare.compare_identity(
+            ctx,
+            staff_id=staff_signed_in(ctx, "agent")[1],
+            msisdn=first.msisdn,
+            document_type="passport",
+            name=first.name.upper(),
+            birth_date=first.birth_date,
+            last_digits=first.document_number[-4:],
+        )
+        assert checked.line_id
+    finally:
+        engine.dispose()

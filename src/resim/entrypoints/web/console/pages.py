@@ -153,6 +153,10 @@ MESSAGES: dict[str, str] = {
     "INVALID_NAME": N_("Type the holder's name as printed on the document."),
     "INVALID_BIRTH_DATE": N_("Type the holder's birth date as printed on the document."),
     "NO_RECEIPT": N_("No card was handed over for this request, so there is no receipt."),
+    # Issue 12: loss reports on the line page.
+    "NOT_BLOCKED": N_("The SIM of this line is not blocked."),
+    "NO_SIM": N_("This line has no SIM to block."),
+    "INVALID_REASON": N_("Choose lost or stolen."),
     "DASHBOARD_QUERY": N_(
         "The dashboard cannot show this: a period, brand, channel, figure or day in the "
         "address is not valid. Choose them again on the dashboard."

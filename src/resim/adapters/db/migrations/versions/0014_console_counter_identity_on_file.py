@@ -5,8 +5,8 @@ encrypted at rest like the name and e-mail (``EncryptedText``); empty for
 existing subscribers (the ID check then compares the name alone and the
 document's last digits are only recorded).
 
-Revision ID: 0012_console_counter
-Revises: 0011_camara
+Revision ID: 0014_console_counter
+Revises: 0013_brand
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 
 import resim.adapters.db.types
 
-revision = "0012_console_counter"
-down_revision = "0011_camara"
+revision = "0014_console_counter"
+down_revision = "0013_brand"
 branch_labels = None
 depends_on = None
 

@@ -157,6 +157,14 @@ MESSAGES: dict[str, str] = {
         "The review queue cannot show this: a brand, channel or reason in the address is "
         "not valid. Choose them again on the queue."
     ),
+    # Issue 14: the ID check compares the document with the account.
+    "ID_NO_MATCH": N_(
+        "No match: what you read off the document does not match the account. The "
+        "customer's details stay hidden. Check the document again."
+    ),
+    "INVALID_NAME": N_("Type the holder's name as printed on the document."),
+    "INVALID_BIRTH_DATE": N_("Type the holder's birth date as printed on the document."),
+    "NO_RECEIPT": N_("No card was handed over for this request, so there is no receipt."),
     # Issue 12: loss reports on the line page.
     "NOT_BLOCKED": N_("The SIM of this line is not blocked."),
     "NO_SIM": N_("This line has no SIM to block."),

@@ -85,6 +85,8 @@ def seed_console(system: System, url: str) -> tuple[list[str], list[str]]:
         f"/console/lines/{counter}/identity-check",
         line_page,
         document_type="passport",
+        name="Customer dk 902",
+        birth_date="1980-01-01",
         last_digits="2468",
     )
     assert checked.status_code == 303
@@ -182,6 +184,8 @@ def test_no_console_page_shows_a_raw_code_or_a_staff_id(
         f"/console/lines/{counter}/identity-check",
         line_page,
         document_type="passport",
+        name="Customer dk 902",
+        birth_date="1980-01-01",
         last_digits="1357",
     )
     assert checked.status_code == 303

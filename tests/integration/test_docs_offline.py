@@ -102,9 +102,10 @@ class TestTheDocsPagesNeedNoInternet:
         assert asset.headers["x-content-type-options"] == "nosniff"
 
     def test_the_swagger_stylesheet_and_icon_are_served_too(self, http: httpx.Client) -> None:
-        for url in referenced(http.get("/docs").text):
-            if url.startswith("/docs/assets/"):
-                assert http.get(url).status_code == 200, url
+        local = [u for u in referenced(http.get("/docs").text) if u.startswith("/docs/assets/")]
+        assert len(local) == 3  # script, stylesheet, icon
+        for url in local:
+            assert http.get(url).status_code == 200, url
 
     def test_the_spec_the_pages_read_is_ours(self, http: httpx.Client) -> None:
         assert "url: '/openapi.json'" in http.get("/docs").text

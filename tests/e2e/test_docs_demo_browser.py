@@ -99,10 +99,10 @@ def ready_request(page: Any, stack: DemoStack) -> str:
 def test_the_demo_portal_simulates_the_phone_and_production_never_shows_it(
     browser: Any, web_stack: DemoStack
 ) -> None:
-    assert web_stack.ctx is not None
     page = new_page(browser)
     rid = ready_request(page, web_stack)
     assert page.locator(BUTTON).is_visible()
+    assert web_stack.ctx is not None
     check_accessibility(page, "portal-demo-phone-ready")
     screenshot(page, "portal-demo-phone-ready")
 

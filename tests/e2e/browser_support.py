@@ -168,7 +168,7 @@ def request_link(stack: DemoStack, email: str, timeout: float = 20) -> str:
 
 def continue_from_the_mail(page: Any, stack: DemoStack, email: str) -> None:
     """On "check your e-mail": open the mail's link, then "Enter the code"."""
-    page.wait_for_url("**/portal/sent")
+    page.wait_for_url("**/portal/sent*")
     page.goto(request_link(stack, email))
     page.locator("a[href$='/verify']").first.click()
     page.wait_for_url("**/verify")

@@ -45,18 +45,20 @@ from resim.entrypoints.web.csrf import (
     set_csrf_cookie,
 )
 from resim.entrypoints.web.device import device_of, set_device_cookie
+from resim.entrypoints.web.portal_brand import look, typed_number
 from resim.entrypoints.web.portal_text import (
     BY_CODE,
     DELIVERY_LABELS,
     FORM_EXPIRED,
     METHOD_LABELS,
+    NEUTRAL_NAME,
     REASONS,
     PageError,
     error_for,
 )
 from resim.entrypoints.web.templating import format_when, render
 from resim.errors import InvalidInput, ResimError
-from resim.services import portal, requests, sessions
+from resim.services import brand_look, portal, request_language, requests, sessions
 from resim.services.context import ServiceContext
 from resim.services.open_spec import parse_open
 
@@ -86,14 +88,18 @@ def page(
     """Render a portal page with the CSRF token, the site's name and the language."""
     ctx = ctx_of(request)
     token, new_nonce = csrf_token(request, ctx.otp_pepper)
+    req = values.get("req")
+    brand = values.get("brand") or (req.brand if isinstance(req, portal.PortalRequest) else None)
     response = render(
         request,
         domain=DOMAIN,
         locale=locale_of(request),
         template=template,
         context={
-            "site_name": "resim",
+            # The operator's neutral name until the number tells the brand.
+            "site_name": NEUTRAL_NAME,
             "home_url": "/portal",
+            "lang_form": None,
             "csrf_field": CSRF_FIELD,
             "csrf_token": token,
             "reasons": REASONS,
@@ -101,6 +107,7 @@ def page(
             "delivery_labels": DELIVERY_LABELS,
             "error": None,
             **values,
+            "brand": brand,
         },
         status=status,
         here=here,
@@ -124,7 +131,12 @@ def expired_form(request: Request, template: str, values: dict[str, Any]) -> Res
 
 
 def localised_error(
-    request: Request, exc: ResimError, *, zone: str | None = None, left: int | None = None
+    request: Request,
+    exc: ResimError,
+    *,
+    zone: str | None = None,
+    left: int | None = None,
+    wait: int | None = None,
 ) -> PageError:
     locale = locale_of(request)
     return error_for(
@@ -132,6 +144,7 @@ def localised_error(
         now=ctx_of(request).now(),
         when=lambda t: format_when(t, locale, zone),
         attempts_left=left,
+        wait_seconds=wait,
     )
 
 
@@ -139,38 +152,51 @@ def status_for(exc: ResimError) -> int:
     return {"NotFound": 404, "Conflict": 409, "TooManyAttempts": 429}.get(type(exc).__name__, 422)
 
 
+START = "portal/start.html.j2"
+NUMBER_FORM = "number-form"  # the start form's id: the language buttons post it
+
+
 @router.get("")
 async def start_page(request: Request) -> Response:
-    return page(request, "portal/start.html.j2", {"msisdn": ""})
+    values = {"msisdn": typed_number(request), "lang_form": NUMBER_FORM}
+    return page(request, START, values)
 
 
 @router.post("/start")
 async def start(request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
-        return expired_form(request, "portal/start.html.j2", {"msisdn": ""})
+        return expired_form(request, START, {"msisdn": "", "lang_form": NUMBER_FORM})
     raw = form.get("msisdn", "")
     try:
-        if not raw:
-            raise InvalidInput("no number", code="NUMBER_REQUIRED")
-        number = normalize_msisdn(raw)
-    except InvalidInput as exc:
+        found = await run_in_threadpool(brand_look.find_number, ctx_of(request), raw)
+    except ResimError as exc:
+        # Told here, where the number is still on screen (issue 12): a typing
+        # mistake, a number of no brand here, or one that needs its country code.
         code = exc.code if exc.code in BY_CODE else "INVALID_MSISDN"
         return page(
             request,
-            "portal/start.html.j2",
-            {"msisdn": raw[:40], "error": PageError(BY_CODE[code], field="msisdn")},
-            status=422,
+            START,
+            {
+                "msisdn": raw[:40],
+                "error": PageError(BY_CODE[code], field="msisdn"),
+                "lang_form": NUMBER_FORM,
+            },
+            status=422 if code != "LINE_NOT_FOUND" else 404,
             here="/portal",
         )
-    values = await run_in_threadpool(_choose_values, ctx_of(request), number, {})
+    values = await run_in_threadpool(_choose_values, ctx_of(request), found.msisdn, {})
     return page(request, "portal/choose.html.j2", values, here="/portal")
 
 
 def _choose_values(ctx: ServiceContext, number: str, form: dict[str, str]) -> dict[str, Any]:
-    """What the choose page shows (blocking: looks up the brand's delivery modes)."""
+    """What the choose page shows (blocking: looks up the brand's delivery modes,
+    fee schedule and look): the fee and the ways to get the SIM before any code."""
     options = portal.delivery_options(ctx, number)
     return {
+        "brand": brand_look.brand_look(ctx, options.brand_id) if options.brand_id else None,
+        "options": options,
+        "lang_form": "choose-form",
         "msisdn": number,
         "reason": form.get("reason", ""),
         "eid": form.get("eid", ""),
@@ -230,6 +256,7 @@ async def open_request(request: Request) -> Response:
         eid=eid or None,
         device_id=device,
         delivery_mode=delivery,
+        language=locale_of(request),  # its mail goes out in the page's language
     )
     ip = source_ip(request)  # the geolocated country (SEC-07 new_country) comes from it
     await run_in_threadpool(
@@ -237,15 +264,20 @@ async def open_request(request: Request) -> Response:
     )
     # Every number, opened or refused, gets the same answer (issue 13, finding 15);
     # the customer continues from the link in the code mail.
-    response = RedirectResponse("/portal/sent", status_code=303)
+    brand = values["brand"]
+    sent = f"/portal/sent?brand={brand.id}" if brand is not None else "/portal/sent"
+    response = RedirectResponse(sent, status_code=303)
     set_device_cookie(request, response, new_cookie)
     return response
 
 
 @router.get("/sent")
 async def sent_page(request: Request) -> Response:
-    """The page after opening ("check your e-mail"): the same whatever the number."""
-    return page(request, "portal/sent.html.j2", {}, here="/portal")
+    """The page after opening ("check your e-mail"): the same for every number of a
+    brand; ``?brand=`` (the brand the choose page already showed) dresses it."""
+    brand_id = request.query_params.get("brand", "")[:40]
+    brand = await run_in_threadpool(look, request, brand_id) if brand_id else None
+    return page(request, "portal/sent.html.j2", {"brand": brand}, here="/portal")
 
 
 def _verify_page(
@@ -300,6 +332,7 @@ async def verify(request_id: str, request: Request) -> Response:
     given = {m: form.get(m, "") or None for m in combo}  # only the chosen way's fields
     ctx = ctx_of(request)
     ip = source_ip(request)
+    lang = locale_of(request)
 
     def run() -> sessions.IssuedSession:
         requests.submit_verification(
@@ -312,6 +345,8 @@ async def verify(request_id: str, request: Request) -> Response:
             actor="customer",
             source_ip=ip,
         )
+        # Confirmed in this language: the notices that follow speak it too.
+        request_language.remember_language(ctx, request_id, lang)
         return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
 
     try:
@@ -320,7 +355,13 @@ async def verify(request_id: str, request: Request) -> Response:
         after = await _view(request, request_id) or view
         if after.state.value != "requested":
             return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
-        err = localised_error(request, exc, zone=view.timezone, left=after.attempts_left)
+        err = localised_error(
+            request,
+            exc,
+            zone=view.timezone,
+            left=after.attempts_left,
+            wait=after.retry_in_seconds,
+        )
         return _verify_page(request, after, error=err, status=status_for(exc))
     return session_redirect(request, request_id, issued)
 
@@ -349,8 +390,13 @@ async def resend_code(request_id: str, request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
         return _verify_page(request, view, error=PageError(FORM_EXPIRED), status=400)
+    ctx = ctx_of(request)
     try:
-        await run_in_threadpool(requests.resend_code, ctx_of(request), request_id)
+        # the new code's mail in the language of the page that asked for it
+        await run_in_threadpool(
+            request_language.remember_language, ctx, request_id, locale_of(request)
+        )
+        await run_in_threadpool(requests.resend_code, ctx, request_id)
     except ResimError as exc:
         err = localised_error(request, exc, zone=view.timezone)
         return _verify_page(request, view, error=err, status=status_for(exc))

@@ -20,6 +20,7 @@ and whoever could forge the POST could just as well send it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from resim.adapters.qr import qr_png
 from resim.entrypoints.api.access import allow
 from resim.entrypoints.web.common import locale_of
+from resim.entrypoints.web.device import device_kind
 from resim.entrypoints.web.portal import (
     DOMAIN,
     SESSION_COOKIE,
@@ -117,6 +119,8 @@ def _status_values(
     session_id = owner_session(request, request_id)
     return {
         "req": view,
+        "brand": view.brand,
+        "device": device_kind(request.headers.get("user-agent")),
         "mine": session_id is not None,
         "activation": _activation(request, view, session_id) if session_id else None,
         "now": ctx_of(request).now(),
@@ -269,7 +273,7 @@ async def activate_card(request_id: str, request: Request) -> Response:
         )
     except ResimError as exc:
         err = localised_error(request, exc)
-        err = PageError(err.msgid, err.params, field="iccid")
+        err = dataclasses.replace(err, field="iccid")
         status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 422
         if exc.code == "NOT_AWAITING_ACTIVATION":
             status = 409

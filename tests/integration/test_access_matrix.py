@@ -122,6 +122,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/console/requests/{request_id}"): {"agent", "reviewer", "admin"},
     ("POST", "/console/requests/{request_id}/review"): {"reviewer"},
     ("POST", "/console/requests/{request_id}/handover"): {"agent"},
+    # issue 14: the counter's hand-over page and its receipt
+    ("GET", "/console/requests/{request_id}/handover"): {"agent"},
+    ("GET", "/console/requests/{request_id}/receipt"): {"agent", "reviewer", "admin"},
     ("GET", "/console/queue"): {"reviewer"},
     ("GET", "/console/requests/{request_id}/audit"): {"reviewer", "admin"},
     ("GET", "/console/dashboard"): {"reviewer", "admin"},

@@ -33,6 +33,8 @@ class TestTheLinePage:
             f"/console/lines/{msisdn}/identity-check",
             line_url(msisdn),
             document_type="passport",
+            name=f"Kunde {int(msisdn[-5:])}",
+            birth_date="1980-01-01",
             last_digits="1357",
         )
         assert checked.status_code == 303
@@ -61,6 +63,8 @@ class TestTheLinePage:
             f"/console/lines/{msisdn}/identity-check",
             line_url(msisdn),
             document_type="passport",
+            name=f"Kunde {int(msisdn[-5:])}",
+            birth_date="1980-01-01",
             last_digits="1357",
         )
         bad = agent.post(f"/console/lines/{msisdn}/loss-report", line_url(msisdn), reason="broken")

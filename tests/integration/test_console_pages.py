@@ -97,6 +97,8 @@ def open_on_behalf(agent: Staff, msisdn: str, reason: str, form: str) -> str:
         f"/console/lines/{msisdn}/identity-check",
         line_page,
         document_type="passport",
+        name=f"Kunde {int(msisdn[-5:])}",
+        birth_date="1980-01-01",
         last_digits="2468",
     )
     assert checked.status_code == 303

@@ -129,11 +129,14 @@ class TestStorePickup:
                 f"/console/lines/{msisdn}/identity-check",
                 line_page,
                 document_type="passport",
+                name="Kunde 1200",
+                birth_date="1980-01-01",
                 last_digits="2468",
             )
             assert checked.status_code == 303
             page = f"/console/requests/{rid}"
-            assert agent.post(f"{page}/handover", page, iccid=card).status_code == 303
+            handed = agent.post(f"{page}/handover", page, iccid=card)
+            assert handed.status_code == 303
             moving = text_of(http.get(f"/portal/requests/{rid}"))
             assert "We are moving your number to the new SIM card." in moving
             system.run_jobs()

@@ -154,6 +154,9 @@ class Subscriber:
         self.known_countries: list[str] = []
         self.known_devices: list[str] = []  # SHA-256 of device identifiers
         self.totp_last_step: int | None = None  # last accepted TOTP step (no replay)
+        # Issue 14: compared with the ID document an agent reads (encrypted columns).
+        self.birth_date: str | None = None  # ISO 8601 date
+        self.id_document_number: str | None = None
 
 
 class Line:

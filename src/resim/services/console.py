@@ -28,6 +28,7 @@ from resim.domain.security import IdentityCheck
 from resim.errors import InvalidInput, PermissionDenied
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.line_overview import overview
 from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unfreeze import freeze_view
 from resim.services.unit_of_work import UnitOfWork, new_id
@@ -104,34 +105,64 @@ def record_identity_check(
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number, scope=scope)
-        open_request = repo.open_request_for_line(uow, line.id)
-        check = IdentityCheck(
-            id=new_id(),
+        recorded = add_identity_check(
+            uow,
+            ctx,
             staff_id=staff_id,
             line_id=line.id,
-            method="id_document",
-            verified_at=now,
-            expires_at=now + ctx.identity_check_ttl,
             document_type=document_type,
-            document_last_digits=last_digits,
-            request_id=open_request.id if open_request else None,
-        )
-        uow.session.add(check)
-        uow.audit(
-            at=now,
-            actor=f"staff:{staff_id}",
-            action="identity_check.recorded",
-            object_type="line",
-            object_id=line.id,
-            detail={
-                "check_id": check.id,
-                "document_type": document_type,
-                "request_id": check.request_id,
-                "expires_at": check.expires_at.isoformat(),
-            },
+            last_digits=last_digits,
+            now=now,
         )
         uow.commit()
-        return RecordedCheck(check.id, line.id, check.expires_at)
+        return recorded
+
+
+def add_identity_check(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    staff_id: str,
+    line_id: str,
+    document_type: str,
+    last_digits: str,
+    now: dt.datetime,
+    compared: tuple[str, ...] | None = None,
+) -> RecordedCheck:
+    """Add the check row and its audit event in the caller's unit of work (not
+    committed). ``compared``: the fields the console compared with the account
+    (issue 14), None when the check was only recorded (the API)."""
+    open_request = repo.open_request_for_line(uow, line_id)
+    check = IdentityCheck(
+        id=new_id(),
+        staff_id=staff_id,
+        line_id=line_id,
+        method="id_document",
+        verified_at=now,
+        expires_at=now + ctx.identity_check_ttl,
+        document_type=document_type,
+        document_last_digits=last_digits,
+        request_id=open_request.id if open_request else None,
+    )
+    uow.session.add(check)
+    detail: dict[str, Any] = {
+        "check_id": check.id,
+        "document_type": document_type,
+        "request_id": check.request_id,
+        "expires_at": check.expires_at.isoformat(),
+    }
+    if compared is not None:
+        detail["compared"] = list(compared)
+        detail["matched"] = True
+    uow.audit(
+        at=now,
+        actor=f"staff:{staff_id}",
+        action="identity_check.recorded",
+        object_type="line",
+        object_id=line_id,
+        detail=detail,
+    )
+    return RecordedCheck(check.id, line_id, check.expires_at)
 
 
 def line_view(
@@ -165,6 +196,16 @@ def line_view(
             "open_request_state": open_request.state.value if open_request else None,
             # Issue 12: shown before anyone tries to act on a frozen account.
             **freeze_view(uow, subscriber),
+            # Issue 14: the overview an agent reads before acting.
+            **overview(
+                uow,
+                line=line,
+                subscriber=subscriber,
+                open_request=open_request,
+                staff_id=staff_id,
+                verified=verified,
+                now=now,
+            ),
         }
         if verified:
             view["postal_address"] = subscriber.postal_address

@@ -152,6 +152,10 @@ class DemoLine:
     msisdn: str
     email: str
     pin: str | None
+    # Issue 14: what the customer's ID document shows, for the console's ID check.
+    name: str = ""
+    birth_date: str | None = None  # ISO 8601
+    document_number: str | None = None
 
 
 @dataclass

@@ -16,6 +16,8 @@ examples and the end-to-end tests rely on it):
 - They come brand by brand in the demo's order (Denmark first), and the first
   customer of each brand changed their e-mail three days ago, so a request for
   it is held for a reviewer: ``lines[0]`` is the walkthrough's Danish line.
+- Each line names its holder and what their ID document shows (``name``,
+  ``birth_date``, ``document_number``): the console's ID check compares them.
 - ``pin`` is the clear PIN (one per data set) for a brand whose policy asks
   for one, else None. ``stock`` lists each brand's eSIM profiles in stock.
 - ``numbers_without_sim``: two numbers per brand that have no SIM yet (one
@@ -35,7 +37,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
-from resim.domain.model import LineStatus, SimForm
+from resim.domain.model import LineStatus, SimForm, Subscriber
 from resim.services import seed
 from resim.services.context import ServiceContext
 from resim.services.demo_catalog import iccid_for, imsi_for, msisdn_for
@@ -85,11 +87,13 @@ def seed_demo(
                     f"demo {imported.kind}: {imported.bad} rows did not import (generator bug)"
                 )
         customers, emails = _customers(out)
+        names = {r["subscriber_id"]: r["name"] for r in _read(out / "subscribers.csv")}
         stock = _stock(out)
         generated = _lines_per_brand(out)
     _add_cards(ctx, stock_per_brand // 4)
     without_sim = _numbers_without_sim(ctx, customers, generated, seed_value)
     pins = {b.spec.id: report.pin if b.spec.policy.require_pin else None for b in DEMO_BRANDS}
+    documents = _identity_documents(ctx, customers, seed_value)
     lines: list[DemoLine] = []
     first_of_brand: list[str] = []
     for brand in DEMO_BRANDS:
@@ -97,7 +101,14 @@ def seed_demo(
         if mine:
             first_of_brand.append(mine[0].subscriber_id)
         lines.extend(
-            DemoLine(row.brand_id, row.msisdn, emails[row.subscriber_id], pins[row.brand_id])
+            DemoLine(
+                row.brand_id,
+                row.msisdn,
+                emails[row.subscriber_id],
+                pins[row.brand_id],
+                names[row.subscriber_id],
+                *documents.get(row.subscriber_id, (None, None)),
+            )
             for row in mine
         )
     _email_changed_lately(ctx, first_of_brand)
@@ -172,6 +183,29 @@ def _stock(out: Path) -> dict[str, list[str]]:
     for r in _read(out / "stock.csv"):
         stock[r["brand_id"]].append(r["iccid"])
     return stock
+
+
+def _identity_documents(
+    ctx: ServiceContext, customers: list[_Row], seed_value: int
+) -> dict[str, tuple[str, str]]:
+    """A birth date and an ID-document number on file for each demo customer (issue
+    14: the console compares them with what the agent reads off the document).
+    Made up and deterministic; stored encrypted like the rest of the subscriber."""
+    made: dict[str, tuple[str, str]] = {}
+    with ctx.uow() as uow:
+        for k, row in enumerate(customers):
+            if row.subscriber_id in made:
+                continue
+            born = dt.date(1950 + (k * 7 + seed_value) % 50, 1 + k % 12, 1 + (k * 5) % 28)
+            number = f"{row.brand_id[:2].upper()}{(seed_value * 7919 + k * 104729) % 10**7:07d}"
+            subscriber = uow.session.get(Subscriber, row.subscriber_id)
+            if subscriber is None:
+                continue
+            subscriber.birth_date = born.isoformat()
+            subscriber.id_document_number = number
+            made[row.subscriber_id] = (born.isoformat(), number)
+        uow.commit()
+    return made
 
 
 def _email_changed_lately(ctx: ServiceContext, subscriber_ids: list[str]) -> None:

@@ -71,6 +71,9 @@ class LineSpec:
     email_changed_at: dt.datetime | None = None
     locked: bool = False
     postal_address: str | None = None  # a courier sends replacement cards here
+    # Issue 14: what an agent compares the customer's ID document with (encrypted).
+    birth_date: str | None = None  # ISO 8601
+    id_document_number: str | None = None
 
 
 def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
@@ -87,20 +90,21 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
             raise Conflict(f"SIM {iccid} already exists", code="SIM_EXISTS")
         sub_id = spec.subscriber_id or new_id()
         if uow.session.get(Subscriber, sub_id) is None:
-            uow.session.add(
-                Subscriber(
-                    id=sub_id,
-                    brand_id=brand.id,
-                    name=spec.name,
-                    email=spec.email,
-                    language=spec.language or brand.language,
-                    created_at=now,
-                    email_changed_at=spec.email_changed_at,
-                    pin_hash=spec.pin_hash
-                    or (hash_secret(spec.pin, hasher=ctx.password_hasher) if spec.pin else None),
-                    postal_address=spec.postal_address,
-                )
+            added = Subscriber(
+                id=sub_id,
+                brand_id=brand.id,
+                name=spec.name,
+                email=spec.email,
+                language=spec.language or brand.language,
+                created_at=now,
+                email_changed_at=spec.email_changed_at,
+                pin_hash=spec.pin_hash
+                or (hash_secret(spec.pin, hasher=ctx.password_hasher) if spec.pin else None),
+                postal_address=spec.postal_address,
             )
+            added.birth_date = spec.birth_date
+            added.id_document_number = spec.id_document_number
+            uow.session.add(added)
             uow.flush()  # no ORM relationships: insert the parent first
         line_id = new_id()
         uow.session.add(

@@ -85,6 +85,9 @@ subscriber = sa.Table(
     sa.Column("known_devices", sa.JSON, nullable=False, default=list),
     # SEC-02: the last TOTP time step accepted, so a used code cannot be replayed.
     sa.Column("totp_last_step", sa.BigInteger),
+    # Issue 14: what the agent compares an ID document with (personal data, encrypted).
+    sa.Column("birth_date", EncryptedText),
+    sa.Column("id_document_number", EncryptedText),
 )
 
 line = sa.Table(

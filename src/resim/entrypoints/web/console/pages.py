@@ -145,6 +145,14 @@ MESSAGES: dict[str, str] = {
     "DELIVERY_MODE_NOT_OFFERED": N_("This brand does not offer that delivery."),
     "AGENT_RATE_LIMIT": N_("You opened as many requests this hour as the brand allows."),
     "SIM_CHANGE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
+    # Issue 14: the ID check compares the document with the account.
+    "ID_NO_MATCH": N_(
+        "No match: what you read off the document does not match the account. The "
+        "customer's details stay hidden. Check the document again."
+    ),
+    "INVALID_NAME": N_("Type the holder's name as printed on the document."),
+    "INVALID_BIRTH_DATE": N_("Type the holder's birth date as printed on the document."),
+    "NO_RECEIPT": N_("No card was handed over for this request, so there is no receipt."),
     # Issue 12: loss reports on the line page.
     "NOT_BLOCKED": N_("The SIM of this line is not blocked."),
     "NO_SIM": N_("This line has no SIM to block."),

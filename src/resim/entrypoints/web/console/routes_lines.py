@@ -29,7 +29,7 @@ from resim.entrypoints.web.console.pages import (
 )
 from resim.entrypoints.web.console.routes_loss import loss_of
 from resim.errors import ResimError, TooManyAttempts
-from resim.services import console, console_requests, sessions, staff
+from resim.services import console, console_requests, id_compare, sessions, staff
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 STAFF = ("agent", "reviewer", "admin")
@@ -139,7 +139,7 @@ async def line(request: Request, caller: LineReaders, msisdn: str = "", done: st
     if not number:
         return page(request, caller, "line.html.j2", _line_context(None, ""))
     return await show_line(
-        request, caller, number, done=done if done in ("unfrozen", "approved") else None
+        request, caller, number, done=done if done in ("unfrozen", "approved", "matched") else None
     )
 
 
@@ -177,16 +177,19 @@ async def show_line(
 
 @router.post("/lines/{msisdn}/identity-check")
 async def identity_check(request: Request, msisdn: str, caller: Agent) -> Response:
-    """Record document type + last 4 digits (never an image); unlocks the full view."""
+    """Compare what the agent read off the document (name, birth date, last 4 digits
+    of its number; never an image) with the account; a match unlocks the full view."""
     form = await posted(request, caller)
     try:
         await run_in_threadpool(
-            console.record_identity_check,
+            id_compare.compare_identity,
             ctx_of(request),
             staff_id=caller.staff_id,
             msisdn=msisdn,
             document_type=form.get("document_type", ""),
-            last_digits=form.get("last_digits", ""),
+            name=form.get("name", "")[:300],
+            birth_date=form.get("birth_date", "")[:20],
+            last_digits=form.get("last_digits", "")[:8],
             scope=caller.principal.scope,
         )
     except ResimError as exc:
@@ -194,7 +197,7 @@ async def identity_check(request: Request, msisdn: str, caller: Agent) -> Respon
         if status in (401, 403):
             raise ConsolePageError(status, exc.code or "", exc.message) from None
         return await show_line(request, caller, msisdn, error=message, status=status)
-    return _see_other(f"/console/lines?msisdn={quote(msisdn)}")
+    return _see_other(f"/console/lines?msisdn={quote(msisdn)}&done=matched")
 
 
 @router.post("/lines/{msisdn}/requests")

@@ -1,5 +1,6 @@
 """Console pages about requests: one request, the review queue (four eyes), the
-physical SIM hand-over and a request's audit trail (the dashboard: routes_dashboard).
+physical SIM hand-over's form and a request's audit trail (the hand-over and its
+receipt: routes_handover; the dashboard: routes_dashboard).
 
 Who sees what follows the API: a request is read by agents, reviewers and
 admins (``GET /v1/requests/{id}``); only reviewers decide (``POST .../review``);
@@ -30,7 +31,7 @@ from resim.entrypoints.web.console.pages import (
     staff_page,
 )
 from resim.errors import ResimError
-from resim.services import agent_actions, console_requests, handover, queries, review
+from resim.services import agent_actions, console_requests, queries, review
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Readers = Annotated[Caller, staff_page("agent", "reviewer", "admin")]
@@ -113,31 +114,6 @@ async def decide(request: Request, request_id: str, caller: Reviewer) -> Respons
         failed = from_service(exc)
         message = message_of(locale_of(request), failed.code, failed.message)
         return await _show(request, caller, request_id, error=message, status=failed.status)
-    return RedirectResponse(f"/console/requests/{request_id}", status_code=303)
-
-
-@router.post("/requests/{request_id}/handover")
-async def hand_over(request: Request, request_id: str, caller: Agent) -> Response:
-    """The ICCID typed or scanned (a barcode scanner types it and presses Enter)."""
-    form = await posted(request, caller)
-    typed = form.get("iccid", "")[:40]
-    try:
-        await run_in_threadpool(
-            handover.hand_over,
-            ctx_of(request),
-            staff_id=caller.staff_id,
-            request_id=request_id,
-            iccid=typed,
-            scope=caller.principal.scope,
-        )
-    except ResimError as exc:
-        failed = from_service(exc)
-        if failed.status == 404 and failed.code == "REQUEST_NOT_FOUND":
-            raise failed from None
-        message = message_of(locale_of(request), failed.code, failed.message)
-        return await _show(
-            request, caller, request_id, error=message, status=failed.status, iccid=typed
-        )
     return RedirectResponse(f"/console/requests/{request_id}", status_code=303)
 
 

@@ -26,12 +26,20 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	touch $(STAMP)
 
 ## demo: set up, migrate a fresh SQLite database, start API + worker + SM-DP+ emulator + mail capture
-demo: $(STAMP)
-	$(BIN)/resim demo
+## DEMO_ARGS: more flags for `resim demo`, e.g. DEMO_ARGS='--api-port 8601' (`resim demo --help`).
+## A taken port stops it at once, in one line, before anything is installed
+## (src/resim/entrypoints/demo_ports.py needs only the machine's Python).
+DEMO_ARGS ?=
+demo:
+	$(eval DEMO_PORT_PROBLEM := $(shell $(PYTHON) src/resim/entrypoints/demo_ports.py $(DEMO_ARGS)))
+	$(if $(DEMO_PORT_PROBLEM),$(error $(DEMO_PORT_PROBLEM)))
+	@$(MAKE) --no-print-directory $(STAMP)
+	$(BIN)/resim demo $(DEMO_ARGS)
 
-## walkthrough: one replacement through the public API, printed step by step; exits
+## walkthrough: one replacement through the public API, printed step by step; exits.
+## Every listener on a free port (0), so it runs beside a `make demo`.
 walkthrough: $(STAMP)
-	$(BIN)/resim demo --walkthrough --api-port 0 --smdp-port 0 --smtp-port 0
+	$(BIN)/resim demo --walkthrough --api-port 0 --smdp-port 0 --smtp-port 0 --sms-port 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -45,9 +45,13 @@ from resim.entrypoints.api.app import build_app
 from resim.entrypoints.camara.subscriptions import SCOPE_CREATE, SCOPE_DELETE, SCOPE_READ
 from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.entrypoints.demo_corenet import prepare_core, start_core
+from resim.entrypoints.demo_help import add_walkthrough_reviewer, print_demo_help
+from resim.entrypoints.demo_ports import busy_port
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
-from resim.services.demo_data import DemoCredentials, DemoData, seed_demo_identities
+from resim.errors import ConfigurationError
+from resim.services.context import ServiceContext
+from resim.services.demo_data import DemoCredentials, DemoData, DemoStaff, seed_demo_identities
 from resim.services.demo_seed import seed_demo
 from resim.settings import Settings
 
@@ -71,6 +75,8 @@ class DemoStack:
     subscriptions_token: str = ""  # a 2-legged token for the subscriptions API
     hlr: OsmoHlrProcess | None = None  # the osmo-hlr the demo started, if it did
     camara_version: CamaraVersion = V2_1  # RESIM_CAMARA_VERSION, as bootstrap chose it
+    ctx: ServiceContext | None = None  # the API's and worker's context (demo help reads stock)
+    walkthrough_reviewer: DemoStaff | None = None  # the walkthrough's own reviewer (not printed)
 
     @property
     def mail_dir(self) -> Path:
@@ -83,7 +89,10 @@ class DemoStack:
 
     def staff_headers(self, role: str) -> dict[str, str]:
         """Sign the demo staff member with ``role`` in (password + current TOTP code)."""
-        who = self.credentials.staff[role]
+        return self.sign_in(self.credentials.staff[role])
+
+    def sign_in(self, who: DemoStaff) -> dict[str, str]:
+        """A staff session for ``who`` (this burns their current TOTP code)."""
         resp = httpx.post(
             f"{self.api.url}/v1/auth/staff/login",
             json={
@@ -127,7 +136,15 @@ def start_demo(
     say: Callable[[str], None] = print,
 ) -> DemoStack:
     """Start the whole system on loopback (port 0: a free port). A fresh SQLite
-    database unless ``database_url`` names another (empty) database."""
+    database unless ``database_url`` names another (empty) database.
+
+    Raises ConfigurationError (PORT_IN_USE, one line naming the port and its
+    flag) before anything starts or is written when a chosen port is taken.
+    """
+    chosen = {"--api-port": api_port, "--smdp-port": smdp_port}
+    problem = busy_port({**chosen, "--smtp-port": smtp_port, "--sms-port": sms_port})
+    if problem is not None:
+        raise ConfigurationError(problem, code="PORT_IN_USE")
     data_dir = base.data_dir / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
@@ -174,6 +191,9 @@ def start_demo(
     data = seed_demo(ctx, lines_per_brand=lines_per_brand)
     prepare_core(ctx, say)
     credentials = seed_demo_identities(ctx, scopes=SCOPES)
+    # The walkthrough signs in as a reviewer of its own, so the printed accounts'
+    # current TOTP codes stay unused: a login burns its code (replay check).
+    walkthrough_reviewer = add_walkthrough_reviewer(ctx)
     core = SmdpCore(
         smdp_address=settings.smdp_address,
         smdp_id=settings.smdp_id,
@@ -209,6 +229,7 @@ def start_demo(
         mail_capture_dir=settings.mail_capture_dir,
         sms_capture_dir=settings.sms_capture_dir,
         sink_capture=sink,
+        demo_phone_url=emulator.url,  # the portal's "simulate the phone" button
     )
     api = ServerThread(build_app(ctx, config), port=api_port).start()
     worker = Worker(ctx, concurrency=settings.worker_concurrency, poll_seconds=0.05)
@@ -229,6 +250,8 @@ def start_demo(
         subscriptions_token,
         hlr,
         camara.version,
+        ctx,
+        walkthrough_reviewer,
     )
 
 
@@ -255,7 +278,7 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     say("resim demo is running. Open:")
     say(f"  customer portal      {api}/portal  (try {example.msisdn}; code in the mail)")
     say(f"  agent console        {api}/console  (staff sign-in below)")
-    say(f"  API docs (OpenAPI)   {api}/docs")
+    say(f"  API docs (OpenAPI)   {api}/docs  and  {api}/redoc  (served locally, no internet)")
     say(f"  captured mail        {api}/demo/mail")
     say(f"  captured SMS         {api}/demo/sms")
     say(f"  requests             {api}/v1/requests  (needs a key or a staff session)")
@@ -318,6 +341,7 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
             f"-H 'Authorization: Bearer {stack.subscriptions_token}' -d '{body}'"
         )
         say(f"  after that number's next cut-over, the event shows in {api}/demo/events")
+    print_demo_help(stack, say)
     say("Press Ctrl-C to stop.")
 
 
@@ -377,8 +401,9 @@ def walkthrough(
             view = http.get(f"/v1/requests/{rid}").json()
             for reason in view["risk"]["reasons"]:
                 say(f"              risk: {reason['rule']}: {reason['reason']}")
-            reviewer = stack.staff_headers("reviewer")
-            say("3. sign-in    demo-reviewer: password + TOTP code -> staff session")
+            who = stack.walkthrough_reviewer or stack.credentials.staff["reviewer"]
+            reviewer = stack.sign_in(who)
+            say(f"3. sign-in    {who.username}: password + TOTP code -> staff session")
             http.post(
                 f"/v1/requests/{rid}/review",
                 json={"decision": "approve", "note": "customer called from the number on file"},

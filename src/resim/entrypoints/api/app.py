@@ -24,6 +24,7 @@ from resim.entrypoints.api import (
 )
 from resim.entrypoints.api.access import allow, declared
 from resim.entrypoints.api.bodylimit import DEFAULT_LIMIT, BodyLimitMiddleware, route_limits
+from resim.entrypoints.api.docs import install_docs
 from resim.entrypoints.api.errors import install_error_handlers
 from resim.entrypoints.api.forwarded import ProxyHeadersMiddleware, networks
 from resim.entrypoints.api.metrics import install_metrics
@@ -32,6 +33,7 @@ from resim.entrypoints.camara.subscriptions import demo_events_router, install_s
 from resim.entrypoints.es2_callback import CallbackAuth, build_es2_callback_router
 from resim.entrypoints.web import common, portal, portal_brand, portal_loss, portal_status
 from resim.entrypoints.web.console import install_console
+from resim.entrypoints.web.portal_demo import install_demo_phone
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
 
@@ -52,6 +54,9 @@ class ApiConfig:
     max_body_bytes: int = DEFAULT_LIMIT
     trusted_proxies: tuple[str, ...] = ()
     metrics_token: str = ""  # empty: /metrics answers loopback callers only
+    # `resim demo` only: its built-in SM-DP+ emulator, for the portal's "simulate the
+    # phone" button (resim.entrypoints.web.portal_demo); empty everywhere else
+    demo_phone_url: str = ""
 
 
 def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
@@ -59,6 +64,8 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
         title="resim",
         version=__version__,
         description="Safe SIM and eSIM replacement: the BSS integration API.",
+        docs_url=None,  # install_docs serves /docs and /redoc with local assets
+        redoc_url=None,
     )
     app.state.ctx = ctx  # also where access.authenticate resolves credentials
     # Middleware added first runs innermost: the body limit sits inside the
@@ -102,11 +109,14 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     install_subscriptions(app, camara.version)
     if config.sink_capture is not None:
         app.include_router(demo_events_router(config.sink_capture))
+    if config.demo_phone_url:
+        install_demo_phone(app, config.demo_phone_url)
     if config.mail_capture_dir is not None:
         app.include_router(routes_public.mailbox_router(config.mail_capture_dir))
     if config.sms_capture_dir is not None:
         app.include_router(routes_public.smsbox_router(config.sms_capture_dir))
     install_console(app)  # the agent console's pages (issue 5)
+    install_docs(app)  # Swagger UI and ReDoc without a CDN (issue 14.6)
     app.add_middleware(ProxyHeadersMiddleware, trusted=networks(config.trusted_proxies))
 
     if config.bench_endpoints:

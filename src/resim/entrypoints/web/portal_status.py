@@ -125,6 +125,8 @@ def _status_values(
         "activation": _activation(request, view, session_id) if session_id else None,
         "now": ctx_of(request).now(),
         "poll_seconds": POLL_SECONDS,
+        # resim demo only: the "simulate the phone" button (web/portal_demo.py)
+        "demo_phone": bool(getattr(request.app.state, "demo_phone_url", "")),
     }
 
 

@@ -14,6 +14,7 @@ from resim.entrypoints.web.console.routes_dashboard import router as dashboard_r
 from resim.entrypoints.web.console.routes_handover import router as handover_router
 from resim.entrypoints.web.console.routes_lines import router as lines_router
 from resim.entrypoints.web.console.routes_loss import router as loss_router
+from resim.entrypoints.web.console.routes_refresh import router as refresh_router
 from resim.entrypoints.web.console.routes_requests import router as requests_router
 
 
@@ -25,3 +26,4 @@ def install_console(app: FastAPI) -> None:
     app.include_router(loss_router)
     app.include_router(agents_router)
     app.include_router(dashboard_router)
+    app.include_router(refresh_router)

@@ -29,6 +29,7 @@ from resim.entrypoints.web.console.pages import (
     staff_page,
 )
 from resim.entrypoints.web.console.routes_loss import loss_of
+from resim.entrypoints.web.console.routes_refresh import refresh_of
 from resim.errors import ResimError, TooManyAttempts
 from resim.services import console, console_requests, id_compare, sessions, staff
 
@@ -145,7 +146,10 @@ async def line(request: Request, caller: LineReaders, msisdn: str = "", done: st
     if not number:
         return page(request, caller, "line.html.j2", _line_context(None, ""))
     return await show_line(
-        request, caller, number, done=done if done in ("unfrozen", "approved", "matched") else None
+        request,
+        caller,
+        number,
+        done=done if done in ("unfrozen", "approved", "matched", "refresh") else None,
     )
 
 
@@ -178,6 +182,7 @@ async def show_line(
         )
     context = _line_context(view, number, error=error, done=done)
     context["loss"] = await run_in_threadpool(loss_of, ctx_of(request), number, caller)
+    context["refresh"] = await run_in_threadpool(refresh_of, ctx_of(request), number, caller)
     zone_brand = view.get("brand_id")  # operator-wide staff: the line's brand's time
     return page(request, caller, "line.html.j2", context, status=status, zone_brand=zone_brand)
 

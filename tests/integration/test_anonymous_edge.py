@@ -122,7 +122,7 @@ class TestAnonymousOpeningAnswersEveryNumberAlike:
         )
         system.run_jobs()
         [mail] = [m for m in system.mail.to(email) if m.headers["X-Resim-Kind"] == "one_time_code"]
-        link = re.search(r"https?://\S+/status/([0-9a-f-]+)", mail.text)
+        link = re.search(r"https?://\S+/(?:status|c)/([0-9a-f-]+)", mail.text)
         assert link, mail.text
         rid = link.group(1)
         page = http.get(f"/status/{rid}")

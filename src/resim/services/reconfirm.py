@@ -1,8 +1,12 @@
-"""Confirming identity again, days later, to activate a card that came by courier.
+"""Confirming identity again, later: to activate a courier card, or to see a ready eSIM again.
 
 The portal's customer session lives ``customer_session_minutes``; a card takes
-days to arrive. A courier request that waits for activation (ready, dispatched,
-not activated) therefore lets the customer prove who they are again with the
+days to arrive, and an eSIM's activation code is valid for days (72 hours by
+default) while the customer who confirmed on a laptop may open the mail on the
+new phone an hour later (issue 12, finding 3). A request that waits for the
+customer (:func:`awaiting_activation`: a dispatched courier card not activated,
+or a ready eSIM not installed whose activation code has not expired) therefore
+lets the customer prove who they are again with the
 same combinations the brand's policy asks for on the request's channel
 (SEC-02: never an SMS to the number being replaced), after which the portal
 issues a fresh session bound to the request. Nothing about the request changes
@@ -26,19 +30,29 @@ from resim.services.requests import new_otp
 from resim.services.verification import Evidence, channel_combos, check_evidence
 
 
-def awaiting_activation(req: ReplacementRequest) -> bool:
-    """A dispatched courier card the customer has not activated yet."""
-    return (
-        req.delivery == DeliveryMode.COURIER
-        and req.state == State.READY
-        and req.installed_at is None
-        and req.new_iccid is not None
-    )
+def awaiting_activation(req: ReplacementRequest, now: dt.datetime) -> bool:
+    """A dispatched courier card not activated yet, or a ready eSIM not installed
+    whose activation code is still valid at ``now``."""
+    if req.state != State.READY or req.installed_at is not None:
+        return False
+    if req.delivery == DeliveryMode.COURIER:
+        return req.new_iccid is not None
+    if req.delivery == DeliveryMode.ESIM:
+        expires = req.activation_expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.UTC)
+        return req.activation_code_enc is not None and (expires is None or now < expires)
+    return False
+
+
+def _purpose(req: ReplacementRequest) -> str:
+    return "activate delivered card" if req.delivery == DeliveryMode.COURIER else "show eSIM again"
 
 
 def _refuse() -> Conflict:
     return Conflict(
-        "this request is not waiting for a card to be activated", code="NOT_AWAITING_ACTIVATION"
+        "this request is not waiting for the customer to activate or install it",
+        code="NOT_AWAITING_ACTIVATION",
     )
 
 
@@ -51,7 +65,7 @@ def send_code(ctx: ServiceContext, request_id: str) -> None:
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
-        if not awaiting_activation(req):
+        if not awaiting_activation(req, now):
             raise _refuse()
         brand = repo.get_brand(uow, req.brand_id)
         policy = brand.policy
@@ -72,7 +86,7 @@ def send_code(ctx: ServiceContext, request_id: str) -> None:
             action="request.code_resent",
             object_type="request",
             object_id=req.id,
-            detail={"purpose": "reconfirm"},
+            detail={"purpose": "reconfirm", "for": _purpose(req)},
         )
         enqueue_mail(
             ctx,
@@ -99,7 +113,7 @@ def reconfirm(
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
-        if not awaiting_activation(req):
+        if not awaiting_activation(req, now):
             raise _refuse()
         policy = repo.get_brand(uow, req.brand_id).policy
         try:
@@ -126,7 +140,7 @@ def reconfirm(
             action="request.reconfirmed",
             object_type="request",
             object_id=req.id,
-            detail={"methods": methods, "purpose": "activate delivered card"},
+            detail={"methods": methods, "purpose": _purpose(req)},
             source=source_ip,
         )
         uow.commit()

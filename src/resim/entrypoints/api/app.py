@@ -28,7 +28,13 @@ from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
 from resim.entrypoints.camara.subscriptions import demo_events_router, install_subscriptions
 from resim.entrypoints.es2_callback import build_es2_callback_router
-from resim.entrypoints.web import common, portal, portal_status
+from resim.entrypoints.web import (
+    common,
+    portal,
+    portal_continue,
+    portal_status,
+    portal_verify,
+)
 from resim.entrypoints.web.console import install_console
 from resim.services.context import ServiceContext
 from resim.services.cutover import handle_download_progress
@@ -89,7 +95,9 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(routes_identity.router)
     app.include_router(common.static_router())
     app.include_router(portal.router)
+    app.include_router(portal_verify.router)
     app.include_router(portal_status.router)
+    app.include_router(portal_continue.router)
     install_subscriptions(app)
     if config.sink_capture is not None:
         app.include_router(demo_events_router(config.sink_capture))

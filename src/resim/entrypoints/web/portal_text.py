@@ -91,6 +91,17 @@ BY_CODE: dict[str, str] = {
     ),
     "NOT_AWAITING_ACTIVATION": N_("This request is not waiting for a card to be activated."),
     "RECONFIRM_FAILED": N_("That did not match. Check and try again."),
+    "SESSION_ENDED": N_(
+        "For your safety this needs you to confirm who you are again. Nothing was changed."
+    ),
+    "CONTINUE_LINK_INVALID": N_(
+        "This link is not valid. Nothing was changed. Copy the whole link from our e-mail "
+        "or text message, or start again with your number."
+    ),
+    "CONTINUE_LINK_EXPIRED": N_(
+        "This link has expired. Nothing was changed. Start again with your number: if a "
+        "request is under way, we e-mail you a new link to it."
+    ),
 }
 
 DELIVERY_LABELS: dict[str, str] = {

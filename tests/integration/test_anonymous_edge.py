@@ -209,7 +209,9 @@ class TestThePortalAnswersEveryNumberAlike:
         answers = []
         for number in ("+4520199997", locked, frozen, already, fresh):
             start = http.get("/portal")
-            choose = http.post("/portal/start", data={"msisdn": number, "csrf_token": token(start)})
+            moved = http.post("/portal/start", data={"msisdn": number, "csrf_token": token(start)})
+            assert (moved.status_code, moved.headers["location"]) == (303, "/portal/choose")
+            choose = http.get("/portal/choose")
             assert choose.status_code == 200
             opened = http.post(
                 "/portal/requests",

@@ -39,7 +39,7 @@ from resim.domain.workflow import State
 from resim.errors import Conflict, DomainError, NotFound
 from resim.services import attempts, repo
 from resim.services.context import ServiceContext
-from resim.services.notify import enqueue_mail
+from resim.services.notify import enqueue_mail, not_me_token, not_me_token_hash
 from resim.services.open_spec import OpenSpec
 from resim.services.requests import new_otp, open_parsed
 from resim.services.tenancy import UNRESTRICTED, Scope
@@ -120,13 +120,18 @@ def continue_open(
             req.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
             outcome, kind = "code_sent", "one_time_code"
             context = {"ttl_minutes": policy.otp_ttl_minutes}
-            secret = {"code": code}
+            secret: dict[str, str] = {"code": code}
         else:
-            outcome, kind, context, secret = "link_sent", "continue_request", {}, {}
+            # A notice about the request like any other: it carries "this was not me".
+            not_me = not_me_token(ctx, req.id)
+            if req.fraud_reported_at is None:
+                req.not_me_token_hash = not_me_token_hash(not_me)
+            outcome, kind, context = "link_sent", "continue_request", {}
+            secret = {"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"}
         uow.audit(
             at=now,
             actor="customer",
-            action="request.code_resent" if secret else "request.link_sent",
+            action="request.code_resent" if outcome == "code_sent" else "request.link_sent",
             object_type="request",
             object_id=req.id,
             detail={"purpose": "continue", "via": "portal start"},

@@ -80,6 +80,8 @@ class Env:
     examples: int = 25
     has_holds: bool = True
     attach: Callable[[str], None] | None = None  # the network side: a phone registers
+    # Stock intake before a record is made (PyHSS needs the SIM's keys first).
+    intake: Callable[[str], None] = lambda _imsi: None
 
 
 # ------------------------------------------------------------------ the contract
@@ -103,6 +105,7 @@ class CoreNetworkContract:
 
     def test_a_provisioned_imsi_is_enabled_and_has_no_msisdn(self, env: Env) -> None:
         imsi = new_imsi()
+        env.intake(imsi)
         env.cn.provision_imsi(imsi=imsi)
         assert env.cn.is_enabled(imsi=imsi) is True
         assert env.cn.msisdn_of(imsi=imsi) is None

@@ -1,9 +1,8 @@
 """A real browser against the real stack: fixtures for Playwright tests of the pages.
 
 * ``web_stack``: the demo stack on free loopback ports (API server, worker,
-  built-in SM-DP+ emulator, SMTP and SMS capture), fresh SQLite database.
-  Browser runs are slow, so they use SQLite only; the integration tests of
-  the pages run on both databases without a browser.
+  built-in SM-DP+ emulator, SMTP and SMS capture) on a fresh database, once
+  on SQLite and once on PostgreSQL (``RESIM_TEST_DB`` narrows it).
 * ``browser``: Debian's Chromium (``/usr/bin/chromium``, package ``chromium``;
   ``playwright install`` cannot download here), headless, one per test module.
   Missing Chromium: the tests are skipped with the reason, except under
@@ -37,6 +36,7 @@ import tools
 from resim.adapters.mail.capture import read_mailbox
 from resim.entrypoints.demo import DemoStack, start_demo
 from resim.settings import Settings
+from testdb import drop_pg_database, make_pg_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
@@ -71,20 +71,41 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture
-def web_stack(tmp_path: Path) -> Iterator[DemoStack]:
+def _backends() -> list[str]:
+    chosen = os.environ.get("RESIM_TEST_DB", "sqlite,postgresql")
+    return [b.strip() for b in chosen.split(",") if b.strip()]
+
+
+@pytest.fixture(params=_backends())
+def web_stack(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_skip_reason: str | None
+) -> Iterator[DemoStack]:
+    """The demo stack on a fresh database: once on SQLite, once on PostgreSQL
+    (an empty database made for the test, migrated by the demo, then dropped)."""
+    database_url, pg_name = "", ""
+    if request.param == "postgresql":
+        if pg_skip_reason:
+            tools.missing(tools.POSTGRESQL, pg_skip_reason)
+        database_url, pg_name = make_pg_database()
     settings = Settings(data_dir=tmp_path, secret_keys=SECRET_KEYS)  # type: ignore[arg-type]
-    started = start_demo(
-        settings,
-        api_port=0,
-        smdp_port=0,
-        smtp_port=0,
-        sms_port=0,
-        lines_per_brand=4,
-        say=lambda _line: None,
-    )
-    yield started
-    started.stop()
+    try:
+        started = start_demo(
+            settings,
+            api_port=0,
+            smdp_port=0,
+            smtp_port=0,
+            sms_port=0,
+            lines_per_brand=4,
+            database_url=database_url,
+            say=lambda _line: None,
+        )
+        try:
+            yield started
+        finally:
+            started.stop()
+    finally:
+        if pg_name:
+            drop_pg_database(pg_name)
 
 
 def new_page(browser: Any, *, locale: str = "en-GB", viewport: dict[str, int] | None = None) -> Any:

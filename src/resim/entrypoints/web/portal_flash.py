@@ -120,7 +120,8 @@ def take_flash(request: Request, path: str) -> dict[str, Any] | None:
     values: dict[str, Any] = dict(body.get("values") or {})
     raw = body.get("error")
     if isinstance(raw, dict) and isinstance(raw.get("msgid"), str):
-        params = raw.get("params") if isinstance(raw.get("params"), dict) else {}
+        given = raw.get("params")
+        params: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
         field = raw.get("field") if isinstance(raw.get("field"), str) else None
         values["error"] = PageError(raw["msgid"], params, field=field)
     return values

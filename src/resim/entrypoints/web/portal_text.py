@@ -40,8 +40,9 @@ BY_CODE: dict[str, str] = {
         "We could not find a subscription with that number. Check the number and the country code."
     ),
     "REQUEST_ALREADY_OPEN": N_(
-        "There is already a replacement request for this number. Follow it with the link "
-        "in our e-mail, or contact us."
+        "There is already a replacement request for this number. Every e-mail and text "
+        "message we sent about it has a link back to it, or start again with your number: "
+        "we e-mail you a new link."
     ),
     "SIM_CHANGE_LOCKED": N_(
         "This number has a SIM-change lock, so no new SIM can be ordered. "

@@ -384,3 +384,29 @@ class TestShowingAReadyEsimAgain:
             assert refused.headers["location"] == f"/portal/requests/{rid}"
             system.run_jobs()
             assert "data:image/png" not in http.get(f"/portal/requests/{rid}").text
+
+    def test_a_stranger_with_the_request_id_mails_the_owner_and_never_sees_the_esim(
+        self, system: System, base_url: str
+    ) -> None:
+        with browser(base_url) as owner:
+            rid, email = ready_by_portal(system, owner, 542)
+        codes_before = len(mails(system, email, "one_time_code"))
+        with browser(base_url) as stranger:
+            status = stranger.get(f"/portal/requests/{rid}")
+            asked = stranger.post(
+                f"/portal/requests/{rid}/reconfirm/code", data={"csrf_token": token(status)}
+            )
+            form = stranger.get(asked.headers["location"])
+            assert "@" not in form.text  # no e-mail address, not even masked
+            system.run_jobs()
+            assert len(mails(system, email, "one_time_code")) == codes_before + 1  # the owner's
+            real = system.code_for(email)
+            for guess in [g for g in ("000000", "123456", "999999", "424242") if g != real][:3]:
+                tried = stranger.post(
+                    f"/portal/requests/{rid}/reconfirm",
+                    data={"combo": "0", "email_otp": guess, "csrf_token": token(form)},
+                )
+                assert "resim_session" not in tried.headers.get("set-cookie", "")
+            assert "data:image/png" not in stranger.get(f"/portal/requests/{rid}").text
+        actions = audit_actions(system, rid)
+        assert "request.reconfirmed" not in actions

@@ -354,6 +354,10 @@ class TestShowingAReadyEsimAgain:
             assert "Confirm who you are again to see your new eSIM." in form.text
             assert "We have sent a new code" in form.text
             system.run_jobs()
+            code_link = link_of(mails(system, email, "one_time_code")[-1])
+            with browser(base_url) as elsewhere:  # the code mail's link: to the code form
+                led = elsewhere.get(f"/c/{code_link}").headers["location"]
+                assert led == f"/portal/requests/{rid}/reconfirm"
             wrong = phone.post(
                 f"/portal/requests/{rid}/reconfirm",
                 data={"combo": "0", "email_otp": "000000", "csrf_token": token(form)},

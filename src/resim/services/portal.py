@@ -51,6 +51,7 @@ class PortalRequest:
     delivery_mode: str  # esim | pickup | courier
     address_masked: str | None  # courier: where the card goes, masked
     dispatched_at: dt.datetime | None
+    code_pending: bool = False  # an e-mailed code is out and not used yet (never the code)
 
     @property
     def uses_email_code(self) -> bool:
@@ -99,6 +100,7 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
                 else None
             ),
             dispatched_at=req.dispatched_at,
+            code_pending=req.otp_hash is not None,
         )
 
 

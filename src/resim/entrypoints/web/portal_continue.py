@@ -2,11 +2,12 @@
 
 * ``GET /c/{token}``: the signed "continue your request" link in every
   customer mail and SMS about a request (:mod:`resim.services.continue_link`).
-  It signs nobody in: an unverified request goes to its verify page, anything
-  else to its status page, which offers a fresh verification where one is
-  needed. A tampered or malformed link: 404; an expired one: 410; both say
-  what to do instead, and change nothing. GET only reads (mail scanners follow
-  links).
+  It signs nobody in: an unverified request goes to its verify page; a ready
+  one with a code out for confirming again (the link in that code's mail), in
+  a browser without the session, to the form for that code; anything else to
+  its status page, which offers a fresh verification where one is needed.
+  A tampered or malformed link: 404; an expired one: 410; both say what to do
+  instead, and change nothing. GET only reads (mail scanners follow links).
 * Confirming again (``reconfirm``): a courier card that arrived, or a ready
   eSIM whose session ended or that is opened on another device (the new
   phone). ``POST .../reconfirm/code`` mails a fresh code, ``GET
@@ -22,6 +23,8 @@ the flash cookie (:mod:`.portal_flash`).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -40,11 +43,11 @@ from resim.entrypoints.web.portal import (
     view_of,
 )
 from resim.entrypoints.web.portal_flash import redirect, take_flash
-from resim.entrypoints.web.portal_status import status_url
+from resim.entrypoints.web.portal_status import owns, status_url
 from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.entrypoints.web.portal_verify import combo_of, verify_url
 from resim.errors import NotFound, ResimError, VerificationFailed
-from resim.services import cancel, continue_link, reconfirm, sessions
+from resim.services import cancel, continue_link, portal, reconfirm, sessions
 from resim.services.verification import Evidence
 
 router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
@@ -70,7 +73,21 @@ async def continue_request(token: str, request: Request) -> Response:
         return _link_refused(request, "invalid", status=404)
     if view.state.value == "requested":
         return RedirectResponse(verify_url(view.id), status_code=303)
+    if _code_waiting(view, ctx.now()) and not await run_in_threadpool(owns, request, view.id):
+        # the link in the mail with the code for confirming again: to the code form
+        return RedirectResponse(reconfirm_url(view.id), status_code=303)
     return RedirectResponse(status_url(view.id), status_code=303)
+
+
+def _code_waiting(view: portal.PortalRequest, now: dt.datetime) -> bool:
+    """A ready request the customer may confirm again, with a recent code out."""
+    return (
+        view.state.value == "ready"
+        and view.installed_at is None
+        and view.code_pending
+        and view.code_expires_at is not None
+        and view.code_expires_at > now
+    )
 
 
 def _link_refused(request: Request, why: str, *, status: int) -> Response:

@@ -19,6 +19,8 @@ import structlog
 from sqlalchemy.orm import sessionmaker
 
 from resim.adapters.corenet.builtin import BuiltinCoreNetwork
+from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
+from resim.adapters.corenet.pyhss import PyHssCoreNetwork, PyHssSettings
 from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
@@ -240,6 +242,52 @@ def build_sms_gateway(settings: Settings) -> HttpSmsGateway:
     )
 
 
+def core_network_problem(settings: Settings) -> str | None:
+    """What stops ``RESIM_CORE_NETWORK`` from working with the other settings, or None.
+
+    The value itself is checked by Settings (one of the names it lists); this
+    checks the addresses the chosen adapter needs. ``resim demo`` fills in
+    osmo-hlr's address itself when it starts one, so it checks after that.
+    """
+    if settings.core_network == "osmo-hlr" and not settings.osmo_hlr_ctrl_host:
+        return (
+            "RESIM_CORE_NETWORK=osmo-hlr needs RESIM_OSMO_HLR_CTRL_HOST (the HLR's CTRL "
+            "address; RESIM_OSMO_HLR_VTY_HOST defaults to it)"
+        )
+    if settings.core_network == "pyhss" and not settings.pyhss_url:
+        return "RESIM_CORE_NETWORK=pyhss needs RESIM_PYHSS_URL (PyHSS's API, e.g. http://hss:8080)"
+    return None
+
+
+def build_core_network(settings: Settings, engine: sa.Engine) -> CoreNetwork:
+    """The adapter ``RESIM_CORE_NETWORK`` names (docs/operations.md, "Choosing the
+    core network"). Connects lazily: an HLR that is down at start-up makes the
+    first core-network job fail retryably, not the process."""
+    problem = core_network_problem(settings)
+    if problem is not None:
+        raise ConfigurationError(problem, code="CORE_NETWORK_SETTINGS")
+    if settings.core_network == "osmo-hlr":
+        return OsmoHlrCoreNetwork(
+            settings.osmo_hlr_ctrl_host,
+            settings.osmo_hlr_ctrl_port,
+            vty_host=settings.osmo_hlr_vty_host or None,
+            vty_port=settings.osmo_hlr_vty_port,
+            timeout=settings.osmo_hlr_timeout_seconds,
+        )
+    if settings.core_network == "pyhss":
+        key = settings.pyhss_provisioning_key.get_secret_value()
+        return PyHssCoreNetwork(
+            PyHssSettings(
+                url=settings.pyhss_url,
+                provisioning_key=key or None,
+                default_apn=settings.pyhss_default_apn,
+                apn_list=settings.pyhss_apn_list,
+                timeout=settings.pyhss_timeout_seconds,
+            )
+        )
+    return BuiltinCoreNetwork(engine)
+
+
 def build_context(
     settings: Settings,
     *,
@@ -265,7 +313,7 @@ def build_context(
         secrets=SecretBox(secrets.keys),
         otp_pepper=secrets.otp_pepper,
         smdp=smdp or build_smdp_client(settings),
-        core=core or BuiltinCoreNetwork(engine),
+        core=core or build_core_network(settings, engine),
         mailer=mailer or build_mailer(settings),
         public_base_url=settings.public_base_url.rstrip("/"),
         smdp_address=settings.smdp_address,

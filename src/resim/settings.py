@@ -9,6 +9,7 @@ the built-in core network and mail captured on loopback.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -91,6 +92,30 @@ class Settings(BaseSettings):
     # "none", or "emulator" (resim's SM-DP+ emulator's non-standard admin
     # endpoint at RESIM_SMDP_URL; for tests and the demo, refused in production).
     smdp_status_query: Literal["none", "emulator"] = "none"
+
+    # The core network (HLR/HSS) resim moves numbers in (docs/operations.md,
+    # "Choosing the core network"): "builtin" (resim's own tables in its
+    # database; the embedded default) or "osmo-hlr" (Osmocom's HLR over its
+    # CTRL and VTY interfaces). A new adapter adds its name here and a branch in
+    # bootstrap.build_core_network, with settings of its own prefixed by it.
+    core_network: Literal["builtin", "osmo-hlr", "pyhss"] = "builtin"
+    # osmo-hlr: CTRL (reads, numbers, keys) and VTY (network access: only the
+    # VTY makes osmo-hlr detach an attached phone). The CTRL host is required
+    # with osmo-hlr (the demo starts its own when it is empty); the VTY host
+    # defaults to it. The timeout bounds connecting and each answer.
+    osmo_hlr_ctrl_host: str = ""
+    osmo_hlr_ctrl_port: int = Field(4259, ge=1, le=65535)
+    osmo_hlr_vty_host: str = ""
+    osmo_hlr_vty_port: int = Field(4258, ge=1, le=65535)
+    osmo_hlr_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    # pyhss: its REST API (docs/pyhss.md). The URL is required with pyhss; the
+    # provisioning key is PyHSS's hss.provisioning_key (when lock_provisioning is
+    # on); new subscribers get default_apn and apn_list (PyHSS apn_ids).
+    pyhss_url: str = ""
+    pyhss_provisioning_key: SecretStr = SecretStr("")
+    pyhss_default_apn: int = Field(1, ge=1)
+    pyhss_apn_list: str = Field("1", pattern=r"^[0-9]+(,[0-9]+)*$")
+    pyhss_timeout_seconds: float = Field(5.0, gt=0, le=120)
 
     # Mail
     smtp_host: str = "127.0.0.1"
@@ -179,6 +204,25 @@ class Settings(BaseSettings):
             raise ValueError("RESIM_DATABASE_URL must be a sqlite:// or postgresql:// URL")
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("osmo_hlr_ctrl_host", "osmo_hlr_vty_host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?", value):
+            return value
+        try:
+            return str(ipaddress.ip_address(value))  # IPv6 without brackets
+        except ValueError:
+            raise ValueError("a host name or IP address, without scheme or port") from None
+
+    @field_validator("pyhss_url")
+    @classmethod
+    def _pyhss_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("an http:// or https:// URL of PyHSS's API, e.g. http://hss:8080")
         return value
 
     @field_validator("camara_sink_allow")

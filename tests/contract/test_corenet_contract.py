@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from gsup_support import location_update
+from gsup_support import FakeVlr, LocationUpdateRefused
+from resim.adapters.corenet import rules
 from resim.adapters.corenet.builtin import CORENET_METADATA, BuiltinCoreNetwork
 from resim.adapters.corenet.fake import FakeCoreNetwork
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
@@ -80,8 +81,12 @@ class Env:
     examples: int = 25
     has_holds: bool = True
     attach: Callable[[str], None] | None = None  # the network side: a phone registers
+    # The network side: was it told to drop this IMSI (issue 12.7, rules.detaches)?
+    detached: Callable[[str], bool] | None = None
     # Stock intake before a record is made (PyHSS needs the SIM's keys first).
     intake: Callable[[str], None] = lambda _imsi: None
+    # Whether the network side of this set-up refuses a barred IMSI's registration.
+    refuses_barred_attach: bool = True
 
 
 # ------------------------------------------------------------------ the contract
@@ -379,6 +384,90 @@ class CoreNetworkContract:
         with pytest.raises(InvalidInput):
             env.cn.attached(imsi="12345")
 
+    # -------------------------------------------------------------- detach (issue 12.7)
+
+    def network_side(self, env: Env) -> tuple[Callable[[str], None], Callable[[str], bool]]:
+        if env.attach is None or env.detached is None:
+            pytest.skip("this set-up cannot make a phone register or see it dropped")
+        return env.attach, env.detached
+
+    def test_suspending_an_attached_imsi_drops_it_from_the_network(self, env: Env) -> None:
+        attach, detached = self.network_side(env)
+        (imsi, _), (other, _) = self.bound(env), self.bound(env)
+        attach(imsi)
+        attach(other)
+        env.cn.suspend_imsi(imsi=imsi)
+        assert detached(imsi) is True
+        assert detached(other) is False
+
+    def test_retiring_an_attached_old_imsi_drops_it_and_moving_alone_does_not(
+        self, env: Env
+    ) -> None:
+        attach, detached = self.network_side(env)
+        old, msisdn = self.bound(env)
+        (new,) = self.fresh(env)
+        attach(old)
+        env.cn.move_msisdn(msisdn=msisdn, new_imsi=new, old_imsi=old)
+        assert detached(old) is False  # device change: it works until the cut-over
+        env.cn.retire_imsi(imsi=old)
+        assert detached(old) is True
+
+    def test_an_imsi_that_never_registered_has_nothing_to_drop(self, env: Env) -> None:
+        _, detached = self.network_side(env)
+        imsi, _ = self.bound(env)
+        env.cn.suspend_imsi(imsi=imsi)
+        assert detached(imsi) is False
+
+    def test_a_barred_imsi_cannot_register_until_resumed(self, env: Env) -> None:
+        attach, _ = self.network_side(env)
+        if not env.refuses_barred_attach:
+            pytest.skip("this set-up's network side does not check access")
+        imsi, _ = self.bound(env)
+        env.cn.suspend_imsi(imsi=imsi)
+        with pytest.raises((ExternalError, LocationUpdateRefused)):
+            attach(imsi)
+        env.cn.resume_imsi(imsi=imsi)
+        attach(imsi)
+        assert env.cn.attached(imsi=imsi) is True
+
+    # -------------------------------------------------------------- refresh (issue 15.9)
+
+    def refresh(self, env: Env, imsi: str) -> bool:
+        try:
+            return bool(env.cn.cancel_location(imsi=imsi))
+        except ExternalError as exc:
+            if exc.code == "CORE_REFRESH_UNSUPPORTED":
+                assert exc.retryable is False
+                pytest.skip("this core network cannot send a Cancel-Location on request")
+            raise
+
+    def test_a_refresh_drops_an_attached_imsi_and_keeps_its_access(self, env: Env) -> None:
+        attach, detached = self.network_side(env)
+        imsi, msisdn = self.bound(env)
+        attach(imsi)
+        assert self.refresh(env, imsi) is True
+        assert detached(imsi) is True
+        assert env.cn.is_enabled(imsi=imsi) is True
+        assert env.cn.imsi_of(msisdn=msisdn) == imsi
+        attach(imsi)  # the phone registers afresh
+
+    def test_a_refresh_of_an_imsi_nobody_serves_tells_nobody(self, env: Env) -> None:
+        imsi, _ = self.bound(env)
+        assert self.refresh(env, imsi) is False
+        if env.detached is not None:
+            assert env.detached(imsi) is False
+
+    def test_a_refresh_of_an_unknown_imsi_is_refused(self, env: Env) -> None:
+        ghost = new_imsi()
+        try:
+            env.cn.cancel_location(imsi=ghost)
+        except ExternalError as exc:
+            if exc.code == "CORE_REFRESH_UNSUPPORTED":
+                pytest.skip("this core network cannot send a Cancel-Location on request")
+            assert (exc.code, exc.retryable) == ("CORE_UNKNOWN_IMSI", False)
+        else:
+            raise AssertionError("an unknown IMSI was refreshed")
+
     # -------------------------------------------------------------- the invariant, at random
 
     def test_random_operation_sequences_agree_with_a_simple_model(self, env: Env) -> None:
@@ -556,7 +645,14 @@ class TestFakeCoreNetwork(CoreNetworkContract):
         cn = FakeCoreNetwork()
         provision = lambda i: cn.provision_imsi(imsi=i)  # noqa: E731
         attach = lambda i: cn.record_attach(imsi=i)  # noqa: E731
-        return Env(cn=cn, peer=lambda: cn, provision=provision, examples=100, attach=attach)
+        return Env(
+            cn=cn,
+            peer=lambda: cn,
+            provision=provision,
+            examples=100,
+            attach=attach,
+            detached=lambda i: detach_events(cn, i),
+        )
 
 
 class TestBuiltinCoreNetwork(CoreNetworkContract):
@@ -570,8 +666,16 @@ class TestBuiltinCoreNetwork(CoreNetworkContract):
             peer=lambda: BuiltinCoreNetwork(engine),
             provision=lambda i: cn.provision_imsi(imsi=i),
             attach=lambda i: cn.record_attach(imsi=i),
+            detached=lambda i: detach_events(cn, i),
         )
         engine.dispose()
+
+
+def detach_events(cn: FakeCoreNetwork | BuiltinCoreNetwork, imsi: str) -> bool:
+    """What the built-in and fake cores tell the network: an ``imsi.detached`` event
+    (access taken away) or ``imsi.refreshed`` (a Cancel-Location on request)."""
+    drops = (rules.EV_DETACHED, rules.EV_REFRESHED)
+    return any(e.operation in drops for e in cn.events(imsi=imsi))
 
 
 @pytest.fixture(scope="module")
@@ -588,7 +692,9 @@ class TestOsmoHlrCoreNetwork(CoreNetworkContract):
         clients: list[OsmoHlrCoreNetwork] = []
 
         def client() -> OsmoHlrCoreNetwork:
-            clients.append(OsmoHlrCoreNetwork(osmo_hlr.host, osmo_hlr.ctrl_port))
+            clients.append(
+                OsmoHlrCoreNetwork(osmo_hlr.host, osmo_hlr.ctrl_port, vty_port=osmo_hlr.vty_port)
+            )
             return clients[-1]
 
         cn = client()
@@ -601,9 +707,24 @@ class TestOsmoHlrCoreNetwork(CoreNetworkContract):
             if created:
                 cn.set_milenage_keys(imsi=imsi, k="00" * 16, opc="11" * 16)
 
-        def attach(imsi: str) -> None:  # a real GSUP UpdateLocation, as an MSC/VLR sends
-            location_update(osmo_hlr.host, osmo_hlr.gsup_port, imsi)
+        # A serving MSC/VLR over GSUP: its UpdateLocation registers a phone, and it
+        # records the Delete-Subscriber-Data osmo-hlr sends when access goes away.
+        vlr = FakeVlr(osmo_hlr.host, osmo_hlr.gsup_port).start()
 
-        yield Env(cn=cn, peer=client, provision=provision, has_holds=False, attach=attach)
+        def detached(imsi: str) -> bool:
+            flush = new_imsi()  # answered after anything queued before it
+            provision(flush)
+            vlr.attach(flush)
+            return bool(vlr.deletes_for(imsi))
+
+        yield Env(
+            cn=cn,
+            peer=client,
+            provision=provision,
+            has_holds=False,
+            attach=vlr.attach,
+            detached=detached,
+        )
+        vlr.stop()
         for c in clients:
             c.close()

@@ -58,12 +58,18 @@ def pyhss_env(url: str, key: str | None, *, stand_in: bool = True) -> Iterator[E
         answer = httpx.post(f"{url}/standin/attach/{imsi}", json={"mme": "mme01"}, timeout=5)
         assert answer.status_code == 200, answer.text
 
+    def detached(imsi: str) -> bool:  # a Cancel-Location was pushed to its MME
+        log = httpx.get(f"{url}/standin/clr", timeout=5).json()
+        return any(c["imsi"] == imsi for c in log)
+
     yield Env(
         cn=cn,
         peer=client,
         provision=provision,
         has_holds=False,
         attach=attach if stand_in else None,
+        detached=detached if stand_in else None,
+        refuses_barred_attach=False,  # the stand-in's attach is an MME's record, unchecked
         intake=load,  # type: ignore[arg-type]
         examples=15,
     )

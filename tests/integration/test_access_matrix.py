@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -65,6 +67,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/auth/staff/login"): {"anyone"},
     ("POST", "/v1/auth/logout"): {"customer", "agent", "reviewer", "admin"},
     ("GET", "/v1/lines/{msisdn}"): {"agent"},
+    ("POST", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
+    ("GET", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
     ("POST", "/v1/identity-checks"): {"agent"},
     ("GET", "/health"): {"anyone"},
     ("GET", "/ready"): {"anyone"},
@@ -109,6 +113,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/console/queue"): {"reviewer"},
     ("GET", "/console/requests/{request_id}/audit"): {"reviewer", "admin"},
     ("GET", "/console/dashboard"): {"reviewer", "admin"},
+    ("GET", "/console/dashboard/requests"): {"reviewer", "admin"},
+    ("GET", "/console/dashboard.csv"): {"reviewer", "admin"},
     ("POST", "/sim-swap/v2/check"): {"camara"},
     ("POST", "/sim-swap/v2/retrieve-date"): {"camara"},
     ("GET", "/sim-swap/v2/openapi.yaml"): {"anyone"},
@@ -297,6 +303,8 @@ LISTS = {
     ("GET", "/v1/sim-changes"),
     ("GET", "/console/queue"),
     ("GET", "/console/dashboard"),
+    ("GET", "/console/dashboard/requests"),
+    ("GET", "/console/dashboard.csv"),
 }
 # Routes naming a line outside their path, and the bodies that make each call reach
 # the service (a body the schema refuses would answer 422 before any look-up).
@@ -417,8 +425,15 @@ def _listed(http: httpx.Client, method: str, path: str, headers: dict[str, str])
         listed = http.get("/v1/sim-changes?limit=500", headers=headers)
         assert listed.status_code == 200, listed.text
         return {r["request_id"] for r in listed.json()}
+    if path == "/console/dashboard/requests":
+        page = http.get(f"{path}?metric=held", headers=headers)
+        assert page.status_code == 200, page.text
+        return set(re.findall(r'href="/console/requests/([^"]+)"', page.text))
     page = http.get(path, headers=headers)
     assert page.status_code == 200, page.text
+    if path == "/console/dashboard.csv":
+        rows = [r for r in csv.DictReader(io.StringIO(page.text)) if r["section"] == "day"]
+        return sum(int(r["held"]) for r in rows), sum(int(r["replacements"]) for r in rows)
     if path == "/console/queue":
         return set(re.findall(r'href="/console/requests/([^"]+)"', page.text))
     found = re.search(r'id="total-held">(\d+)<', page.text)
@@ -433,7 +448,7 @@ def _expected_list(path: str, brands: list[Any]) -> Any:
         return ids, {b.held for b in brands}
     if path == "/v1/sim-changes":
         return {b.completed for b in brands}
-    if path == "/console/queue":
+    if path in ("/console/queue", "/console/dashboard/requests"):
         return {b.held for b in brands}
     return len(brands), len(brands)  # one held and one completed request per brand
 

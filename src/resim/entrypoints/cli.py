@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import typing
 from collections.abc import Callable
 from typing import Annotated
 
@@ -20,6 +21,12 @@ from resim.entrypoints.cli_token import token_app
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ConfigurationError, ResimError
 from resim.settings import Settings
+
+# The values RESIM_CORE_NETWORK takes, for `resim demo --core-network`.
+CORE_NETWORKS = list(typing.get_args(Settings.model_fields["core_network"].annotation))
+# The demo seeds its own SIMs: on PyHSS their keys would have to be in its AuC
+# first (stock intake, docs/pyhss.md), so the demo runs on the other two.
+DEMO_CORE_NETWORKS = [name for name in CORE_NETWORKS if name != "pyhss"]
 
 app = typer.Typer(
     help="resim: safe SIM and eSIM replacement.",
@@ -42,7 +49,9 @@ cli_import.register(app)  # resim import <kind> FILE, resim import all DIR
 cli_export.register(app)  # resim export ..., resim demo-data ...
 
 
-def _settings(*, quiet: bool = False) -> Settings:
+def _settings(*, quiet: bool = False, demo: bool = False) -> Settings:
+    from resim.bootstrap import core_network_problem
+
     try:
         settings = Settings()
     except ValidationError as exc:  # name the variable, never echo its value (a secret?)
@@ -50,6 +59,11 @@ def _settings(*, quiet: bool = False) -> Settings:
             name = "RESIM_" + "_".join(str(p) for p in err["loc"]).upper()
             typer.echo(f"error: invalid setting {name}: {err['msg']}", err=True)
         raise typer.Exit(2) from None
+    # The demo starts its own osmo-hlr when none is named; every other command needs one.
+    problem = None if demo else core_network_problem(settings)
+    if problem is not None:
+        typer.echo(f"error: invalid settings: {problem}", err=True)
+        raise typer.Exit(2)
     level = settings.log_level
     if quiet and "RESIM_LOG_LEVEL" not in os.environ:
         level = "WARNING"  # the demo prints its own story; logs only for trouble
@@ -253,11 +267,30 @@ def demo(
     smtp_port: int = 8625,
     sms_port: int = 8626,
     lines_per_brand: int = 75,
+    core_network: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{' or '.join(DEMO_CORE_NETWORKS)}; default: RESIM_CORE_NETWORK. osmo-hlr: the"
+            " one at RESIM_OSMO_HLR_CTRL_HOST, or one the demo starts on loopback",
+        ),
+    ] = None,
 ) -> None:
     """Start API, worker, SM-DP+ emulator, mail and SMS capture with demo data."""
     from resim.entrypoints import demo as demo_mod
 
-    settings = _settings(quiet=True)
+    settings = _settings(quiet=True, demo=True)
+    if core_network is not None:
+        if core_network not in DEMO_CORE_NETWORKS:
+            typer.echo(f"error: --core-network is {' or '.join(DEMO_CORE_NETWORKS)}", err=True)
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"core_network": core_network})
+    if settings.core_network not in DEMO_CORE_NETWORKS:
+        typer.echo(
+            f"error: the demo runs on {' or '.join(DEMO_CORE_NETWORKS)}, not on "
+            f"RESIM_CORE_NETWORK={settings.core_network} (docs/pyhss.md)",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         stack = demo_mod.start_demo(
             settings,

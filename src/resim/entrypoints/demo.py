@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pyotp
 
+from resim.adapters.corenet.osmo_hlr_runner import OsmoHlrProcess
 from resim.adapters.crypto import SecretBox
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.events.capture import SinkCapture
@@ -42,6 +43,7 @@ from resim.emulator.core import SmdpCore
 from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.api.app import build_app
 from resim.entrypoints.camara.subscriptions import SCOPE_CREATE, SCOPE_DELETE, SCOPE_READ
+from resim.entrypoints.demo_corenet import prepare_core, start_core
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
 from resim.services.demo_data import DemoCredentials, DemoData, seed_demo_identities
@@ -66,6 +68,7 @@ class DemoStack:
     camara_token: str = ""  # a 2-legged CAMARA SIM Swap token from the demo's own issuer
     sink: SinkCapture | None = None  # the demo bank's notification sink (/demo/events)
     subscriptions_token: str = ""  # a 2-legged token for the subscriptions API
+    hlr: OsmoHlrProcess | None = None  # the osmo-hlr the demo started, if it did
 
     @property
     def mail_dir(self) -> Path:
@@ -100,6 +103,8 @@ class DemoStack:
             self.sms.stop()
         if self.sink is not None:
             self.sink.stop()
+        if self.hlr is not None:
+            self.hlr.stop()
 
 
 def free_port() -> int:
@@ -124,6 +129,7 @@ def start_demo(
     data_dir = base.data_dir / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
+    base, hlr = start_core(base, data_dir, say)  # RESIM_CORE_NETWORK (docs/operations.md)
     api_port = api_port or free_port()
     smdp_url_port = smdp_port or free_port()
     mail = MailCapture(data_dir / "mail", port=smtp_port)
@@ -158,10 +164,13 @@ def start_demo(
         mail.stop()
         sms.stop()
         sink.stop()
+        if hlr is not None:
+            hlr.stop()
         raise
     ctx = build_context(settings, engine=engine)
     say("seeding    4 demo brands (DK, NO, IT, FR): generated files through `resim import all`")
     data = seed_demo(ctx, lines_per_brand=lines_per_brand)
+    prepare_core(ctx, say)
     credentials = seed_demo_identities(ctx, scopes=SCOPES)
     core = SmdpCore(
         smdp_address=settings.smdp_address,
@@ -216,6 +225,7 @@ def start_demo(
         camara_token,
         sink,
         subscriptions_token,
+        hlr,
     )
 
 
@@ -248,6 +258,12 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     say(f"  requests             {api}/v1/requests  (needs a key or a staff session)")
     say(f"  SM-DP+ emulator      {stack.emulator.url}/emulator/profiles")
     say(f"  metrics              {api}/metrics")
+    if stack.settings.core_network == "osmo-hlr":
+        s = stack.settings
+        say(
+            f"  osmo-hlr (core)      CTRL {s.osmo_hlr_ctrl_host}:{s.osmo_hlr_ctrl_port}, "
+            f"VTY: telnet {s.osmo_hlr_vty_host or s.osmo_hlr_ctrl_host} {s.osmo_hlr_vty_port}"
+        )
     say("Sign in (dev credentials; never use them outside the demo):")
     say(f"  demo BSS API key     {stack.credentials.client_key}")
     for who in stack.credentials.staff.values():

@@ -1,133 +1,387 @@
-"""The agent console's dashboard: a few figures per day, computed from the database.
+"""The agent console's dashboard: figures per day and per brand, channel and agent.
 
-Definitions, for the ``days`` UTC calendar days ending with the day of ``now``
-(a day runs 00:00 to 24:00 UTC; the caller's ``scope`` limits everything to its brand):
+Definitions, for the ``days`` calendar days ending with today, where a day runs
+from midnight to midnight in ``zone`` (the brand's time zone in the console;
+the caller's ``scope`` limits everything to its brand):
 
+* **sim_changes**: SIM changes recorded that day (``sim_change.changed_at``),
+  whether resim made them or they were imported from the operator's history;
+  **imported** counts those without a resim request behind them.
 * **replacements**: requests completed that day (``completed_at``).
 * **held**: requests the risk engine held for a reviewer that day (the
-  ``request.held`` audit event; a request is counted once in the window, on
-  its first hold in it).
-* **rejected**: requests that became ``rejected`` that day, by the risk engine
-  or a reviewer (``request.rejected`` audit events; at most once per request).
+  ``request.held`` audit event; counted once in the window, on its first hold).
+* **rejected**: requests that became ``rejected`` that day (``request.rejected``
+  audit events; at most once per request).
 * **fraud_reports**: "this was not me" reports made that day (``fraud_reported_at``).
-* **median_minutes_to_completion**: over the requests completed in the whole
-  window, the median of ``completed_at - created_at`` in minutes (None when
-  none completed). Per day as well, in ``Day.median_minutes``.
+* **median / p90 minutes to completion**: over the requests completed in the
+  window (and per day), ``completed_at - created_at`` in minutes; None when none.
+* **queue**: requests waiting for a reviewer now (state ``in_review``) and
+  since when the oldest has waited (its ``updated_at``: the time it was held).
 
-Read-only; one transaction; the audit events read are bounded by the window.
+The same facts are also summed per brand, per channel and per agent (the staff
+member who opened an agent-channel request). Every fact keeps the request it
+came from, so a figure can be drilled down (:func:`drill_down`). Read-only; one
+transaction; the audit events read are bounded by the window.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.domain.workflow import State
 from resim.errors import InvalidInput
 from resim.services.context import ServiceContext
-from resim.services.tenancy import UNRESTRICTED, Scope, requests_where
+from resim.services.tenancy import UNRESTRICTED, Scope, requests_where, sim_changes_where
 
 MAX_DAYS = 92
+METRICS = ("sim_changes", "imported", "replacements", "held", "rejected", "fraud_reports")
+GROUPINGS = ("brand", "channel", "agent")
+IMPORTED = "imported"  # the channel of a SIM change that no resim request made
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One counted event: ``metric`` happened at ``at`` (local ``day``)."""
+
+    metric: str
+    at: dt.datetime
+    day: dt.date
+    brand_id: str
+    channel: str
+    actor: str | None
+    request_id: str | None
+    msisdn: str
+    sim_change_id: str | None = None
+    minutes: float | None = None  # replacements: time to completion
 
 
 @dataclass
-class Day:
-    day: dt.date
+class Counts:
+    sim_changes: int = 0
+    imported: int = 0
     replacements: int = 0
     held: int = 0
     rejected: int = 0
     fraud_reports: int = 0
+
+    def add(self, metric: str) -> None:
+        setattr(self, metric, getattr(self, metric) + 1)
+        if metric == IMPORTED:
+            self.sim_changes += 1
+
+    def get(self, metric: str) -> int:
+        value: int = getattr(self, metric)
+        return value
+
+
+@dataclass
+class Day(Counts):
+    day: dt.date = dt.date.min
     median_minutes: float | None = None
+    p90_minutes: float | None = None
+
+
+@dataclass
+class Group(Counts):
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Queue:
+    waiting: int
+    oldest_since: dt.datetime | None
 
 
 @dataclass
 class Dashboard:
     start: dt.datetime
     end: dt.datetime
+    zone: str
     days: list[Day] = field(default_factory=list)
     median_minutes_to_completion: float | None = None
+    p90_minutes_to_completion: float | None = None
+    queue: Queue = Queue(0, None)
+    groups: dict[str, list[Group]] = field(default_factory=dict)
 
     @property
     def totals(self) -> Day:
         """The window's sums (``day`` is the window's first day)."""
-        return Day(
-            day=self.start.date(),
-            replacements=sum(d.replacements for d in self.days),
-            held=sum(d.held for d in self.days),
-            rejected=sum(d.rejected for d in self.days),
-            fraud_reports=sum(d.fraud_reports for d in self.days),
-            median_minutes=self.median_minutes_to_completion,
-        )
+        total = Day(day=self.days[0].day if self.days else self.start.date())
+        for d in self.days:
+            for metric in METRICS:
+                setattr(total, metric, total.get(metric) + d.get(metric))
+        total.median_minutes = self.median_minutes_to_completion
+        total.p90_minutes = self.p90_minutes_to_completion
+        return total
 
 
-def figures(ctx: ServiceContext, *, days: int = 14, scope: Scope = UNRESTRICTED) -> Dashboard:
-    """The dashboard for the ``days`` days up to today (UTC), newest day last."""
+def window(
+    ctx: ServiceContext, days: int, zone: str
+) -> tuple[ZoneInfo, dt.date, dt.datetime, dt.datetime]:
+    """The zone, the first local day, and the window's start and end instants."""
     if not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"days must be 1 to {MAX_DAYS}", code="INVALID_DAYS")
-    today = ctx.now().astimezone(dt.UTC).date()
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("unknown time zone", code="INVALID_ZONE") from None
+    today = ctx.now().astimezone(tz).date()
     first = today - dt.timedelta(days=days - 1)
-    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
-    end = start + dt.timedelta(days=days)
-    board = Dashboard(start=start, end=end)
-    by_day = {first + dt.timedelta(days=i): Day(first + dt.timedelta(days=i)) for i in range(days)}
-    r = orm.replacement_request
-    a = orm.audit_event
-    in_scope = [requests_where(scope)]
-    durations: dict[dt.date, list[float]] = {d: [] for d in by_day}
+    start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    return tz, first, start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def figures(
+    ctx: ServiceContext,
+    *,
+    days: int = 14,
+    scope: Scope = UNRESTRICTED,
+    zone: str = "UTC",
+    channel: str | None = None,
+) -> Dashboard:
+    """The dashboard for the ``days`` days up to today in ``zone``, newest day last."""
+    tz, first, start, end = window(ctx, days, zone)
     with ctx.uow() as uow:
-        done = uow.session.execute(
-            sa.select(r.c.created_at, r.c.completed_at).where(
-                r.c.completed_at >= start, r.c.completed_at < end, *in_scope
-            )
-        ).all()
-        for created_at, completed_at in done:
-            day = _utc_day(completed_at)
-            by_day[day].replacements += 1
-            durations[day].append((completed_at - created_at).total_seconds() / 60)
-        reported = uow.session.scalars(
-            sa.select(r.c.fraud_reported_at).where(
-                r.c.fraud_reported_at >= start, r.c.fraud_reported_at < end, *in_scope
-            )
-        ).all()
-        for at in reported:
-            by_day[_utc_day(at)].fraud_reports += 1
-        for action, attr in (("request.held", "held"), ("request.rejected", "rejected")):
-            stmt = (
-                sa.select(a.c.object_id, a.c.at)
-                .where(
-                    a.c.action == action,
-                    a.c.object_type == "request",
-                    a.c.at >= start,
-                    a.c.at < end,
-                )
-                .order_by(a.c.seq)
-            )
-            if not scope.unrestricted:
-                stmt = stmt.where(a.c.object_id.in_(sa.select(r.c.id).where(*in_scope)))
-            seen: set[str] = set()
-            for object_id, at in uow.session.execute(stmt).all():
-                if object_id in seen:  # held twice in the window: counted once, first day
-                    continue
-                seen.add(object_id)
-                day_row = by_day[_utc_day(at)]
-                setattr(day_row, attr, getattr(day_row, attr) + 1)
+        found = [f for f in _facts(uow.session, tz, start, end, scope) if _keep(f, channel)]
+        queue = _queue(uow.session, scope)
+    board = Dashboard(start=start, end=end, zone=tz.key, queue=queue)
+    by_day = {
+        first + dt.timedelta(days=i): Day(day=first + dt.timedelta(days=i)) for i in range(days)
+    }
+    durations: dict[dt.date, list[float]] = {d: [] for d in by_day}
+    groups: dict[str, dict[str, Group]] = {g: {} for g in GROUPINGS}
+    for fact in found:
+        if fact.day not in by_day:  # a local day outside the window's edges
+            continue
+        by_day[fact.day].add(fact.metric)
+        if fact.minutes is not None:
+            durations[fact.day].append(fact.minutes)
+        for grouping, key in (
+            ("brand", fact.brand_id),
+            ("channel", fact.channel),
+            ("agent", fact.actor if fact.channel == "agent" else None),
+        ):
+            if key is not None:
+                groups[grouping].setdefault(key, Group(key=key)).add(fact.metric)
     for day, values in durations.items():
         by_day[day].median_minutes = _median(values)
+        by_day[day].p90_minutes = _p90(values)
     board.days = [by_day[d] for d in sorted(by_day)]
-    board.median_minutes_to_completion = _median(v for vs in durations.values() for v in vs)
+    every = [v for vs in durations.values() for v in vs]
+    board.median_minutes_to_completion = _median(every)
+    board.p90_minutes_to_completion = _p90(every)
+    board.groups = {g: sorted(v.values(), key=lambda x: x.key) for g, v in groups.items()}
     return board
 
 
-def _utc_day(at: dt.datetime) -> dt.date:
+def drill_down(
+    ctx: ServiceContext,
+    *,
+    metric: str,
+    day: dt.date | None = None,
+    days: int = 14,
+    scope: Scope = UNRESTRICTED,
+    zone: str = "UTC",
+    channel: str | None = None,
+    grouping: str | None = None,
+    key: str | None = None,
+) -> list[Fact]:
+    """The facts behind one figure (a bar): ``metric`` on ``day`` (or the whole
+    window), optionally only those of one brand, channel or agent. Newest first."""
+    if metric not in METRICS:
+        raise InvalidInput("unknown figure", code="INVALID_METRIC")
+    if grouping is not None and grouping not in GROUPINGS:
+        raise InvalidInput("unknown grouping", code="INVALID_GROUPING")
+    tz, _first, start, end = window(ctx, days, zone)
+    with ctx.uow() as uow:
+        found = _facts(uow.session, tz, start, end, scope)
+    wanted = {metric} | ({IMPORTED} if metric == "sim_changes" else set())
+    chosen = [
+        f
+        for f in found
+        if f.metric in wanted
+        and _keep(f, channel)
+        and (day is None or f.day == day)
+        and (grouping is None or _key(f, grouping) == key)
+    ]
+    return sorted(chosen, key=lambda f: f.at, reverse=True)
+
+
+# ---------------------------------------------------------------- queries
+
+
+def _facts(
+    session: sa.orm.Session, tz: ZoneInfo, start: dt.datetime, end: dt.datetime, scope: Scope
+) -> list[Fact]:
+    r, a, sc, ln = orm.replacement_request, orm.audit_event, orm.sim_change, orm.line
+    who = (r.c.id, r.c.brand_id, r.c.channel, r.c.actor, r.c.msisdn)
+    out: list[Fact] = []
+
+    def fact(metric: str, at: dt.datetime, row: Any, minutes: float | None = None) -> None:
+        at = _aware(at)
+        out.append(
+            Fact(
+                metric=metric,
+                at=at,
+                day=at.astimezone(tz).date(),
+                brand_id=str(row.brand_id),
+                channel=str(getattr(row.channel, "value", row.channel)),
+                actor=str(row.actor) if row.actor else None,
+                request_id=str(row.id),
+                msisdn=str(row.msisdn),
+                minutes=minutes,
+            )
+        )
+
+    done = sa.select(*who, r.c.created_at, r.c.completed_at).where(
+        r.c.completed_at >= start, r.c.completed_at < end, requests_where(scope)
+    )
+    row: Any
+    for row in session.execute(done):
+        minutes = (_aware(row.completed_at) - _aware(row.created_at)).total_seconds() / 60
+        fact("replacements", row.completed_at, row, minutes=minutes)
+    reported = sa.select(*who, r.c.fraud_reported_at).where(
+        r.c.fraud_reported_at >= start, r.c.fraud_reported_at < end, requests_where(scope)
+    )
+    for row in session.execute(reported):
+        fact("fraud_reports", row.fraud_reported_at, row)
+    for action, metric in (("request.held", "held"), ("request.rejected", "rejected")):
+        events = (
+            sa.select(*who, a.c.at)
+            .join(r, r.c.id == a.c.object_id)
+            .where(
+                a.c.action == action,
+                a.c.object_type == "request",
+                a.c.at >= start,
+                a.c.at < end,
+                requests_where(scope),
+            )
+            .order_by(a.c.seq)
+        )
+        seen: set[str] = set()
+        for row in session.execute(events):
+            if row.id not in seen:  # held twice in the window: counted once, first time
+                seen.add(row.id)
+                fact(metric, row.at, row)
+    changes = (
+        sa.select(
+            sc.c.id.label("sc_id"), sc.c.changed_at, sc.c.request_id, sc.c.msisdn, ln.c.brand_id
+        )
+        .join(ln, ln.c.id == sc.c.line_id)
+        .where(sc.c.changed_at >= start, sc.c.changed_at < end, sim_changes_where(scope))
+    )
+    channels = dict(
+        session.execute(
+            sa.select(r.c.id, r.c.channel).where(
+                r.c.id.in_(
+                    sa.select(sc.c.request_id).where(
+                        sc.c.changed_at >= start, sc.c.changed_at < end
+                    )
+                )
+            )
+        ).all()
+    )
+    for row in session.execute(changes):
+        at = _aware(row.changed_at)
+        made = channels.get(row.request_id)
+        out.append(
+            Fact(
+                metric="sim_changes" if row.request_id else IMPORTED,
+                at=at,
+                day=at.astimezone(tz).date(),
+                brand_id=str(row.brand_id),
+                channel=str(getattr(made, "value", made)) if made else IMPORTED,
+                actor=None,
+                request_id=row.request_id,
+                msisdn=str(row.msisdn),
+                sim_change_id=row.sc_id,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Names:
+    """Words for the keys the figures use: brands (name, time zone) and staff."""
+
+    brands: dict[str, tuple[str, str]]
+    staff: dict[str, str]  # "staff:<id>" -> display name
+
+    def brand(self, brand_id: str) -> str:
+        return self.brands.get(brand_id, (brand_id, "UTC"))[0]
+
+    def zone_of(self, brand_id: str | None) -> str:
+        return self.brands.get(brand_id or "", ("", "UTC"))[1]
+
+
+def names(ctx: ServiceContext, *, scope: Scope = UNRESTRICTED) -> Names:
+    """The brands ``scope`` may see and the staff of those brands (and operator-wide)."""
+    b, st = orm.brand, orm.staff_user
+    with ctx.uow() as uow:
+        brand_rows = uow.session.execute(
+            sa.select(b.c.id, b.c.name, b.c.timezone).where(
+                sa.true() if scope.brand_id is None else b.c.id == scope.brand_id
+            )
+        ).all()
+        staff_rows = uow.session.execute(
+            sa.select(st.c.id, st.c.display_name).where(
+                sa.true()
+                if scope.brand_id is None
+                else sa.or_(st.c.brand_id == scope.brand_id, st.c.brand_id.is_(None))
+            )
+        ).all()
+    return Names(
+        brands={row.id: (row.name, row.timezone) for row in brand_rows},
+        staff={f"staff:{row.id}": row.display_name for row in staff_rows},
+    )
+
+
+def _queue(session: sa.orm.Session, scope: Scope) -> Queue:
+    r = orm.replacement_request
+    waiting, oldest = session.execute(
+        sa.select(sa.func.count(), sa.func.min(r.c.updated_at)).where(
+            r.c.state == State.IN_REVIEW, requests_where(scope)
+        )
+    ).one()
+    return Queue(int(waiting), _aware(oldest) if oldest else None)
+
+
+def _keep(f: Fact, channel: str | None) -> bool:
+    return channel is None or f.channel == channel
+
+
+def _key(f: Fact, grouping: str) -> str | None:
+    if grouping == "brand":
+        return f.brand_id
+    if grouping == "channel":
+        return f.channel
+    return f.actor if f.channel == "agent" else None
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
     if at.tzinfo is None:  # SQLite hands back naive UTC in some paths
         at = at.replace(tzinfo=dt.UTC)
-    return at.astimezone(dt.UTC).date()
+    return at.astimezone(dt.UTC)
 
 
 def _median(values: Iterable[float]) -> float | None:
     found = list(values)
     return round(statistics.median(found), 1) if found else None
+
+
+def _p90(values: Iterable[float]) -> float | None:
+    """The 90th percentile by the nearest-rank method (an observed value)."""
+    found = sorted(values)
+    if not found:
+        return None
+    return round(found[math.ceil(0.9 * len(found)) - 1], 1)

@@ -45,7 +45,7 @@ PEER_KINDS: dict[str, tuple[str, ...]] = {
     "sms": ("sms.send",),
     "mail": ("mail.send",),
     "smdp": ("esim.provision", "esim.cancel_order"),
-    "core": ("core.suspend_old", "core.resume_old", "core.cutover"),
+    "core": ("core.suspend_old", "core.resume_old", "core.cutover", "core.refresh"),
     "courier": ("courier.dispatch",),
 }
 PEER_NAMES = {

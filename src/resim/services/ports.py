@@ -144,13 +144,18 @@ class CoreNetwork(Protocol):
     def move_msisdn(self, *, msisdn: str, new_imsi: str, old_imsi: str | None) -> None: ...
 
     def suspend_imsi(self, *, imsi: str) -> None:
-        """Bar the IMSI (no service) but keep its record; reversible by ``resume_imsi``."""
+        """Bar the IMSI (no service) but keep its record; reversible by ``resume_imsi``.
+
+        A device registered with the IMSI is dropped from the network now, not at
+        its next location update (``rules.detaches``; osmo-hlr: Delete-Subscriber-
+        Data to the serving VLR/SGSN), and may not register again while barred.
+        """
         ...
 
     def resume_imsi(self, *, imsi: str) -> None: ...
 
     def retire_imsi(self, *, imsi: str) -> None:
-        """Disable the IMSI for good and force it off the network."""
+        """Disable the IMSI for good and force it off the network (as ``suspend_imsi``)."""
         ...
 
     def apply_post_swap_holds(
@@ -183,6 +188,19 @@ class CoreNetwork(Protocol):
         install callback may have been lost. False for an IMSI without a record.
         A core network that cannot tell raises a permanent ExternalError
         (``CORE_ATTACH_UNSUPPORTED``) rather than answering False.
+        """
+        ...
+
+    def cancel_location(self, *, imsi: str) -> bool:
+        """A network refresh: make the network elements serving ``imsi`` drop it,
+        so the phone registers afresh (for a new SIM that will not attach, stuck
+        on a stale registration). Access is not changed.
+
+        True when a serving element was told, False when none serves the IMSI
+        (nothing to refresh: the phone has not reached the network). Unknown:
+        ``CORE_UNKNOWN_IMSI``; retired: ``CORE_IMSI_RETIRED``. A core network that
+        cannot send a Cancel-Location raises a permanent ExternalError
+        (``CORE_REFRESH_UNSUPPORTED``) rather than pretending.
         """
         ...
 

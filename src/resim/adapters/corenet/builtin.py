@@ -130,6 +130,8 @@ class BuiltinCoreNetwork:
                 now = self._now()
                 self._update(conn, imsi, now, enabled=False)
                 self._log(conn, imsi, sub.msisdn, rules.EV_SUSPENDED, now)
+                if rules.detaches(sub):  # the network side reads this (rules.detaches)
+                    self._log(conn, imsi, sub.msisdn, rules.EV_DETACHED, now)
 
         self._write(work)
 
@@ -152,6 +154,8 @@ class BuiltinCoreNetwork:
                 now = self._now()
                 self._update(conn, imsi, now, enabled=False, retired=True)
                 self._log(conn, imsi, None, rules.EV_RETIRED, now)
+                if rules.detaches(sub):
+                    self._log(conn, imsi, None, rules.EV_DETACHED, now)
 
         self._write(work)
 
@@ -248,6 +252,19 @@ class BuiltinCoreNetwork:
         rules.check_imsi(imsi)
         sub = self.subscriber(imsi=imsi)
         return sub is not None and sub.attached_at is not None
+
+    def cancel_location(self, *, imsi: str) -> bool:
+        """A network refresh (ports.CoreNetwork): an ``imsi.refreshed`` event, which
+        a network integration turns into a Cancel-Location; False if never attached."""
+
+        def work(conn: sa.Connection) -> bool:
+            sub = self._locked(conn, imsi)
+            if not rules.refreshes(sub):
+                return False
+            self._log(conn, imsi, sub.msisdn, rules.EV_REFRESHED, self._now())
+            return True
+
+        return self._write(work)
 
     # ------------------------------------------------------------ the network side
 

@@ -73,6 +73,8 @@ class FakeCoreNetwork:
                 now = self._now()
                 self._put(imsi, now, enabled=False)
                 self._log(imsi, sub.msisdn, rules.EV_SUSPENDED, now)
+                if rules.detaches(sub):
+                    self._log(imsi, sub.msisdn, rules.EV_DETACHED, now)
 
     def resume_imsi(self, *, imsi: str) -> None:
         with self._lock:
@@ -89,6 +91,8 @@ class FakeCoreNetwork:
                 now = self._now()
                 self._put(imsi, now, enabled=False, retired=True)
                 self._log(imsi, None, rules.EV_RETIRED, now)
+                if rules.detaches(sub):
+                    self._log(imsi, None, rules.EV_DETACHED, now)
 
     def apply_post_swap_holds(
         self,
@@ -124,6 +128,15 @@ class FakeCoreNetwork:
         with self._lock:
             sub = self._subs.get(imsi)
             return sub is not None and sub.attached_at is not None
+
+    def cancel_location(self, *, imsi: str) -> bool:
+        """A network refresh (see BuiltinCoreNetwork.cancel_location)."""
+        with self._lock:
+            sub = self._require(imsi)
+            if not rules.refreshes(sub):
+                return False
+            self._log(imsi, sub.msisdn, rules.EV_REFRESHED, self._now())
+            return True
 
     def record_attach(self, *, imsi: str) -> None:
         """A device with ``imsi`` registered (see BuiltinCoreNetwork.record_attach)."""

@@ -1,21 +1,43 @@
-"""The CoreNetwork port on a real HLR: Osmocom's osmo-hlr, over its CTRL interface.
+"""The CoreNetwork port on a real HLR: Osmocom's osmo-hlr, over CTRL and VTY.
 
-Mapping (osmo-hlr 1.5, CTRL variables under ``subscriber.by-imsi-<IMSI>.``):
+Two interfaces, because neither does everything (osmo-hlr 1.5):
 
-- provision: ``SET subscriber.create <IMSI>`` (the HLR creates it with CS and
-  PS access on, as the built-in adapter does);
-- MSISDN: ``msisdn`` (digits, or ``none``). resim speaks E.164 with ``+``; the
-  HLR stores the same number without it (``+4520123456`` <-> ``4520123456``);
-- suspend / resume: ``cs-enabled`` and ``ps-enabled`` to 0 / 1 (turning them
-  off makes the HLR drop an attached subscriber);
-- retire: access off, then the authentication data deleted (``aud2g`` and
-  ``aud3g`` to ``none``), so the old card can never authenticate again.
+- CTRL (IPA framing, default port 4259, :mod:`.osmo_ctrl`) reads records and
+  writes data: ``subscriber.create``, ``msisdn``, ``aud2g`` / ``aud3g``,
+  ``info``. Its ``cs-enabled`` / ``ps-enabled`` variables only write the
+  database: a phone attached at that moment keeps service until its next
+  location update. So this adapter never uses them.
+- VTY (telnet, default port 4258, :mod:`.osmo_vty`) switches access:
+  ``subscriber imsi <IMSI> update network-access-mode none`` (suspend, and
+  the first step of retire) and ``... cs+ps`` (resume). Switching off through
+  the VTY makes osmo-hlr send GSUP Delete-Subscriber-Data to the VLR/SGSN
+  serving the IMSI, which drops the phone at once; a later location update
+  is refused. (Proved by ``tests/integration/test_corenet_detach.py`` with a
+  fake VLR attached over GSUP.) osmo-hlr sends that message only when a
+  flag goes from on to off: an IMSI already off is not detached again.
 
-- attached: ``info`` names the VLR (``vlr_number``) and SGSN (``sgsn_number``)
-  whose location update the HLR accepted last; it prints them only once one
-  came. Either present means the IMSI has registered (checked against osmo-hlr
-  1.5 with a GSUP UpdateLocation). The time of the last update is shown by
-  the VTY (``show subscriber``) only, and is not needed.
+Mapping:
+
+- provision: CTRL ``SET subscriber.create <IMSI>`` (the HLR creates it with
+  CS and PS access on, as the built-in adapter does);
+- MSISDN: CTRL ``msisdn`` (digits, or ``none``). resim speaks E.164 with
+  ``+``; the HLR stores the same number without it. CTRL does not tell the
+  network either: when the new IMSI is registered already, the number is
+  written once more over the VTY (``update msisdn``), which sends GSUP
+  InsertSubscriberData with it to the serving VLR/SGSN;
+- suspend / resume: VTY ``network-access-mode none`` / ``cs+ps``;
+- retire: VTY ``network-access-mode none`` (detaches), then the
+  authentication data deleted over CTRL (``aud2g`` and ``aud3g`` to
+  ``none``), so the old card can never authenticate again;
+- attached: CTRL ``info`` names the VLR (``vlr_number``) and SGSN
+  (``sgsn_number``) whose location update the HLR accepted last; it prints
+  them only once one came, and keeps them after a Delete-Subscriber-Data.
+  Either present means the IMSI has registered since the record was made.
+
+Errors are classified alike on both interfaces: a connection that breaks,
+is refused or stays silent is a retryable ``CORE_UNAVAILABLE``; an unknown
+IMSI is ``CORE_UNKNOWN_IMSI``; any other refusal is a permanent
+``CORE_REJECTED``; an answer we cannot read is ``CORE_PROTOCOL_ERROR``.
 
 osmo-hlr has no "retired" flag. This adapter reads an IMSI as retired when
 both access flags are off *and* it has no authentication data, which is what
@@ -33,7 +55,7 @@ raised; if even that fails (the HLR went away), the number stays unbound and
 a retry of the same move completes it (a free number binds to ``new_imsi``).
 Within one process, operations on one instance are serialised by a lock;
 across processes the HLR's unique index keeps two IMSIs from ever sharing a
-number. Errors: see :mod:`resim.adapters.corenet.rules` and ``osmo_ctrl``.
+number. Errors: see :mod:`resim.adapters.corenet.rules`, ``osmo_ctrl`` and ``osmo_vty``.
 """
 
 from __future__ import annotations
@@ -47,6 +69,7 @@ from typing import TYPE_CHECKING
 
 from resim.adapters.corenet import rules
 from resim.adapters.corenet.osmo_ctrl import CtrlClient, CtrlError, parse_table
+from resim.adapters.corenet.osmo_vty import DEFAULT_VTY_PORT, VtyClient, VtyError
 from resim.adapters.corenet.rules import CoreSubscriber
 from resim.errors import ExternalError, InvalidInput
 
@@ -57,6 +80,8 @@ DEFAULT_CTRL_PORT = 4259
 # What osmo-hlr 1.5 answers to a SET of an MSISDN another subscriber holds
 # (its database's unique constraint), learnt against the running daemon.
 MSISDN_TAKEN = "Update MSISDN failed"
+# ... and what its VTY prints for the same refusal.
+MSISDN_TAKEN_VTY = "% Error: cannot update MSISDN"
 _HEX128 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
@@ -79,14 +104,28 @@ class _Record:
 
 
 class OsmoHlrCoreNetwork:
-    """Talks to osmo-hlr's CTRL port (default 4259); one connection per instance."""
+    """Talks to osmo-hlr's CTRL port (default 4259) and VTY (default 4258).
 
-    def __init__(self, host: str, port: int = DEFAULT_CTRL_PORT, *, timeout: float = 5.0) -> None:
+    One connection to each per instance, opened on first use; ``vty_host``
+    defaults to ``host``. ``timeout`` bounds connecting and each answer.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_CTRL_PORT,
+        *,
+        vty_host: str | None = None,
+        vty_port: int = DEFAULT_VTY_PORT,
+        timeout: float = 5.0,
+    ) -> None:
         self._ctrl = CtrlClient(host, port, timeout=timeout)
+        self._vty = VtyClient(vty_host or host, vty_port, timeout=timeout)
         self._lock = threading.RLock()
 
     def close(self) -> None:
         self._ctrl.close()
+        self._vty.close()
 
     # ------------------------------------------------------------ the port
 
@@ -116,18 +155,49 @@ class OsmoHlrCoreNetwork:
                 old_imsi=old_imsi,
                 holder=holder,
             )
-            if not plan.bind:
-                return
-            if plan.clear_imsi is not None:
-                # Narrow the window in which another client could have moved the
-                # number away (and given the old IMSI another one) since we looked.
-                if self._holder(digits) != plan.clear_imsi:
-                    raise rules.busy(f"{msisdn} moved while being moved; retry")
-                self._set(plan.clear_imsi, "msisdn", "none")
-            try:
-                self._set(new_imsi, "msisdn", digits)
-            except ExternalError as exc:
-                self._after_failed_bind(msisdn, digits, new_imsi, plan.clear_imsi, exc)
+            if plan.bind:
+                self._bind(msisdn, digits, new_imsi, plan.clear_imsi)
+            self._tell_serving_network(new_imsi, digits)
+
+    def _bind(self, msisdn: str, digits: str, new_imsi: str, clear_imsi: str | None) -> None:
+        """The writes of a move, over CTRL (lock held); see the module docstring."""
+        if clear_imsi is not None:
+            # Narrow the window in which another client could have moved the
+            # number away (and given the old IMSI another one) since we looked.
+            if self._holder(digits) != clear_imsi:
+                raise rules.busy(f"{msisdn} moved while being moved; retry")
+            self._set(clear_imsi, "msisdn", "none")
+        try:
+            self._set(new_imsi, "msisdn", digits)
+        except ExternalError as exc:
+            self._after_failed_bind(msisdn, digits, new_imsi, clear_imsi, exc)
+
+    def _tell_serving_network(self, imsi: str, digits: str) -> None:
+        """A VLR/SGSN that serves ``imsi`` learns its number now (lock held).
+
+        CTRL's ``msisdn`` only writes the database; the VTY's ``update msisdn``
+        also sends GSUP InsertSubscriberData with the number to the VLR/SGSN on
+        record. Writing the same number again over the VTY is how to send that
+        (osmo-hlr has no command that only notifies). Needed when the new SIM
+        registered before the cut-over (an eSIM installed and attached, its
+        callback late): without it the network keeps it without a number until
+        its next location update. Also run on a repeated move, so a retry after
+        a failure here completes the notice.
+        """
+        info = parse_table(self._ctrl.get(f"subscriber.by-imsi-{imsi}.info"))
+        if info.get("msisdn") != digits:
+            return  # moved on meanwhile: whoever moved it tells the network
+        if not (info.get("vlr_number") or info.get("sgsn_number")):
+            return  # not registered anywhere: the location update will carry it
+        try:
+            self._vty.run(f"subscriber imsi {imsi} update msisdn {digits}")
+        except VtyError as exc:
+            if exc.code == rules.UNKNOWN_IMSI:
+                raise rules.unknown_imsi(imsi) from exc
+            if exc.reason.startswith(MSISDN_TAKEN_VTY):
+                # Another client took the number between our read and this write.
+                raise rules.busy(f"+{digits} moved while its new IMSI was notified") from exc
+            raise
 
     def suspend_imsi(self, *, imsi: str) -> None:
         with self._lock:
@@ -209,6 +279,23 @@ class OsmoHlrCoreNetwork:
             "sms_hold_hours and port_out_block_days to 0 or apply the holds in the SMSC/NPDB",
             retryable=False,
             code="CORE_HOLDS_UNSUPPORTED",
+        )
+
+    def cancel_location(self, *, imsi: str) -> bool:
+        """osmo-hlr 1.5 sends Cancel-Location only when a phone registers elsewhere.
+
+        Neither CTRL nor VTY asks for one; the only lever, switching access off
+        and on again (Delete-Subscriber-Data), bars the SIM for a moment and
+        leaves it barred if the second command fails, which resim cannot tell
+        apart from a suspension afterwards. So a refresh is refused for good
+        (``CORE_REFRESH_UNSUPPORTED``): the customer restarts the phone.
+        """
+        rules.check_imsi(imsi)
+        raise ExternalError(
+            "osmo-hlr cannot send a Cancel-Location on request; ask the customer to restart "
+            "the phone (or switch airplane mode on and off)",
+            retryable=False,
+            code=rules.REFRESH_UNSUPPORTED,
         )
 
     # ------------------------------------------------------------ extras
@@ -297,9 +384,19 @@ class OsmoHlrCoreNetwork:
             raise
 
     def _set_access(self, imsi: str, on: bool) -> None:
-        flag = "1" if on else "0"
-        self._set(imsi, "cs-enabled", flag)
-        self._set(imsi, "ps-enabled", flag)
+        """Both access flags on or off, through the VTY so that the network hears of it.
+
+        Off sends Delete-Subscriber-Data to the serving VLR/SGSN (see the module
+        docstring); CTRL's ``cs-enabled``/``ps-enabled`` would not. One command
+        sets both flags, so no half-done state is left between two commands.
+        """
+        mode = "cs+ps" if on else "none"
+        try:
+            self._vty.run(f"subscriber imsi {imsi} update network-access-mode {mode}")
+        except VtyError as exc:
+            if exc.code == rules.UNKNOWN_IMSI:
+                raise rules.unknown_imsi(imsi) from exc
+            raise
 
     def _after_failed_bind(
         self,

@@ -28,6 +28,7 @@ Error codes (all :class:`resim.errors.ExternalError`):
     CORE_REJECTED                the HLR refused a command for another reason
     CORE_PROTOCOL_ERROR          the HLR answered something we cannot parse
     CORE_ATTACH_UNSUPPORTED      this core network cannot tell whether an IMSI attached
+    CORE_REFRESH_UNSUPPORTED     this core network cannot send a Cancel-Location on request
 
 Malformed identifiers are caller bugs and raise :class:`resim.errors.InvalidInput`.
 """
@@ -50,6 +51,7 @@ UNAVAILABLE = "CORE_UNAVAILABLE"
 REJECTED = "CORE_REJECTED"
 PROTOCOL_ERROR = "CORE_PROTOCOL_ERROR"
 ATTACH_UNSUPPORTED = "CORE_ATTACH_UNSUPPORTED"
+REFRESH_UNSUPPORTED = "CORE_REFRESH_UNSUPPORTED"
 
 # Operation names written to the history (dotted, like log events).
 EV_PROVISIONED = "imsi.provisioned"
@@ -60,6 +62,8 @@ EV_RESUMED = "imsi.resumed"
 EV_RETIRED = "imsi.retired"
 EV_HOLDS = "imsi.holds_applied"
 EV_ATTACHED = "imsi.attached"
+EV_DETACHED = "imsi.detached"
+EV_REFRESHED = "imsi.refreshed"  # a Cancel-Location on request (network refresh)
 
 _IMSI = re.compile(r"^[0-9]{6,15}$")
 # E.164 as resim stores it: "+", a country code that never starts with 0, at
@@ -214,6 +218,27 @@ def needs_resume(sub: CoreSubscriber) -> bool:
     if sub.retired:
         raise imsi_retired(sub.imsi)
     return not sub.enabled
+
+
+def detaches(sub: CoreSubscriber) -> bool:
+    """Whether taking ``sub``'s access away now must drop it from the network.
+
+    Suspend, and retire of an IMSI still in service, take access away. If a
+    device with the IMSI has registered, the serving network is told to drop
+    it at once, not at its next location update: osmo-hlr sends GSUP
+    Delete-Subscriber-Data to the VLR/SGSN it has on record (only when a flag
+    goes from on to off); the built-in and fake cores, which have no radio
+    network, write an ``imsi.detached`` event that a network integration reads.
+    The caller has decided already that access goes away.
+    """
+    return sub.in_service and sub.attached_at is not None
+
+
+def refreshes(sub: CoreSubscriber) -> bool:
+    """Whether a network refresh of ``sub`` has anybody to tell; refuses a retired IMSI."""
+    if sub.retired:
+        raise imsi_retired(sub.imsi)
+    return sub.attached_at is not None
 
 
 def needs_retire(sub: CoreSubscriber) -> bool:

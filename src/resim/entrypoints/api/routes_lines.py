@@ -1,4 +1,5 @@
-"""Lines: the SIM-change lock (SEC-05) and line separation (SEC-12). Thin: parse, call, render.
+"""Lines: the SIM-change lock (SEC-05), line separation (SEC-12) and the network refresh
+(issue 15.9). Thin: parse, call, render.
 
 A customer session names only the line it verified, staff and clients only their
 brand's lines (``principal.scope``); any other line is 404.
@@ -15,12 +16,13 @@ from pydantic import BaseModel, Field
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import API_ERRORS, Strict
-from resim.services import locks, separation
+from resim.services import locks, network_refresh, separation
 from resim.services.context import ServiceContext
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS
 LockCaller = Annotated[Principal, allow("customer", "agent", "client:lines:lock")]
+RefreshCaller = Annotated[Principal, allow("agent", "client:lines:refresh")]
 
 router = APIRouter(prefix="/v1/lines", tags=["lines"], responses=ERRORS)
 
@@ -106,3 +108,41 @@ def separate(
     return SeparationView(
         request_id=done.request_id, subscriber_id=done.subscriber_id, state=done.state.value
     )
+
+
+class RefreshView(BaseModel):
+    id: str
+    msisdn: str
+    state: str = Field(description="queued, sent, nobody_serving, refused or skipped")
+    requested_at: dt.datetime
+    finished_at: dt.datetime | None
+    code: str | None = Field(description="Why the core network refused, when it did")
+
+
+def _refresh_view(status: network_refresh.RefreshStatus) -> RefreshView:
+    return RefreshView(
+        id=status.id,
+        msisdn=status.msisdn,
+        state=status.state,
+        requested_at=status.requested_at,
+        finished_at=status.finished_at,
+        code=status.code,
+    )
+
+
+@router.post("/{msisdn}/network-refresh", status_code=202, response_model=RefreshView)
+def request_network_refresh(msisdn: str, ctx: Ctx, principal: RefreshCaller) -> RefreshView:
+    """A new SIM that will not attach: the core network drops the line's SIM in service so
+    the phone registers afresh (Cancel-Location). Queued; GET the same path for the outcome."""
+    status = network_refresh.request_refresh(
+        ctx, msisdn, actor=principal.actor, scope=principal.scope, source=principal.source_ip
+    )
+    return _refresh_view(status)
+
+
+@router.get("/{msisdn}/network-refresh", response_model=RefreshView | None)
+def read_network_refresh(msisdn: str, ctx: Ctx, principal: RefreshCaller) -> RefreshView | None:
+    """The line's newest refresh and how it ended (null: never refreshed): sent, nobody
+    serving the SIM, or refused by the core network (``code`` says why)."""
+    status = network_refresh.latest_refresh(ctx, msisdn, scope=principal.scope)
+    return None if status is None else _refresh_view(status)

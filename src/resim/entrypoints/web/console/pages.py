@@ -99,6 +99,10 @@ MESSAGES: dict[str, str] = {
     "CSRF": N_("This form has expired. Reload the page and try again."),
     "SIGN_IN": N_("Sign in to use the console."),
     "FORBIDDEN": N_("Your role does not allow this page."),
+    "DASHBOARD_QUERY": N_(
+        "The dashboard cannot show this: a period, brand, channel, figure or day in the "
+        "address is not valid. Choose them again on the dashboard."
+    ),
 }
 
 

@@ -1,5 +1,5 @@
 """Console pages about requests: one request, the review queue (four eyes), the
-physical SIM hand-over, a request's audit trail and the dashboard.
+physical SIM hand-over and a request's audit trail (the dashboard: routes_dashboard).
 
 Who sees what follows the API: a request is read by agents, reviewers and
 admins (``GET /v1/requests/{id}``); only reviewers decide (``POST .../review``);
@@ -30,7 +30,7 @@ from resim.entrypoints.web.console.pages import (
     staff_page,
 )
 from resim.errors import ResimError
-from resim.services import console_requests, dashboard, handover, queries, review
+from resim.services import console_requests, handover, queries, review
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Readers = Annotated[Caller, staff_page("agent", "reviewer", "admin")]
@@ -153,17 +153,6 @@ async def audit_trail(request: Request, request_id: str, caller: Overseers) -> R
         raise from_service(exc) from None
     context = {"request_id": request_id, "trail": trail}
     return page(request, caller, "audit.html.j2", context)
-
-
-@router.get("/dashboard")
-async def show_dashboard(request: Request, caller: Overseers, days: int = 14) -> Response:
-    try:
-        board = await run_in_threadpool(
-            dashboard.figures, ctx_of(request), days=days, scope=caller.principal.scope
-        )
-    except ResimError as exc:
-        raise from_service(exc) from None
-    return page(request, caller, "dashboard.html.j2", {"board": board, "days": days})
 
 
 __all__ = ["ConsolePageError", "router"]

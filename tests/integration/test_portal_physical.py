@@ -23,7 +23,7 @@ from test_replacement_flow import system as system
 from resim.domain.model import SimForm
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
-from resim.services import delivery, queries, requests, seed
+from resim.services import cancel, delivery, queries, requests, seed
 
 pytestmark = pytest.mark.integration
 ADDRESS = "Vestergade 12, 1050 København K"
@@ -344,7 +344,7 @@ class TestConfirmingAgainWhenTheCardArrives:
             )
         assert system.core.imsi_of(msisdn=msisdn) == card_imsi
 
-    def test_confirming_again_is_refused_before_the_card_is_sent(
+    def test_confirming_again_is_refused_once_the_request_is_closed(
         self, system: System, server: str
     ) -> None:
         msisdn, email, _, _ = add_line(system, 1241)
@@ -352,11 +352,19 @@ class TestConfirmingAgainWhenTheCardArrives:
             rid = opened_id(system, open_with(http, msisdn, "pickup", "damaged"))
             system.run_jobs()
             verify_via_form(http, rid, system.code_for(email))
+        cancel.cancel(system.ctx, rid, actor="customer", note=None)
+        kinds = [m.headers["X-Resim-Kind"] for m in system.mail.to(email)]
         with browser(server) as other:
             page = other.get(f"/portal/requests/{rid}")
+            assert "Confirm it is you" not in text_of(page)
             refused = other.post(
                 f"/portal/requests/{rid}/reconfirm/code",
                 data={"csrf_token": token(other.get("/portal"))},
             )
-            assert "not waiting for a card to be activated" in text_of(landed(other, refused))
+            assert "There is nothing to confirm on this request now" in text_of(
+                landed(other, refused)
+            )
             assert page.status_code == 200
+        system.run_jobs()
+        after = [m.headers["X-Resim-Kind"] for m in system.mail.to(email)]
+        assert after.count("one_time_code") == kinds.count("one_time_code")

@@ -414,3 +414,41 @@ class TestShowingAReadyEsimAgain:
             assert "data:image/png" not in stranger.get(f"/portal/requests/{rid}").text
         actions = audit_actions(system, rid)
         assert "request.reconfirmed" not in actions
+
+
+class TestARequestUnderWay:
+    def test_after_the_session_ended_the_customer_confirms_again_and_can_cancel(
+        self, system: System, base_url: str
+    ) -> None:
+        # a recent e-mail change holds the request for the fraud team (in review)
+        msisdn, email, _, _ = add_line(system, 550, email_changed_at=system.clock.now())
+        with browser(base_url) as http:
+            send_me_a_code(http, choose(http, msisdn), msisdn)
+            system.run_jobs()
+            rid = system.request_id_from_mail(email)
+            verify_via_form(http, rid, system.code_for(email))
+            system.run_jobs()
+            assert queries.get_request_view(system.ctx, rid)["state"] == "in_review"
+            assert "Cancel this request" in http.get(f"/portal/requests/{rid}").text
+            system.clock.advance(system.ctx.customer_session_ttl + dt.timedelta(minutes=1))
+            status = http.get(f"/portal/requests/{rid}")
+            assert "Cancel this request" not in status.text
+            assert "To cancel this request, confirm it is you again" in status.text
+            asked = http.post(
+                f"/portal/requests/{rid}/reconfirm/code", data={"csrf_token": token(status)}
+            )
+            form = http.get(asked.headers["location"])
+            assert "Confirm who you are again to go on with your request." in form.text
+            system.run_jobs()
+            ok = http.post(
+                f"/portal/requests/{rid}/reconfirm",
+                data={"combo": "0", "email_otp": system.code_for(email), "csrf_token": token(form)},
+            )
+            assert "resim_session=" in ok.headers["set-cookie"]
+            again = http.get(f"/portal/requests/{rid}")
+            cancelled = http.post(
+                f"/portal/requests/{rid}/cancel", data={"csrf_token": token(again)}
+            )
+            assert cancelled.status_code == 303
+        assert queries.get_request_view(system.ctx, rid)["state"] == "cancelled"
+        assert audit_actions(system, rid).count("request.reconfirmed") == 1

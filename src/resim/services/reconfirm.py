@@ -5,8 +5,10 @@ days to arrive, and an eSIM's activation code is valid for days (72 hours by
 default) while the customer who confirmed on a laptop may open the mail on the
 new phone an hour later (issue 12, finding 3). A request that waits for the
 customer (:func:`awaiting_activation`: a dispatched courier card not activated,
-or a ready eSIM not installed whose activation code has not expired) therefore
-lets the customer prove who they are again with the
+or a ready eSIM not installed whose activation code has not expired), and one
+still under way after verification (to cancel it or answer a step-up after the
+session ended, :func:`can_confirm_again`), therefore lets the customer prove
+who they are again with the
 same combinations the brand's policy asks for on the request's channel
 (SEC-02: never an SMS to the number being replaced), after which the portal
 issues a fresh session bound to the request. Nothing about the request changes
@@ -45,13 +47,26 @@ def awaiting_activation(req: ReplacementRequest, now: dt.datetime) -> bool:
     return False
 
 
+# Verified but not yet delivered: the customer may still need their session (to
+# cancel, or to answer a step-up) after it ended (issue 12: every state resumable).
+UNDER_WAY = frozenset({State.VERIFIED, State.IN_REVIEW, State.APPROVED, State.PROVISIONING})
+
+
+def can_confirm_again(req: ReplacementRequest, now: dt.datetime) -> bool:
+    """Whether the customer may prove identity again for a fresh session: a request
+    under way (:data:`UNDER_WAY`) or :func:`awaiting_activation`."""
+    return State(req.state) in UNDER_WAY or awaiting_activation(req, now)
+
+
 def _purpose(req: ReplacementRequest) -> str:
+    if State(req.state) in UNDER_WAY:
+        return "continue request"
     return "activate delivered card" if req.delivery == DeliveryMode.COURIER else "show eSIM again"
 
 
 def _refuse() -> Conflict:
     return Conflict(
-        "this request is not waiting for the customer to activate or install it",
+        "this request is closed, or not verified yet, or its eSIM or card is done",
         code="NOT_AWAITING_ACTIVATION",
     )
 
@@ -59,13 +74,13 @@ def _refuse() -> Conflict:
 def send_code(ctx: ServiceContext, request_id: str) -> None:
     """E-mail a fresh one-time code for confirming again (replaces any earlier code).
 
-    Refused unless :func:`awaiting_activation`; backs off like ``resend_code``.
+    Refused unless :func:`can_confirm_again`; backs off like ``resend_code``.
     One transaction.
     """
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
-        if not awaiting_activation(req, now):
+        if not can_confirm_again(req, now):
             raise _refuse()
         brand = repo.get_brand(uow, req.brand_id)
         policy = brand.policy
@@ -113,7 +128,7 @@ def reconfirm(
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
-        if not awaiting_activation(req, now):
+        if not can_confirm_again(req, now):
             raise _refuse()
         policy = repo.get_brand(uow, req.brand_id).policy
         try:

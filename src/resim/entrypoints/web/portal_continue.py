@@ -52,6 +52,8 @@ from resim.services.verification import Evidence
 
 router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
 NOT_ME_DONE = "/portal/not-me/done"
+# Where confirming again can apply (the service decides: services.reconfirm.can_confirm_again)
+AGAIN_STATES = frozenset({"verified", "in_review", "approved", "provisioning", "ready"})
 
 
 def reconfirm_url(request_id: str) -> str:
@@ -82,7 +84,7 @@ async def continue_request(token: str, request: Request) -> Response:
 def _code_waiting(view: portal.PortalRequest, now: dt.datetime) -> bool:
     """A ready request the customer may confirm again, with a recent code out."""
     return (
-        view.state.value == "ready"
+        view.state.value in AGAIN_STATES
         and view.installed_at is None
         and view.code_pending
         and view.code_expires_at is not None
@@ -124,7 +126,7 @@ async def reconfirm_page(request_id: str, request: Request) -> Response:
     view = await view_of(request, request_id)
     if view is None:
         return not_found(request)
-    if view.state.value != "ready" or view.installed_at is not None:
+    if view.state.value not in AGAIN_STATES or view.installed_at is not None:
         return RedirectResponse(status_url(view.id), status_code=303)
     return page(
         request,

@@ -90,7 +90,10 @@ BY_CODE: dict[str, str] = {
     "ICCID_MISMATCH": N_(
         "That is not the number of the card we sent you. Check the digits and try again."
     ),
-    "NOT_AWAITING_ACTIVATION": N_("This request is not waiting for a card to be activated."),
+    "NOT_AWAITING_ACTIVATION": N_(
+        "There is nothing to confirm on this request now. Nothing was changed; this page "
+        "shows where it is."
+    ),
     "RECONFIRM_FAILED": N_("That did not match. Check and try again."),
     "SESSION_ENDED": N_(
         "For your safety this needs you to confirm who you are again. Nothing was changed."

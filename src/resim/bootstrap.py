@@ -25,9 +25,11 @@ from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
 from resim.adapters.db.orm import start_mappers
+from resim.adapters.db.rate_buckets import DatabaseRateLimiter, create_bucket_engine
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.emulator_status import EmulatorStatusQuery
+from resim.adapters.es2.peers import CertificatePeers
 from resim.adapters.events.http import HttpEventSink
 from resim.adapters.events.resolver import SystemResolver
 from resim.adapters.geo.ranges import CidrCountryFile, NoGeolocator
@@ -38,8 +40,9 @@ from resim.adapters.token_issuer import LocalTokenIssuer
 from resim.entrypoints.api.app import ApiConfig
 from resim.entrypoints.camara.auth import CamaraAccess
 from resim.entrypoints.camara.mount import CamaraRuntime
-from resim.entrypoints.camara.ratelimit import RateLimiter
+from resim.entrypoints.camara.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
+from resim.entrypoints.camara.versions import VERSIONS
 from resim.errors import ConfigurationError
 from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
@@ -76,9 +79,13 @@ def load_secrets(settings: Settings) -> Secrets:
     pepper = hmac.new(master, b"resim otp pepper", hashlib.sha256).digest()
     token = settings.smdp_callback_token.get_secret_value()
     if not token:
-        if settings.environment == "production":
-            raise RuntimeError("RESIM_SMDP_CALLBACK_TOKEN must be set in production")
-        token = hmac.new(master, b"resim es2 callback", hashlib.sha256).hexdigest()
+        if settings.environment == "production" and not settings.callback_mtls:
+            raise RuntimeError(
+                "RESIM_SMDP_CALLBACK_TOKEN must be set in production (or ES2+ callbacks"
+                " authenticated by client certificate: RESIM_API_TLS_CLIENT_CA_FILE)"
+            )
+        if not settings.callback_mtls:
+            token = hmac.new(master, b"resim es2 callback", hashlib.sha256).hexdigest()
     return Secrets(keys=keys, otp_pepper=pepper, callback_token=token)
 
 
@@ -376,6 +383,21 @@ def build_token_issuer(settings: Settings) -> LocalTokenIssuer:
     )
 
 
+def build_rate_limiter(settings: Settings) -> Limiter:
+    """The CAMARA per-client limiter: buckets in the database shared by every API
+    process (``camara_rate_limit_shared``, the default), else in this process."""
+    local = RateLimiter(rate=settings.camara_rate_per_second, burst=settings.camara_burst)
+    if not settings.camara_rate_limit_shared or settings.camara_rate_per_second <= 0:
+        return local
+    # A small pool of its own: a take is one short statement; a lock held longer
+    # than 2 s means the database is overloaded and the in-process bucket decides.
+    engine = create_bucket_engine(settings.effective_database_url)
+    store = DatabaseRateLimiter(
+        engine, rate=settings.camara_rate_per_second, burst=settings.camara_burst
+    )
+    return SharedRateLimiter(store, local)
+
+
 def build_camara(
     settings: Settings, *, clock: Clock | None = None, read_engine: sa.Engine | None = None
 ) -> CamaraRuntime:
@@ -407,7 +429,7 @@ def build_camara(
         keys,
         clock=clock,
     )
-    limiter = RateLimiter(rate=settings.camara_rate_per_second, burst=settings.camara_burst)
+    limiter = build_rate_limiter(settings)
     access = CamaraAccess(
         verifier, limiter, required_purpose=settings.camara_required_purpose or None
     )
@@ -416,7 +438,8 @@ def build_camara(
         clock,
         policy_cache_seconds=settings.camara_policy_cache_seconds,
     )
-    return CamaraRuntime(access, issuer=issuer, simswap=queries)
+    version = VERSIONS[settings.camara_version]  # the one place the setting is read
+    return CamaraRuntime(access, issuer=issuer, simswap=queries, version=version)
 
 
 def build_api_config(
@@ -426,7 +449,11 @@ def build_api_config(
     CAMARA, and the HTTP edge (body limit, trusted proxies, metrics token)."""
     return ApiConfig(
         smdp_id=settings.smdp_id,
-        callback_token=load_secrets(settings).callback_token,
+        # Mutual TLS: the SM-DP+ is known by its certificate and the token is not accepted.
+        callback_token="" if settings.callback_mtls else load_secrets(settings).callback_token,
+        callback_certificates=(
+            CertificatePeers(settings.smdp_callback_clients) if settings.callback_mtls else None
+        ),
         camara=camara or build_camara(settings, clock=clock),
         bench_endpoints=settings.bench_endpoints,
         max_body_bytes=settings.max_body_bytes,

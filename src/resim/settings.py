@@ -13,10 +13,48 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from resim.domain.sink_address import SinkAddressRules, parse_allow_list
+
+
+class Es2CallbackClient(BaseModel):
+    """One SM-DP+ allowed to call ``handleDownloadProgressInfo`` over mutual TLS.
+
+    Its certificate (already verified against RESIM_API_TLS_CLIENT_CA_FILE) is
+    recognised by exactly one of: ``sha256`` (the fingerprint of the DER
+    certificate, hex, colons allowed), ``subject`` (an RFC 4514 name such as
+    ``CN=smdp.example,O=Example``) or ``san`` (a DNS name or URI in its subject
+    alternative names). Its callbacks must name ``requester_id`` as
+    functionRequesterIdentifier, and may concern only ICCIDs of ``brands``
+    (brand ids; empty: every brand).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requester_id: str = Field(min_length=1, max_length=128)
+    sha256: str | None = None
+    subject: str | None = None
+    san: str | None = None
+    brands: tuple[str, ...] = ()
+
+    @field_validator("sha256")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(":", "").strip().lower()
+        if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError("sha256 must be 64 hex digits (colons allowed)")
+        return digits
+
+    @model_validator(mode="after")
+    def _one_way_to_recognise(self) -> Es2CallbackClient:
+        given = [v for v in (self.sha256, self.subject, self.san) if v]
+        if len(given) != 1:
+            raise ValueError("each client names exactly one of sha256, subject or san")
+        return self
 
 
 class Settings(BaseSettings):
@@ -77,6 +115,17 @@ class Settings(BaseSettings):
     smdp_client_cert: Path | None = None
     smdp_client_key: Path | None = None
     smdp_ca_bundle: Path | None = None
+    # ES2+ callbacks over mutual TLS (docs/operations.md, "ES2+ over mutual TLS").
+    # `resim serve` serves HTTPS with this certificate and key; with a client CA
+    # bundle it asks every client for a certificate (optional: browsers send
+    # none), refuses one the CA did not issue, and then accepts callbacks only
+    # from a certificate in RESIM_SMDP_CALLBACK_CLIENTS (JSON list, see
+    # Es2CallbackClient), never with the bearer token. Behind a proxy that
+    # terminates TLS, leave these unset: the bearer token authenticates.
+    api_tls_cert_file: Path | None = None
+    api_tls_key_file: Path | None = None
+    api_tls_client_ca_file: Path | None = None
+    smdp_callback_clients: list[Es2CallbackClient] = Field(default_factory=list)
     smdp_timeout_seconds: float = Field(10.0, gt=0)
 
     # Lost install callbacks (issue 13, finding 6; services/reconcile.py): a ready
@@ -186,9 +235,15 @@ class Settings(BaseSettings):
     camara_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
     camara_token_leeway_seconds: float = Field(30.0, ge=0, le=300)
     camara_required_purpose: str = ""  # e.g. dpv:FraudPreventionAndDetection; empty: any
-    # Per client_id token bucket, per API process; 0 disables.
+    # Which CAMARA SIM Swap release the API speaks (docs/camara.md, "Version mode"):
+    # 2.1 = sim-swap 2.1.0 + subscriptions 0.3.0; 2.2 = the r4.1 release candidates.
+    camara_version: Literal["2.1", "2.2"] = "2.1"
+    # Per client_id token bucket (shared by the API processes, below); 0 disables.
     camara_rate_per_second: float = Field(50.0, ge=0)
     camara_burst: int = Field(100, ge=1)
+    # The buckets live in the database, shared by every API process (issue 15);
+    # false: each process has its own (N processes allow N times the rate).
+    camara_rate_limit_shared: bool = True
     # How long a brand's CAMARA policy (legal limit) is cached in each API process.
     camara_policy_cache_seconds: float = Field(30.0, ge=0)
     # Mounts POST /bench/noop (the CAMARA benchmark's baseline); never in production.
@@ -273,6 +328,29 @@ class Settings(BaseSettings):
                 " status query); it is for tests and the demo"
             )
         return self
+
+    @model_validator(mode="after")
+    def _api_tls(self) -> Settings:
+        if (self.api_tls_key_file or self.api_tls_client_ca_file) and not self.api_tls_cert_file:
+            raise ValueError(
+                "RESIM_API_TLS_CERT_FILE is needed for the other RESIM_API_TLS_ settings"
+            )
+        if self.smdp_callback_clients and not self.api_tls_client_ca_file:
+            raise ValueError(
+                "RESIM_SMDP_CALLBACK_CLIENTS needs RESIM_API_TLS_CLIENT_CA_FILE (client"
+                " certificates are verified against it)"
+            )
+        if self.api_tls_client_ca_file and not self.smdp_callback_clients:
+            raise ValueError(
+                "RESIM_API_TLS_CLIENT_CA_FILE is set but RESIM_SMDP_CALLBACK_CLIENTS maps no"
+                " certificate to an SM-DP+: no callback could be accepted"
+            )
+        return self
+
+    @property
+    def callback_mtls(self) -> bool:
+        """Whether ES2+ callbacks are authenticated by client certificate (not the token)."""
+        return self.api_tls_client_ca_file is not None
 
     @model_validator(mode="after")
     def _argon2_cost(self) -> Settings:

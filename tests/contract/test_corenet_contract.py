@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +37,9 @@ from resim.adapters.corenet.osmo_hlr_runner import OsmoHlrEndpoint, OsmoHlrProce
 from resim.errors import ExternalError, InvalidInput
 from tools import osmo_hlr_binary
 
-_serial = itertools.count(1)
+# A random start: a real HLR/HSS named by the environment (RESIM_TEST_PYHSS_URL)
+# keeps its records between runs, and each run must make IMSIs and numbers of its own.
+_serial = itertools.count(1 + random.randrange(50_000_000))
 
 
 def new_imsi() -> str:

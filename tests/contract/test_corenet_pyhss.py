@@ -10,9 +10,9 @@ one suite is what keeps the stand-in honest.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -26,12 +26,12 @@ from resim.errors import ExternalError
 
 KEY = "stand-in-provisioning-key"
 K, OPC = "000102030405060708090A0B0C0D0E0F", "0F0E0D0C0B0A09080706050403020100"
-_iccid = itertools.count(1)
 
 
 def intake(cn: PyHssCoreNetwork) -> object:
     def load(imsi: str) -> None:
-        cn.load_credentials(imsi=imsi, iccid=f"8999{next(_iccid):015d}", k=K, opc=OPC)
+        iccid = f"8999{uuid.uuid4().int % 10**15:015d}"  # unique across runs on a real PyHSS
+        cn.load_credentials(imsi=imsi, iccid=iccid, k=K, opc=OPC)
 
     return load
 

@@ -104,7 +104,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/console/login"): {"anyone"},
     ("POST", "/console/logout"): {"agent", "reviewer", "admin"},
     ("GET", "/console"): {"agent", "reviewer", "admin"},
-    ("GET", "/console/lines"): {"agent"},
+    ("GET", "/console/lines"): {"agent", "reviewer"},
     ("POST", "/console/lines/{msisdn}/identity-check"): {"agent"},
     ("POST", "/console/lines/{msisdn}/requests"): {"agent"},
     ("GET", "/console/requests/{request_id}"): {"agent", "reviewer", "admin"},
@@ -115,6 +115,15 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/console/dashboard"): {"reviewer", "admin"},
     ("GET", "/console/dashboard/requests"): {"reviewer", "admin"},
     ("GET", "/console/dashboard.csv"): {"reviewer", "admin"},
+    # issue 12: agents and the fraud team act
+    ("POST", "/console/requests/{request_id}/take-over"): {"agent"},
+    ("POST", "/console/requests/{request_id}/cancel"): {"agent"},
+    ("GET", "/console/requests/{request_id}/screen"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/unfreeze"): {"reviewer"},
+    ("GET", "/console/alerts"): {"reviewer", "admin"},
+    ("POST", "/v1/requests/{request_id}/take-over"): {"agent"},
+    ("POST", "/v1/lines/{msisdn}/unfreeze"): {"reviewer"},
+    ("GET", "/v1/alerts"): {"reviewer", "admin"},
     ("POST", "/sim-swap/v2/check"): {"camara"},
     ("POST", "/sim-swap/v2/retrieve-date"): {"camara"},
     ("GET", "/sim-swap/v2/openapi.yaml"): {"anyone"},
@@ -306,6 +315,9 @@ LISTS = {
     ("GET", "/console/dashboard/requests"),
     ("GET", "/console/dashboard.csv"),
 }
+# Alert lists: tested for tenancy in test_agents_routes.py and test_agents_act.py
+# (alerts name a subscriber, a request or a staff member, not a brand).
+ALERT_LISTS = {("GET", "/v1/alerts"), ("GET", "/console/alerts")}
 # Routes naming a line outside their path, and the bodies that make each call reach
 # the service (a body the schema refuses would answer 422 before any look-up).
 NAMED_IN_QUERY_OR_BODY = {
@@ -327,6 +339,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
         "/console/lines/{msisdn}/requests": {"reason": "lost", "target_form": "esim"},
         "/console/requests/{request_id}/review": {"decision": "approve"},
         "/console/requests/{request_id}/handover": {"iccid": "89450100000000000001"},
+        "/console/lines/{msisdn}/unfreeze": {"reason": "checked with the customer"},
     }
     bodies: dict[str, dict[str, Any]] = {
         "/v1/requests": {"msisdn": msisdn, "reason": "damaged"},
@@ -337,6 +350,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
         },
         "/v1/requests/{request_id}/review": {"decision": "approve"},
         "/v1/requests/{request_id}/verification": {"otp": "000000"},
+        "/v1/lines/{msisdn}/unfreeze": {"reason": "checked with the customer"},
         "/v1/lines/{msisdn}/separation": {
             "name": "Survivor",
             "email": "survivor@example.test",
@@ -377,7 +391,9 @@ def test_a_brand_reaches_only_its_own_lines_and_requests(system: System) -> None
                 key = (method, path)
                 if "smdp" in rules or "camara" in rules:
                     continue  # neither staff nor clients: tests/integration/test_camara_*.py
-                if key in NO_BRAND_OBJECT or key in LISTS or path.startswith(CUSTOMER_PAGES):
+                if key in NO_BRAND_OBJECT or key in LISTS or key in ALERT_LISTS:
+                    continue
+                if path.startswith(CUSTOMER_PAGES):
                     continue
                 names_one = "{request_id}" in path or "{msisdn}" in path
                 assert names_one or key in NAMED_IN_QUERY_OR_BODY, (

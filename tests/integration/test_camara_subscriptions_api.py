@@ -178,7 +178,18 @@ class TestEveryErrorCode:
             ("sinkCredential.credentialType", "PLAIN", "INVALID_CREDENTIAL"),
             ("sinkCredential.credentialType", "REFRESHTOKEN", "INVALID_CREDENTIAL"),
             ("sinkCredential.accessTokenType", "mac", "INVALID_TOKEN"),
-            ("config.subscriptionExpireTime", PAST, "OUT_OF_RANGE"),
+            # CAMARA test plan r3.3 creation_24: a past expire time is INVALID_ARGUMENT
+            ("config.subscriptionExpireTime", PAST, "INVALID_ARGUMENT"),
+            # creation_26: a sink that is not a URL fails the schema (format: uri)
+            ("sink", "not-an-url", "INVALID_ARGUMENT"),
+            ("sink", "https://", "INVALID_ARGUMENT"),
+            ("sink", "https://rp.example.com:port/sink", "INVALID_ARGUMENT"),
+            ("sink", "https://rp.example.com/a sink", "INVALID_ARGUMENT"),
+            ("sink", "", "INVALID_ARGUMENT"),
+            # a URL, but unfit for the HTTP protocol: INVALID_SINK
+            ("sink", "ftp://rp.example.com/sink", "INVALID_SINK"),
+            ("sink", "mailto:events@rp.example.com", "INVALID_SINK"),
+            ("sink", "https://rp.example.com/sink#part", "INVALID_SINK"),
             ("config.subscriptionMaxEvents", 0, "OUT_OF_RANGE"),
             ("sinkCredential.accessTokenExpiresUtc", PAST, "OUT_OF_RANGE"),
         ],
@@ -188,6 +199,16 @@ class TestEveryErrorCode:
         response = api.post(body)
         assert (response.status_code, response.json()["code"]) == (400, code)
         assert SINK_TOKEN not in response.text
+
+    def test_test_plan_creation_26_not_a_url_and_expired(self, api: Api) -> None:
+        """sim_swap_subscription_creation_26: a sink that is not a URL and a past
+        expire time in one body: 400 INVALID_ARGUMENT, nothing created."""
+        body = _with(subscription_body(phone=api.resim.add_line()), "sink", "not-an-url")
+        body = _with(body, "config.subscriptionExpireTime", PAST)
+        response = api.post(body)
+        check_response("post", LIST, response)
+        assert (response.status_code, response.json()["code"]) == (400, "INVALID_ARGUMENT")
+        assert api.http.get(f"{PREFIX}/subscriptions", headers=api.token(SCOPE_READ)).json() == []
 
     def test_a_body_that_is_not_json(self, api: Api) -> None:
         response = api.http.post(

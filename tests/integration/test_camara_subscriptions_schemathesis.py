@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,12 +39,12 @@ from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.policy import BrandPolicy
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.camara.subscriptions import (
-    PREFIX,
     SCOPE_CREATE,
     SCOPE_DELETE,
     SCOPE_READ,
     SPEC,
 )
+from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.entrypoints.serving import ServerThread
 from resim.services import seed
 from resim.services.context import FrozenClock
@@ -71,11 +72,15 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data = tmp_path_factory.mktemp("camara-subs-schemathesis")
+    yield from serve_app(tmp_path_factory.mktemp("camara-subs-schemathesis"), V2_1)
+
+
+def serve_app(data: Path, version: CamaraVersion) -> Iterator[Served]:
+    """The app in ``version``'s mode (RESIM_CAMARA_VERSION) with the seeded lines."""
     url = f"sqlite:///{data / 'resim.db'}"
     upgrade(url)
     clock = FrozenClock(dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC))
-    config = camara_settings(url, data, camara_rate_per_second=0)
+    config = camara_settings(url, data, camara_rate_per_second=0, camara_version=version.mode)
     engine = build_engine(config, pool_size=4)
     ctx = build_context(
         config,
@@ -110,7 +115,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server = ServerThread(app).start()
     try:
         yield Served(
-            url=server.url + PREFIX,
+            url=server.url + version.subscriptions_prefix,
             token=issuer.issue(
                 scopes=[SCOPE_CREATE, SCOPE_READ, SCOPE_DELETE],
                 client_id="bank",
@@ -131,6 +136,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     suppress_health_check=list(HealthCheck),
 )
 def test_every_response_is_as_documented(case: Any, served: Served) -> None:
+    call_and_check(case, served)
+
+
+def call_and_check(case: Any, served: Served) -> None:
+    """Send ``case`` (a seeded number often, future dates) and check the response."""
     body = case.body if isinstance(case.body, dict) else None
     negative = case.meta is not None and case.meta.generation.mode.is_negative
     config = body.get("config") if body is not None else None

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from resim.adapters.es2.client import HttpEs2Client
 from resim.emulator.app import EmulatorConfig
 from resim.emulator.server import AppThread, EmulatorThread
-from resim.entrypoints.es2_callback import build_es2_callback_router
+from resim.entrypoints.es2_callback import CallbackAuth, build_es2_callback_router
 from resim.errors import ExternalError, NotFound, Refused
-from resim.services.ports import DownloadProgress
+from resim.services.ports import CallbackPeer, DownloadProgress
 
 pytestmark = pytest.mark.integration
 
@@ -46,16 +46,14 @@ class Operator:
     in_event_loop: list[bool] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def handle(self, progress: DownloadProgress) -> None:
+    def handle(self, progress: DownloadProgress, _peer: CallbackPeer) -> None:
         with self.lock:
             self.in_event_loop.append(_loop_running())
             if self.fail_with:
                 raise self.fail_with.pop(0)
             self.received.append(progress)
 
-    @staticmethod
-    def authenticate(authorization: str | None, requester: str) -> bool:
-        return authorization == f"Bearer {TOKEN}" and requester == "smdp-emulator"
+    authenticate = CallbackAuth(token=TOKEN, token_requester="smdp-emulator")
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +237,14 @@ class TestCallbackRouter:
         assert got.iccid == "8999001000000000012"
         assert got.timestamp == dt.datetime(2025, 1, 2, 2, 4, 5, tzinfo=dt.UTC)
 
+    def test_the_204_carries_x_admin_protocol_like_every_es2_answer(
+        self, operator_app: tuple[AppThread, Operator], operator: Operator
+    ) -> None:
+        # SGP.22 6.5.1: one real ES2+ peer rejects an answer without a gsma/rsp/v2. header.
+        resp = self.post(operator_app[0].url, self.body())
+        assert resp.status_code == 204
+        assert resp.headers["X-Admin-Protocol"] == "gsma/rsp/v2.5.0"
+
     @pytest.mark.parametrize("token", [None, "wrong"])
     def test_unauthenticated_is_401_with_1_1_1_1(
         self, operator_app: tuple[AppThread, Operator], operator: Operator, token: str | None
@@ -304,7 +310,14 @@ def test_with_a_token_only_authenticator_an_unreadable_body_is_1_6_2_1() -> None
     seen: list[DownloadProgress] = []
     app = FastAPI()
     app.include_router(
-        build_es2_callback_router(seen.append, lambda auth, _rid: auth == f"Bearer {TOKEN}")
+        build_es2_callback_router(
+            lambda progress, _peer: seen.append(progress),
+            lambda *, authorization, requester, client_cert: (
+                CallbackPeer("anyone", "bearer-token")
+                if authorization == f"Bearer {TOKEN}"
+                else None
+            ),
+        )
     )
     with AppThread(app) as server:
         resp = httpx.post(

@@ -175,7 +175,7 @@ class TestFromPeer:
             (ADDR, "A\x00B"),
             (ADDR, "A\u00a0B"),
             (ADDR, "ÄBC"),
-            (ADDR, ""),
+            ("", ""),
         ],
     )
     def test_still_refuses_anything_unsafe(self, address: str, matching_id: str) -> None:
@@ -227,7 +227,6 @@ class TestParsing:
             f"LPA:LPA:1${ADDR}${MID}",
             f"1${ADDR}${MID}${OID}$1$extra",
             f"1$${MID}",
-            f"1${ADDR}$",
             f"1$https://{ADDR}${MID}",
             f"1${ADDR}:443${MID}",
             f"1${ADDR}${MID}$not-an-oid",
@@ -277,3 +276,38 @@ class TestGenerateMatchingId:
         rng = random.Random(1)
         seen = set("".join(generate_matching_id(rng) for _ in range(200)).replace("-", ""))
         assert len(seen) == 36
+
+
+class TestAnEmptyMatchingId:
+    """SGP.22 4.1: the MatchingID may be empty (the SM-DP+ finds the order by EID)."""
+
+    def test_sgp22s_own_example_parses(self) -> None:
+        code = parse_activation_code("1$SMDP.GSMA.COM$$1.3.6.1.4.1.31746")
+        assert (code.smdp_address, code.matching_id, code.smdp_oid) == (
+            "SMDP.GSMA.COM",
+            "",
+            "1.3.6.1.4.1.31746",
+        )
+        assert code.text == "1$SMDP.GSMA.COM$$1.3.6.1.4.1.31746"
+        assert code.confirmation_code_required is False
+
+    @pytest.mark.parametrize(
+        ("text", "oid", "required"),
+        [
+            ("LPA:1$SMDP.GSMA.COM$", None, False),
+            ("1$SMDP.GSMA.COM$$1.3.6.1.4.1.31746$1", "1.3.6.1.4.1.31746", True),
+            ("1$SMDP.GSMA.COM$$$1", None, True),
+        ],
+    )
+    def test_every_form_round_trips(self, text: str, oid: str | None, required: bool) -> None:
+        code = parse_activation_code(text)
+        assert (code.matching_id, code.smdp_oid, code.confirmation_code_required) == (
+            "",
+            oid,
+            required,
+        )
+        assert parse_activation_code(code.qr_payload) == code
+
+    def test_resim_itself_never_makes_one(self) -> None:
+        with pytest.raises(InvalidInput, match="matching ID is empty"):
+            ActivationCode(ADDR, "")

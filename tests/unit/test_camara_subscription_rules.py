@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from resim.adapters.events.fake import FakeEventSink
 from resim.adapters.events.http import HttpEventSink
-from resim.domain.camara_events import SWAPPED, sink_problem, swapped_event
+from resim.domain.camara_events import SWAPPED, sink_is_url, sink_problem, swapped_event
 from resim.domain.camara_subscription_request import parse_subscription_request
 from resim.errors import InvalidInput, SinkError
 from resim.services.ports import EventSink, OutgoingEvent
@@ -188,3 +188,42 @@ class TestHttpEventSink:
             ("SINK_UNAVAILABLE", True),
             204,
         ]
+
+
+class TestWhatIsAUrl:
+    """Issue 15 item 1: "not a URL at all" (schema, INVALID_ARGUMENT) apart from
+    "a URL unfit for the protocol" (INVALID_SINK)."""
+
+    @pytest.mark.parametrize(
+        "sink",
+        ["not-an-url", "", "https://", "https:///path", "//rp.example.com/x",
+         "https://rp.example.com:99999/x", "https://rp.example.com/a b", "1https://x.example",
+         "https://rp.example.com/\x00"],
+    )  # fmt: skip
+    def test_not_urls(self, sink: str) -> None:
+        assert not sink_is_url(sink)
+
+    @pytest.mark.parametrize(
+        "sink",
+        ["https://rp.example.com/sink", "http://rp.example.com/sink", "ftp://rp.example.com/x",
+         "mailto:events@rp.example.com", "https://user:pw@rp.example.com/"],
+    )  # fmt: skip
+    def test_urls_even_unfit_ones(self, sink: str) -> None:
+        assert sink_is_url(sink)
+
+
+class TestExpireTimeCodes:
+    def test_a_past_expire_time_is_invalid_argument(self) -> None:
+        now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        body = {
+            "protocol": "HTTP",
+            "sink": "https://rp.example.com/sink",
+            "types": [SWAPPED],
+            "config": {
+                "subscriptionDetail": {"phoneNumber": "+4530100001"},
+                "subscriptionExpireTime": "2025-12-31T23:59:59Z",
+            },
+        }
+        with pytest.raises(InvalidInput) as err:
+            parse_subscription_request(body, now=now, allow_http_loopback=False)
+        assert err.value.code == "INVALID_ARGUMENT"

@@ -231,3 +231,32 @@ class TestPermanent:
         ):
             client.release_profile(call_id="c", iccid=ICCID)
         assert (info.value.code, info.value.retryable) == ("SMDP_HTTP_ERROR", False)
+
+    @pytest.mark.parametrize(
+        "status_field",
+        [{"status": "Failed"}, {"status": "Failed", "statusCodeData": None}],
+        ids=["absent", "null"],
+    )
+    def test_failed_without_status_codes_is_a_permanent_protocol_error(
+        self, status_field: dict[str, object]
+    ) -> None:
+        # SGP.22 6.5.1.2: statusCodeData is mandatory with Failed. A peer that
+        # leaves it out will do so again: retrying would only repeat the call.
+        body = {"header": {"functionExecutionStatus": status_field}}
+        with client_for(answering(body)) as client, pytest.raises(ExternalError) as info:
+            client.release_profile(call_id="c", iccid=ICCID)
+        assert (info.value.code, info.value.retryable) == ("SMDP_PROTOCOL_ERROR", False)
+        assert "Failed" in info.value.message and "statusCodeData" in info.value.message
+
+
+class TestAnEmptyMatchingId:
+    def test_confirm_order_accepts_an_empty_matching_id(self) -> None:
+        # SGP.22 4.1: an empty MatchingID is valid; absent is not (it is mandatory).
+        body = {**OK, "matchingId": "", "smdpAddress": "smdp.example"}
+        with client_for(answering(body)) as client:
+            out = client.confirm_order(call_id="c", iccid=ICCID, release_flag=True)
+        assert (out.matching_id, out.smdp_address) == ("", "smdp.example")
+
+    def test_an_absent_matching_id_is_still_a_bad_answer(self) -> None:
+        with client_for(answering(OK)) as client, pytest.raises(ExternalError):
+            client.confirm_order(call_id="c", iccid=ICCID, release_flag=True)

@@ -197,3 +197,46 @@ def test_configured_logging_writes_no_secret(capsys: pytest.CaptureFixture[str])
     assert event["event"] == "verify.attempt" and event["request"]["state"] == "ready"
     for secret in ("918273", "2468", "MID-1", FERNET):
         assert secret not in line
+
+
+class TestAccessRecordsKeepTheirArguments:
+    """Issue 15, item 7: the scrubber emptied uvicorn's access-record arguments, and
+    uvicorn's AccessFormatter (which unpacks five) printed "--- Logging error ---"."""
+
+    def test_uvicorns_own_access_formatter_still_formats_a_scrubbed_record(self) -> None:
+        from uvicorn.logging import AccessFormatter
+
+        logs.install_stdlib_scrubbing()
+        record = logging.getLogger("uvicorn.access").makeRecord(
+            "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5", "GET", "/not-me/tok3nvalue0123456789?otp=918273", "1.1", 200),
+            None,
+        )  # fmt: skip
+        text = AccessFormatter("%(client_addr)s %(request_line)s %(status_code)s").format(record)
+        assert text == "127.0.0.1:5 GET /not-me/[redacted] HTTP/1.1 200 OK"
+
+    def test_configured_logging_renders_stdlib_records_as_one_json_line(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        root = logging.getLogger()
+        saved = root.handlers[:]
+        root.handlers = []  # basicConfig only configures a root logger without handlers
+        try:
+            configure_logging(fmt="json", level="INFO")
+            logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+            try:
+                raise RuntimeError(f"row holds {FERNET}")
+            except RuntimeError:
+                logging.getLogger("uvicorn.error").exception("boom")
+            err = capsys.readouterr().err
+        finally:
+            for handler in root.handlers:
+                root.removeHandler(handler)
+            root.handlers = saved
+            structlog.reset_defaults()
+        lines = err.strip().splitlines()
+        assert len(lines) == 2, err
+        started, boom = (json.loads(line) for line in lines)
+        assert started["event"] == "Started server process [42]"
+        assert (started["logger"], started["level"]) == ("uvicorn.error", "info")
+        assert "RuntimeError" in boom["exception"] and FERNET not in err

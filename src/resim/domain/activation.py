@@ -15,11 +15,14 @@ Two levels of validation, on purpose:
   :meth:`ActivationCode.from_peer`, e.g. a MatchingID the SM-DP+ generated in
   confirmOrder) is liberal but safe: any host name of LDH labels (one label and
   a trailing dot allowed), and a MatchingID of any printable ASCII except ``$``
-  and space. What is never accepted, in either mode: ``$``, whitespace, control
-  or non-ASCII characters in a field, an empty address or MatchingID, a code of
+  and space, or none at all: SGP.22 4.1 allows an empty MatchingID (its own
+  example ``1$SMDP.GSMA.COM$$1.3.6.1.4.1.31746``; the SM-DP+ then finds the
+  order by the EID). What is never accepted, in either mode: ``$``, whitespace,
+  control or non-ASCII characters in a field, an empty address, a code of
   255 characters or more, a format other than ``1``, and an ambiguous
   confirmation-code flag (anything but ``1`` in the fifth field; one LPA reads an
-  empty fifth field as "required").
+  empty fifth field as "required"). resim never *makes* an empty MatchingID
+  (strict mode refuses one): without it the code is the SM-DP+ address alone.
 
 Rendering never emits an empty trailing field. When a confirmation code is
 required but there is no OID, the OID field is empty and the flag follows it:
@@ -92,11 +95,11 @@ class ActivationCode:
             raise InvalidInput("SM-DP+ address must be a host name without port")
         if len(address.rstrip(".")) > _MAX_HOST_LENGTH or not host_pattern.fullmatch(address):
             raise InvalidInput("SM-DP+ address is not a valid host name")
-        if not self.matching_id:
+        if not self.matching_id and not _peer:
             raise InvalidInput("matching ID is empty")
         if "$" in self.matching_id:
             raise InvalidInput("matching ID must not contain '$'")
-        if not id_pattern.fullmatch(self.matching_id):
+        if self.matching_id and not id_pattern.fullmatch(self.matching_id):
             if _peer:
                 raise InvalidInput("matching ID contains spaces, control or non-ASCII characters")
             raise InvalidInput("matching ID must use only 0-9, A-Z and '-'")
@@ -120,7 +123,8 @@ class ActivationCode:
 
     @property
     def text(self) -> str:
-        """The Activation Code itself: ``1$addr$MID[$OID[$1]]``."""
+        """The Activation Code itself: ``1$addr$MID[$OID[$1]]`` (MID may be empty:
+        ``1$addr$`` has three fields, the third empty, as SGP.22 4.1 reads it)."""
         fields = [AC_FORMAT, self.smdp_address, self.matching_id]
         if self.confirmation_code_required:
             # The OID field may be empty here: it is not the last field.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import ipaddress
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,6 +123,28 @@ def _envelope(
         "time": rfc3339(at),
         "data": data,
     }
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def sink_is_url(sink: str) -> bool:
+    """Whether ``sink`` is a URL at all (the schema's ``format: uri``): a scheme,
+    and for a hierarchical one a host, no spaces, a valid port. ``"not-an-url"``
+    is not (400 INVALID_ARGUMENT); ``http://...`` or ``ftp://...`` is a URL unfit
+    for the protocol (:func:`sink_problem`, 400 INVALID_SINK)."""
+    if not sink or len(sink) > 2048 or any(c.isspace() or ord(c) < 32 for c in sink):
+        return False
+    try:
+        parts = urlsplit(sink)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return False
+    if not _SCHEME.fullmatch(parts.scheme or ""):
+        return False
+    if sink[len(parts.scheme) + 1 :].startswith("//"):
+        return bool(parts.hostname)
+    return bool(parts.path)
 
 
 def sink_problem(sink: str, *, allow_http_loopback: bool) -> str | None:

@@ -146,6 +146,10 @@ class Subscriber:
         # SEC-03/SEC-04: a hard cap or a "this was not me" report freezes replacements.
         self.replacements_frozen_at: dt.datetime | None = None
         self.frozen_reason: str | None = None
+        # Issue 12: an unfreeze approved by one reviewer, waiting for a second one.
+        self.unfreeze_requested_by: str | None = None
+        self.unfreeze_requested_at: dt.datetime | None = None
+        self.unfreeze_reason: str | None = None
         self.fraud_flags = 0
         self.known_countries: list[str] = []
         self.known_devices: list[str] = []  # SHA-256 of device identifiers
@@ -153,6 +157,15 @@ class Subscriber:
 
 
 class Line:
+    """A number of a subscriber.
+
+    Most lines have a SIM bound to them (``Sim.bound_line_id``; at most one:
+    invariant 1). A number can exist before any SIM does (``awaiting_sim``):
+    reserved for a customer, or ported in and not yet activated. Such a line
+    has no SIM, no SIM change and no activation; it cannot be replaced (there
+    is nothing to replace) and the CAMARA API reports no SIM change for it.
+    """
+
     def __init__(
         self,
         *,
@@ -163,9 +176,11 @@ class Line:
         created_at: dt.datetime,
         sim_change_locked: bool = False,
         status: LineStatus = LineStatus.ACTIVE,
+        awaiting_sim: bool = False,
     ) -> None:
         self.id = id
         self.status = status
+        self.awaiting_sim = awaiting_sim
         self.msisdn = msisdn
         self.subscriber_id = subscriber_id
         self.brand_id = brand_id
@@ -178,6 +193,12 @@ class Line:
         # SEC-05: the pending unlock's e-mail code (hash) and its expiry.
         self.unlock_otp_hash: str | None = None
         self.unlock_otp_expires_at: dt.datetime | None = None
+
+    def first_sim_bound(self) -> None:
+        """The number got its first SIM: from now on it is a line like any other
+        (the caller records the SIM change: "New subscription is considered as a
+        SIM swap as well", CAMARA sim-swap)."""
+        self.awaiting_sim = False
 
     def is_locked(self, now: dt.datetime) -> bool:
         """Whether the SIM-change lock refuses replacements at ``now``."""
@@ -354,6 +375,9 @@ class ReplacementRequest:
         self.failure_code: str | None = None
         self.failure_reason: str | None = None
         self.not_me_token_hash: str | None = None
+        # Issue 12: the console session of the agent who opened or took over the
+        # request; only it shows the customer the eSIM on the hand-over screen.
+        self.agent_session_id: str | None = None
 
     @property
     def is_open(self) -> bool:

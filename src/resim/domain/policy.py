@@ -38,6 +38,13 @@ def _default_verification() -> dict[str, list[list[str]]]:
 DELIVERY_MODES = ("esim", "pickup", "courier")
 
 
+# How an eSIM an agent requested for the customer reaches them (issue 12): on
+# a "screen" the agent turns to the customer (QR and manual values, shown only
+# in the console session that opened the request), or by "email": the customer
+# gets the ready link at the address on file and installs it themselves.
+AGENT_ESIM_HANDOFFS = ("screen", "email")
+
+
 # Who, besides the staff member who made it, confirms a staff-made replacement
 # (resim.domain.agent_channel): the customer with a factor of their own, or a
 # second staff member. The agent alone never suffices.
@@ -120,6 +127,11 @@ class BrandPolicy:
     # Added to the fee (minor units) when the card goes by courier: postage is
     # charged even when the replacement itself is free under ``fee``.
     courier_fee_minor: int = 0
+    # Issue 12: how an agent-requested eSIM reaches the customer (AGENT_ESIM_HANDOFFS).
+    agent_esim_handoff: str = "screen"
+    # Issue 12: reviewers who must approve unfreezing an account (1, or 2 for the
+    # two-person rule: the second must be a different person).
+    unfreeze_reviewers: int = 1
 
     def __post_init__(self) -> None:
         for name in (
@@ -137,6 +149,12 @@ class BrandPolicy:
             raise InvalidInput("a fee cannot be negative")
         self._check_delivery_modes()
         self._check_agent_confirmation()
+        if self.agent_esim_handoff not in AGENT_ESIM_HANDOFFS:
+            raise InvalidInput(
+                "policy field agent_esim_handoff must be one of " + ", ".join(AGENT_ESIM_HANDOFFS)
+            )
+        if isinstance(self.unfreeze_reviewers, bool) or self.unfreeze_reviewers not in (1, 2):
+            raise InvalidInput("policy field unfreeze_reviewers must be 1 or 2")
         for name in (
             "unlock_delay_hours",
             "sms_hold_hours",

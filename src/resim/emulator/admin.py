@@ -172,6 +172,8 @@ def build_admin_router(core: SmdpCore, config: EmulatorConfig, faults: FaultInje
             target = CallbackTarget(
                 base_url=config.callback_url,
                 token=config.callback_token,
+                client_cert=config.callback_client_cert,
+                ca_bundle=config.callback_ca_bundle,
                 attempts=config.callback_attempts,
                 timeout_s=config.callback_timeout_s,
                 backoff_s=config.callback_backoff_s,

@@ -46,12 +46,17 @@ class EmulatorConfig:
     ``<callback_url>/gsma/rsp2/es2plus/handleDownloadProgressInfo``); None
     skips callbacks. ``requester_id`` is this SM-DP+'s functionRequesterIdentifier
     in callbacks. ``timeout_hold_s`` must exceed the client's timeout.
+    ``callback_client_cert`` (certificate and key files) and
+    ``callback_ca_bundle``: callbacks over mutual TLS, as a standard SM-DP+
+    makes them (SGP.22 2.6.6).
     """
 
     smdp_address: str = "smdp.resim.test"
     allowed_requesters: tuple[str, ...] = ("resim",)
     callback_url: str | None = None
     callback_token: str | None = None
+    callback_client_cert: tuple[str, str] | None = None
+    callback_ca_bundle: str | None = None
     requester_id: str = "smdp-emulator"
     latency_ms: float = 0.0
     jitter_ms: float = 0.0

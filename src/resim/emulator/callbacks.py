@@ -2,7 +2,8 @@
 
 Notifications go out in order (point 3, then 4) to
 ``<callback_url>/gsma/rsp2/es2plus/handleDownloadProgressInfo`` with the
-ES2+ headers and ``Authorization: Bearer <token>``. Each is retried with the
+ES2+ headers and ``Authorization: Bearer <token>`` when a token is set; over
+HTTPS with a client certificate when one is set (mutual TLS, the standard). Each is retried with the
 same functionCallIdentifier (so the operator can deduplicate) after transport
 errors, HTTP 5xx, 408 and 429; a 2xx or another 4xx ends its delivery.
 """
@@ -50,16 +51,23 @@ class Delivery:
 class CallbackTarget:
     base_url: str
     token: str | None = None
+    client_cert: tuple[str, str] | None = None  # (certificate file, key file), PEM
+    ca_bundle: str | None = None  # None: the system's trust store
     attempts: int = 3
     timeout_s: float = 5.0
     backoff_s: float = 0.2
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every delivery: building one (and loading the CA
-    bundle) per phone install cost about 40 ms of CPU each."""
-    return ssl.create_default_context()
+def _tls_context(
+    client_cert: tuple[str, str] | None = None, ca_bundle: str | None = None
+) -> ssl.SSLContext:
+    """One TLS context per set of files for every delivery: building one (and
+    loading the CA bundle) per phone install cost about 40 ms of CPU each."""
+    context = ssl.create_default_context(cafile=ca_bundle)
+    if client_cert is not None:
+        context.load_cert_chain(*client_cert)
+    return context
 
 
 async def deliver_all(
@@ -73,8 +81,9 @@ async def deliver_all(
     if target.token:
         headers["Authorization"] = f"Bearer {target.token}"
     url = target.base_url.rstrip("/") + wire.PATH_PREFIX + wire.HANDLE_DOWNLOAD_PROGRESS_INFO
+    verify = _tls_context(target.client_cert, target.ca_bundle)
     async with httpx.AsyncClient(
-        timeout=target.timeout_s, headers=headers, transport=transport, verify=_tls_context()
+        timeout=target.timeout_s, headers=headers, transport=transport, verify=verify
     ) as client:
         return [await _deliver(client, url, note, target) for note in notes]
 

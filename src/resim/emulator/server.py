@@ -59,6 +59,7 @@ def serve_emulator(
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # records go through resim's handler (entrypoints/logs.py)
         lifespan="off",
         timeout_graceful_shutdown=2,
         **options,
@@ -112,6 +113,7 @@ class AppThread:
         config = uvicorn.Config(
             app,
             log_level="warning",
+            log_config=None,  # resim's handler (entrypoints/logs.py)
             lifespan="off",
             loop="asyncio",
             http="h11",

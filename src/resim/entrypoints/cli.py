@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from resim.domain.workflow import diagram_mermaid, diagram_text
-from resim.entrypoints import cli_audit, cli_export, cli_import
+from resim.entrypoints import cli_accounts, cli_audit, cli_export, cli_import
 from resim.entrypoints.cli_identity import clients_app, staff_app
 from resim.entrypoints.cli_token import token_app
 from resim.entrypoints.logs import configure_logging
@@ -47,6 +47,7 @@ app.add_typer(token_app, name="token")
 cli_audit.register(app)  # resim audit ..., resim keys ...
 cli_import.register(app)  # resim import <kind> FILE, resim import all DIR
 cli_export.register(app)  # resim export ..., resim demo-data ...
+cli_accounts.register(app)  # resim accounts unfreeze ..., resim alerts list
 
 
 def _settings(*, quiet: bool = False, demo: bool = False) -> Settings:
@@ -107,8 +108,19 @@ def serve(
         connection_pools,
     )
     from resim.entrypoints.api.app import build_app
+    from resim.entrypoints.tls import check_server_tls, server_tls_options
 
     settings = _settings()
+    tls_files = (
+        _path(settings.api_tls_cert_file),
+        _path(settings.api_tls_key_file),
+        _path(settings.api_tls_client_ca_file),
+    )
+    try:
+        check_server_tls(*tls_files)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     pools = connection_pools(settings, "api")
     engine = build_engine(settings, pool=pools[0])
     _check_pools(lambda: check_connection_budget(engine, pools, process="API"))
@@ -119,9 +131,16 @@ def serve(
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through resim's handler (entrypoints/logs.py)
         access_log=False,
         proxy_headers=False,  # RESIM_TRUSTED_PROXIES decides (entrypoints/api/forwarded.py)
+        # HTTPS, and client certificates for ES2+ callbacks (entrypoints/tls.py)
+        **server_tls_options(*tls_files, require_client_cert=False),
     )
+
+
+def _path(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def _check_pools(check: Callable[[], int]) -> None:
@@ -172,8 +191,20 @@ def smdp_emulator(
     http5xx_rate: float = 0.0,
     timeout_rate: float = 0.0,
     callback_url: Annotated[str | None, typer.Option(help="resim's base URL for callbacks")] = None,
+    tls_cert: Annotated[str | None, typer.Option(help="Serve HTTPS: certificate (PEM)")] = None,
+    tls_key: Annotated[str | None, typer.Option(help="Serve HTTPS: its key (PEM)")] = None,
+    client_ca: Annotated[
+        str | None, typer.Option(help="Require client certificates issued by this CA (PEM)")
+    ] = None,
+    callback_cert: Annotated[
+        str | None, typer.Option(help="Client certificate (PEM) for callbacks to resim")
+    ] = None,
+    callback_key: Annotated[str | None, typer.Option(help="Its key (PEM)")] = None,
+    callback_ca: Annotated[
+        str | None, typer.Option(help="CA bundle (PEM) that resim's HTTPS certificate is from")
+    ] = None,
 ) -> None:
-    """Run the built-in SM-DP+ emulator (real ES2+ over HTTP)."""
+    """Run the built-in SM-DP+ emulator (real ES2+ over HTTP, or HTTPS with mutual TLS)."""
     from resim.bootstrap import load_secrets
     from resim.emulator.app import EmulatorConfig
     from resim.emulator.server import serve_emulator
@@ -197,8 +228,21 @@ def smdp_emulator(
         error_rate=error_rate,
         http5xx_rate=http5xx_rate,
         timeout_rate=timeout_rate,
+        callback_client_cert=(
+            (callback_cert, callback_key or callback_cert) if callback_cert else None
+        ),
+        callback_ca_bundle=callback_ca,
     )
-    serve_emulator(config, host=host, port=port, stock=counts)
+    serve_emulator(
+        config,
+        host=host,
+        port=port,
+        stock=counts,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        ssl_ca_certs=client_ca,
+        log_level=settings.log_level.lower(),
+    )
 
 
 @requests_app.command("list")

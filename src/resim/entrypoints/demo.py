@@ -43,6 +43,7 @@ from resim.emulator.core import SmdpCore
 from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.api.app import build_app
 from resim.entrypoints.camara.subscriptions import SCOPE_CREATE, SCOPE_DELETE, SCOPE_READ
+from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.entrypoints.demo_corenet import prepare_core, start_core
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
@@ -69,6 +70,7 @@ class DemoStack:
     sink: SinkCapture | None = None  # the demo bank's notification sink (/demo/events)
     subscriptions_token: str = ""  # a 2-legged token for the subscriptions API
     hlr: OsmoHlrProcess | None = None  # the osmo-hlr the demo started, if it did
+    camara_version: CamaraVersion = V2_1  # RESIM_CAMARA_VERSION, as bootstrap chose it
 
     @property
     def mail_dir(self) -> Path:
@@ -226,6 +228,7 @@ def start_demo(
         sink,
         subscriptions_token,
         hlr,
+        camara.version,
     )
 
 
@@ -293,7 +296,8 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     say("  the answer's session_token reads that request: -H 'Authorization: Bearer <token>'")
     say("A bank asks, through the CAMARA SIM Swap API (docs/camara.md):")
     say(
-        f"  curl -s -X POST {api}/sim-swap/v2/check -H 'content-type: application/json' "
+        f"  curl -s -X POST {api}{stack.camara_version.simswap_prefix}/check "
+        "-H 'content-type: application/json' "
         f"-H 'Authorization: Bearer {stack.camara_token}' "
         f'-d \'{{"phoneNumber": "{example.msisdn}", "maxAge": 240}}\''
     )
@@ -302,11 +306,14 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
         f"RESIM_PUBLIC_BASE_URL={api} resim token issue --scope sim-swap:check"
         " [--phone +45...] [--client bank-1]"
     )
+    if stack.data.numbers_without_sim:
+        shown = ", ".join(stack.data.numbers_without_sim[:2])
+        say(f"  numbers without a SIM yet (retrieve-date answers latestSimChange null): {shown}")
     if stack.sink is not None:
         say("It subscribes to SIM swaps of a number (docs/camara-subscriptions.md):")
         body = json.dumps(demo_subscription(stack.sink.url, example.msisdn))
         say(
-            f"  curl -s -X POST {api}/sim-swap-subscriptions/v0.3/subscriptions "
+            f"  curl -s -X POST {api}{stack.camara_version.subscriptions_prefix}/subscriptions "
             f"-H 'content-type: application/json' "
             f"-H 'Authorization: Bearer {stack.subscriptions_token}' -d '{body}'"
         )

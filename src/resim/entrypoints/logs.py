@@ -25,7 +25,10 @@ passes through the shapes above.
 Records of the standard library's loggers (uvicorn, httpx, SQLAlchemy, and
 anything else) are scrubbed too, message and traceback, when they are created
 (a log-record factory), so no handler, however configured, sees the clear text. uvicorn's access log
-loses query strings altogether.
+loses query strings altogether. Each argument is scrubbed in place, so a
+formatter that reads the arguments (uvicorn's access formatter) still works;
+:func:`configure_logging` renders those records like resim's own events, one
+line each.
 """
 
 from __future__ import annotations
@@ -167,23 +170,35 @@ def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     assert _base_factory is not None
     record = _base_factory(*args, **kwargs)
     try:
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
-            # (client, method, path with query, http version, status): drop the query.
+        if isinstance(record.args, tuple) and record.args:
+            # Scrub each argument and keep the tuple: a formatter may read the
+            # arguments themselves (uvicorn's access formatter unpacks five).
+            access = record.name == "uvicorn.access"
             record.args = tuple(
-                a.split("?", 1)[0] if i == 2 and isinstance(a, str) else a
-                for i, a in enumerate(record.args)
+                _scrub_argument(a, query=not (access and i == 2)) for i, a in enumerate(record.args)
             )
         message = record.getMessage()
     except Exception:  # a malformed record: leave it to logging's own error path
         return record
     clean = scrub(message)
-    if clean != message or record.args:
+    if clean != message and record.name != "uvicorn.access":
+        # Still a secret once assembled (it spans the format and an argument):
+        # the record keeps only the scrubbed text. Access records never get
+        # here with a secret: their arguments are scrubbed one by one above.
         record.msg, record.args = clean, ()
     if record.exc_info and not record.exc_text:
         # Formatters print exc_text when it is set: the traceback's text (a
         # database error quoting a row, say) is scrubbed like the message.
         record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
     return record
+
+
+def _scrub_argument(value: Any, *, query: bool = True) -> Any:
+    """A log argument without secrets; ``query=False``: a request path, whose
+    query string is dropped altogether (it may carry a token)."""
+    if not isinstance(value, str):
+        return value
+    return scrub(value if query else value.split("?", 1)[0])
 
 
 def install_stdlib_scrubbing() -> None:
@@ -195,12 +210,33 @@ def install_stdlib_scrubbing() -> None:
 
 
 def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
+    """structlog and the standard library's loggers both write one line per event
+    to stderr, in the same format (``console`` or ``json``), secrets scrubbed.
+
+    Servers must be started with ``log_config=None`` (uvicorn) so that their
+    records reach these handlers instead of uvicorn's own formatters.
+    """
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    handler = logging.StreamHandler(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _stdlib_context,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_secrets,
+                renderer,
+            ],
+        )
+    )
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     install_stdlib_scrubbing()
     # Chatty libraries: request lines and SMTP dialogue (which names recipients)
     # are not resim's events; keep them to warnings.
@@ -219,6 +255,33 @@ def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
         logger_factory=_StderrLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def _stdlib_context(
+    _logger: Any, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """A standard library record's logger name, and its traceback as the
+    scrubbed text the record factory made (never formatted again from the
+    live exception, which would bring the clear text back)."""
+    record = event_dict.get("_record")
+    exc_info = event_dict.pop("exc_info", None)
+    if isinstance(record, logging.LogRecord):
+        event_dict["logger"] = record.name
+        if exc_info:
+            event_dict["exception"] = record.exc_text or scrub(
+                logging.Formatter().formatException(record.exc_info or exc_info)
+            )
+    return event_dict
+
+
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at that moment (see _StderrLogger)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 class _StderrLogger:

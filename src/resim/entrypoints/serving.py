@@ -11,25 +11,37 @@ import uvicorn
 
 
 class ServerThread:
-    """Serve ``app`` on ``host:port`` (0 = a free port) in a daemon thread."""
+    """Serve ``app`` on ``host:port`` (0 = a free port) in a daemon thread.
+
+    ``tls``: uvicorn's TLS options, as :func:`resim.entrypoints.tls.server_tls_options`
+    makes them (then ``url`` starts with ``https://``).
+    """
 
     def __init__(
-        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        tls: dict[str, Any] | None = None,
     ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
         config = uvicorn.Config(
             app,
             log_level=log_level,
+            log_config=None,  # resim's handler (entrypoints/logs.py)
             lifespan="off",
             timeout_graceful_shutdown=2,
             access_log=False,
             # X-Forwarded-For is resim's to judge (RESIM_TRUSTED_PROXIES,
             # resim.entrypoints.api.forwarded); uvicorn would trust 127.0.0.1.
             proxy_headers=False,
+            **(tls or {}),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

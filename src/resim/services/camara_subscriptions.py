@@ -40,9 +40,13 @@ from resim.domain.camara_events import (
     status_after,
     swapped_event,
 )
-from resim.domain.camara_subscription_request import parse_subscription_request
+from resim.domain.camara_subscription_request import (
+    V0_3,
+    SubscriptionDialect,
+    parse_subscription_request,
+)
 from resim.domain.model import LineStatus
-from resim.errors import Conflict, InvalidInput, NotFound
+from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
 from resim.services.sink_guard import check_new_sink
@@ -52,6 +56,7 @@ T = orm.camara_subscription
 E = orm.camara_event
 
 SERVICE_NOT_APPLICABLE = "The service is not available for the provided identifier."
+UNSUPPORTED_IDENTIFIER = "The identifier provided is not supported."
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class Caller:
 
     client_id: str
     phone_number: str | None = None
+    # the API version called (0.3.0, or 0.4.0-rc in RESIM_CAMARA_VERSION=2.2)
+    dialect: SubscriptionDialect = V0_3
 
     @property
     def three_legged(self) -> bool:
@@ -83,7 +90,10 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
     """
     now = ctx.now()
     spec = parse_subscription_request(
-        body, now=now, allow_http_loopback=ctx.camara_sink_allow_http_loopback
+        body,
+        now=now,
+        allow_http_loopback=ctx.camara_sink_allow_http_loopback,
+        dialect=caller.dialect,
     )
     check_new_sink(ctx, spec.sink)  # SSRF: public addresses only (services.sink_guard)
     if caller.three_legged and spec.phone_number is not None:
@@ -106,6 +116,9 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
         status = uow.session.execute(
             sa.select(orm.line.c.status).where(orm.line.c.msisdn == phone)
         ).scalar_one_or_none()
+        if status is None and caller.dialect.unsupported_identifier:
+            # 0.4: a number this operator does not serve (test plan creation_100)
+            raise InvalidInput(UNSUPPORTED_IDENTIFIER, code="UNSUPPORTED_IDENTIFIER")
         if status is None or status == LineStatus.CEASED:
             raise InvalidInput(SERVICE_NOT_APPLICABLE, code="SERVICE_NOT_APPLICABLE")
         duplicate = uow.session.execute(
@@ -175,6 +188,15 @@ def list_subscriptions(ctx: ServiceContext, *, caller: Caller) -> list[dict[str,
     with ctx.uow() as uow:
         rows = uow.session.execute(query.order_by(T.c.created_at, T.c.id)).all()
     return [render(r, caller=caller) for r in rows]
+
+
+def list_page(
+    ctx: ServiceContext, *, caller: Caller, page: int, per_page: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page (1-indexed) of :func:`list_subscriptions`, and the total count."""
+    every = list_subscriptions(ctx, caller=caller)
+    start = (page - 1) * per_page
+    return every[start : start + per_page], len(every)
 
 
 def get_subscription(
@@ -402,7 +424,14 @@ def _visible(uow: UnitOfWork, caller: Caller, sub_id: str, *, lock: bool) -> Any
         row is None
         or row.client_id != caller.client_id
         or row.status == SubscriptionStatus.DELETED.value
-        or (caller.phone_number is not None and row.phone_number != caller.phone_number)
     ):
+        raise NotFound("The specified resource is not found.", code="NOT_FOUND")
+    if caller.phone_number is not None and row.phone_number != caller.phone_number:
+        if caller.dialect.token_context:
+            # 0.4 (Generic403): the client's own subscription, but the 3-legged
+            # token is for another number. Another client's is NOT_FOUND above.
+            raise PermissionDenied(
+                "Request is not consistent with access token.", code="INVALID_TOKEN_CONTEXT"
+            )
         raise NotFound("The specified resource is not found.", code="NOT_FOUND")
     return row

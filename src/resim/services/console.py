@@ -29,6 +29,7 @@ from resim.errors import InvalidInput, PermissionDenied
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.unfreeze import freeze_view
 from resim.services.unit_of_work import UnitOfWork, new_id
 
 DOCUMENT_TYPES = ("passport", "national_id", "driving_licence", "residence_permit")
@@ -161,6 +162,9 @@ def line_view(
                 line.unlock_effective_at.isoformat() if line.unlock_effective_at else None
             ),
             "open_request_id": open_request.id if open_request else None,
+            "open_request_state": open_request.state.value if open_request else None,
+            # Issue 12: shown before anyone tries to act on a frozen account.
+            **freeze_view(uow, subscriber),
         }
         if verified:
             view["postal_address"] = subscriber.postal_address

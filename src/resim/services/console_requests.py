@@ -24,9 +24,11 @@ from resim.domain.model import Channel
 from resim.domain.workflow import State
 from resim.errors import PermissionDenied
 from resim.services import queries, repo, requests
+from resim.services.agent_actions import id_check_suffices
 from resim.services.console import live_check
 from resim.services.context import ServiceContext
 from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.verification import channel_combos
 
 TRAIL_LIMIT = 500
 
@@ -48,6 +50,7 @@ def create_on_behalf(
     target_form: str,
     scope: Scope = UNRESTRICTED,
     source_ip: str | None = None,
+    session_id: str | None = None,
 ) -> CreatedOnBehalf:
     """Open a request on the agent channel and verify it with this agent's live ID check.
 
@@ -57,6 +60,12 @@ def create_on_behalf(
     refusals) and the verification (``requests.submit_verification``, which runs
     the risk check). If the second fails, the request stays ``requested`` and
     the agent may verify it another way or cancel it.
+
+    When the agent's check alone verifies on the agent channel (the brand's
+    combinations), no one-time code is made or mailed: the customer would get a
+    "your verification code" mail for a request that needs none (issue 12).
+    ``session_id``: the agent's console session, recorded on the request so
+    that only it shows the customer the eSIM (``agent_actions.handover_screen``).
     """
     number = normalize_msisdn(msisdn)
     now = ctx.now()
@@ -67,6 +76,8 @@ def create_on_behalf(
                 "check the customer's ID document for this line first",
                 code="IDENTITY_CHECK_REQUIRED",
             )
+        policy = repo.get_brand(uow, line.brand_id).policy
+        needs_code = not id_check_suffices(channel_combos(policy, Channel.AGENT.value))
     actor = f"staff:{staff_id}"
     opened = requests.open_request(
         ctx,
@@ -77,7 +88,12 @@ def create_on_behalf(
         source_ip=source_ip,
         target_form=target_form,
         scope=scope,
+        send_code=needs_code,
     )
+    if session_id is not None:
+        with ctx.uow() as uow:
+            repo.get_request(uow, opened.id, lock=True).agent_session_id = session_id
+            uow.commit()
     state = requests.submit_verification(
         ctx, opened.id, staff_id=staff_id, actor=actor, source_ip=source_ip, scope=scope
     )

@@ -138,23 +138,36 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
         uow.commit()
 
 
-def handle_download_progress(ctx: ServiceContext, progress: DownloadProgress) -> None:
+def handle_download_progress(
+    ctx: ServiceContext,
+    progress: DownloadProgress,
+    *,
+    brands: frozenset[str] | None = None,
+    via: str | None = None,
+) -> None:
     """handleDownloadProgressInfo from the SM-DP+ (idempotent: it may be repeated).
 
     Point 4 success on a ready request records the install and enqueues the
     cut-over; point 4 failure records it so the customer can reissue.
+    ``brands``: the brand ids the calling SM-DP+ serves (None: all); an ICCID
+    of another brand is NotFound, exactly like one nobody ordered, and nothing
+    changes. ``via``: how the caller was authenticated (audited).
     """
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.find_request_by_new_iccid(uow, progress.iccid, lock=True)
         if req is None:
             raise NotFound("no replacement request for that ICCID", code="ICCID_UNKNOWN")
+        if brands is not None and req.brand_id not in brands:
+            raise NotFound("no replacement request for that ICCID", code="ICCID_OTHER_BRAND")
         ok = progress.status in ("Executed-Success", "Executed-WithWarning")
-        detail = {
+        detail: dict[str, object] = {
             "point": progress.notification_point_id,
             "status": progress.status,
             "smdp": progress.smdp_id,
         }
+        if via is not None:
+            detail["via"] = via
         if progress.notification_point_id == INSTALLED and ok:
             record_installed(uow, req, at=now)
         elif progress.notification_point_id == INSTALLED:
@@ -246,6 +259,8 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
             uow.flush()  # free the line's bound slot before the new SIM takes it
         new = repo.get_sim(uow, req.new_iccid, lock=True)
         new.set_state(SimState.ACTIVE, line_id=req.line_id)
+        # A number that had no SIM (a line separation of a reserved number) has one now.
+        repo.get_line(uow, req.line_id).first_sim_bound()
         uow.session.add(
             SimChange(
                 id=new_id(),

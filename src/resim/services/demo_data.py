@@ -8,7 +8,7 @@ pairs. No real operator is named.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from resim.domain.policy import BrandPolicy, FeeRule
 from resim.domain.verification import email_code_alone
@@ -101,6 +101,9 @@ DEMO_BRANDS = (
                 fee=FeeRule(amount_minor=1000),
                 camara_monitored_days=30,
                 courier_fee_minor=500,
+                # Shows the other hand-over and the two-person unfreeze (issue 12).
+                agent_esim_handoff="email",
+                unfreeze_reviewers=2,
                 risk_rules=DEMO_RISK_RULES,
                 missing_signal=DEMO_MISSING_SIGNAL,
             ),
@@ -153,6 +156,8 @@ class DemoData:
 
     lines: list[DemoLine]
     stock: dict[str, list[str]]  # brand id -> ICCIDs of eSIM profile stock
+    # numbers that have no SIM yet (reserved, or ported in and not activated)
+    numbers_without_sim: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- demo identities

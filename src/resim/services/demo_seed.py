@@ -18,6 +18,10 @@ examples and the end-to-end tests rely on it):
   it is held for a reviewer: ``lines[0]`` is the walkthrough's Danish line.
 - ``pin`` is the clear PIN (one per data set) for a brand whose policy asks
   for one, else None. ``stock`` lists each brand's eSIM profiles in stock.
+- ``numbers_without_sim``: two numbers per brand that have no SIM yet (one
+  reserved, one "ported in, not yet activated": the same state to resim), held
+  by the brand's second customer. CAMARA retrieve-date answers
+  ``latestSimChange: null`` for them; a replacement is refused.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from resim.adapters.db import orm
 from resim.domain.model import LineStatus, SimForm
 from resim.services import seed
 from resim.services.context import ServiceContext
-from resim.services.demo_catalog import iccid_for, imsi_for
+from resim.services.demo_catalog import iccid_for, imsi_for, msisdn_for
 from resim.services.demo_data import DEMO_BRANDS, DemoData, DemoLine
 from resim.services.demo_generator import CURRENT, RETIRED, STOCK, generate
 from resim.services.onboarding import import_dir
@@ -82,7 +86,9 @@ def seed_demo(
                 )
         customers, emails = _customers(out)
         stock = _stock(out)
+        generated = _lines_per_brand(out)
     _add_cards(ctx, stock_per_brand // 4)
+    without_sim = _numbers_without_sim(ctx, customers, generated, seed_value)
     pins = {b.spec.id: report.pin if b.spec.policy.require_pin else None for b in DEMO_BRANDS}
     lines: list[DemoLine] = []
     first_of_brand: list[str] = []
@@ -95,7 +101,7 @@ def seed_demo(
             for row in mine
         )
     _email_changed_lately(ctx, first_of_brand)
-    return DemoData(lines=lines, stock=stock)
+    return DemoData(lines=lines, stock=stock, numbers_without_sim=without_sim)
 
 
 def _add_cards(ctx: ServiceContext, per_brand: int) -> None:
@@ -106,6 +112,37 @@ def _add_cards(ctx: ServiceContext, per_brand: int) -> None:
         seed.add_stock(
             ctx, brand_id=brand.spec.id, profile_type="card", profiles=cards, form=SimForm.PHYSICAL
         )
+
+
+def _lines_per_brand(out: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in _read(out / "lines.csv"):
+        counts[r["brand_id"]] = counts.get(r["brand_id"], 0) + 1
+    return counts
+
+
+def _numbers_without_sim(
+    ctx: ServiceContext, customers: list[_Row], generated: dict[str, int], seed_value: int
+) -> list[str]:
+    """Two numbers per brand with no SIM yet, after the generated ones (distinct indexes
+    of the brand's number blocks, so never a generated line's number)."""
+    numbers: list[str] = []
+    for brand in DEMO_BRANDS:
+        mine = [row for row in customers if row.brand_id == brand.spec.id]
+        if len(mine) < 2:
+            continue
+        first = generated.get(brand.spec.id, 0)
+        for k in range(2):
+            msisdn = msisdn_for(brand.spec.country, first + k, seed=seed_value)
+            seed.add_number_without_sim(
+                ctx,
+                brand_id=brand.spec.id,
+                subscriber_id=mine[1].subscriber_id,
+                msisdn=msisdn,
+                actor="demo",
+            )
+            numbers.append(msisdn)
+    return numbers
 
 
 def _read(path: Path) -> list[dict[str, str]]:

@@ -153,9 +153,10 @@ REQUEST_NOTICES = frozenset(
         "card_dispatched",
         "replacement_completed",
         "replacement_failed",
+        "request_taken_over",
     }
 )
-LINE_NOTICES = frozenset({"lock_on", "unlock_requested", "unlock_effective"})
+LINE_NOTICES = frozenset({"lock_on", "unlock_requested", "unlock_effective", "account_unfrozen"})
 
 
 def not_me_token(ctx: ServiceContext, request_id: str) -> str:

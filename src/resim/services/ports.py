@@ -109,6 +109,20 @@ class SmdpStatusQuery(Protocol):
 
 
 @dataclass(frozen=True)
+class CallbackPeer:
+    """Who sent an ES2+ callback, as the HTTP edge authenticated it.
+
+    ``via``: ``client-certificate`` (mutual TLS) or ``bearer-token``.
+    ``brands``: the brand ids whose ICCIDs this SM-DP+ may report on; None:
+    every brand (one SM-DP+ for the whole operator).
+    """
+
+    requester_id: str
+    via: str
+    brands: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class DownloadProgress:
     """One handleDownloadProgressInfo notification, parsed and validated."""
 

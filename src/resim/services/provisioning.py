@@ -67,12 +67,17 @@ def provision(ctx: ServiceContext, job: JobRecord) -> None:
         job,
         "es2.confirmOrder",
         lambda cid: ctx.smdp.confirm_order(
-            call_id=cid, iccid=iccid, release_flag=True, matching_id=matching_id, eid=eid
+            call_id=cid, iccid=iccid, release_flag=True, matching_id=matching_id or None, eid=eid
         ),
     )
-    if confirmed is not None and confirmed.smdp_address:
-        smdp_address = confirmed.smdp_address
-    _mark_ready(ctx, job.request_id, smdp_address)
+    answered: str | None = None
+    if confirmed is not None:
+        smdp_address = confirmed.smdp_address or smdp_address
+        # The SM-DP+'s answer is the MatchingID it will match (SGP.22 5.3.2); it
+        # may be empty (SGP.22 4.1: an EID-bound order), and that is valid.
+        answered = confirmed.matching_id
+        redaction.tell(answered)
+    _mark_ready(ctx, job.request_id, smdp_address, answered)
 
 
 def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
@@ -270,7 +275,11 @@ def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
         return still
 
 
-def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None:
+def _mark_ready(
+    ctx: ServiceContext, request_id: str, smdp_address: str, matching_id: str | None = None
+) -> None:
+    """Ready: the activation code, sealed, from the address and the MatchingID
+    (``matching_id``: the SM-DP+'s answer, when it differs from ours)."""
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
@@ -283,6 +292,16 @@ def _mark_ready(ctx: ServiceContext, request_id: str, smdp_address: str) -> None
             uow.commit()
             return
         req.smdp_step = "confirmed"
+        if matching_id is not None and matching_id != req.matching_id:
+            req.matching_id = matching_id  # sealed at rest like ours, even when empty
+            uow.audit(
+                at=now,
+                actor="worker",
+                action="esim.matching_id_from_smdp",
+                object_type="request",
+                object_id=req.id,
+                detail={"empty": matching_id == ""},
+            )
         assert req.matching_id is not None
         code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=req.matching_id)
         brand = repo.get_brand(uow, req.brand_id)
@@ -340,7 +359,8 @@ def cancel_order(ctx: ServiceContext, job: JobRecord) -> None:
         confirmed = req is None or req.smdp_step == "confirmed"
         # Our MatchingID exists at the SM-DP+ only once confirmOrder took effect;
         # naming it for an order never confirmed is refused (8.2.6/3.8).
-        matching_id = req.matching_id if req and confirmed else None
+        # An empty MatchingID (the SM-DP+'s own, SGP.22 4.1) is named by not naming one.
+        matching_id = (req.matching_id or None) if req and confirmed else None
     given = _withdrawn_matching_id(ctx, job)
     if given is not None:
         confirmed, matching_id = True, given

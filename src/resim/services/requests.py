@@ -75,8 +75,12 @@ def open_request(
     target_form: str | None = None,
     delivery_mode: str | None = None,
     scope: Scope = UNRESTRICTED,
+    send_code: bool = True,
 ) -> OpenedRequest:
     """Open a replacement request and send the one-time code to the e-mail on file.
+
+    ``send_code=False``: no code is made or sent, for a request its opener
+    verifies at once without one (an agent's ID-document check, issue 12).
 
     A line out of the caller's ``scope`` (another brand's) is NotFound (LINE_NOT_FOUND).
 
@@ -115,7 +119,13 @@ def open_request(
         delivery_mode=delivery_mode,
     )
     return open_parsed(
-        ctx, spec, actor=actor, source_ip=source_ip, lock_override=lock_override, scope=scope
+        ctx,
+        spec,
+        actor=actor,
+        source_ip=source_ip,
+        lock_override=lock_override,
+        scope=scope,
+        send_code=send_code,
     )
 
 
@@ -165,6 +175,7 @@ def open_parsed(
     source_ip: str | None = None,
     lock_override: locks.LockOverride | None = None,
     scope: Scope = UNRESTRICTED,
+    send_code: bool = True,
 ) -> OpenedRequest:
     """:func:`open_request` after :func:`parse_open`."""
     number, why, via, mode = spec.msisdn, spec.reason, spec.channel, spec.mode
@@ -174,6 +185,12 @@ def open_parsed(
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number, scope=scope)
+        if line.awaiting_sim:
+            raise Refused(
+                "this number has no SIM yet (reserved, or ported in and not activated): "
+                "there is nothing to replace",
+                code="LINE_HAS_NO_SIM",
+            )
         subscriber = repo.get_subscriber(uow, line.subscriber_id)
         if subscriber.replacements_frozen_at is not None:
             raise Refused(
@@ -228,9 +245,10 @@ def open_parsed(
             policy.fee.window_days,
         ) + (policy.courier_fee_minor if mode == DeliveryMode.COURIER else 0)
         request.fee_currency = brand.currency
-        code = new_otp(ctx)
-        request.otp_hash = hash_otp(code, ctx.otp_pepper)
-        request.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
+        code = new_otp(ctx) if send_code else None
+        if code is not None:
+            request.otp_hash = hash_otp(code, ctx.otp_pepper)
+            request.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
         uow.session.add(request)
         try:
             uow.flush()  # the UNIQUE open_line_id decides a race between two openers
@@ -268,16 +286,17 @@ def open_parsed(
             subscriber=subscriber,
             brand=brand,
         )
-        enqueue_mail(
-            ctx,
-            uow,
-            kind="one_time_code",
-            request=request,
-            subscriber=subscriber,
-            brand=brand,
-            context={"ttl_minutes": policy.otp_ttl_minutes},
-            secret_context={"code": code},
-        )
+        if code is not None:
+            enqueue_mail(
+                ctx,
+                uow,
+                kind="one_time_code",
+                request=request,
+                subscriber=subscriber,
+                brand=brand,
+                context={"ttl_minutes": policy.otp_ttl_minutes},
+                secret_context={"code": code},
+            )
         uow.enqueue(
             "request.expire_unverified",
             at=now,

@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from resim.adapters.crypto import hash_secret
+from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_iccid, normalize_imsi, normalize_msisdn
 from resim.domain.model import Brand, Line, Sim, SimForm, SimState, Subscriber
 from resim.domain.policy import BrandPolicy
@@ -165,3 +168,41 @@ def add_stock(
             added += 1
         uow.commit()
     return added
+
+
+def add_number_without_sim(
+    ctx: ServiceContext, *, brand_id: str, subscriber_id: str, msisdn: str, actor: str = "seed"
+) -> str:
+    """A number of ``subscriber_id`` that has no SIM yet (reserved, or ported in and
+    not activated): ``line.awaiting_sim``. Nothing goes to the core network (there is
+    no IMSI to bind). Returns the line id; audited as ``line.reserved``."""
+    number = normalize_msisdn(msisdn)
+    now = ctx.now()
+    with ctx.uow() as uow:
+        subscriber = repo.get_subscriber(uow, subscriber_id)
+        if subscriber.brand_id != brand_id:
+            raise InvalidInput("the subscriber is of another brand", code="BRAND_MISMATCH")
+        exists = uow.session.scalars(sa.select(orm.line.c.id).where(orm.line.c.msisdn == number))
+        if exists.first() is not None:
+            raise Conflict("a line with that number already exists", code="LINE_EXISTS")
+        line_id = new_id()
+        uow.session.add(
+            Line(
+                id=line_id,
+                msisdn=number,
+                subscriber_id=subscriber_id,
+                brand_id=brand_id,
+                created_at=now,
+                awaiting_sim=True,
+            )
+        )
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="line.reserved",
+            object_type="line",
+            object_id=line_id,
+            detail={"awaiting_sim": True},
+        )
+        uow.commit()
+    return line_id

@@ -9,7 +9,15 @@ What counts as a SIM change for a number (sim-swap.yaml, "SIM swap" and
   binding, and
 * a port-in (``line.ported_in_at``): the number came to a new SIM of ours.
 
-The latest of these is "the latest SIM change". A ceased line is not served
+The latest of these is "the latest SIM change". A number that has never had
+a SIM (``line.awaiting_sim``: reserved, ported in and not yet activated) has
+none: no activation, no change. The CAMARA test plan's
+retrieve_sim_swap_date_4_sim_never_associated asks 200 with
+``latestSimChange: null`` for it; ``check`` answers ``swapped: false`` (no SIM
+change in any period). With a legal limit the null answer carries
+``monitoredPeriod`` ("no SIM swap during the monitored period" is true).
+
+A ceased line is not served
 (SERVICE_NOT_APPLICABLE); a number resim does not know is IDENTIFIER_NOT_FOUND.
 
 The brand's legal limit (``BrandPolicy.camara_monitored_days``) bounds both
@@ -38,13 +46,15 @@ from resim.services.ports import Clock
 class LineSwapFacts:
     brand_id: str
     status: str  # LineStatus value
-    activated_at: dt.datetime
+    activated_at: dt.datetime | None  # None: the number has never had a SIM
     latest_change_at: dt.datetime | None  # newest sim_change row for the number
     ported_in_at: dt.datetime | None = None
 
     @property
-    def latest(self) -> dt.datetime:
-        return max(t for t in (self.activated_at, self.latest_change_at, self.ported_in_at) if t)
+    def latest(self) -> dt.datetime | None:
+        """The latest SIM change; None for a number that has never had a SIM."""
+        times = [t for t in (self.activated_at, self.latest_change_at, self.ported_in_at) if t]
+        return max(times) if times else None
 
 
 class SimSwapReader(Protocol):
@@ -59,8 +69,8 @@ class SimSwapReader(Protocol):
 
 @dataclass(frozen=True)
 class LatestChange:
-    at: dt.datetime | None  # None: older than the monitored period
-    monitored_days: int | None  # set when ``at`` is None for that reason
+    at: dt.datetime | None  # None: older than the monitored period, or never a SIM
+    monitored_days: int | None  # the brand's limit, when ``at`` is None and it has one
 
 
 def out_of_range_message(days: int) -> str:
@@ -115,12 +125,16 @@ class SimSwapQueries:
         if days is not None and max_age_hours > days * 24:
             raise InvalidInput(out_of_range_message(days), code="OUT_OF_RANGE")
         since = self._clock.now() - dt.timedelta(hours=max_age_hours)
-        return facts.latest >= since
+        latest = facts.latest
+        return latest is not None and latest >= since
 
     def latest(self, *, msisdn: str) -> LatestChange:
         """The latest SIM change of ``msisdn``, or None beyond the monitored period."""
         facts = self._line(msisdn)
         days = self._days(facts.brand_id)
-        if days is not None and facts.latest < self._clock.now() - dt.timedelta(days=days):
+        latest = facts.latest
+        if latest is None:  # never had a SIM: nothing to report, in any period
             return LatestChange(at=None, monitored_days=days)
-        return LatestChange(at=facts.latest, monitored_days=None)
+        if days is not None and latest < self._clock.now() - dt.timedelta(days=days):
+            return LatestChange(at=None, monitored_days=days)
+        return LatestChange(at=latest, monitored_days=None)

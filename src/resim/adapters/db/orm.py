@@ -76,6 +76,10 @@ subscriber = sa.Table(
     sa.Column("address_changed_at", UtcDateTime),
     sa.Column("replacements_frozen_at", UtcDateTime),
     sa.Column("frozen_reason", sa.String(200)),
+    # Issue 12: the first reviewer's approval of an unfreeze, awaiting a second one.
+    sa.Column("unfreeze_requested_by", sa.String(120)),
+    sa.Column("unfreeze_requested_at", UtcDateTime),
+    sa.Column("unfreeze_reason", sa.String(500)),
     sa.Column("fraud_flags", sa.Integer, nullable=False, default=0),
     sa.Column("known_countries", sa.JSON, nullable=False, default=list),
     sa.Column("known_devices", sa.JSON, nullable=False, default=list),
@@ -104,6 +108,9 @@ line = sa.Table(
     # SEC-05: the e-mail code for unlocking the SIM-change lock (hash only).
     sa.Column("unlock_otp_hash", sa.String(128)),
     sa.Column("unlock_otp_expires_at", UtcDateTime),
+    # Issue 15: a number that has never had a SIM (reserved, ported in and not yet
+    # activated). False for every line that was ever bound to a SIM.
+    sa.Column("awaiting_sim", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
 sim = sa.Table(
@@ -176,6 +183,8 @@ replacement_request = sa.Table(
     sa.Column("failure_code", sa.String(64)),
     sa.Column("failure_reason", sa.Text),
     sa.Column("not_me_token_hash", sa.String(128), unique=True),
+    # Issue 12: the console session that opened or took over the request (hand-over screen).
+    sa.Column("agent_session_id", sa.String(40)),
     sa.Column("delivery_mode", _enum(model.DeliveryMode, "delivery_mode")),
     sa.Column("dispatched_at", UtcDateTime),
     sa.Column("shipment_ref", sa.String(64)),
@@ -354,6 +363,18 @@ external_call = sa.Table(
 # (``client_id``, the access token's client) sees only its own rows. The sink's
 # access token is a secret of the relying party: encrypted at rest, never
 # returned, never logged.
+# One token bucket per CAMARA client, shared by every API process (issue 15):
+# ``tokens`` left at ``at`` (epoch seconds), and whether the last take was
+# granted. Changed only by one atomic upsert (adapters/db/rate_buckets.py).
+camara_rate_bucket = sa.Table(
+    "camara_rate_bucket",
+    metadata,
+    sa.Column("client_id", sa.String(200), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("granted", sa.Boolean, nullable=False),
+)
+
 camara_subscription = sa.Table(
     "camara_subscription",
     metadata,

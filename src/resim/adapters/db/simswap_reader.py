@@ -31,6 +31,7 @@ _FACTS = sa.select(
     _line.c.status,
     _line.c.created_at,
     _line.c.ported_in_at,
+    _line.c.awaiting_sim,
     sa.select(sa.func.max(_change.c.changed_at))
     .where(_change.c.msisdn == _line.c.msisdn)
     .scalar_subquery()
@@ -77,13 +78,12 @@ class SqlSimSwapReader:
             conn.close()  # back to the pool
         if row is None:
             return None
-        brand_id, status, created_at, ported_in_at, latest = row
-        activated = _utc(created_at)
-        assert activated is not None  # NOT NULL
+        brand_id, status, created_at, ported_in_at, awaiting_sim, latest = row
         return LineSwapFacts(
             brand_id=brand_id,
             status=str(status),
-            activated_at=activated,
+            # a number that has never had a SIM was never activated
+            activated_at=None if awaiting_sim else _utc(created_at),
             latest_change_at=_utc(latest),
             ported_in_at=_utc(ported_in_at),
         )

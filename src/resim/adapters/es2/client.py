@@ -5,7 +5,8 @@ instance may be shared by all worker threads. Errors are mapped here and only
 here (see :mod:`resim.adapters.es2.errors` for the tree):
 
 - Failed / Expired in the ES2+ header -> :class:`Es2StatusError`
-  (retryable only for 1.2/4.x);
+  (retryable only for 1.2/4.x); Failed without statusCodeData ->
+  ``ExternalError(code="SMDP_PROTOCOL_ERROR", retryable=False)``;
 - timeout, connection error, HTTP 5xx, 408, 425, 429, a body that is not an
   ES2+ response -> ``ExternalError(code="SMDP_UNAVAILABLE", retryable=True)``;
   a failed TLS handshake (server certificate not trusted, client certificate
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from resim.adapters.es2 import wire
 from resim.adapters.es2.errors import (
     SMDP_HTTP_ERROR,
+    SMDP_PROTOCOL_ERROR,
     SMDP_PROTOCOL_MISMATCH,
     Es2StatusError,
     redact,
@@ -172,7 +174,7 @@ class HttpEs2Client:
         resp = self._call(
             wire.CONFIRM_ORDER, call_id, body, wire.ConfirmOrderResponse, clean, secrets
         )
-        if not resp.matching_id:
+        if resp.matching_id is None:  # mandatory; empty is valid (SGP.22 4.1, EID-bound)
             raise self._bad_response(wire.CONFIRM_ORDER, call_id, "no matchingId")
         return ConfirmOrderResult(
             matching_id=resp.matching_id, smdp_address=resp.smdp_address, eid=resp.eid
@@ -303,6 +305,13 @@ class HttpEs2Client:
             exec_status = header.function_execution_status
             if exec_status.status in (wire.FAILED, wire.EXPIRED):
                 code_data = exec_status.status_code_data
+                if code_data is None and exec_status.status == wire.FAILED:
+                    # A protocol violation, not a passing state: permanent.
+                    raise ExternalError(
+                        f"SM-DP+ answered Failed to {function} without statusCodeData",
+                        retryable=False,
+                        code=SMDP_PROTOCOL_ERROR,
+                    )
                 if code_data is None:
                     raise smdp_unavailable(function, f"{exec_status.status} without statusCodeData")
                 raise Es2StatusError(

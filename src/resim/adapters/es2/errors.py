@@ -13,6 +13,10 @@
                               starting "gsma/rsp/v2."
     └── ExternalError(code="SMDP_HTTP_ERROR", retryable=False)
                               any other 4xx (wrong URL, TLS client refused)
+    └── ExternalError(code="SMDP_PROTOCOL_ERROR", retryable=False)
+                              Failed without statusCodeData: SGP.22 6.5.1.2
+                              makes it mandatory when the status is Failed; a
+                              peer that omits it will omit it again on a retry
 
 Messages never carry the confirmation code or the matching ID: the client
 redacts them from the peer's free-text message before it builds the error.
@@ -57,6 +61,7 @@ STATUS_CODES: dict[tuple[str, str], StatusCodeInfo] = {
 SMDP_UNAVAILABLE = "SMDP_UNAVAILABLE"
 SMDP_PROTOCOL_MISMATCH = "SMDP_PROTOCOL_MISMATCH"
 SMDP_HTTP_ERROR = "SMDP_HTTP_ERROR"
+SMDP_PROTOCOL_ERROR = "SMDP_PROTOCOL_ERROR"
 
 
 def is_retryable_status(subject_code: str, reason_code: str) -> bool:

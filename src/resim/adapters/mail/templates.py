@@ -94,10 +94,13 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
     "replacement_rejected": _NOTICE,
     "replacement_failed": _NOTICE,
     "held_for_review": _NOTICE,
+    "request_taken_over": _NOTICE,
     # SIM-change lock of a line (SEC-05): about the line, not a request.
     "lock_on": _PEOPLE,
     "unlock_requested": {**_PEOPLE, "effective_at": dt.datetime},
     "unlock_effective": _PEOPLE,
+    # Issue 12: a reviewer lifted the freeze on the account (told on the line).
+    "account_unfrozen": _PEOPLE,
 }
 """Every kind of customer mail and the context keys (with types) its templates receive."""
 
@@ -134,8 +137,10 @@ SMS_KINDS: Mapping[str, Mapping[str, type]] = {
             "card_dispatched",
             "replacement_completed",
             "replacement_failed",
+            "request_taken_over",
         )
     },
+    "account_unfrozen": {"brand_name": str, "msisdn_masked": str},
     "lock_on": {"brand_name": str, "msisdn_masked": str},
     "unlock_requested": {"brand_name": str, "msisdn_masked": str, "effective_at": dt.datetime},
     "unlock_effective": {"brand_name": str, "msisdn_masked": str},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +11,10 @@ from fastapi.responses import JSONResponse, Response
 
 from resim import __version__
 from resim.adapters.db.migrate import head_revision
+from resim.adapters.es2.peers import CertificatePeers
 from resim.adapters.events.capture import SinkCapture
 from resim.entrypoints.api import (
+    routes_agents,
     routes_identity,
     routes_lines,
     routes_public,
@@ -27,7 +28,7 @@ from resim.entrypoints.api.forwarded import ProxyHeadersMiddleware, networks
 from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
 from resim.entrypoints.camara.subscriptions import demo_events_router, install_subscriptions
-from resim.entrypoints.es2_callback import build_es2_callback_router
+from resim.entrypoints.es2_callback import CallbackAuth, build_es2_callback_router
 from resim.entrypoints.web import (
     common,
     portal,
@@ -44,6 +45,8 @@ from resim.services.cutover import handle_download_progress
 class ApiConfig:
     smdp_id: str = "smdp-emulator"
     callback_token: str = ""
+    # ES2+ callbacks by client certificate (mutual TLS); set: the token is not accepted
+    callback_certificates: CertificatePeers | None = None
     mail_capture_dir: Path | None = None
     sms_capture_dir: Path | None = None
     # CAMARA token verification and limits (bootstrap.build_camara); None: closed (all 401)
@@ -73,24 +76,26 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     )
     install_error_handlers(app)
     install_metrics(app, ctx, token=config.metrics_token)
-    mount_camara(app, config.camara or closed_runtime(ctx.clock))
+    camara = config.camara or closed_runtime(ctx.clock)
+    mount_camara(app, camara)
 
-    def authenticate(authorization: str | None, requester: str) -> bool:
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        return (
-            bool(config.callback_token)
-            and hmac.compare_digest(given, config.callback_token)
-            and requester == config.smdp_id
-        )
-
+    authenticate = CallbackAuth(
+        certificates=config.callback_certificates,
+        token=config.callback_token,
+        token_requester=config.smdp_id,
+    )
     app.include_router(
         build_es2_callback_router(
-            lambda progress: handle_download_progress(ctx, progress), authenticate
+            lambda progress, peer: handle_download_progress(
+                ctx, progress, brands=peer.brands, via=peer.via
+            ),
+            authenticate,
         ),
         dependencies=[declared("smdp")],
     )
     app.include_router(routes_requests.router)
     app.include_router(routes_lines.router)
+    app.include_router(routes_agents.router)
     app.include_router(routes_verification.router)
     app.include_router(routes_identity.router)
     app.include_router(common.static_router())
@@ -98,7 +103,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(portal_verify.router)
     app.include_router(portal_status.router)
     app.include_router(portal_continue.router)
-    install_subscriptions(app)
+    install_subscriptions(app, camara.version)
     if config.sink_capture is not None:
         app.include_router(demo_events_router(config.sink_capture))
     if config.mail_capture_dir is not None:

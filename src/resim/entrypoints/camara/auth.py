@@ -31,7 +31,7 @@ from fastapi import Depends, Request
 from resim.entrypoints.camara.errors import CamaraError
 
 if TYPE_CHECKING:
-    from resim.entrypoints.camara.ratelimit import RateLimiter
+    from resim.entrypoints.camara.ratelimit import Limiter
     from resim.entrypoints.camara.tokens import TokenVerifier
 
 ACCESS_RULE = "camara"
@@ -55,7 +55,7 @@ class CamaraAccess:
     """What the CAMARA dependencies need at run time (``app.state.camara_access``)."""
 
     verifier: TokenVerifier
-    limiter: RateLimiter
+    limiter: Limiter
     required_purpose: str | None = None
 
 
@@ -87,7 +87,11 @@ def camara_caller(*scope_sets: frozenset[str]) -> Any:
         caller = access.verifier.cached(token)
         if caller is None:  # a first sight may fetch the JWKS: not on the event loop
             caller = await anyio.to_thread.run_sync(access.verifier.verify, token)
-        wait = access.limiter.take(caller.client_id)
+        limiter = access.limiter
+        if limiter.shared:  # a database statement that may wait for a lock
+            wait = await anyio.to_thread.run_sync(limiter.take, caller.client_id)
+        else:
+            wait = limiter.take(caller.client_id)
         if wait is not None:
             raise CamaraError(
                 429,

@@ -94,6 +94,8 @@ def _validation_message(exc: RequestValidationError) -> str:
         kind = str(err.get("type", "invalid"))
         if kind in ("json_invalid", "model_attributes_type", "dict_type", "model_type"):
             problems.append("the request body is not a JSON object")
+        elif kind == "extra_forbidden":  # 2.2 strictness; the name is not echoed
+            problems.append("the request body has a property the schema does not define")
         elif kind == "missing" and where == "body":
             problems.append("the request body is required")
         else:

@@ -21,8 +21,9 @@ from resim.entrypoints.api.access import allow
 from resim.entrypoints.camara.auth import CamaraAccess
 from resim.entrypoints.camara.errors import install_camara_errors
 from resim.entrypoints.camara.ratelimit import RateLimiter
-from resim.entrypoints.camara.simswap import PREFIX, build_simswap_router
+from resim.entrypoints.camara.simswap import build_simswap_router
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
+from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.services.ports import Clock
 from resim.services.simswap import SimSwapQueries
 
@@ -34,6 +35,7 @@ class CamaraRuntime:
     access: CamaraAccess
     issuer: LocalTokenIssuer | None = None  # resim's own issuer: its JWKS is served
     simswap: SimSwapQueries | None = None  # None: the SIM Swap operations answer 503
+    version: CamaraVersion = V2_1  # RESIM_CAMARA_VERSION, chosen by the composition root
 
 
 def closed_runtime(clock: Clock) -> CamaraRuntime:
@@ -57,7 +59,9 @@ def mount_camara(app: FastAPI, runtime: CamaraRuntime) -> None:
         authorization server issues the tokens)."""
         return document
 
-    install_camara_errors(app, (PREFIX + "/",))
+    install_camara_errors(app, (runtime.version.simswap_prefix + "/",))
     app.include_router(
-        build_simswap_router(runtime.simswap, getattr(app.state, "metrics_registry", None))
+        build_simswap_router(
+            runtime.simswap, getattr(app.state, "metrics_registry", None), runtime.version
+        )
     )

@@ -1,6 +1,10 @@
 """CAMARA SIM Swap 2.1.0: ``POST /sim-swap/v2/check`` and ``POST /sim-swap/v2/retrieve-date``.
 
-Normative: ``spec/sim-swap.yaml`` (served at ``/sim-swap/v2/openapi.yaml``).
+Normative: ``spec/sim-swap.yaml`` (served at ``/sim-swap/v2/openapi.yaml``). With
+``RESIM_CAMARA_VERSION=2.2`` the same operations at ``/sim-swap/v2rc3`` follow
+``spec/2.2/sim-swap.yaml``: a property the schema does not name, at any depth, is
+400 INVALID_ARGUMENT, and ``monitoredPeriod`` is at most 999 days
+(``entrypoints.camara.versions``).
 Thin: resolve the number (token or body), ask :class:`SimSwapQueries`, render.
 
 * 2-legged token: ``phoneNumber`` required, else 422 MISSING_IDENTIFIER;
@@ -11,7 +15,8 @@ Thin: resolve the number (token or body), ask :class:`SimSwapQueries`, render.
   INVALID_ARGUMENT; above the brand's legal limit: 400 OUT_OF_RANGE naming it.
 * Unknown number: 404 IDENTIFIER_NOT_FOUND; ceased line: 422
   SERVICE_NOT_APPLICABLE.
-* Properties the schema does not name are ignored (the schema allows them).
+* Properties the schema does not name are ignored in 2.1 (the schema allows
+  them), refused in 2.2 ("Request body strictness").
 
 Hot path (docs/camara.md, "Performance"): the handlers are ``async`` and make
 their one indexed read on the event loop (tens to a few hundred microseconds)
@@ -24,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -44,11 +48,12 @@ from pydantic import (
 from resim.entrypoints.api.access import allow
 from resim.entrypoints.camara.auth import CamaraCaller, camara_caller
 from resim.entrypoints.camara.errors import CamaraError
+from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.errors import InvalidInput, NotFound, Refused, ResimError
 from resim.services.simswap import SimSwapQueries
 
-PREFIX = "/sim-swap/v2"
-SPEC = Path(__file__).parent / "spec" / "sim-swap.yaml"
+PREFIX = V2_1.simswap_prefix
+SPEC = V2_1.simswap_spec
 PHONE_PATTERN = r"^\+[1-9][0-9]{4,14}$"
 CHECK_SCOPES = (frozenset({"sim-swap:check"}), frozenset({"sim-swap"}))
 RETRIEVE_SCOPES = (frozenset({"sim-swap:retrieve-date"}), frozenset({"sim-swap"}))
@@ -73,7 +78,15 @@ class CreateCheckSimSwap(CreateSimSwapDate):
     maxAge: StrictInt = 240
 
 
-Body = TypeVar("Body", CreateCheckSimSwap, CreateSimSwapDate)
+class StrictSimSwapDate(CreateSimSwapDate):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StrictCheckSimSwap(CreateCheckSimSwap):
+    model_config = ConfigDict(extra="forbid")
+
+
+Body = TypeVar("Body", CreateCheckSimSwap, CreateSimSwapDate, StrictCheckSimSwap, StrictSimSwapDate)
 
 
 async def parse_body(request: Request, model: type[Body]) -> Body:
@@ -125,16 +138,24 @@ def rfc3339(at: dt.datetime) -> str:
 
 
 def build_simswap_router(
-    queries: SimSwapQueries | None, registry: CollectorRegistry | None = None
+    queries: SimSwapQueries | None,
+    registry: CollectorRegistry | None = None,
+    version: CamaraVersion = V2_1,
 ) -> APIRouter:
-    """The two operations; ``queries`` None (CAMARA not configured): 503 after auth."""
+    """The two operations at ``version``'s base path; ``queries`` None (CAMARA not
+    configured): 503 after auth."""
+    check_model: type[CreateCheckSimSwap] = (
+        StrictCheckSimSwap if version.strict else CreateCheckSimSwap
+    )
+    date_model: type[CreateSimSwapDate] = StrictSimSwapDate if version.strict else CreateSimSwapDate
+    most_days = version.max_monitored_days
     answers = Counter(
         "resim_camara_answers",
         "CAMARA SIM Swap answers by operation and outcome (no audit row per read)",
         ["operation", "outcome"],
         registry=registry,
     )
-    router = APIRouter(prefix=PREFIX, tags=["camara"], include_in_schema=False)
+    router = APIRouter(prefix=version.simswap_prefix, tags=["camara"], include_in_schema=False)
 
     def ready() -> SimSwapQueries:
         if queries is None:
@@ -146,7 +167,7 @@ def build_simswap_router(
         request: Request,
         caller: Annotated[CamaraCaller, camara_caller(*CHECK_SCOPES)],
     ) -> Response:
-        body = await parse_body(request, CreateCheckSimSwap)
+        body = await parse_body(request, check_model)
         if body.maxAge > 2400:
             answers.labels("check", "OUT_OF_RANGE").inc()
             raise CamaraError(400, "OUT_OF_RANGE", "maxAge cannot exceed 2400 hours.")
@@ -170,7 +191,7 @@ def build_simswap_router(
         request: Request,
         caller: Annotated[CamaraCaller, camara_caller(*RETRIEVE_SCOPES)],
     ) -> Response:
-        body = await parse_body(request, CreateSimSwapDate)
+        body = await parse_body(request, date_model)
         try:
             msisdn = subject_number(caller, body.phoneNumber)
             latest = ready().latest(msisdn=msisdn)
@@ -183,13 +204,17 @@ def build_simswap_router(
         answer: dict[str, Any]
         if latest.at is None:
             answers.labels("retrieve-date", "null").inc()
-            answer = {"latestSimChange": None, "monitoredPeriod": latest.monitored_days}
+            answer = {"latestSimChange": None}
+            if latest.monitored_days is not None:
+                days = latest.monitored_days
+                # 2.2: 1..999. "No swap in the last D days" (D > 999) implies none in 999.
+                answer["monitoredPeriod"] = min(days, most_days) if most_days else days
         else:
             answers.labels("retrieve-date", "date").inc()
             answer = {"latestSimChange": rfc3339(latest.at)}
         return Response(json.dumps(answer).encode(), media_type=JSON)
 
-    spec = SPEC.read_bytes()
+    spec = version.simswap_spec.read_bytes()
 
     @router.get("/openapi.yaml", dependencies=[allow("anyone")])
     def openapi(_request: Request) -> Response:

@@ -55,6 +55,10 @@ BY_CODE: dict[str, str] = {
     "NO_VERIFICATION_METHOD": N_(
         "We cannot confirm who you are online. Please visit a store with an identity document."
     ),
+    "LINE_HAS_NO_SIM": N_(
+        "This number has no SIM yet, so there is nothing to replace. "
+        "It gets its SIM when it is activated; contact us if that is taking too long."
+    ),
     "INVALID_REASON": N_("Choose why you need a new SIM."),
     "INVALID_EID": N_("An EID has 32 digits. Leave the field empty if you are not sure."),
     "VERIFICATION_FAILED": N_("That did not match. Attempts left: %(left)s."),

@@ -6,6 +6,10 @@ SIM state ``active`` (``suspended`` for a suspended line), ``line_id`` and
 ``bound_line_id`` set; the core network gets the IMSI with the number (see
 :mod:`resim.services.onboarding.corebind`). A ceased line keeps its last SIM
 for history: state ``retired``, ``line_id`` set, not bound, not in the core.
+
+An active line with an empty ``iccid`` is a number that has never had a SIM
+(reserved, or ported in and not yet activated: ``line.awaiting_sim``); it is
+not put in the core network. Suspended and ceased lines must name their SIM.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class _Have(NamedTuple):
     brand_id: str
     status: str
     created_at: dt.datetime
+    awaiting_sim: bool
 
 
 class _SimHave(NamedTuple):
@@ -61,7 +66,7 @@ class _SimHave(NamedTuple):
 class Lines(Kind):
     name = "lines"
     columns = formats.COLUMNS["lines"]
-    required = ("msisdn", "subscriber_id", "brand_id", "iccid")
+    required = ("msisdn", "subscriber_id", "brand_id", "iccid")  # columns; a cell may be empty
     unique = ("msisdn", "iccid")
 
     def parse(self, cells: Cells, env: Env) -> Rec | None:
@@ -74,7 +79,7 @@ class Lines(Kind):
             "subscriber_id": cells.get("subscriber_id", fields.account_id, required=True),
             "brand_id": cells.cells.get("brand_id"),
             "status": status,
-            "iccid": cells.get("iccid", fields.iccid, required=True),
+            "iccid": cells.get("iccid", fields.iccid, required=status != LineStatus.ACTIVE),
             "created_at": cells.get("created_at", fields.aware_time),
         }
         return None if cells.errors else rec
@@ -92,14 +97,14 @@ class Lines(Kind):
         sims = {
             r[0]: _SimHave(*r)
             for r in bulk.select_in(
-                conn, _sim, _SimHave._fields, "iccid", [r["iccid"] for r in recs]
+                conn, _sim, _SimHave._fields, "iccid", [r["iccid"] for r in recs if r["iccid"]]
             )
         }
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
             line = lines.get(rec["msisdn"])
-            sim = sims.get(rec["iccid"])
+            sim = sims.get(rec["iccid"]) if rec["iccid"] else None
             if line is not None:
                 out.append(_compare(rec, line, sim))
                 continue
@@ -115,6 +120,8 @@ class Lines(Kind):
                 )
             elif sub_brand != rec["brand_id"]:
                 out.append(rejected(rec, "subscriber_id", "subscriber is of another brand"))
+            elif rec["iccid"] is None:
+                out.append(NEW)  # a number without a SIM
             elif sim_brand is None:
                 out.append(unresolved(rec, "iccid", "no such SIM (import sims first)"))
             elif sim_brand != rec["brand_id"]:
@@ -140,7 +147,7 @@ class Lines(Kind):
         with ctx.uow() as uow:
             conn = uow.session.connection()
             imsis = dict(bulk.select_in(conn, _sim, ("iccid", "imsi"), "iccid",
-                                        [r["iccid"] for r in recs]))  # fmt: skip
+                                        [r["iccid"] for r in recs if r["iccid"]]))  # fmt: skip
         corebind.bind(
             ctx.core,
             [
@@ -150,7 +157,7 @@ class Lines(Kind):
                     enabled=r["status"] == LineStatus.ACTIVE,
                 )
                 for r in recs
-                if r["status"] != LineStatus.CEASED
+                if r["status"] != LineStatus.CEASED and r["iccid"]
             ],
         )
 
@@ -162,10 +169,10 @@ class Lines(Kind):
             conn,
             _line,
             ("id", "msisdn", "subscriber_id", "brand_id", "status", "created_at",
-             "sim_change_locked"),
+             "sim_change_locked", "awaiting_sim"),
             [
                 (line_id, r["msisdn"], r["subscriber_id"], r["brand_id"], r["status"],
-                 r["created_at"] or env.now, False)
+                 r["created_at"] or env.now, False, not r["iccid"])
                 for line_id, r in zip(ids, recs, strict=True)
             ],
         )  # fmt: skip
@@ -182,6 +189,7 @@ class Lines(Kind):
                     r["iccid"],
                 )
                 for line_id, r in zip(ids, recs, strict=True)
+                if r["iccid"]
             ],
         )
 
@@ -192,6 +200,10 @@ def _compare(rec: Rec, line: Any, sim: Any) -> Verdict:
             return conflict(rec, name, "line exists with a different value")
     if rec["created_at"] is not None and line.created_at != rec["created_at"]:
         return conflict(rec, "created_at", "line exists with a different value")
+    if rec["iccid"] is None:
+        if line.awaiting_sim:
+            return UNCHANGED
+        return conflict(rec, "iccid", "line exists with a current SIM")
     if sim is None or sim.line_id != line.id:
         return conflict(rec, "iccid", "line exists with another current SIM")
     if rec["status"] != LineStatus.CEASED and sim.state not in BOUND_SIM_STATES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from resim.entrypoints.web.console.pages import ConsolePageError, page_error_handler
+from resim.entrypoints.web.console.routes_agents import router as agents_router
 from resim.entrypoints.web.console.routes_dashboard import router as dashboard_router
 from resim.entrypoints.web.console.routes_lines import router as lines_router
 from resim.entrypoints.web.console.routes_requests import router as requests_router
@@ -18,4 +19,5 @@ def install_console(app: FastAPI) -> None:
     app.add_exception_handler(ConsolePageError, page_error_handler)  # type: ignore[arg-type]
     app.include_router(lines_router)
     app.include_router(requests_router)
+    app.include_router(agents_router)
     app.include_router(dashboard_router)

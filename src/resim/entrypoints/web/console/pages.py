@@ -17,8 +17,8 @@ A refused token is 400 with a "reload the page" message (not 403: the caller
 may be allowed, the form is stale).
 
 Service errors become pages with the HTTP status the API would use; messages
-the console knows by code are translated (:data:`MESSAGES`), others are shown
-as the service wrote them.
+the console knows by code are translated (:data:`MESSAGES`), others are a
+translated "could not be done" with the code (never the service's English).
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ MESSAGES: dict[str, str] = {
     "REQUEST_NOT_FOUND": N_("No replacement request has that id."),
     "REQUEST_ALREADY_OPEN": N_("This line already has an open replacement request."),
     "LINE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
+    "LINE_HAS_NO_SIM": N_(
+        "This number has no SIM yet (reserved, or ported in and not activated): "
+        "there is nothing to replace."
+    ),
     "TOO_MANY_ATTEMPTS": N_("Too many requests or attempts. Try again later."),
     "INVALID_DOCUMENT_TYPE": N_("Choose the type of document."),
     "INVALID_LAST_DIGITS": N_("Enter exactly the last 4 digits of the document number."),
@@ -99,6 +103,48 @@ MESSAGES: dict[str, str] = {
     "CSRF": N_("This form has expired. Reload the page and try again."),
     "SIGN_IN": N_("Sign in to use the console."),
     "FORBIDDEN": N_("Your role does not allow this page."),
+    "FORM_TOO_LARGE": N_("The form is too large."),
+    "NOT_FOUND": N_("Not found."),
+    # Issue 12: the refusals an agent or reviewer can meet when acting.
+    "ACCOUNT_FROZEN": N_(
+        "New SIMs cannot be requested for this account: it is frozen until a fraud reviewer "
+        "unfreezes it."
+    ),
+    "NOT_FROZEN": N_("This account is not frozen."),
+    "REASON_REQUIRED": N_("Give the reason for unfreezing the account."),
+    "REASON_TOO_LONG": N_("The reason is too long: at most 500 characters."),
+    "SAME_REVIEWER": N_(
+        "You already approved unfreezing this account. A second reviewer must approve."
+    ),
+    "NOT_PENDING": N_(
+        "Only a request still waiting for the customer's verification can be taken over."
+    ),
+    "ID_CHECK_NOT_ENOUGH": N_(
+        "This brand does not accept an ID-document check alone for this request."
+    ),
+    "NO_HANDOVER_SCREEN": N_(
+        "Only an eSIM request an agent opened or took over is shown on the hand-over screen."
+    ),
+    "NOT_YOUR_SCREEN": N_("Only the console session that opened this request shows its eSIM."),
+    "HANDOFF_BY_EMAIL": N_("This brand sends the eSIM link to the customer's e-mail."),
+    "ACTIVATION_NOT_AVAILABLE": N_("The eSIM is not ready, or its code was used or withdrawn."),
+    "REQUEST_CLOSED": N_("This request has already ended."),
+    "ALREADY_INSTALLED": N_(
+        "The new eSIM is already installed; the number is moving to it and the request "
+        "cannot be cancelled."
+    ),
+    "SECOND_PERSON_REQUIRED": N_(
+        "You opened or verified this request, so another person must do this step."
+    ),
+    "NOT_AWAITING_VERIFICATION": N_("This request is not waiting for verification."),
+    "NOT_AWAITING_STEP_UP": N_("This request is not waiting for a stronger verification."),
+    "VERIFICATION_FAILED": N_("The verification did not succeed."),
+    "NO_VERIFICATION_METHOD": N_(
+        "No verification method on file fits this channel; check the customer's ID document."
+    ),
+    "DELIVERY_MODE_NOT_OFFERED": N_("This brand does not offer that delivery."),
+    "AGENT_RATE_LIMIT": N_("You opened as many requests this hour as the brand allows."),
+    "SIM_CHANGE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
     "DASHBOARD_QUERY": N_(
         "The dashboard cannot show this: a period, brand, channel, figure or day in the "
         "address is not valid. Choose them again on the dashboard."
@@ -139,9 +185,20 @@ def from_service(exc: ResimError) -> ConsolePageError:
     return ConsolePageError(_status_of(exc), code, exc.message)
 
 
+# A refusal the console has no words of its own for: said in the caller's language
+# with its code for support, never as the service's English (issue 12).
+UNKNOWN_REFUSAL = N_("This could not be done (reason code %(code)s).")
+
+
 def message_of(locale: str, code: str, fallback: str) -> str:
+    """The console's words for ``code`` in ``locale``; ``fallback`` (the service's
+    English) is never shown: an unknown code gets :data:`UNKNOWN_REFUSAL`."""
+    del fallback
+    gettext = translations(DOMAIN, locale).gettext
     text = MESSAGES.get(code)
-    return translations(DOMAIN, locale).gettext(text) if text else fallback or code
+    if text:
+        return gettext(text)
+    return gettext(UNKNOWN_REFUSAL) % {"code": code or "-"}
 
 
 @dataclass(frozen=True)

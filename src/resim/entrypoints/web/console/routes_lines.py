@@ -34,6 +34,8 @@ STAFF = ("agent", "reviewer", "admin")
 Anyone = Annotated[Caller, staff_page("anyone")]
 Staff = Annotated[Caller, staff_page(*STAFF)]
 Agent = Annotated[Caller, staff_page("agent")]
+# Reviewers open a line to see (and lift) a freeze; its details stay redacted for them.
+LineReaders = Annotated[Caller, staff_page("agent", "reviewer")]
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -115,22 +117,32 @@ def _line_context(view: dict[str, Any] | None, msisdn: str, **extra: Any) -> dic
         "reasons": [r.value for r in Reason],
         "forms": [f.value for f in SimForm],
         "error": None,
+        "done": None,
         **extra,
     }
 
 
 @router.get("/lines")
-async def line(request: Request, caller: Agent, msisdn: str = "") -> Response:
+async def line(request: Request, caller: LineReaders, msisdn: str = "", done: str = "") -> Response:
     """Search by phone number; the view is redacted until this agent checks the ID."""
     number = msisdn.strip()[:32]
     if not number:
         return page(request, caller, "line.html.j2", _line_context(None, ""))
-    return await _show_line(request, caller, number)
+    return await show_line(
+        request, caller, number, done=done if done in ("unfrozen", "approved") else None
+    )
 
 
-async def _show_line(
-    request: Request, caller: Caller, number: str, *, error: str | None = None, status: int = 200
+async def show_line(
+    request: Request,
+    caller: Caller,
+    number: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    done: str | None = None,
 ) -> Response:
+    """The line page for ``number`` (``error``: a refusal to show on it)."""
     try:
         view = await run_in_threadpool(
             console.line_view,
@@ -148,7 +160,7 @@ async def _show_line(
             _line_context(None, number, error=message),
             status=status,
         )
-    context = _line_context(view, number, error=error)
+    context = _line_context(view, number, error=error, done=done)
     return page(request, caller, "line.html.j2", context, status=status)
 
 
@@ -170,7 +182,7 @@ async def identity_check(request: Request, msisdn: str, caller: Agent) -> Respon
         status, message = _error(request, exc)
         if status in (401, 403):
             raise ConsolePageError(status, exc.code or "", exc.message) from None
-        return await _show_line(request, caller, msisdn, error=message, status=status)
+        return await show_line(request, caller, msisdn, error=message, status=status)
     return _see_other(f"/console/lines?msisdn={quote(msisdn)}")
 
 
@@ -181,7 +193,7 @@ async def create_on_behalf(request: Request, msisdn: str, caller: Agent) -> Resp
     reason, form_factor = form.get("reason", ""), form.get("target_form", "")
     if reason not in {r.value for r in Reason} or form_factor not in {f.value for f in SimForm}:
         message = message_of(locale_of(request), "CHOOSE_REASON_FORM", "")
-        return await _show_line(request, caller, msisdn, error=message, status=400)
+        return await show_line(request, caller, msisdn, error=message, status=400)
     try:
         made = await run_in_threadpool(
             console_requests.create_on_behalf,
@@ -192,8 +204,9 @@ async def create_on_behalf(request: Request, msisdn: str, caller: Agent) -> Resp
             target_form=form_factor,
             scope=caller.principal.scope,
             source_ip=caller.principal.source_ip,
+            session_id=caller.principal.session_id,
         )
     except ResimError as exc:
         status, message = _error(request, exc)
-        return await _show_line(request, caller, msisdn, error=message, status=status)
+        return await show_line(request, caller, msisdn, error=message, status=status)
     return _see_other(f"/console/requests/{made.request_id}")

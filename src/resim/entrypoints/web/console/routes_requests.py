@@ -30,7 +30,7 @@ from resim.entrypoints.web.console.pages import (
     staff_page,
 )
 from resim.errors import ResimError
-from resim.services import console_requests, handover, queries, review
+from resim.services import agent_actions, console_requests, handover, queries, review
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Readers = Annotated[Caller, staff_page("agent", "reviewer", "admin")]
@@ -59,6 +59,16 @@ async def _show(
 ) -> Response:
     view = await _view(request, caller, request_id)
     mine = view["actor"] == caller.principal.actor
+    offers = None
+    if caller.role == "agent":
+        offers = await run_in_threadpool(
+            agent_actions.offers,
+            ctx_of(request),
+            staff_id=caller.staff_id,
+            session_id=caller.principal.session_id,
+            request_id=request_id,
+            scope=caller.principal.scope,
+        )
     context = {
         "r": view,
         "error": error,
@@ -68,8 +78,12 @@ async def _show(
         "may_hand_over": caller.role == "agent"
         and view["state"] == "approved"
         and view["delivery_mode"] == "pickup",
+        "agent": offers,  # issue 12: take over, cancel, the hand-over screen
     }
     return page(request, caller, "request.html.j2", context, status=status)
+
+
+show_request_page = _show  # for the pages of routes_agents
 
 
 @router.get("/requests/{request_id}")

@@ -452,3 +452,49 @@ class TestARequestUnderWay:
             assert cancelled.status_code == 303
         assert queries.get_request_view(system.ctx, rid)["state"] == "cancelled"
         assert audit_actions(system, rid).count("request.reconfirmed") == 1
+
+
+class TestAnAgentsEsimSentByMail:
+    def test_the_customer_confirms_online_and_installs_from_the_mail(
+        self, system: System, base_url: str
+    ) -> None:
+        """Issue 12 point 4 with the brand's "email" hand-over: the agent's request was
+        verified by the ID check; at home the customer confirms with the portal's
+        own ways (the e-mail code) and sees the eSIM."""
+        from risk_support import set_policy
+        from test_agents_act import DK, _check, _staff
+
+        from resim.services import console_requests, review
+
+        set_policy(system, agent_esim_handoff="email")
+        msisdn, email, _, _ = add_line(system, 560)
+        agent, second = _staff(system, "a560"), _staff(system, "r560", "reviewer")
+        _check(system, agent, msisdn)
+        made = console_requests.create_on_behalf(
+            system.ctx,
+            staff_id=agent,
+            msisdn=msisdn,
+            reason="device_change",
+            target_form="esim",
+            scope=DK,
+            session_id="s1",
+        )
+        review.review(system.ctx, made.request_id, reviewer=f"staff:{second}", approve_it=True)
+        system.run_jobs()
+        rid = made.request_id
+        [ready_mail] = mails(system, email, "esim_ready")
+        with browser(base_url) as home:
+            status = home.get(home.get(f"/c/{link_of(ready_mail)}").headers["location"])
+            assert "Show my eSIM again" in status.text
+            asked = home.post(
+                f"/portal/requests/{rid}/reconfirm/code", data={"csrf_token": token(status)}
+            )
+            form = home.get(asked.headers["location"])
+            assert 'name="email_otp"' in form.text and "identity document" not in form.text
+            system.run_jobs()
+            ok = home.post(
+                f"/portal/requests/{rid}/reconfirm",
+                data={"combo": "0", "email_otp": system.code_for(email), "csrf_token": token(form)},
+            )
+            assert "resim_session=" in ok.headers["set-cookie"]
+            assert "data:image/png" in home.get(f"/portal/requests/{rid}").text

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from resim.domain.identifiers import mask_msisdn, mask_postal_address, normalize_msisdn
-from resim.domain.model import DeliveryMode
+from resim.domain.model import Channel, DeliveryMode
 from resim.domain.policy import DELIVERY_MODES
 from resim.domain.verification import offered
 from resim.domain.workflow import State
@@ -52,6 +52,8 @@ class PortalRequest:
     address_masked: str | None  # courier: where the card goes, masked
     dispatched_at: dt.datetime | None
     code_pending: bool = False  # an e-mailed code is out and not used yet (never the code)
+    # What confirms on the portal (confirming again: services.reconfirm), whoever opened it
+    online_combos: tuple[tuple[str, ...], ...] = ()
 
     @property
     def uses_email_code(self) -> bool:
@@ -101,6 +103,10 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
             ),
             dispatched_at=req.dispatched_at,
             code_pending=req.otp_hash is not None,
+            online_combos=tuple(
+                tuple(c)
+                for c in offered(channel_combos(policy, Channel.PORTAL.value), facts_of(subscriber))
+            ),
         )
 
 

@@ -9,7 +9,7 @@ or a ready eSIM not installed whose activation code has not expired), and one
 still under way after verification (to cancel it or answer a step-up after the
 session ended, :func:`can_confirm_again`), therefore lets the customer prove
 who they are again with the
-same combinations the brand's policy asks for on the request's channel
+same combinations the brand's policy asks for on the portal
 (SEC-02: never an SMS to the number being replaced), after which the portal
 issues a fresh session bound to the request. Nothing about the request changes
 apart from a new e-mail code; failures count on the same counters as the first
@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 from resim.adapters.crypto import hash_otp
-from resim.domain.model import DeliveryMode, ReplacementRequest
+from resim.domain.model import Channel, DeliveryMode, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import attempts, repo
@@ -139,7 +139,9 @@ def reconfirm(
                 subscriber=repo.get_subscriber(uow, req.subscriber_id),
                 line=repo.get_line(uow, req.line_id),
                 evidence=evidence,
-                combos=channel_combos(policy, req.channel.value),
+                # The customer confirms on the portal now, whoever opened the request
+                # (an agent's eSIM sent by e-mail, issue 12 point 4): its combinations.
+                combos=channel_combos(policy, Channel.PORTAL.value),
                 now=now,
                 source_ip=source_ip,
                 actor="customer",

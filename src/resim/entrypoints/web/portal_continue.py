@@ -24,6 +24,7 @@ the flash cookie (:mod:`.portal_flash`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from fastapi import APIRouter
@@ -131,9 +132,14 @@ async def reconfirm_page(request_id: str, request: Request) -> Response:
     return page(
         request,
         "portal/verify.html.j2",
-        {"req": view, "error": None, "reconfirm": True},
+        {"req": online(view), "error": None, "reconfirm": True},
         here=reconfirm_url(view.id),
     )
+
+
+def online(view: portal.PortalRequest) -> portal.PortalRequest:
+    """The request with the ways to confirm on the portal (services.reconfirm uses them)."""
+    return dataclasses.replace(view, combos=view.online_combos)
 
 
 @router.post("/portal/requests/{request_id}/reconfirm")
@@ -146,7 +152,7 @@ async def reconfirm_identity(request_id: str, request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
         return redirect(request, here, error=PageError(FORM_EXPIRED))
-    given = combo_of(view, form)
+    given = combo_of(online(view), form)
     ctx = ctx_of(request)
     ip = source_ip(request)
     evidence = Evidence(

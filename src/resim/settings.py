@@ -193,8 +193,11 @@ class Settings(BaseSettings):
     job_retention_days: float = Field(7.0, gt=0, le=3650)
     job_prune_interval_seconds: float = Field(3600.0, gt=0)
 
-    # SEC-03: failed verification attempts from one source address per window
-    # (the brand's failure_window_hours) before it is blocked and reviewers alerted.
+    # SEC-03: failed verification attempts (and, counted apart, staff sign-ins) from
+    # one source address per window (the brand's failure_window_hours) before
+    # reviewers are alerted. A ceiling, never a block: one address is often many
+    # people (a shop's Wi-Fi, a carrier NAT); the one who fails is throttled per
+    # request, account and staff member (issue 12, services/attempts.py).
     ip_max_failures: int = Field(50, ge=1)
     # SEC-07 new_country: a CSV of the operator's address ranges -> country
     # (resim.adapters.geo.ranges); a self-service request's country is derived

@@ -166,7 +166,7 @@ def request_link(stack: DemoStack, email: str, timeout: float = 20) -> str:
 
 def continue_from_the_mail(page: Any, stack: DemoStack, email: str) -> None:
     """On "check your e-mail": open the mail's link (to the verify page)."""
-    page.wait_for_url("**/portal/sent")
+    page.wait_for_url("**/portal/sent*")
     page.goto(request_link(stack, email))
     if not page.url.endswith("/verify"):  # an older mail's status link: "Enter the code"
         page.locator("a[href$='/verify']").first.click()

@@ -108,7 +108,7 @@ def customer_says_not_me(browser: Any, stack: DemoStack, line: Any, name: str) -
     page.wait_for_selector("input[name=reason]")
     page.check("#reason-lost")
     page.locator("form[action='/portal/requests'] button[type=submit]").click()
-    page.wait_for_url("**/portal/sent")
+    page.wait_for_url("**/portal/sent*")
     notice = wait_for_mail(stack, line.email, "replacement_requested")
     link = re.search(r"https?://\S+/not-me/[A-Za-z0-9_-]+", notice.text)
     assert link, notice.text
@@ -302,7 +302,7 @@ def test_the_agent_takes_over_a_customers_stuck_request(browser: Any, web_stack:
     customer.wait_for_selector("input[name=reason]")
     customer.check("#reason-lost")
     customer.locator("form[action='/portal/requests'] button[type=submit]").click()
-    customer.wait_for_url("**/portal/sent")
+    customer.wait_for_url("**/portal/sent*")
     customer.context.close()
 
     agent = signed_in_as(browser, web_stack, "agent")

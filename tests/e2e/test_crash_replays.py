@@ -188,35 +188,37 @@ def _downloads(rig: Rig) -> list[str]:
 
 
 class TestTheOldSimOfACancelledLostRequest:
-    def test_comes_back_in_resim_and_in_the_core_network(self, rig: Rig) -> None:
+    """Issue 12: the loss report its verification opened keeps the SIM barred after the
+    cancel, in resim and in the core network, whenever a worker dies."""
+
+    def test_stays_barred_in_resim_and_in_the_core_network(self, rig: Rig) -> None:
         rid, old_iccid, old_imsi = rig.verified("lost")
         rig.run_jobs()
         assert rig.sim_state(old_iccid) == SimState.SUSPENDED
         cancel.cancel(rig.ctx, rid, actor="customer")
         rig.run_jobs()
-        assert ("core.resume_old", "done") in rig.jobs_of(rid)
-        assert rig.sim_state(old_iccid) == SimState.ACTIVE
-        assert rig.core.is_enabled(imsi=old_imsi)
+        assert ("loss.suspend", "done") in rig.jobs_of(rid)
+        assert "core.resume_old" not in {kind for kind, _ in rig.jobs_of(rid)}
+        assert rig.sim_state(old_iccid) == SimState.SUSPENDED
+        assert not rig.core.is_enabled(imsi=old_imsi)
 
-    def test_stays_in_service_when_cancelled_before_the_suspension_ran(self, rig: Rig) -> None:
+    def test_is_barred_even_when_cancelled_before_the_suspension_ran(self, rig: Rig) -> None:
         rid, old_iccid, old_imsi = rig.verified("stolen")
         cancel.cancel(rig.ctx, rid, actor="customer")
         rig.run_jobs()
-        assert rig.sim_state(old_iccid) == SimState.ACTIVE
-        assert rig.core.is_enabled(imsi=old_imsi)
-        assert rig.request(rid).old_sim_suspended is False
+        assert rig.sim_state(old_iccid) == SimState.SUSPENDED
+        assert not rig.core.is_enabled(imsi=old_imsi)
 
-    def test_comes_back_when_cancelled_while_a_killed_worker_had_suspended_it(
-        self, rig: Rig
-    ) -> None:
+    def test_is_recorded_barred_when_a_killed_worker_had_suspended_it(self, rig: Rig) -> None:
         rid, old_iccid, old_imsi = rig.verified("lost")
         rig.ctx.core = _Dying(rig.core, "suspend_imsi", after=True)
         rig.die_in_jobs()
         assert not rig.core.is_enabled(imsi=old_imsi)  # barred, but resim never recorded it
+        assert rig.sim_state(old_iccid) == SimState.ACTIVE
         cancel.cancel(rig.ctx, rid, actor="customer")
         rig.restart()
-        assert rig.sim_state(old_iccid) == SimState.ACTIVE
-        assert rig.core.is_enabled(imsi=old_imsi)
+        assert rig.sim_state(old_iccid) == SimState.SUSPENDED
+        assert not rig.core.is_enabled(imsi=old_imsi)
 
 
 class TestAProvisioningKilledAndThenCancelled:

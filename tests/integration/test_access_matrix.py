@@ -70,6 +70,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
     ("GET", "/v1/lines/{msisdn}/network-refresh"): {"agent", "client:lines:refresh"},
     ("POST", "/v1/identity-checks"): {"agent"},
+    ("GET", "/v1/lines/{msisdn}/loss-report"): {"agent", "client:lines:loss"},
+    ("POST", "/v1/lines/{msisdn}/loss-report"): {"agent", "client:lines:loss"},
+    ("POST", "/v1/lines/{msisdn}/loss-report/code"): {"agent", "client:lines:loss"},
+    ("POST", "/v1/lines/{msisdn}/loss-report/lift"): {"agent", "client:lines:loss"},
     ("GET", "/health"): {"anyone"},
     ("GET", "/ready"): {"anyone"},
     ("GET", "/metrics"): {"metrics"},
@@ -81,6 +85,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/portal/start"): {"anyone"},
     ("POST", "/portal/requests"): {"anyone"},
     ("GET", "/portal/sent"): {"anyone"},
+    ("GET", "/portal/brand/{brand_id}/logo.svg"): {"anyone"},
+    ("GET", "/portal/brand/{brand_id}/style.css"): {"anyone"},
+    ("POST", "/portal/language"): {"anyone"},
     ("GET", "/portal/requests/{request_id}"): {"anyone"},
     ("GET", "/portal/requests/{request_id}/verify"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/verify"): {"anyone"},
@@ -91,6 +98,14 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/portal/requests/{request_id}/reconfirm/code"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/reconfirm"): {"anyone"},
     ("POST", "/portal/requests/{request_id}/activate"): {"anyone"},
+    ("GET", "/portal/lost"): {"anyone"},
+    ("POST", "/portal/lost"): {"anyone"},
+    ("POST", "/portal/lost/code"): {"anyone"},
+    ("GET", "/portal/lost/sent"): {"anyone"},
+    ("GET", "/portal/lost/{line_id}"): {"anyone"},
+    ("POST", "/portal/lost/{line_id}"): {"anyone"},
+    ("POST", "/portal/lost/{line_id}/code"): {"anyone"},
+    ("POST", "/portal/lost/{line_id}/found"): {"anyone"},
     ("GET", "/static/{name}"): {"anyone"},
     ("GET", "/not-me/{token}"): {"anyone"},
     ("POST", "/not-me/{token}"): {"anyone"},
@@ -107,6 +122,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/console/lines"): {"agent", "reviewer"},
     ("POST", "/console/lines/{msisdn}/identity-check"): {"agent"},
     ("POST", "/console/lines/{msisdn}/requests"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/loss-report"): {"agent"},
+    ("POST", "/console/lines/{msisdn}/loss-report/lift"): {"agent"},
     ("GET", "/console/requests/{request_id}"): {"agent", "reviewer", "admin"},
     ("POST", "/console/requests/{request_id}/review"): {"reviewer"},
     ("POST", "/console/requests/{request_id}/handover"): {"agent"},
@@ -124,6 +141,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/requests/{request_id}/take-over"): {"agent"},
     ("POST", "/v1/lines/{msisdn}/unfreeze"): {"reviewer"},
     ("GET", "/v1/alerts"): {"reviewer", "admin"},
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"): {"reviewer", "admin"},
+    ("POST", "/console/alerts/{alert_id}/acknowledge"): {"reviewer", "admin"},
     ("POST", "/sim-swap/v2/check"): {"camara"},
     ("POST", "/sim-swap/v2/retrieve-date"): {"camara"},
     ("GET", "/sim-swap/v2/openapi.yaml"): {"anyone"},
@@ -315,9 +334,14 @@ LISTS = {
     ("GET", "/console/dashboard/requests"),
     ("GET", "/console/dashboard.csv"),
 }
-# Alert lists: tested for tenancy in test_agents_routes.py and test_agents_act.py
+# Alerts: tested for tenancy in test_agents_routes.py and test_agents_act.py
 # (alerts name a subscriber, a request or a staff member, not a brand).
-ALERT_LISTS = {("GET", "/v1/alerts"), ("GET", "/console/alerts")}
+ALERT_LISTS = {
+    ("GET", "/v1/alerts"),
+    ("GET", "/console/alerts"),
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"),
+    ("POST", "/console/alerts/{alert_id}/acknowledge"),
+}
 # Routes naming a line outside their path, and the bodies that make each call reach
 # the service (a body the schema refuses would answer 422 before any look-up).
 NAMED_IN_QUERY_OR_BODY = {
@@ -337,6 +361,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
             "last_digits": "1234",
         },
         "/console/lines/{msisdn}/requests": {"reason": "lost", "target_form": "esim"},
+        "/console/lines/{msisdn}/loss-report": {"reason": "lost"},
         "/console/requests/{request_id}/review": {"decision": "approve"},
         "/console/requests/{request_id}/handover": {"iccid": "89450100000000000001"},
         "/console/lines/{msisdn}/unfreeze": {"reason": "checked with the customer"},
@@ -350,6 +375,7 @@ def _call_of(method: str, path: str, target: Any) -> tuple[str, dict[str, Any]]:
         },
         "/v1/requests/{request_id}/review": {"decision": "approve"},
         "/v1/requests/{request_id}/verification": {"otp": "000000"},
+        "/v1/lines/{msisdn}/loss-report": {"reason": "lost"},
         "/v1/lines/{msisdn}/unfreeze": {"reason": "checked with the customer"},
         "/v1/lines/{msisdn}/separation": {
             "name": "Survivor",

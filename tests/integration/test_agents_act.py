@@ -22,6 +22,7 @@ from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Refused
 from resim.services import (
     agent_actions,
+    alert_inbox,
     cancel,
     console,
     console_requests,
@@ -106,7 +107,7 @@ class TestUnfreeze:
         msisdn, email, request_id = _frozen_by_not_me(system, 1)
         reviewer = _staff(system, "r1", "reviewer")
         assert console.line_view(system.ctx, staff_id=reviewer, msisdn=msisdn)["frozen"]
-        assert [a["kind"] for a in unfreeze.open_alerts(system.ctx, scope=DK)] == ["not_me"]
+        assert [a["kind"] for a in alert_inbox.open_alerts(system.ctx, scope=DK)] == ["not_me"]
 
         done = unfreeze.unfreeze(
             system.ctx,
@@ -125,7 +126,7 @@ class TestUnfreeze:
         assert event["detail"]["reasons"] == [
             "Called the customer back; the request was their partner's"
         ]
-        assert unfreeze.open_alerts(system.ctx, scope=DK) == []
+        assert alert_inbox.open_alerts(system.ctx, scope=DK) == []
         system.run_jobs()
         assert "account_unfrozen" in _kinds(system, email)
         assert any(m.to == f"+45601{1:05d}" for m in system.sms.sent)  # every contact point
@@ -213,7 +214,7 @@ class TestUnfreeze:
                 scope=Scope.of_brand(OTHER),
             )
         assert _subscriber_row(system, msisdn) == before
-        assert unfreeze.open_alerts(system.ctx, scope=Scope.of_brand(OTHER)) == []
+        assert alert_inbox.open_alerts(system.ctx, scope=Scope.of_brand(OTHER)) == []
         assert _audit(system, "account.unfrozen") == []
 
     def test_an_account_that_is_not_frozen_is_refused(self, system: System) -> None:

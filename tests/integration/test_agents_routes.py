@@ -232,3 +232,27 @@ class TestAsTheStaffTheyAreFor:
         assert elsewhere.status_code == 403
         assert "smdp.resim.test" not in elsewhere.text
         assert elsewhere.headers["cache-control"] == "no-store"
+
+
+class TestAcknowledgingAnAlert:
+    def test_only_the_brands_reviewer_acknowledges_and_it_leaves_the_list(
+        self, system: System, http: httpx.Client
+    ) -> None:
+        add_other_brand(system)
+        msisdn, _, _ = _frozen_by_not_me(system, 9)
+        own, _ = _staff(system, "reviewer")
+        foreign, _ = _staff(system, "reviewer", OTHER)
+        agent, _ = _staff(system, "agent")
+        [alert] = http.get("/v1/alerts", headers=own).json()
+        url = f"/v1/alerts/{alert['id']}/acknowledge"
+        assert http.post(url).status_code == 401
+        assert http.post(url, headers=agent).status_code == 403
+        assert http.post(url, headers=foreign).status_code == 404
+        page = f"/console/alerts/{alert['id']}/acknowledge"
+        assert http.post(page, headers=foreign).status_code == 404
+        assert http.get("/v1/alerts", headers=own).json() == [alert]
+        assert http.post(url, headers=own).status_code == 204
+        assert http.get("/v1/alerts", headers=own).json() == []
+        assert http.post(url, headers=own).status_code == 404  # once
+        # Acknowledging the alert does not unfreeze the account.
+        assert _subscriber_row(system, msisdn)["replacements_frozen_at"] is not None

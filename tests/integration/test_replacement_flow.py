@@ -329,7 +329,10 @@ class TestVerificationAndRisk:
 
 
 class TestCancelExpireAndFailures:
-    def test_not_me_link_cancels_once_and_resumes_the_old_sim(self, system: System) -> None:
+    def test_not_me_link_cancels_once_and_the_stolen_sim_stays_barred(self, system: System) -> None:
+        """Issue 12: whoever holds the stolen phone may read the mailbox the link went to,
+        so "not me" cancels the request but never gives the SIM back (the loss report
+        stands until a cut-over or a strongly verified "I found my phone")."""
         msisdn, email, _, old_imsi = add_line(system, 20)
         opened = requests.open_request(system.ctx, msisdn=msisdn, reason="stolen")
         system.run_jobs()
@@ -344,7 +347,7 @@ class TestCancelExpireAndFailures:
         cancel.cancel_by_token(system.ctx, token.group(1))
         system.run_jobs()
         assert queries.get_request_view(system.ctx, opened.id)["state"] == "cancelled"
-        assert system.core.is_enabled(imsi=old_imsi)
+        assert system.core.is_enabled(imsi=old_imsi) is False
         assert system.core.imsi_of(msisdn=msisdn) == old_imsi
         with pytest.raises(Exception, match="not valid"):
             cancel.cancel_by_token(system.ctx, token.group(1))

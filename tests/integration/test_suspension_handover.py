@@ -1,9 +1,5 @@
-"""Regression (found by tests/property/test_workflow_stateful.py): a cancel gives service back.
-
-A lost phone's request suspends the old SIM; cancelling it enqueues the resume.
-If a newer request for the line opened before that job ran, the job left the
-SIM to the newer request -- which never suspended it, so its cancel resumed
-nothing and the line stayed barred with no request in progress.
+"""Who may give a barred SIM back: never a cancel (issue 12); a rejection of the
+request that barred it, yes (the one rejected may have been a fraudster).
 """
 
 from __future__ import annotations
@@ -15,13 +11,19 @@ from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system  # re-export the fixture
 
 from resim.domain.workflow import State
-from resim.services import cancel, queries, requests, review
+from resim.services import cancel, loss, queries, requests, review
 
 pytestmark = pytest.mark.integration
 
 
-class TestCancellingEveryRequestGivesTheLineItsServiceBack:
-    def test_a_newer_request_takes_over_the_suspension_and_its_cancel_resumes(
+class TestCancellingRequestsNeverLiftsTheLossReport:
+    """Issue 12 finding 6: cancelling used to give a stolen SIM its service back.
+
+    The lost phone's SIM is barred by a loss report, which outlives every
+    request on the line: neither cancel below resumes it.
+    """
+
+    def test_a_cancelled_lost_request_and_a_newer_cancelled_one_leave_the_sim_barred(
         self, system: System
     ) -> None:
         msisdn, email, _, old_imsi = add_line(system, 50)
@@ -33,14 +35,14 @@ class TestCancellingEveryRequestGivesTheLineItsServiceBack:
 
         cancel.cancel(system.ctx, lost.id, actor="customer")
         newer = requests.open_request(system.ctx, msisdn=msisdn, reason="damaged")
-        system.run_jobs()  # the resume job finds the newer request open
+        system.run_jobs()
         assert system.core.is_enabled(imsi=old_imsi) is False
-        assert queries.get_request_view(system.ctx, newer.id)["old_sim_suspended"] is True
 
         cancel.cancel(system.ctx, newer.id, actor="customer")
         system.run_jobs()
-        assert system.core.is_enabled(imsi=old_imsi) is True
+        assert system.core.is_enabled(imsi=old_imsi) is False
         assert system.core.imsi_of(msisdn=msisdn) == old_imsi
+        assert loss.status(system.ctx, msisdn=msisdn).blocked is True
 
 
 class TestARejectionGivesTheLineItsServiceBack:

@@ -17,7 +17,20 @@ network fake and the request views after every step:
 5. replaying each request's audit events (the table ``AUDIT_STATE`` below)
    walks only edges of the transition table and ends in its current state;
 6. no secret the test saw (one-time codes, "not me" tokens, activation codes,
-   matching IDs) appears in an audit detail or a request view.
+   matching IDs) appears in an audit detail or a request view;
+
+and the loss-report invariants (issue 12, ``resim.domain.loss``), read from
+the ``loss_report`` table, the SIMs and the core network:
+
+L1. a reported-lost SIM is never active again unless its report was lifted
+    with strong verification (evidence of strength >= 2) or voided by the
+    rejection of the very request whose verification opened it; an open
+    report whose SIM was barred keeps it barred in resim and in the core;
+    a report resolved by a cut-over names a retired SIM;
+L2. a suspended SIM is held by an open loss report (no request's cancel,
+    expiry or "not me" gives it back);
+L3. at most one open report per line, and none opened by a request that was
+    never verified.
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ from resim.settings import Settings
 
 PG_ADMIN_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="
+PIN = "2468"  # every line's account PIN (loss reports: "Block my SIM now", "I found my phone")
 
 # Audit actions on a request that record a state change, and the state they
 # record. "risk.assessed" records the engine's decision: "review" and "deny"
@@ -189,6 +203,7 @@ def build_world(url: str, data_dir: Path, *, profiles: int = 6) -> World:
                 iccid=iccid_with_check_digit(f"8945018{n:011d}"),
                 imsi=f"238018{n:09d}",
                 email_changed_at=clock.now() if n == 3 else None,
+                pin=PIN,
             ),
         )
         lines.append(LineInfo(line_id, msisdn, email))
@@ -246,9 +261,11 @@ def check_invariants(world: World, secrets: Secrets) -> dict[str, State]:
         )
     _check_sims(world, sims)
     _check_requests(requests)
-    if not waiting & {"core.suspend_old", "core.resume_old"}:
-        opened = [rid for rid, action, _ in events if action == "request.created"]
-        _check_suspensions(world, sims, requests, opened)
+    with world.engine.connect() as conn:
+        reports = conn.execute(sa.select(orm.loss_report)).mappings().all()
+    _check_loss_reports(world, sims, requests, reports)
+    if not waiting & {"core.suspend_old", "core.resume_old", "loss.suspend", "loss.resume"}:
+        _check_suspensions(sims, requests, reports)
     # esim.reconcile only asks peers and records an install: it leaks no profile
     if not {k for k in waiting if k.startswith("esim.") and k != "esim.reconcile"}:
         _check_no_leaked_profile(sims, requests)
@@ -286,27 +303,73 @@ def _check_sims(world: World, sims: Iterable[sa.Row[tuple[str, str, str, str | N
 
 
 def _check_suspensions(
+    sims: Iterable[sa.Row[tuple[str, str, str, str | None]]],
+    requests: Iterable[sa.RowMapping],
+    reports: Iterable[sa.RowMapping],
+) -> None:
+    """L2: every suspended SIM is held by an open loss report (or, for a line
+    separation, by the open request that barred it); nothing else bars a SIM."""
+    held = {r["iccid"] for r in reports if r["state"] == "open"}
+    held |= {
+        r["old_iccid"]
+        for r in requests
+        if r["old_sim_suspended"]
+        and State(r["state"]) in OPEN_STATES
+        and r["kind"] != "replacement"
+    }
+    for iccid, _, state, _ in sims:
+        if state == SimState.SUSPENDED:
+            assert iccid in held, f"SIM {iccid} is suspended and no open loss report holds it"
+
+
+def _check_loss_reports(
     world: World,
     sims: Iterable[sa.Row[tuple[str, str, str, str | None]]],
     requests: Iterable[sa.RowMapping],
-    opened: list[str],
+    reports: Iterable[sa.RowMapping],
 ) -> None:
-    """``opened``: request ids in the order of their "request.created" audit events."""
-    suspended = {line for _, _, state, line in sims if state == SimState.SUSPENDED}
-    holders: dict[str, sa.RowMapping] = {}
+    """L1 and L3 (module docstring)."""
+    sim_of = {iccid: (imsi, SimState(state)) for iccid, imsi, state, _ in sims}
     by_id = {r["id"]: r for r in requests}
-    for r in (by_id[rid] for rid in opened if rid in by_id):
-        if r["old_sim_suspended"]:
-            holders[r["line_id"]] = r
-    for line in world.lines:
-        if line.id not in suspended:
-            continue
-        holder = holders.get(line.id)
-        assert holder is not None, f"{line.msisdn}: SIM suspended, no request holds it"
-        assert holder["state"] not in (State.CANCELLED, State.REJECTED), (
-            f"{line.msisdn}: SIM still suspended though request {holder['id']}, the newest "
-            f"that holds it, was {holder['state']} and no job will resume it"
-        )
+    open_lines: dict[str, int] = {}
+    newest: dict[str, sa.RowMapping] = {}
+    for rep in sorted(reports, key=lambda r: (str(r["opened_at"]), r["id"])):
+        newest[rep["iccid"]] = rep
+        imsi, state = sim_of[rep["iccid"]]
+        name = f"loss report {rep['id']} ({rep['state']}) on SIM {rep['iccid']}"
+        if rep["channel"] == "replacement":
+            opener = by_id.get(rep["request_id"])
+            assert opener is not None and opener["verified_at"] is not None, (
+                f"{name} was opened by a request that was never verified"
+            )
+        if rep["state"] == "open":
+            open_lines[rep["line_id"]] = open_lines.get(rep["line_id"], 0) + 1
+            if rep["suspended_at"] is not None:
+                assert state in (SimState.SUSPENDED, SimState.RETIRED), f"{name}: SIM is {state}"
+                assert not world.core.is_enabled(imsi=imsi), f"{name}: the core serves the SIM"
+        elif rep["state"] == "lifted":
+            strength = sum(int(e.get("strength", 0)) for e in rep["close_evidence"] or [])
+            assert strength >= 2, f"{name} was lifted with strength {strength}"
+        elif rep["state"] == "resolved":
+            assert state == SimState.RETIRED, f"{name}: resolved but the SIM is {state}"
+        elif rep["state"] == "voided":
+            rejected = by_id.get(rep["closing_request_id"])
+            assert (
+                rep["channel"] == "replacement" and rep["closing_request_id"] == rep["request_id"]
+            ), f"{name}: voided by another request than the one that opened it"
+            assert rejected is not None and rejected["state"] == State.REJECTED, (
+                f"{name}: voided though its request is not rejected"
+            )
+    for iccid, rep in newest.items():
+        _, state = sim_of[iccid]
+        if state == SimState.ACTIVE and rep["suspended_at"] is not None:
+            assert rep["state"] in ("lifted", "voided"), (
+                f"SIM {iccid} was reported lost, barred, and is active again though its "
+                f"report is {rep['state']} (only a strong lift or a void of its own "
+                "rejected request may give it back)"
+            )
+    crowded = {line: n for line, n in open_lines.items() if n > 1}
+    assert not crowded, f"lines with more than one open loss report: {crowded}"
 
 
 def _check_no_leaked_profile(

@@ -6,9 +6,13 @@ and FakeMailer, three lines and six eSIM profiles. Rules open, verify (right,
 stale and wrong codes), resend, review (also by the request's creator, which
 must be refused), cancel, follow "this was not me" links, advance the clock,
 run due jobs, play the device installing or failing to install (and repeat the
-SM-DP+ callbacks), reissue, make the SM-DP+ fail its next call, and lock lines
-once ``resim.services.locks`` exists. After every step ``check_invariants``
-(stateful_support.py) checks DESIGN.md invariants 1, 2, 3, 5 and 6.
+SM-DP+ callbacks), reissue, make the SM-DP+ fail its next call, lock lines
+once ``resim.services.locks`` exists, and block a lost phone's SIM ("Block my
+SIM now": PIN, e-mail code or a wrong PIN) and lift the block ("I found my
+phone": code and PIN, one factor, a wrong PIN). With the existing cancel and
+install (cut-over) rules that drives every way a loss report may end. After
+every step ``check_invariants`` (stateful_support.py) checks DESIGN.md
+invariants 1, 2, 3, 5 and 6 and the loss-report invariants L1-L3.
 
 Profiles (chosen to run in well under a minute on a 2-core machine):
 - SQLite: 25 examples of up to 30 steps; PostgreSQL: 6 examples of up to 20.
@@ -42,6 +46,7 @@ from hypothesis.stateful import (
 )
 from stateful_support import (
     PG_ADMIN_URL_DEFAULT,
+    PIN,
     DatabaseFactory,
     Secrets,
     World,
@@ -52,20 +57,23 @@ from stateful_support import check_invariants as check_all
 
 from resim.adapters.es2.errors import Es2StatusError
 from resim.domain.activation import parse_activation_code
+from resim.domain.loss import LossChannel
 from resim.domain.model import Reason
 from resim.domain.workflow import OPEN_STATES, State
 from resim.emulator.model import PhoneRefusal
 from resim.errors import (
     Conflict,
+    InvalidInput,
     NotFound,
     Refused,
     TooManyAttempts,
     VerificationFailed,
 )
-from resim.services import cancel, jobs, queries, repo, requests, review
+from resim.services import cancel, jobs, loss, queries, repo, requests, review
 from resim.services.cutover import handle_download_progress
 from resim.services.ports import DownloadProgress
 from resim.services.reissue import reissue
+from resim.services.verification import Evidence
 
 pytestmark = pytest.mark.integration
 
@@ -345,6 +353,77 @@ class WorkflowMachine(RuleBasedStateMachine):
             assert before.state != State.READY or before.installed_at is not None
             return
         assert state == State.PROVISIONING
+        self._then(run_jobs)
+
+    @rule(
+        line=st.integers(0, 2),
+        how=st.sampled_from(["pin", "email", "email", "wrong"]),
+        reason=st.sampled_from(["lost", "stolen"]),
+        run_jobs=st.booleans(),
+    )
+    def report_loss(self, line: int, how: str, reason: str, run_jobs: bool) -> None:
+        """ "Block my SIM now" in the portal: the PIN, the e-mailed code, or a wrong PIN."""
+        info = self.world.lines[line]
+        was = loss.status(self.world.ctx, msisdn=info.msisdn)
+        evidence = Evidence(pin=PIN if how == "pin" else "0000")
+        if how == "email":
+            code = self._fresh_code()
+            if not loss.send_code(self.world.ctx, msisdn=info.msisdn):
+                return  # one code per 30 seconds
+            evidence = Evidence(otp=code)
+        try:
+            status, opened = loss.report(
+                self.world.ctx,
+                msisdn=info.msisdn,
+                reason=reason,
+                channel=LossChannel.PORTAL,
+                actor="customer",
+                evidence=evidence,
+            )
+        except TooManyAttempts:
+            return  # backing off after earlier wrong answers
+        except VerificationFailed:
+            assert how == "wrong", f"the right {how} was refused"
+            return
+        except Conflict as exc:
+            assert exc.code == "NO_SIM", exc.code
+            return
+        assert how != "wrong" or was.blocked, "a wrong PIN blocked a SIM"
+        assert status.blocked and opened != was.blocked
+        self._then(run_jobs)
+
+    @rule(
+        line=st.integers(0, 2),
+        how=st.sampled_from(["strong", "strong", "weak", "wrong"]),
+        run_jobs=st.booleans(),
+    )
+    def lift_loss(self, line: int, how: str, run_jobs: bool) -> None:
+        """ "I found my phone": the e-mailed code and the PIN; one factor must not do."""
+        info = self.world.lines[line]
+        was = loss.status(self.world.ctx, msisdn=info.msisdn)
+        evidence = Evidence(pin=PIN)
+        if how != "weak":
+            code = self._fresh_code()
+            if not loss.send_code(self.world.ctx, msisdn=info.msisdn):
+                return
+            evidence = Evidence(otp=code, pin=PIN if how == "strong" else "0000")
+        try:
+            status = loss.lift(
+                self.world.ctx, msisdn=info.msisdn, actor="customer", evidence=evidence
+            )
+        except Conflict as exc:
+            assert exc.code == "NOT_BLOCKED" and not was.blocked, exc.code
+            return
+        except TooManyAttempts:
+            return  # backing off after earlier wrong answers
+        except InvalidInput as exc:
+            assert how == "weak" and exc.code == "VERIFICATION_INCOMPLETE", (how, exc.code)
+            return
+        except VerificationFailed:
+            assert how == "wrong", "the right code and PIN were refused"
+            return
+        assert how == "strong", f"a {how} answer lifted a loss report"
+        assert was.blocked and not status.blocked
         self._then(run_jobs)
 
     @precondition(lambda self: importlib.util.find_spec(LOCKS) is not None)

@@ -25,6 +25,8 @@ ACTIVATION_LIKE = re.compile(r"(?i)(LPA:|LPA%3A)?1(\$|%24)[A-Za-z0-9.-]+(\$|%24)
 EVERYTHING: dict[str, Any] = {
     "customer_name": "Kari Nordmann",
     "brand_name": "Nordlys Mobil",
+    "brand_phone": "+45 70 10 20 30",  # its customer service (issue 12)
+    "brand_web": "https://nordlys.example/kundeservice",
     "msisdn_masked": "+47 *** ** 123",
     "reason": "lost",
     "request_ref": "AB12CD34",
@@ -36,6 +38,9 @@ EVERYTHING: dict[str, Any] = {
     "expires_at": WHEN,
     "completed_at": WHEN,
     "effective_at": WHEN,
+    "purpose": "lift",
+    "sim_blocked": "yes",
+    "page_url": "https://resim.test/portal/lost/line-1",
     "timezone": "UTC",
     # Things a careless caller might pass; no template may show them.
     "activation_code": ACTIVATION.text,
@@ -95,7 +100,7 @@ class TestWhatMailsMayNotContain:
     def test_only_one_time_code_carries_the_code(self, kind: str, language: str) -> None:
         r = render_mail(kind, language=language, context=EVERYTHING)  # every key offered
         rendered = r.text + r.html
-        if kind == "one_time_code":
+        if kind in ("one_time_code", "loss_code"):
             assert OTP in r.text and OTP in r.html
         else:
             assert OTP not in rendered

@@ -17,6 +17,7 @@ OTP = "482913"
 ACTIVATION = ActivationCode("smdp.example.com", "K2D7Q-8WZ3M-P4HXA-N6TRB")
 EVERYTHING: dict[str, Any] = {
     "brand_name": "Nordlys Mobil",
+    "brand_phone": "+45 70 10 20 30",  # its customer service, named where a text says to call
     "msisdn_masked": "+45******23",
     "request_ref": "AB12CD34",
     "not_me_url": "https://resim.test/not-me/tok3n",

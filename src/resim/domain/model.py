@@ -193,6 +193,9 @@ class Line:
         # SEC-05: the pending unlock's e-mail code (hash) and its expiry.
         self.unlock_otp_hash: str | None = None
         self.unlock_otp_expires_at: dt.datetime | None = None
+        # Loss reports: the pending e-mail code for blocking the SIM or lifting the block.
+        self.loss_otp_hash: str | None = None
+        self.loss_otp_expires_at: dt.datetime | None = None
 
     def first_sim_bound(self) -> None:
         """The number got its first SIM: from now on it is a line like any other
@@ -332,6 +335,8 @@ class ReplacementRequest:
         # courier: when the card was handed to the carrier and its reference
         self.dispatched_at: dt.datetime | None = None
         self.shipment_ref: str | None = None
+        # the portal language the request was opened in: its messages use it
+        self.language: str | None = None
         # verification
         self.otp_hash: str | None = None
         self.otp_expires_at: dt.datetime | None = None

@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from resim.domain.verification import validate_policy
+from resim.domain.brand_identity import BrandIdentity
+from resim.domain.verification import validate_loss_methods, validate_policy
 from resim.errors import InvalidInput
 
 
@@ -63,6 +64,14 @@ def _default_missing_signal() -> dict[str, dict[str, str]]:
 
 def _default_unlock_methods() -> list[list[str]]:
     return [["email_otp", "pin"], ["email_otp", "password"], ["totp"], ["id_document"]]
+
+
+def _default_loss_report_methods() -> list[list[str]]:
+    return [["email_otp"], ["pin"], ["password"], ["totp"], ["id_document"]]
+
+
+def _default_loss_lift_methods() -> list[list[str]]:
+    return [["email_otp", "pin"], ["email_otp", "password"], ["id_document"]]
 
 
 @dataclass(frozen=True)
@@ -127,11 +136,19 @@ class BrandPolicy:
     # Added to the fee (minor units) when the card goes by courier: postage is
     # charged even when the replacement itself is free under ``fee``.
     courier_fee_minor: int = 0
+    # Loss reports (resim.domain.loss): blocking the SIM needs one of these
+    # (one factor that does not need the lost SIM); lifting the block ("I found
+    # my phone") one of these strong combinations.
+    loss_report_methods: list[list[str]] = field(default_factory=_default_loss_report_methods)
+    loss_lift_methods: list[list[str]] = field(default_factory=_default_loss_lift_methods)
     # Issue 12: how an agent-requested eSIM reaches the customer (AGENT_ESIM_HANDOFFS).
     agent_esim_handoff: str = "screen"
     # Issue 12: reviewers who must approve unfreezing an account (1, or 2 for the
     # two-person rule: the second must be a different person).
     unfreeze_reviewers: int = 1
+    # How the brand speaks to its customers: name, logo, colours, contact points,
+    # the note after a swap (resim.domain.brand_identity).
+    identity: BrandIdentity = field(default_factory=BrandIdentity)
 
     def __post_init__(self) -> None:
         for name in (
@@ -182,6 +199,7 @@ class BrandPolicy:
             step_up_methods=self.step_up_methods,
         )
         self._check_risk_settings()
+        validate_loss_methods(report=self.loss_report_methods, lift=self.loss_lift_methods)
 
     def _check_delivery_modes(self) -> None:
         modes = self.delivery_modes
@@ -249,4 +267,5 @@ class BrandPolicy:
             raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}")
         fee = data.pop("fee", None)
         fee_rule = FeeRule(**fee) if isinstance(fee, dict) else FeeRule()
-        return cls(fee=fee_rule, **data)
+        identity = BrandIdentity.from_value(data.pop("identity", None))
+        return cls(fee=fee_rule, identity=identity, **data)

@@ -127,6 +127,20 @@ def validate_policy(
             )
 
 
+def validate_loss_methods(*, report: Any, lift: Any) -> None:
+    """Loss reports: blocking takes any real factor; lifting ("I found my phone") needs
+    strength 2 in every combination (two factors, TOTP or an agent's document check),
+    since whoever holds the lost phone may read the mailbox on it."""
+    check_combos(report, field="loss_report_methods")
+    for combo in check_combos(lift, field="loss_lift_methods"):
+        if strength(combo) < 2:
+            raise InvalidInput(
+                f"policy field loss_lift_methods: {'+'.join(combo)} is one factor; "
+                "lifting a loss report needs strong verification",
+                code="WEAK_COMBINATION",
+            )
+
+
 def with_legacy_pin(combos: Sequence[Combo], require_pin: bool) -> list[list[str]]:
     """``require_pin`` (legacy knob): every combination also needs the PIN."""
     if not require_pin:

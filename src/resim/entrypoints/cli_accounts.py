@@ -54,7 +54,7 @@ def accounts_unfreeze(
 @alerts_app.command("list")
 def alerts_list(limit: int = 50) -> None:
     """Open (unacknowledged) alerts, newest first."""
-    from resim.services.unfreeze import open_alerts
+    from resim.services.alert_inbox import open_alerts
 
     for alert in open_alerts(_ctx(), limit=limit):
         typer.echo(

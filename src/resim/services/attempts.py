@@ -9,10 +9,20 @@ survive a restart and every API process shares them. Keys:
                         ``policy.account_max_failures`` freezes replacements on
                         the account and alerts reviewers
     agent:<staff id>    one staff member verifying callers; cap = ip cap
-    ip:<address>        one source address; cap ``ip_max_failures`` alerts
-                        reviewers (kind brute_force)
-    staff-login:<name>  staff log-ins (back-off and the account cap)
+    ip:<address>        customers' failures from one source address: a
+                        ceiling only (see below), ``ip_max_failures``
+    staff-login:<name>  staff sign-ins of one username (back-off and the
+                        account cap), apart from every customer key
+    signin-ip:<address> staff sign-in failures from one address: a ceiling
+                        only, counted apart from the customers' ``ip`` key
     unlock:<line id>    unlocking one line's SIM-change lock
+
+Throttle the one who fails: back-off and caps stop a request, an account, a
+staff member (issue 12). A source address is shared by everyone behind it
+(a shop's Wi-Fi, a carrier NAT, a reverse proxy that is not in
+``RESIM_TRUSTED_PROXIES``), so its keys (:data:`CEILINGS`) never block
+anybody: they are counted, and reaching the ceiling raises a ``brute_force``
+alert for reviewers, once per window. :func:`guard` ignores them.
 
 Within ``failure_window_hours`` of the first failure, after
 ``backoff_after_failures`` failures each further attempt must wait
@@ -31,15 +41,16 @@ number of checked attempts on an account or a request never exceeds its cap.
 
 The keys many customers share (:data:`SHARED_SCOPES`: one source address,
 behind which a whole BSS, shop or carrier NAT may sit, and one agent) are
-read without a lock by ``guard`` and locked only by ``record_failure``, i.e.
-only by a caller that has just failed. Locking them in ``guard`` made every
+read without a lock by ``guard`` (a ceiling key not at all: it never blocks)
+and locked only by ``record_failure``, i.e. only by a caller that has just
+failed. Locking them in ``guard`` made every
 verification from one address wait for the one before it to commit, even
 the correct ones: under load all API threads and their database connections
-queued on that one row. The price: guesses from one address that are in
-flight at the same moment are each checked against the count before any of
-them failed, so that count can pass the address cap by the number of
-requests in flight; every guess still counts, and the account and request
-caps, which stop guessing on one customer, stay exact. The caller must commit
+queued on that one row. The price: guesses by one agent that are in flight at
+the same moment are each checked against the count before any of them
+failed, so that count can pass the agent's cap by the number of requests in
+flight; every guess still counts, and the account and request caps, which
+stop guessing on one customer, stay exact. The caller must commit
 after ``record_failure`` even though it then raises (the failure has to count).
 """
 
@@ -62,6 +73,7 @@ from resim.services.unit_of_work import UnitOfWork
 
 T = orm.attempt_counter
 SHARED_SCOPES = frozenset({"ip", "agent"})  # keys many customers share (module doc)
+CEILINGS = frozenset({"ip", "signin-ip"})  # counted and alerted on, never a block
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ class Limits:
                 "account": policy.account_max_failures,
                 "staff-login": policy.account_max_failures,
                 "ip": ip_max_failures,
+                "signin-ip": ip_max_failures,
                 "agent": ip_max_failures,
             },
         )
@@ -126,6 +139,10 @@ def _shared(key: str) -> bool:
     return key.split(":", 1)[0] in SHARED_SCOPES
 
 
+def _ceiling(key: str) -> bool:
+    return key.split(":", 1)[0] in CEILINGS
+
+
 def _guarded_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> dict[str, Any]:
     """Per-customer keys created and locked; shared keys read as they are (a
     missing row is a key without failures)."""
@@ -146,23 +163,13 @@ def guard(uow: UnitOfWork, keys: Iterable[str], now: dt.datetime, limits: Limits
     """Lock the counters of ``keys`` (shared ones only read, see the module doc);
     raise TooManyAttempts if any is backing off or capped.
 
-    Nothing is checked by the caller when this raises, so a blocked caller
-    learns nothing about the secret it guessed.
+    Ceiling keys (:data:`CEILINGS`, a source address) are not looked at: they
+    never block. Nothing is checked by the caller when this raises, so a
+    blocked caller learns nothing about the secret it guessed.
     """
-    wanted = _unique(keys)
+    wanted = [k for k in _unique(keys) if not _ceiling(k)]
     rows = _guarded_rows(uow, wanted, now)
-    wait = 0.0
-    capped = False
-    for key in wanted:
-        row = rows.get(key)
-        if row is None or _expired(row, now, limits):
-            continue
-        cap = limits.cap_for(key)
-        if cap is not None and row.failures >= cap:
-            capped = True
-            wait = max(wait, (row.window_start + limits.window - now).total_seconds())
-        elif row.blocked_until is not None and now < row.blocked_until:
-            wait = max(wait, (row.blocked_until - now).total_seconds())
+    capped, wait = _blocking(rows, wanted, now, limits)
     if capped:
         raise TooManyAttempts(
             "too many failed attempts; this is blocked for now",
@@ -177,6 +184,25 @@ def guard(uow: UnitOfWork, keys: Iterable[str], now: dt.datetime, limits: Limits
         )
 
 
+def _blocking(
+    rows: Mapping[str, Any], keys: Iterable[str], now: dt.datetime, limits: Limits
+) -> tuple[bool, float]:
+    """(capped, seconds to wait) over the rows of ``keys``."""
+    wait = 0.0
+    capped = False
+    for key in keys:
+        row = rows.get(key)
+        if row is None or _expired(row, now, limits):
+            continue
+        cap = limits.cap_for(key)
+        if cap is not None and row.failures >= cap:
+            capped = True
+            wait = max(wait, (row.window_start + limits.window - now).total_seconds())
+        elif row.blocked_until is not None and now < row.blocked_until:
+            wait = max(wait, (row.blocked_until - now).total_seconds())
+    return capped, wait
+
+
 def record_failure(
     uow: UnitOfWork,
     keys: Iterable[str],
@@ -188,8 +214,9 @@ def record_failure(
     """Count one failure on every key; apply back-off and, at a cap, its consequence.
 
     Reaching the account cap freezes replacements on the subscriber (audited)
-    and raises an ``account_frozen`` alert; reaching the ip or agent cap raises
-    a ``brute_force`` alert. Each consequence happens once per window.
+    and raises an ``account_frozen`` alert; reaching the agent cap or an
+    address's ceiling raises a ``brute_force`` alert. Each consequence happens
+    once per window. A ceiling key gets no back-off and no block.
     """
     wanted = _unique(keys)
     rows = _lock_rows(uow, wanted, now)
@@ -201,7 +228,9 @@ def record_failure(
         failures += 1
         cap = limits.cap_for(key)
         blocked: dt.datetime | None = None
-        if cap is not None and failures >= cap:
+        if _ceiling(key):
+            pass  # counted only; the alert below is its one consequence
+        elif cap is not None and failures >= cap:
             blocked = start + limits.window
         elif failures >= limits.backoff_after:
             delay = limits.backoff_base_seconds * 2 ** (failures - limits.backoff_after)
@@ -240,7 +269,7 @@ def _at_cap(uow: UnitOfWork, key: str, failures: int, now: dt.datetime, actor: s
                 subject_id=ident,
                 detail={"failures": failures},
             )
-    elif scope in ("ip", "agent"):
+    elif scope in ("ip", "signin-ip", "agent"):
         raise_alert(
             uow,
             at=now,
@@ -264,3 +293,43 @@ def failures(uow: UnitOfWork, key: str, now: dt.datetime, limits: Limits) -> int
     if row is None or _expired(row, now, limits):
         return 0
     return int(row.failures)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the counters of some keys allow now, for a page to show honestly.
+
+    ``left``: further failures counted before a capped key blocks (None: no
+    key has a cap); ``wait_seconds``: how long until :func:`guard` lets the
+    next attempt through (0: now). Ceiling keys are left out: they never block.
+    """
+
+    left: int | None
+    wait_seconds: float
+
+
+def standing(uow: UnitOfWork, keys: Iterable[str], now: dt.datetime, limits: Limits) -> Standing:
+    """The :class:`Standing` of ``keys``, read without a lock (for views).
+
+    The contract views rely on (tested as a property): ``left`` equals the
+    number of further wrong attempts that :func:`guard` lets through, each
+    tried after ``wait_seconds`` of the standing before it, until a cap blocks.
+    """
+    wanted = [k for k in _unique(keys) if not _ceiling(k)]
+    rows = (
+        {row.key: row for row in uow.session.execute(sa.select(T).where(T.c.key.in_(wanted)))}
+        if wanted
+        else {}
+    )
+    capped, wait = _blocking(rows, wanted, now, limits)
+    left: int | None = None
+    for key in wanted:
+        cap = limits.cap_for(key)
+        if cap is None:
+            continue
+        row = rows.get(key)
+        used = 0 if row is None or _expired(row, now, limits) else int(row.failures)
+        left = max(cap - used, 0) if left is None else min(left, max(cap - used, 0))
+    if capped:
+        left = 0
+    return Standing(left=left, wait_seconds=max(wait, 0.0))

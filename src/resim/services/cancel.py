@@ -15,6 +15,7 @@ from resim.errors import Conflict, NotFound
 from resim.services import repo
 from resim.services.alerts import raise_alert
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import holds
 from resim.services.notify import notify_customer
 from resim.services.requests import token_hash
 from resim.services.review import step_up_deadline
@@ -167,7 +168,10 @@ def _cancel_locked(
         uow.enqueue(
             "esim.cancel_order", at=at, request_id=request.id, payload={"iccid": request.new_iccid}
         )
-    if request.old_sim_suspended:
+    # A loss report keeps a lost or stolen SIM barred after the cancel: a cancel is
+    # no proof the phone is back (domain.loss). Only a suspension the request held
+    # on its own (a line separation) is given back.
+    if request.old_sim_suspended and not holds(uow, request.old_iccid):
         uow.enqueue("core.resume_old", at=at, request_id=request.id)
     notify_customer(ctx, uow, kind="replacement_cancelled", request=request)
 

@@ -19,6 +19,7 @@ from resim.services import repo
 from resim.services.camara_subscriptions import enqueue_swap_events
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
+from resim.services.loss_hooks import holds, resolve_by_cutover
 from resim.services.notify import notify_customer
 from resim.services.ports import DownloadProgress
 from resim.services.risk_facts import remember_origin
@@ -33,7 +34,9 @@ GIVES_BACK_OLD_SIM = frozenset({State.CANCELLED, State.REJECTED})
 
 
 def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
-    """Lost or stolen: bar the old SIM as soon as identity is verified.
+    """A line separation (SEC-12) bars the old SIM in the abuser's hands; so did lost or
+    stolen requests before loss reports (issue 12: ``loss_hooks.suspend`` now), and a
+    job queued then still runs here.
 
     A cancel resumes the old SIM only if it sees ``old_sim_suspended``. So a
     request cancelled before this job bars anything is left alone, and one
@@ -82,7 +85,8 @@ def _iccid(iccid: str | None) -> str:
 
 
 def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
-    """A cancelled or rejected lost/stolen request gives the old SIM its service back.
+    """A cancelled or rejected request gives back a SIM it barred on its own (a line
+    separation). Never a SIM an open loss report holds (``domain.loss``).
 
     If the line has a newer open request by then, that request takes over the
     suspension (``old_sim_suspended``): its own cancel resumes the SIM, its
@@ -96,6 +100,8 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
         old = repo.get_sim(uow, req.old_iccid)
         if old.state != SimState.SUSPENDED or req.state == State.COMPLETED:
             return
+        if holds(uow, old.iccid):
+            return  # a loss report keeps it barred (domain.loss)
         # Locked: a cancel of the newer request either commits first (then it is
         # not open here, and we resume) or waits and sees the flag set below.
         newer = uow.session.scalars(
@@ -261,6 +267,7 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         new.set_state(SimState.ACTIVE, line_id=req.line_id)
         # A number that had no SIM (a line separation of a reserved number) has one now.
         repo.get_line(uow, req.line_id).first_sim_bound()
+        resolve_by_cutover(uow, req, at=now)  # the lost SIM is retired: its report ends
         uow.session.add(
             SimChange(
                 id=new_id(),

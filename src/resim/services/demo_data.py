@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from resim.domain.policy import BrandPolicy, FeeRule
 from resim.domain.verification import email_code_alone
-from resim.services import seed
+from resim.services import demo_identity, seed
 from resim.services.context import ServiceContext
 
 # SEC-07 in the demo: its customers have no TOTP (the step-up method a portal
@@ -50,6 +50,7 @@ DEMO_BRANDS = (
             BrandPolicy(
                 verification=email_code_alone(),
                 fee=FeeRule(amount_minor=9900),
+                identity=demo_identity.NORDLYS,
                 risk_rules=DEMO_RISK_RULES,
                 missing_signal=DEMO_MISSING_SIGNAL,
             ),
@@ -75,6 +76,7 @@ DEMO_BRANDS = (
                 require_pin=True,
                 fee=FeeRule(amount_minor=14900),
                 delivery_modes=["esim", "pickup"],
+                identity=demo_identity.FJORDNETT,
                 risk_rules=DEMO_RISK_RULES,
                 missing_signal=DEMO_MISSING_SIGNAL,
             ),
@@ -101,6 +103,7 @@ DEMO_BRANDS = (
                 fee=FeeRule(amount_minor=1000),
                 camara_monitored_days=30,
                 courier_fee_minor=500,
+                identity=demo_identity.LAGO,
                 # Shows the other hand-over and the two-person unfreeze (issue 12).
                 agent_esim_handoff="email",
                 unfreeze_reviewers=2,
@@ -127,6 +130,7 @@ DEMO_BRANDS = (
             BrandPolicy(
                 verification=email_code_alone(),
                 fee=FeeRule(amount_minor=1000),
+                identity=demo_identity.ONDE,
                 risk_rules=DEMO_RISK_RULES,
                 missing_signal=DEMO_MISSING_SIGNAL,
             ),

@@ -28,5 +28,14 @@ def send_mail(ctx: ServiceContext, job: JobRecord) -> None:
         message_id=f"{job.id}@resim",
         language=rendered.language,
         headers={"X-Resim-Kind": kind, "X-Resim-Request": job.request_id or ""},
+        sender_name=_brand_name(message.context),
     )
     call_peer(ctx, job, "mail.send", lambda _cid: ctx.mailer.send(mail))
+
+
+def _brand_name(context: dict[str, object]) -> str | None:
+    """The brand's display name for the From header (customer mail only; one line)."""
+    name = context.get("brand_name")
+    if not isinstance(name, str) or not name.strip() or any(ord(c) < 32 for c in name):
+        return None
+    return name.strip()[:80]

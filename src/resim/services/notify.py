@@ -37,14 +37,25 @@ from resim.domain.model import (
     Subscriber,
 )
 from resim.services import redaction, repo
+from resim.services.brand_look import contact_values
 from resim.services.context import ServiceContext
 from resim.services.continue_link import continue_url
+from resim.services.loss_hooks import holds
 from resim.services.unit_of_work import UnitOfWork
 
 
 def request_ref(request_id: str) -> str:
     """The short reference customers and agents read aloud."""
     return request_id[:8].upper()
+
+
+def message_language(
+    request: ReplacementRequest | None, subscriber: Subscriber, brand: Brand
+) -> str:
+    """The language of a customer message: the portal language the request was
+    opened in, else the subscriber's on file, else the brand's (issue 12)."""
+    chosen = request.language if request is not None else None
+    return chosen or subscriber.language or brand.language
 
 
 def enqueue_mail(
@@ -65,7 +76,7 @@ def enqueue_mail(
     assert subscriber is not None and brand is not None  # foreign keys guarantee both
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
-        "brand_name": brand.name,
+        **contact_values(brand),
         "msisdn_masked": mask_msisdn(request.msisdn),
         "request_ref": request_ref(request.id),
         "reason": request.reason.value,  # a code: the mail templates translate it
@@ -80,7 +91,7 @@ def enqueue_mail(
         ctx,
         kind=kind,
         to=subscriber.email,
-        language=subscriber.language or brand.language,
+        language=message_language(request, subscriber, brand),
         context={**base, **(secret_context or {})},
     )
     return uow.enqueue("mail.send", at=now, request_id=request.id, payload=payload)
@@ -156,7 +167,20 @@ REQUEST_NOTICES = frozenset(
         "request_taken_over",
     }
 )
-LINE_NOTICES = frozenset({"lock_on", "unlock_requested", "unlock_effective", "account_unfrozen"})
+# A request that ends this way says whether its old SIM stays blocked by a loss report.
+ENDINGS = frozenset(
+    {"replacement_cancelled", "replacement_expired", "replacement_rejected", "replacement_failed"}
+)
+LINE_NOTICES = frozenset(
+    {
+        "lock_on",
+        "unlock_requested",
+        "unlock_effective",
+        "account_unfrozen",
+        "loss_reported",
+        "loss_lifted",
+    }
+)
 
 
 def not_me_token(ctx: ServiceContext, request_id: str) -> str:
@@ -221,7 +245,7 @@ def notify_customer(
     assert subscriber is not None and brand is not None and line is not None  # foreign keys
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
-        "brand_name": brand.name,
+        **contact_values(brand),
         "msisdn_masked": mask_msisdn(line.msisdn),
         "timezone": brand.timezone,
     }
@@ -242,12 +266,21 @@ def notify_customer(
                 "continue_url": continue_url(ctx, request.id, now=now),
             }
         )
+    if request is not None and kind in ENDINGS and holds(uow, request.old_iccid):
+        base["sim_blocked"] = "yes"  # a loss report outlives the request (domain.loss)
     base.update(context or {})
-    language = subscriber.language or brand.language
+    language = message_language(request, subscriber, brand)
     values = {**base, **secret}
     mail = message_payload(ctx, kind=kind, to=subscriber.email, language=language, context=values)
     jobs = [uow.enqueue("mail.send", at=now, request_id=request_id, payload=mail)]
-    for number, target, iccid in _sms_numbers(uow, brand, subscriber, line, request):
+    numbers = _sms_numbers(uow, brand, subscriber, line, request)
+    if kind == "loss_reported":
+        # Never a text to the lost phone: whoever holds it reads it.
+        numbers = [n for n in numbers if n[1] != "old_sim"]
+    elif kind == "loss_lifted" and all(n[1] != "old_sim" for n in numbers):
+        # The found phone's SIM works again (loss.resume): it is told too.
+        numbers.insert(0, (line.msisdn, "line", None))
+    for number, target, iccid in numbers:
         public = {"target": target}
         if iccid is not None:
             public["old_iccid"] = iccid  # the handler checks again that this SIM still works

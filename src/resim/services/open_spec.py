@@ -26,6 +26,8 @@ class OpenSpec:
     eid: str | None
     device_hash: str | None
     country: str | None
+    # The portal page's language: the request's messages go out in it.
+    language: str | None = None
 
 
 def parse_open(
@@ -38,6 +40,7 @@ def parse_open(
     country: str | None = None,
     target_form: str | None = None,
     delivery_mode: str | None = None,
+    language: str | None = None,
 ) -> OpenSpec:
     """Check the input of :func:`open_request` (InvalidInput) without touching the
     database: what fails here says nothing about the number's account."""
@@ -59,7 +62,18 @@ def parse_open(
         eid=normalize_eid(eid) if eid else None,
         device_hash=hash_device(device_id),
         country=normalize_country(country),
+        language=_language(language),
     )
+
+
+def _language(tag: str | None) -> str | None:
+    """One of resim's message languages, or None (then the customer's on file)."""
+    if not tag:
+        return None
+    from resim.locale import LANGUAGES, normalize_language
+
+    lang = normalize_language(tag)
+    return lang if lang in LANGUAGES else None
 
 
 def resolve_delivery(target_form: str | None, delivery_mode: str | None) -> DeliveryMode:

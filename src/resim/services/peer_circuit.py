@@ -45,7 +45,14 @@ PEER_KINDS: dict[str, tuple[str, ...]] = {
     "sms": ("sms.send",),
     "mail": ("mail.send",),
     "smdp": ("esim.provision", "esim.cancel_order"),
-    "core": ("core.suspend_old", "core.resume_old", "core.cutover", "core.refresh"),
+    "core": (
+        "core.suspend_old",
+        "core.resume_old",
+        "core.cutover",
+        "core.refresh",
+        "loss.suspend",
+        "loss.resume",
+    ),
     "courier": ("courier.dispatch",),
 }
 PEER_NAMES = {

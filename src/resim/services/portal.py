@@ -20,7 +20,10 @@ from resim.domain.verification import offered
 from resim.domain.workflow import State
 from resim.errors import ResimError
 from resim.services import repo
+from resim.services.attempts_left import request_standing
+from resim.services.brand_look import BrandLook, look_of
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import holds
 from resim.services.notify import request_ref
 from resim.services.verification import channel_combos, facts_of
 
@@ -33,6 +36,8 @@ class PortalRequest:
     reason: str
     msisdn_masked: str
     brand_name: str
+    brand_id: str
+    brand: BrandLook
     timezone: str
     currency: str
     fee_minor: int
@@ -51,6 +56,15 @@ class PortalRequest:
     delivery_mode: str  # esim | pickup | courier
     address_masked: str | None  # courier: where the card goes, masked
     dispatched_at: dt.datetime | None
+    created_at: dt.datetime
+    # Issue 12: attempts_left is honest (request and account caps, services.attempts_left);
+    # retry_in_seconds is the back-off still to wait (0: try now).
+    attempts_max: int = 0
+    retry_in_seconds: int = 0
+    code_valid_seconds: int | None = None  # the e-mailed code's time left (None: no code)
+    # Set while a loss report keeps this request's old SIM blocked (issue 12): the
+    # line's loss page, where "I found my phone" lifts it. Ending the request never does.
+    loss_line_id: str | None = None
     code_pending: bool = False  # an e-mailed code is out and not used yet (never the code)
     # What confirms on the portal (confirming again: services.reconfirm), whoever opened it
     online_combos: tuple[tuple[str, ...], ...] = ()
@@ -73,6 +87,7 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
         subscriber = repo.get_subscriber(uow, req.subscriber_id)
         policy = brand.policy
         combos = offered(channel_combos(policy, req.channel.value), facts_of(subscriber))
+        standing = request_standing(ctx, uow, req, policy, ctx.now())
         return PortalRequest(
             id=req.id,
             ref=request_ref(req.id),
@@ -80,11 +95,13 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
             reason=req.reason.value,
             msisdn_masked=mask_msisdn(req.msisdn),
             brand_name=brand.name,
+            brand_id=brand.id,
+            brand=look_of(brand),
             timezone=brand.timezone,
             currency=req.fee_currency or brand.currency,
             fee_minor=req.fee_minor,
             combos=tuple(tuple(c) for c in combos),
-            attempts_left=max(policy.otp_max_attempts - req.otp_attempts, 0),
+            attempts_left=standing.left,
             code_expires_at=req.otp_expires_at,
             cooling_off_until=req.cooling_off_until,
             step_up_methods=tuple(req.step_up_methods or ()),
@@ -102,6 +119,15 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
                 else None
             ),
             dispatched_at=req.dispatched_at,
+            attempts_max=policy.otp_max_attempts,
+            retry_in_seconds=standing.wait_seconds,
+            code_valid_seconds=(
+                max(int((req.otp_expires_at - ctx.now()).total_seconds()), 0)
+                if req.otp_expires_at is not None and req.otp_hash is not None
+                else None
+            ),
+            loss_line_id=req.line_id if holds(uow, req.old_iccid) else None,
+            created_at=req.created_at,
             code_pending=req.otp_hash is not None,
             online_combos=tuple(
                 tuple(c)
@@ -115,6 +141,12 @@ class DeliveryOptions:
     modes: tuple[str, ...]  # in the order of DELIVERY_MODES
     courier_fee_minor: int
     currency: str | None
+    # The brand's fee schedule (not this line's fee: whether it had a replacement
+    # recently is not for whoever types the number to learn).
+    fee_minor: int = 0
+    free_per_window: int = 0
+    window_days: int = 0
+    brand_id: str | None = None
 
 
 def delivery_options(ctx: ServiceContext, msisdn: str) -> DeliveryOptions:
@@ -132,6 +164,14 @@ def delivery_options(ctx: ServiceContext, msisdn: str) -> DeliveryOptions:
             brand = repo.get_brand(uow, line.brand_id)
             policy = brand.policy
             modes = tuple(m for m in DELIVERY_MODES if m in policy.delivery_modes)
-            return DeliveryOptions(modes, policy.courier_fee_minor, brand.currency)
+            return DeliveryOptions(
+                modes,
+                policy.courier_fee_minor,
+                brand.currency,
+                fee_minor=policy.fee.amount_minor,
+                free_per_window=policy.fee.free_per_window,
+                window_days=policy.fee.window_days,
+                brand_id=brand.id,
+            )
     except ResimError:
         return fallback

@@ -248,6 +248,9 @@ class OutgoingMail:
     html: str | None = None
     language: str = "en"
     headers: dict[str, str] = field(default_factory=dict)
+    # The display name of the From address: the brand the customer deals with
+    # (issue 12); None keeps the sender's own (RESIM_SMTP_SENDER).
+    sender_name: str | None = None
 
 
 class Mailer(Protocol):

@@ -236,6 +236,7 @@ def open_parsed(
         request.source_ip = source_ip[:64] if source_ip else None
         request.device_id = device_hash
         request.country = clean_country
+        request.language = spec.language
         request.fee_minor = _fee_due(
             uow,
             line.id,

@@ -17,6 +17,7 @@ from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
 from resim.services import repo, risk_facts
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import holds, void_for_rejected
 from resim.services.notify import notify_customer
 from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
@@ -155,9 +156,14 @@ def give_back_old_sim(uow: UnitOfWork, request: ReplacementRequest, *, at: dt.da
 
     Whoever was rejected may have been a fraudster who passed verification; the
     account holder keeps service. If the suspension job has not barred the SIM
-    yet, it sees the rejection and leaves the SIM alone (``cutover.suspend_old``).
+    yet, it sees the rejection and leaves the SIM alone (``loss_hooks.suspend``).
+
+    Only the loss report this request's own verification opened is voided; one
+    the customer opened in its own right (or an earlier request did) stands.
     """
-    if request.old_sim_suspended:
+    if void_for_rejected(uow, request, actor="system", at=at):
+        return
+    if request.old_sim_suspended and not holds(uow, request.old_iccid):
         uow.enqueue("core.resume_old", at=at, request_id=request.id)
 
 

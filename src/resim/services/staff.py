@@ -13,7 +13,8 @@ checked as given: an admin is not implicitly a reviewer.
   argon2 verification even for an unknown username, so neither the message
   nor the timing tells which part was wrong. A TOTP code is accepted once: a
   login must use a later time step than the previous successful one.
-* Throttling (SEC-03 "staff-login:<username>") plugs into :func:`login` at the
+* Throttling (SEC-03 "staff-login:<username>", and "signin-ip:<address>" as an
+  alerting ceiling apart from the customers' keys) plugs into :func:`login` at the
   two marked lines: ``attempts.guard`` before any check, ``attempts.record_failure``
   in :func:`_fail`.
 """
@@ -198,7 +199,8 @@ def login(
     now = ctx.now()
     name = username.strip().lower()
     with ctx.uow() as uow:
-        # SEC-03: back-off and a hard cap per username and per source address.
+        # SEC-03: back-off and a hard cap per username; the source address is a
+        # ceiling that alerts (never a block), counted apart from customers' codes.
         keys = _login_keys(name, source_ip)
         attempts.guard(uow, keys, now, _login_limits(ctx))
         staff = _by_username(uow, name, lock=True) if USERNAME.match(name) else None
@@ -240,7 +242,7 @@ def login(
 
 
 def _login_keys(username: str, source_ip: str | None) -> list[str]:
-    return [f"staff-login:{username[:80]}"] + ([f"ip:{source_ip}"] if source_ip else [])
+    return [f"staff-login:{username[:80]}"] + ([f"signin-ip:{source_ip}"] if source_ip else [])
 
 
 def _login_limits(ctx: ServiceContext) -> attempts.Limits:

@@ -1,4 +1,4 @@
-"""Unfreezing an account (issue 12, finding 2) and the reviewers' open alerts.
+"""Unfreezing an account (issue 12, finding 2).
 
 An account's replacements are frozen (``subscriber.replacements_frozen_at``)
 when the customer says a request was "not me" (:mod:`resim.services.cancel`)
@@ -41,7 +41,6 @@ from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 REASON_MAX = 500
-ALERT_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -172,81 +171,6 @@ def _acknowledge_alerts(uow: UnitOfWork, subscriber_id: str, *, by: str, at: dt.
         .values(acknowledged_by=by, acknowledged_at=at)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def alerts_where(scope: Scope) -> sa.ColumnElement[bool]:
-    """The SQL condition on ``alert`` rows ``scope`` may see.
-
-    Alerts name their subject, not a brand: a subscriber's, a request's and a
-    staff member's alerts belong to that object's brand; alerts about a source
-    address or a peer concern the whole installation and are for operator-wide
-    staff only. A customer sees none.
-    """
-    a = orm.alert
-    if scope.customer:
-        return sa.false()
-    if scope.brand_id is None:
-        return sa.true()
-    brand = scope.brand_id
-    subscribers = sa.select(orm.subscriber.c.id).where(orm.subscriber.c.brand_id == brand)
-    staff = sa.select(orm.staff_user.c.id).where(orm.staff_user.c.brand_id == brand)
-    return sa.or_(
-        sa.and_(
-            a.c.subject_type == "subscriber",
-            a.c.subject_id.in_(subscribers),
-        ),
-        sa.and_(
-            a.c.subject_type == "request",
-            a.c.subject_id.in_(
-                sa.select(orm.replacement_request.c.id).where(
-                    orm.replacement_request.c.brand_id == brand
-                )
-            ),
-        ),
-        sa.and_(
-            a.c.subject_type == "staff",
-            a.c.subject_id.in_(staff),
-        ),
-    )
-
-
-def open_alerts(
-    ctx: ServiceContext, *, scope: Scope = UNRESTRICTED, limit: int = ALERT_LIMIT
-) -> list[dict[str, Any]]:
-    """Unacknowledged alerts ``scope`` may see, newest first. For a subscriber's or a
-    request's alert, ``msisdn`` names the line to open (never a secret in ``detail``)."""
-    a, r, ln = orm.alert, orm.replacement_request, orm.line
-    with ctx.uow() as uow:
-        rows = uow.session.execute(
-            sa.select(a.c.id, a.c.at, a.c.kind, a.c.subject_type, a.c.subject_id, a.c.detail)
-            .where(a.c.acknowledged_at.is_(None), alerts_where(scope))
-            .order_by(a.c.at.desc(), a.c.id)
-            .limit(max(1, min(limit, ALERT_LIMIT)))
-        ).all()
-        out: list[dict[str, Any]] = []
-        for alert_id, at, kind, subject_type, subject_id, detail in rows:
-            msisdn = None
-            if subject_type == "request":
-                msisdn = uow.session.scalar(sa.select(r.c.msisdn).where(r.c.id == subject_id))
-            elif subject_type == "subscriber":
-                msisdn = uow.session.scalar(
-                    sa.select(ln.c.msisdn)
-                    .where(ln.c.subscriber_id == subject_id)
-                    .order_by(ln.c.created_at)
-                    .limit(1)
-                )
-            out.append(
-                {
-                    "id": alert_id,
-                    "at": at,
-                    "kind": kind,
-                    "subject_type": subject_type,
-                    "subject_id": subject_id,
-                    "msisdn": msisdn,
-                    "detail": {str(k): str(v)[:120] for k, v in sorted((detail or {}).items())},
-                }
-            )
-        return out
 
 
 def freeze_view(uow: UnitOfWork, subscriber: Subscriber) -> dict[str, Any]:

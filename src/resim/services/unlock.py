@@ -33,6 +33,7 @@ from resim.domain.model import Brand, Line, Subscriber
 from resim.domain.verification import offered
 from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import repo
+from resim.services.brand_look import contact_values
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
 from resim.services.notify import message_payload, notify_customer
@@ -221,7 +222,7 @@ def enqueue_line_mail(
     brand = brand or repo.get_brand(uow, line.brand_id)
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
-        "brand_name": brand.name,
+        **contact_values(brand),
         "msisdn_masked": mask_msisdn(line.msisdn),
         "request_ref": f"L-{line.id[:8].upper()}",
         "timezone": brand.timezone,

@@ -3,7 +3,8 @@
 :func:`verify_evidence` is the one place resim checks an e-mail code, a PIN,
 a password, a TOTP code or an agent's document check. Every check is guarded
 and counted by :mod:`resim.services.attempts` on the request, the account,
-the agent and the source address.
+the agent and the source address (the address only as a ceiling that alerts
+reviewers: it never blocks the others behind it, issue 12).
 
 Error contract (inside the caller's unit of work):
 
@@ -174,14 +175,17 @@ def check_evidence(
     now: dt.datetime,
     source_ip: str | None,
     actor: str = "customer",
+    loss: bool = False,
 ) -> list[Proof]:
     """Like :func:`verify_evidence`, returning what to record on the request.
 
     The e-mail code is the request's (``request_or_none``) or, without a
-    request, the line's pending unlock code.
+    request, the line's pending unlock code; with ``loss`` the line's loss
+    report code (blocking the SIM, or lifting the block). A frozen account
+    may still block its SIM and lift the block: that moves no number.
     """
     request = request_or_none
-    if subscriber.replacements_frozen_at is not None:
+    if subscriber.replacements_frozen_at is not None and not loss:
         raise Refused(
             "replacements on this account are frozen; the operator's fraud team must review it",
             code="ACCOUNT_FROZEN",
@@ -195,7 +199,11 @@ def check_evidence(
             f"this needs one of these combinations: {choices}", code="VERIFICATION_INCOMPLETE"
         )
     relevant = sorted({m for c in complete for m in c})
-    scope_key = f"request:{request.id}" if request is not None else f"unlock:{line.id}"
+    scope_key = (
+        f"request:{request.id}"
+        if request is not None
+        else f"{'loss' if loss else 'unlock'}:{line.id}"
+    )
     keys = attempt_keys(
         subscriber_id=subscriber.id,
         source_ip=source_ip,
@@ -213,7 +221,7 @@ def check_evidence(
         failure: str | None = None
         proof = Proof(method, now, actor)
         if method == "email_otp":
-            failure = _check_email_otp(ctx, request, line, evidence.otp or "", now)
+            failure = _check_email_otp(ctx, request, line, evidence.otp or "", now, loss=loss)
         elif method == "pin":
             if not subscriber.pin_hash or not verify_secret(
                 evidence.pin or "", subscriber.pin_hash
@@ -260,6 +268,9 @@ def check_evidence(
     if "email_otp" in relevant:  # single use
         if request is not None:
             request.otp_hash = None
+        elif loss:
+            line.loss_otp_hash = None
+            line.loss_otp_expires_at = None
         else:
             line.unlock_otp_hash = None
             line.unlock_otp_expires_at = None
@@ -279,9 +290,13 @@ def _check_email_otp(
     line: Line,
     code: str,
     now: dt.datetime,
+    *,
+    loss: bool = False,
 ) -> str | None:
     if request is not None:
         digest, expires = request.otp_hash, request.otp_expires_at
+    elif loss:
+        digest, expires = line.loss_otp_hash, line.loss_otp_expires_at
     else:
         digest, expires = line.unlock_otp_hash, line.unlock_otp_expires_at
     if digest is None or expires is None or now >= expires:

@@ -13,7 +13,9 @@ from resim.domain.model import Line, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import repo
+from resim.services.attempts_left import request_standing
 from resim.services.context import ServiceContext
+from resim.services.loss_hooks import open_for_request
 from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
 from resim.services.tenancy import UNRESTRICTED, Scope
@@ -33,11 +35,13 @@ def submit_verification(
     """Check the evidence against the policy's combinations for the request's channel.
 
     On success: records the proven methods and evidence (never a secret),
-    moves the request to VERIFIED, suspends the old SIM at once for lost or
-    stolen, and assesses risk. A wrong answer is counted on the request,
-    account, source address and agent and committed before the error is
-    raised; reaching ``otp_max_attempts`` rejects the request. A caller that
-    is backing off or capped gets TooManyAttempts without anything checked.
+    moves the request to VERIFIED, blocks the old SIM at once for lost or
+    stolen (a loss report: ``loss_hooks.open_for_request``), and assesses
+    risk. A wrong answer is counted on the request, account, source address
+    and agent and committed before the error is raised; reaching
+    ``otp_max_attempts`` rejects the request. The error's message gives the
+    honest count left (services.attempts_left). A caller that is backing off
+    or capped gets TooManyAttempts without anything checked.
     A request out of the caller's ``scope`` is NotFound, and nothing is counted.
     """
     now = ctx.now()
@@ -69,9 +73,11 @@ def submit_verification(
             raise
         except VerificationFailed as exc:
             request.otp_attempts += 1
-            left = policy.otp_max_attempts - request.otp_attempts
-            if left <= 0:
+            if policy.otp_max_attempts - request.otp_attempts <= 0:
                 _reject(ctx, uow, request, now)
+            uow.flush()
+            # honest: the account's cap counts too (services.attempts_left)
+            left = request_standing(ctx, uow, request, policy, now).left
             uow.commit()
             if exc.code == "OTP_EXPIRED":
                 raise
@@ -90,8 +96,9 @@ def submit_verification(
             object_id=request.id,
             detail={"methods": request.verification_methods},
         )
-        if request.reason.kills_old_sim_at_once and request.old_iccid:
-            uow.enqueue("core.suspend_old", at=now, request_id=request.id)
+        # Lost or stolen: the old SIM is blocked through a loss report, which outlives
+        # the request (only a cut-over or a strongly verified "I found it" ends it).
+        open_for_request(uow, request, actor=actor, at=now)
         assess_and_decide(ctx, uow, request, now)
         uow.commit()
         return request.state

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 
 from resim.adapters.db.types import EncryptedText, UtcDateTime
-from resim.domain import model, security
+from resim.domain import loss, model, security
 from resim.domain.workflow import State
 
 metadata = sa.MetaData(
@@ -111,6 +111,9 @@ line = sa.Table(
     # Issue 15: a number that has never had a SIM (reserved, ported in and not yet
     # activated). False for every line that was ever bound to a SIM.
     sa.Column("awaiting_sim", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    # Loss reports: the e-mail code for blocking the SIM or lifting the block (hash only).
+    sa.Column("loss_otp_hash", sa.String(128)),
+    sa.Column("loss_otp_expires_at", UtcDateTime),
 )
 
 sim = sa.Table(
@@ -188,8 +191,36 @@ replacement_request = sa.Table(
     sa.Column("delivery_mode", _enum(model.DeliveryMode, "delivery_mode")),
     sa.Column("dispatched_at", UtcDateTime),
     sa.Column("shipment_ref", sa.String(64)),
+    # The portal language the customer opened the request in (messages use it).
+    sa.Column("language", sa.String(16)),
     # A brand's staff and clients list their brand's requests, newest first (tenancy).
     sa.Index("ix_request_brand_created", "brand_id", "created_at"),
+)
+
+# A line's SIM blocked because the phone is lost or stolen (resim.domain.loss).
+loss_report = sa.Table(
+    "loss_report",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("line_id", sa.ForeignKey("line.id"), nullable=False, index=True),
+    # UNIQUE: at most one open report per line; NULL once it is closed.
+    sa.Column("open_line_id", sa.ForeignKey("line.id"), unique=True),
+    sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
+    sa.Column("subscriber_id", sa.ForeignKey("subscriber.id"), nullable=False),
+    sa.Column("msisdn", sa.String(16), nullable=False),
+    sa.Column("iccid", sa.String(20), nullable=False, index=True),
+    sa.Column("reason", _enum(loss.LossReason, "loss_reason"), nullable=False),
+    sa.Column("channel", _enum(loss.LossChannel, "loss_channel"), nullable=False),
+    sa.Column("opened_by", sa.String(120), nullable=False),
+    sa.Column("opened_at", UtcDateTime, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False, default=list),
+    sa.Column("request_id", sa.String(40)),
+    sa.Column("state", _enum(loss.LossState, "loss_state"), nullable=False),
+    sa.Column("suspended_at", UtcDateTime),
+    sa.Column("closed_at", UtcDateTime),
+    sa.Column("closed_by", sa.String(120)),
+    sa.Column("close_evidence", sa.JSON, nullable=False, default=list),
+    sa.Column("closing_request_id", sa.String(40)),
 )
 
 sim_change = sa.Table(
@@ -435,6 +466,7 @@ def _map() -> None:
     mapper_registry.map_imperatively(model.Sim, sim)
     mapper_registry.map_imperatively(model.ReplacementRequest, replacement_request)
     mapper_registry.map_imperatively(model.SimChange, sim_change)
+    mapper_registry.map_imperatively(loss.LossReport, loss_report)
     mapper_registry.map_imperatively(security.StaffUser, staff_user)
     mapper_registry.map_imperatively(security.ApiClient, api_client)
     mapper_registry.map_imperatively(security.AuthSession, auth_session)

@@ -55,6 +55,14 @@ _ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 5322 2.2)
 
 
+def _from(sender: str, name: str | None) -> str:
+    """``sender`` under the brand's name: "Nordlys Mobil <no-reply@...>"."""
+    address = email.utils.parseaddr(sender)[1]
+    if not name or not address or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return sender  # a name that could break the header is left out, not sent
+    return email.utils.formataddr((name, address))
+
+
 def build_message(
     mail: OutgoingMail, *, sender: str, now: dt.datetime | None = None
 ) -> EmailMessage:
@@ -80,7 +88,7 @@ def build_message(
     if mail.html is not None:
         msg.add_alternative(mail.html, subtype="html", charset="utf-8")
     try:
-        msg["From"] = sender
+        msg["From"] = _from(sender, mail.sender_name)
         msg["To"] = mail.to
         msg["Subject"] = mail.subject
         msg["Date"] = email.utils.format_datetime(

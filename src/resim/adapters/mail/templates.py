@@ -14,7 +14,7 @@ Security rules enforced here, not left to template authors (SEC-04, SEC-10):
 * Each kind declares the context keys it may see (:data:`MAIL_KINDS`). Other
   keys are dropped before rendering, so a caller passing an activation code or
   a one-time code to the wrong kind cannot make it appear. Only
-  ``one_time_code`` receives ``code``.
+  ``one_time_code`` and ``loss_code`` receive ``code``.
 * URLs must be ``https://`` (or ``http://`` for local development).
 * No template ever receives an activation code; ``esim_ready`` links to the
   request's continue page instead, where the customer confirms who they are
@@ -57,7 +57,21 @@ class _OptionalUrl(_Url):
     """A link the mail shows when the context has one (absent or None: left out)."""
 
 
-_PEOPLE: dict[str, type] = {"customer_name": str, "brand_name": str, "msisdn_masked": str}
+class _OptionalText(str):
+    """Text the message shows when the context has it (absent or None: "")."""
+
+
+# The brand's customer service (policy ``identity``), named wherever a message
+# says "contact us"; a brand without contact points leaves them out.
+_CONTACT: dict[str, type] = {"brand_phone": _OptionalText, "brand_web": _OptionalUrl}
+
+
+_PEOPLE: dict[str, type] = {
+    "customer_name": str,
+    "brand_name": str,
+    "msisdn_masked": str,
+    **_CONTACT,
+}
 _REQUEST: dict[str, type] = {**_PEOPLE, "request_ref": str}
 
 # Every notice about a request carries the "this was not me" link (SEC-04) and the
@@ -69,6 +83,7 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
     "one_time_code": {
         "customer_name": str,
         "brand_name": str,
+        **_CONTACT,
         "code": str,
         "ttl_minutes": int,
         "request_ref": str,
@@ -89,16 +104,28 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
         "continue_url": _Url,
     },
     "replacement_approved": _NOTICE,
-    "replacement_cancelled": _NOTICE,
-    "replacement_expired": _NOTICE,
-    "replacement_rejected": _NOTICE,
-    "replacement_failed": _NOTICE,
+    # "yes" while a loss report keeps the old SIM blocked after the request ended.
+    "replacement_cancelled": {**_NOTICE, "sim_blocked": _OptionalText},
+    "replacement_expired": {**_NOTICE, "sim_blocked": _OptionalText},
+    "replacement_rejected": {**_NOTICE, "sim_blocked": _OptionalText},
+    "replacement_failed": {**_NOTICE, "sim_blocked": _OptionalText},
     "held_for_review": _NOTICE,
     "request_taken_over": _NOTICE,
     # SIM-change lock of a line (SEC-05): about the line, not a request.
     "lock_on": _PEOPLE,
     "unlock_requested": {**_PEOPLE, "effective_at": dt.datetime},
     "unlock_effective": _PEOPLE,
+    # Loss reports (resim.domain.loss): about the line. Only loss_code (and
+    # one_time_code) receives ``code``; ``purpose`` is "report" or "lift".
+    "loss_code": {
+        **_PEOPLE,
+        "code": str,
+        "ttl_minutes": int,
+        "purpose": str,
+        "page_url": _Url,
+    },
+    "loss_reported": _PEOPLE,
+    "loss_lifted": _PEOPLE,
     # Issue 12: a reviewer lifted the freeze on the account (told on the line).
     "account_unfrozen": _PEOPLE,
 }
@@ -121,6 +148,7 @@ SMS_KINDS: Mapping[str, Mapping[str, type]] = {
     **{
         kind: {
             "brand_name": str,
+            "brand_phone": _OptionalText,
             "msisdn_masked": str,
             "request_ref": str,
             "not_me_url": _Url,
@@ -140,10 +168,17 @@ SMS_KINDS: Mapping[str, Mapping[str, type]] = {
             "request_taken_over",
         )
     },
-    "account_unfrozen": {"brand_name": str, "msisdn_masked": str},
-    "lock_on": {"brand_name": str, "msisdn_masked": str},
-    "unlock_requested": {"brand_name": str, "msisdn_masked": str, "effective_at": dt.datetime},
-    "unlock_effective": {"brand_name": str, "msisdn_masked": str},
+    "account_unfrozen": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "lock_on": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "unlock_requested": {
+        "brand_name": str,
+        "brand_phone": _OptionalText,
+        "msisdn_masked": str,
+        "effective_at": dt.datetime,
+    },
+    "unlock_effective": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "loss_reported": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
+    "loss_lifted": {"brand_name": str, "brand_phone": _OptionalText, "msisdn_masked": str},
 }
 """Every kind of customer SMS (``sms_<kind>.txt.j2``) and its context keys. No kind
 receives a one-time code or an activation code: a text may be read by whoever
@@ -219,13 +254,19 @@ def render_sms(kind: str, *, language: str, context: Mapping[str, object]) -> Re
 def _checked_values(
     kind: str, schema: Mapping[str, type], context: Mapping[str, object], lang: str, zone: ZoneInfo
 ) -> dict[str, Any]:
-    missing = sorted(k for k, t in schema.items() if k not in context and t is not _OptionalUrl)
+    missing = sorted(
+        k
+        for k, t in schema.items()
+        if k not in context and t is not _OptionalUrl and t is not _OptionalText
+    )
     if missing:
         raise InvalidInput(f"mail {kind!r} needs context keys: {', '.join(missing)}")
     values: dict[str, Any] = {}
     for key, kind_type in schema.items():
         value = context.get(key)
-        if value is None and (key in _NULLABLE or kind_type is _OptionalUrl):
+        if value is None and (
+            key in _NULLABLE or kind_type is _OptionalUrl or kind_type is _OptionalText
+        ):
             values[key] = ""
         elif isinstance(kind_type, type) and issubclass(kind_type, _Url):
             if not isinstance(value, str) or not _URL.fullmatch(value):

@@ -61,6 +61,7 @@ SCOPES: dict[str, str] = {
     "activation:read": "read activation codes (the operator's own app, which verified the user)",
     "sim-changes:read": "read SIM change records",
     "lines:lock": "turn SIM-change locks on and off on a customer's behalf",
+    "lines:loss": "block a lost or stolen phone's SIM; lift it with the customer's strong proof",
     "lines:refresh": "ask the core network to drop a line's SIM so the phone registers afresh",
     "audit:read": "read and export the audit log",
 }

@@ -17,6 +17,7 @@ from resim.entrypoints.api import (
     routes_agents,
     routes_identity,
     routes_lines,
+    routes_loss,
     routes_public,
     routes_requests,
     routes_verification,
@@ -32,7 +33,9 @@ from resim.entrypoints.es2_callback import CallbackAuth, build_es2_callback_rout
 from resim.entrypoints.web import (
     common,
     portal,
+    portal_brand,
     portal_continue,
+    portal_loss,
     portal_status,
     portal_verify,
 )
@@ -95,12 +98,15 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     )
     app.include_router(routes_requests.router)
     app.include_router(routes_lines.router)
+    app.include_router(routes_loss.router)
     app.include_router(routes_agents.router)
     app.include_router(routes_verification.router)
     app.include_router(routes_identity.router)
     app.include_router(common.static_router())
     app.include_router(portal.router)
     app.include_router(portal_verify.router)
+    app.include_router(portal_loss.router)
+    app.include_router(portal_brand.router)
     app.include_router(portal_status.router)
     app.include_router(portal_continue.router)
     install_subscriptions(app, camara.version)

@@ -4,7 +4,8 @@
   line takes over the customer's pending request (:mod:`resim.services.agent_actions`);
 * ``POST /v1/lines/{msisdn}/unfreeze``: a reviewer approves unfreezing the
   account (reason required; two reviewers where the brand says so);
-* ``GET /v1/alerts``: open alerts of the caller's brand.
+* ``GET /v1/alerts``: open alerts of the caller's brand; ``POST
+  /v1/alerts/{id}/acknowledge`` marks one as dealt with.
 
 Another brand's request or line is 404 (``principal.scope``), nothing changed.
 """
@@ -14,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import API_ERRORS, StateOnly, Strict
-from resim.services import agent_actions, unfreeze
+from resim.services import agent_actions, alert_inbox, unfreeze
 from resim.services.context import ServiceContext
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
@@ -98,7 +99,16 @@ def unfreeze_account(
 def alerts(
     ctx: Ctx,
     principal: Annotated[Principal, allow("reviewer", "admin")],
-    limit: Annotated[int, Query(ge=1, le=unfreeze.ALERT_LIMIT)] = 100,
+    limit: Annotated[int, Query(ge=1, le=alert_inbox.ALERT_LIMIT)] = 100,
 ) -> list[dict[str, Any]]:
     """Open (unacknowledged) alerts of the caller's brand, newest first."""
-    return unfreeze.open_alerts(ctx, scope=principal.scope, limit=limit)
+    return alert_inbox.open_alerts(ctx, scope=principal.scope, limit=limit)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", status_code=204, tags=["alerts"])
+def acknowledge_alert(
+    alert_id: str, ctx: Ctx, principal: Annotated[Principal, allow("reviewer", "admin")]
+) -> Response:
+    """Mark an open alert of the caller's brand as dealt with (audited). 404 otherwise."""
+    alert_inbox.acknowledge(ctx, alert_id=alert_id[:40], by=principal.actor, scope=principal.scope)
+    return Response(status_code=204)

@@ -58,3 +58,22 @@ def set_device_cookie(request: Request, response: Response, value: str | None) -
             secure=request.url.scheme == "https",
             path="/",
         )
+
+
+_IOS = re.compile(r"\b(?:iPhone|iPad|iPod)\b")
+_ANDROID = re.compile(r"\bAndroid\b")
+
+
+def device_kind(user_agent: str | None) -> str:
+    """``ios``, ``android`` or ``desktop``, from the User-Agent header.
+
+    Only chooses which way to install an eSIM the page offers first; every
+    way stays on the page. An iPad that asks for desktop pages (it says
+    "Macintosh") gets the QR code, which it can still use from another screen.
+    """
+    agent = (user_agent or "")[:512]
+    if _IOS.search(agent):
+        return "ios"
+    if _ANDROID.search(agent):
+        return "android"
+    return "desktop"

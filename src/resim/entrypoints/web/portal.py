@@ -45,6 +45,7 @@ from resim.entrypoints.web.csrf import (
     set_csrf_cookie,
 )
 from resim.entrypoints.web.device import device_of, set_device_cookie
+from resim.entrypoints.web.portal_brand import look, typed_number
 from resim.entrypoints.web.portal_flash import (
     draft_number,
     forget_flash,
@@ -57,13 +58,14 @@ from resim.entrypoints.web.portal_text import (
     DELIVERY_LABELS,
     FORM_EXPIRED,
     METHOD_LABELS,
+    NEUTRAL_NAME,
     REASONS,
     PageError,
     error_for,
 )
 from resim.entrypoints.web.templating import format_when, render
 from resim.errors import InvalidInput, ResimError
-from resim.services import portal, resume, sessions
+from resim.services import brand_look, portal, resume, sessions
 from resim.services.context import ServiceContext
 from resim.services.open_spec import parse_open
 
@@ -98,14 +100,18 @@ def page(
     ctx = ctx_of(request)
     token, new_nonce = csrf_token(request, ctx.otp_pepper)
     flashed = take_flash(request, request.url.path) if request.method == "GET" else None
+    req = values.get("req")
+    brand = values.get("brand") or (req.brand if isinstance(req, portal.PortalRequest) else None)
     response = render(
         request,
         domain=DOMAIN,
         locale=locale_of(request),
         template=template,
         context={
-            "site_name": "resim",
+            # The operator's neutral name until the number tells the brand.
+            "site_name": NEUTRAL_NAME,
             "home_url": "/portal",
+            "lang_form": None,
             "csrf_field": CSRF_FIELD,
             "csrf_token": token,
             "reasons": REASONS,
@@ -114,6 +120,7 @@ def page(
             "error": None,
             **values,
             **(flashed or {}),
+            "brand": brand,
         },
         status=status,
         here=here,
@@ -140,7 +147,12 @@ def expired_form(request: Request, to: str) -> Response:
 
 
 def localised_error(
-    request: Request, exc: ResimError, *, zone: str | None = None, left: int | None = None
+    request: Request,
+    exc: ResimError,
+    *,
+    zone: str | None = None,
+    left: int | None = None,
+    wait: int | None = None,
 ) -> PageError:
     locale = locale_of(request)
     return error_for(
@@ -148,6 +160,7 @@ def localised_error(
         now=ctx_of(request).now(),
         when=lambda t: format_when(t, locale, zone),
         attempts_left=left,
+        wait_seconds=wait,
     )
 
 
@@ -155,9 +168,14 @@ def status_for(exc: ResimError) -> int:
     return {"NotFound": 404, "Conflict": 409, "TooManyAttempts": 429}.get(type(exc).__name__, 422)
 
 
+START = "portal/start.html.j2"
+NUMBER_FORM = "number-form"  # the start form's id: the language buttons post it
+
+
 @router.get("")
 async def start_page(request: Request) -> Response:
-    return page(request, "portal/start.html.j2", {"msisdn": ""})
+    values = {"msisdn": typed_number(request), "lang_form": NUMBER_FORM}
+    return page(request, START, values)
 
 
 @router.post("/start")
@@ -167,15 +185,15 @@ async def start(request: Request) -> Response:
         return expired_form(request, "/portal")
     raw = form.get("msisdn", "")
     try:
-        if not raw:
-            raise InvalidInput("no number", code="NUMBER_REQUIRED")
-        number = normalize_msisdn(raw)
-    except InvalidInput as exc:
+        found = await run_in_threadpool(brand_look.find_number, ctx_of(request), raw)
+    except ResimError as exc:
+        # Told here, where the number is still on screen (issue 12): a typing
+        # mistake, a number of no brand here, or one that needs its country code.
         code = exc.code if exc.code in BY_CODE else "INVALID_MSISDN"
         err = PageError(BY_CODE[code], field="msisdn")
         return redirect(request, "/portal", error=err, msisdn=raw[:40])
     response = redirect(request, "/portal/choose")
-    set_draft(request, response, number)
+    set_draft(request, response, found.msisdn)
     return response
 
 
@@ -190,9 +208,13 @@ async def choose_page(request: Request) -> Response:
 
 
 def _choose_values(ctx: ServiceContext, number: str, form: dict[str, str]) -> dict[str, Any]:
-    """What the choose page shows (blocking: looks up the brand's delivery modes)."""
+    """What the choose page shows (blocking: looks up the brand's delivery modes,
+    fee schedule and look): the fee and the ways to get the SIM before any code."""
     options = portal.delivery_options(ctx, number)
     return {
+        "brand": brand_look.brand_look(ctx, options.brand_id) if options.brand_id else None,
+        "options": options,
+        "lang_form": "choose-form",
         "msisdn": number,
         "reason": form.get("reason", ""),
         "eid": form.get("eid", ""),
@@ -249,6 +271,7 @@ async def open_request(request: Request) -> Response:
         eid=eid or None,
         device_id=device,
         delivery_mode=delivery,
+        language=locale_of(request),  # its mail goes out in the page's language
     )
     ip = source_ip(request)  # the geolocated country (SEC-07 new_country) comes from it
     # Every number, opened, continued or refused, gets the same answer (issue 13,
@@ -257,15 +280,21 @@ async def open_request(request: Request) -> Response:
     await run_in_threadpool(
         lambda: resume.open_or_continue(ctx, spec, actor="customer", source_ip=ip)
     )
-    response = RedirectResponse("/portal/sent", status_code=303)
+    # The sent page wears the brand the choose page already showed.
+    brand = values["brand"]
+    sent = f"/portal/sent?brand={brand.id}" if brand is not None else "/portal/sent"
+    response = RedirectResponse(sent, status_code=303)
     set_device_cookie(request, response, new_cookie)
     return response
 
 
 @router.get("/sent")
 async def sent_page(request: Request) -> Response:
-    """The page after opening ("check your e-mail"): the same whatever the number."""
-    return page(request, "portal/sent.html.j2", {}, here="/portal")
+    """The page after opening ("check your e-mail"): the same for every number of a
+    brand; ``?brand=`` (the brand the choose page already showed) dresses it."""
+    brand_id = request.query_params.get("brand", "")[:40]
+    brand = await run_in_threadpool(look, request, brand_id) if brand_id else None
+    return page(request, "portal/sent.html.j2", {"brand": brand}, here="/portal")
 
 
 async def view_of(request: Request, request_id: str) -> portal.PortalRequest | None:

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from resim.entrypoints.api.access import allow
+from resim.entrypoints.web.common import locale_of
 from resim.entrypoints.web.portal import (
     checked_form,
     ctx_of,
@@ -48,7 +49,14 @@ from resim.entrypoints.web.portal_status import owns, status_url
 from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.entrypoints.web.portal_verify import combo_of, verify_url
 from resim.errors import NotFound, ResimError, VerificationFailed
-from resim.services import cancel, continue_link, portal, reconfirm, sessions
+from resim.services import (
+    cancel,
+    continue_link,
+    portal,
+    reconfirm,
+    request_language,
+    sessions,
+)
 from resim.services.verification import Evidence
 
 router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
@@ -110,8 +118,13 @@ async def reconfirm_code(request_id: str, request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
         return redirect(request, status_url(request_id), error=PageError(FORM_EXPIRED))
+    ctx = ctx_of(request)
     try:
-        await run_in_threadpool(reconfirm.send_code, ctx_of(request), request_id)
+        # the code's mail, and what follows, in the language of the page that asked
+        await run_in_threadpool(
+            request_language.remember_language, ctx, request_id, locale_of(request)
+        )
+        await run_in_threadpool(reconfirm.send_code, ctx, request_id)
     except ResimError as exc:
         if exc.code == "REQUEST_NOT_FOUND":
             return not_found(request)
@@ -155,6 +168,7 @@ async def reconfirm_identity(request_id: str, request: Request) -> Response:
     given = combo_of(online(view), form)
     ctx = ctx_of(request)
     ip = source_ip(request)
+    lang = locale_of(request)
     evidence = Evidence(
         otp=given.get("email_otp"),
         pin=given.get("pin"),
@@ -164,6 +178,7 @@ async def reconfirm_identity(request_id: str, request: Request) -> Response:
 
     def run() -> sessions.IssuedSession:
         reconfirm.reconfirm(ctx, request_id, evidence=evidence, source_ip=ip)
+        request_language.remember_language(ctx, request_id, lang)  # later notices too
         return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
 
     try:

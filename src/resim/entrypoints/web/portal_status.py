@@ -21,6 +21,7 @@ signed "continue" link and "this was not me" are in :mod:`.portal_continue`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter
@@ -31,6 +32,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from resim.adapters.qr import qr_png
 from resim.entrypoints.api.access import allow
 from resim.entrypoints.web.common import locale_of
+from resim.entrypoints.web.device import device_kind
 from resim.entrypoints.web.portal import (
     DOMAIN,
     SESSION_COOKIE,
@@ -118,6 +120,8 @@ def _status_values(
     session_id = owner_session(request, request_id)
     return {
         "req": view,
+        "brand": view.brand,
+        "device": device_kind(request.headers.get("user-agent")),
         "mine": session_id is not None,
         "activation": _activation(request, view, session_id) if session_id else None,
         "now": ctx_of(request).now(),
@@ -278,6 +282,6 @@ async def activate_card(request_id: str, request: Request) -> Response:
         )
     except ResimError as exc:
         err = localised_error(request, exc)
-        err = PageError(err.msgid, err.params, field="iccid")
+        err = dataclasses.replace(err, field="iccid")
         return redirect(request, status_url(request_id), error=err)
     return RedirectResponse(status_url(request_id), status_code=303)

@@ -8,6 +8,7 @@ their stable ``code``; their English ``message`` is never shown to customers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,13 +28,37 @@ class PageError:
     params: dict[str, Any] = field(default_factory=dict)
     field: str | None = None  # the form field it is about, if one
 
+    # Issue 12: shown under the message by the error box (plural forms in the
+    # template). Kept in ``params`` (plain ints), so they travel wherever the
+    # message does (a redirect's flash cookie included).
+    @property
+    def left(self) -> int | None:
+        """For "You have N attempts left." (honest: ``services.attempts_left``)."""
+        value = self.params.get(LEFT)
+        return value if isinstance(value, int) else None
 
+    @property
+    def wait_seconds(self) -> int | None:
+        """For a countdown: "You can try again in N minutes"."""
+        value = self.params.get(WAIT)
+        return value if isinstance(value, int) and value > 0 else None
+
+
+LEFT, WAIT = "attempts_left", "wait_seconds"
+
+
+# The portal's name before the number tells which brand the customer is with.
+NEUTRAL_NAME = N_("New SIM or eSIM")
 GENERIC = N_("Something went wrong. Nothing was changed. Please try again.")
 FORM_EXPIRED = N_("This form has expired. Nothing was changed. Please try again.")
 
 BY_CODE: dict[str, str] = {
     "INVALID_MSISDN": N_(
         "That does not look like a mobile number. Include the country code, "
+        "for example +45 20 12 34 56."
+    ),
+    "AMBIGUOUS_MSISDN": N_(
+        "That number exists in more than one country. Type it with the country code, "
         "for example +45 20 12 34 56."
     ),
     "LINE_NOT_FOUND": N_(
@@ -61,16 +86,16 @@ BY_CODE: dict[str, str] = {
     ),
     "INVALID_REASON": N_("Choose why you need a new SIM."),
     "INVALID_EID": N_("An EID has 32 digits. Leave the field empty if you are not sure."),
-    "VERIFICATION_FAILED": N_("That did not match. Attempts left: %(left)s."),
+    "VERIFICATION_FAILED": N_("That did not match."),
     "OTP_EXPIRED": N_("The code has expired. Ask for a new code below."),
     "VERIFICATION_INCOMPLETE": N_("Fill in every field of the way you chose to confirm."),
     "NOT_AWAITING_VERIFICATION": N_(
         "This request no longer waits for a code. The status page shows where it is."
     ),
     "NOT_AWAITING_STEP_UP": N_("This request does not need another check now."),
-    "BACKING_OFF": N_("Too many attempts. Try again after %(time)s."),
+    "BACKING_OFF": N_("Too many attempts in a row. Please wait before you try again."),
     "ATTEMPTS_CAPPED": N_("Too many failed attempts. This is blocked for now; please contact us."),
-    "TOO_MANY_ATTEMPTS": N_("Too many attempts. Try again after %(time)s."),
+    "TOO_MANY_ATTEMPTS": N_("Too many attempts in a row. Please wait before you try again."),
     "REQUEST_NOT_FOUND": N_("We could not find this request."),
     "NOT_READY": N_("This cannot be done now: the request has moved on."),
     "ALREADY_INSTALLED": N_("Your new eSIM is already installed; there is nothing to reissue."),
@@ -125,19 +150,33 @@ def error_for(
     now: dt.datetime,
     when: Callable[[dt.datetime], str],
     attempts_left: int | None = None,
+    wait_seconds: int | None = None,
 ) -> PageError:
-    """The customer's message for a service error (never its English ``message``)."""
+    """The customer's message for a service error (never its English ``message``).
+
+    ``attempts_left`` and ``wait_seconds`` are the request's standing after a
+    failure (``services.attempts_left``): a wrong answer says how many more are
+    checked and, while backing off, counts down to the next; a wrong answer
+    that used the last attempt says what the block is. A refusal to check
+    (TooManyAttempts) counts down its ``retry_after``, never a clock time.
+    """
     code = exc.code
     if isinstance(exc, TooManyAttempts) and code not in BY_CODE:
         code = "TOO_MANY_ATTEMPTS"
+    if code == "VERIFICATION_FAILED" and attempts_left is None:
+        return PageError(BY_CODE["RECONFIRM_FAILED"])
+    if code == "VERIFICATION_FAILED" and attempts_left == 0:
+        return PageError(BY_CODE["ACCOUNT_FROZEN"])
     msgid = BY_CODE.get(code, GENERIC)
-    params: dict[str, Any] = {}
-    if "%(left)s" in msgid:
-        params["left"] = attempts_left if attempts_left is not None else 0
-    if "%(time)s" in msgid:
+    if code == "VERIFICATION_FAILED":
+        params: dict[str, Any] = {LEFT: attempts_left}
+        if wait_seconds:
+            params[WAIT] = wait_seconds
+        return PageError(msgid, params)
+    if code in ("BACKING_OFF", "TOO_MANY_ATTEMPTS"):
         wait = getattr(exc, "retry_after", None) or 60.0
-        params["time"] = when(now + dt.timedelta(seconds=float(wait) + 1))
-    return PageError(msgid, params)
+        return PageError(msgid, {WAIT: math.ceil(float(wait))})
+    return PageError(msgid)
 
 
 REASONS: dict[str, str] = {

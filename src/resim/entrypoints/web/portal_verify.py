@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from resim.entrypoints.api.access import allow
+from resim.entrypoints.web.common import locale_of
 from resim.entrypoints.web.portal import (
     checked_form,
     ctx_of,
@@ -29,7 +30,7 @@ from resim.entrypoints.web.portal import (
 from resim.entrypoints.web.portal_flash import redirect
 from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.errors import ResimError
-from resim.services import portal, requests, sessions
+from resim.services import portal, request_language, requests, sessions
 
 router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[allow("anyone")])
 
@@ -77,6 +78,7 @@ async def verify(request_id: str, request: Request) -> Response:
     given = combo_of(view, form)
     ctx = ctx_of(request)
     ip = source_ip(request)
+    lang = locale_of(request)
 
     def run() -> sessions.IssuedSession:
         requests.submit_verification(
@@ -89,6 +91,8 @@ async def verify(request_id: str, request: Request) -> Response:
             actor="customer",
             source_ip=ip,
         )
+        # Confirmed in this language: the notices that follow speak it too.
+        request_language.remember_language(ctx, request_id, lang)
         return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
 
     try:
@@ -97,7 +101,13 @@ async def verify(request_id: str, request: Request) -> Response:
         after = await view_of(request, request_id) or view
         if after.state.value != "requested":
             return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
-        err = localised_error(request, exc, zone=view.timezone, left=after.attempts_left)
+        err = localised_error(
+            request,
+            exc,
+            zone=view.timezone,
+            left=after.attempts_left,
+            wait=after.retry_in_seconds,
+        )
         return redirect(request, here, error=err)
     return session_redirect(request, request_id, issued)
 
@@ -111,8 +121,13 @@ async def resend_code(request_id: str, request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
         return redirect(request, here, error=PageError(FORM_EXPIRED))
+    ctx = ctx_of(request)
     try:
-        await run_in_threadpool(requests.resend_code, ctx_of(request), request_id)
+        # the new code's mail in the language of the page that asked for it
+        await run_in_threadpool(
+            request_language.remember_language, ctx, request_id, locale_of(request)
+        )
+        await run_in_threadpool(requests.resend_code, ctx, request_id)
     except ResimError as exc:
         return redirect(request, here, error=localised_error(request, exc, zone=view.timezone))
     return redirect(request, here, code_resent=True)

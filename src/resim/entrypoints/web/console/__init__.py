@@ -12,6 +12,7 @@ from resim.entrypoints.web.console.pages import ConsolePageError, page_error_han
 from resim.entrypoints.web.console.routes_agents import router as agents_router
 from resim.entrypoints.web.console.routes_dashboard import router as dashboard_router
 from resim.entrypoints.web.console.routes_lines import router as lines_router
+from resim.entrypoints.web.console.routes_loss import router as loss_router
 from resim.entrypoints.web.console.routes_requests import router as requests_router
 
 
@@ -19,5 +20,6 @@ def install_console(app: FastAPI) -> None:
     app.add_exception_handler(ConsolePageError, page_error_handler)  # type: ignore[arg-type]
     app.include_router(lines_router)
     app.include_router(requests_router)
+    app.include_router(loss_router)
     app.include_router(agents_router)
     app.include_router(dashboard_router)

@@ -145,6 +145,10 @@ MESSAGES: dict[str, str] = {
     "DELIVERY_MODE_NOT_OFFERED": N_("This brand does not offer that delivery."),
     "AGENT_RATE_LIMIT": N_("You opened as many requests this hour as the brand allows."),
     "SIM_CHANGE_LOCKED": N_("The customer turned on the SIM-change lock for this line."),
+    # Issue 12: loss reports on the line page.
+    "NOT_BLOCKED": N_("The SIM of this line is not blocked."),
+    "NO_SIM": N_("This line has no SIM to block."),
+    "INVALID_REASON": N_("Choose lost or stolen."),
     "DASHBOARD_QUERY": N_(
         "The dashboard cannot show this: a period, brand, channel, figure or day in the "
         "address is not valid. Choose them again on the dashboard."

@@ -6,7 +6,7 @@
   eSIM's QR and manual values, for the console session that opened the
   request only, never cached (``Cache-Control: no-store``);
 * a reviewer unfreezes an account from its line page (``/lines/{msisdn}/unfreeze``);
-* reviewers and admins see the open alerts (``/alerts``).
+* reviewers and admins see the open alerts (``/alerts``) and acknowledge one.
 
 Thin: parse the form, call one service, render or redirect (303). Refusals
 are shown on the page the action came from, in the console's words.
@@ -37,7 +37,7 @@ from resim.entrypoints.web.console.pages import (
 from resim.entrypoints.web.console.routes_lines import show_line
 from resim.entrypoints.web.console.routes_requests import show_request_page
 from resim.errors import ResimError
-from resim.services import agent_actions, unfreeze
+from resim.services import agent_actions, alert_inbox, unfreeze
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Agent = Annotated[Caller, staff_page("agent")]
@@ -149,6 +149,23 @@ async def unfreeze_account(request: Request, msisdn: str, caller: Reviewer) -> R
 async def alerts(request: Request, caller: Overseers) -> Response:
     """Open (unacknowledged) alerts of the caller's brand, newest first."""
     found = await run_in_threadpool(
-        unfreeze.open_alerts, ctx_of(request), scope=caller.principal.scope
+        alert_inbox.open_alerts, ctx_of(request), scope=caller.principal.scope
     )
     return page(request, caller, "alerts.html.j2", {"alerts": found})
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge_alert(request: Request, alert_id: str, caller: Overseers) -> Response:
+    """Mark an alert as dealt with (audited); it leaves the list."""
+    await posted(request, caller)
+    try:
+        await run_in_threadpool(
+            alert_inbox.acknowledge,
+            ctx_of(request),
+            alert_id=alert_id[:40],
+            by=caller.principal.actor,
+            scope=caller.principal.scope,
+        )
+    except ResimError as exc:
+        raise from_service(exc) from None
+    return _see_other("/console/alerts")

@@ -4,6 +4,7 @@ the customer's behalf. Thin: parse the form, call one service, render."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -26,7 +27,8 @@ from resim.entrypoints.web.console.pages import (
     posted,
     staff_page,
 )
-from resim.errors import ResimError
+from resim.entrypoints.web.console.routes_loss import loss_of
+from resim.errors import ResimError, TooManyAttempts
 from resim.services import console, console_requests, sessions, staff
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -45,6 +47,13 @@ def _see_other(url: str) -> RedirectResponse:
 def _error(request: Request, exc: ResimError) -> tuple[int, str]:
     failed = from_service(exc)
     return failed.status, message_of(locale_of(request), failed.code, failed.message)
+
+
+def _wait_of(exc: ResimError) -> int | None:
+    """A countdown for a sign-in that backs off (issue 12); a hard cap says "later" only."""
+    if isinstance(exc, TooManyAttempts) and exc.code == "BACKING_OFF" and exc.retry_after:
+        return math.ceil(exc.retry_after)
+    return None
 
 
 @router.get("/login")
@@ -71,8 +80,9 @@ async def login(request: Request, caller: Anyone) -> Response:
         )
     except ResimError as exc:
         status, message = _error(request, exc)
-        context = {"error": message, "username": username}
-        return page(request, caller, "login.html.j2", context, status=status)
+        wait = _wait_of(exc)
+        values = {"error": message, "username": username, "wait_seconds": wait}
+        return page(request, caller, "login.html.j2", values, status=status)
     response = _see_other("/console")
     # A browser-session cookie: the server ends the session at its expiry (or sign-out).
     response.set_cookie(
@@ -161,6 +171,7 @@ async def show_line(
             status=status,
         )
     context = _line_context(view, number, error=error, done=done)
+    context["loss"] = await run_in_threadpool(loss_of, ctx_of(request), number, caller)
     return page(request, caller, "line.html.j2", context, status=status)
 
 

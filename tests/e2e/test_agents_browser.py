@@ -290,7 +290,7 @@ def test_with_the_email_policy_the_customer_gets_the_ready_link(
     step(agent, "agents-f4b-3-ready-sent-by-mail")
     ready = wait_for_mail(web_stack, line.email, "esim_ready")
     request_id = request_url.rsplit("/", 1)[1]
-    assert f"/status/{request_id}" in ready.text
+    assert f"/c/{request_id}." in ready.text  # the signed continue link (issue 12.3)
     assert mails(web_stack, line.email, "one_time_code") == []
 
 

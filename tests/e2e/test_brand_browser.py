@@ -136,6 +136,7 @@ def choose_page(browser: Any, stack: DemoStack, index: int) -> Any:
     page.goto(f"{stack.api.url}/portal")
     submit_number(page, nordlys(stack, index).msisdn)
     page.wait_for_selector("input[name=reason]")
+    page.wait_for_load_state("load")  # the logo too (the choose page follows a 303)
     return page
 
 

@@ -109,6 +109,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/static/{name}"): {"anyone"},
     ("GET", "/not-me/{token}"): {"anyone"},
     ("POST", "/not-me/{token}"): {"anyone"},
+    # Issue 12: post/redirect/get pages and the signed continue link (web/portal_continue.py)
+    ("GET", "/portal/choose"): {"anyone"},
+    ("GET", "/portal/requests/{request_id}/reconfirm"): {"anyone"},
+    ("GET", "/portal/not-me/done"): {"anyone"},
+    ("GET", "/c/{token}"): {"anyone"},
     # the agent console (pages; same rules as the API routes they stand for)
     ("GET", "/console/login"): {"anyone"},
     ("POST", "/console/login"): {"anyone"},
@@ -330,6 +335,7 @@ NO_BRAND_OBJECT = {
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     ("GET", "/docs/assets/{version}/{name}"),
+    ("GET", "/c/{token}"),  # signed link: leads to a fresh verification, names no brand
 }
 CUSTOMER_PAGES = ("/portal", "/status/")
 LISTS = {

@@ -386,5 +386,5 @@ class TestAnAgentsEsimReachesTheCustomer:
             )
         assert refused.value.code == "HANDOFF_BY_EMAIL"
         ready = [m for m in system.mail.to(email) if m.headers["X-Resim-Kind"] == "esim_ready"]
-        assert ready and f"/status/{request_id}" in ready[-1].text
+        assert ready and f"/c/{request_id}." in ready[-1].text  # signed continue link
         assert "one_time_code" not in _kinds(system, email)

@@ -122,7 +122,7 @@ class TestAnonymousOpeningAnswersEveryNumberAlike:
         )
         system.run_jobs()
         [mail] = [m for m in system.mail.to(email) if m.headers["X-Resim-Kind"] == "one_time_code"]
-        link = re.search(r"https?://\S+/status/([0-9a-f-]+)", mail.text)
+        link = re.search(r"https?://\S+/(?:status|c)/([0-9a-f-]+)", mail.text)
         assert link, mail.text
         rid = link.group(1)
         page = http.get(f"/status/{rid}")
@@ -213,10 +213,13 @@ class TestThePortalAnswersEveryNumberAlike:
         unknown = http.post(
             "/portal/start", data={"msisdn": "+4520199997", "csrf_token": token(start)}
         )
-        assert unknown.status_code == 404 and 'aria-invalid="true"' in unknown.text
+        assert (unknown.status_code, unknown.headers["location"]) == (303, "/portal")
+        assert 'aria-invalid="true"' in http.get("/portal").text
         for number in (locked, frozen, already, fresh):
             start = http.get("/portal")
-            choose = http.post("/portal/start", data={"msisdn": number, "csrf_token": token(start)})
+            moved = http.post("/portal/start", data={"msisdn": number, "csrf_token": token(start)})
+            assert (moved.status_code, moved.headers["location"]) == (303, "/portal/choose")
+            choose = http.get("/portal/choose")
             assert choose.status_code == 200
             opened = http.post(
                 "/portal/requests",

@@ -84,9 +84,12 @@ def test_not_me_get_changes_nothing_and_post_cancels_once(
     assert http.get(link).status_code == 200  # a mail scanner following the link
     assert http.get(f"/v1/requests/{rid}").json()["state"] == "requested"
     stopped = http.post(link)
-    assert stopped.status_code == 200 and "stopped" in stopped.text
+    assert (stopped.status_code, stopped.headers["location"]) == (303, "/portal/not-me/done")
+    assert "stopped" in http.get("/portal/not-me/done").text
     assert http.get(f"/v1/requests/{rid}").json()["state"] == "cancelled"
-    assert http.post(link).status_code == 404  # single use
+    again = http.post(link)  # single use
+    assert again.status_code == 303
+    assert http.get("/portal/not-me/done").status_code == 404
 
 
 def test_cancel_and_review_errors_are_stable_codes(

@@ -461,7 +461,10 @@ class TestOverRealHttp:
                 assert http.get(f"/not-me/{found.group(1)}").status_code == 200
                 assert queries.get_request_view(sys_.ctx, rid)["state"] == "requested"
                 first = http.post(f"/not-me/{found.group(1)}")
+                assert first.status_code == 303  # post/redirect/get
+                first = http.get(first.headers["location"])
                 again = http.post(f"/not-me/{found.group(1)}")
+                again = http.get(again.headers["location"])
         finally:
             server.stop()
         assert first.status_code == 200 and "stopped" in first.text

@@ -123,7 +123,8 @@ class TestCancellingAStolenRequestInThePortal:
                 for m in system.mail.to(email)
                 if m.headers["X-Resim-Kind"] == "replacement_cancelled"
             ]
-            assert "spærret" in blocked[-1].text  # Danish: "stays blocked", not "keeps working"
+            # in the portal's language (issue 12): "stays blocked", not "keeps working"
+            assert "Your old SIM stays blocked" in blocked[-1].text
         assert system.core.is_enabled(imsi=imsi) is False
 
 

@@ -58,7 +58,9 @@ def open_via_forms(system: System, http: httpx.Client, msisdn: str, reason: str 
     (the portal says "check your e-mail" whatever the number, issue 13 finding 15)."""
     start = http.get("/portal")
     assert start.status_code == 200
-    choose = http.post("/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)})
+    moved = http.post("/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)})
+    assert moved.status_code == 303 and moved.headers["location"] == "/portal/choose"
+    choose = http.get("/portal/choose")
     assert choose.status_code == 200 and 'name="reason"' in choose.text
     opened = http.post(
         "/portal/requests",
@@ -124,7 +126,11 @@ class TestTheCorePathWorksWithoutJavaScript:
                 f"/portal/requests/{rid}/reissue",
                 data={"csrf_token": token(stranger.get("/portal"))},
             )
-            assert refused.status_code == 404
+            assert refused.status_code == 303  # back to the status page, which says why
+            assert refused.headers["location"] == f"/portal/requests/{rid}"
+            told = stranger.get(f"/portal/requests/{rid}")
+            assert "confirm who you are again. Nothing was changed." in told.text
+            assert matching.group(1) in http.get(f"/portal/requests/{rid}").text  # not reissued
             system.install(rid)
             run_until(system, http, rid, "Done: your new eSIM is active.")
             assert matching.group(1) not in http.get(f"/portal/requests/{rid}").text
@@ -151,8 +157,8 @@ class TestRefusals:
                 refused = http.post(
                     "/portal/requests", data={"msisdn": msisdn, "reason": "lost", **data}
                 )
-                assert refused.status_code == 400
-                assert "This form has expired" in refused.text
+                assert refused.status_code == 303  # post/redirect/get: the page says why
+                assert "This form has expired" in http.get(refused.headers["location"]).text
         assert request_count(system) == before
 
     def test_bad_input_gets_a_localised_message_and_changes_nothing(
@@ -162,22 +168,30 @@ class TestRefusals:
         before = request_count(system)
         with browser(base_url, "da-DK,da;q=0.9") as http:
             start = http.get("/portal")
-            bad = http.post("/portal/start", data={"msisdn": "abc", "csrf_token": token(start)})
-            assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
-            assert "Det ligner ikke et mobilnummer" in bad.text
-            choose = http.post("/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)})
+            moved = http.post("/portal/start", data={"msisdn": "abc", "csrf_token": token(start)})
+            assert moved.status_code == 303 and moved.headers["location"] == "/portal"
+            bad = http.get("/portal")
+            assert bad.status_code == 200 and 'aria-invalid="true"' in bad.text
+            assert "Det ligner ikke et mobilnummer" in bad.text and 'value="abc"' in bad.text
+            assert "Det ligner ikke" not in http.get("/portal").text  # shown once
+            http.post("/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)})
+            choose = http.get("/portal/choose")
             no_reason = http.post(
                 "/portal/requests",
                 data={"msisdn": msisdn, "reason": "bored", "csrf_token": token(choose)},
             )
-            assert no_reason.status_code == 422 and "Vælg" in no_reason.text
+            assert no_reason.status_code == 303
+            assert no_reason.headers["location"] == "/portal/choose"
+            assert "Vælg" in http.get("/portal/choose").text
             assert request_count(system) == before
             rid = open_via_forms(system, http, msisdn)
             system.run_jobs()
             wrong = "000000" if system.code_for(email) != "000000" else "111111"
             failed = verify_via_form(http, rid, wrong)
-            assert failed.status_code == 422 and "Du har 4 forsøg tilbage." in failed.text
+            assert failed.status_code == 303
+            assert failed.headers["location"] == f"/portal/requests/{rid}/verify"
             assert "resim_session" not in failed.headers.get("set-cookie", "")
+            assert "Du har 4 forsøg tilbage." in http.get(failed.headers["location"]).text
 
     def test_a_fee_must_be_accepted_before_confirming(self, system: System, base_url: str) -> None:
         seed.upsert_brand(
@@ -203,7 +217,8 @@ class TestRefusals:
             system.run_jobs()
             code = system.code_for(email)
             refused = verify_via_form(http, rid, code)
-            assert refused.status_code == 422
+            assert refused.status_code == 303
+            assert "resim_session" not in refused.headers.get("set-cookie", "")
             assert "requested" in http.get(f"/portal/requests/{rid}/status.json").text
             accepted = verify_via_form(http, rid, code, accept_fee="yes")
             assert accepted.status_code == 303

@@ -23,7 +23,7 @@ from test_replacement_flow import system as system
 from resim.domain.model import SimForm
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
-from resim.services import delivery, queries, requests, seed
+from resim.services import cancel, delivery, queries, requests, seed
 
 pytestmark = pytest.mark.integration
 ADDRESS = "Vestergade 12, 1050 København K"
@@ -64,8 +64,16 @@ def _origin_rules_off(system: System) -> None:
 
 def choose(http: httpx.Client, msisdn: str) -> httpx.Response:
     start = http.get("/portal")
-    page = http.post("/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)})
-    assert page.status_code == 200
+    return landed(
+        http, http.post("/portal/start", data={"msisdn": msisdn, "csrf_token": token(start)})
+    )
+
+
+def landed(http: httpx.Client, response: httpx.Response) -> httpx.Response:
+    """Every portal POST answers 303 (post/redirect/get): the page it leads to."""
+    assert response.status_code == 303, response.text[:600]
+    page = http.get(response.headers["location"])
+    assert page.status_code == 200, page.text[:600]
     return page
 
 
@@ -179,14 +187,14 @@ class TestCourier:
             assert 'name="iccid"' in status.text
             seen = stranger.get(f"/portal/requests/{rid}")
             assert "on its way" in text_of(seen) and 'name="iccid"' not in seen.text
-            assert activate(stranger, rid, card).status_code == 404  # no session: nothing
+            told = landed(stranger, activate(stranger, rid, card))  # no session: nothing
+            assert "confirm who you are again. Nothing was changed." in text_of(told)
+            assert queries.get_request_view(system.ctx, rid)["installed_at"] is None
 
             bad_luhn = card[:-1] + str((int(card[-1]) + 1) % 10)
-            refused = activate(http, rid, bad_luhn)
-            assert refused.status_code == 422
+            refused = landed(http, activate(http, rid, bad_luhn))
             assert "That is not a valid ICCID" in text_of(refused)
-            wrong = activate(http, rid, other_valid_iccid(system))
-            assert wrong.status_code == 422
+            wrong = landed(http, activate(http, rid, other_valid_iccid(system)))
             assert "not the number of the card we sent you" in text_of(wrong)
             assert queries.get_request_view(system.ctx, rid)["state"] == "ready"
 
@@ -207,13 +215,15 @@ class TestCourier:
             verify_via_form(http, rid, system.code_for(email))
             system.run_jobs()
             for _ in range(3):
-                assert activate(http, rid, other_valid_iccid(system)).status_code == 422
-            blocked = activate(http, rid, card)  # even the right card waits now
-            assert blocked.status_code == 429
+                assert "not the number" in text_of(
+                    landed(http, activate(http, rid, other_valid_iccid(system)))
+                )
+            blocked = landed(http, activate(http, rid, card))  # even the right card waits now
             assert "You can try again in 30 seconds." in text_of(blocked), text_of(blocked)[:600]
             assert queries.get_request_view(system.ctx, rid)["state"] == "ready"
             system.clock.advance(dt.timedelta(minutes=5))
-            assert activate(http, rid, card).status_code == 303
+            moving = landed(http, activate(http, rid, card))
+            assert "Activated. We are moving your number" in text_of(moving)
 
     def test_activation_is_refused_in_the_service_for_an_undispatched_request(
         self, system: System
@@ -238,8 +248,7 @@ class TestRefusals:
             page = choose(http, msisdn)
             assert 'id="delivery-pickup"' in page.text
             assert 'id="delivery-courier"' not in page.text
-            refused = open_with(http, msisdn, "courier", "damaged")
-            assert refused.status_code == 422
+            refused = landed(http, open_with(http, msisdn, "courier", "damaged"))
             assert "not offered for your number" in text_of(refused)
         assert request_count(system) == before
 
@@ -310,10 +319,13 @@ class TestConfirmingAgainWhenTheCardArrives:
         with browser(server) as later:
             status = later.get(f"/portal/requests/{rid}")
             assert "Has the card arrived?" in text_of(status) and 'name="iccid"' not in status.text
-            form = later.post(
-                f"/portal/requests/{rid}/reconfirm/code", data={"csrf_token": token(status)}
+            form = landed(
+                later,
+                later.post(
+                    f"/portal/requests/{rid}/reconfirm/code", data={"csrf_token": token(status)}
+                ),
             )
-            assert form.status_code == 200 and f"/portal/requests/{rid}/reconfirm" in form.text
+            assert f"/portal/requests/{rid}/reconfirm" in form.text
             assert "I accept the fee" not in form.text
             system.run_jobs()
             code = system.code_for(email)
@@ -321,7 +333,8 @@ class TestConfirmingAgainWhenTheCardArrives:
                 f"/portal/requests/{rid}/reconfirm",
                 data={"combo": "0", "email_otp": "000000", "csrf_token": token(form)},
             )
-            assert wrong.status_code == 422 and "That did not match" in text_of(wrong)
+            wrong = landed(later, wrong)
+            assert "That did not match" in text_of(wrong)
             ok = later.post(
                 f"/portal/requests/{rid}/reconfirm",
                 data={"combo": "0", "email_otp": code, "csrf_token": token(wrong)},
@@ -335,7 +348,7 @@ class TestConfirmingAgainWhenTheCardArrives:
             )
         assert system.core.imsi_of(msisdn=msisdn) == card_imsi
 
-    def test_confirming_again_is_refused_before_the_card_is_sent(
+    def test_confirming_again_is_refused_once_the_request_is_closed(
         self, system: System, server: str
     ) -> None:
         msisdn, email, _, _ = add_line(system, 1241)
@@ -343,12 +356,19 @@ class TestConfirmingAgainWhenTheCardArrives:
             rid = opened_id(system, open_with(http, msisdn, "pickup", "damaged"))
             system.run_jobs()
             verify_via_form(http, rid, system.code_for(email))
+        cancel.cancel(system.ctx, rid, actor="customer", note=None)
+        kinds = [m.headers["X-Resim-Kind"] for m in system.mail.to(email)]
         with browser(server) as other:
             page = other.get(f"/portal/requests/{rid}")
+            assert "Confirm it is you" not in text_of(page)
             refused = other.post(
                 f"/portal/requests/{rid}/reconfirm/code",
                 data={"csrf_token": token(other.get("/portal"))},
             )
-            assert refused.status_code == 409
-            assert "not waiting for a card to be activated" in text_of(refused)
+            assert "There is nothing to confirm on this request now" in text_of(
+                landed(other, refused)
+            )
             assert page.status_code == 200
+        system.run_jobs()
+        after = [m.headers["X-Resim-Kind"] for m in system.mail.to(email)]
+        assert after.count("one_time_code") == kinds.count("one_time_code")

@@ -68,7 +68,7 @@ class System:
             if m.headers.get("X-Resim-Kind") == "one_time_code"
         ]
         assert mails, f"no one-time code mail to {email or 'anyone'}"
-        found = re.search(r"/status/([0-9a-f-]+)", mails[-1].text)
+        found = re.search(r"/(?:status|c)/([0-9a-f-]+)", mails[-1].text)
         assert found, mails[-1].text
         return found.group(1)
 

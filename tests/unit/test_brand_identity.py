@@ -148,6 +148,7 @@ class TestMessagesNameTheContact:
                 "msisdn_masked": "+47**",
                 "request_ref": "AB12CD34",
                 "not_me_url": "https://x.example/not-me/t",
+                "continue_url": "https://x.example/c/t",
             },
         )
         assert "Questions? Call Fjordnett on +47 800 12 345." in failed.text

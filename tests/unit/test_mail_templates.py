@@ -34,6 +34,7 @@ EVERYTHING: dict[str, Any] = {
     "code": OTP,
     "ttl_minutes": 10,
     "status_url": "https://resim.test/status/req-1",
+    "continue_url": "https://resim.test/continue/req-1.t.mac",
     "expires_at": WHEN,
     "completed_at": WHEN,
     "effective_at": WHEN,
@@ -89,7 +90,7 @@ class TestEveryKindInEveryLanguage:
     @pytest.mark.parametrize(("kind", "language"), ALL)
     def test_all_context_values_the_kind_declares_appear(self, kind: str, language: str) -> None:
         out = whole(kind, language)
-        for key in ("msisdn_masked", "request_ref", "not_me_url", "status_url", "code"):
+        for key in ("msisdn_masked", "request_ref", "not_me_url", "continue_url", "code"):
             if key in MAIL_KINDS[kind]:
                 assert EVERYTHING[key] in out, key
 
@@ -280,8 +281,8 @@ class TestRefusals:
 
     def test_missing_keys_are_named(self) -> None:
         context = context_for("esim_ready")
-        del context["status_url"], context["expires_at"]
-        with pytest.raises(InvalidInput, match="expires_at, status_url"):
+        del context["continue_url"], context["expires_at"]
+        with pytest.raises(InvalidInput, match="continue_url, expires_at"):
             render_mail("esim_ready", language="en", context=context)
 
     @pytest.mark.parametrize(
@@ -289,7 +290,7 @@ class TestRefusals:
         [
             ("esim_ready", "expires_at", dt.datetime(2025, 3, 12, 14, 5)),  # naive
             ("esim_ready", "expires_at", "2025-03-12"),
-            ("esim_ready", "status_url", "javascript:alert(1)"),
+            ("esim_ready", "continue_url", "javascript:alert(1)"),
             ("replacement_requested", "not_me_url", "https://x.test/a b"),
             ("one_time_code", "ttl_minutes", 0),
             ("one_time_code", "ttl_minutes", True),

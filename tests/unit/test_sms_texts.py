@@ -28,6 +28,7 @@ EVERYTHING: dict[str, Any] = {
     "activation_code": ACTIVATION.text,
     "matching_id": ACTIVATION.matching_id,
     "status_url": "https://resim.test/status/req-1",
+    "continue_url": "https://resim.test/c/0123456789abcdef0123456789abcdef.tfoo4k.0123456789abcdef",
 }
 ALL = [(kind, lang) for kind in SMS_KINDS for lang in LANGUAGES]
 
@@ -47,6 +48,7 @@ def test_one_line_naming_the_brand_and_the_masked_number_never_a_code(
     assert len(text) <= 320  # two SMS parts at most (GSM-7); fine for UCS-2 scripts too
     if kind in REQUEST_NOTICES:
         assert "https://resim.test/not-me/tok3n" in text and "AB12CD34" in text
+        assert EVERYTHING["continue_url"] in text  # the way back to the request (issue 12)
     else:
         assert "not-me" not in text
 

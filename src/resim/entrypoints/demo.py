@@ -309,7 +309,7 @@ def print_welcome(stack: DemoStack, say: Callable[[str], None] = print) -> None:
     )
     say(
         f"  (without a key the answer is the same for every number) then read the code"
-        f" and the request's link (/status/<id>) in {api}/demo/mail and send the code:"
+        f" and the request's link (/c/<id>.<expiry>.<mac>) in {api}/demo/mail and send the code:"
     )
     say(
         f"  curl -s -X POST {api}/v1/requests/<id>/verification "

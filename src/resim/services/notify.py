@@ -39,6 +39,7 @@ from resim.domain.model import (
 from resim.services import redaction, repo
 from resim.services.brand_look import contact_values
 from resim.services.context import ServiceContext
+from resim.services.continue_link import continue_url
 from resim.services.loss_hooks import holds
 from resim.services.unit_of_work import UnitOfWork
 
@@ -80,6 +81,9 @@ def enqueue_mail(
         "request_ref": request_ref(request.id),
         "reason": request.reason.value,  # a code: the mail templates translate it
         "status_url": f"{ctx.public_base_url}/status/{request.id}",
+        # The signed link to pick the request up again (a fresh verification, never
+        # a session): services.continue_link.
+        "continue_url": continue_url(ctx, request.id, now=now),
         "timezone": brand.timezone,
     }
     base.update(context or {})
@@ -259,6 +263,7 @@ def notify_customer(
                 "request_ref": request_ref(request.id),
                 "reason": request.reason.value,  # a code: the templates translate it
                 "status_url": f"{ctx.public_base_url}/status/{request.id}",
+                "continue_url": continue_url(ctx, request.id, now=now),
             }
         )
     if request is not None and kind in ENDINGS and holds(uow, request.old_iccid):

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from resim.domain.identifiers import mask_msisdn, mask_postal_address, normalize_msisdn
-from resim.domain.model import DeliveryMode
+from resim.domain.model import Channel, DeliveryMode
 from resim.domain.policy import DELIVERY_MODES
 from resim.domain.verification import offered
 from resim.domain.workflow import State
@@ -65,6 +65,9 @@ class PortalRequest:
     # Set while a loss report keeps this request's old SIM blocked (issue 12): the
     # line's loss page, where "I found my phone" lifts it. Ending the request never does.
     loss_line_id: str | None = None
+    code_pending: bool = False  # an e-mailed code is out and not used yet (never the code)
+    # What confirms on the portal (confirming again: services.reconfirm), whoever opened it
+    online_combos: tuple[tuple[str, ...], ...] = ()
 
     @property
     def uses_email_code(self) -> bool:
@@ -125,6 +128,11 @@ def portal_request(ctx: ServiceContext, request_id: str) -> PortalRequest:
             ),
             loss_line_id=req.line_id if holds(uow, req.old_iccid) else None,
             created_at=req.created_at,
+            code_pending=req.otp_hash is not None,
+            online_combos=tuple(
+                tuple(c)
+                for c in offered(channel_combos(policy, Channel.PORTAL.value), facts_of(subscriber))
+            ),
         )
 
 

@@ -17,7 +17,8 @@ Security rules enforced here, not left to template authors (SEC-04, SEC-10):
   ``one_time_code`` and ``loss_code`` receive ``code``.
 * URLs must be ``https://`` (or ``http://`` for local development).
 * No template ever receives an activation code; ``esim_ready`` links to the
-  signed-in status page instead.
+  request's continue page instead, where the customer confirms who they are
+  (again) with a fresh code before the page shows the QR code.
 
 Values the customer reads in their language are passed as codes and
 translated in the template layer: ``reason`` is a replacement reason code
@@ -73,8 +74,9 @@ _PEOPLE: dict[str, type] = {
 }
 _REQUEST: dict[str, type] = {**_PEOPLE, "request_ref": str}
 
-# Every notice about a request carries the "this was not me" link (SEC-04).
-_NOTICE: dict[str, type] = {**_REQUEST, "not_me_url": _Url}
+# Every notice about a request carries the "this was not me" link (SEC-04) and the
+# signed "continue your request" link (services.continue_link: a fresh verification).
+_NOTICE: dict[str, type] = {**_REQUEST, "not_me_url": _Url, "continue_url": _Url}
 
 MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
     "replacement_requested": {**_NOTICE, "reason": str},
@@ -85,14 +87,22 @@ MAIL_KINDS: Mapping[str, Mapping[str, type]] = {
         "code": str,
         "ttl_minutes": int,
         "request_ref": str,
-        # The request's page, where the code is entered: a caller who opened the
-        # request anonymously is told nothing else (issue 13, finding 15). None
-        # for a line's unlock code.
-        "status_url": _OptionalUrl,
+        # The signed link to the request, where the code is entered: a caller who
+        # opened the request anonymously is told nothing else (issue 13, finding
+        # 15). None for a line's unlock code.
+        "continue_url": _OptionalUrl,
     },
-    "esim_ready": {**_NOTICE, "status_url": _Url, "expires_at": dt.datetime},
-    "card_dispatched": {**_NOTICE, "status_url": _Url},
-    "replacement_completed": {**_PEOPLE, "completed_at": dt.datetime, "not_me_url": _Url},
+    "esim_ready": {**_NOTICE, "expires_at": dt.datetime},
+    # The way back to an open request, asked for on the portal's start page
+    # (services.resume): the signed link only, never a code.
+    "continue_request": _NOTICE,
+    "card_dispatched": _NOTICE,
+    "replacement_completed": {
+        **_PEOPLE,
+        "completed_at": dt.datetime,
+        "not_me_url": _Url,
+        "continue_url": _Url,
+    },
     "replacement_approved": _NOTICE,
     # "yes" while a loss report keeps the old SIM blocked after the request ended.
     "replacement_cancelled": {**_NOTICE, "sim_blocked": _OptionalText},
@@ -142,6 +152,7 @@ SMS_KINDS: Mapping[str, Mapping[str, type]] = {
             "msisdn_masked": str,
             "request_ref": str,
             "not_me_url": _Url,
+            "continue_url": _Url,
         }
         for kind in (
             "replacement_requested",
@@ -233,6 +244,7 @@ def render_sms(kind: str, *, language: str, context: Mapping[str, object]) -> Re
     if schema is None:
         raise InvalidInput(f"unknown SMS kind {kind!r}")
     lang = normalize_language(language)
+    context = _upgrade_legacy_keys(context)
     values = _checked_values(kind, schema, context, lang, _zone(context.get("timezone")))
     text = _environment(lang).get_template(f"sms_{kind}.txt.j2").render(values)
     # One line; only ASCII whitespace folds (French keeps its no-break spaces).
@@ -276,13 +288,16 @@ def _checked_values(
 
 
 def _upgrade_legacy_keys(context: Mapping[str, object]) -> Mapping[str, object]:
-    """Read contexts written by older releases, so mail jobs queued before an
-    upgrade still render: ``reason_label`` ("device change", the English enum
-    value) became the code ``reason`` ("device_change")."""
+    """Read contexts written by older releases, so jobs queued before an upgrade
+    still render: ``reason_label`` ("device change", the English enum value)
+    became the code ``reason`` ("device_change"); a request's message without
+    the signed ``continue_url`` links to its status page (``status_url``) instead."""
     label = context.get("reason_label")
-    if "reason" in context or not isinstance(label, str):
-        return context
-    return {**context, "reason": label.strip().replace(" ", "_")}
+    if "reason" not in context and isinstance(label, str):
+        context = {**context, "reason": label.strip().replace(" ", "_")}
+    if "continue_url" not in context and isinstance(context.get("status_url"), str):
+        context = {**context, "continue_url": context["status_url"]}
+    return context
 
 
 def _zone(name: object) -> ZoneInfo:

@@ -31,7 +31,15 @@ from resim.entrypoints.api.metrics import install_metrics
 from resim.entrypoints.camara.mount import CamaraRuntime, closed_runtime, mount_camara
 from resim.entrypoints.camara.subscriptions import demo_events_router, install_subscriptions
 from resim.entrypoints.es2_callback import CallbackAuth, build_es2_callback_router
-from resim.entrypoints.web import common, portal, portal_brand, portal_loss, portal_status
+from resim.entrypoints.web import (
+    common,
+    portal,
+    portal_brand,
+    portal_continue,
+    portal_loss,
+    portal_status,
+    portal_verify,
+)
 from resim.entrypoints.web.console import install_console
 from resim.entrypoints.web.portal_demo import install_demo_phone
 from resim.services.context import ServiceContext
@@ -103,9 +111,11 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
     app.include_router(routes_identity.router)
     app.include_router(common.static_router())
     app.include_router(portal.router)
+    app.include_router(portal_verify.router)
     app.include_router(portal_loss.router)
     app.include_router(portal_brand.router)
     app.include_router(portal_status.router)
+    app.include_router(portal_continue.router)
     install_subscriptions(app, camara.version)
     if config.sink_capture is not None:
         app.include_router(demo_events_router(config.sink_capture))

@@ -1,22 +1,22 @@
-"""The customer portal, part 1: start from the number, choose, open, verify.
+"""The customer portal, part 1: start from the number, choose, open.
 
 Server-rendered pages under ``/portal`` that work without JavaScript: every
-step is a plain form POST with a CSRF token (:mod:`.csrf`). Thin: parse,
-call one existing service (``requests.open_request``,
-``requests.submit_verification``, ``requests.resend_code``,
-``sessions.issue_customer_session``), render. Attempt limits, back-off and
-the verification rules are the services'; this module only shows their
-outcome in the visitor's language.
+step is a plain form POST with a CSRF token (:mod:`.csrf`), and every POST
+answers 303 to a GET (post/redirect/get, issue 12 finding 1): Back, reload and
+a closed tab never meet the browser's "resubmit the form?" warning. What the
+next page shows travels in the flash cookie, the number in the draft cookie
+(:mod:`.portal_flash`). Thin: parse, call one service, redirect; attempt
+limits, back-off and the verification rules are the services'.
 
-Flow: ``GET /portal`` (number) -> ``POST /portal/start`` (choose reason and
-SIM) -> ``POST /portal/requests`` (opens the request; the code and a link to
-the request's page go to the e-mail on file) -> ``GET /portal/sent`` ("check
-your e-mail", the same for every number: an unknown, locked or frozen one, one
-with a request open, and one just opened all look alike, issue 13 finding 15)
--> the mail's link: ``GET /status/{id}`` -> ``GET /portal/requests/{id}/verify``
-(fee and the ways to confirm: shown to whoever holds the link from the mail)
--> ``POST .../verify`` (a customer session cookie, bound to this request) ->
-``GET /portal/requests/{id}`` (status; see :mod:`.portal_status`).
+Flow: ``GET /portal`` (number) -> ``POST /portal/start`` -> ``GET
+/portal/choose`` (reason and SIM) -> ``POST /portal/requests`` (opens the
+request, or continues the one already open: ``resume.open_or_continue``; the
+code and the signed link go to the e-mail on file) -> ``GET /portal/sent``
+("check your e-mail", the same for every number: an unknown, locked or frozen
+one, one with a request open, and one just opened all look alike, issue 13
+finding 15) -> the mail's link ``GET /c/{token}`` (:mod:`.portal_continue`)
+-> ``GET /portal/requests/{id}/verify`` (:mod:`.portal_verify`) -> ``GET
+/portal/requests/{id}`` (status; :mod:`.portal_status`).
 
 The reason is chosen before verifying, because verifying sets things going
 at once (a lost or stolen SIM is suspended the moment identity is proven).
@@ -46,6 +46,13 @@ from resim.entrypoints.web.csrf import (
 )
 from resim.entrypoints.web.device import device_of, set_device_cookie
 from resim.entrypoints.web.portal_brand import look, typed_number
+from resim.entrypoints.web.portal_flash import (
+    draft_number,
+    forget_flash,
+    redirect,
+    set_draft,
+    take_flash,
+)
 from resim.entrypoints.web.portal_text import (
     BY_CODE,
     DELIVERY_LABELS,
@@ -58,7 +65,7 @@ from resim.entrypoints.web.portal_text import (
 )
 from resim.entrypoints.web.templating import format_when, render
 from resim.errors import InvalidInput, ResimError
-from resim.services import brand_look, portal, request_language, requests, sessions
+from resim.services import brand_look, portal, resume, sessions
 from resim.services.context import ServiceContext
 from resim.services.open_spec import parse_open
 
@@ -85,9 +92,14 @@ def page(
     status: int = 200,
     here: str | None = None,
 ) -> Response:
-    """Render a portal page with the CSRF token, the site's name and the language."""
+    """Render a portal page with the CSRF token, the site's name and the language.
+
+    A flash left by the POST that redirected here (:mod:`.portal_flash`) is
+    shown once: its values override ``values``, and the cookie is deleted.
+    """
     ctx = ctx_of(request)
     token, new_nonce = csrf_token(request, ctx.otp_pepper)
+    flashed = take_flash(request, request.url.path) if request.method == "GET" else None
     req = values.get("req")
     brand = values.get("brand") or (req.brand if isinstance(req, portal.PortalRequest) else None)
     response = render(
@@ -107,12 +119,15 @@ def page(
             "delivery_labels": DELIVERY_LABELS,
             "error": None,
             **values,
+            **(flashed or {}),
             "brand": brand,
         },
         status=status,
         here=here,
     )
     set_csrf_cookie(request, response, new_nonce)
+    if flashed is not None:
+        forget_flash(request, response)
     return response
 
 
@@ -126,8 +141,9 @@ async def checked_form(request: Request) -> dict[str, str] | None:
     return form
 
 
-def expired_form(request: Request, template: str, values: dict[str, Any]) -> Response:
-    return page(request, template, {**values, "error": PageError(FORM_EXPIRED)}, status=400)
+def expired_form(request: Request, to: str) -> Response:
+    """A POST whose CSRF token or size is wrong: back to ``to``, nothing changed."""
+    return redirect(request, to, error=PageError(FORM_EXPIRED))
 
 
 def localised_error(
@@ -166,7 +182,7 @@ async def start_page(request: Request) -> Response:
 async def start(request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
-        return expired_form(request, START, {"msisdn": "", "lang_form": NUMBER_FORM})
+        return expired_form(request, "/portal")
     raw = form.get("msisdn", "")
     try:
         found = await run_in_threadpool(brand_look.find_number, ctx_of(request), raw)
@@ -174,19 +190,21 @@ async def start(request: Request) -> Response:
         # Told here, where the number is still on screen (issue 12): a typing
         # mistake, a number of no brand here, or one that needs its country code.
         code = exc.code if exc.code in BY_CODE else "INVALID_MSISDN"
-        return page(
-            request,
-            START,
-            {
-                "msisdn": raw[:40],
-                "error": PageError(BY_CODE[code], field="msisdn"),
-                "lang_form": NUMBER_FORM,
-            },
-            status=422 if code != "LINE_NOT_FOUND" else 404,
-            here="/portal",
-        )
-    values = await run_in_threadpool(_choose_values, ctx_of(request), found.msisdn, {})
-    return page(request, "portal/choose.html.j2", values, here="/portal")
+        err = PageError(BY_CODE[code], field="msisdn")
+        return redirect(request, "/portal", error=err, msisdn=raw[:40])
+    response = redirect(request, "/portal/choose")
+    set_draft(request, response, found.msisdn)
+    return response
+
+
+@router.get("/choose")
+async def choose_page(request: Request) -> Response:
+    """Reason and SIM for the number in the draft cookie (none: back to the start)."""
+    number = draft_number(request)
+    if number is None:
+        return redirect(request, "/portal")
+    values = await run_in_threadpool(_choose_values, ctx_of(request), number, {})
+    return page(request, "portal/choose.html.j2", values)
 
 
 def _choose_values(ctx: ServiceContext, number: str, form: dict[str, str]) -> dict[str, Any]:
@@ -216,12 +234,12 @@ def _delivery_of(form: dict[str, str]) -> str:
 async def open_request(request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
-        return expired_form(request, "portal/start.html.j2", {"msisdn": ""})
+        return expired_form(request, "/portal/choose" if draft_number(request) else "/portal")
     try:
-        number = normalize_msisdn(form.get("msisdn", ""))
+        number = normalize_msisdn(form.get("msisdn", "") or draft_number(request) or "")
     except InvalidInput:
         err = PageError(BY_CODE["INVALID_MSISDN"], field="msisdn")
-        return page(request, "portal/start.html.j2", {"msisdn": "", "error": err}, status=422)
+        return redirect(request, "/portal", error=err)
     ctx = ctx_of(request)
     values = await run_in_threadpool(_choose_values, ctx, number, form)
     reason = form.get("reason", "")
@@ -241,13 +259,10 @@ async def open_request(request: Request) -> Response:
         except InvalidInput:
             problem = PageError(BY_CODE["INVALID_EID"], field="eid")
     if problem is not None:
-        return page(
-            request,
-            "portal/choose.html.j2",
-            {**values, "error": problem},
-            status=422,
-            here="/portal",
-        )
+        kept = {"reason": reason, "delivery": values["delivery"], "eid": form.get("eid", "")}
+        response = redirect(request, "/portal/choose", error=problem, **kept)
+        set_draft(request, response, number)
+        return response
     device, new_cookie = device_of(request, ctx.otp_pepper)  # SEC-07 new_device
     spec = parse_open(
         msisdn=number,
@@ -259,11 +274,13 @@ async def open_request(request: Request) -> Response:
         language=locale_of(request),  # its mail goes out in the page's language
     )
     ip = source_ip(request)  # the geolocated country (SEC-07 new_country) comes from it
+    # Every number, opened, continued or refused, gets the same answer (issue 13,
+    # finding 15); the customer continues from the signed link in the mail. A
+    # number with a request open gets a fresh code or link (issue 12, finding 1).
     await run_in_threadpool(
-        lambda: requests.open_quietly(ctx, spec, actor="customer", source_ip=ip)
+        lambda: resume.open_or_continue(ctx, spec, actor="customer", source_ip=ip)
     )
-    # Every number, opened or refused, gets the same answer (issue 13, finding 15);
-    # the customer continues from the link in the code mail.
+    # The sent page wears the brand the choose page already showed.
     brand = values["brand"]
     sent = f"/portal/sent?brand={brand.id}" if brand is not None else "/portal/sent"
     response = RedirectResponse(sent, status_code=303)
@@ -280,19 +297,7 @@ async def sent_page(request: Request) -> Response:
     return page(request, "portal/sent.html.j2", {"brand": brand}, here="/portal")
 
 
-def _verify_page(
-    request: Request, view: portal.PortalRequest, *, error: PageError | None, status: int = 200
-) -> Response:
-    return page(
-        request,
-        "portal/verify.html.j2",
-        {"req": view, "error": error},
-        status=status,
-        here=f"/portal/requests/{view.id}/verify",
-    )
-
-
-async def _view(request: Request, request_id: str) -> portal.PortalRequest | None:
+async def view_of(request: Request, request_id: str) -> portal.PortalRequest | None:
     try:
         return await run_in_threadpool(portal.portal_request, ctx_of(request), request_id)
     except ResimError:
@@ -302,68 +307,6 @@ async def _view(request: Request, request_id: str) -> portal.PortalRequest | Non
 def not_found(request: Request) -> Response:
     err = PageError(BY_CODE["REQUEST_NOT_FOUND"])
     return page(request, "portal/not_found.html.j2", {"error": err}, status=404)
-
-
-@router.get("/requests/{request_id}/verify")
-async def verify_page(request_id: str, request: Request) -> Response:
-    view = await _view(request, request_id)
-    if view is None:
-        return not_found(request)
-    if view.state.value != "requested":
-        return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
-    return _verify_page(request, view, error=None)
-
-
-@router.post("/requests/{request_id}/verify")
-async def verify(request_id: str, request: Request) -> Response:
-    view = await _view(request, request_id)
-    if view is None:
-        return not_found(request)
-    form = await checked_form(request)
-    if form is None:
-        return _verify_page(request, view, error=PageError(FORM_EXPIRED), status=400)
-    if view.fee_minor > 0 and form.get("accept_fee") != "yes":
-        err = PageError(BY_CODE["FEE_NOT_ACCEPTED"], field="accept_fee")
-        return _verify_page(request, view, error=err, status=422)
-    try:
-        combo = view.combos[int(form.get("combo", "0"))]
-    except (ValueError, IndexError):
-        combo = view.combos[0] if view.combos else ()
-    given = {m: form.get(m, "") or None for m in combo}  # only the chosen way's fields
-    ctx = ctx_of(request)
-    ip = source_ip(request)
-    lang = locale_of(request)
-
-    def run() -> sessions.IssuedSession:
-        requests.submit_verification(
-            ctx,
-            request_id,
-            otp=given.get("email_otp"),
-            pin=given.get("pin"),
-            password=given.get("password"),
-            totp=given.get("totp"),
-            actor="customer",
-            source_ip=ip,
-        )
-        # Confirmed in this language: the notices that follow speak it too.
-        request_language.remember_language(ctx, request_id, lang)
-        return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
-
-    try:
-        issued = await run_in_threadpool(run)
-    except ResimError as exc:
-        after = await _view(request, request_id) or view
-        if after.state.value != "requested":
-            return RedirectResponse(f"/portal/requests/{view.id}", status_code=303)
-        err = localised_error(
-            request,
-            exc,
-            zone=view.timezone,
-            left=after.attempts_left,
-            wait=after.retry_in_seconds,
-        )
-        return _verify_page(request, after, error=err, status=status_for(exc))
-    return session_redirect(request, request_id, issued)
 
 
 def session_redirect(request: Request, request_id: str, issued: sessions.IssuedSession) -> Response:
@@ -380,30 +323,3 @@ def session_redirect(request: Request, request_id: str, issued: sessions.IssuedS
         path="/",
     )
     return response
-
-
-@router.post("/requests/{request_id}/code")
-async def resend_code(request_id: str, request: Request) -> Response:
-    view = await _view(request, request_id)
-    if view is None:
-        return not_found(request)
-    form = await checked_form(request)
-    if form is None:
-        return _verify_page(request, view, error=PageError(FORM_EXPIRED), status=400)
-    ctx = ctx_of(request)
-    try:
-        # the new code's mail in the language of the page that asked for it
-        await run_in_threadpool(
-            request_language.remember_language, ctx, request_id, locale_of(request)
-        )
-        await run_in_threadpool(requests.resend_code, ctx, request_id)
-    except ResimError as exc:
-        err = localised_error(request, exc, zone=view.timezone)
-        return _verify_page(request, view, error=err, status=status_for(exc))
-    fresh = await _view(request, request_id) or view
-    return page(
-        request,
-        "portal/verify.html.j2",
-        {"req": fresh, "error": None, "code_resent": True},
-        here=f"/portal/requests/{view.id}/verify",
-    )

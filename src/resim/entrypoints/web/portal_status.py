@@ -1,4 +1,4 @@
-"""The customer portal, part 2: the status page, the eSIM, and "this was not me".
+"""The customer portal, part 3: the status page, the eSIM, and the session's actions.
 
 ``GET /portal/requests/{id}`` says where the request is and what happens
 next, to anyone holding the link (no personal data: the number is masked).
@@ -12,10 +12,11 @@ version string; ``static/portal.js`` polls it and swaps the block in place.
 Without JavaScript the page refreshes itself (``<meta refresh>`` inside
 ``<noscript>``) and has a refresh link.
 
-``/status/{id}`` (the link in the mails) shows the same page. ``/not-me/{token}``
-does nothing on GET (mail scanners follow links); its button POSTs. That POST
-needs no CSRF token: the unguessable token in the address is the capability,
-and whoever could forge the POST could just as well send it.
+``/status/{id}`` (the link in older mails) shows the same page. The actions
+(reissue, cancel, "I have installed it", step-up, activate a card) answer 303
+back to the status page (post/redirect/get), an error travelling in the flash
+cookie (:mod:`.portal_flash`). Confirming again after the session ended, the
+signed "continue" link and "this was not me" are in :mod:`.portal_continue`.
 """
 
 from __future__ import annotations
@@ -40,19 +41,19 @@ from resim.entrypoints.web.portal import (
     localised_error,
     not_found,
     page,
-    session_redirect,
     source_ip,
+    view_of,
 )
+from resim.entrypoints.web.portal_flash import redirect
 from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.entrypoints.web.templating import environment
-from resim.errors import ResimError, Unauthenticated, VerificationFailed
+from resim.errors import ResimError, Unauthenticated
 from resim.services import (
     cancel,
     delivery,
     portal,
     queries,
     reconcile,
-    reconfirm,
     reissue,
     sessions,
     verify_request,
@@ -183,21 +184,33 @@ async def status_json(request_id: str, request: Request, v: str | None = None) -
 
 
 async def _owned_action(request: Request, request_id: str) -> dict[str, str] | Response:
+    """The form of an action only the request's live session may take, or the answer.
+
+    Unknown request: 404. A wrong or old form, or no live session for this
+    request (another browser, or the session ended): 303 back to the status
+    page, which says why; nothing changed.
+    """
+    here = status_url(request_id)
     form = await checked_form(request)
     if form is None:
-        return await _status_page(request, request_id, error=PageError(FORM_EXPIRED), status=400)
+        return redirect(request, here, error=PageError(FORM_EXPIRED))
     if not await run_in_threadpool(owns, request, request_id):
-        return not_found(request)
+        if await view_of(request, request_id) is None:
+            return not_found(request)
+        return redirect(request, here, error=PageError(BY_CODE["SESSION_ENDED"]))
     return form
+
+
+def status_url(request_id: str) -> str:
+    return f"/portal/requests/{request_id}"
 
 
 async def _after(request: Request, request_id: str, call: Any) -> Response:
     try:
         await run_in_threadpool(call)
     except ResimError as exc:
-        err = localised_error(request, exc)
-        return await _status_page(request, request_id, error=err, status=409)
-    return RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
+        return redirect(request, status_url(request_id), error=localised_error(request, exc))
+    return RedirectResponse(status_url(request_id), status_code=303)
 
 
 @router.post("/portal/requests/{request_id}/reissue")
@@ -233,10 +246,8 @@ async def report_installed(request_id: str, request: Request) -> Response:
     try:
         await run_in_threadpool(lambda: reconcile.check_now(ctx, request_id, actor="customer"))
     except ResimError as exc:
-        err = localised_error(request, exc)
-        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 409
-        return await _status_page(request, request_id, error=err, status=status)
-    return RedirectResponse(f"/portal/requests/{request_id}?checking=1", status_code=303)
+        return redirect(request, status_url(request_id), error=localised_error(request, exc))
+    return RedirectResponse(f"{status_url(request_id)}?checking=1", status_code=303)
 
 
 @router.post("/portal/requests/{request_id}/step-up")
@@ -274,103 +285,5 @@ async def activate_card(request_id: str, request: Request) -> Response:
     except ResimError as exc:
         err = localised_error(request, exc)
         err = dataclasses.replace(err, field="iccid")
-        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 422
-        if exc.code == "NOT_AWAITING_ACTIVATION":
-            status = 409
-        return await _status_page(request, request_id, error=err, status=status)
-    return RedirectResponse(f"/portal/requests/{request_id}", status_code=303)
-
-
-def _reconfirm_page(
-    request: Request,
-    view: portal.PortalRequest,
-    *,
-    error: PageError | None = None,
-    status: int = 200,
-    sent: bool = False,
-) -> Response:
-    return page(
-        request,
-        "portal/verify.html.j2",
-        {"req": view, "error": error, "reconfirm": True, "code_resent": sent},
-        status=status,
-        here=f"/portal/requests/{view.id}",
-    )
-
-
-@router.post("/portal/requests/{request_id}/reconfirm/code")
-async def reconfirm_code(request_id: str, request: Request) -> Response:
-    """A courier card arrived after the session ended: e-mail a code to confirm again."""
-    form = await checked_form(request)
-    if form is None:
-        return await _status_page(request, request_id, error=PageError(FORM_EXPIRED), status=400)
-    try:
-        await run_in_threadpool(reconfirm.send_code, ctx_of(request), request_id)
-    except ResimError as exc:
-        if exc.code == "REQUEST_NOT_FOUND":
-            return not_found(request)
-        err = localised_error(request, exc)
-        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 409
-        return await _status_page(request, request_id, error=err, status=status)
-    view = await run_in_threadpool(portal.portal_request, ctx_of(request), request_id)
-    return _reconfirm_page(request, view, sent=True)
-
-
-@router.post("/portal/requests/{request_id}/reconfirm")
-async def reconfirm_identity(request_id: str, request: Request) -> Response:
-    """Prove identity again (the policy's combinations); a fresh session on success."""
-    try:
-        view = await run_in_threadpool(portal.portal_request, ctx_of(request), request_id)
-    except ResimError:
-        return not_found(request)
-    form = await checked_form(request)
-    if form is None:
-        return _reconfirm_page(request, view, error=PageError(FORM_EXPIRED), status=400)
-    try:
-        combo = view.combos[int(form.get("combo", "0"))]
-    except (ValueError, IndexError):
-        combo = view.combos[0] if view.combos else ()
-    given = {m: form.get(m, "") or None for m in combo}
-    ctx = ctx_of(request)
-    ip = source_ip(request)
-    evidence = Evidence(
-        otp=given.get("email_otp"),
-        pin=given.get("pin"),
-        password=given.get("password"),
-        totp=given.get("totp"),
-    )
-
-    def run() -> sessions.IssuedSession:
-        reconfirm.reconfirm(ctx, request_id, evidence=evidence, source_ip=ip)
-        return sessions.issue_customer_session(ctx, request_id=request_id, source_ip=ip)
-
-    try:
-        issued = await run_in_threadpool(run)
-    except ResimError as exc:
-        err = localised_error(request, exc, zone=view.timezone)
-        if isinstance(exc, VerificationFailed) and exc.code != "OTP_EXPIRED":
-            err = PageError(BY_CODE["RECONFIRM_FAILED"])
-        if exc.code == "NOT_AWAITING_ACTIVATION":
-            return await _status_page(request, request_id, error=err, status=409)
-        status = 429 if exc.code in ("BACKING_OFF", "ATTEMPTS_CAPPED") else 422
-        return _reconfirm_page(request, view, error=err, status=status)
-    return session_redirect(request, request_id, issued)
-
-
-@router.get("/not-me/{token}")
-async def not_me_form(token: str, request: Request) -> Response:
-    return page(request, "portal/not_me.html.j2", {"token": token, "done": None})
-
-
-@router.post("/not-me/{token}")
-async def not_me(token: str, request: Request) -> Response:
-    # The answer pages do not repeat the token: their language links go to the
-    # portal, not back to the (now used, or never valid) link.
-    try:
-        outcome = await run_in_threadpool(cancel.report_not_me, ctx_of(request), token)
-    except ResimError:
-        return page(
-            request, "portal/not_me.html.j2", {"done": "invalid"}, status=404, here="/portal"
-        )
-    done = "cancelled" if outcome.cancelled else "recorded"
-    return page(request, "portal/not_me.html.j2", {"done": done}, here="/portal")
+        return redirect(request, status_url(request_id), error=err)
+    return RedirectResponse(status_url(request_id), status_code=303)

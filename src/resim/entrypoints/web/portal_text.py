@@ -65,8 +65,9 @@ BY_CODE: dict[str, str] = {
         "We could not find a subscription with that number. Check the number and the country code."
     ),
     "REQUEST_ALREADY_OPEN": N_(
-        "There is already a replacement request for this number. Follow it with the link "
-        "in our e-mail, or contact us."
+        "There is already a replacement request for this number. Every e-mail and text "
+        "message we sent about it has a link back to it, or start again with your number: "
+        "we e-mail you a new link."
     ),
     "SIM_CHANGE_LOCKED": N_(
         "This number has a SIM-change lock, so no new SIM can be ordered. "
@@ -118,8 +119,22 @@ BY_CODE: dict[str, str] = {
     "ICCID_MISMATCH": N_(
         "That is not the number of the card we sent you. Check the digits and try again."
     ),
-    "NOT_AWAITING_ACTIVATION": N_("This request is not waiting for a card to be activated."),
+    "NOT_AWAITING_ACTIVATION": N_(
+        "There is nothing to confirm on this request now. Nothing was changed; this page "
+        "shows where it is."
+    ),
     "RECONFIRM_FAILED": N_("That did not match. Check and try again."),
+    "SESSION_ENDED": N_(
+        "For your safety this needs you to confirm who you are again. Nothing was changed."
+    ),
+    "CONTINUE_LINK_INVALID": N_(
+        "This link is not valid. Nothing was changed. Copy the whole link from our e-mail "
+        "or text message, or start again with your number."
+    ),
+    "CONTINUE_LINK_EXPIRED": N_(
+        "This link has expired. Nothing was changed. Start again with your number: if a "
+        "request is under way, we e-mail you a new link to it."
+    ),
 }
 
 DELIVERY_LABELS: dict[str, str] = {

@@ -69,7 +69,8 @@ test: $(STAMP)
 	cat .not-run.out 2>/dev/null; rm -f .not-run.out; exit $$rc
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -m slow --durations=20 $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+	$(BIN)/pytest -q -m slow -n $(WORKERS) --dist worksteal --durations=20 $(PYTEST_ARGS); \
+	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 ## test-latest: the suite against the newest releases of every dependency (not
 ## the lock), in .venv-latest, so drift is seen before `make lock` brings it in

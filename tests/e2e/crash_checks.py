@@ -61,6 +61,16 @@ def check_lines(stack: Stack, report: Report) -> None:
                 )
             )
         )
+        # Issue 12: an open loss report keeps its SIM suspended whatever became of
+        # the request that opened it (a cancel or an expiry never lifts it).
+        held = {
+            (r.open_line_id, r.iccid)
+            for r in conn.execute(
+                sa.select(orm.loss_report.c.open_line_id, orm.loss_report.c.iccid).where(
+                    orm.loss_report.c.open_line_id.is_not(None)
+                )
+            )
+        }
     by_line = {r.line_id: r for r in _requests(stack.engine)}
     bound: dict[str, list[Any]] = defaultdict(list)
     for s in sims.values():
@@ -68,6 +78,8 @@ def check_lines(stack: Stack, report: Report) -> None:
             bound[s.line_id].append(s)
     for line in lines:
         on_line = bound.get(line.id, [])
+        if not on_line and line.awaiting_sim:
+            continue  # a number without a SIM yet (issue 15.2): reserved or ported in
         if len(on_line) != 1:
             report.add(f"line {line.msisdn} has {len(on_line)} active/suspended SIMs")
             continue
@@ -92,6 +104,7 @@ def check_lines(stack: Stack, report: Report) -> None:
             and state in (State.FAILED, State.EXPIRED, State.REJECTED)
             and req.reason in ("lost", "stolen")
         ) or (req is None and line.status == LineStatus.SUSPENDED)  # imported that way
+        suspended_ok = suspended_ok or (line.id, sim.iccid) in held
         if sim.state == SimState.SUSPENDED and not suspended_ok:
             report.add(
                 f"line {line.msisdn}: SIM {sim.iccid} left suspended "

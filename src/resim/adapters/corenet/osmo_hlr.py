@@ -269,17 +269,7 @@ class OsmoHlrCoreNetwork:
         database; asking for a hold here raises ``CORE_HOLDS_UNSUPPORTED``
         (permanent), so the cut-over fails before the number moves.
         """
-        rules.check_imsi(imsi)
-        rules.check_aware(sms_hold_until, "sms_hold_until")
-        rules.check_aware(port_out_block_until, "port_out_block_until")
-        if sms_hold_until is None and port_out_block_until is None:
-            return  # nothing asked for: clearing holds osmo-hlr never had
-        raise ExternalError(
-            "osmo-hlr cannot hold SMS or block port-out after a SIM swap; set the brand's "
-            "sms_hold_hours and port_out_block_days to 0 or apply the holds in the SMSC/NPDB",
-            retryable=False,
-            code="CORE_HOLDS_UNSUPPORTED",
-        )
+        rules.refuse_holds("osmo-hlr", imsi, sms_hold_until, port_out_block_until)
 
     def cancel_location(self, *, imsi: str) -> bool:
         """osmo-hlr 1.5 sends Cancel-Location only when a phone registers elsewhere.

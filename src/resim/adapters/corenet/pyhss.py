@@ -208,17 +208,7 @@ class PyHssCoreNetwork:
     ) -> None:
         """PyHSS cannot hold SMS or block port-out: a hold is refused for good
         (``CORE_HOLDS_UNSUPPORTED``), never skipped in silence; see osmo_hlr.py."""
-        rules.check_imsi(imsi)
-        rules.check_aware(sms_hold_until, "sms_hold_until")
-        rules.check_aware(port_out_block_until, "port_out_block_until")
-        if sms_hold_until is None and port_out_block_until is None:
-            return
-        raise ExternalError(
-            "PyHSS cannot hold SMS or block port-out after a SIM swap; set the brand's "
-            "sms_hold_hours and port_out_block_days to 0 or apply the holds in the SMSC/NPDB",
-            retryable=False,
-            code="CORE_HOLDS_UNSUPPORTED",
-        )
+        rules.refuse_holds("PyHSS", imsi, sms_hold_until, port_out_block_until)
 
     # ------------------------------------------------------------ extras
 

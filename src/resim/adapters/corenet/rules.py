@@ -265,3 +265,24 @@ def needs_holds(
         sms_hold_until,
         port_out_block_until,
     )
+
+
+def refuse_holds(
+    adapter: str,
+    imsi: str,
+    sms_hold_until: dt.datetime | None,
+    port_out_block_until: dt.datetime | None,
+) -> None:
+    """For an HLR/HSS without post-swap holds: asking for none is fine, asking for one
+    is refused for good (``CORE_HOLDS_UNSUPPORTED``), never skipped in silence (SEC-06)."""
+    check_imsi(imsi)
+    check_aware(sms_hold_until, "sms_hold_until")
+    check_aware(port_out_block_until, "port_out_block_until")
+    if sms_hold_until is None and port_out_block_until is None:
+        return
+    raise ExternalError(
+        f"{adapter} cannot hold SMS or block port-out after a SIM swap; set the brand's "
+        "sms_hold_hours and port_out_block_days to 0 or apply the holds in the SMSC/NPDB",
+        retryable=False,
+        code="CORE_HOLDS_UNSUPPORTED",
+    )

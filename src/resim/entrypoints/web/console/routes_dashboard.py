@@ -106,8 +106,10 @@ async def _names(request: Request, caller: Caller) -> dashboard.Names:
     return await run_in_threadpool(dashboard.names, ctx_of(request), scope=caller.principal.scope)
 
 
-@router.get("/dashboard")
-async def show_dashboard(request: Request, caller: Overseers) -> Response:
+async def _board(
+    request: Request, caller: Caller
+) -> tuple[dashboard.Names, Query, dashboard.Dashboard]:
+    """The names, the checked query and the figures it asks for."""
     names = await _names(request, caller)
     q = _query(request, caller, names)
     try:
@@ -123,6 +125,12 @@ async def show_dashboard(request: Request, caller: Overseers) -> Response:
         raise _bad(exc.code or "") from None
     except ResimError as exc:
         raise from_service(exc) from None
+    return names, q, board
+
+
+@router.get("/dashboard")
+async def show_dashboard(request: Request, caller: Overseers) -> Response:
+    names, q, board = await _board(request, caller)
     locale = locale_of(request)
     words = translations(DOMAIN, locale)
     charts = {
@@ -220,21 +228,7 @@ async def drill_down(request: Request, caller: Overseers) -> Response:
 @router.get("/dashboard.csv")
 async def export_csv(request: Request, caller: Overseers) -> Response:
     """Per day, then per brand, channel and agent: one table, a ``section`` column."""
-    names = await _names(request, caller)
-    q = _query(request, caller, names)
-    try:
-        board = await run_in_threadpool(
-            dashboard.figures,
-            ctx_of(request),
-            days=q.days,
-            scope=q.scope,
-            zone=q.zone,
-            channel=q.channel,
-        )
-    except InvalidInput as exc:
-        raise _bad(exc.code or "") from None
-    except ResimError as exc:
-        raise from_service(exc) from None
+    names, _query_used, board = await _board(request, caller)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "key", *dashboard.METRICS, "median_minutes", "p90_minutes"])

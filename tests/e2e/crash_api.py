@@ -86,6 +86,9 @@ class ApiKiller(threading.Thread):
     An outage starts once ``busy()`` says installs are going on (phones have
     ready eSIMs to install); the API comes back after ``outage_s`` and the next
     outage waits ``gap_s``. ``down_s`` records each outage's real length.
+    When ``lost()`` is given, an outage lasts on past ``outage_s`` (up to three
+    times as long) until it has grown: a busy second test worker beside this
+    one can slow the phones so much that no callback falls into ten seconds.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class ApiKiller(threading.Thread):
         outage_s: float = 10.0,
         gap_s: float = 8.0,
         give_up_at: float,
+        lost: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(name="crash-api-killer", daemon=True)
         self.api, self.busy = api, busy
@@ -106,6 +110,7 @@ class ApiKiller(threading.Thread):
             gap_s,
             give_up_at,
         )
+        self.lost = lost
         self.down_s: list[float] = []
         self.error: BaseException | None = None
         self._halt = threading.Event()
@@ -124,8 +129,17 @@ class ApiKiller(threading.Thread):
                 if self._halt.is_set() or time.monotonic() >= self.give_up_at:
                     return
                 began = time.monotonic()
+                lost_before = self.lost() if self.lost else 0
                 self.api.kill()
                 self._halt.wait(self.outage_s)
+                longest = began + self.outage_s * 3
+                while (
+                    self.lost is not None
+                    and self.lost() == lost_before
+                    and time.monotonic() < longest
+                    and not self._halt.wait(0.2)
+                ):
+                    pass
                 self.api.start()
                 self.down_s.append(round(time.monotonic() - began, 1))
         except BaseException as exc:  # reported by the test

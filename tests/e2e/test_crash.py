@@ -117,6 +117,7 @@ def test_killed_workers_lose_and_duplicate_nothing(stack: Stack, seed: int) -> N
         outages=API_OUTAGES,
         outage_s=API_OUTAGE_SECONDS,
         give_up_at=t0 + KILL_SECONDS * 2,
+        lost=lambda: phones.undelivered,
     )
     final = None
     try:

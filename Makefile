@@ -69,7 +69,7 @@ test: $(STAMP)
 	cat .not-run.out 2>/dev/null; rm -f .not-run.out; exit $$rc
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -m slow -n $(WORKERS) --dist worksteal --durations=20 $(PYTEST_ARGS); \
+	$(BIN)/pytest -q -m slow -n $(WORKERS) --dist loadgroup --durations=20 $(PYTEST_ARGS); \
 	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 ## test-latest: the suite against the newest releases of every dependency (not

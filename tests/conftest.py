@@ -123,3 +123,13 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     # `make test` repeats the line as its very last one, after mypy's output.
     if out := os.environ.get("RESIM_TEST_NOT_RUN_FILE"):
         Path(out).write_text(line + "\n" if line else "")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The crash suites (SIGKILLed workers and API, timed outages) run one after
+    another on one xdist worker (``make test-slow`` uses ``--dist loadgroup``):
+    two of them side by side on two cores starved each other's phones and API
+    until their outage and settle windows proved nothing (seen in CI)."""
+    for item in items:
+        if item.get_closest_marker("slow") and "crash" in item.path.name:
+            item.add_marker(pytest.mark.xdist_group("crash"))

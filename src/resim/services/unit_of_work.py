@@ -41,6 +41,12 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 
+class Duplicate(Exception):
+    """A write broke a uniqueness the store enforces (one open request per line,
+    one bound SIM per line, ...): raised by ``flush`` and ``commit``. Use cases
+    that race for such a slot catch it and answer with a Conflict."""
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -116,11 +122,13 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     def commit(self) -> None:
-        """Make the block's changes, jobs and audit events durable together."""
+        """Make the block's changes, jobs and audit events durable together
+        (raises :class:`Duplicate` if a uniqueness is broken)."""
         ...
 
     def flush(self) -> None:
-        """Write pending changes now (constraints are checked), without committing."""
+        """Write pending changes now, without committing; raises :class:`Duplicate`
+        if a uniqueness is broken."""
         ...
 
     def enqueue(

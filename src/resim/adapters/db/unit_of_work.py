@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,7 +40,7 @@ from resim.adapters.db.repositories import (
     Statements,
 )
 from resim.domain.model import AuditEvent
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id
 
 
 class _Repositories:
@@ -193,14 +194,16 @@ class SqlUnitOfWork:
         The chain head lock is taken here, after every other write, and held
         only until the commit right after it.
         """
-        self.session.flush()  # also moves hand-added AuditEvents to self._audit
-        if self._audit:
-            pending, self._audit = self._audit, []
-            append_chained(self.session, pending)
-        self.session.commit()
+        with _duplicates():
+            self.session.flush()  # also moves hand-added AuditEvents to self._audit
+            if self._audit:
+                pending, self._audit = self._audit, []
+                append_chained(self.session, pending)
+            self.session.commit()
 
     def flush(self) -> None:
-        self.session.flush()
+        with _duplicates():
+            self.session.flush()
 
     # ------------------------------------------------------------ outbox
 
@@ -245,6 +248,23 @@ class SqlUnitOfWork:
                 source=source,
             )
         )
+
+
+class SqlDuplicate(Duplicate, sa.exc.IntegrityError):
+    """A UNIQUE constraint refused a write: the services' :class:`Duplicate`, and
+    still the driver's IntegrityError for callers that catch that."""
+
+
+@contextlib.contextmanager
+def _duplicates() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.IntegrityError as exc:
+        if isinstance(exc, Duplicate):
+            raise
+        raise SqlDuplicate(
+            exc.statement, exc.params, exc.orig or exc, hide_parameters=exc.hide_parameters
+        ) from exc
 
 
 def sql_uow_factory(

@@ -432,7 +432,9 @@ class ReplacementRequest:
             )
         )
 
-    def take_over(self, *, session_id: str, check_id: str, actor: str, at: dt.datetime) -> None:
+    def take_over(
+        self, *, session_id: str | None, check_id: str, actor: str, at: dt.datetime
+    ) -> None:
         """An agent takes the request over after an ID check: the customer's code is void."""
         was = self.channel
         self.channel = Channel.AGENT

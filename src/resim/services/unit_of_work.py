@@ -3,6 +3,12 @@
 ``with uow: ...; uow.commit()`` -- leaving the block without commit rolls back,
 and so drops every job enqueued inside it (the outbox shares the transaction).
 
+Domain events a request records (``ReplacementRequest.events``) are turned
+into audit rows and jobs by :mod:`resim.services.event_handlers` for every
+request this unit of work loaded or added: before each hand-written audit row
+or job (so the order of the log follows the order things happened), at
+``flush`` and at ``commit``.
+
 Audit events (SEC-09) are held until :meth:`UnitOfWork.commit`, which appends
 them to the hash chain as the transaction's last write (see
 ``resim.adapters.db.audit_store``). That covers ``uow.audit(...)`` and any
@@ -26,7 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db import orm
 from resim.adapters.db.audit_store import append_chained
-from resim.domain.model import AuditEvent
+from resim.domain.model import AuditEvent, ReplacementRequest
+from resim.services.event_handlers import effects
 
 
 def new_id() -> str:
@@ -111,6 +118,7 @@ class UnitOfWork:
         The chain head lock is taken here, after every other write, and held
         only until the commit right after it.
         """
+        self.publish_events()
         self.session.flush()  # also moves hand-added AuditEvents to self._audit
         if self._audit:
             pending, self._audit = self._audit, []
@@ -118,7 +126,38 @@ class UnitOfWork:
         self.session.commit()
 
     def flush(self) -> None:
+        self.publish_events()
         self.session.flush()
+
+    def publish_events(self) -> None:
+        """Turn the events requests in this session recorded into audit rows and jobs."""
+        session = self.session
+        for obj in [*session.identity_map.values(), *session.new]:
+            if not isinstance(obj, ReplacementRequest):
+                continue
+            for recorded in obj.take_events():
+                done = effects(recorded)
+                for entry in done.audit:
+                    self._audit.append(
+                        AuditEvent(
+                            id=new_id(),
+                            at=entry.at,
+                            actor=entry.actor,
+                            action=entry.action,
+                            object_type=entry.object_type,
+                            object_id=entry.object_id,
+                            detail=entry.detail,
+                            source=entry.source,
+                        )
+                    )
+                for job in done.jobs:
+                    self._insert_job(
+                        job.kind,
+                        at=job.at,
+                        request_id=job.request_id,
+                        payload=job.payload,
+                        run_after=job.run_after,
+                    )
 
     # ------------------------------------------------------------ outbox
 
@@ -132,6 +171,20 @@ class UnitOfWork:
         run_after: dt.datetime | None = None,
     ) -> str:
         """Write a job in this transaction; it exists only if the transaction commits."""
+        self.publish_events()
+        return self._insert_job(
+            kind, at=at, request_id=request_id, payload=payload, run_after=run_after
+        )
+
+    def _insert_job(
+        self,
+        kind: str,
+        *,
+        at: dt.datetime,
+        request_id: str | None,
+        payload: dict[str, Any] | None,
+        run_after: dt.datetime | None,
+    ) -> str:
         job_id = new_id()
         self.session.execute(
             sa.insert(orm.job).values(
@@ -162,6 +215,7 @@ class UnitOfWork:
 
         It is written, chained, when the transaction commits.
         """
+        self.publish_events()
         self._audit.append(
             AuditEvent(
                 id=new_id(),

@@ -63,7 +63,7 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
         old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
         if old.state == SimState.ACTIVE:
             old.set_state(SimState.SUSPENDED)
-        req.old_sim_suspended = True
+        req.old_sim_barred(True, at=now)
         uow.audit(
             at=now,
             actor="worker",
@@ -113,16 +113,7 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
             # A newer request owns the line's fate now. It takes over the suspension,
             # so that cancelling it too gives the SIM its service back; without this
             # nobody would, and the line would stay barred with nothing in progress.
-            if not newer.old_sim_suspended:
-                newer.old_sim_suspended = True
-                uow.audit(
-                    at=ctx.now(),
-                    actor="worker",
-                    action="sim.suspension_handed_over",
-                    object_type="request",
-                    object_id=newer.id,
-                    detail={"from_request": req.id, "iccid": old.iccid},
-                )
+            if newer.old_sim_barred(True, at=ctx.now(), from_request=req.id):
                 uow.commit()
             return
         imsi, old_iccid = old.imsi, old.iccid
@@ -198,20 +189,12 @@ def record_installed(uow: UnitOfWork, req: ReplacementRequest, *, at: dt.datetim
     a late callback after a reconcile (or the reverse) is harmless. Returns
     whether this call recorded it.
     """
-    if req.state != State.READY or req.installed_at is not None:
-        return False
-    req.installed_at = at
-    req.install_failed_at = None
-    uow.enqueue("core.cutover", at=at, request_id=req.id)
-    return True
+    return req.install(how="esim", actor="worker", at=at)  # Installed: core.cutover
 
 
 def record_install_failed(req: ReplacementRequest, *, at: dt.datetime) -> bool:
     """Point 4 failed on the device: the customer may reissue."""
-    if req.state != State.READY or req.installed_at is not None:
-        return False
-    req.install_failed_at = at
-    return True
+    return req.install_failed(at=at, actor="worker")
 
 
 def cutover(ctx: ServiceContext, job: JobRecord) -> None:
@@ -281,22 +264,8 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         )
         # CAMARA subscriptions: the swapped events commit with the SIM change record.
         enqueue_swap_events(ctx, uow, msisdn=req.msisdn, swapped_at=now)
-        req.completed_at = now
-        req.move_to(State.COMPLETED, at=now)
+        req.complete(at=now, sms_hold_until=sms_until, port_out_block_until=port_until)
         remember_origin(repo.get_subscriber(uow, req.subscriber_id), req)
-        uow.audit(
-            at=now,
-            actor="worker",
-            action="request.completed",
-            object_type="request",
-            object_id=req.id,
-            detail={
-                "new_iccid": req.new_iccid,
-                "old_iccid": req.old_iccid,
-                "sms_hold_until": sms_until.isoformat() if sms_until else None,
-                "port_out_block_until": port_until.isoformat() if port_until else None,
-            },
-        )
         notify_customer(
             ctx, uow, kind="replacement_completed", request=req, context={"completed_at": now}
         )

@@ -84,17 +84,7 @@ def dispatch(ctx: ServiceContext, job: JobRecord) -> None:
         if req.state != State.PROVISIONING or req.dispatched_at is not None:
             uow.commit()  # cancelled meanwhile: the card is out; it can never be activated
             return
-        req.dispatched_at = now
-        req.shipment_ref = receipt.tracking_ref[:64]
-        req.move_to(State.READY, at=now)
-        uow.audit(
-            at=now,
-            actor="worker",
-            action="sim.dispatched",
-            object_type="request",
-            object_id=req.id,
-            detail={"iccid": parcel.iccid, "shipment_ref": req.shipment_ref},
-        )
+        req.dispatch(shipment_ref=receipt.tracking_ref, at=now)
         notify_customer(ctx, uow, kind="card_dispatched", request=req)
         uow.commit()
 
@@ -115,16 +105,7 @@ def _reserve(ctx: ServiceContext, request_id: str) -> _Parcel | None:
                 return None
             sim = _card_from_stock(uow, req)
             sim.set_state(SimState.RESERVED, line_id=req.line_id)
-            req.new_iccid = sim.iccid
-            req.move_to(State.PROVISIONING, at=now)
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="sim.reserved",
-                object_type="request",
-                object_id=req.id,
-                detail={"iccid": sim.iccid, "for": "courier"},
-            )
+            req.order_card(iccid=sim.iccid, at=now)
         elif req.state != State.PROVISIONING or req.dispatched_at is not None:
             return None
         assert req.new_iccid is not None
@@ -207,16 +188,7 @@ def activate_delivered(
             uow.commit()
             raise Refused("that is not the ICCID of the card we sent", code="ICCID_MISMATCH")
         attempts.clear(uow, [f"activate:{req.id}"])
-        req.installed_at = now
-        uow.audit(
-            at=now,
-            actor="customer",
-            action="sim.activated",
-            object_type="request",
-            object_id=req.id,
-            detail={"iccid": req.new_iccid},
-            source=source_ip,
-        )
-        uow.enqueue("core.cutover", at=now, request_id=req.id)
+        # Installed: audited as sim.activated; enqueues core.cutover
+        req.install(how="activated", actor="customer", at=now, source=source_ip)
         uow.commit()
         return req.state

@@ -187,20 +187,13 @@ def apply_override(
     at: dt.datetime,
 ) -> None:
     """Mark a new request as a lock override: two approvers, always reviewed, audited."""
-    request.lock_override = True
-    request.required_approvals = max(request.required_approvals, OVERRIDE_APPROVALS)
-    uow.audit(
-        at=at,
+    request.override_lock(
+        identity_check=check.id,
+        method=check.method,
+        justification=override.justification.strip(),
+        approvals=OVERRIDE_APPROVALS,
         actor=actor,
-        action="request.lock_override",
-        object_type="request",
-        object_id=request.id,
-        detail={
-            "identity_check": check.id,
-            "method": check.method,
-            "justification": override.justification.strip(),
-            "required_approvals": request.required_approvals,
-        },
+        at=at,
     )
 
 

@@ -74,7 +74,7 @@ def open_for_request(
     existing = open_report(uow, request.line_id, lock=True)
     if existing is not None and existing.iccid == request.old_iccid:
         if existing.suspended_at is not None:
-            request.old_sim_suspended = True
+            request.old_sim_barred(True, at=at, actor=actor)
         uow.audit(
             at=at,
             actor=actor,
@@ -168,7 +168,9 @@ def resolve_by_cutover(
     return report
 
 
-def _mark_requests(uow: UnitOfWork, report: LossReport, *, suspended: bool) -> None:
+def _mark_requests(
+    uow: UnitOfWork, report: LossReport, *, suspended: bool, at: dt.datetime
+) -> None:
     """Open requests replacing the report's SIM show whether it is barred."""
     t = orm.replacement_request.c
     for req in uow.session.scalars(
@@ -176,7 +178,7 @@ def _mark_requests(uow: UnitOfWork, report: LossReport, *, suspended: bool) -> N
             t.open_line_id == report.line_id, t.old_iccid == report.iccid
         )
     ):
-        req.old_sim_suspended = suspended
+        req.old_sim_barred(suspended, at=at)
 
 
 def _report_id(job: JobRecord) -> str:
@@ -203,7 +205,7 @@ def suspend(ctx: ServiceContext, job: JobRecord) -> None:
             # Already barred (another report, a separation) or retired by a cut-over.
             if report.is_open and sim.state == SimState.SUSPENDED:
                 report.suspended_at = report.suspended_at or now
-                _mark_requests(uow, report, suspended=True)
+                _mark_requests(uow, report, suspended=True, at=now)
                 uow.commit()
             return
         imsi, was_open = sim.imsi, report.is_open
@@ -227,7 +229,7 @@ def suspend(ctx: ServiceContext, job: JobRecord) -> None:
         )
         if report.is_open:
             report.suspended_at = report.suspended_at or now
-            _mark_requests(uow, report, suspended=True)
+            _mark_requests(uow, report, suspended=True, at=now)
         else:
             # Lifted or voided while we barred the SIM, and nothing was resumed then.
             uow.enqueue(
@@ -267,7 +269,7 @@ def resume(ctx: ServiceContext, job: JobRecord) -> None:
         sim.set_state(SimState.ACTIVE)
         report = uow.session.get(LossReport, report_id)
         assert report is not None
-        _mark_requests(uow, report, suspended=False)
+        _mark_requests(uow, report, suspended=False, at=now)
         uow.audit(
             at=now,
             actor="worker",

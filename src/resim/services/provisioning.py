@@ -132,14 +132,7 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
         if req.state == State.APPROVED:
-            req.move_to(State.PROVISIONING, at=now)
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="request.provisioning",
-                object_type="request",
-                object_id=req.id,
-            )
+            req.start_provisioning(at=now)
         if req.state != State.PROVISIONING:
             # Closed (cancelled, failed) while an earlier run of this job, killed
             # mid-way, held the profile: nobody else will give it back.
@@ -162,17 +155,7 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
                 uow.commit()
                 return False
             sim.set_state(SimState.RESERVED, line_id=req.line_id)
-            req.new_iccid = sim.iccid
-            req.matching_id = generate_matching_id()
-            req.smdp_step = None
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="esim.reserved",
-                object_type="request",
-                object_id=req.id,
-                detail={"iccid": sim.iccid},
-            )
+            req.reserve_profile(iccid=sim.iccid, matching_id=generate_matching_id(), at=now)
         uow.commit()
         return True
 
@@ -268,7 +251,7 @@ def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
         req = repo.get_request(uow, request_id, lock=True)
         still = req.state == State.PROVISIONING
         if still or not req.is_open:
-            req.smdp_step = step
+            req.record_smdp_step(step, at=now)
         if not req.is_open:
             _release_profile(ctx, uow, req, at=now)
         uow.commit()
@@ -288,30 +271,23 @@ def _mark_ready(
             # this job got there first, and the order is the request's own.
             if not req.is_open and req.smdp_step != "confirmed":
                 _release_profile(ctx, uow, req, at=now)
-                req.smdp_step = "confirmed"
+                req.record_smdp_step("confirmed", at=now)
             uow.commit()
             return
-        req.smdp_step = "confirmed"
-        if matching_id is not None and matching_id != req.matching_id:
-            req.matching_id = matching_id  # sealed at rest like ours, even when empty
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="esim.matching_id_from_smdp",
-                object_type="request",
-                object_id=req.id,
-                detail={"empty": matching_id == ""},
-            )
-        assert req.matching_id is not None
-        code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=req.matching_id)
+        ours = req.matching_id if matching_id is None else matching_id
+        assert ours is not None
+        code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=ours)
         brand = repo.get_brand(uow, req.brand_id)
         ttl = dt.timedelta(hours=brand.policy.activation_code_ttl_hours)
-        req.activation_code_enc = ctx.secrets.encrypt(code.text)
-        req.activation_expires_at = now + ttl
-        req.move_to(State.READY, at=now)
-        uow.audit(
-            at=now, actor="worker", action="request.ready", object_type="request", object_id=req.id
+        # The request records the confirmed step, the SM-DP+'s MatchingID when it
+        # differs, and its expire_activation job (MarkedReady).
+        req.mark_ready(
+            activation_code_enc=ctx.secrets.encrypt(code.text),
+            expires_at=now + ttl,
+            smdp_matching_id=matching_id,
+            at=now,
         )
+        assert req.activation_expires_at is not None
         notify_customer(
             ctx,
             uow,
@@ -319,12 +295,6 @@ def _mark_ready(
             request=req,
             brand=brand,
             context={"expires_at": req.activation_expires_at},
-        )
-        uow.enqueue(
-            "request.expire_activation",
-            at=now,
-            request_id=req.id,
-            run_after=req.activation_expires_at,
         )
         # The install callback may never come (issue 13.6): ask later ourselves.
         reconcile.schedule(ctx, uow, req, at=now)
@@ -418,14 +388,6 @@ def _fail(
     at: dt.datetime,
 ) -> None:
     req.fail(code=code, reason=reason, at=at)
-    uow.audit(
-        at=at,
-        actor="worker",
-        action="request.failed",
-        object_type="request",
-        object_id=req.id,
-        detail={"code": code, "reason": reason},
-    )
     notify_customer(ctx, uow, kind="replacement_failed", request=req)
 
 

@@ -267,7 +267,7 @@ def check_evidence(
 
     if "email_otp" in relevant:  # single use
         if request is not None:
-            request.otp_hash = None
+            request.consume_code()
         elif loss:
             line.loss_otp_hash = None
             line.loss_otp_expires_at = None

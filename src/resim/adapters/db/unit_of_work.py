@@ -39,8 +39,8 @@ from resim.adapters.db.repositories import (
     SqlSubscribers,
     Statements,
 )
-from resim.domain.model import AuditEvent
-from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id
+from resim.domain.model import AuditEvent, ReplacementRequest
+from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id, publish_events
 
 
 class _Repositories:
@@ -194,6 +194,7 @@ class SqlUnitOfWork:
         The chain head lock is taken here, after every other write, and held
         only until the commit right after it.
         """
+        self.publish_events()
         with _duplicates():
             self.session.flush()  # also moves hand-added AuditEvents to self._audit
             if self._audit:
@@ -202,8 +203,16 @@ class SqlUnitOfWork:
             self.session.commit()
 
     def flush(self) -> None:
+        self.publish_events()
         with _duplicates():
             self.session.flush()
+
+    def publish_events(self) -> None:
+        """Turn the events requests in this session recorded into audit rows and jobs."""
+        session = self.session
+        for obj in [*session.identity_map.values(), *session.new]:
+            if isinstance(obj, ReplacementRequest):
+                publish_events(obj, self._audit, self._r().jobs.add)
 
     # ------------------------------------------------------------ outbox
 
@@ -217,6 +226,7 @@ class SqlUnitOfWork:
         run_after: dt.datetime | None = None,
     ) -> str:
         """Write a job in this transaction; it exists only if the transaction commits."""
+        self.publish_events()
         return self.jobs.add(
             kind, at=at, request_id=request_id, payload=payload, run_after=run_after
         )
@@ -236,6 +246,7 @@ class SqlUnitOfWork:
 
         It is written, chained, when the transaction commits.
         """
+        self.publish_events()
         self._audit.append(
             AuditEvent(
                 id=new_id(),

@@ -30,8 +30,8 @@ from resim.adapters.memory.repositories import (
     MemorySubscribers,
 )
 from resim.adapters.memory.store import MemoryCall, MemoryJob, MemoryStore, Transaction
-from resim.domain.model import AuditEvent
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.domain.model import AuditEvent, ReplacementRequest
+from resim.services.unit_of_work import UnitOfWork, new_id, publish_events
 
 __all__ = [
     "MemoryCall",
@@ -100,14 +100,23 @@ class MemoryUnitOfWork:
             raise RuntimeError("unit of work used outside its `with` block")
         return self._tx
 
+    def publish_events(self) -> None:
+        """Turn the events requests of this unit recorded into audit rows and jobs."""
+        for obj in self._open().touched():
+            if isinstance(obj, ReplacementRequest):
+                publish_events(obj, self._audit, self.jobs.add)
+
     def commit(self) -> None:
         tx = self._open()
+        self.publish_events()
         tx.check()
         self.store.audit.extend(self._audit)
         self._audit = []
         tx.committed()
 
     def flush(self) -> None:
+        self._open()
+        self.publish_events()
         self._open().check()
 
     def enqueue(
@@ -120,6 +129,7 @@ class MemoryUnitOfWork:
         run_after: dt.datetime | None = None,
     ) -> str:
         self._open()
+        self.publish_events()
         return self.jobs.add(
             kind, at=at, request_id=request_id, payload=payload, run_after=run_after
         )
@@ -136,6 +146,7 @@ class MemoryUnitOfWork:
         source: str | None = None,
     ) -> None:
         self._open()
+        self.publish_events()
         self._audit.append(
             AuditEvent(
                 id=new_id(),

@@ -123,6 +123,10 @@ class Transaction:
         self._added.append((kind, key))
         self._before[id(obj)] = (obj, {})
 
+    def touched(self) -> list[object]:
+        """Every object this unit handed out or added, in that order."""
+        return [obj for obj, _values in self._before.values()]
+
     def add_job(self, job: MemoryJob) -> None:
         self.store.jobs[job.id] = job
         self._jobs.append(job.id)

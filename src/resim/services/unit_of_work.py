@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from resim.domain.model import AuditEvent, ReplacementRequest
 from resim.services.event_handlers import effects
 from resim.services.repositories import (
+    AttemptCounterRepository,
     BrandRepository,
     ExternalCallRepository,
     IdentityCheckRepository,
@@ -102,6 +103,8 @@ class UnitOfWork(Protocol):
     def loss_reports(self) -> LossReportRepository: ...
     @property
     def identity_checks(self) -> IdentityCheckRepository: ...
+    @property
+    def attempt_counters(self) -> AttemptCounterRepository: ...
     @property
     def jobs(self) -> JobRepository: ...
     @property

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, NoReturn, Self
 
 from resim.adapters.memory.repositories import (
+    MemoryAttemptCounters,
     MemoryBrands,
     MemoryExternalCalls,
     MemoryIdentityChecks,
@@ -60,6 +61,7 @@ class MemoryUnitOfWork:
         self.loss_reports = MemoryLossReports(store, tx)
         self.identity_checks = MemoryIdentityChecks(store, tx)
         self.jobs = MemoryJobs(store, tx)
+        self.attempt_counters = MemoryAttemptCounters(store, tx)
         self.calls = MemoryExternalCalls(store, tx)
         self._pending_tx = tx
 

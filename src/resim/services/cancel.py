@@ -6,9 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.model import ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import NotFound
@@ -71,11 +68,7 @@ def report_not_me(ctx: ServiceContext, token: str) -> NotMeOutcome:
     if not token or len(token) > 200:
         raise invalid
     with ctx.uow() as uow:
-        request_id = uow.session.scalar(
-            sa.select(orm.replacement_request.c.id).where(
-                orm.replacement_request.c.not_me_token_hash == token_hash(token)
-            )
-        )
+        request_id = uow.requests.id_by_not_me_token(token_hash(token))
         if request_id is None:
             raise invalid
         request = repo.get_request(uow, request_id, lock=True)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.model import ReplacementRequest, SimChange, SimState
 from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
@@ -104,11 +101,7 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
             return  # a loss report keeps it barred (domain.loss)
         # Locked: a cancel of the newer request either commits first (then it is
         # not open here, and we resume) or waits and sees the flag set below.
-        newer = uow.session.scalars(
-            sa.select(ReplacementRequest)
-            .where(orm.replacement_request.c.open_line_id == req.line_id)
-            .with_for_update()
-        ).one_or_none()
+        newer = uow.requests.open_for_line(req.line_id, lock=True)
         if newer is not None:
             # A newer request owns the line's fate now. It takes over the suspension,
             # so that cancelling it too gives the SIM its service back; without this
@@ -251,7 +244,7 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         # A number that had no SIM (a line separation of a reserved number) has one now.
         repo.get_line(uow, req.line_id).first_sim_bound()
         resolve_by_cutover(uow, req, at=now)  # the lost SIM is retired: its report ends
-        uow.session.add(
+        uow.sim_changes.add(
             SimChange(
                 id=new_id(),
                 msisdn=req.msisdn,

@@ -28,10 +28,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.model import DeliveryMode, ReplacementRequest, Sim, SimForm, SimState
+from resim.domain.model import DeliveryMode, ReplacementRequest, Sim, SimState
 from resim.domain.workflow import State
 from resim.errors import Conflict, Refused, ResimError
 from resim.services import attempts, repo
@@ -124,21 +121,10 @@ def _reserve(ctx: ServiceContext, request_id: str) -> _Parcel | None:
 
 
 def _card_from_stock(uow: UnitOfWork, req: ReplacementRequest) -> Sim:
-    t = orm.sim
-    iccid = uow.session.scalar(
-        sa.select(t.c.iccid)
-        .where(
-            t.c.brand_id == req.brand_id,
-            t.c.form == SimForm.PHYSICAL.value,
-            t.c.state == SimState.IN_STOCK.value,
-        )
-        .order_by(t.c.iccid)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    if iccid is None:
+    card = uow.stock.free_card(brand_id=req.brand_id)
+    if card is None:
         raise ResimError("no physical SIM card of this brand in stock", code="NO_CARD_IN_STOCK")
-    return repo.get_sim(uow, iccid, lock=True)
+    return card
 
 
 def activate_delivered(

@@ -18,9 +18,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Brand, Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.security import IdentityCheck
@@ -201,13 +198,7 @@ def live_identity_check(
     uow: UnitOfWork, *, staff_id: str, line_id: str, now: dt.datetime
 ) -> IdentityCheck | None:
     """The newest identity check this agent recorded on this line that has not expired."""
-    t = orm.identity_check
-    return uow.session.scalars(
-        sa.select(IdentityCheck)
-        .where(t.c.staff_id == staff_id, t.c.line_id == line_id, t.c.expires_at > now)
-        .order_by(t.c.verified_at.desc())
-        .limit(1)
-    ).one_or_none()
+    return uow.identity_checks.newest_valid(staff_id=staff_id, line_id=line_id, at=now)
 
 
 def _locked_message(line: Line) -> str:

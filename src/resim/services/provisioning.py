@@ -17,9 +17,6 @@ import json
 from collections.abc import Callable
 from typing import TypeVar
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.activation import ActivationCode, generate_matching_id
 from resim.domain.model import ReplacementRequest, Sim, SimForm, SimState
 from resim.domain.workflow import TRANSITIONS, State
@@ -93,16 +90,8 @@ def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
         until = req.cooling_off_until
         if req.state != State.APPROVED or until is None or now >= until:
             return False
-        j = orm.job
-        waiting = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(j)
-            .where(
-                j.c.kind == "esim.provision",
-                j.c.request_id == req.id,
-                j.c.state == "pending",
-                j.c.id != job.id,
-            )
+        waiting = uow.jobs.exists(
+            request_id=req.id, kind="esim.provision", states=("pending",), excluding=job.id
         )
         if not waiting:
             uow.enqueue("esim.provision", at=now, request_id=req.id, run_after=until)
@@ -174,12 +163,7 @@ def _release_profile(
     sim = repo.get_sim(uow, req.new_iccid, lock=True)
     if sim.state != SimState.RESERVED:
         return
-    j = orm.job
-    if uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(j)
-        .where(j.c.request_id == req.id, j.c.kind == "esim.cancel_order")
-    ):
+    if uow.jobs.exists(request_id=req.id, kind="esim.cancel_order"):
         return
     if req.smdp_step is None and not _order_may_exist(uow, req.id):
         sim.set_state(SimState.IN_STOCK)
@@ -201,17 +185,9 @@ def _release_profile(
 def _order_may_exist(uow: UnitOfWork, request_id: str) -> bool:
     """A downloadOrder (or, for a card, a courier booking) for this request
     succeeded, or its outcome is unknown: the SIM may be out of the stock room."""
-    t = orm.external_call
-    found = uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(t)
-        .where(
-            t.c.request_id == request_id,
-            t.c.target.in_(["es2.downloadOrder", "courier.dispatch"]),
-            sa.or_(t.c.state.in_(["started", "succeeded"]), t.c.retryable.is_(True)),
-        )
+    return uow.calls.may_have_taken_effect(
+        request_id=request_id, targets=("es2.downloadOrder", "courier.dispatch")
     )
-    return bool(found)
 
 
 def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim | None:
@@ -222,22 +198,7 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
     still act on it; it is passed over, never reissued (it stays visible in
     stock for an operator to return to the SM-DP+ pool by hand).
     """
-    t = orm.sim
-    r = orm.replacement_request
-    stmt = (
-        sa.select(Sim)
-        .where(
-            t.c.brand_id == brand_id,
-            t.c.form == SimForm.ESIM,
-            t.c.state == SimState.IN_STOCK,
-            t.c.profile_type == profile_type,
-            ~sa.exists().where(r.c.new_iccid == t.c.iccid),
-        )
-        .order_by(t.c.iccid)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    return uow.session.scalars(stmt).first()
+    return uow.stock.free_profile(brand_id=brand_id, profile_type=profile_type)
 
 
 def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:

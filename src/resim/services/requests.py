@@ -11,13 +11,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.exc import IntegrityError
 
 from resim.adapters.crypto import hash_otp
-from resim.adapters.db import orm
-from resim.adapters.db.transient import retry_transient
 from resim.domain.model import (
     Channel,
     DeliveryMode,
@@ -33,7 +29,8 @@ from resim.services.notify import enqueue_mail, notify_customer
 from resim.services.open_spec import OpenSpec, check_delivery, parse_open
 from resim.services.risk_facts import is_self_service
 from resim.services.tenancy import UNRESTRICTED, Scope
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.transient import retry_transient
+from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id
 from resim.services.verification import Evidence, channel_combos, facts_of
 
 log = structlog.get_logger()
@@ -252,10 +249,10 @@ def open_parsed(
             ),
             verify_by=now + dt.timedelta(hours=policy.verification_window_hours),
         )
-        uow.session.add(request)
+        uow.requests.add(request)
         try:
             uow.flush()  # the UNIQUE open_line_id decides a race between two openers
-        except IntegrityError:
+        except Duplicate:
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
             ) from None
@@ -285,7 +282,7 @@ def open_parsed(
             )
         try:
             uow.commit()
-        except IntegrityError:
+        except Duplicate:
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
             ) from None
@@ -304,15 +301,7 @@ def _fee_due(
     if amount == 0:
         return 0
     since = now - dt.timedelta(days=window_days)
-    t = orm.replacement_request
-    done = (
-        uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(t)
-            .where(t.c.line_id == line_id, t.c.state == State.COMPLETED, t.c.completed_at >= since)
-        )
-        or 0
-    )
+    done = uow.requests.completed_since(line_id=line_id, since=since)
     return 0 if done < free else amount
 
 

@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 import structlog
 
 from resim.adapters.crypto import hash_otp
-from resim.adapters.db import orm
 from resim.domain.model import Channel, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, DomainError, NotFound
@@ -154,8 +152,7 @@ def _sent_recently(
     times: list[dt.datetime] = []
     if req.state == State.REQUESTED and req.otp_expires_at is not None:
         times.append(_aware(req.otp_expires_at) - ttl)  # when the current code was sent
-    t = orm.attempt_counter
-    last = uow.session.scalar(sa.select(t.c.last_failure_at).where(t.c.key == f"resend:{req.id}"))
+    last = uow.attempt_counters.last_failure_at(f"resend:{req.id}")
     if last is not None:
         times.append(_aware(last))
     return any(now - at < REPEAT_WINDOW for at in times)

@@ -60,15 +60,18 @@ def _self_attributes(cls: ast.ClassDef) -> set[str]:
 
 def _fields() -> tuple[set[str], set[str]]:
     """(the request's attributes, those some other class of resim also has)."""
-    tree = ast.parse((SRC / "domain" / "request.py").read_text())
-    (cls,) = [
-        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ReplacementRequest"
-    ]
-    mine = _self_attributes(cls)
+    aggregate = sorted((SRC / "domain").glob("request*.py"))
+    mine: set[str] = set()
+    for path in aggregate:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                mine |= _self_attributes(node)
     others: set[str] = set()
     for path in SRC.rglob("*.py"):
+        if path in aggregate:
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ClassDef) and node.name != "ReplacementRequest":
+            if isinstance(node, ast.ClassDef):
                 others |= _self_attributes(node)
     return mine, mine & others
 

@@ -66,3 +66,15 @@ def test_every_set_state_call_in_the_services_is_an_edge_of_the_table() -> None:
     against a new call site the table does not know)."""
     targets = {dst for _src, dst in SIM_TRANSITIONS}
     assert targets == set(SimState)
+
+
+def test_the_diagrams_list_every_edge_of_the_smaller_tables() -> None:
+    from resim.domain import diagrams
+
+    for name, (_initial, table) in diagrams.TABLES.items():
+        drawn, listed = diagrams.mermaid(name), diagrams.text(name)
+        for src, dst in table:
+            assert f"{src.value} --> {dst.value}" in drawn
+            assert any(
+                line.split()[:3] == [src.value, "->", dst.value] for line in listed.splitlines()
+            )

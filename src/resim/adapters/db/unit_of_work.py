@@ -201,8 +201,8 @@ class SqlUnitOfWork:
         The chain head lock is taken here, after every other write, and held
         only until the commit right after it.
         """
-        self.publish_events()
-        with _duplicates():
+        with _duplicates():  # publishing writes jobs: it may flush the request first
+            self.publish_events()
             self.session.flush()  # also moves hand-added AuditEvents to self._audit
             if self._audit:
                 pending, self._audit = self._audit, []
@@ -210,8 +210,8 @@ class SqlUnitOfWork:
             self.session.commit()
 
     def flush(self) -> None:
-        self.publish_events()
-        with _duplicates():
+        with _duplicates():  # publishing writes jobs: it may flush the request first
+            self.publish_events()
             self.session.flush()
 
     def publish_events(self) -> None:

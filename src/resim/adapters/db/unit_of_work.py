@@ -201,8 +201,8 @@ class SqlUnitOfWork:
         The chain head lock is taken here, after every other write, and held
         only until the commit right after it.
         """
-        with _duplicates():  # publishing writes jobs: it may flush the request first
-            self.publish_events()
+        with _duplicates():
+            self.publish_events()  # a job's INSERT may autoflush: inside
             self.session.flush()  # also moves hand-added AuditEvents to self._audit
             if self._audit:
                 pending, self._audit = self._audit, []
@@ -210,7 +210,7 @@ class SqlUnitOfWork:
             self.session.commit()
 
     def flush(self) -> None:
-        with _duplicates():  # publishing writes jobs: it may flush the request first
+        with _duplicates():
             self.publish_events()
             self.session.flush()
 
@@ -233,10 +233,11 @@ class SqlUnitOfWork:
         run_after: dt.datetime | None = None,
     ) -> str:
         """Write a job in this transaction; it exists only if the transaction commits."""
-        self.publish_events()
-        return self.jobs.add(
-            kind, at=at, request_id=request_id, payload=payload, run_after=run_after
-        )
+        with _duplicates():  # the INSERT may autoflush pending objects
+            self.publish_events()
+            return self.jobs.add(
+                kind, at=at, request_id=request_id, payload=payload, run_after=run_after
+            )
 
     def audit(
         self,
@@ -253,7 +254,8 @@ class SqlUnitOfWork:
 
         It is written, chained, when the transaction commits.
         """
-        self.publish_events()
+        with _duplicates():
+            self.publish_events()
         self._audit.append(
             AuditEvent(
                 id=new_id(),

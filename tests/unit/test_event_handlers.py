@@ -119,3 +119,14 @@ def test_no_audit_detail_holds_a_sealed_value() -> None:
     for event in req.events:
         for entry in effects(event).audit:
             assert "SEALED" not in repr(entry.detail) and "'X'" not in repr(entry.detail)
+
+
+def test_failing_withdraws_only_a_confirmed_order() -> None:
+    confirmed = request_in(State.READY, new_iccid="8945", smdp_step="confirmed")
+    confirmed.fail(code="CUTOVER_REFUSED", reason="refused", at=AT)
+    done = effects(confirmed.events[-1])
+    assert [a.action for a in done.audit] == ["request.failed"]
+    assert [(j.kind, j.payload) for j in done.jobs] == [("esim.cancel_order", {"iccid": "8945"})]
+    ordered = request_in(State.PROVISIONING, new_iccid="8945", smdp_step="ordered")
+    ordered.fail(code="SMDP_REFUSED", reason="refused", at=AT)
+    assert effects(ordered.events[-1]).jobs == []

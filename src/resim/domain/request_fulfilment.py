@@ -304,8 +304,17 @@ class Fulfilment(RequestState):
         why = self.move_to(State.FAILED, at=at)
         self.failure_code = code
         self.failure_reason = reason
+        confirmed = self.new_iccid is not None and self.smdp_progress == SmdpStep.CONFIRMED
         self._record(
-            ev.Failed(request_id=self.id, at=at, actor=actor, why=why, code=code, reason=reason)
+            ev.Failed(
+                request_id=self.id,
+                at=at,
+                actor=actor,
+                why=why,
+                code=code,
+                reason=reason,
+                withdraw_iccid=self.new_iccid if confirmed else None,
+            )
         )
 
     # ------------------------------------------------------------ the old SIM

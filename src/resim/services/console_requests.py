@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.adapters.db.scoping import requests_where
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Channel, Reason, ReplacementRequest
 from resim.domain.workflow import State
@@ -27,7 +28,7 @@ from resim.services import queries, repo, requests
 from resim.services.agent_actions import id_check_suffices
 from resim.services.console import live_check
 from resim.services.context import ServiceContext
-from resim.services.tenancy import UNRESTRICTED, Scope, requests_where
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.verification import channel_combos
 
 TRAIL_LIMIT = 500
@@ -92,7 +93,7 @@ def create_on_behalf(
     )
     if session_id is not None:
         with ctx.uow() as uow:
-            repo.get_request(uow, opened.id, lock=True).agent_session_id = session_id
+            repo.get_request(uow, opened.id, lock=True).assign_agent_session(session_id)
             uow.commit()
     state = requests.submit_verification(
         ctx, opened.id, staff_id=staff_id, actor=actor, source_ip=source_ip, scope=scope

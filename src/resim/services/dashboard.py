@@ -37,10 +37,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.adapters.db.scoping import requests_where, sim_changes_where
 from resim.domain.workflow import State
 from resim.errors import InvalidInput
 from resim.services.context import ServiceContext
-from resim.services.tenancy import UNRESTRICTED, Scope, requests_where, sim_changes_where
+from resim.services.tenancy import UNRESTRICTED, Scope
 
 MAX_DAYS = 92
 METRICS = ("sim_changes", "imported", "replacements", "held", "rejected", "fraud_reports")

@@ -1,32 +1,59 @@
-"""The unit of work: one database transaction, committed explicitly.
+"""The unit of work: one transaction, committed explicitly, as the use cases see it.
 
-``with uow: ...; uow.commit()`` -- leaving the block without commit rolls back,
-and so drops every job enqueued inside it (the outbox shares the transaction).
+``with ctx.uow() as uow: ...; uow.commit()`` -- leaving the block without
+commit rolls back, and so drops every job enqueued inside it (the outbox shares
+the transaction).
+
+:class:`UnitOfWork` is a Protocol. The composition root (``resim.bootstrap``)
+hands the use cases a factory of one implementation:
+:class:`resim.adapters.db.unit_of_work.SqlUnitOfWork` (SQLAlchemy, SQLite or
+PostgreSQL) in every process, :class:`resim.adapters.memory.MemoryUnitOfWork`
+in use-case tests that need no database.
+
+Domain events a request records (``ReplacementRequest.events``) are turned
+into audit rows and jobs by :mod:`resim.services.event_handlers` for every
+request this unit of work loaded or added: before each hand-written audit row
+or job (so the order of the log follows the order things happened), at
+``flush`` and at ``commit``. Every implementation does this.
 
 Audit events (SEC-09) are held until :meth:`UnitOfWork.commit`, which appends
-them to the hash chain as the transaction's last write (see
-``resim.adapters.db.audit_store``). That covers ``uow.audit(...)`` and any
-``AuditEvent`` added to the session directly. Consequence: a transaction does
-not see its own audit events in queries before it commits.
+them to the hash chain as the transaction's last write. Consequence: a
+transaction does not see its own audit events in queries before it commits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import uuid
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from resim.domain.model import AuditEvent, ReplacementRequest
+from resim.services.event_handlers import effects
+from resim.services.repositories import (
+    AttemptCounterRepository,
+    BrandRepository,
+    ExternalCallRepository,
+    IdentityCheckRepository,
+    JobRepository,
+    LineRepository,
+    LossReportRepository,
+    RequestRepository,
+    SimChangeRepository,
+    SimRepository,
+    StockRepository,
+    SubscriberRepository,
+)
 
-from resim.adapters.crypto import SecretBox, bind_secrets
-from resim.adapters.db import orm
-from resim.adapters.db.audit_store import append_chained
-from resim.domain.model import AuditEvent
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+class Duplicate(Exception):
+    """A write broke a uniqueness the store enforces (one open request per line,
+    one bound SIM per line, ...): raised by ``flush`` and ``commit``. Use cases
+    that race for such a slot catch it and answer with a Conflict."""
 
 
 def new_id() -> str:
@@ -50,77 +77,70 @@ def new_ids(count: int) -> list[str]:
     ]
 
 
-class UnitOfWork:
-    """A SQLAlchemy session wrapped as a context manager with explicit commit."""
+class UnitOfWork(Protocol):
+    """One transaction and the repositories that read and write inside it.
 
-    def __init__(
-        self, session_factory: sessionmaker[Session], secrets: SecretBox | None = None
-    ) -> None:
-        self._factory = session_factory
-        self._secrets = secrets
-        self._session: Session | None = None
-        self._bound: contextlib.AbstractContextManager[None] | None = None
-        self._audit: list[AuditEvent] = []
+    The repositories exist only inside the ``with`` block. ``commit`` makes
+    every change, job and audit event of the block durable at once; leaving
+    the block without it discards them all.
+    """
+
+    @property
+    def requests(self) -> RequestRepository: ...
+    @property
+    def lines(self) -> LineRepository: ...
+    @property
+    def sims(self) -> SimRepository: ...
+    @property
+    def stock(self) -> StockRepository: ...
+    @property
+    def subscribers(self) -> SubscriberRepository: ...
+    @property
+    def brands(self) -> BrandRepository: ...
+    @property
+    def sim_changes(self) -> SimChangeRepository: ...
+    @property
+    def loss_reports(self) -> LossReportRepository: ...
+    @property
+    def identity_checks(self) -> IdentityCheckRepository: ...
+    @property
+    def attempt_counters(self) -> AttemptCounterRepository: ...
+    @property
+    def jobs(self) -> JobRepository: ...
+    @property
+    def calls(self) -> ExternalCallRepository: ...
 
     @property
     def session(self) -> Session:
-        if self._session is None:
-            raise RuntimeError("unit of work used outside its `with` block")
-        return self._session
+        """The SQLAlchemy session, for modules not yet moved to the repositories.
+
+        Transitional (issue 16): an implementation without a database raises
+        ``RuntimeError`` naming the module's need."""
+        ...
 
     @property
     def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
+        """``"sqlite"``, ``"postgresql"``, or ``"memory"``."""
+        ...
 
-    def __enter__(self) -> UnitOfWork:
-        # Encrypted columns (EncryptedText) use these keys while the block runs.
-        self._bound = bind_secrets(self._secrets)
-        self._bound.__enter__()
-        self._session = self._factory()
-        self._audit = []
-        # An AuditEvent added to the session by hand joins the chain too,
-        # instead of being flushed as an unchained row.
-        event.listen(self._session, "before_flush", self._take_audit_events)
-        return self
-
-    def _take_audit_events(self, session: Session, *_args: object) -> None:
-        for obj in list(session.new):
-            if isinstance(obj, AuditEvent):
-                session.expunge(obj)
-                self._audit.append(obj)
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
-            self._session = None
-            self._audit = []
-            if self._bound is not None:
-                self._bound.__exit__(None, None, None)
-                self._bound = None
+    ) -> None: ...
 
     def commit(self) -> None:
-        """Commit; audit events of this transaction are chained just before.
-
-        The chain head lock is taken here, after every other write, and held
-        only until the commit right after it.
-        """
-        self.session.flush()  # also moves hand-added AuditEvents to self._audit
-        if self._audit:
-            pending, self._audit = self._audit, []
-            append_chained(self.session, pending)
-        self.session.commit()
+        """Make the block's changes, jobs and audit events durable together
+        (raises :class:`Duplicate` if a uniqueness is broken)."""
+        ...
 
     def flush(self) -> None:
-        self.session.flush()
-
-    # ------------------------------------------------------------ outbox
+        """Write pending changes now, without committing; raises :class:`Duplicate`
+        if a uniqueness is broken."""
+        ...
 
     def enqueue(
         self,
@@ -132,20 +152,7 @@ class UnitOfWork:
         run_after: dt.datetime | None = None,
     ) -> str:
         """Write a job in this transaction; it exists only if the transaction commits."""
-        job_id = new_id()
-        self.session.execute(
-            sa.insert(orm.job).values(
-                id=job_id,
-                kind=kind,
-                request_id=request_id,
-                payload=payload or {},
-                state="pending",
-                attempts=0,
-                run_after=run_after or at,
-                created_at=at,
-            )
-        )
-        return job_id
+        ...
 
     def audit(
         self,
@@ -162,15 +169,46 @@ class UnitOfWork:
 
         It is written, chained, when the transaction commits.
         """
-        self._audit.append(
-            AuditEvent(
-                id=new_id(),
-                at=at,
-                actor=actor,
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                detail=detail,
-                source=source,
+        ...
+
+
+class _AddJob(Protocol):
+    def __call__(
+        self,
+        kind: str,
+        *,
+        at: dt.datetime,
+        request_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        run_after: dt.datetime | None = None,
+    ) -> str: ...
+
+
+def publish_events(request: ReplacementRequest, audit: list[AuditEvent], add_job: _AddJob) -> None:
+    """Take the events ``request`` recorded; append their audit rows to ``audit``
+    and queue their jobs with ``add_job``. Every implementation of the unit of
+    work calls this for each request it loaded or added (see the module
+    docstring for when)."""
+    for recorded in request.take_events():
+        done = effects(recorded)
+        for entry in done.audit:
+            audit.append(
+                AuditEvent(
+                    id=new_id(),
+                    at=entry.at,
+                    actor=entry.actor,
+                    action=entry.action,
+                    object_type=entry.object_type,
+                    object_id=entry.object_id,
+                    detail=entry.detail,
+                    source=entry.source,
+                )
             )
-        )
+        for job in done.jobs:
+            add_job(
+                job.kind,
+                at=job.at,
+                request_id=job.request_id,
+                payload=job.payload,
+                run_after=job.run_after,
+            )

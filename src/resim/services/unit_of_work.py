@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db import orm
 from resim.adapters.db.audit_store import append_chained
+from resim.adapters.db.stores.attached import SqlStores
 from resim.domain.model import AuditEvent
 
 
@@ -50,7 +51,7 @@ def new_ids(count: int) -> list[str]:
     ]
 
 
-class UnitOfWork:
+class UnitOfWork(SqlStores):
     """A SQLAlchemy session wrapped as a context manager with explicit commit."""
 
     def __init__(

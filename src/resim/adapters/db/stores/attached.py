@@ -1,0 +1,42 @@
+"""The SQL stores as attributes of the SQLAlchemy unit of work, each built on first use.
+
+A unit of work that never touches ``uow.staff`` never builds a staff store.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import cast
+
+from resim.adapters.db.stores import SessionHolder
+from resim.adapters.db.stores.access import (
+    SqlApiClientStore,
+    SqlAuthSessionStore,
+    SqlStaffStore,
+)
+from resim.adapters.db.stores.counters import SqlAttemptCounterStore
+from resim.services.stores.access import ApiClientStore, AuthSessionStore, StaffStore
+from resim.services.stores.counters import AttemptCounterStore
+
+
+class SqlStores:
+    """Mixed into the SQLAlchemy unit of work (which provides ``session``)."""
+
+    def _holder(self) -> SessionHolder:
+        return cast(SessionHolder, self)
+
+    @cached_property
+    def staff(self) -> StaffStore:
+        return SqlStaffStore(self._holder())
+
+    @cached_property
+    def api_clients(self) -> ApiClientStore:
+        return SqlApiClientStore(self._holder())
+
+    @cached_property
+    def auth_sessions(self) -> AuthSessionStore:
+        return SqlAuthSessionStore(self._holder())
+
+    @cached_property
+    def attempts(self) -> AttemptCounterStore:
+        return SqlAttemptCounterStore(self._holder())

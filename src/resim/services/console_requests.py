@@ -149,23 +149,15 @@ def request_trail(
     """The request's audit events, oldest first: the request's own, the ID checks
     recorded against it and its SIMs' events that name it. NotFound if no such request
     in ``scope``."""
-    a = orm.audit_event
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, scope=scope)
-        sims = [i for i in (req.old_iccid, req.new_iccid) if i]
-        rows = uow.session.execute(
-            sa.select(a.c.seq, a.c.at, a.c.actor, a.c.action, a.c.object_type, a.c.detail)
-            .where(
-                sa.or_(
-                    a.c.object_id == request_id,
-                    sa.and_(a.c.object_type == "sim", a.c.object_id.in_(sims)),
-                    sa.and_(a.c.object_type == "line", a.c.object_id == req.line_id),
-                )
-            )
-            .where(a.c.at >= req.created_at - dt.timedelta(days=1))
-            .order_by(a.c.seq)
-            .limit(TRAIL_LIMIT * 4)
-        ).all()
+        rows = uow.audit_log.request_trail(
+            request_id=request_id,
+            sim_iccids=[i for i in (req.old_iccid, req.new_iccid) if i],
+            line_id=req.line_id,
+            since=req.created_at - dt.timedelta(days=1),
+            limit=TRAIL_LIMIT * 4,
+        )
     trail = []
     for seq, at, actor, action, object_type, detail in rows:
         detail = dict(detail or {})

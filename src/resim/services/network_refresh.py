@@ -135,27 +135,15 @@ def latest_refresh(ctx: ServiceContext, msisdn: str, *, scope: Scope) -> Refresh
     """The line's newest refresh as its audit trail tells it (None: never refreshed);
     NotFound outside ``scope``."""
     number = normalize_msisdn(msisdn)
-    ev = orm.audit_event
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number, scope=scope)
-        asked = uow.session.execute(
-            sa.select(ev.c.detail)
-            .where(
-                ev.c.object_type == "line",
-                ev.c.object_id == line.id,
-                ev.c.action == "line.network_refresh_requested",
-            )
-            .order_by(ev.c.seq.desc())
-            .limit(1)
-        ).first()
+        asked = uow.audit_log.latest(
+            action="line.network_refresh_requested", object_id=line.id, object_type="line"
+        )
         if asked is None:
             return None
         refresh_id = str(asked.detail["refresh"])
-        rows = uow.session.execute(
-            sa.select(ev.c.action, ev.c.at, ev.c.detail)
-            .where(ev.c.object_type == OBJECT, ev.c.object_id == refresh_id)
-            .order_by(ev.c.seq)
-        ).all()
+        rows = uow.audit_log.events_of(object_type=OBJECT, object_id=refresh_id)
     last = rows[-1]
     state = OUTCOMES.get(last.action)
     return RefreshStatus(

@@ -14,8 +14,12 @@ from resim.adapters.db.stores.access import (
     SqlAuthSessionStore,
     SqlStaffStore,
 )
+from resim.adapters.db.stores.alerts import SqlAlertStore
+from resim.adapters.db.stores.audit import SqlAuditLogStore
 from resim.adapters.db.stores.counters import SqlAttemptCounterStore
 from resim.services.stores.access import ApiClientStore, AuthSessionStore, StaffStore
+from resim.services.stores.alerts import AlertStore
+from resim.services.stores.audit import AuditLogStore
 from resim.services.stores.counters import AttemptCounterStore
 
 
@@ -40,3 +44,11 @@ class SqlStores:
     @cached_property
     def attempts(self) -> AttemptCounterStore:
         return SqlAttemptCounterStore(self._holder())
+
+    @cached_property
+    def alerts(self) -> AlertStore:
+        return SqlAlertStore(self._holder())
+
+    @cached_property
+    def audit_log(self) -> AuditLogStore:
+        return SqlAuditLogStore(self._holder())

@@ -27,6 +27,7 @@ from resim.adapters.db.engine import connection_limit, create_engine, create_rea
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.rate_buckets import DatabaseRateLimiter, create_bucket_engine
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
+from resim.adapters.db.unit_of_work import sql_uow_factory
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.emulator_status import EmulatorStatusQuery
 from resim.adapters.es2.peers import CertificatePeers
@@ -314,10 +315,11 @@ def build_context(
     secrets = load_secrets(settings)
     sink_rules = settings.camara_sink_rules
     resolver = sink_resolver or SystemResolver()
+    box = SecretBox(secrets.keys)
     return ServiceContext(
-        session_factory=sessionmaker(engine, expire_on_commit=False),
+        uow_factory=sql_uow_factory(sessionmaker(engine, expire_on_commit=False), box),
         clock=clock or SystemClock(),
-        secrets=SecretBox(secrets.keys),
+        secrets=box,
         otp_pepper=secrets.otp_pepper,
         smdp=smdp or build_smdp_client(settings),
         core=core or build_core_network(settings, engine),

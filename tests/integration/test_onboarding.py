@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
-from resim.bootstrap import build_context
+from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.services.context import ServiceContext
 from resim.services.onboarding import import_dir, import_file
@@ -38,9 +38,9 @@ ICC = iccid_with_check_digit
 def ctx(db_url: str, tmp_path: Path) -> Iterator[ServiceContext]:
     upgrade(db_url)
     settings = Settings(database_url=db_url, data_dir=tmp_path, secret_keys=KEY)  # type: ignore[arg-type]
-    context = build_context(settings)
-    yield context
-    context.session_factory.kw["bind"].dispose()
+    engine = build_engine(settings)
+    yield build_context(settings, engine=engine)
+    engine.dispose()
 
 
 def count(ctx: ServiceContext, table: sa.Table) -> int:

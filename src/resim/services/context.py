@@ -1,7 +1,7 @@
 """What the use cases need, handed in by the composition root (``resim.bootstrap``).
 
-Nothing here reads settings or the environment; tests build a ``ServiceContext``
-with fakes.
+Nothing here reads settings or the environment; tests build one through
+``resim.bootstrap.build_context`` with fakes.
 """
 
 from __future__ import annotations
@@ -11,14 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
-from sqlalchemy.orm import Session, sessionmaker
 
-from resim.adapters.courier.fake import FakeCourier
 from resim.adapters.crypto import SecretBox
-from resim.adapters.events.fake import FakeEventSink
-from resim.adapters.events.resolver import FakeResolver
 from resim.adapters.geo.ranges import NoGeolocator
-from resim.adapters.sms.fake import FakeSmsGateway
 from resim.domain.sink_address import SinkAddressRules
 from resim.services.peer_circuit import PeerCircuits
 from resim.services.ports import (
@@ -56,13 +51,24 @@ class FrozenClock:
 
 @dataclass
 class ServiceContext:
-    session_factory: sessionmaker[Session]
+    """The ports and limits of every use case. Peers have no default: the
+    composition root names each one (a fake only where a test asks for it)."""
+
+    # A new unit of work per call (``resim.adapters.db.unit_of_work.sql_uow_factory``
+    # in every process; ``resim.adapters.memory`` in use-case tests).
+    uow_factory: Callable[[], UnitOfWork]
     clock: Clock
     secrets: SecretBox
     otp_pepper: bytes
     smdp: SmdpClient
     core: CoreNetwork
     mailer: Mailer
+    sms: SmsGateway
+    courier: Courier  # physical cards by post
+    # CAMARA subscriptions: where notifications go (see settings)
+    event_sink: EventSink
+    # Issue 13 (SSRF): how sink host names are resolved (services.sink_guard)
+    sink_resolver: HostResolver
     public_base_url: str
     smdp_address: str  # FQDN put in activation codes
     otp_generator: Callable[[], str] | None = None  # tests may fix the code
@@ -72,12 +78,10 @@ class ServiceContext:
     # Done jobs are deleted this long after they finished (jobs.prune_done): their
     # payloads, even sealed, are personal data kept for no purpose.
     job_retention: dt.timedelta = dt.timedelta(days=7)
-    sms: SmsGateway = field(default_factory=FakeSmsGateway)  # tests that do not care
     ip_max_failures: int = 50  # SEC-03: failed attempts per source address per window
     staff_session_ttl: dt.timedelta = dt.timedelta(hours=8)
     customer_session_ttl: dt.timedelta = dt.timedelta(minutes=30)
     identity_check_ttl: dt.timedelta = dt.timedelta(minutes=30)
-    courier: Courier = field(default_factory=FakeCourier)  # physical cards by post
     # argon2id cost of new PIN and password hashes (settings: RESIM_ARGON2_*)
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     # SEC-07: country of a self-service caller's address (none configured: unknown)
@@ -90,18 +94,16 @@ class ServiceContext:
     # This process's view of which peers keep failing (services.peer_circuit)
     peers: PeerCircuits = field(default_factory=PeerCircuits)
 
-    # CAMARA subscriptions: where notifications go, and their rules (see settings)
-    event_sink: EventSink = field(default_factory=FakeEventSink)
+    # CAMARA subscriptions: their rules (see settings)
     camara_event_source: str = "resim"
     camara_sink_allow_http_loopback: bool = False
     camara_token_notice: dt.timedelta = dt.timedelta(seconds=60)
-    # Issue 13 (SSRF): which addresses sinks may have, and how names are resolved
-    # (services.sink_guard). The default resolver knows no name: tests name theirs.
+    # Issue 13 (SSRF): which addresses sinks may have (services.sink_guard)
     sink_rules: SinkAddressRules = field(default_factory=SinkAddressRules)
-    sink_resolver: HostResolver = field(default_factory=FakeResolver)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.secrets)
+        """A new unit of work (use it as ``with ctx.uow() as uow: ...``)."""
+        return self.uow_factory()
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -1,33 +1,48 @@
-"""The unit of work: one database transaction, committed explicitly.
+"""The unit of work: one transaction, committed explicitly, as the use cases see it.
 
-``with uow: ...; uow.commit()`` -- leaving the block without commit rolls back,
-and so drops every job enqueued inside it (the outbox shares the transaction).
+``with ctx.uow() as uow: ...; uow.commit()`` -- leaving the block without
+commit rolls back, and so drops every job enqueued inside it (the outbox shares
+the transaction).
+
+:class:`UnitOfWork` is a Protocol. The composition root (``resim.bootstrap``)
+hands the use cases a factory of one implementation:
+:class:`resim.adapters.db.unit_of_work.SqlUnitOfWork` (SQLAlchemy, SQLite or
+PostgreSQL) in every process, :class:`resim.adapters.memory.MemoryUnitOfWork`
+in use-case tests that need no database.
 
 Audit events (SEC-09) are held until :meth:`UnitOfWork.commit`, which appends
-them to the hash chain as the transaction's last write (see
-``resim.adapters.db.audit_store``). That covers ``uow.audit(...)`` and any
-``AuditEvent`` added to the session directly. Consequence: a transaction does
-not see its own audit events in queries before it commits.
+them to the hash chain as the transaction's last write. Consequence: a
+transaction does not see its own audit events in queries before it commits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import uuid
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from resim.services.repositories import (
+    BrandRepository,
+    ExternalCallRepository,
+    IdentityCheckRepository,
+    JobRepository,
+    LineRepository,
+    LossReportRepository,
+    RequestRepository,
+    SimChangeRepository,
+    SimRepository,
+    StockRepository,
+    SubscriberRepository,
+)
+from resim.services.stores.access import ApiClientStore, AuthSessionStore, StaffStore
+from resim.services.stores.alerts import AlertStore
+from resim.services.stores.audit import AuditLogStore
+from resim.services.stores.counters import AttemptCounterStore
 
-from resim.adapters.crypto import SecretBox, bind_secrets
-from resim.adapters.db import orm
-from resim.adapters.db.audit_store import append_chained
-from resim.adapters.db.stores.attached import SqlStores
-from resim.domain.model import AuditEvent
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def new_id() -> str:
@@ -51,77 +66,81 @@ def new_ids(count: int) -> list[str]:
     ]
 
 
-class UnitOfWork(SqlStores):
-    """A SQLAlchemy session wrapped as a context manager with explicit commit."""
+class UnitOfWork(Protocol):
+    """One transaction and the repositories that read and write inside it.
 
-    def __init__(
-        self, session_factory: sessionmaker[Session], secrets: SecretBox | None = None
-    ) -> None:
-        self._factory = session_factory
-        self._secrets = secrets
-        self._session: Session | None = None
-        self._bound: contextlib.AbstractContextManager[None] | None = None
-        self._audit: list[AuditEvent] = []
+    The repositories exist only inside the ``with`` block. ``commit`` makes
+    every change, job and audit event of the block durable at once; leaving
+    the block without it discards them all.
+    """
+
+    @property
+    def requests(self) -> RequestRepository: ...
+    @property
+    def lines(self) -> LineRepository: ...
+    @property
+    def sims(self) -> SimRepository: ...
+    @property
+    def stock(self) -> StockRepository: ...
+    @property
+    def subscribers(self) -> SubscriberRepository: ...
+    @property
+    def brands(self) -> BrandRepository: ...
+    @property
+    def sim_changes(self) -> SimChangeRepository: ...
+    @property
+    def loss_reports(self) -> LossReportRepository: ...
+    @property
+    def identity_checks(self) -> IdentityCheckRepository: ...
+    @property
+    def jobs(self) -> JobRepository: ...
+    @property
+    def calls(self) -> ExternalCallRepository: ...
+
+    # Stores of the console, access, audit and CAMARA sides (services/stores/):
+    # built on first use, so a unit of work that does not use one costs nothing.
+    @property
+    def staff(self) -> StaffStore: ...
+    @property
+    def api_clients(self) -> ApiClientStore: ...
+    @property
+    def auth_sessions(self) -> AuthSessionStore: ...
+    @property
+    def attempts(self) -> AttemptCounterStore: ...
+    @property
+    def alerts(self) -> AlertStore: ...
+    @property
+    def audit_log(self) -> AuditLogStore: ...
 
     @property
     def session(self) -> Session:
-        if self._session is None:
-            raise RuntimeError("unit of work used outside its `with` block")
-        return self._session
+        """The SQLAlchemy session, for modules not yet moved to the repositories.
+
+        Transitional (issue 16): an implementation without a database raises
+        ``RuntimeError`` naming the module's need."""
+        ...
 
     @property
     def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
+        """``"sqlite"``, ``"postgresql"``, or ``"memory"``."""
+        ...
 
-    def __enter__(self) -> UnitOfWork:
-        # Encrypted columns (EncryptedText) use these keys while the block runs.
-        self._bound = bind_secrets(self._secrets)
-        self._bound.__enter__()
-        self._session = self._factory()
-        self._audit = []
-        # An AuditEvent added to the session by hand joins the chain too,
-        # instead of being flushed as an unchained row.
-        event.listen(self._session, "before_flush", self._take_audit_events)
-        return self
-
-    def _take_audit_events(self, session: Session, *_args: object) -> None:
-        for obj in list(session.new):
-            if isinstance(obj, AuditEvent):
-                session.expunge(obj)
-                self._audit.append(obj)
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
-            self._session = None
-            self._audit = []
-            if self._bound is not None:
-                self._bound.__exit__(None, None, None)
-                self._bound = None
+    ) -> None: ...
 
     def commit(self) -> None:
-        """Commit; audit events of this transaction are chained just before.
-
-        The chain head lock is taken here, after every other write, and held
-        only until the commit right after it.
-        """
-        self.session.flush()  # also moves hand-added AuditEvents to self._audit
-        if self._audit:
-            pending, self._audit = self._audit, []
-            append_chained(self.session, pending)
-        self.session.commit()
+        """Make the block's changes, jobs and audit events durable together."""
+        ...
 
     def flush(self) -> None:
-        self.session.flush()
-
-    # ------------------------------------------------------------ outbox
+        """Write pending changes now (constraints are checked), without committing."""
+        ...
 
     def enqueue(
         self,
@@ -133,20 +152,7 @@ class UnitOfWork(SqlStores):
         run_after: dt.datetime | None = None,
     ) -> str:
         """Write a job in this transaction; it exists only if the transaction commits."""
-        job_id = new_id()
-        self.session.execute(
-            sa.insert(orm.job).values(
-                id=job_id,
-                kind=kind,
-                request_id=request_id,
-                payload=payload or {},
-                state="pending",
-                attempts=0,
-                run_after=run_after or at,
-                created_at=at,
-            )
-        )
-        return job_id
+        ...
 
     def audit(
         self,
@@ -163,15 +169,4 @@ class UnitOfWork(SqlStores):
 
         It is written, chained, when the transaction commits.
         """
-        self._audit.append(
-            AuditEvent(
-                id=new_id(),
-                at=at,
-                actor=actor,
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                detail=detail,
-                source=source,
-            )
-        )
+        ...

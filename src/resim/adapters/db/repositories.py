@@ -1,0 +1,505 @@
+"""The repositories of :mod:`resim.services.repositories` on a SQLAlchemy session.
+
+One instance per unit of work, sharing its session (so its identity map: the
+same row loaded twice is the same object). Statements that take no variable
+part are built once, here at import, and run with bound parameters; building a
+``select`` costs more CPU than running a cached one.
+
+``lock=True`` adds ``FOR UPDATE`` (PostgreSQL; SQLite ignores it, its
+transactions being exclusive already). Stock is taken with ``SKIP LOCKED`` so
+that two workers provisioning at once take two different profiles.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from resim.adapters.db import orm
+from resim.domain.loss import LossReport, LossState
+from resim.domain.model import (
+    BOUND_SIM_STATES,
+    Brand,
+    Line,
+    ReplacementRequest,
+    RequestKind,
+    Sim,
+    SimChange,
+    SimForm,
+    SimState,
+    Subscriber,
+)
+from resim.domain.policy import BrandPolicy
+from resim.domain.security import IdentityCheck
+from resim.domain.workflow import State
+from resim.services.tenancy import (
+    UNRESTRICTED,
+    Scope,
+    lines_where,
+    requests_where,
+    sim_changes_where,
+)
+from resim.services.unit_of_work import new_id
+
+_r = orm.replacement_request.c
+_l = orm.line.c
+_s = orm.sim.c
+_sc = orm.sim_change.c
+_lr = orm.loss_report.c
+_ic = orm.identity_check.c
+_j = orm.job.c
+_x = orm.external_call.c
+
+
+def _count(table: sa.Table, *where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return sa.select(sa.func.count()).select_from(table).where(*where)
+
+
+class Statements:
+    """Every statement the repositories run, built once per process.
+
+    Built by :func:`resim.adapters.db.unit_of_work.sql_uow_factory`, after the
+    mappers are started (a ``select`` of a domain class needs its mapping).
+    """
+
+    def __init__(self) -> None:
+        self.REQUEST_BY_ID = sa.select(ReplacementRequest).where(_r.id == sa.bindparam("id"))
+        self.REQUEST_BY_ID_LOCKED = self.REQUEST_BY_ID.with_for_update()
+        self.REQUEST_BY_NEW_ICCID = (
+            sa.select(ReplacementRequest)
+            .where(_r.new_iccid == sa.bindparam("iccid"))
+            .order_by(_r.created_at.desc(), _r.id.desc())
+            .limit(1)
+        )
+        self.REQUEST_BY_NEW_ICCID_LOCKED = self.REQUEST_BY_NEW_ICCID.with_for_update()
+        self.OPEN_REQUEST = sa.select(ReplacementRequest).where(
+            _r.open_line_id == sa.bindparam("line")
+        )
+        self.OPEN_REQUEST_LOCKED = self.OPEN_REQUEST.with_for_update()
+        self.OPEN_REPLACING = sa.select(ReplacementRequest).where(
+            _r.open_line_id == sa.bindparam("line"), _r.old_iccid == sa.bindparam("iccid")
+        )
+        self.SEPARATION_HOLDS = _count(
+            orm.replacement_request,
+            _r.old_iccid == sa.bindparam("iccid"),
+            _r.open_line_id.is_not(None),
+            _r.old_sim_suspended.is_(True),
+            _r.kind == RequestKind.LINE_SEPARATION.value,
+        )
+        self.ID_BY_NOT_ME = sa.select(_r.id).where(_r.not_me_token_hash == sa.bindparam("hash"))
+        self.COMPLETED_SINCE = _count(
+            orm.replacement_request,
+            _r.line_id == sa.bindparam("line"),
+            _r.state == State.COMPLETED,
+            _r.completed_at >= sa.bindparam("since"),
+        )
+        self.OPENED_BY = _count(
+            orm.replacement_request,
+            _r.actor == sa.bindparam("actor"),
+            _r.created_at >= sa.bindparam("since"),
+            _r.id != sa.bindparam("excluding"),
+        )
+        self.REFUSED_BY = self.OPENED_BY.where(
+            sa.or_(_r.state == State.REJECTED, _r.fraud_reported_at.is_not(None))
+        )
+        self.LINE_BY_ID_LOCKED = (
+            sa.select(Line).where(_l.id == sa.bindparam("id")).with_for_update()
+        )
+        self.LINE_BY_MSISDN = sa.select(Line).where(_l.msisdn == sa.bindparam("msisdn"))
+        self.LINE_BY_MSISDN_LOCKED = self.LINE_BY_MSISDN.with_for_update()
+        self.LOCK_LINE = sa.select(_l.id).where(_l.id == sa.bindparam("id")).with_for_update()
+        self.BOUND_SIM = sa.select(Sim).where(
+            _s.line_id == sa.bindparam("line"), _s.state.in_(list(BOUND_SIM_STATES))
+        )
+        self.FREE_PROFILE = (
+            sa.select(Sim)
+            .where(
+                _s.brand_id == sa.bindparam("brand"),
+                _s.form == SimForm.ESIM,
+                _s.state == SimState.IN_STOCK,
+                _s.profile_type == sa.bindparam("profile_type"),
+                ~sa.exists().where(_r.new_iccid == _s.iccid),
+            )
+            .order_by(_s.iccid)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        self.FREE_CARD = (
+            sa.select(_s.iccid)
+            .where(
+                _s.brand_id == sa.bindparam("brand"),
+                _s.form == SimForm.PHYSICAL.value,
+                _s.state == SimState.IN_STOCK.value,
+            )
+            .order_by(_s.iccid)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        self.CHANGE_FOR_REQUEST = sa.select(SimChange).where(
+            _sc.request_id == sa.bindparam("request")
+        )
+        self.LAST_REPLACEMENT = sa.select(sa.func.max(_sc.changed_at)).where(
+            _sc.line_id == sa.bindparam("line"), _sc.old_iccid.is_not(None)
+        )
+        self.OPEN_REPORT = sa.select(LossReport).where(_lr.open_line_id == sa.bindparam("line"))
+        self.OPEN_REPORT_LOCKED = self.OPEN_REPORT.with_for_update()
+        self.NEWEST_REPORT = (
+            sa.select(LossReport)
+            .where(_lr.line_id == sa.bindparam("line"))
+            .order_by(_lr.opened_at.desc(), _lr.id.desc())
+            .limit(1)
+        )
+        self.REPORT_HOLDS = _count(
+            orm.loss_report, _lr.iccid == sa.bindparam("iccid"), _lr.state == LossState.OPEN.value
+        )
+        self.VALID_CHECK = (
+            sa.select(IdentityCheck)
+            .where(
+                _ic.staff_id == sa.bindparam("staff"),
+                _ic.line_id == sa.bindparam("line"),
+                _ic.expires_at > sa.bindparam("at"),
+            )
+            .order_by(_ic.verified_at.desc())
+            .limit(1)
+        )
+        self.VALID_CHECK_OF_METHOD = self.VALID_CHECK.where(_ic.method == sa.bindparam("method"))
+        self.INSERT_JOB = sa.insert(orm.job)
+
+
+# ------------------------------------------------------------------ requests
+
+
+class SqlRequests:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def get(
+        self, request_id: str, *, lock: bool = False, scope: Scope = UNRESTRICTED
+    ) -> ReplacementRequest | None:
+        if scope.unrestricted:
+            if not lock:
+                # The identity map answers without a query when the row is loaded.
+                return self._s.get(ReplacementRequest, request_id)
+            stmt = self._q.REQUEST_BY_ID_LOCKED
+        else:
+            stmt = self._q.REQUEST_BY_ID.where(requests_where(scope))
+            if lock:
+                stmt = stmt.with_for_update()
+        return self._s.scalars(stmt, {"id": request_id}).one_or_none()
+
+    def by_new_iccid(self, iccid: str, *, lock: bool = False) -> ReplacementRequest | None:
+        stmt = self._q.REQUEST_BY_NEW_ICCID_LOCKED if lock else self._q.REQUEST_BY_NEW_ICCID
+        return self._s.scalars(stmt, {"iccid": iccid}).one_or_none()
+
+    def open_for_line(self, line_id: str, *, lock: bool = False) -> ReplacementRequest | None:
+        stmt = self._q.OPEN_REQUEST_LOCKED if lock else self._q.OPEN_REQUEST
+        return self._s.scalars(stmt, {"line": line_id}).one_or_none()
+
+    def open_replacing(self, *, line_id: str, old_iccid: str) -> Sequence[ReplacementRequest]:
+        return self._s.scalars(self._q.OPEN_REPLACING, {"line": line_id, "iccid": old_iccid}).all()
+
+    def separation_holds(self, old_iccid: str) -> bool:
+        return bool(self._s.scalar(self._q.SEPARATION_HOLDS, {"iccid": old_iccid}))
+
+    def id_by_not_me_token(self, token_hash: str) -> str | None:
+        return self._s.scalar(self._q.ID_BY_NOT_ME, {"hash": token_hash})
+
+    def completed_since(self, *, line_id: str, since: dt.datetime) -> int:
+        return self._s.scalar(self._q.COMPLETED_SINCE, {"line": line_id, "since": since}) or 0
+
+    def opened_by(
+        self, *, actor: str, since: dt.datetime, excluding: str, refused_only: bool = False
+    ) -> int:
+        stmt = self._q.REFUSED_BY if refused_only else self._q.OPENED_BY
+        params = {"actor": actor, "since": since, "excluding": excluding}
+        return self._s.scalar(stmt, params) or 0
+
+    def listed(
+        self,
+        *,
+        scope: Scope = UNRESTRICTED,
+        state: State | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[ReplacementRequest]:
+        stmt = sa.select(ReplacementRequest).where(requests_where(scope))
+        if state is not None:
+            stmt = stmt.where(_r.state == state)
+        # oldest first for the review queue; newest first otherwise
+        order = _r.created_at.asc() if state == State.IN_REVIEW else _r.created_at.desc()
+        return self._s.scalars(stmt.order_by(order).limit(limit).offset(offset)).all()
+
+    def add(self, request: ReplacementRequest) -> None:
+        self._s.add(request)
+
+
+# ------------------------------------------------------------------ lines
+
+
+class SqlLines:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def get(self, line_id: str, *, lock: bool = False, scope: Scope = UNRESTRICTED) -> Line | None:
+        if scope.unrestricted:
+            if not lock:
+                return self._s.get(Line, line_id)
+            return self._s.scalars(self._q.LINE_BY_ID_LOCKED, {"id": line_id}).one_or_none()
+        stmt = sa.select(Line).where(_l.id == line_id, lines_where(scope))
+        if lock:
+            stmt = stmt.with_for_update()
+        return self._s.scalars(stmt).one_or_none()
+
+    def by_msisdn(
+        self, msisdn: str, *, lock: bool = False, scope: Scope = UNRESTRICTED
+    ) -> Line | None:
+        if scope.unrestricted:
+            stmt = self._q.LINE_BY_MSISDN_LOCKED if lock else self._q.LINE_BY_MSISDN
+        else:
+            stmt = self._q.LINE_BY_MSISDN.where(lines_where(scope))
+            if lock:
+                stmt = stmt.with_for_update()
+        return self._s.scalars(stmt, {"msisdn": msisdn}).one_or_none()
+
+    def lock(self, line_id: str) -> None:
+        self._s.execute(self._q.LOCK_LINE, {"id": line_id})
+
+    def add(self, line: Line) -> None:
+        self._s.add(line)
+
+
+# ------------------------------------------------------------------ SIMs and stock
+
+
+class SqlSims:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def get(self, iccid: str, *, lock: bool = False) -> Sim | None:
+        return self._s.get(Sim, iccid, with_for_update=lock)
+
+    def bound_to(self, line_id: str) -> Sim | None:
+        return self._s.scalars(self._q.BOUND_SIM, {"line": line_id}).one_or_none()
+
+    def add(self, sim: Sim) -> None:
+        self._s.add(sim)
+
+
+class SqlStock:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def free_profile(self, *, brand_id: str, profile_type: str) -> Sim | None:
+        params = {"brand": brand_id, "profile_type": profile_type}
+        return self._s.scalars(self._q.FREE_PROFILE, params).first()
+
+    def free_card(self, *, brand_id: str) -> Sim | None:
+        iccid = self._s.scalar(self._q.FREE_CARD, {"brand": brand_id})
+        if iccid is None:
+            return None
+        return self._s.get(Sim, iccid, with_for_update=True)
+
+
+# ------------------------------------------------------------------ subscribers, brands
+
+
+class SqlSubscribers:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def get(self, subscriber_id: str, *, lock: bool = False) -> Subscriber | None:
+        return self._s.get(Subscriber, subscriber_id, with_for_update=lock)
+
+    def add(self, subscriber: Subscriber) -> None:
+        self._s.add(subscriber)
+
+
+class PolicyCache:
+    """Parsed brand policies, shared by the units of work of one process.
+
+    A parse is reused while the brand's ``policy_data`` compares equal to the
+    one it was parsed from (comparing two small dicts is far cheaper than
+    parsing), so an edit made by any process is seen at the next read.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[dict[str, Any], BrandPolicy]] = {}
+
+    def policy(self, brand: Brand) -> BrandPolicy:
+        cached = self._parsed.get(brand.id)
+        if cached is not None and cached[0] == brand.policy_data:
+            return cached[1]
+        parsed = BrandPolicy.from_dict(brand.policy_data)
+        self._parsed[brand.id] = (copy.deepcopy(brand.policy_data), parsed)
+        return parsed
+
+
+class SqlBrands:
+    def __init__(self, session: Session, q: Statements, policies: PolicyCache) -> None:
+        self._s = session
+        self._q = q
+        self._policies = policies
+
+    def get(self, brand_id: str) -> Brand | None:
+        return self._s.get(Brand, brand_id)
+
+    def policy(self, brand_id: str) -> BrandPolicy:
+        brand = self._s.get(Brand, brand_id)
+        if brand is None:
+            raise KeyError(brand_id)
+        return self._policies.policy(brand)
+
+    def add(self, brand: Brand) -> None:
+        self._s.add(brand)
+
+
+# ------------------------------------------------------------------ SIM changes
+
+
+class SqlSimChanges:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def for_request(self, request_id: str) -> SimChange | None:
+        return self._s.scalars(self._q.CHANGE_FOR_REQUEST, {"request": request_id}).first()
+
+    def last_replacement_at(self, line_id: str) -> dt.datetime | None:
+        found: dt.datetime | None = self._s.scalar(self._q.LAST_REPLACEMENT, {"line": line_id})
+        return found
+
+    def listed(
+        self, *, scope: Scope = UNRESTRICTED, msisdn: str | None = None, limit: int = 50
+    ) -> Sequence[SimChange]:
+        stmt = sa.select(SimChange).where(sim_changes_where(scope))
+        if msisdn:
+            stmt = stmt.where(_sc.msisdn == msisdn)
+        return self._s.scalars(stmt.order_by(_sc.changed_at.desc()).limit(limit)).all()
+
+    def add(self, change: SimChange) -> None:
+        self._s.add(change)
+
+
+# ------------------------------------------------------------------ loss reports
+
+
+class SqlLossReports:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def get(self, report_id: str, *, lock: bool = False) -> LossReport | None:
+        return self._s.get(LossReport, report_id, with_for_update=lock)
+
+    def open_for_line(self, line_id: str, *, lock: bool = False) -> LossReport | None:
+        stmt = self._q.OPEN_REPORT_LOCKED if lock else self._q.OPEN_REPORT
+        return self._s.scalars(stmt, {"line": line_id}).one_or_none()
+
+    def newest_for_line(self, line_id: str) -> LossReport | None:
+        return self._s.scalars(self._q.NEWEST_REPORT, {"line": line_id}).first()
+
+    def holds(self, iccid: str) -> bool:
+        return bool(self._s.scalar(self._q.REPORT_HOLDS, {"iccid": iccid}))
+
+    def add(self, report: LossReport) -> None:
+        self._s.add(report)
+
+
+# ------------------------------------------------------------------ identity checks
+
+
+class SqlIdentityChecks:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def newest_valid(
+        self, *, staff_id: str, line_id: str, at: dt.datetime, method: str | None = None
+    ) -> IdentityCheck | None:
+        params: dict[str, Any] = {"staff": staff_id, "line": line_id, "at": at}
+        if method is None:
+            return self._s.scalars(self._q.VALID_CHECK, params).first()
+        return self._s.scalars(self._q.VALID_CHECK_OF_METHOD, {**params, "method": method}).first()
+
+    def add(self, check: IdentityCheck) -> None:
+        self._s.add(check)
+
+
+# ------------------------------------------------------------------ jobs and calls
+
+
+class SqlJobs:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def add(
+        self,
+        kind: str,
+        *,
+        at: dt.datetime,
+        request_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        run_after: dt.datetime | None = None,
+    ) -> str:
+        job_id = new_id()
+        self._s.execute(
+            self._q.INSERT_JOB,
+            {
+                "id": job_id,
+                "kind": kind,
+                "request_id": request_id,
+                "payload": payload or {},
+                "state": "pending",
+                "attempts": 0,
+                "run_after": run_after or at,
+                "created_at": at,
+            },
+        )
+        return job_id
+
+    def exists(
+        self,
+        *,
+        request_id: str,
+        kind: str | None = None,
+        states: Collection[str] | None = None,
+        due_by: dt.datetime | None = None,
+        excluding: str | None = None,
+    ) -> bool:
+        where = [_j.request_id == request_id]
+        if kind is not None:
+            where.append(_j.kind == kind)
+        if states is not None:
+            where.append(_j.state.in_(list(states)))
+        if due_by is not None:
+            where.append(_j.run_after <= due_by)
+        if excluding is not None:
+            where.append(_j.id != excluding)
+        return self._s.scalar(sa.select(sa.exists().where(*where))) is True
+
+
+class SqlExternalCalls:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def may_have_taken_effect(self, *, request_id: str, targets: Collection[str]) -> bool:
+        stmt = sa.select(
+            sa.exists().where(
+                _x.request_id == request_id,
+                _x.target.in_(list(targets)),
+                sa.or_(_x.state.in_(["started", "succeeded"]), _x.retryable.is_(True)),
+            )
+        )
+        return self._s.scalar(stmt) is True

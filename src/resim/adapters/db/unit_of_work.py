@@ -1,0 +1,263 @@
+"""The unit of work on SQLAlchemy: one session, one transaction, committed explicitly.
+
+Implements :class:`resim.services.unit_of_work.UnitOfWork`. Built by the
+composition root (``resim.bootstrap``) through :func:`sql_uow_factory`.
+
+Audit events (SEC-09) are held until :meth:`SqlUnitOfWork.commit`, which
+appends them to the hash chain as the transaction's last write (see
+:mod:`resim.adapters.db.audit_store`). That covers ``uow.audit(...)`` and any
+``AuditEvent`` added to the session directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from resim.adapters.crypto import SecretBox, bind_secrets
+from resim.adapters.db.audit_store import append_chained
+from resim.adapters.db.orm import start_mappers
+from resim.adapters.db.stores.attached import SqlStores
+from resim.adapters.db.repositories import (
+    PolicyCache,
+    SqlBrands,
+    SqlExternalCalls,
+    SqlIdentityChecks,
+    SqlJobs,
+    SqlLines,
+    SqlLossReports,
+    SqlRequests,
+    SqlSimChanges,
+    SqlSims,
+    SqlStock,
+    SqlSubscribers,
+    Statements,
+)
+from resim.domain.model import AuditEvent
+from resim.services.unit_of_work import UnitOfWork, new_id
+
+
+class _Repositories:
+    """The repositories of one open unit of work, all on its session."""
+
+    __slots__ = (
+        "brands",
+        "calls",
+        "identity_checks",
+        "jobs",
+        "lines",
+        "loss_reports",
+        "requests",
+        "sim_changes",
+        "sims",
+        "stock",
+        "subscribers",
+    )
+
+    def __init__(self, session: Session, q: Statements, policies: PolicyCache) -> None:
+        self.requests = SqlRequests(session, q)
+        self.lines = SqlLines(session, q)
+        self.sims = SqlSims(session, q)
+        self.stock = SqlStock(session, q)
+        self.subscribers = SqlSubscribers(session, q)
+        self.brands = SqlBrands(session, q, policies)
+        self.sim_changes = SqlSimChanges(session, q)
+        self.loss_reports = SqlLossReports(session, q)
+        self.identity_checks = SqlIdentityChecks(session, q)
+        self.jobs = SqlJobs(session, q)
+        self.calls = SqlExternalCalls(session, q)
+
+
+class SqlUnitOfWork(SqlStores):
+    """A SQLAlchemy session wrapped as a context manager with explicit commit."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        secrets: SecretBox | None = None,
+        *,
+        statements: Statements | None = None,
+        policies: PolicyCache | None = None,
+    ) -> None:
+        self._factory = session_factory
+        self._secrets = secrets
+        self._statements = statements or Statements()
+        self._policies = policies or PolicyCache()
+        self._session: Session | None = None
+        self._repos: _Repositories | None = None
+        self._bound: contextlib.AbstractContextManager[None] | None = None
+        self._audit: list[AuditEvent] = []
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._session
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def _r(self) -> _Repositories:
+        if self._repos is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._repos
+
+    @property
+    def requests(self) -> SqlRequests:
+        return self._r().requests
+
+    @property
+    def lines(self) -> SqlLines:
+        return self._r().lines
+
+    @property
+    def sims(self) -> SqlSims:
+        return self._r().sims
+
+    @property
+    def stock(self) -> SqlStock:
+        return self._r().stock
+
+    @property
+    def subscribers(self) -> SqlSubscribers:
+        return self._r().subscribers
+
+    @property
+    def brands(self) -> SqlBrands:
+        return self._r().brands
+
+    @property
+    def sim_changes(self) -> SqlSimChanges:
+        return self._r().sim_changes
+
+    @property
+    def loss_reports(self) -> SqlLossReports:
+        return self._r().loss_reports
+
+    @property
+    def identity_checks(self) -> SqlIdentityChecks:
+        return self._r().identity_checks
+
+    @property
+    def jobs(self) -> SqlJobs:
+        return self._r().jobs
+
+    @property
+    def calls(self) -> SqlExternalCalls:
+        return self._r().calls
+
+    def __enter__(self) -> Self:
+        # Encrypted columns (EncryptedText) use these keys while the block runs.
+        self._bound = bind_secrets(self._secrets)
+        self._bound.__enter__()
+        self._session = self._factory()
+        self._repos = _Repositories(self._session, self._statements, self._policies)
+        self._audit = []
+        # An AuditEvent added to the session by hand joins the chain too,
+        # instead of being flushed as an unchained row.
+        event.listen(self._session, "before_flush", self._take_audit_events)
+        return self
+
+    def _take_audit_events(self, session: Session, *_args: object) -> None:
+        for obj in list(session.new):
+            if isinstance(obj, AuditEvent):
+                session.expunge(obj)
+                self._audit.append(obj)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+            self._session = None
+            self._repos = None
+            self._audit = []
+            if self._bound is not None:
+                self._bound.__exit__(None, None, None)
+                self._bound = None
+
+    def commit(self) -> None:
+        """Commit; audit events of this transaction are chained just before.
+
+        The chain head lock is taken here, after every other write, and held
+        only until the commit right after it.
+        """
+        self.session.flush()  # also moves hand-added AuditEvents to self._audit
+        if self._audit:
+            pending, self._audit = self._audit, []
+            append_chained(self.session, pending)
+        self.session.commit()
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    # ------------------------------------------------------------ outbox
+
+    def enqueue(
+        self,
+        kind: str,
+        *,
+        at: dt.datetime,
+        request_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        run_after: dt.datetime | None = None,
+    ) -> str:
+        """Write a job in this transaction; it exists only if the transaction commits."""
+        return self.jobs.add(
+            kind, at=at, request_id=request_id, payload=payload, run_after=run_after
+        )
+
+    def audit(
+        self,
+        *,
+        at: dt.datetime,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        detail: dict[str, Any] | None = None,
+        source: str | None = None,
+    ) -> None:
+        """Append an audit event in this transaction (never a secret in ``detail``).
+
+        It is written, chained, when the transaction commits.
+        """
+        self._audit.append(
+            AuditEvent(
+                id=new_id(),
+                at=at,
+                actor=actor,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                detail=detail,
+                source=source,
+            )
+        )
+
+
+def sql_uow_factory(
+    session_factory: sessionmaker[Session], secrets: SecretBox | None
+) -> Callable[[], UnitOfWork]:
+    """A factory of units of work on ``session_factory``, sharing the statements
+    and the policy cache. Call after the mappers are started."""
+    start_mappers()
+    statements = Statements()
+    policies = PolicyCache()
+
+    def make() -> UnitOfWork:
+        return SqlUnitOfWork(session_factory, secrets, statements=statements, policies=policies)
+
+    return make

@@ -61,7 +61,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resim.domain.model import Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.errors import TooManyAttempts
 from resim.services.alerts import raise_alert
@@ -214,7 +213,7 @@ def record_failure(
 def _at_cap(uow: UnitOfWork, key: str, failures: int, now: dt.datetime, actor: str) -> None:
     scope, _, ident = key.partition(":")
     if scope == "account":
-        subscriber = uow.session.get(Subscriber, ident, with_for_update=uow.dialect == "postgresql")
+        subscriber = uow.subscribers.get(ident, lock=uow.dialect == "postgresql")
         if subscriber is not None and subscriber.replacements_frozen_at is None:
             subscriber.replacements_frozen_at = now
             subscriber.frozen_reason = "too many failed verification attempts"

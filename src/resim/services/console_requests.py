@@ -16,18 +16,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
-from resim.domain.model import Channel, Reason, ReplacementRequest
+from resim.domain.model import Channel, Reason
 from resim.domain.workflow import State
 from resim.errors import PermissionDenied
 from resim.services import queries, repo, requests
 from resim.services.agent_actions import id_check_suffices
 from resim.services.console import live_check
 from resim.services.context import ServiceContext
-from resim.services.tenancy import UNRESTRICTED, Scope, requests_where
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.verification import channel_combos
 
 TRAIL_LIMIT = 500
@@ -111,15 +108,13 @@ def review_queue(
     """Requests in ``scope`` waiting for a reviewer, oldest first (``queries.request_view``
     dicts), optionally only those of one ``channel`` or ``reason`` (issue 14.3; an
     operator-wide reviewer narrows to one brand with ``scope``)."""
-    t = orm.replacement_request
-    stmt = sa.select(ReplacementRequest).where(requests_where(scope), t.c.state == State.IN_REVIEW)
-    if channel is not None:
-        stmt = stmt.where(t.c.channel == Channel(channel))
-    if reason is not None:
-        stmt = stmt.where(t.c.reason == Reason(reason))
-    stmt = stmt.order_by(t.c.created_at.asc(), t.c.id.asc()).limit(limit)
+    wanted_channel = Channel(channel) if channel is not None else None
+    wanted_reason = Reason(reason) if reason is not None else None
     with ctx.uow() as uow:
-        return [queries.request_view(r) for r in uow.session.scalars(stmt)]
+        held = uow.lookups.review_queue(
+            scope, channel=wanted_channel, reason=wanted_reason, limit=limit
+        )
+        return [queries.request_view(r) for r in held]
 
 
 def next_in_queue(

@@ -15,10 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.model import SimForm, SimState
 from resim.errors import Conflict
 from resim.services import repo
 from resim.services.console import mask_name, mask_phone
@@ -34,20 +30,10 @@ def stock_cards(
 ) -> list[str]:
     """ICCIDs of the request's brand's physical cards in stock (at most ``limit``,
     in ICCID order). NotFound for a request out of ``scope``."""
-    s = orm.sim
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, scope=scope)
-        rows = uow.session.scalars(
-            sa.select(s.c.iccid)
-            .where(
-                s.c.brand_id == req.brand_id,
-                s.c.form == SimForm.PHYSICAL,
-                s.c.state == SimState.IN_STOCK,
-            )
-            .order_by(s.c.iccid)
-            .limit(limit)
-        ).all()
-    return list(rows)
+        rows = uow.lookups.cards_in_stock(req.brand_id, limit=limit)
+    return [iccid for _brand, iccid in rows]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -29,9 +29,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import SimState
 from resim.errors import Conflict, ExternalError
@@ -79,14 +76,7 @@ def request_refresh(
                 "the line has no SIM in service: a barred SIM is not refreshed",
                 code="NO_SIM_IN_SERVICE",
             )
-        pending = uow.session.execute(
-            sa.select(orm.job.c.id).where(
-                orm.job.c.kind == KIND,
-                orm.job.c.state.in_(["pending", "running"]),
-                orm.job.c.payload["line_id"].as_string() == line.id,
-            )
-        ).first()
-        if pending is not None:
+        if uow.lookups.job_pending_for_line(KIND, line.id):
             raise Conflict("a refresh of this line is under way", code="REFRESH_PENDING")
         refresh_id = uow.enqueue(KIND, at=now, payload={"line_id": line.id, "iccid": sim.iccid})
         uow.audit(

@@ -81,9 +81,7 @@ def unfreeze(
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number, scope=scope)
-        subscriber = uow.session.get(
-            Subscriber, line.subscriber_id, with_for_update=uow.dialect == "postgresql"
-        )
+        subscriber = uow.subscribers.get(line.subscriber_id, lock=uow.dialect == "postgresql")
         assert subscriber is not None  # foreign key
         if subscriber.replacements_frozen_at is None:
             raise Conflict("replacements on this account are not frozen", code="NOT_FROZEN")

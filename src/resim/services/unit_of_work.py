@@ -40,6 +40,7 @@ from resim.services.stores.access import ApiClientStore, AuthSessionStore, Staff
 from resim.services.stores.alerts import AlertStore
 from resim.services.stores.audit import AuditLogStore
 from resim.services.stores.counters import AttemptCounterStore
+from resim.services.stores.lookups import LookupQueries
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -111,6 +112,8 @@ class UnitOfWork(Protocol):
     def alerts(self) -> AlertStore: ...
     @property
     def audit_log(self) -> AuditLogStore: ...
+    @property
+    def lookups(self) -> LookupQueries: ...
 
     @property
     def session(self) -> Session:

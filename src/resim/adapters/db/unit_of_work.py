@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db.audit_store import append_chained
 from resim.adapters.db.orm import start_mappers
-from resim.adapters.db.stores.attached import SqlStores
 from resim.adapters.db.repositories import (
     PolicyCache,
     SqlBrands,
@@ -39,6 +38,7 @@ from resim.adapters.db.repositories import (
     SqlSubscribers,
     Statements,
 )
+from resim.adapters.db.stores.attached import SqlStores
 from resim.domain.model import AuditEvent
 from resim.services.unit_of_work import UnitOfWork, new_id
 

@@ -40,6 +40,7 @@ from resim.services.stores.access import ApiClientStore, AuthSessionStore, Staff
 from resim.services.stores.alerts import AlertStore
 from resim.services.stores.audit import AuditLogStore
 from resim.services.stores.counters import AttemptCounterStore
+from resim.services.stores.dashboard import DashboardQueries
 from resim.services.stores.lookups import LookupQueries
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class UnitOfWork(Protocol):
     def audit_log(self) -> AuditLogStore: ...
     @property
     def lookups(self) -> LookupQueries: ...
+    @property
+    def dashboard(self) -> DashboardQueries: ...
 
     @property
     def session(self) -> Session:

@@ -39,6 +39,7 @@ from resim.services.repositories import (
 from resim.services.stores.access import ApiClientStore, AuthSessionStore, StaffStore
 from resim.services.stores.alerts import AlertStore
 from resim.services.stores.audit import AuditLogStore
+from resim.services.stores.camara import CamaraStore
 from resim.services.stores.counters import AttemptCounterStore
 from resim.services.stores.dashboard import DashboardQueries
 from resim.services.stores.lookups import LookupQueries
@@ -117,6 +118,8 @@ class UnitOfWork(Protocol):
     def lookups(self) -> LookupQueries: ...
     @property
     def dashboard(self) -> DashboardQueries: ...
+    @property
+    def camara(self) -> CamaraStore: ...
 
     @property
     def session(self) -> Session:

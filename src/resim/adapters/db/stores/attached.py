@@ -16,12 +16,14 @@ from resim.adapters.db.stores.access import (
 )
 from resim.adapters.db.stores.alerts import SqlAlertStore
 from resim.adapters.db.stores.audit import SqlAuditLogStore
+from resim.adapters.db.stores.camara import SqlCamaraStore
 from resim.adapters.db.stores.counters import SqlAttemptCounterStore
 from resim.adapters.db.stores.dashboard import SqlDashboardQueries
 from resim.adapters.db.stores.lookups import SqlLookupQueries
 from resim.services.stores.access import ApiClientStore, AuthSessionStore, StaffStore
 from resim.services.stores.alerts import AlertStore
 from resim.services.stores.audit import AuditLogStore
+from resim.services.stores.camara import CamaraStore
 from resim.services.stores.counters import AttemptCounterStore
 from resim.services.stores.dashboard import DashboardQueries
 from resim.services.stores.lookups import LookupQueries
@@ -64,3 +66,7 @@ class SqlStores:
     @cached_property
     def dashboard(self) -> DashboardQueries:
         return SqlDashboardQueries(self._holder())
+
+    @cached_property
+    def camara(self) -> CamaraStore:
+        return SqlCamaraStore(self._holder())

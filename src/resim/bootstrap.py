@@ -27,6 +27,7 @@ from resim.adapters.db.engine import connection_limit, create_engine, create_rea
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.rate_buckets import DatabaseRateLimiter, create_bucket_engine
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
+from resim.adapters.db.transient import SqlTransientRetry
 from resim.adapters.db.unit_of_work import sql_uow_factory
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.emulator_status import EmulatorStatusQuery
@@ -318,6 +319,7 @@ def build_context(
     box = SecretBox(secrets.keys)
     return ServiceContext(
         uow_factory=sql_uow_factory(sessionmaker(engine, expire_on_commit=False), box),
+        retry=SqlTransientRetry(),
         clock=clock or SystemClock(),
         secrets=box,
         otp_pepper=secrets.otp_pepper,

@@ -8,83 +8,41 @@ strings; times are timezone-aware UTC datetimes passed in by the caller (a
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Any
 
+from resim.domain.kinds import (
+    BOUND_SIM_STATES,
+    Channel,
+    DeliveryMode,
+    LineStatus,
+    Reason,
+    RequestKind,
+    RiskOutcome,
+    SimForm,
+    SimState,
+)
 from resim.domain.policy import BrandPolicy
-from resim.domain.workflow import OPEN_STATES, State, check_transition
+from resim.domain.request import ReplacementRequest
+from resim.domain.sim_lifecycle import check_sim_transition
 
-
-class Reason(StrEnum):
-    LOST = "lost"
-    STOLEN = "stolen"
-    DAMAGED = "damaged"
-    DEVICE_CHANGE = "device_change"
-    PROFILE_DELETED = "profile_deleted"
-
-    @property
-    def kills_old_sim_at_once(self) -> bool:
-        """Lost or stolen: suspend the old SIM as soon as identity is verified."""
-        return self in (Reason.LOST, Reason.STOLEN)
-
-
-class SimForm(StrEnum):
-    PHYSICAL = "physical"
-    ESIM = "esim"
-
-
-class DeliveryMode(StrEnum):
-    """How the new SIM reaches the customer (``BrandPolicy.delivery_modes``)."""
-
-    ESIM = "esim"  # downloaded from the SM-DP+
-    PICKUP = "pickup"  # a card handed over in a store by an agent
-    COURIER = "courier"  # a card sent to the postal address on file
-
-    @property
-    def form(self) -> SimForm:
-        return SimForm.ESIM if self is DeliveryMode.ESIM else SimForm.PHYSICAL
-
-
-class SimState(StrEnum):
-    IN_STOCK = "in_stock"
-    RESERVED = "reserved"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    RETIRED = "retired"
-
-
-# A SIM in one of these states is bound to its line (invariant 1).
-BOUND_SIM_STATES = frozenset({SimState.ACTIVE, SimState.SUSPENDED})
-
-
-class Channel(StrEnum):
-    API = "api"
-    PORTAL = "portal"
-    AGENT = "agent"
-
-
-class RiskOutcome(StrEnum):
-    """Strength order: allow < step_up < review < deny (the strongest finding wins)."""
-
-    ALLOW = "allow"
-    STEP_UP = "step_up"  # verify again with a stronger method before going on
-    REVIEW = "review"
-    DENY = "deny"
-
-
-class RequestKind(StrEnum):
-    REPLACEMENT = "replacement"
-    # SEC-12: a survivor of abuse takes their line off a shared account; the
-    # original account holder is not told.
-    LINE_SEPARATION = "line_separation"
-
-
-class LineStatus(StrEnum):
-    """Whether the operator's billing considers the line in service."""
-
-    ACTIVE = "active"
-    SUSPENDED = "suspended"  # barred by the operator (unpaid bill, on request)
-    CEASED = "ceased"  # terminated; kept for history (SIM changes, CAMARA)
+__all__ = [
+    "BOUND_SIM_STATES",
+    "AuditEvent",
+    "Brand",
+    "Channel",
+    "DeliveryMode",
+    "Line",
+    "LineStatus",
+    "Reason",
+    "ReplacementRequest",
+    "RequestKind",
+    "RiskOutcome",
+    "Sim",
+    "SimChange",
+    "SimForm",
+    "SimState",
+    "Subscriber",
+]
 
 
 class Brand:
@@ -240,12 +198,16 @@ class Sim:
         # Unique in the database: equals line_id while the SIM is bound (invariant 1).
         self.bound_line_id: str | None = line_id if state in BOUND_SIM_STATES else None
 
-    def set_state(self, state: SimState, *, line_id: str | None = None) -> None:
-        """Change the SIM's state (and line, when given); keeps ``bound_line_id`` in step."""
+    def set_state(self, state: SimState, *, line_id: str | None = None) -> str:
+        """Change the SIM's state (and line, when given) if ``SIM_TRANSITIONS`` allows
+        it; keeps ``bound_line_id`` in step. Returns the edge's reason; raises
+        InvalidTransition (nothing changed) for a pair the table does not list."""
+        why = check_sim_transition(SimState(self.state), state)
         if line_id is not None:
             self.line_id = line_id
         self.state = state
         self.bound_line_id = self.line_id if state in BOUND_SIM_STATES else None
+        return why
 
 
 class SimChange:
@@ -295,118 +257,3 @@ class AuditEvent:
         # SEC-09 hash chain, filled when the transaction commits.
         self.prev_hash: str | None = None
         self.hash: str | None = None
-
-
-class ReplacementRequest:
-    """The aggregate at the centre. Only :meth:`move_to` changes ``state``."""
-
-    def __init__(
-        self,
-        *,
-        id: str,
-        line_id: str,
-        brand_id: str,
-        subscriber_id: str,
-        msisdn: str,
-        reason: Reason,
-        channel: Channel,
-        actor: str,
-        created_at: dt.datetime,
-        old_iccid: str | None,
-        eid: str | None = None,
-        kind: RequestKind = RequestKind.REPLACEMENT,
-    ) -> None:
-        self.id = id
-        self.kind = kind
-        self.line_id = line_id
-        self.brand_id = brand_id
-        self.subscriber_id = subscriber_id
-        self.msisdn = msisdn
-        self.reason = reason
-        self.channel = channel
-        self.actor = actor
-        self.created_at = created_at
-        self.updated_at = created_at
-        self.state = State.REQUESTED
-        # Stored in the open-request partial index: equals line_id while open.
-        self.open_line_id: str | None = line_id
-        self.old_iccid = old_iccid
-        self.eid = eid
-        self.target_form = SimForm.ESIM
-        # None on requests made before delivery modes existed: read ``delivery``.
-        self.delivery_mode: DeliveryMode | None = None
-        # courier: when the card was handed to the carrier and its reference
-        self.dispatched_at: dt.datetime | None = None
-        self.shipment_ref: str | None = None
-        # the portal language the request was opened in: its messages use it
-        self.language: str | None = None
-        # verification
-        self.otp_hash: str | None = None
-        self.otp_expires_at: dt.datetime | None = None
-        self.otp_attempts = 0
-        self.verified_at: dt.datetime | None = None
-        self.verification_methods: list[str] = []
-        # every method proved, with its strength, time and who recorded it (no secrets)
-        self.verification_evidence: list[dict[str, Any]] = []
-        # methods the risk engine asked for on top (outcome step_up), None if none
-        self.step_up_methods: list[str] | None = None
-        # where the request came from (risk rules: new device or country)
-        self.source_ip: str | None = None
-        self.device_id: str | None = None  # SHA-256 of the device identifier
-        self.country: str | None = None
-        # risk and review
-        self.risk_outcome: RiskOutcome | None = None
-        self.risk_reasons: list[dict[str, str]] = []
-        self.reviewed_by: str | None = None
-        self.review_note: str | None = None
-        # SEC-08 four eyes: high-risk and lock-override requests need two approvers
-        self.required_approvals = 1
-        self.approvals: list[dict[str, Any]] = []
-        self.lock_override = False
-        # SEC-07 cooling-off: provisioning starts no earlier than this
-        self.cooling_off_until: dt.datetime | None = None
-        self.fraud_reported_at: dt.datetime | None = None
-        # fee (recorded, charged by billing later)
-        self.fee_minor = 0
-        self.fee_currency: str | None = None
-        # provisioning
-        self.new_iccid: str | None = None
-        self.matching_id: str | None = None
-        self.smdp_step: str | None = None  # None | "ordered" | "confirmed"
-        self.activation_code_enc: str | None = None
-        self.activation_expires_at: dt.datetime | None = None
-        self.install_failed_at: dt.datetime | None = None
-        self.installed_at: dt.datetime | None = None
-        self.old_sim_suspended = False
-        self.completed_at: dt.datetime | None = None
-        # failure
-        self.failure_code: str | None = None
-        self.failure_reason: str | None = None
-        self.not_me_token_hash: str | None = None
-        # Issue 12: the console session of the agent who opened or took over the
-        # request; only it shows the customer the eSIM on the hand-over screen.
-        self.agent_session_id: str | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
-    @property
-    def delivery(self) -> DeliveryMode:
-        """The delivery mode; a physical request without one is a store pickup."""
-        if self.delivery_mode is not None:
-            return DeliveryMode(self.delivery_mode)
-        return DeliveryMode.ESIM if self.target_form == SimForm.ESIM else DeliveryMode.PICKUP
-
-    def move_to(self, target: State, *, at: dt.datetime) -> str:
-        """Change state if the table allows it; return the edge's reason."""
-        why = check_transition(self.state, target)
-        self.state = target
-        self.updated_at = at
-        self.open_line_id = self.line_id if target in OPEN_STATES else None
-        return why
-
-    def fail(self, *, code: str, reason: str, at: dt.datetime) -> None:
-        self.move_to(State.FAILED, at=at)
-        self.failure_code = code
-        self.failure_reason = reason

@@ -94,19 +94,8 @@ def take_over(
                 "the brand does not accept an ID-document check alone for this request",
                 code="ID_CHECK_NOT_ENOUGH",
             )
-        was = request.channel
-        request.channel = Channel.AGENT
-        request.agent_session_id = session_id
-        request.otp_hash = None  # the customer's code no longer verifies it
-        request.otp_expires_at = None
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="request.taken_over",
-            object_type="request",
-            object_id=request.id,
-            detail={"from_channel": was.value, "state": request.state.value, "check_id": check.id},
-        )
+        # the customer's code no longer verifies it; audited as request.taken_over
+        request.take_over(session_id=session_id, check_id=check.id, actor=actor, at=now)
         notify_customer(ctx, uow, kind="request_taken_over", request=request)
         uow.commit()
     evidence = Evidence(staff_id=staff_id)

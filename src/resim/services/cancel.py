@@ -6,12 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.model import ReplacementRequest, SimForm
+from resim.domain.model import ReplacementRequest
 from resim.domain.workflow import State
-from resim.errors import Conflict, NotFound
+from resim.errors import NotFound
 from resim.services import repo
 from resim.services.alerts import raise_alert
 from resim.services.context import ServiceContext
@@ -71,18 +68,12 @@ def report_not_me(ctx: ServiceContext, token: str) -> NotMeOutcome:
     if not token or len(token) > 200:
         raise invalid
     with ctx.uow() as uow:
-        request_id = uow.session.scalar(
-            sa.select(orm.replacement_request.c.id).where(
-                orm.replacement_request.c.not_me_token_hash == token_hash(token)
-            )
-        )
+        request_id = uow.requests.id_by_not_me_token(token_hash(token))
         if request_id is None:
             raise invalid
         request = repo.get_request(uow, request_id, lock=True)
         if request.not_me_token_hash != token_hash(token):
             raise invalid  # used by a concurrent click that committed first
-        request.not_me_token_hash = None  # single use
-        request.fraud_reported_at = now
         was = request.state
         cancelled = request.is_open and request.installed_at is None
         if cancelled:
@@ -94,6 +85,7 @@ def report_not_me(ctx: ServiceContext, token: str) -> NotMeOutcome:
                 note="the account holder said the request was not theirs",
                 at=now,
             )
+        request.report_not_me(was=was, cancelled=cancelled, at=now)  # the link is single use
         subscriber = repo.get_subscriber(uow, request.subscriber_id)
         subscriber.fraud_flags = (subscriber.fraud_flags or 0) + 1
         if subscriber.replacements_frozen_at is None:
@@ -104,14 +96,6 @@ def report_not_me(ctx: ServiceContext, token: str) -> NotMeOutcome:
             "cancelled": cancelled,
             "reversal_candidate": was == State.COMPLETED,
         }
-        uow.audit(
-            at=now,
-            actor="customer:not-me",
-            action="request.reported_not_me",
-            object_type="request",
-            object_id=request.id,
-            detail=detail,
-        )
         uow.audit(
             at=now,
             actor="customer:not-me",
@@ -142,32 +126,10 @@ def _cancel_locked(
     note: str | None,
     at: dt.datetime,
 ) -> None:
-    if not request.is_open:
-        raise Conflict(f"the request is already {request.state.value}", code="REQUEST_CLOSED")
-    if request.installed_at is not None:
-        raise Conflict(
-            "the new eSIM is already installed; the number is moving to it",
-            code="ALREADY_INSTALLED",
-        )
-    was = request.state
-    request.move_to(State.CANCELLED, at=at)
-    request.failure_reason = note
-    uow.audit(
-        at=at,
-        actor=actor,
-        action="request.cancelled",
-        object_type="request",
-        object_id=request.id,
-        detail={"from": was.value},
-    )
-    # An order exists at the SM-DP+ only once provisioning finished a call; while
-    # provisioning, the running job sees the cancel after its call and withdraws.
-    # A dispatched card stays reserved (it is in the post) and can never be
+    # The request withdraws a ready eSIM's order (its Cancelled event). A
+    # dispatched card stays reserved (it is in the post) and can never be
     # activated: activation needs an open request.
-    if was == State.READY and request.new_iccid and request.target_form == SimForm.ESIM:
-        uow.enqueue(
-            "esim.cancel_order", at=at, request_id=request.id, payload={"iccid": request.new_iccid}
-        )
+    request.cancel(by=actor, note=note, at=at)
     # A loss report keeps a lost or stolen SIM barred after the cancel: a cancel is
     # no proof the phone is back (domain.loss). Only a suspension the request held
     # on its own (a line separation) is given back.
@@ -183,16 +145,7 @@ def expire_unverified(ctx: ServiceContext, request_id: str) -> None:
         request = repo.get_request(uow, request_id, lock=True)
         if request.state != State.REQUESTED:
             return
-        request.move_to(State.EXPIRED, at=now)
-        request.otp_hash = None
-        uow.audit(
-            at=now,
-            actor="system",
-            action="request.expired",
-            object_type="request",
-            object_id=request.id,
-            detail={"why": "not verified in time"},
-        )
+        request.expire(what="not verified in time", at=now)
         notify_customer(ctx, uow, kind="replacement_expired", request=request)
         uow.commit()
 
@@ -220,17 +173,11 @@ def expire_step_up(ctx: ServiceContext, request_id: str) -> None:
             uow.enqueue("request.expire_step_up", at=now, request_id=request.id, run_after=deadline)
             uow.commit()
             return
-        request.move_to(State.EXPIRED, at=now)
-        request.failure_code = "STEP_UP_EXPIRED"
-        request.failure_reason = "the stronger verification asked for was not given in time"
-        request.otp_hash = None
-        uow.audit(
+        request.expire(
+            what="step-up not proven in time",
+            code="STEP_UP_EXPIRED",
+            reason="the stronger verification asked for was not given in time",
             at=now,
-            actor="system",
-            action="request.expired",
-            object_type="request",
-            object_id=request.id,
-            detail={"why": "step-up not proven in time", "from": State.VERIFIED.value},
         )
         notify_customer(ctx, uow, kind="replacement_expired", request=request)
         uow.commit()
@@ -257,22 +204,7 @@ def expire_activation(ctx: ServiceContext, request_id: str) -> None:
             )
             uow.commit()
             return
-        request.move_to(State.EXPIRED, at=now)
-        uow.audit(
-            at=now,
-            actor="system",
-            action="request.expired",
-            object_type="request",
-            object_id=request.id,
-            detail={"why": "activation code unused"},
-        )
-        if request.new_iccid:
-            uow.enqueue(
-                "esim.cancel_order",
-                at=now,
-                request_id=request.id,
-                payload={"iccid": request.new_iccid},
-            )
+        request.expire(what="activation code unused", at=now)  # withdraws the order
         # A lost or stolen SIM stays suspended: expiry is no proof the phone is back.
         notify_customer(ctx, uow, kind="replacement_expired", request=request)
         uow.commit()

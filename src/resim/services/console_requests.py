@@ -89,7 +89,7 @@ def create_on_behalf(
     )
     if session_id is not None:
         with ctx.uow() as uow:
-            repo.get_request(uow, opened.id, lock=True).agent_session_id = session_id
+            repo.get_request(uow, opened.id, lock=True).assign_agent_session(session_id)
             uow.commit()
     state = requests.submit_verification(
         ctx, opened.id, staff_id=staff_id, actor=actor, source_ip=source_ip, scope=scope

@@ -28,6 +28,7 @@ from resim.services.ports import (
     SmdpStatusQuery,
     SmsGateway,
 )
+from resim.services.transient import RunOnce, TransientRetry
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -98,6 +99,9 @@ class ServiceContext:
     camara_event_source: str = "resim"
     camara_sink_allow_http_loopback: bool = False
     camara_token_notice: dt.timedelta = dt.timedelta(seconds=60)
+    # Runs a use case again on the store's passing errors (services.transient);
+    # the composition root names the SQL one.
+    retry: TransientRetry = field(default_factory=RunOnce)
     # Issue 13 (SSRF): which addresses sinks may have (services.sink_guard)
     sink_rules: SinkAddressRules = field(default_factory=SinkAddressRules)
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.model import ReplacementRequest, SimChange, SimState
 from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
@@ -63,7 +60,7 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
         old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
         if old.state == SimState.ACTIVE:
             old.set_state(SimState.SUSPENDED)
-        req.old_sim_suspended = True
+        req.old_sim_barred(True, at=now)
         uow.audit(
             at=now,
             actor="worker",
@@ -104,25 +101,12 @@ def resume_old(ctx: ServiceContext, job: JobRecord) -> None:
             return  # a loss report keeps it barred (domain.loss)
         # Locked: a cancel of the newer request either commits first (then it is
         # not open here, and we resume) or waits and sees the flag set below.
-        newer = uow.session.scalars(
-            sa.select(ReplacementRequest)
-            .where(orm.replacement_request.c.open_line_id == req.line_id)
-            .with_for_update()
-        ).one_or_none()
+        newer = uow.requests.open_for_line(req.line_id, lock=True)
         if newer is not None:
             # A newer request owns the line's fate now. It takes over the suspension,
             # so that cancelling it too gives the SIM its service back; without this
             # nobody would, and the line would stay barred with nothing in progress.
-            if not newer.old_sim_suspended:
-                newer.old_sim_suspended = True
-                uow.audit(
-                    at=ctx.now(),
-                    actor="worker",
-                    action="sim.suspension_handed_over",
-                    object_type="request",
-                    object_id=newer.id,
-                    detail={"from_request": req.id, "iccid": old.iccid},
-                )
+            if newer.old_sim_barred(True, at=ctx.now(), from_request=req.id):
                 uow.commit()
             return
         imsi, old_iccid = old.imsi, old.iccid
@@ -198,20 +182,12 @@ def record_installed(uow: UnitOfWork, req: ReplacementRequest, *, at: dt.datetim
     a late callback after a reconcile (or the reverse) is harmless. Returns
     whether this call recorded it.
     """
-    if req.state != State.READY or req.installed_at is not None:
-        return False
-    req.installed_at = at
-    req.install_failed_at = None
-    uow.enqueue("core.cutover", at=at, request_id=req.id)
-    return True
+    return req.install(how="esim", actor="worker", at=at)  # Installed: core.cutover
 
 
 def record_install_failed(req: ReplacementRequest, *, at: dt.datetime) -> bool:
     """Point 4 failed on the device: the customer may reissue."""
-    if req.state != State.READY or req.installed_at is not None:
-        return False
-    req.install_failed_at = at
-    return True
+    return req.install_failed(at=at, actor="worker")
 
 
 def cutover(ctx: ServiceContext, job: JobRecord) -> None:
@@ -268,7 +244,7 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         # A number that had no SIM (a line separation of a reserved number) has one now.
         repo.get_line(uow, req.line_id).first_sim_bound()
         resolve_by_cutover(uow, req, at=now)  # the lost SIM is retired: its report ends
-        uow.session.add(
+        uow.sim_changes.add(
             SimChange(
                 id=new_id(),
                 msisdn=req.msisdn,
@@ -281,22 +257,8 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
         )
         # CAMARA subscriptions: the swapped events commit with the SIM change record.
         enqueue_swap_events(ctx, uow, msisdn=req.msisdn, swapped_at=now)
-        req.completed_at = now
-        req.move_to(State.COMPLETED, at=now)
+        req.complete(at=now, sms_hold_until=sms_until, port_out_block_until=port_until)
         remember_origin(repo.get_subscriber(uow, req.subscriber_id), req)
-        uow.audit(
-            at=now,
-            actor="worker",
-            action="request.completed",
-            object_type="request",
-            object_id=req.id,
-            detail={
-                "new_iccid": req.new_iccid,
-                "old_iccid": req.old_iccid,
-                "sms_hold_until": sms_until.isoformat() if sms_until else None,
-                "port_out_block_until": port_until.isoformat() if port_until else None,
-            },
-        )
         notify_customer(
             ctx, uow, kind="replacement_completed", request=req, context={"completed_at": now}
         )

@@ -28,10 +28,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.model import DeliveryMode, ReplacementRequest, Sim, SimForm, SimState
+from resim.domain.model import DeliveryMode, ReplacementRequest, Sim, SimState
 from resim.domain.workflow import State
 from resim.errors import Conflict, Refused, ResimError
 from resim.services import attempts, repo
@@ -84,17 +81,7 @@ def dispatch(ctx: ServiceContext, job: JobRecord) -> None:
         if req.state != State.PROVISIONING or req.dispatched_at is not None:
             uow.commit()  # cancelled meanwhile: the card is out; it can never be activated
             return
-        req.dispatched_at = now
-        req.shipment_ref = receipt.tracking_ref[:64]
-        req.move_to(State.READY, at=now)
-        uow.audit(
-            at=now,
-            actor="worker",
-            action="sim.dispatched",
-            object_type="request",
-            object_id=req.id,
-            detail={"iccid": parcel.iccid, "shipment_ref": req.shipment_ref},
-        )
+        req.dispatch(shipment_ref=receipt.tracking_ref, at=now)
         notify_customer(ctx, uow, kind="card_dispatched", request=req)
         uow.commit()
 
@@ -115,16 +102,7 @@ def _reserve(ctx: ServiceContext, request_id: str) -> _Parcel | None:
                 return None
             sim = _card_from_stock(uow, req)
             sim.set_state(SimState.RESERVED, line_id=req.line_id)
-            req.new_iccid = sim.iccid
-            req.move_to(State.PROVISIONING, at=now)
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="sim.reserved",
-                object_type="request",
-                object_id=req.id,
-                detail={"iccid": sim.iccid, "for": "courier"},
-            )
+            req.order_card(iccid=sim.iccid, at=now)
         elif req.state != State.PROVISIONING or req.dispatched_at is not None:
             return None
         assert req.new_iccid is not None
@@ -143,21 +121,10 @@ def _reserve(ctx: ServiceContext, request_id: str) -> _Parcel | None:
 
 
 def _card_from_stock(uow: UnitOfWork, req: ReplacementRequest) -> Sim:
-    t = orm.sim
-    iccid = uow.session.scalar(
-        sa.select(t.c.iccid)
-        .where(
-            t.c.brand_id == req.brand_id,
-            t.c.form == SimForm.PHYSICAL.value,
-            t.c.state == SimState.IN_STOCK.value,
-        )
-        .order_by(t.c.iccid)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    if iccid is None:
+    card = uow.stock.free_card(brand_id=req.brand_id)
+    if card is None:
         raise ResimError("no physical SIM card of this brand in stock", code="NO_CARD_IN_STOCK")
-    return repo.get_sim(uow, iccid, lock=True)
+    return card
 
 
 def activate_delivered(
@@ -207,16 +174,7 @@ def activate_delivered(
             uow.commit()
             raise Refused("that is not the ICCID of the card we sent", code="ICCID_MISMATCH")
         attempts.clear(uow, [f"activate:{req.id}"])
-        req.installed_at = now
-        uow.audit(
-            at=now,
-            actor="customer",
-            action="sim.activated",
-            object_type="request",
-            object_id=req.id,
-            detail={"iccid": req.new_iccid},
-            source=source_ip,
-        )
-        uow.enqueue("core.cutover", at=now, request_id=req.id)
+        # Installed: audited as sim.activated; enqueues core.cutover
+        req.install(how="activated", actor="customer", at=now, source=source_ip)
         uow.commit()
         return req.state

@@ -101,18 +101,7 @@ def hand_over(
                 code="SIM_NOT_AVAILABLE",
             )
         sim.set_state(SimState.RESERVED, line_id=req.line_id)
-        req.new_iccid = sim.iccid
-        req.move_to(State.PROVISIONING, at=now)
-        req.move_to(State.READY, at=now)
-        req.installed_at = now
-        uow.audit(
-            at=now,
-            actor=f"staff:{staff_id}",
-            action="sim.handed_over",
-            object_type="request",
-            object_id=req.id,
-            detail={"iccid": sim.iccid},
-        )
-        uow.enqueue("core.cutover", at=now, request_id=req.id)
+        # HandedOver is audited (sim.handed_over); Installed enqueues core.cutover.
+        req.hand_over(iccid=sim.iccid, actor=f"staff:{staff_id}", at=now)
         uow.commit()
         return HandedOver(req.id, sim.iccid, req.state)

@@ -18,9 +18,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Brand, Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.security import IdentityCheck
@@ -187,20 +184,13 @@ def apply_override(
     at: dt.datetime,
 ) -> None:
     """Mark a new request as a lock override: two approvers, always reviewed, audited."""
-    request.lock_override = True
-    request.required_approvals = max(request.required_approvals, OVERRIDE_APPROVALS)
-    uow.audit(
-        at=at,
+    request.override_lock(
+        identity_check=check.id,
+        method=check.method,
+        justification=override.justification.strip(),
+        approvals=OVERRIDE_APPROVALS,
         actor=actor,
-        action="request.lock_override",
-        object_type="request",
-        object_id=request.id,
-        detail={
-            "identity_check": check.id,
-            "method": check.method,
-            "justification": override.justification.strip(),
-            "required_approvals": request.required_approvals,
-        },
+        at=at,
     )
 
 
@@ -208,13 +198,7 @@ def live_identity_check(
     uow: UnitOfWork, *, staff_id: str, line_id: str, now: dt.datetime
 ) -> IdentityCheck | None:
     """The newest identity check this agent recorded on this line that has not expired."""
-    t = orm.identity_check
-    return uow.session.scalars(
-        sa.select(IdentityCheck)
-        .where(t.c.staff_id == staff_id, t.c.line_id == line_id, t.c.expires_at > now)
-        .order_by(t.c.verified_at.desc())
-        .limit(1)
-    ).one_or_none()
+    return uow.identity_checks.newest_valid(staff_id=staff_id, line_id=line_id, at=now)
 
 
 def _locked_message(line: Line) -> str:

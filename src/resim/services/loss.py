@@ -29,20 +29,17 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from resim.adapters.crypto import hash_otp
-from resim.adapters.db import orm
 from resim.domain.identifiers import mask_msisdn, normalize_msisdn
 from resim.domain.loss import LossChannel, LossReason, LossReport, LossState
 from resim.domain.model import Line
 from resim.domain.verification import offered, strength
-from resim.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, VerificationFailed
+from resim.errors import Conflict, InvalidInput, TooManyAttempts, VerificationFailed
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.loss_hooks import open_report
 from resim.services.notify import message_payload, notify_customer
-from resim.services.tenancy import UNRESTRICTED, Scope, lines_where
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork, new_id
 from resim.services.verification import Evidence, check_evidence, facts_of
 
@@ -76,30 +73,18 @@ def _line(
     uow: UnitOfWork, *, msisdn: str | None, line_id: str | None, scope: Scope, lock: bool
 ) -> Line:
     if line_id is not None:
-        stmt = sa.select(Line).where(orm.line.c.id == line_id, lines_where(scope))
-        if lock:
-            stmt = stmt.with_for_update()
-        found = uow.session.scalars(stmt).one_or_none()
-        if found is None:
-            raise NotFound("no such line", code="LINE_NOT_FOUND")
-        return found
+        return repo.get_line(uow, line_id, lock=lock, scope=scope)
     if not msisdn:
         raise InvalidInput("a phone number is required", code="NUMBER_REQUIRED")
     return repo.get_line_by_msisdn(uow, normalize_msisdn(msisdn), lock=lock, scope=scope)
 
 
 def _lock_line(uow: UnitOfWork, line_id: str) -> None:
-    uow.session.execute(sa.select(orm.line.c.id).where(orm.line.c.id == line_id).with_for_update())
+    uow.lines.lock(line_id)
 
 
 def _newest(uow: UnitOfWork, line_id: str) -> LossReport | None:
-    t = orm.loss_report.c
-    return uow.session.scalars(
-        sa.select(LossReport)
-        .where(t.line_id == line_id)
-        .order_by(t.opened_at.desc(), t.id.desc())
-        .limit(1)
-    ).first()
+    return uow.loss_reports.newest_for_line(line_id)
 
 
 def _status(uow: UnitOfWork, line: Line) -> LossStatus:
@@ -269,7 +254,7 @@ def report(
             opened_at=now,
             evidence=records,
         )
-        uow.session.add(loss)
+        uow.loss_reports.add(loss)
         uow.audit(
             at=now,
             actor=actor,

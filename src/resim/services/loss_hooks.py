@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.loss import LossChannel, LossReason, LossReport, LossState
 from resim.domain.model import ReplacementRequest, SimState
 from resim.services import repo
@@ -35,23 +32,14 @@ from resim.services.unit_of_work import UnitOfWork, new_id
 
 def open_report(uow: UnitOfWork, line_id: str, *, lock: bool = False) -> LossReport | None:
     """The line's open loss report, if any."""
-    stmt = sa.select(LossReport).where(orm.loss_report.c.open_line_id == line_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return uow.session.scalars(stmt).one_or_none()
+    return uow.loss_reports.open_for_line(line_id, lock=lock)
 
 
 def holds(uow: UnitOfWork, iccid: str | None) -> bool:
     """Whether an open loss report keeps this SIM barred."""
     if iccid is None:
         return False
-    t = orm.loss_report.c
-    found = uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(orm.loss_report)
-        .where(t.iccid == iccid, t.state == LossState.OPEN.value)
-    )
-    return bool(found)
+    return uow.loss_reports.holds(iccid)
 
 
 def open_for_request(
@@ -68,13 +56,11 @@ def open_for_request(
         return None
     # The line's row lock, as "Block my SIM now" takes it: the two never race to
     # open two reports (the second would hit the UNIQUE open_line_id).
-    uow.session.execute(
-        sa.select(orm.line.c.id).where(orm.line.c.id == request.line_id).with_for_update()
-    )
+    uow.lines.lock(request.line_id)
     existing = open_report(uow, request.line_id, lock=True)
     if existing is not None and existing.iccid == request.old_iccid:
         if existing.suspended_at is not None:
-            request.old_sim_suspended = True
+            request.old_sim_barred(True, at=at, actor=actor)
         uow.audit(
             at=at,
             actor=actor,
@@ -100,7 +86,7 @@ def open_for_request(
         evidence=list(request.verification_evidence),
         request_id=request.id,
     )
-    uow.session.add(report)
+    uow.loss_reports.add(report)
     uow.audit(
         at=at,
         actor=actor,
@@ -168,15 +154,12 @@ def resolve_by_cutover(
     return report
 
 
-def _mark_requests(uow: UnitOfWork, report: LossReport, *, suspended: bool) -> None:
+def _mark_requests(
+    uow: UnitOfWork, report: LossReport, *, suspended: bool, at: dt.datetime
+) -> None:
     """Open requests replacing the report's SIM show whether it is barred."""
-    t = orm.replacement_request.c
-    for req in uow.session.scalars(
-        sa.select(ReplacementRequest).where(
-            t.open_line_id == report.line_id, t.old_iccid == report.iccid
-        )
-    ):
-        req.old_sim_suspended = suspended
+    for req in uow.requests.open_replacing(line_id=report.line_id, old_iccid=report.iccid):
+        req.old_sim_barred(suspended, at=at)
 
 
 def _report_id(job: JobRecord) -> str:
@@ -195,7 +178,7 @@ def suspend(ctx: ServiceContext, job: JobRecord) -> None:
     report_id = _report_id(job)
     now = ctx.now()
     with ctx.uow() as uow:
-        report = uow.session.get(LossReport, report_id)
+        report = uow.loss_reports.get(report_id)
         if report is None:
             return
         sim = repo.get_sim(uow, report.iccid)
@@ -203,7 +186,7 @@ def suspend(ctx: ServiceContext, job: JobRecord) -> None:
             # Already barred (another report, a separation) or retired by a cut-over.
             if report.is_open and sim.state == SimState.SUSPENDED:
                 report.suspended_at = report.suspended_at or now
-                _mark_requests(uow, report, suspended=True)
+                _mark_requests(uow, report, suspended=True, at=now)
                 uow.commit()
             return
         imsi, was_open = sim.imsi, report.is_open
@@ -212,7 +195,7 @@ def suspend(ctx: ServiceContext, job: JobRecord) -> None:
     call_peer(ctx, job, "core.suspend", lambda _cid: ctx.core.suspend_imsi(imsi=imsi))
     now = ctx.now()
     with ctx.uow() as uow:
-        report = uow.session.get(LossReport, report_id, with_for_update=True)
+        report = uow.loss_reports.get(report_id, lock=True)
         assert report is not None
         sim = repo.get_sim(uow, report.iccid, lock=True)
         if sim.state == SimState.ACTIVE:
@@ -227,7 +210,7 @@ def suspend(ctx: ServiceContext, job: JobRecord) -> None:
         )
         if report.is_open:
             report.suspended_at = report.suspended_at or now
-            _mark_requests(uow, report, suspended=True)
+            _mark_requests(uow, report, suspended=True, at=now)
         else:
             # Lifted or voided while we barred the SIM, and nothing was resumed then.
             uow.enqueue(
@@ -246,7 +229,7 @@ def resume(ctx: ServiceContext, job: JobRecord) -> None:
     """
     report_id = _report_id(job)
     with ctx.uow() as uow:
-        report = uow.session.get(LossReport, report_id)
+        report = uow.loss_reports.get(report_id)
         if report is None or report.is_open:
             return
         sim = repo.get_sim(uow, report.iccid)
@@ -265,9 +248,9 @@ def resume(ctx: ServiceContext, job: JobRecord) -> None:
             uow.commit()
             return
         sim.set_state(SimState.ACTIVE)
-        report = uow.session.get(LossReport, report_id)
+        report = uow.loss_reports.get(report_id)
         assert report is not None
-        _mark_requests(uow, report, suspended=False)
+        _mark_requests(uow, report, suspended=False, at=now)
         uow.audit(
             at=now,
             actor="worker",
@@ -289,15 +272,4 @@ def resume(ctx: ServiceContext, job: JobRecord) -> None:
 
 def _separation_holds(uow: UnitOfWork, iccid: str) -> bool:
     """A line separation (SEC-12) in progress keeps the old SIM barred for its own reasons."""
-    t = orm.replacement_request.c
-    found = uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(orm.replacement_request)
-        .where(
-            t.old_iccid == iccid,
-            t.open_line_id.is_not(None),
-            t.old_sim_suspended.is_(True),
-            t.kind == "line_separation",
-        )
-    )
-    return bool(found)
+    return uow.requests.separation_holds(iccid)

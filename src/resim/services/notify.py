@@ -254,8 +254,7 @@ def notify_customer(
     if request is not None and kind in REQUEST_NOTICES:
         request_id = request.id
         token = not_me_token(ctx, request.id)
-        if request.fraud_reported_at is None:
-            request.not_me_token_hash = not_me_token_hash(token)
+        request.issue_not_me_token(not_me_token_hash(token))  # none once fraud was reported
         secret["not_me_url"] = f"{ctx.public_base_url}/not-me/{token}"
         base.update(
             {

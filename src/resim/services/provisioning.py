@@ -17,9 +17,6 @@ import json
 from collections.abc import Callable
 from typing import TypeVar
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.activation import ActivationCode, generate_matching_id
 from resim.domain.model import ReplacementRequest, Sim, SimForm, SimState
 from resim.domain.workflow import TRANSITIONS, State
@@ -93,16 +90,8 @@ def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
         until = req.cooling_off_until
         if req.state != State.APPROVED or until is None or now >= until:
             return False
-        j = orm.job
-        waiting = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(j)
-            .where(
-                j.c.kind == "esim.provision",
-                j.c.request_id == req.id,
-                j.c.state == "pending",
-                j.c.id != job.id,
-            )
+        waiting = uow.jobs.exists(
+            request_id=req.id, kind="esim.provision", states=("pending",), excluding=job.id
         )
         if not waiting:
             uow.enqueue("esim.provision", at=now, request_id=req.id, run_after=until)
@@ -132,14 +121,7 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True)
         if req.state == State.APPROVED:
-            req.move_to(State.PROVISIONING, at=now)
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="request.provisioning",
-                object_type="request",
-                object_id=req.id,
-            )
+            req.start_provisioning(at=now)
         if req.state != State.PROVISIONING:
             # Closed (cancelled, failed) while an earlier run of this job, killed
             # mid-way, held the profile: nobody else will give it back.
@@ -162,17 +144,7 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
                 uow.commit()
                 return False
             sim.set_state(SimState.RESERVED, line_id=req.line_id)
-            req.new_iccid = sim.iccid
-            req.matching_id = generate_matching_id()
-            req.smdp_step = None
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="esim.reserved",
-                object_type="request",
-                object_id=req.id,
-                detail={"iccid": sim.iccid},
-            )
+            req.reserve_profile(iccid=sim.iccid, matching_id=generate_matching_id(), at=now)
         uow.commit()
         return True
 
@@ -191,12 +163,7 @@ def _release_profile(
     sim = repo.get_sim(uow, req.new_iccid, lock=True)
     if sim.state != SimState.RESERVED:
         return
-    j = orm.job
-    if uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(j)
-        .where(j.c.request_id == req.id, j.c.kind == "esim.cancel_order")
-    ):
+    if uow.jobs.exists(request_id=req.id, kind="esim.cancel_order"):
         return
     if req.smdp_step is None and not _order_may_exist(uow, req.id):
         sim.set_state(SimState.IN_STOCK)
@@ -218,17 +185,9 @@ def _release_profile(
 def _order_may_exist(uow: UnitOfWork, request_id: str) -> bool:
     """A downloadOrder (or, for a card, a courier booking) for this request
     succeeded, or its outcome is unknown: the SIM may be out of the stock room."""
-    t = orm.external_call
-    found = uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(t)
-        .where(
-            t.c.request_id == request_id,
-            t.c.target.in_(["es2.downloadOrder", "courier.dispatch"]),
-            sa.or_(t.c.state.in_(["started", "succeeded"]), t.c.retryable.is_(True)),
-        )
+    return uow.calls.may_have_taken_effect(
+        request_id=request_id, targets=("es2.downloadOrder", "courier.dispatch")
     )
-    return bool(found)
 
 
 def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim | None:
@@ -239,22 +198,7 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
     still act on it; it is passed over, never reissued (it stays visible in
     stock for an operator to return to the SM-DP+ pool by hand).
     """
-    t = orm.sim
-    r = orm.replacement_request
-    stmt = (
-        sa.select(Sim)
-        .where(
-            t.c.brand_id == brand_id,
-            t.c.form == SimForm.ESIM,
-            t.c.state == SimState.IN_STOCK,
-            t.c.profile_type == profile_type,
-            ~sa.exists().where(r.c.new_iccid == t.c.iccid),
-        )
-        .order_by(t.c.iccid)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    return uow.session.scalars(stmt).first()
+    return uow.stock.free_profile(brand_id=brand_id, profile_type=profile_type)
 
 
 def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
@@ -268,7 +212,7 @@ def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
         req = repo.get_request(uow, request_id, lock=True)
         still = req.state == State.PROVISIONING
         if still or not req.is_open:
-            req.smdp_step = step
+            req.record_smdp_step(step, at=now)
         if not req.is_open:
             _release_profile(ctx, uow, req, at=now)
         uow.commit()
@@ -288,30 +232,23 @@ def _mark_ready(
             # this job got there first, and the order is the request's own.
             if not req.is_open and req.smdp_step != "confirmed":
                 _release_profile(ctx, uow, req, at=now)
-                req.smdp_step = "confirmed"
+                req.record_smdp_step("confirmed", at=now)
             uow.commit()
             return
-        req.smdp_step = "confirmed"
-        if matching_id is not None and matching_id != req.matching_id:
-            req.matching_id = matching_id  # sealed at rest like ours, even when empty
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="esim.matching_id_from_smdp",
-                object_type="request",
-                object_id=req.id,
-                detail={"empty": matching_id == ""},
-            )
-        assert req.matching_id is not None
-        code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=req.matching_id)
+        ours = req.matching_id if matching_id is None else matching_id
+        assert ours is not None
+        code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=ours)
         brand = repo.get_brand(uow, req.brand_id)
         ttl = dt.timedelta(hours=brand.policy.activation_code_ttl_hours)
-        req.activation_code_enc = ctx.secrets.encrypt(code.text)
-        req.activation_expires_at = now + ttl
-        req.move_to(State.READY, at=now)
-        uow.audit(
-            at=now, actor="worker", action="request.ready", object_type="request", object_id=req.id
+        # The request records the confirmed step, the SM-DP+'s MatchingID when it
+        # differs, and its expire_activation job (MarkedReady).
+        req.mark_ready(
+            activation_code_enc=ctx.secrets.encrypt(code.text),
+            expires_at=now + ttl,
+            smdp_matching_id=matching_id,
+            at=now,
         )
+        assert req.activation_expires_at is not None
         notify_customer(
             ctx,
             uow,
@@ -319,12 +256,6 @@ def _mark_ready(
             request=req,
             brand=brand,
             context={"expires_at": req.activation_expires_at},
-        )
-        uow.enqueue(
-            "request.expire_activation",
-            at=now,
-            request_id=req.id,
-            run_after=req.activation_expires_at,
         )
         # The install callback may never come (issue 13.6): ask later ourselves.
         reconcile.schedule(ctx, uow, req, at=now)
@@ -418,14 +349,6 @@ def _fail(
     at: dt.datetime,
 ) -> None:
     req.fail(code=code, reason=reason, at=at)
-    uow.audit(
-        at=at,
-        actor="worker",
-        action="request.failed",
-        object_type="request",
-        object_id=req.id,
-        detail={"code": code, "reason": reason},
-    )
     notify_customer(ctx, uow, kind="replacement_failed", request=req)
 
 

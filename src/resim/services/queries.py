@@ -11,9 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.activation import parse_activation_code
 from resim.domain.model import ReplacementRequest
 from resim.domain.workflow import DESCRIPTIONS, State
@@ -21,7 +18,7 @@ from resim.errors import Conflict
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.notify import request_ref
-from resim.services.tenancy import UNRESTRICTED, Scope, requests_where, sim_changes_where
+from resim.services.tenancy import UNRESTRICTED, Scope
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -88,9 +85,7 @@ def get_request_view(
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, scope=scope)
         view = request_view(req)
-        change = uow.session.execute(
-            sa.select(orm.sim_change).where(orm.sim_change.c.request_id == req.id)
-        ).first()
+        change = uow.sim_changes.for_request(req.id)
         view["sim_change"] = (
             {
                 "msisdn": change.msisdn,
@@ -112,15 +107,11 @@ def list_requests(
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    t = orm.replacement_request
-    stmt = sa.select(ReplacementRequest).where(requests_where(scope))
-    if state:
-        stmt = stmt.where(t.c.state == State(state))
-    # oldest first for the review queue; newest first otherwise
-    order = t.c.created_at.asc() if state == State.IN_REVIEW else t.c.created_at.desc()
-    stmt = stmt.order_by(order).limit(limit).offset(offset)
+    wanted = State(state) if state else None
     with ctx.uow() as uow:
-        return [request_view(r) for r in uow.session.scalars(stmt)]
+        # oldest first for the review queue; newest first otherwise
+        found = uow.requests.listed(scope=scope, state=wanted, limit=limit, offset=offset)
+        return [request_view(r) for r in found]
 
 
 def activation_view(
@@ -181,10 +172,6 @@ def _why_no_code(req: ReplacementRequest) -> str:
 def sim_changes(
     ctx: ServiceContext, *, scope: Scope = UNRESTRICTED, msisdn: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    t = orm.sim_change
-    stmt = sa.select(t).where(sim_changes_where(scope)).order_by(t.c.changed_at.desc()).limit(limit)
-    if msisdn:
-        stmt = stmt.where(t.c.msisdn == msisdn)
     with ctx.uow() as uow:
         return [
             {
@@ -194,5 +181,5 @@ def sim_changes(
                 "new_iccid": r.new_iccid,
                 "request_id": r.request_id,
             }
-            for r in uow.session.execute(stmt)
+            for r in uow.sim_changes.listed(scope=scope, msisdn=msisdn or None, limit=limit)
         ]

@@ -41,11 +41,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 
 from resim.adapters.corenet.rules import ATTACH_UNSUPPORTED
-from resim.adapters.db import orm
 from resim.domain.model import ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, ExternalError
@@ -194,16 +192,8 @@ def check_now(
         key = [f"install-check:{req.id}"]
         attempts.guard(uow, key, now, limits)
         attempts.record_failure(uow, key, now, limits)
-        j = orm.job
-        queued = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(j)
-            .where(
-                j.c.kind == JOB,
-                j.c.request_id == req.id,
-                j.c.state.in_(["pending", "running"]),
-                j.c.run_after <= now,
-            )
+        queued = uow.jobs.exists(
+            request_id=req.id, kind=JOB, states=("pending", "running"), due_by=now
         )
         if not queued:
             uow.enqueue(

@@ -93,14 +93,11 @@ def send_code(ctx: ServiceContext, request_id: str) -> None:
             raise
         attempts.record_failure(uow, key, now, limits)
         code = new_otp(ctx)
-        req.otp_hash = hash_otp(code, ctx.otp_pepper)
-        req.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
-        uow.audit(
-            at=now,
+        req.issue_code(
+            otp_hash=hash_otp(code, ctx.otp_pepper),
+            expires_at=now + dt.timedelta(minutes=policy.otp_ttl_minutes),
             actor="customer",
-            action="request.code_resent",
-            object_type="request",
-            object_id=req.id,
+            at=now,
             detail={"purpose": "reconfirm", "for": _purpose(req)},
         )
         enqueue_mail(
@@ -149,16 +146,7 @@ def reconfirm(
         except (TooManyAttempts, VerificationFailed):
             uow.commit()
             raise
-        req.otp_hash = None
         methods = [p.method for p in proofs]
-        uow.audit(
-            at=now,
-            actor="customer",
-            action="request.reconfirmed",
-            object_type="request",
-            object_id=req.id,
-            detail={"methods": methods, "purpose": _purpose(req)},
-            source=source_ip,
-        )
+        req.reconfirm(methods=methods, purpose=_purpose(req), at=now, source=source_ip)
         uow.commit()
         return methods

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 from resim.domain.workflow import State
-from resim.errors import Conflict
 from resim.services import repo
 from resim.services.context import ServiceContext
 from resim.services.tenancy import UNRESTRICTED, Scope
@@ -25,21 +24,10 @@ def reissue(
     now = ctx.now()
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, lock=True, scope=scope)
-        if req.installed_at is not None:
-            raise Conflict("the eSIM is installed; nothing to reissue", code="ALREADY_INSTALLED")
-        if req.state != State.READY:
-            raise Conflict(
-                f"only a ready request can be reissued; this one is {req.state.value}",
-                code="NOT_READY",
-            )
-        old_iccid, old_matching_id = req.new_iccid, req.matching_id
-        req.move_to(State.PROVISIONING, at=now)
-        req.new_iccid = None
-        req.matching_id = None
-        req.smdp_step = None
-        req.activation_code_enc = None
-        req.activation_expires_at = None
-        req.install_failed_at = None
+        old_matching_id = req.matching_id
+        # Refused (Conflict) once installed or unless ready; Reissued is audited
+        # (request.reissued) and enqueues the new esim.provision.
+        old_iccid = req.reissue(actor=actor, at=now)
         uow.flush()  # release the UNIQUE new_iccid before the job names it again
         if old_iccid is not None:
             uow.enqueue(
@@ -56,14 +44,5 @@ def reissue(
                     ),
                 },
             )
-        uow.enqueue("esim.provision", at=now, request_id=req.id)
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="request.reissued",
-            object_type="request",
-            object_id=req.id,
-            detail={"withdrawn_iccid": old_iccid},
-        )
         uow.commit()
         return req.state

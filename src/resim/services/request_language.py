@@ -31,16 +31,7 @@ def remember_language(ctx: ServiceContext, request_id: str, language: str) -> bo
             request = repo.get_request(uow, request_id, lock=True)
             if request.state in TERMINAL_STATES or request.language == lang:
                 return False
-            before = request.language
-            request.language = lang
-            uow.audit(
-                at=ctx.now(),
-                actor="customer",
-                action="request.language_set",
-                object_type="request",
-                object_id=request.id,
-                detail={"language": lang, "was": before},
-            )
+            request.set_language(lang, actor="customer", at=ctx.now())
             uow.commit()
             return True
     except ResimError:

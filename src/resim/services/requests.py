@@ -11,13 +11,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.exc import IntegrityError
 
 from resim.adapters.crypto import hash_otp
-from resim.adapters.db import orm
-from resim.adapters.db.transient import retry_transient
 from resim.domain.model import (
     Channel,
     DeliveryMode,
@@ -33,7 +29,8 @@ from resim.services.notify import enqueue_mail, notify_customer
 from resim.services.open_spec import OpenSpec, check_delivery, parse_open
 from resim.services.risk_facts import is_self_service
 from resim.services.tenancy import UNRESTRICTED, Scope
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.services.transient import retry_transient
+from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id
 from resim.services.verification import Evidence, channel_combos, facts_of
 
 log = structlog.get_logger()
@@ -179,7 +176,6 @@ def open_parsed(
 ) -> OpenedRequest:
     """:func:`open_request` after :func:`parse_open`."""
     number, why, via, mode = spec.msisdn, spec.reason, spec.channel, spec.mode
-    form = mode.form
     spec = _with_origin(ctx, spec, actor=actor, source_ip=source_ip)
     clean_eid, device_hash, clean_country = spec.eid, spec.device_hash, spec.country
     now = ctx.now()
@@ -218,7 +214,9 @@ def open_parsed(
                 code="NO_VERIFICATION_METHOD",
             )
         old = repo.bound_sim(uow, line.id)
-        request = ReplacementRequest(
+        code = new_otp(ctx) if send_code else None
+        # Opened is audited (request.created) and enqueues request.expire_unverified.
+        request = ReplacementRequest.open(
             id=new_id(),
             line_id=line.id,
             brand_id=brand.id,
@@ -227,53 +225,37 @@ def open_parsed(
             reason=why,
             channel=via,
             actor=actor,
-            created_at=now,
+            at=now,
             old_iccid=old.iccid if old else None,
             eid=clean_eid,
+            delivery_mode=mode,
+            source_ip=source_ip,
+            device_id=device_hash,
+            country=clean_country,
+            language=spec.language,
+            fee_minor=_fee_due(
+                uow,
+                line.id,
+                now,
+                policy.fee.amount_minor,
+                policy.fee.free_per_window,
+                policy.fee.window_days,
+            )
+            + (policy.courier_fee_minor if mode == DeliveryMode.COURIER else 0),
+            fee_currency=brand.currency,
+            otp_hash=hash_otp(code, ctx.otp_pepper) if code is not None else None,
+            otp_expires_at=(
+                now + dt.timedelta(minutes=policy.otp_ttl_minutes) if code is not None else None
+            ),
+            verify_by=now + dt.timedelta(hours=policy.verification_window_hours),
         )
-        request.target_form = form
-        request.delivery_mode = mode
-        request.source_ip = source_ip[:64] if source_ip else None
-        request.device_id = device_hash
-        request.country = clean_country
-        request.language = spec.language
-        request.fee_minor = _fee_due(
-            uow,
-            line.id,
-            now,
-            policy.fee.amount_minor,
-            policy.fee.free_per_window,
-            policy.fee.window_days,
-        ) + (policy.courier_fee_minor if mode == DeliveryMode.COURIER else 0)
-        request.fee_currency = brand.currency
-        code = new_otp(ctx) if send_code else None
-        if code is not None:
-            request.otp_hash = hash_otp(code, ctx.otp_pepper)
-            request.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
-        uow.session.add(request)
+        uow.requests.add(request)
         try:
             uow.flush()  # the UNIQUE open_line_id decides a race between two openers
-        except IntegrityError:
+        except Duplicate:
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
             ) from None
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="request.created",
-            object_type="request",
-            object_id=request.id,
-            detail={
-                "reason": why.value,
-                "channel": via.value,
-                "fee_minor": request.fee_minor,
-                "target_form": form.value,
-                "delivery_mode": mode.value,
-                # SEC-07: which origin signals the risk rules will have (never the values)
-                "device_signal": device_hash is not None,
-                "country": clean_country,
-            },
-        )
         if lock_override is not None and override_check is not None:
             locks.apply_override(
                 uow, request, override=lock_override, check=override_check, actor=actor, at=now
@@ -298,15 +280,9 @@ def open_parsed(
                 context={"ttl_minutes": policy.otp_ttl_minutes},
                 secret_context={"code": code},
             )
-        uow.enqueue(
-            "request.expire_unverified",
-            at=now,
-            request_id=request.id,
-            run_after=now + dt.timedelta(hours=policy.verification_window_hours),
-        )
         try:
             uow.commit()
-        except IntegrityError:
+        except Duplicate:
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
             ) from None
@@ -325,15 +301,7 @@ def _fee_due(
     if amount == 0:
         return 0
     since = now - dt.timedelta(days=window_days)
-    t = orm.replacement_request
-    done = (
-        uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(t)
-            .where(t.c.line_id == line_id, t.c.state == State.COMPLETED, t.c.completed_at >= since)
-        )
-        or 0
-    )
+    done = uow.requests.completed_since(line_id=line_id, since=since)
     return 0 if done < free else amount
 
 
@@ -357,14 +325,11 @@ def resend_code(ctx: ServiceContext, request_id: str, *, scope: Scope = UNRESTRI
         attempts.record_failure(uow, [f"resend:{request.id}"], now, limits)
         subscriber = repo.get_subscriber(uow, request.subscriber_id)
         code = new_otp(ctx)
-        request.otp_hash = hash_otp(code, ctx.otp_pepper)
-        request.otp_expires_at = now + dt.timedelta(minutes=brand.policy.otp_ttl_minutes)
-        uow.audit(
-            at=now,
+        request.issue_code(
+            otp_hash=hash_otp(code, ctx.otp_pepper),
+            expires_at=now + dt.timedelta(minutes=brand.policy.otp_ttl_minutes),
             actor="customer",
-            action="request.code_resent",
-            object_type="request",
-            object_id=request.id,
+            at=now,
         )
         enqueue_mail(
             ctx,

@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 import structlog
 
 from resim.adapters.crypto import hash_otp
-from resim.adapters.db import orm
 from resim.domain.model import Channel, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, DomainError, NotFound
@@ -114,29 +112,32 @@ def continue_open(
         key = [f"resend:{req.id}"]
         attempts.guard(uow, key, now, limits)
         attempts.record_failure(uow, key, now, limits)
+        detail = {"purpose": "continue", "via": "portal start"}
         if req.state == State.REQUESTED:
             code = new_otp(ctx)
-            req.otp_hash = hash_otp(code, ctx.otp_pepper)
-            req.otp_expires_at = now + dt.timedelta(minutes=policy.otp_ttl_minutes)
+            req.issue_code(
+                otp_hash=hash_otp(code, ctx.otp_pepper),
+                expires_at=now + dt.timedelta(minutes=policy.otp_ttl_minutes),
+                actor="customer",
+                at=now,
+                detail=detail,
+                source=source_ip,
+            )
             outcome, kind = "code_sent", "one_time_code"
             context = {"ttl_minutes": policy.otp_ttl_minutes}
             secret: dict[str, str] = {"code": code}
         else:
             # A notice about the request like any other: it carries "this was not me".
             not_me = not_me_token(ctx, req.id)
-            if req.fraud_reported_at is None:
-                req.not_me_token_hash = not_me_token_hash(not_me)
+            req.note_link_sent(
+                not_me_token_hash=not_me_token_hash(not_me),
+                actor="customer",
+                at=now,
+                detail=detail,
+                source=source_ip,
+            )
             outcome, kind, context = "link_sent", "continue_request", {}
             secret = {"not_me_url": f"{ctx.public_base_url}/not-me/{not_me}"}
-        uow.audit(
-            at=now,
-            actor="customer",
-            action="request.code_resent" if outcome == "code_sent" else "request.link_sent",
-            object_type="request",
-            object_id=req.id,
-            detail={"purpose": "continue", "via": "portal start"},
-            source=source_ip,
-        )
         enqueue_mail(
             ctx, uow, kind=kind, request=req, brand=brand, context=context, secret_context=secret
         )
@@ -151,8 +152,7 @@ def _sent_recently(
     times: list[dt.datetime] = []
     if req.state == State.REQUESTED and req.otp_expires_at is not None:
         times.append(_aware(req.otp_expires_at) - ttl)  # when the current code was sent
-    t = orm.attempt_counter
-    last = uow.session.scalar(sa.select(t.c.last_failure_at).where(t.c.key == f"resend:{req.id}"))
+    last = uow.attempt_counters.last_failure_at(f"resend:{req.id}")
     if last is not None:
         times.append(_aware(last))
     return any(now - at < REPEAT_WINDOW for at in times)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from resim.domain.agent_channel import confirmation_finding, involved_staff
-from resim.domain.model import DeliveryMode, ReplacementRequest, RiskOutcome
+from resim.domain.model import ReplacementRequest, RiskOutcome
 from resim.domain.policy import BrandPolicy
 from resim.domain.risk import assess, decide
 from resim.domain.workflow import State
@@ -61,77 +61,27 @@ def assess_and_decide(
     four_eyes = request.lock_override or any(
         f.rule in policy.four_eyes_rules for f in result.findings
     )
-    if four_eyes:
-        request.required_approvals = max(request.required_approvals or 1, 2)
     stepped_up = any(m in policy.step_up_methods for m in request.verification_methods)
     outcome = decide(findings, stepped_up=stepped_up, four_eyes=four_eyes)
-    request.risk_outcome = result.outcome
-    request.risk_reasons = [f.as_dict() for f in findings]
-    uow.audit(
+    decided = request.assess(
+        outcome=result.outcome,
+        decision=outcome,
+        findings=[f.as_dict() for f in findings],
+        four_eyes=four_eyes,
+        step_up_methods=list(policy.step_up_methods),
+        step_up_rules=[f.rule for f in result.findings if f.outcome == RiskOutcome.STEP_UP],
+        step_up_deadline=step_up_deadline(request, policy, now),
+        deny_reason="; ".join(f.reason for f in result.findings if f.outcome == RiskOutcome.DENY),
+        cooling_off=cooling_off(policy, request),
         at=now,
-        actor="risk-engine",
-        action="risk.assessed",
-        object_type="request",
-        object_id=request.id,
-        detail={
-            "outcome": result.outcome.value,
-            "decision": outcome.value,
-            "rules": [f.rule for f in findings],
-            "required_approvals": request.required_approvals,
-        },
     )
-    if outcome == RiskOutcome.STEP_UP:
-        if request.step_up_methods is None:
-            request.step_up_methods = list(policy.step_up_methods)
-            uow.audit(
-                at=now,
-                actor="risk-engine",
-                action="risk.step_up_required",
-                object_type="request",
-                object_id=request.id,
-                detail={
-                    "methods": request.step_up_methods,
-                    "rules": [f.rule for f in result.findings if f.outcome == RiskOutcome.STEP_UP],
-                },
-            )
-            # A request waiting for a step-up holds the line (and, for lost or
-            # stolen, keeps the old SIM barred): it must not wait for ever.
-            uow.enqueue(
-                "request.expire_step_up",
-                at=now,
-                request_id=request.id,
-                run_after=step_up_deadline(request, policy, now),
-            )
-        return
-    if outcome == RiskOutcome.ALLOW:
-        approve(ctx, uow, request, actor="risk-engine", at=now)
-    elif outcome == RiskOutcome.REVIEW:
-        request.move_to(State.IN_REVIEW, at=now)
-        uow.audit(
-            at=now,
-            actor="risk-engine",
-            action="request.held",
-            object_type="request",
-            object_id=request.id,
-            detail={"rules": [f.rule for f in findings]},
-        )
+    if decided == RiskOutcome.ALLOW:
+        notify_customer(ctx, uow, kind="replacement_approved", request=request)
+    elif decided == RiskOutcome.REVIEW:
         notify_customer(
             ctx, uow, kind="held_for_review", request=request, subscriber=subscriber, brand=brand
         )
-    else:
-        request.move_to(State.REJECTED, at=now)
-        request.failure_code = "RISK_DENIED"
-        request.failure_reason = "; ".join(
-            f.reason for f in result.findings if f.outcome == RiskOutcome.DENY
-        )
-        uow.audit(
-            at=now,
-            actor="risk-engine",
-            action="request.rejected",
-            object_type="request",
-            object_id=request.id,
-            detail={"code": "RISK_DENIED"},
-        )
+    elif decided == RiskOutcome.DENY:
         give_back_old_sim(uow, request, at=now)
         notify_customer(
             ctx,
@@ -141,6 +91,11 @@ def assess_and_decide(
             subscriber=subscriber,
             brand=brand,
         )
+
+
+def cooling_off(policy: BrandPolicy, request: ReplacementRequest) -> dt.timedelta:
+    """SEC-07: how long an approved request waits before the order (by its reason)."""
+    return dt.timedelta(hours=policy.cooling_off_hours.get(request.reason.value, 0))
 
 
 def step_up_deadline(
@@ -175,8 +130,9 @@ def approve(
     actor: str,
     at: dt.datetime,
 ) -> None:
-    """Move to approved and enqueue the eSIM order or the courier dispatch (caller
-    holds the row lock); a store pickup waits for the agent's hand-over.
+    """Move to approved (caller holds the row lock); the request's ``Approved`` event
+    enqueues the eSIM order or the courier dispatch, a store pickup waits for the
+    agent's hand-over.
 
     Cooling-off (SEC-07): the order runs no earlier than ``at`` plus the
     policy's ``cooling_off_hours`` for the request's reason, so a customer
@@ -184,29 +140,7 @@ def approve(
     request shows ``cooling_off_until``; provisioning also refuses to start
     before it (``provisioning._reserve``).
     """
-    hours = brand_policy(uow, request).cooling_off_hours.get(request.reason.value, 0)
-    request.cooling_off_until = at + dt.timedelta(hours=hours)
-    request.move_to(State.APPROVED, at=at)
-    uow.audit(
-        at=at,
-        actor=actor,
-        action="request.approved",
-        object_type="request",
-        object_id=request.id,
-        detail={
-            "approvals": [a["by"] for a in request.approvals],
-            "cooling_off_until": request.cooling_off_until.isoformat(),
-        },
-    )
-    if request.delivery == DeliveryMode.ESIM:
-        uow.enqueue(
-            "esim.provision", at=at, request_id=request.id, run_after=request.cooling_off_until
-        )
-    elif request.delivery == DeliveryMode.COURIER:
-        uow.enqueue(
-            "courier.dispatch", at=at, request_id=request.id, run_after=request.cooling_off_until
-        )
-    # A pickup card waits for the customer at the counter (services.handover).
+    request.approve(by=actor, cooling_off=cooling_off(brand_policy(uow, request), request), at=at)
     notify_customer(ctx, uow, kind="replacement_approved", request=request)
 
 
@@ -246,45 +180,22 @@ def review(
     now = ctx.now()
     with ctx.uow() as uow:
         request = repo.get_request(uow, request_id, lock=True, scope=scope)
-        if request.state != State.IN_REVIEW:
+        if request.state != State.IN_REVIEW:  # before SELF_REVIEW, as always
             raise Conflict("the request is not waiting for review", code="NOT_IN_REVIEW")
         if who == reviewer_identity(request.actor) or who in involved_staff(request):
             raise Refused(
                 "a reviewer cannot decide a request they created or verified", code="SELF_REVIEW"
             )
-        if any(a.get("by") == who for a in request.approvals):
-            raise Refused(
-                "this reviewer already approved the request; a second person must decide",
-                code="DUPLICATE_APPROVAL",
-            )
-        request.reviewed_by = who
-        request.review_note = note
-        if approve_it:
-            entry = {"by": who, "at": now.isoformat(), "note": note}
-            request.approvals = [*request.approvals, entry]  # JSON column: assign anew
-            needed = max(request.required_approvals or 1, 1)
-            if len({a["by"] for a in request.approvals}) >= needed:
-                approve(ctx, uow, request, actor=who, at=now)
-            else:
-                uow.audit(
-                    at=now,
-                    actor=who,
-                    action="request.approval_recorded",
-                    object_type="request",
-                    object_id=request.id,
-                    detail={"approvals": len(request.approvals), "required": needed},
-                )
-        else:
-            request.move_to(State.REJECTED, at=now)
-            request.failure_code = "REVIEW_REJECTED"
-            request.failure_reason = note or "rejected by a reviewer"
-            uow.audit(
-                at=now,
-                actor=who,
-                action="request.rejected",
-                object_type="request",
-                object_id=request.id,
-            )
+        state = request.review(
+            by=who,
+            approve_it=approve_it,
+            note=note,
+            cooling_off=cooling_off(brand_policy(uow, request), request),
+            at=now,
+        )
+        if state == State.APPROVED:
+            notify_customer(ctx, uow, kind="replacement_approved", request=request)
+        elif state == State.REJECTED:
             give_back_old_sim(uow, request, at=now)
             notify_customer(ctx, uow, kind="replacement_rejected", request=request)
         uow.commit()

@@ -11,13 +11,9 @@ import datetime as dt
 import hashlib
 import re
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.model import Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.domain.risk import RiskFacts, rule_config
-from resim.domain.workflow import State
 from resim.errors import InvalidInput
 from resim.services.unit_of_work import UnitOfWork
 
@@ -76,24 +72,16 @@ def gather(
     now: dt.datetime,
 ) -> RiskFacts:
     """Read what every rule needs for ``request`` (caller holds the request's row lock)."""
-    t = orm.sim_change
-    last_change = uow.session.scalar(
-        sa.select(sa.func.max(t.c.changed_at)).where(
-            t.c.line_id == line.id, t.c.old_iccid.is_not(None)
-        )
-    )
+    last_change = uow.sim_changes.last_replacement_at(line.id)
     agent = request.actor if staff_id_of(request.actor) else None
     flagged = opened = 0
     window = rule_config(policy, "agent_history").days
     if agent is not None and window:
-        r = orm.replacement_request
         since = now - dt.timedelta(days=window)
-        mine = sa.and_(r.c.actor == agent, r.c.created_at >= since, r.c.id != request.id)
-        flagged = _count(
-            uow,
-            sa.and_(mine, sa.or_(r.c.state == State.REJECTED, r.c.fraud_reported_at.is_not(None))),
+        flagged = uow.requests.opened_by(
+            actor=agent, since=since, excluding=request.id, refused_only=True
         )
-        opened = _count(uow, mine)
+        opened = uow.requests.opened_by(actor=agent, since=since, excluding=request.id)
     return RiskFacts(
         now=now,
         line_locked=line.is_locked(now),
@@ -114,11 +102,6 @@ def gather(
         fraud_flags=subscriber.fraud_flags or 0,
         self_service=is_self_service(request.channel, request.actor),
     )
-
-
-def _count(uow: UnitOfWork, where: sa.ColumnElement[bool]) -> int:
-    r = orm.replacement_request
-    return uow.session.scalar(sa.select(sa.func.count()).select_from(r).where(where)) or 0
 
 
 def remember_origin(subscriber: Subscriber, request: ReplacementRequest) -> None:

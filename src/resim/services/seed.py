@@ -9,10 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from resim.adapters.crypto import hash_secret
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_iccid, normalize_imsi, normalize_msisdn
 from resim.domain.model import Brand, Line, Sim, SimForm, SimState, Subscriber
 from resim.domain.policy import BrandPolicy
@@ -35,9 +32,9 @@ class BrandSpec:
 
 def upsert_brand(ctx: ServiceContext, spec: BrandSpec) -> None:
     with ctx.uow() as uow:
-        brand = uow.session.get(Brand, spec.id)
+        brand = uow.brands.get(spec.id)
         if brand is None:
-            uow.session.add(
+            uow.brands.add(
                 Brand(
                     id=spec.id,
                     name=spec.name,
@@ -86,10 +83,10 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
     now = ctx.now()
     with ctx.uow() as uow:
         brand = repo.get_brand(uow, spec.brand_id)
-        if uow.session.get(Sim, iccid) is not None:
+        if uow.sims.get(iccid) is not None:
             raise Conflict(f"SIM {iccid} already exists", code="SIM_EXISTS")
         sub_id = spec.subscriber_id or new_id()
-        if uow.session.get(Subscriber, sub_id) is None:
+        if uow.subscribers.get(sub_id) is None:
             added = Subscriber(
                 id=sub_id,
                 brand_id=brand.id,
@@ -104,10 +101,10 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
             )
             added.birth_date = spec.birth_date
             added.id_document_number = spec.id_document_number
-            uow.session.add(added)
+            uow.subscribers.add(added)
             uow.flush()  # no ORM relationships: insert the parent first
         line_id = new_id()
-        uow.session.add(
+        uow.lines.add(
             Line(
                 id=line_id,
                 msisdn=msisdn,
@@ -118,7 +115,7 @@ def add_line(ctx: ServiceContext, spec: LineSpec) -> str:
             )
         )
         uow.flush()
-        uow.session.add(
+        uow.sims.add(
             Sim(
                 iccid=iccid,
                 imsi=imsi,
@@ -154,10 +151,10 @@ def add_stock(
         repo.get_brand(uow, brand_id)
         for raw_iccid, raw_imsi in profiles:
             iccid, imsi = normalize_iccid(raw_iccid), normalize_imsi(raw_imsi)
-            if uow.session.get(Sim, iccid) is not None:
+            if uow.sims.get(iccid) is not None:
                 continue
             ki, opc = (keys or {}).get(iccid, (None, None))
-            uow.session.add(
+            uow.sims.add(
                 Sim(
                     iccid=iccid,
                     imsi=imsi,
@@ -186,11 +183,10 @@ def add_number_without_sim(
         subscriber = repo.get_subscriber(uow, subscriber_id)
         if subscriber.brand_id != brand_id:
             raise InvalidInput("the subscriber is of another brand", code="BRAND_MISMATCH")
-        exists = uow.session.scalars(sa.select(orm.line.c.id).where(orm.line.c.msisdn == number))
-        if exists.first() is not None:
+        if uow.lines.by_msisdn(number) is not None:
             raise Conflict("a line with that number already exists", code="LINE_EXISTS")
         line_id = new_id()
-        uow.session.add(
+        uow.lines.add(
             Line(
                 id=line_id,
                 msisdn=number,

@@ -127,7 +127,8 @@ def separate_line(
         line.subscriber_id = survivor.id
         old = repo.bound_sim(uow, line.id)
         brand = repo.get_brand(uow, line.brand_id)
-        request = ReplacementRequest(
+        locked = line.is_locked(now)
+        request = ReplacementRequest.open(
             id=new_id(),
             kind=RequestKind.LINE_SEPARATION,
             line_id=line.id,
@@ -138,14 +139,15 @@ def separate_line(
             reason=Reason.STOLEN,
             channel=Channel.AGENT,
             actor=actor,
-            created_at=now,
+            at=now,
             old_iccid=old.iccid if old else None,
             eid=clean_eid,
+            fee_currency=brand.currency,  # no fee: a survivor pays nothing to leave
+            # A locked line: the separation overrides the lock, with two approvers.
+            lock_override=locked,
+            required_approvals=locks.OVERRIDE_APPROVALS if locked else 1,
+            verify_by=None,  # verified in this very transaction
         )
-        request.fee_currency = brand.currency  # no fee: a survivor pays nothing to leave
-        if line.is_locked(now):
-            request.lock_override = True
-            request.required_approvals = max(request.required_approvals, locks.OVERRIDE_APPROVALS)
         uow.session.add(request)
         try:
             uow.flush()
@@ -170,29 +172,7 @@ def separate_line(
             object_id=line.id,
             detail=detail,
         )
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="request.created",
-            object_type="request",
-            object_id=request.id,
-            detail={
-                "kind": request.kind.value,
-                "reason": request.reason.value,
-                "channel": request.channel.value,
-                "fee_minor": 0,
-                "lock_override": request.lock_override,
-            },
-        )
         _verify_by_document(request, check_id=check.id, actor=actor, at=now)
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="request.verified",
-            object_type="request",
-            object_id=request.id,
-            detail={"methods": request.verification_methods},
-        )
         if request.old_iccid:
             uow.enqueue("core.suspend_old", at=now, request_id=request.id)
         notify_customer(
@@ -211,12 +191,14 @@ def separate_line(
 def _verify_by_document(
     request: ReplacementRequest, *, check_id: str, actor: str, at: dt.datetime
 ) -> None:
-    request.verified_at = at
-    request.verification_methods = ["id_document"]
-    request.verification_evidence = [
-        {"method": "id_document", "at": at.isoformat(), "by": actor, "identity_check": check_id}
-    ]
-    request.move_to(State.VERIFIED, at=at)
+    request.verify(
+        methods=["id_document"],
+        evidence=[
+            {"method": "id_document", "at": at.isoformat(), "by": actor, "identity_check": check_id}
+        ],
+        actor=actor,
+        at=at,
+    )
 
 
 def _contact(spec: SeparationSpec) -> tuple[str, str, str]:

@@ -10,9 +10,9 @@ kind of object:
   :func:`resim.services.repo.get_line_by_msisdn` (``scope=``). An object out
   of scope raises the same NotFound as a missing one, so a caller cannot tell
   another brand's request from one that does not exist;
-* lists and counts: :func:`requests_where`, :func:`lines_where` and
-  :func:`sim_changes_where` are SQL conditions, so a list is filtered in the
-  query (never after a LIMIT) and counts only what the caller may see. A
+* lists and counts: the repositories take ``scope=`` too and filter in the
+  query (never after a LIMIT), so a list counts only what the caller may see;
+  their SQL conditions are in :mod:`resim.adapters.db.scoping`. A
   request's audit trail is read only after the request itself was loaded in
   scope.
 
@@ -26,10 +26,6 @@ request itself (a one-time code, a PIN) rather than with credentials.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 
 
 @dataclass(frozen=True)
@@ -62,40 +58,3 @@ class Scope:
 
 
 UNRESTRICTED = Scope()
-
-
-Condition = sa.ColumnElement[bool]
-
-
-def _all_of(clauses: list[Condition]) -> Condition:
-    return sa.and_(sa.true(), *clauses)
-
-
-def requests_where(scope: Scope) -> Condition:
-    """The SQL condition on ``replacement_request`` rows ``scope`` may see."""
-    t = orm.replacement_request
-    clauses: list[Condition] = []
-    if scope.brand_id is not None:
-        clauses.append(t.c.brand_id == scope.brand_id)
-    if scope.customer:
-        clauses.append(t.c.id == scope.request_id if scope.request_id else sa.false())
-    return _all_of(clauses)
-
-
-def lines_where(scope: Scope) -> Condition:
-    """The SQL condition on ``line`` rows ``scope`` may see."""
-    t = orm.line
-    clauses: list[Condition] = []
-    if scope.brand_id is not None:
-        clauses.append(t.c.brand_id == scope.brand_id)
-    if scope.customer:
-        clauses.append(t.c.id == scope.line_id if scope.line_id else sa.false())
-    return _all_of(clauses)
-
-
-def sim_changes_where(scope: Scope) -> Condition:
-    """The SQL condition on ``sim_change`` rows ``scope`` may see (by their line)."""
-    if scope.unrestricted:
-        return sa.true()
-    visible_lines = sa.select(orm.line.c.id).where(lines_where(scope))
-    return orm.sim_change.c.line_id.in_(visible_lines)

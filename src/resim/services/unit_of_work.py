@@ -10,6 +10,12 @@ hands the use cases a factory of one implementation:
 PostgreSQL) in every process, :class:`resim.adapters.memory.MemoryUnitOfWork`
 in use-case tests that need no database.
 
+Domain events a request records (``ReplacementRequest.events``) are turned
+into audit rows and jobs by :mod:`resim.services.event_handlers` for every
+request this unit of work loaded or added: before each hand-written audit row
+or job (so the order of the log follows the order things happened), at
+``flush`` and at ``commit``. Every implementation does this.
+
 Audit events (SEC-09) are held until :meth:`UnitOfWork.commit`, which appends
 them to the hash chain as the transaction's last write. Consequence: a
 transaction does not see its own audit events in queries before it commits.
@@ -23,7 +29,10 @@ import uuid
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from resim.domain.model import AuditEvent, ReplacementRequest
+from resim.services.event_handlers import effects
 from resim.services.repositories import (
+    AttemptCounterRepository,
     BrandRepository,
     ExternalCallRepository,
     IdentityCheckRepository,
@@ -46,6 +55,12 @@ from resim.services.stores.lookups import LookupQueries
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+
+class Duplicate(Exception):
+    """A write broke a uniqueness the store enforces (one open request per line,
+    one bound SIM per line, ...): raised by ``flush`` and ``commit``. Use cases
+    that race for such a slot catch it and answer with a Conflict."""
 
 
 def new_id() -> str:
@@ -96,6 +111,8 @@ class UnitOfWork(Protocol):
     @property
     def identity_checks(self) -> IdentityCheckRepository: ...
     @property
+    def attempt_counters(self) -> AttemptCounterRepository: ...
+    @property
     def jobs(self) -> JobRepository: ...
     @property
     def calls(self) -> ExternalCallRepository: ...
@@ -144,11 +161,13 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     def commit(self) -> None:
-        """Make the block's changes, jobs and audit events durable together."""
+        """Make the block's changes, jobs and audit events durable together
+        (raises :class:`Duplicate` if a uniqueness is broken)."""
         ...
 
     def flush(self) -> None:
-        """Write pending changes now (constraints are checked), without committing."""
+        """Write pending changes now, without committing; raises :class:`Duplicate`
+        if a uniqueness is broken."""
         ...
 
     def enqueue(
@@ -179,3 +198,45 @@ class UnitOfWork(Protocol):
         It is written, chained, when the transaction commits.
         """
         ...
+
+
+class _AddJob(Protocol):
+    def __call__(
+        self,
+        kind: str,
+        *,
+        at: dt.datetime,
+        request_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        run_after: dt.datetime | None = None,
+    ) -> str: ...
+
+
+def publish_events(request: ReplacementRequest, audit: list[AuditEvent], add_job: _AddJob) -> None:
+    """Take the events ``request`` recorded; append their audit rows to ``audit``
+    and queue their jobs with ``add_job``. Every implementation of the unit of
+    work calls this for each request it loaded or added (see the module
+    docstring for when)."""
+    for recorded in request.take_events():
+        done = effects(recorded)
+        for entry in done.audit:
+            audit.append(
+                AuditEvent(
+                    id=new_id(),
+                    at=entry.at,
+                    actor=entry.actor,
+                    action=entry.action,
+                    object_type=entry.object_type,
+                    object_id=entry.object_id,
+                    detail=entry.detail,
+                    source=entry.source,
+                )
+            )
+        for job in done.jobs:
+            add_job(
+                job.kind,
+                at=job.at,
+                request_id=job.request_id,
+                payload=job.payload,
+                run_after=job.run_after,
+            )

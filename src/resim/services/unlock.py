@@ -24,10 +24,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from resim.adapters.crypto import hash_otp
-from resim.adapters.db import orm
 from resim.domain.identifiers import mask_msisdn, normalize_msisdn
 from resim.domain.model import Brand, Line, Subscriber
 from resim.domain.verification import offered
@@ -182,8 +179,7 @@ def unlock_effective(ctx: ServiceContext, job: JobRecord) -> None:
     now = ctx.now()
     payload: dict[str, Any] = dict(job.payload)
     with ctx.uow() as uow:
-        stmt = sa.select(Line).where(orm.line.c.id == payload["line_id"]).with_for_update()
-        line = uow.session.scalars(stmt).one_or_none()
+        line = uow.lines.get(str(payload["line_id"]), lock=True)
         due = dt.datetime.fromisoformat(str(payload["effective_at"]))
         if line is None or line.unlock_effective_at != due:
             return  # locked again (pending unlock cancelled) or already done

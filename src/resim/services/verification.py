@@ -30,10 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyotp
-import sqlalchemy as sa
 
 from resim.adapters.crypto import verify_otp, verify_secret
-from resim.adapters.db import orm
 from resim.domain.agent_channel import agent_channel_combos
 from resim.domain.model import Channel, Line, ReplacementRequest, Subscriber
 from resim.domain.policy import BrandPolicy
@@ -267,7 +265,7 @@ def check_evidence(
 
     if "email_otp" in relevant:  # single use
         if request is not None:
-            request.otp_hash = None
+            request.consume_code()
         elif loss:
             line.loss_otp_hash = None
             line.loss_otp_expires_at = None
@@ -327,15 +325,6 @@ def live_identity_check(
     """This agent's newest unexpired document check on this line, if any."""
     if not staff_id:
         return None
-    t = orm.identity_check.c
-    return uow.session.scalars(
-        sa.select(IdentityCheck)
-        .where(
-            t.staff_id == staff_id,
-            t.line_id == line_id,
-            t.method == "id_document",
-            t.expires_at > now,
-        )
-        .order_by(t.verified_at.desc())
-        .limit(1)
-    ).first()
+    return uow.identity_checks.newest_valid(
+        staff_id=staff_id, line_id=line_id, at=now, method="id_document"
+    )

@@ -72,8 +72,7 @@ def submit_verification(
             uow.commit()  # the counter rows guard created
             raise
         except VerificationFailed as exc:
-            request.otp_attempts += 1
-            if policy.otp_max_attempts - request.otp_attempts <= 0:
+            if policy.otp_max_attempts - request.count_failed_attempt() <= 0:
                 _reject(ctx, uow, request, now)
             uow.flush()
             # honest: the account's cap counts too (services.attempts_left)
@@ -84,17 +83,11 @@ def submit_verification(
             raise VerificationFailed(
                 f"verification failed; {max(left, 0)} attempts left", code="VERIFICATION_FAILED"
             ) from None
-        request.verified_at = now
-        request.verification_methods = [p.method for p in proofs]
-        request.verification_evidence = [p.record() for p in proofs]
-        request.move_to(State.VERIFIED, at=now)
-        uow.audit(
-            at=now,
+        request.verify(
+            methods=[p.method for p in proofs],
+            evidence=[p.record() for p in proofs],
             actor=actor,
-            action="request.verified",
-            object_type="request",
-            object_id=request.id,
-            detail={"methods": request.verification_methods},
+            at=now,
         )
         # Lost or stolen: the old SIM is blocked through a loss report, which outlives
         # the request (only a cut-over or a strongly verified "I found it" ends it).
@@ -107,17 +100,11 @@ def submit_verification(
 def _reject(
     ctx: ServiceContext, uow: UnitOfWork, request: ReplacementRequest, now: dt.datetime
 ) -> None:
-    request.move_to(State.REJECTED, at=now)
-    request.failure_code = "TOO_MANY_ATTEMPTS"
-    request.failure_reason = "too many failed verification attempts"
-    request.otp_hash = None
-    uow.audit(
-        at=now,
+    request.reject(
+        code="TOO_MANY_ATTEMPTS",
+        reason="too many failed verification attempts",
         actor="system",
-        action="request.rejected",
-        object_type="request",
-        object_id=request.id,
-        detail={"reason": "too many failed attempts"},
+        at=now,
     )
     notify_customer(ctx, uow, kind="replacement_rejected", request=request)
 
@@ -165,19 +152,11 @@ def submit_step_up(
         except (TooManyAttempts, VerificationFailed):
             uow.commit()
             raise
-        done = [p.method for p in proofs]
-        request.verification_methods = [*request.verification_methods, *done]
-        request.verification_evidence = [
-            *request.verification_evidence,
-            *(p.record() for p in proofs),
-        ]
-        uow.audit(
-            at=now,
+        request.step_up(
+            methods=[p.method for p in proofs],
+            evidence=[p.record() for p in proofs],
             actor=actor,
-            action="request.stepped_up",
-            object_type="request",
-            object_id=request.id,
-            detail={"methods": done},
+            at=now,
         )
         assess_and_decide(ctx, uow, request, now)
         uow.commit()

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from resim.adapters.db import orm
+from resim.adapters.db.scoping import lines_where, requests_where, sim_changes_where
 from resim.domain.loss import LossReport, LossState
 from resim.domain.model import (
     BOUND_SIM_STATES,
@@ -37,13 +38,7 @@ from resim.domain.model import (
 from resim.domain.policy import BrandPolicy
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
-from resim.services.tenancy import (
-    UNRESTRICTED,
-    Scope,
-    lines_where,
-    requests_where,
-    sim_changes_where,
-)
+from resim.services.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import new_id
 
 _r = orm.replacement_request.c
@@ -169,6 +164,9 @@ class Statements:
         )
         self.VALID_CHECK_OF_METHOD = self.VALID_CHECK.where(_ic.method == sa.bindparam("method"))
         self.INSERT_JOB = sa.insert(orm.job)
+        self.LAST_FAILURE = sa.select(orm.attempt_counter.c.last_failure_at).where(
+            orm.attempt_counter.c.key == sa.bindparam("key")
+        )
 
 
 # ------------------------------------------------------------------ requests
@@ -487,6 +485,16 @@ class SqlJobs:
         if excluding is not None:
             where.append(_j.id != excluding)
         return self._s.scalar(sa.select(sa.exists().where(*where))) is True
+
+
+class SqlAttemptCounters:
+    def __init__(self, session: Session, q: Statements) -> None:
+        self._s = session
+        self._q = q
+
+    def last_failure_at(self, key: str) -> dt.datetime | None:
+        found: dt.datetime | None = self._s.scalar(self._q.LAST_FAILURE, {"key": key})
+        return found
 
 
 class SqlExternalCalls:

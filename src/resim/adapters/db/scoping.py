@@ -1,8 +1,7 @@
-"""SQL conditions for :class:`~resim.services.tenancy.Scope`: the rows one caller may see.
+"""A :class:`~resim.services.tenancy.Scope` as SQL conditions (see that module).
 
-A brand-limited caller sees that brand's rows; a customer session its own line
-and request only; an unrestricted caller everything. Out-of-scope rows are
-filtered in the query, so they look exactly like missing ones.
+A list is filtered in the query (never after a LIMIT), so it counts only what
+the caller may see.
 """
 
 from __future__ import annotations

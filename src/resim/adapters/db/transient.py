@@ -99,21 +99,31 @@ def retry_transient(fn: Callable[P, T]) -> Callable[P, T]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        attempt = 1
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
-                kind = classify(exc)
-                if kind is None:
-                    raise
-                if not kind.retry or attempt >= ATTEMPTS:
-                    log.warning(
-                        "db.unavailable", use_case=fn.__name__, reason=kind.reason, tries=attempt
-                    )
-                    raise unavailable(kind) from exc
-                log.info("db.retry", use_case=fn.__name__, reason=kind.reason, attempt=attempt)
-                time.sleep(random.uniform(0.01, 0.05 * 2**attempt))
-                attempt += 1
+        return run_retrying(fn.__name__, lambda: fn(*args, **kwargs))
 
     return wrapper
+
+
+def run_retrying(use_case: str, fn: Callable[[], T]) -> T:
+    """``fn()``, run again on a retryable transient error (see :func:`retry_transient`)."""
+    attempt = 1
+    while True:
+        try:
+            return fn()
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            kind = classify(exc)
+            if kind is None:
+                raise
+            if not kind.retry or attempt >= ATTEMPTS:
+                log.warning("db.unavailable", use_case=use_case, reason=kind.reason, tries=attempt)
+                raise unavailable(kind) from exc
+            log.info("db.retry", use_case=use_case, reason=kind.reason, attempt=attempt)
+            time.sleep(random.uniform(0.01, 0.05 * 2**attempt))
+            attempt += 1
+
+
+class SqlTransientRetry:
+    """:class:`resim.services.transient.TransientRetry` for SQLAlchemy's errors."""
+
+    def run(self, use_case: str, fn: Callable[[], T]) -> T:
+        return run_retrying(use_case, fn)

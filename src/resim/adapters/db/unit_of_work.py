@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,7 @@ from resim.adapters.db.audit_store import append_chained
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.repositories import (
     PolicyCache,
+    SqlAttemptCounters,
     SqlBrands,
     SqlExternalCalls,
     SqlIdentityChecks,
@@ -39,14 +41,15 @@ from resim.adapters.db.repositories import (
     Statements,
 )
 from resim.adapters.db.stores.attached import SqlStores
-from resim.domain.model import AuditEvent
-from resim.services.unit_of_work import UnitOfWork, new_id
+from resim.domain.model import AuditEvent, ReplacementRequest
+from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id, publish_events
 
 
 class _Repositories:
     """The repositories of one open unit of work, all on its session."""
 
     __slots__ = (
+        "attempt_counters",
         "brands",
         "calls",
         "identity_checks",
@@ -71,6 +74,7 @@ class _Repositories:
         self.loss_reports = SqlLossReports(session, q)
         self.identity_checks = SqlIdentityChecks(session, q)
         self.jobs = SqlJobs(session, q)
+        self.attempt_counters = SqlAttemptCounters(session, q)
         self.calls = SqlExternalCalls(session, q)
 
 
@@ -146,6 +150,10 @@ class SqlUnitOfWork(SqlStores):
         return self._r().identity_checks
 
     @property
+    def attempt_counters(self) -> SqlAttemptCounters:
+        return self._r().attempt_counters
+
+    @property
     def jobs(self) -> SqlJobs:
         return self._r().jobs
 
@@ -194,14 +202,25 @@ class SqlUnitOfWork(SqlStores):
         The chain head lock is taken here, after every other write, and held
         only until the commit right after it.
         """
-        self.session.flush()  # also moves hand-added AuditEvents to self._audit
-        if self._audit:
-            pending, self._audit = self._audit, []
-            append_chained(self.session, pending)
-        self.session.commit()
+        self.publish_events()
+        with _duplicates():
+            self.session.flush()  # also moves hand-added AuditEvents to self._audit
+            if self._audit:
+                pending, self._audit = self._audit, []
+                append_chained(self.session, pending)
+            self.session.commit()
 
     def flush(self) -> None:
-        self.session.flush()
+        self.publish_events()
+        with _duplicates():
+            self.session.flush()
+
+    def publish_events(self) -> None:
+        """Turn the events requests in this session recorded into audit rows and jobs."""
+        session = self.session
+        for obj in [*session.identity_map.values(), *session.new]:
+            if isinstance(obj, ReplacementRequest):
+                publish_events(obj, self._audit, self._r().jobs.add)
 
     # ------------------------------------------------------------ outbox
 
@@ -215,6 +234,7 @@ class SqlUnitOfWork(SqlStores):
         run_after: dt.datetime | None = None,
     ) -> str:
         """Write a job in this transaction; it exists only if the transaction commits."""
+        self.publish_events()
         return self.jobs.add(
             kind, at=at, request_id=request_id, payload=payload, run_after=run_after
         )
@@ -234,6 +254,7 @@ class SqlUnitOfWork(SqlStores):
 
         It is written, chained, when the transaction commits.
         """
+        self.publish_events()
         self._audit.append(
             AuditEvent(
                 id=new_id(),
@@ -246,6 +267,23 @@ class SqlUnitOfWork(SqlStores):
                 source=source,
             )
         )
+
+
+class SqlDuplicate(Duplicate, sa.exc.IntegrityError):
+    """A UNIQUE constraint refused a write: the services' :class:`Duplicate`, and
+    still the driver's IntegrityError for callers that catch that."""
+
+
+@contextlib.contextmanager
+def _duplicates() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.IntegrityError as exc:
+        if isinstance(exc, Duplicate):
+            raise
+        raise SqlDuplicate(
+            exc.statement, exc.params, exc.orig or exc, hide_parameters=exc.hide_parameters
+        ) from exc
 
 
 def sql_uow_factory(

@@ -1,0 +1,637 @@
+"""The unit-of-work and repository contract (resim.services.repositories).
+
+One set of cases, run against the in-memory unit of work (resim.adapters.memory)
+and the SQLAlchemy one on SQLite and on PostgreSQL. What a use case may rely
+on is what passes here on all three.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+
+import tools
+from resim.adapters.crypto import SecretBox
+from resim.adapters.db import orm
+from resim.adapters.db.engine import create_engine
+from resim.adapters.db.unit_of_work import sql_uow_factory
+from resim.adapters.memory import MemoryCall, MemoryStore, memory_uow_factory
+from resim.domain.loss import LossChannel, LossReason, LossReport, LossState
+from resim.domain.model import (
+    Brand,
+    Channel,
+    Line,
+    Reason,
+    ReplacementRequest,
+    RequestKind,
+    Sim,
+    SimChange,
+    SimForm,
+    SimState,
+    Subscriber,
+)
+from resim.domain.security import IdentityCheck, Role, StaffUser
+from resim.domain.workflow import State
+from resim.services.tenancy import Scope
+from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id
+from testdb import PgPool, SqliteTemplate
+
+pytestmark = pytest.mark.integration
+
+T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class Rig:
+    uow: Callable[[], UnitOfWork]
+    # A peer call's attempt record, as resim.services.external writes it.
+    record_call: Callable[[str, str, str, bool | None], None]
+    # How many jobs and audit events are stored, committed.
+    jobs: Callable[[], int]
+
+
+def _backends() -> list[str]:
+    chosen = os.environ.get("RESIM_TEST_DB", "sqlite,postgresql")
+    return ["memory", *(b.strip() for b in chosen.split(",") if b.strip())]
+
+
+@pytest.fixture(params=_backends())
+def rig(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pg_skip_reason: str | None,
+    sqlite_template: SqliteTemplate,
+    pg_pool: PgPool,
+) -> Iterator[Rig]:
+    if request.param == "memory":
+        store = MemoryStore()
+
+        def remember(request_id: str, target: str, state: str, retryable: bool | None) -> None:
+            store.calls.append(MemoryCall(new_id(), request_id, target, state, retryable))
+
+        yield Rig(memory_uow_factory(store), remember, lambda: len(store.jobs))
+        return
+    if request.param == "sqlite":
+        url = sqlite_template.copy_to(tmp_path / "resim.db")
+    else:
+        if pg_skip_reason:
+            tools.missing(tools.POSTGRESQL, pg_skip_reason)
+        url = pg_pool.take()
+    engine = create_engine(url)
+    make = sql_uow_factory(
+        sessionmaker(engine, expire_on_commit=False), SecretBox([SecretBox.generate_key()])
+    )
+
+    def record(request_id: str, target: str, state: str, retryable: bool | None) -> None:
+        with make() as uow:
+            job = uow.jobs.add("test.call", at=T0, request_id=request_id)
+            uow.session.execute(
+                sa.insert(orm.external_call).values(
+                    id=new_id(),
+                    job_id=job,
+                    request_id=request_id,
+                    target=target,
+                    state=state,
+                    started_at=T0,
+                    retryable=retryable,
+                )
+            )
+            uow.commit()
+
+    def jobs() -> int:
+        with engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(orm.job)) or 0)
+
+    try:
+        yield Rig(make, record, jobs)
+    finally:
+        engine.dispose()
+        if request.param != "sqlite":
+            pg_pool.give_back(url)
+
+
+# ------------------------------------------------------------------ builders
+
+
+def brand(id: str = "nordlys") -> Brand:
+    return Brand(
+        id=id,
+        name=id.title(),
+        country="DK",
+        currency="DKK",
+        language="da",
+        timezone="Europe/Copenhagen",
+        policy={"otp_ttl_minutes": 7},
+    )
+
+
+def subscriber(id: str = "sub-1", brand_id: str = "nordlys") -> Subscriber:
+    return Subscriber(
+        id=id, brand_id=brand_id, name="Ada", email="ada@example.test", language="da", created_at=T0
+    )
+
+
+def line(id: str = "line-1", msisdn: str = "+4520000001", brand_id: str = "nordlys") -> Line:
+    return Line(id=id, msisdn=msisdn, subscriber_id="sub-1", brand_id=brand_id, created_at=T0)
+
+
+def sim(
+    iccid: str,
+    *,
+    state: SimState = SimState.IN_STOCK,
+    line_id: str | None = None,
+    form: SimForm = SimForm.ESIM,
+    brand_id: str = "nordlys",
+    profile_type: str | None = "standard",
+) -> Sim:
+    return Sim(
+        iccid=iccid,
+        imsi="2380100" + iccid[-8:],
+        form=form,
+        state=state,
+        brand_id=brand_id,
+        line_id=line_id,
+        profile_type=profile_type,
+    )
+
+
+def request_(
+    id: str = "req-1",
+    *,
+    line_id: str = "line-1",
+    brand_id: str = "nordlys",
+    at: dt.datetime = T0,
+    actor: str = "bss",
+    old_iccid: str | None = "89450000000000000001",
+) -> ReplacementRequest:
+    return ReplacementRequest(
+        id=id,
+        line_id=line_id,
+        brand_id=brand_id,
+        subscriber_id="sub-1",
+        msisdn="+4520000001",
+        reason=Reason.LOST,
+        channel=Channel.API,
+        actor=actor,
+        created_at=at,
+        old_iccid=old_iccid,
+    )
+
+
+def close(req: ReplacementRequest, state: State = State.CANCELLED) -> None:
+    req.state = state
+    req.open_line_id = None
+
+
+def seeded(rig: Rig, *extra: object) -> None:
+    """A brand, a subscriber, line-1 with its active SIM, and ``extra``."""
+    with rig.uow() as uow:
+        uow.brands.add(brand())
+        uow.flush()
+        uow.subscribers.add(subscriber())
+        uow.flush()
+        uow.lines.add(line())
+        uow.flush()
+        uow.sims.add(sim("89450000000000000001", state=SimState.ACTIVE, line_id="line-1"))
+        uow.flush()
+        for obj in extra:
+            _add(uow, obj)
+            uow.flush()
+        uow.commit()
+
+
+def _add(uow: UnitOfWork, obj: object) -> None:
+    adders: dict[type, Callable[[object], None]] = {
+        Brand: uow.brands.add,  # type: ignore[dict-item]
+        Subscriber: uow.subscribers.add,  # type: ignore[dict-item]
+        Line: uow.lines.add,  # type: ignore[dict-item]
+        Sim: uow.sims.add,  # type: ignore[dict-item]
+        ReplacementRequest: uow.requests.add,  # type: ignore[dict-item]
+        SimChange: uow.sim_changes.add,  # type: ignore[dict-item]
+        LossReport: uow.loss_reports.add,  # type: ignore[dict-item]
+        IdentityCheck: uow.identity_checks.add,  # type: ignore[dict-item]
+    }
+    adders[type(obj)](obj)
+
+
+# ------------------------------------------------------------------ the unit of work
+
+
+class TestTheUnitOfWork:
+    def test_what_a_block_did_is_gone_unless_it_committed(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            found = uow.lines.get("line-1")
+            assert found is not None
+            found.sim_change_locked = True
+            uow.lines.add(line("line-2", "+4520000002"))
+            uow.enqueue("test.job", at=T0)
+        with rig.uow() as uow:
+            again = uow.lines.get("line-1")
+            assert again is not None and again.sim_change_locked is False
+            assert uow.lines.get("line-2") is None
+        assert rig.jobs() == 0
+
+    def test_a_commit_keeps_changes_and_jobs(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            found = uow.lines.get("line-1")
+            assert found is not None
+            found.sim_change_locked = True
+            uow.lines.add(line("line-2", "+4520000002"))
+            uow.enqueue("test.job", at=T0, payload={"a": 1})
+            uow.commit()
+        with rig.uow() as uow:
+            again = uow.lines.get("line-1")
+            assert again is not None and again.sim_change_locked is True
+            assert uow.lines.get("line-2") is not None
+        assert rig.jobs() == 1
+
+    def test_changes_after_a_commit_need_another_commit(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            found = uow.lines.get("line-1")
+            assert found is not None
+            found.sim_change_locked = True
+            uow.commit()
+            found.sim_change_locked = False
+        with rig.uow() as uow:
+            again = uow.lines.get("line-1")
+            assert again is not None and again.sim_change_locked is True
+
+    def test_one_object_per_key_in_a_block(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            assert uow.lines.get("line-1") is uow.lines.by_msisdn("+4520000001")
+
+    def test_two_open_requests_for_one_line_are_a_duplicate(self, rig: Rig) -> None:
+        seeded(rig, request_("req-1"))
+        with rig.uow() as uow:
+            uow.requests.add(request_("req-2"))
+            with pytest.raises(Duplicate):
+                uow.flush()
+        with rig.uow() as uow:
+            assert uow.requests.get("req-2") is None
+
+    def test_two_bound_sims_for_one_line_are_a_duplicate(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            uow.sims.add(sim("89450000000000000002", state=SimState.ACTIVE, line_id="line-1"))
+            with pytest.raises(Duplicate):
+                uow.commit()
+
+
+# ------------------------------------------------------------------ requests
+
+
+class TestRequests:
+    def test_a_missing_request_is_none(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            assert uow.requests.get("nope") is None
+            assert uow.requests.get("nope", lock=True) is None
+
+    def test_scope_hides_another_brands_request_and_a_customers_other_ones(self, rig: Rig) -> None:
+        seeded(rig, request_("req-1"))
+        with rig.uow() as uow:
+            assert uow.requests.get("req-1", scope=Scope.of_brand("nordlys")) is not None
+            assert uow.requests.get("req-1", scope=Scope.of_brand("other")) is None
+            mine = Scope.of_customer(line_id="line-1", request_id="req-1")
+            assert uow.requests.get("req-1", lock=True, scope=mine) is not None
+            other = Scope.of_customer(line_id="line-1", request_id="req-9")
+            assert uow.requests.get("req-1", scope=other) is None
+            assert (
+                uow.requests.get("req-1", scope=Scope.of_customer(line_id=None, request_id=None))
+                is None
+            )
+
+    def test_the_open_request_of_a_line(self, rig: Rig) -> None:
+        old = request_("req-0", at=T0 - dt.timedelta(days=1))
+        close(old)
+        seeded(rig, old, request_("req-1"))
+        with rig.uow() as uow:
+            found = uow.requests.open_for_line("line-1")
+            assert found is not None and found.id == "req-1"
+            assert uow.requests.open_for_line("line-1", lock=True) is found
+            assert uow.requests.open_for_line("line-9") is None
+            assert [
+                r.id
+                for r in uow.requests.open_replacing(
+                    line_id="line-1", old_iccid="89450000000000000001"
+                )
+            ] == ["req-1"]
+            assert not uow.requests.open_replacing(line_id="line-1", old_iccid="other")
+
+    def test_the_newest_request_naming_a_profile_holds_it(self, rig: Rig) -> None:
+        older = request_("req-0", at=T0 - dt.timedelta(days=1))
+        close(older)
+        older.new_iccid = "89450000000000000009"
+        seeded(rig, older)
+        with rig.uow() as uow:
+            found = uow.requests.by_new_iccid("89450000000000000009", lock=True)
+            assert found is not None and found.id == "req-0"
+            assert uow.requests.by_new_iccid("89450000000000000008") is None
+
+    def test_a_request_is_found_by_its_not_me_token(self, rig: Rig) -> None:
+        req = request_()
+        req.not_me_token_hash = "ab" * 32
+        seeded(rig, req)
+        with rig.uow() as uow:
+            assert uow.requests.id_by_not_me_token("ab" * 32) == "req-1"
+            assert uow.requests.id_by_not_me_token("cd" * 32) is None
+
+    def test_counts_for_fees_and_agent_history(self, rig: Rig) -> None:
+        done = request_("req-a", actor="staff:1", at=T0 - dt.timedelta(days=2))
+        close(done, State.COMPLETED)
+        done.completed_at = T0 - dt.timedelta(days=2)
+        rejected = request_("req-b", actor="staff:1", at=T0 - dt.timedelta(days=1))
+        close(rejected, State.REJECTED)
+        reported = request_("req-c", actor="staff:1", at=T0 - dt.timedelta(hours=1))
+        close(reported, State.COMPLETED)
+        reported.completed_at = T0 - dt.timedelta(hours=1)
+        reported.fraud_reported_at = T0
+        seeded(rig, done, rejected, reported, request_("req-d", actor="staff:1"))
+        with rig.uow() as uow:
+            since = T0 - dt.timedelta(days=3)
+            assert uow.requests.completed_since(line_id="line-1", since=since) == 2
+            assert (
+                uow.requests.completed_since(line_id="line-1", since=T0 - dt.timedelta(days=1)) == 1
+            )
+            assert uow.requests.opened_by(actor="staff:1", since=since, excluding="req-d") == 3
+            assert (
+                uow.requests.opened_by(
+                    actor="staff:1", since=since, excluding="req-d", refused_only=True
+                )
+                == 2
+            )
+            assert uow.requests.opened_by(actor="staff:2", since=since, excluding="x") == 0
+
+    def test_an_open_separation_holds_the_old_sim(self, rig: Rig) -> None:
+        sep = request_()
+        sep.kind = RequestKind.LINE_SEPARATION
+        sep.old_sim_suspended = True
+        seeded(rig, sep)
+        with rig.uow() as uow:
+            assert uow.requests.separation_holds("89450000000000000001")
+            assert not uow.requests.separation_holds("89450000000000000002")
+
+    def test_lists_are_scoped_and_ordered(self, rig: Rig) -> None:
+        first = request_("req-1", at=T0 - dt.timedelta(hours=2))
+        close(first)
+        second = request_("req-2", at=T0 - dt.timedelta(hours=1))
+        second.state = State.IN_REVIEW
+        close(second, State.IN_REVIEW)
+        third = request_("req-3", at=T0)
+        close(third)
+        seeded(rig, first, second, third)
+        with rig.uow() as uow:
+            assert [r.id for r in uow.requests.listed()] == ["req-3", "req-2", "req-1"]
+            assert [r.id for r in uow.requests.listed(limit=1, offset=1)] == ["req-2"]
+            assert [r.id for r in uow.requests.listed(state=State.IN_REVIEW)] == ["req-2"]
+            assert not uow.requests.listed(scope=Scope.of_brand("other"))
+
+
+# ------------------------------------------------------------------ lines, SIMs, stock
+
+
+class TestLinesAndSims:
+    def test_a_line_by_number_in_scope(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            found = uow.lines.by_msisdn("+4520000001", lock=True)
+            assert found is not None and found.id == "line-1"
+            assert uow.lines.by_msisdn("+4520000001", scope=Scope.of_brand("other")) is None
+            assert uow.lines.get("line-1", lock=True, scope=Scope.of_brand("other")) is None
+            mine = Scope.of_customer(line_id="line-1", request_id=None)
+            assert uow.lines.get("line-1", scope=mine) is found
+            assert uow.lines.by_msisdn("+4520000009") is None
+            uow.lines.lock("line-1")  # holds the row; no answer
+
+    def test_the_bound_sim_of_a_line(self, rig: Rig) -> None:
+        seeded(rig, sim("89450000000000000002", state=SimState.RETIRED, line_id="line-1"))
+        with rig.uow() as uow:
+            bound = uow.sims.bound_to("line-1")
+            assert bound is not None and bound.iccid == "89450000000000000001"
+            assert uow.sims.get("89450000000000000001", lock=True) is bound
+            bound.set_state(SimState.SUSPENDED)
+            assert uow.sims.bound_to("line-1") is bound
+            assert uow.sims.get("89450000000000000099") is None
+
+    def test_stock_gives_the_first_free_profile_not_named_by_a_request(self, rig: Rig) -> None:
+        named = request_()
+        named.new_iccid = "89450000000000000010"
+        seeded(
+            rig,
+            sim("89450000000000000010"),
+            sim("89450000000000000011"),
+            sim("89450000000000000012"),
+            sim("89450000000000000013", profile_type="iot"),
+            sim("89450000000000000014", form=SimForm.PHYSICAL, profile_type=None),
+            named,
+        )
+        with rig.uow() as uow:
+            taken = uow.stock.free_profile(brand_id="nordlys", profile_type="standard")
+            assert taken is not None and taken.iccid == "89450000000000000011"
+            iot = uow.stock.free_profile(brand_id="nordlys", profile_type="iot")
+            assert iot is not None and iot.iccid == "89450000000000000013"
+            assert uow.stock.free_profile(brand_id="other", profile_type="standard") is None
+            card = uow.stock.free_card(brand_id="nordlys")
+            assert card is not None and card.iccid == "89450000000000000014"
+            card.set_state(SimState.RESERVED)
+            assert uow.stock.free_card(brand_id="nordlys") is None
+
+
+# ------------------------------------------------------------------ subscribers, brands
+
+
+class TestSubscribersAndBrands:
+    def test_a_subscriber_and_a_brand_by_id(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            found = uow.subscribers.get("sub-1", lock=True)
+            assert found is not None and found.email == "ada@example.test"
+            assert uow.subscribers.get("sub-9") is None
+            assert uow.brands.get("nordlys") is not None
+            assert uow.brands.get("other") is None
+
+    def test_the_policy_follows_the_brand_data(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            assert uow.brands.policy("nordlys").otp_ttl_minutes == 7
+            found = uow.brands.get("nordlys")
+            assert found is not None
+            found.policy_data = {"otp_ttl_minutes": 9}
+            uow.commit()
+        with rig.uow() as uow:
+            assert uow.brands.policy("nordlys").otp_ttl_minutes == 9
+            with pytest.raises(KeyError):
+                uow.brands.policy("other")
+
+
+# ------------------------------------------------------------------ SIM changes, loss reports
+
+
+class TestHistory:
+    def test_sim_changes_by_request_and_the_last_replacement(self, rig: Rig) -> None:
+        first = SimChange(
+            id="c-1",
+            msisdn="+4520000001",
+            line_id="line-1",
+            changed_at=T0 - dt.timedelta(days=30),
+            new_iccid="89450000000000000001",
+            old_iccid=None,
+            request_id=None,
+        )
+        seeded(rig, request_(), first)
+        with rig.uow() as uow:
+            assert uow.sim_changes.last_replacement_at("line-1") is None
+            uow.sim_changes.add(
+                SimChange(
+                    id="c-2",
+                    msisdn="+4520000001",
+                    line_id="line-1",
+                    changed_at=T0,
+                    new_iccid="89450000000000000002",
+                    old_iccid="89450000000000000001",
+                    request_id="req-1",
+                )
+            )
+            uow.commit()
+        with rig.uow() as uow:
+            found = uow.sim_changes.for_request("req-1")
+            assert found is not None and found.id == "c-2"
+            assert uow.sim_changes.last_replacement_at("line-1") == T0
+            assert [c.id for c in uow.sim_changes.listed()] == ["c-2", "c-1"]
+            assert [c.id for c in uow.sim_changes.listed(msisdn="+4520000009")] == []
+            assert not uow.sim_changes.listed(scope=Scope.of_brand("other"))
+            assert len(uow.sim_changes.listed(scope=Scope.of_brand("nordlys"), limit=1)) == 1
+
+    def test_loss_reports_open_newest_and_holding(self, rig: Rig) -> None:
+        def report(id: str, at: dt.datetime, *, open_: bool) -> LossReport:
+            found = LossReport(
+                id=id,
+                line_id="line-1",
+                brand_id="nordlys",
+                subscriber_id="sub-1",
+                msisdn="+4520000001",
+                iccid="89450000000000000001",
+                reason=LossReason.LOST,
+                channel=LossChannel.PORTAL,
+                opened_by="customer",
+                opened_at=at,
+            )
+            if not open_:
+                found.state = LossState.LIFTED
+                found.open_line_id = None
+            return found
+
+        seeded(rig, report("r-1", T0 - dt.timedelta(days=1), open_=False))
+        with rig.uow() as uow:
+            assert uow.loss_reports.open_for_line("line-1") is None
+            assert not uow.loss_reports.holds("89450000000000000001")
+            uow.loss_reports.add(report("r-2", T0, open_=True))
+            uow.commit()
+        with rig.uow() as uow:
+            found = uow.loss_reports.open_for_line("line-1", lock=True)
+            assert found is not None and found.id == "r-2"
+            assert uow.loss_reports.newest_for_line("line-1") is found
+            assert uow.loss_reports.get("r-1", lock=True) is not None
+            assert uow.loss_reports.holds("89450000000000000001")
+
+
+# ------------------------------------------------------------------ identity checks
+
+
+class TestIdentityChecks:
+    def test_the_newest_unexpired_check_of_one_agent_on_one_line(self, rig: Rig) -> None:
+        def check(id: str, at: dt.datetime, method: str) -> IdentityCheck:
+            return IdentityCheck(
+                id=id,
+                staff_id="staff-1",
+                line_id="line-1",
+                method=method,
+                verified_at=at,
+                expires_at=at + dt.timedelta(minutes=30),
+            )
+
+        staff = StaffUser(
+            id="staff-1",
+            username="agent",
+            display_name="Agent",
+            password_hash="x",
+            role=Role.AGENT,
+            created_at=T0,
+        )
+        with rig.uow() as uow:
+            _seed_staff(uow, staff)
+            uow.commit()
+        seeded(
+            rig,
+            check("k-1", T0 - dt.timedelta(minutes=20), "id_document"),
+            check("k-2", T0 - dt.timedelta(minutes=10), "pin"),
+        )
+        with rig.uow() as uow:
+            newest = uow.identity_checks.newest_valid(staff_id="staff-1", line_id="line-1", at=T0)
+            assert newest is not None and newest.id == "k-2"
+            doc = uow.identity_checks.newest_valid(
+                staff_id="staff-1", line_id="line-1", at=T0, method="id_document"
+            )
+            assert doc is not None and doc.id == "k-1"
+            later = T0 + dt.timedelta(minutes=15)
+            assert (
+                uow.identity_checks.newest_valid(
+                    staff_id="staff-1", line_id="line-1", at=later, method="id_document"
+                )
+                is None
+            )
+
+
+def _seed_staff(uow: UnitOfWork, staff: StaffUser) -> None:
+    # Staff accounts are not a repository of this contract; the foreign key of
+    # identity_check needs one in the database.
+    if uow.dialect != "memory":
+        uow.session.add(staff)
+
+
+# ------------------------------------------------------------------ jobs and calls
+
+
+class TestJobsAndCalls:
+    def test_jobs_are_found_by_request_kind_state_and_time(self, rig: Rig) -> None:
+        seeded(rig)
+        with rig.uow() as uow:
+            first = uow.jobs.add("esim.provision", at=T0, request_id="req-1")
+            uow.enqueue(
+                "esim.cancel_order", at=T0, request_id="req-1", run_after=T0 + dt.timedelta(hours=1)
+            )
+            uow.commit()
+        with rig.uow() as uow:
+            assert uow.jobs.exists(request_id="req-1")
+            assert uow.jobs.exists(request_id="req-1", kind="esim.provision", states=["pending"])
+            assert not uow.jobs.exists(request_id="req-1", kind="esim.provision", excluding=first)
+            assert not uow.jobs.exists(request_id="req-1", kind="esim.provision", states=["done"])
+            assert not uow.jobs.exists(request_id="req-1", kind="esim.cancel_order", due_by=T0)
+            assert uow.jobs.exists(
+                request_id="req-1", kind="esim.cancel_order", due_by=T0 + dt.timedelta(hours=1)
+            )
+            assert not uow.jobs.exists(request_id="req-2")
+
+    def test_a_call_may_have_taken_effect_unless_it_failed_for_good(self, rig: Rig) -> None:
+        seeded(rig)
+        rig.record_call("req-1", "es2.downloadOrder", "failed", False)
+        rig.record_call("req-2", "es2.downloadOrder", "failed", True)
+        rig.record_call("req-3", "courier.dispatch", "started", None)
+        rig.record_call("req-4", "es2.confirmOrder", "succeeded", None)
+        targets = ["es2.downloadOrder", "courier.dispatch"]
+        with rig.uow() as uow:
+            assert not uow.calls.may_have_taken_effect(request_id="req-1", targets=targets)
+            assert uow.calls.may_have_taken_effect(request_id="req-2", targets=targets)
+            assert uow.calls.may_have_taken_effect(request_id="req-3", targets=targets)
+            assert not uow.calls.may_have_taken_effect(request_id="req-4", targets=targets)

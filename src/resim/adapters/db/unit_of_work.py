@@ -202,8 +202,8 @@ class SqlUnitOfWork(SqlStores):
         The chain head lock is taken here, after every other write, and held
         only until the commit right after it.
         """
-        self.publish_events()
         with _duplicates():
+            self.publish_events()  # a job's INSERT may autoflush: inside
             self.session.flush()  # also moves hand-added AuditEvents to self._audit
             if self._audit:
                 pending, self._audit = self._audit, []
@@ -211,8 +211,8 @@ class SqlUnitOfWork(SqlStores):
             self.session.commit()
 
     def flush(self) -> None:
-        self.publish_events()
         with _duplicates():
+            self.publish_events()
             self.session.flush()
 
     def publish_events(self) -> None:
@@ -234,10 +234,11 @@ class SqlUnitOfWork(SqlStores):
         run_after: dt.datetime | None = None,
     ) -> str:
         """Write a job in this transaction; it exists only if the transaction commits."""
-        self.publish_events()
-        return self.jobs.add(
-            kind, at=at, request_id=request_id, payload=payload, run_after=run_after
-        )
+        with _duplicates():  # the INSERT may autoflush pending objects
+            self.publish_events()
+            return self.jobs.add(
+                kind, at=at, request_id=request_id, payload=payload, run_after=run_after
+            )
 
     def audit(
         self,
@@ -254,7 +255,8 @@ class SqlUnitOfWork(SqlStores):
 
         It is written, chained, when the transaction commits.
         """
-        self.publish_events()
+        with _duplicates():
+            self.publish_events()
         self._audit.append(
             AuditEvent(
                 id=new_id(),

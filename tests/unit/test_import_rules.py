@@ -30,7 +30,6 @@ SERVICES_MAY_NOT_IMPORT = ("resim.adapters.db", "resim.entrypoints")
 NOT_YET_CONVERTED = {
     # the console, dashboard, CAMARA, audit and account modules (helper `readmodels`)
     "audit_report": "reads the audit chain in SQL",
-    "sessions": "auth sessions in SQL; adapters.db.transient.retry_transient",
     # demo and export (helper `readmodels`)
     "demo_seed": "demo data in SQL",
     "onboarding_export": "export in SQL",

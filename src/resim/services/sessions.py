@@ -24,12 +24,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from resim.adapters.db.transient import retry_transient
 from resim.domain.security import AuthSession, SessionKind
 from resim.domain.workflow import State
 from resim.errors import Conflict, Unauthenticated
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.transient import retry_transient
 from resim.services.unit_of_work import UnitOfWork, new_id
 
 CLIENT_KEY_PREFIX = "rsk_"

@@ -36,8 +36,6 @@ NOT_YET_CONVERTED = {
     # the outbox (helper `outbox`)
     "external": "attempt rows (external_call) in SQL",
     "jobs": "job claiming in SQL",
-    # key rotation: re-encrypts tables in bulk (helper `readmodels`)
-    "key_rotation": "re-encrypts every encrypted column in SQL",
     # bulk import (helper `import-speed`)
     "onboarding.base": "bulk writes (adapters.db.bulk)",
     "onboarding.brands": "bulk writes",

@@ -52,6 +52,7 @@ from resim.services.stores.camara import CamaraStore
 from resim.services.stores.counters import AttemptCounterStore
 from resim.services.stores.dashboard import DashboardQueries
 from resim.services.stores.lookups import LookupQueries
+from resim.services.stores.sealed import SealedValueStore
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -137,6 +138,8 @@ class UnitOfWork(Protocol):
     def dashboard(self) -> DashboardQueries: ...
     @property
     def camara(self) -> CamaraStore: ...
+    @property
+    def sealed(self) -> SealedValueStore: ...
 
     @property
     def session(self) -> Session:

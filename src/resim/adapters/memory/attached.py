@@ -78,3 +78,7 @@ class MemoryStores:
     @property
     def camara(self) -> NoReturn:
         _sql_only("camara")
+
+    @property
+    def sealed(self) -> NoReturn:
+        _sql_only("sealed")

@@ -17,11 +17,12 @@ from typer.testing import CliRunner
 from resim.adapters.crypto import SecretBox, SecretUnreadable
 from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
+from resim.adapters.db.stores.sealed import targets
 from resim.adapters.mail.fake import FakeMailer
 from resim.bootstrap import build_context, build_engine
 from resim.domain.model import ReplacementRequest, Sim, Subscriber
 from resim.entrypoints.cli import app
-from resim.services import key_rotation, requests
+from resim.services import requests
 from resim.services.context import ServiceContext
 from resim.settings import Settings
 
@@ -73,7 +74,7 @@ def raw_values(engine: sa.Engine) -> list[str]:
     """Every stored encrypted value, as the database holds it."""
     found: list[str] = []
     with engine.connect() as conn:
-        for target in key_rotation.targets():
+        for target in targets():
             col = sa.type_coerce(target.column, sa.JSON if target.json_key else sa.Text)
             for (value,) in conn.execute(sa.select(col).where(target.column.is_not(None))):
                 if target.json_key:

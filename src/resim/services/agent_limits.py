@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.errors import TooManyAttempts
 from resim.services.alerts import raise_alert
 from resim.services.risk_facts import staff_id_of
@@ -33,24 +30,12 @@ def check_agent_rate(uow: UnitOfWork, *, actor: str, limit: int, now: dt.datetim
     staff_id = staff_id_of(actor)
     if staff_id is None:
         return
-    r = orm.replacement_request
     since = now - WINDOW
-    recent = sa.and_(r.c.actor == actor, r.c.created_at > since)
-    count, oldest = uow.session.execute(
-        sa.select(sa.func.count(), sa.func.min(r.c.created_at)).select_from(r).where(recent)
-    ).one()
+    count, oldest = uow.lookups.requests_opened(actor, since)
     if count < limit:
         return
-    a = orm.alert
-    already = uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(a)
-        .where(
-            a.c.kind == "agent_rate_limit",
-            a.c.subject_type == "staff",
-            a.c.subject_id == staff_id,
-            a.c.at > since,
-        )
+    already = uow.alerts.raised_since(
+        kind="agent_rate_limit", subject_type="staff", subject_id=staff_id, since=since
     )
     if not already:
         raise_alert(
@@ -62,8 +47,6 @@ def check_agent_rate(uow: UnitOfWork, *, actor: str, limit: int, now: dt.datetim
             detail={"requests_last_hour": count, "limit": limit},
         )
         uow.commit()
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
     retry = (oldest + WINDOW - now).total_seconds() if oldest is not None else WINDOW.seconds
     raise TooManyAttempts(
         f"this agent opened {count} requests in the last hour; the limit is {limit}",

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.security import Alert, Role, StaffUser
 from resim.errors import NotFound
 from resim.services.alerts import ALERT_KINDS
 from resim.services.context import ServiceContext
@@ -31,26 +27,15 @@ def notify_reviewers(ctx: ServiceContext, job: JobRecord) -> None:
     alert_id = str(job.payload.get("alert_id", ""))
     now = ctx.now()
     with ctx.uow() as uow:
-        alert = uow.session.get(Alert, alert_id)
+        alert = uow.alerts.get(alert_id)
         if alert is None:
             raise NotFound("the alert does not exist", code="ALERT_NOT_FOUND")
-        t = orm.audit_event
-        done = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(t)
-            .where(t.c.action == "alert.notified", t.c.object_id == alert.id)
-        )
-        if done:
+        if uow.audit_log.has_event(action="alert.notified", object_id=alert.id):
             return
-        brand_id = _brand_of(uow.session, alert)
-        reviewers = uow.session.scalars(
-            sa.select(StaffUser).where(
-                orm.staff_user.c.role == Role.REVIEWER,
-                orm.staff_user.c.active.is_(True),
-            )
-        ).all()
+        # The brand the alert's subject belongs to, when the subject is one we know.
+        brand_id = uow.alerts.brand_of_subject(alert.subject_type, alert.subject_id)
         told = []
-        for reviewer in sorted(reviewers, key=lambda r: r.username):
+        for reviewer in uow.staff.active_reviewers():  # by username
             if not reviewer.email or (reviewer.brand_id not in (None, brand_id)):
                 continue
             context: dict[str, Any] = {
@@ -76,16 +61,3 @@ def notify_reviewers(ctx: ServiceContext, job: JobRecord) -> None:
             detail={"reviewers": told},
         )
         uow.commit()
-
-
-def _brand_of(session: Any, alert: Alert) -> str | None:
-    """The brand the alert's subject belongs to, when the subject is one we know."""
-    table = {
-        "request": orm.replacement_request,
-        "subscriber": orm.subscriber,
-        "line": orm.line,
-    }.get(alert.subject_type)
-    if table is None:
-        return None
-    found = session.scalar(sa.select(table.c.brand_id).where(table.c.id == alert.subject_id))
-    return str(found) if found is not None else None

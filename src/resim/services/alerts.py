@@ -47,7 +47,7 @@ def raise_alert(
         subject_id=subject_id,
         detail=detail,
     )
-    uow.session.add(alert)
+    uow.alerts.add(alert)
     uow.audit(
         at=at,
         actor=actor,

@@ -16,9 +16,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.security import ApiClient
 from resim.errors import InvalidInput, NotFound
 from resim.services import repo
@@ -73,7 +70,7 @@ def create_client(
             created_at=now,
             brand_id=brand_id,
         )
-        uow.session.add(client)
+        uow.api_clients.add(client)
         uow.audit(
             at=now,
             actor=actor,
@@ -92,7 +89,7 @@ def revoke_client(ctx: ServiceContext, *, client_id: str, actor: str = "system")
     """The client's key stops working at once. Idempotent; audited."""
     now = ctx.now()
     with ctx.uow() as uow:
-        client = uow.session.get(ApiClient, client_id, with_for_update=True)
+        client = uow.api_clients.get(client_id, lock=True)
         if client is None:
             raise NotFound("no API client with that id", code="CLIENT_NOT_FOUND")
         if client.active:
@@ -111,7 +108,7 @@ def revoke_client(ctx: ServiceContext, *, client_id: str, actor: str = "system")
 def list_clients(ctx: ServiceContext) -> list[dict[str, Any]]:
     """Every client, oldest first; never the key or its hash."""
     with ctx.uow() as uow:
-        rows = uow.session.scalars(sa.select(ApiClient).order_by(orm.api_client.c.created_at))
+        rows = uow.api_clients.all()
         return [
             {
                 "id": c.id,

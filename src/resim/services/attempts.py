@@ -61,17 +61,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-
-from resim.adapters.db import orm
-from resim.domain.model import Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.errors import TooManyAttempts
 from resim.services.alerts import raise_alert
 from resim.services.unit_of_work import UnitOfWork
 
-T = orm.attempt_counter
 SHARED_SCOPES = frozenset({"ip", "agent"})  # keys many customers share (module doc)
 CEILINGS = frozenset({"ip", "signin-ip"})  # counted and alerted on, never a block
 
@@ -106,33 +100,8 @@ def _unique(keys: Iterable[str]) -> list[str]:
     return sorted({k for k in keys if k})
 
 
-def _ensure_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> None:
-    values = [
-        {
-            "key": k,
-            "failures": 0,
-            "window_start": now,
-            "last_failure_at": None,
-            "blocked_until": None,
-        }
-        for k in keys
-    ]
-    if not values:
-        return
-    stmt: Any
-    if uow.dialect == "postgresql":
-        stmt = postgresql.insert(T).values(values).on_conflict_do_nothing(index_elements=["key"])
-    else:
-        stmt = sqlite.insert(T).values(values).on_conflict_do_nothing(index_elements=["key"])
-    uow.session.execute(stmt)
-
-
-def _lock_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> dict[str, Any]:
-    _ensure_rows(uow, keys, now)
-    query = sa.select(T).where(T.c.key.in_(keys)).order_by(T.c.key)
-    if uow.dialect == "postgresql":
-        query = query.with_for_update()
-    return {row.key: row for row in uow.session.execute(query)}
+def _lock_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> Mapping[str, Any]:
+    return uow.attempts.lock(keys, now)
 
 
 def _shared(key: str) -> bool:
@@ -148,10 +117,9 @@ def _guarded_rows(uow: UnitOfWork, keys: list[str], now: dt.datetime) -> dict[st
     missing row is a key without failures)."""
     own = [k for k in keys if not _shared(k)]
     shared = [k for k in keys if _shared(k)]
-    rows = _lock_rows(uow, own, now) if own else {}
+    rows = dict(_lock_rows(uow, own, now)) if own else {}
     if shared:
-        found = uow.session.execute(sa.select(T).where(T.c.key.in_(shared)))
-        rows.update({row.key: row for row in found})
+        rows.update(uow.attempts.read(shared))
     return rows
 
 
@@ -235,12 +203,8 @@ def record_failure(
         elif failures >= limits.backoff_after:
             delay = limits.backoff_base_seconds * 2 ** (failures - limits.backoff_after)
             blocked = now + dt.timedelta(seconds=delay)
-        uow.session.execute(
-            sa.update(T)
-            .where(T.c.key == key)
-            .values(
-                failures=failures, window_start=start, last_failure_at=now, blocked_until=blocked
-            )
+        uow.attempts.save(
+            key, failures=failures, window_start=start, last_failure_at=now, blocked_until=blocked
         )
         if cap is not None and failures == cap:
             _at_cap(uow, key, failures, now, actor)
@@ -249,7 +213,7 @@ def record_failure(
 def _at_cap(uow: UnitOfWork, key: str, failures: int, now: dt.datetime, actor: str) -> None:
     scope, _, ident = key.partition(":")
     if scope == "account":
-        subscriber = uow.session.get(Subscriber, ident, with_for_update=uow.dialect == "postgresql")
+        subscriber = uow.subscribers.get(ident, lock=uow.dialect == "postgresql")
         if subscriber is not None and subscriber.replacements_frozen_at is None:
             subscriber.replacements_frozen_at = now
             subscriber.frozen_reason = "too many failed verification attempts"
@@ -282,14 +246,12 @@ def _at_cap(uow: UnitOfWork, key: str, failures: int, now: dt.datetime, actor: s
 
 def clear(uow: UnitOfWork, keys: Iterable[str]) -> None:
     """Forget the counters of ``keys`` (after a success on that scope)."""
-    wanted = _unique(keys)
-    if wanted:
-        uow.session.execute(sa.delete(T).where(T.c.key.in_(wanted)))
+    uow.attempts.clear(_unique(keys))
 
 
 def failures(uow: UnitOfWork, key: str, now: dt.datetime, limits: Limits) -> int:
     """Failures counted on ``key`` in the current window (for views and tests)."""
-    row = uow.session.execute(sa.select(T).where(T.c.key == key)).first()
+    row = uow.attempts.read([key]).get(key)
     if row is None or _expired(row, now, limits):
         return 0
     return int(row.failures)
@@ -316,11 +278,7 @@ def standing(uow: UnitOfWork, keys: Iterable[str], now: dt.datetime, limits: Lim
     tried after ``wait_seconds`` of the standing before it, until a cap blocks.
     """
     wanted = [k for k in _unique(keys) if not _ceiling(k)]
-    rows = (
-        {row.key: row for row in uow.session.execute(sa.select(T).where(T.c.key.in_(wanted)))}
-        if wanted
-        else {}
-    )
+    rows = uow.attempts.read(wanted)
     capped, wait = _blocking(rows, wanted, now, limits)
     left: int | None = None
     for key in wanted:

@@ -23,13 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.adapters.db.audit_store import AUDIT_COLUMNS, prune_through, read_head
 from resim.domain.audit_chain import GENESIS_HASH, Break, ChainWalk, iso_utc
 from resim.errors import InvalidInput, Refused
 from resim.services.context import ServiceContext
+from resim.services.stores.audit import AUDIT_COLUMNS
 
 MIN_RETENTION_DAYS = 1095  # three years (SEC-09)
 BATCH = 1000
@@ -61,18 +58,13 @@ def _rows(
     upto_seq: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Rows with ``after_seq < seq [<= upto_seq]`` in seq order, one batch per transaction."""
-    t = orm.audit_event
     last = after_seq
     while True:
-        query = sa.select(*(t.c[name] for name in AUDIT_COLUMNS)).where(t.c.seq > last)
-        if upto_seq is not None:
-            query = query.where(t.c.seq <= upto_seq)
         with ctx.uow() as uow:
-            chunk = uow.session.execute(query.order_by(t.c.seq).limit(BATCH)).mappings().all()
+            chunk = uow.audit_log.rows(after_seq=last, upto_seq=upto_seq, limit=BATCH)
         if not chunk:
             return
-        for row in chunk:
-            yield dict(row)
+        yield from chunk
         last = chunk[-1]["seq"]
 
 
@@ -83,7 +75,7 @@ def verify_chain(ctx: ServiceContext) -> VerifyResult:
     and are left for the next run.
     """
     with ctx.uow() as uow:
-        head = read_head(uow.session)
+        head = uow.audit_log.head()
     anchor_seq, anchor_hash = (head.anchor_seq, head.anchor_hash) if head else (0, GENESIS_HASH)
     walk = ChainWalk(start_seq=anchor_seq, start_hash=anchor_hash)
     for row in _rows(ctx, after_seq=anchor_seq, upto_seq=head.last_seq if head else None):
@@ -101,19 +93,17 @@ def verify_chain(ctx: ServiceContext) -> VerifyResult:
 def _rows_beyond_head(ctx: ServiceContext) -> Break | None:
     # An append moves the head in the same transaction, so in one snapshot
     # the newest row is always the head's; a row past it was written outside.
-    t = orm.audit_event
     with ctx.uow() as uow:
-        head = read_head(uow.session)
-        newest = uow.session.execute(
-            sa.select(t.c.seq, t.c.id).order_by(t.c.seq.desc()).limit(1)
-        ).first()
-    if head is None or newest is None or newest.seq <= head.last_seq:
+        head = uow.audit_log.head()
+        newest = uow.audit_log.newest()
+    if head is None or newest is None or newest[0] <= head.last_seq:
         return None
+    seq, row_id = newest
     return Break(
-        newest.seq,
-        newest.id,
+        seq,
+        row_id,
         "unchained",
-        f"seq {newest.seq} (id {newest.id}) lies after the chain head (seq {head.last_seq}): "
+        f"seq {seq} (id {row_id}) lies after the chain head (seq {head.last_seq}): "
         "written outside the chain",
     )
 
@@ -152,15 +142,13 @@ class Segment:
 def segment_bounds(ctx: ServiceContext, start: dt.datetime, end: dt.datetime) -> Segment:
     """The contiguous seq range: first event at/after ``start`` to the last before ``end``."""
     _window(start, end)
-    t = orm.audit_event
     with ctx.uow() as uow:
-        first = uow.session.scalar(sa.select(sa.func.min(t.c.seq)).where(t.c.at >= start))
-        last = uow.session.scalar(sa.select(sa.func.max(t.c.seq)).where(t.c.at < end))
+        first, last = uow.audit_log.seq_bounds(start, end)
         if first is None or last is None or last < first:
             return Segment(None, None, None, 0)
-        prev = uow.session.scalar(sa.select(t.c.hash).where(t.c.seq == first - 1))
+        prev = uow.audit_log.hash_of(first - 1)
         if prev is None:
-            head = read_head(uow.session)
+            head = uow.audit_log.head()
             if head is not None and head.anchor_seq == first - 1:
                 prev = head.anchor_hash
             elif first == 1:
@@ -266,16 +254,11 @@ def prune(
             f"the audit chain does not verify ({checked.summary()}); nothing pruned",
             code="AUDIT_CHAIN_BROKEN",
         )
-    t = orm.audit_event
     with ctx.uow() as uow:
-        stop = uow.session.scalar(sa.select(sa.func.min(t.c.seq)).where(t.c.at >= before))
-        last_q = sa.select(t.c.seq, t.c.hash, t.c.at).order_by(t.c.seq.desc()).limit(1)
-        if stop is not None:
-            last_q = last_q.where(t.c.seq < stop)
-        last = uow.session.execute(last_q).first()
+        last = uow.audit_log.last_link_before(before)
         if last is None:
             return 0, None
-        deleted = prune_through(uow.session, seq=last.seq, row_hash=last.hash, at=last.at)
+        deleted = uow.audit_log.prune_through(last)
         uow.audit(
             at=ctx.now(),
             actor="cli",

@@ -15,9 +15,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-import sqlalchemy as sa
 
-from resim.adapters.db import orm
 from resim.domain.brand_identity import BrandIdentity
 from resim.domain.model import Brand
 from resim.errors import InvalidInput, NotFound, ResimError
@@ -151,17 +149,11 @@ def find_number(ctx: ServiceContext, raw: str) -> FoundNumber:
     if len(raw) > 40:
         raise InvalidInput("phone number is too long", code="INVALID_MSISDN")
     with ctx.uow() as uow:
-        regions = sorted(
-            c for c in uow.session.scalars(sa.select(orm.brand.c.country).distinct()) if c
-        )
+        regions = uow.lookups.brand_countries()
         readings = candidates(raw, regions)
         if not readings:
             raise InvalidInput("phone number could not be read", code="INVALID_MSISDN")
-        rows = uow.session.execute(
-            sa.select(orm.line.c.msisdn, orm.line.c.brand_id, orm.brand.c.country)
-            .join(orm.brand, orm.brand.c.id == orm.line.c.brand_id)
-            .where(orm.line.c.msisdn.in_(sorted(readings)))
-        ).all()
+        rows = uow.lookups.numbers(readings)
     matches = {
         (msisdn, brand_id)
         for msisdn, brand_id, country in rows

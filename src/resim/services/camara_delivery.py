@@ -23,13 +23,10 @@ subscription (NETWORK_TERMINATED, no ended event: the sink said it is gone).
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 import structlog
 
-from resim.adapters.db import orm
 from resim.domain.camara_events import SubscriptionStatus, TerminationReason, sink_problem
 from resim.domain.sink_address import parse_address
 from resim.errors import SinkError
@@ -39,18 +36,12 @@ from resim.services.external import JobRecord, call_peer
 from resim.services.ports import OutgoingEvent
 
 log = structlog.get_logger()
-E = orm.camara_event
-T = orm.camara_subscription
 
 
 def deliver(ctx: ServiceContext, job: JobRecord) -> None:
     event_id = str(job.payload["event_id"])
     with ctx.uow() as uow:
-        row = uow.session.execute(
-            sa.select(E.c.state, E.c.payload, T.c.sink, T.c.sink_access_token)
-            .join(T, T.c.id == E.c.subscription_id)
-            .where(E.c.id == event_id)
-        ).one_or_none()
+        row = uow.camara.outgoing(event_id)
         if row is None or row.state in ("delivered", "failed"):
             return  # a completed delivery is never sent again
         refusal = sink_refusal(ctx, row.sink)
@@ -66,11 +57,7 @@ def deliver(ctx: ServiceContext, job: JobRecord) -> None:
             access_token=row.sink_access_token,
         )
         # The attempt is recorded before the call (STYLE: attempt rows first).
-        uow.session.execute(
-            sa.update(E)
-            .where(E.c.id == event_id)
-            .values(state="sending", attempts=E.c.attempts + 1, last_attempt_at=ctx.now())
-        )
+        uow.camara.mark_sending(event_id, ctx.now())
         uow.commit()
     try:
         status = call_peer(ctx, job, "camara.sink", lambda _cid: ctx.event_sink.deliver(event))
@@ -78,7 +65,11 @@ def deliver(ctx: ServiceContext, job: JobRecord) -> None:
         final = not exc.retryable or job.attempts >= ctx.job_max_attempts
         _record_failure(ctx, event_id, exc, final=final)
         raise
-    _update(ctx, event_id, state="delivered", delivered_at=ctx.now(), last_status=status)
+    with ctx.uow() as uow:
+        uow.camara.event_done(
+            event_id, state="delivered", delivered_at=ctx.now(), last_status=status
+        )
+        uow.commit()
     log.info("camara.event.delivered", event_id=event_id, status=status)
 
 
@@ -109,18 +100,16 @@ def sink_refusal(ctx: ServiceContext, sink: str) -> SinkError | None:
 
 
 def _record_failure(ctx: ServiceContext, event_id: str, exc: SinkError, *, final: bool) -> None:
-    values: dict[str, Any] = {
-        "state": "failed" if final else "pending",
-        "last_status": exc.status,
-        "last_error": f"{exc.code}: {exc.message}",
-    }
     with ctx.uow() as uow:
-        uow.session.execute(sa.update(E).where(E.c.id == event_id).values(**values))
+        uow.camara.event_done(
+            event_id,
+            state="failed" if final else "pending",
+            last_status=exc.status,
+            last_error=f"{exc.code}: {exc.message}",
+        )
         if exc.code == "SINK_GONE":
-            sub_id = uow.session.execute(
-                sa.select(E.c.subscription_id).where(E.c.id == event_id)
-            ).scalar_one()
-            sub = uow.session.execute(sa.select(T).where(T.c.id == sub_id).with_for_update()).one()
+            sub = uow.camara.get(uow.camara.subscription_of_event(event_id), lock=True)
+            assert sub is not None  # foreign key
             if sub.status == SubscriptionStatus.ACTIVE.value:
                 camara_subscriptions.end(
                     ctx,
@@ -137,9 +126,3 @@ def _record_failure(ctx: ServiceContext, event_id: str, exc: SinkError, *, final
         code=exc.code,
         status=exc.status,
     )
-
-
-def _update(ctx: ServiceContext, event_id: str, **values: Any) -> None:
-    with ctx.uow() as uow:
-        uow.session.execute(sa.update(E).where(E.c.id == event_id).values(**values))
-        uow.commit()

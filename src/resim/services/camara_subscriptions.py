@@ -29,9 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.camara_events import (
     SubscriptionStatus,
     TerminationReason,
@@ -51,9 +48,6 @@ from resim.services.context import ServiceContext
 from resim.services.external import JobRecord
 from resim.services.sink_guard import check_new_sink
 from resim.services.unit_of_work import UnitOfWork, new_id
-
-T = orm.camara_subscription
-E = orm.camara_event
 
 SERVICE_NOT_APPLICABLE = "The service is not available for the provided identifier."
 UNSUPPORTED_IDENTIFIER = "The identifier provided is not supported."
@@ -113,48 +107,39 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
         raise InvalidInput("The device cannot be identified.", code="MISSING_IDENTIFIER")
     sub_id = new_id()
     with ctx.uow() as uow:
-        status = uow.session.execute(
-            sa.select(orm.line.c.status).where(orm.line.c.msisdn == phone)
-        ).scalar_one_or_none()
+        status = uow.camara.line_status(phone)
         if status is None and caller.dialect.unsupported_identifier:
             # 0.4: a number this operator does not serve (test plan creation_100)
             raise InvalidInput(UNSUPPORTED_IDENTIFIER, code="UNSUPPORTED_IDENTIFIER")
         if status is None or status == LineStatus.CEASED:
             raise InvalidInput(SERVICE_NOT_APPLICABLE, code="SERVICE_NOT_APPLICABLE")
-        duplicate = uow.session.execute(
-            sa.select(T.c.id, T.c.types).where(
-                T.c.client_id == caller.client_id,
-                T.c.phone_number == phone,
-                T.c.sink == spec.sink,
-                T.c.status == SubscriptionStatus.ACTIVE.value,
-            )
-        ).all()
-        if any(list(r.types) == list(spec.types) for r in duplicate):
+        duplicate = uow.camara.active_types(
+            client_id=caller.client_id, phone_number=phone, sink=spec.sink
+        )
+        if any(types == list(spec.types) for types in duplicate):
             raise Conflict(
                 "An active subscription for this number, sink and event type exists.",
                 code="ALREADY_EXISTS",
             )
-        uow.session.execute(
-            sa.insert(T).values(
-                id=sub_id,
-                client_id=caller.client_id,
-                phone_number=phone,
-                three_legged=caller.three_legged,
-                protocol=spec.protocol,
-                sink=spec.sink,
-                sink_credential_type=spec.credential_type,
-                sink_access_token=spec.access_token,
-                sink_token_expires_at=spec.token_expires_at,
-                types=list(spec.types),
-                expire_time=spec.expire_time,
-                max_events=spec.max_events,
-                status=SubscriptionStatus.ACTIVE.value,
-                events_sent=0,
-                event_seq=0,
-                created_at=now,
-                starts_at=now,
-                expires_at=spec.expire_time,
-            )
+        uow.camara.add(
+            id=sub_id,
+            client_id=caller.client_id,
+            phone_number=phone,
+            three_legged=caller.three_legged,
+            protocol=spec.protocol,
+            sink=spec.sink,
+            sink_credential_type=spec.credential_type,
+            sink_access_token=spec.access_token,
+            sink_token_expires_at=spec.token_expires_at,
+            types=list(spec.types),
+            expire_time=spec.expire_time,
+            max_events=spec.max_events,
+            status=SubscriptionStatus.ACTIVE.value,
+            events_sent=0,
+            event_seq=0,
+            created_at=now,
+            starts_at=now,
+            expires_at=spec.expire_time,
         )
         due = _end_due(ctx, spec.expire_time, spec.token_expires_at)
         if due is not None:
@@ -180,13 +165,8 @@ def create_subscription(ctx: ServiceContext, *, caller: Caller, body: Any) -> di
 def list_subscriptions(ctx: ServiceContext, *, caller: Caller) -> list[dict[str, Any]]:
     """The caller's subscriptions (not deleted), oldest first; a 3-legged caller's
     only for its number (the spec's implicit filtering)."""
-    query = sa.select(T).where(
-        T.c.client_id == caller.client_id, T.c.status != SubscriptionStatus.DELETED.value
-    )
-    if caller.phone_number is not None:
-        query = query.where(T.c.phone_number == caller.phone_number)
     with ctx.uow() as uow:
-        rows = uow.session.execute(query.order_by(T.c.created_at, T.c.id)).all()
+        rows = uow.camara.of_client(caller.client_id, caller.phone_number)
     return [render(r, caller=caller) for r in rows]
 
 
@@ -220,10 +200,8 @@ def delete_subscription(ctx: ServiceContext, *, caller: Caller, subscription_id:
         if row.status == SubscriptionStatus.ACTIVE.value:
             end(ctx, uow, row, TerminationReason.SUBSCRIPTION_DELETED, at=now)
         else:
-            uow.session.execute(
-                sa.update(T)
-                .where(T.c.id == row.id)
-                .values(status=SubscriptionStatus.DELETED.value, ended_at=row.ended_at or now)
+            uow.camara.set_status(
+                row.id, SubscriptionStatus.DELETED.value, ended_at=row.ended_at or now
             )
         uow.audit(
             at=now,
@@ -270,12 +248,7 @@ def enqueue_swap_events(
     of notifying; one that reaches ``subscriptionMaxEvents`` ends right after
     its event. Imported history never comes here: only live cut-overs do.
     """
-    rows = uow.session.execute(
-        sa.select(T)
-        .where(T.c.phone_number == msisdn, T.c.status == SubscriptionStatus.ACTIVE.value)
-        .order_by(T.c.id)
-        .with_for_update()
-    ).all()
+    rows = uow.camara.active_on(msisdn)
     sent = 0
     for row in rows:
         due = _end_due(ctx, row.expire_time, row.sink_token_expires_at)
@@ -285,7 +258,7 @@ def enqueue_swap_events(
         phone = None if row.three_legged else row.phone_number
         _add_event(ctx, uow, row, _swapped_builder(ctx, phone, swapped_at))
         count = row.events_sent + 1
-        uow.session.execute(sa.update(T).where(T.c.id == row.id).values(events_sent=count))
+        uow.camara.set_events_sent(row.id, count)
         sent += 1
         if row.max_events is not None and count >= row.max_events:
             end(ctx, uow, _get(uow, row.id), TerminationReason.MAX_EVENTS_REACHED, at=swapped_at)
@@ -303,10 +276,8 @@ def end(
 ) -> None:
     """End an ACTIVE subscription (row locked by the caller) and, with ``notify``,
     queue its ``subscription-ended`` event."""
-    uow.session.execute(
-        sa.update(T)
-        .where(T.c.id == row.id)
-        .values(status=status_after(reason).value, ended_at=at, termination_reason=reason.value)
+    uow.camara.set_status(
+        row.id, status_after(reason).value, ended_at=at, termination_reason=reason.value
     )
     if notify:
         phone = None if row.three_legged else row.phone_number
@@ -390,32 +361,18 @@ def _add_event(
     build: Callable[[str, str], dict[str, Any]],
 ) -> str:
     event_id = new_id()
-    seq = uow.session.execute(sa.select(T.c.event_seq).where(T.c.id == row.id)).scalar_one() + 1
+    seq = uow.camara.next_event_seq(row.id)
     body = build(event_id, row.id)
     now = ctx.now()
     job_id = uow.enqueue("camara.deliver", at=now, payload={"event_id": event_id})
-    uow.session.execute(sa.update(T).where(T.c.id == row.id).values(event_seq=seq))
-    uow.session.execute(
-        sa.insert(E).values(
-            id=event_id,
-            subscription_id=row.id,
-            seq=seq,
-            type=body["type"],
-            payload=body,
-            state="pending",
-            attempts=0,
-            job_id=job_id,
-            created_at=now,
-        )
+    uow.camara.add_event(
+        id=event_id, subscription_id=row.id, seq=seq, payload=body, job_id=job_id, created_at=now
     )
     return event_id
 
 
 def _get(uow: UnitOfWork, sub_id: str, *, lock: bool = False) -> Any:
-    query = sa.select(T).where(T.c.id == sub_id)
-    if lock:
-        query = query.with_for_update()
-    return uow.session.execute(query).one_or_none()
+    return uow.camara.get(sub_id, lock=lock)
 
 
 def _visible(uow: UnitOfWork, caller: Caller, sub_id: str, *, lock: bool) -> Any:

@@ -19,9 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.agent_channel import involved_staff
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.security import IdentityCheck
@@ -70,13 +67,7 @@ def live_check(
     uow: UnitOfWork, *, staff_id: str, line_id: str, now: dt.datetime
 ) -> IdentityCheck | None:
     """The newest unexpired identity check this staff member recorded for the line."""
-    t = orm.identity_check
-    return uow.session.scalars(
-        sa.select(IdentityCheck)
-        .where(t.c.staff_id == staff_id, t.c.line_id == line_id, t.c.expires_at > now)
-        .order_by(t.c.verified_at.desc())
-        .limit(1)
-    ).first()
+    return uow.identity_checks.newest_valid(staff_id=staff_id, line_id=line_id, at=now)
 
 
 def record_identity_check(
@@ -144,7 +135,7 @@ def add_identity_check(
         document_last_digits=last_digits,
         request_id=open_request.id if open_request else None,
     )
-    uow.session.add(check)
+    uow.identity_checks.add(check)
     detail: dict[str, Any] = {
         "check_id": check.id,
         "document_type": document_type,

@@ -16,12 +16,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.adapters.db.scoping import requests_where
 from resim.domain.identifiers import normalize_msisdn
-from resim.domain.model import Channel, Reason, ReplacementRequest
+from resim.domain.model import Channel, Reason
 from resim.domain.workflow import State
 from resim.errors import PermissionDenied
 from resim.services import queries, repo, requests
@@ -112,15 +108,13 @@ def review_queue(
     """Requests in ``scope`` waiting for a reviewer, oldest first (``queries.request_view``
     dicts), optionally only those of one ``channel`` or ``reason`` (issue 14.3; an
     operator-wide reviewer narrows to one brand with ``scope``)."""
-    t = orm.replacement_request
-    stmt = sa.select(ReplacementRequest).where(requests_where(scope), t.c.state == State.IN_REVIEW)
-    if channel is not None:
-        stmt = stmt.where(t.c.channel == Channel(channel))
-    if reason is not None:
-        stmt = stmt.where(t.c.reason == Reason(reason))
-    stmt = stmt.order_by(t.c.created_at.asc(), t.c.id.asc()).limit(limit)
+    wanted_channel = Channel(channel) if channel is not None else None
+    wanted_reason = Reason(reason) if reason is not None else None
     with ctx.uow() as uow:
-        return [queries.request_view(r) for r in uow.session.scalars(stmt)]
+        held = uow.lookups.review_queue(
+            scope, channel=wanted_channel, reason=wanted_reason, limit=limit
+        )
+        return [queries.request_view(r) for r in held]
 
 
 def next_in_queue(
@@ -150,23 +144,15 @@ def request_trail(
     """The request's audit events, oldest first: the request's own, the ID checks
     recorded against it and its SIMs' events that name it. NotFound if no such request
     in ``scope``."""
-    a = orm.audit_event
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, scope=scope)
-        sims = [i for i in (req.old_iccid, req.new_iccid) if i]
-        rows = uow.session.execute(
-            sa.select(a.c.seq, a.c.at, a.c.actor, a.c.action, a.c.object_type, a.c.detail)
-            .where(
-                sa.or_(
-                    a.c.object_id == request_id,
-                    sa.and_(a.c.object_type == "sim", a.c.object_id.in_(sims)),
-                    sa.and_(a.c.object_type == "line", a.c.object_id == req.line_id),
-                )
-            )
-            .where(a.c.at >= req.created_at - dt.timedelta(days=1))
-            .order_by(a.c.seq)
-            .limit(TRAIL_LIMIT * 4)
-        ).all()
+        rows = uow.audit_log.request_trail(
+            request_id=request_id,
+            sim_iccids=[i for i in (req.old_iccid, req.new_iccid) if i],
+            line_id=req.line_id,
+            since=req.created_at - dt.timedelta(days=1),
+            limit=TRAIL_LIMIT * 4,
+        )
     trail = []
     for seq, at, actor, action, object_type, detail in rows:
         detail = dict(detail or {})

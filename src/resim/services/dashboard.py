@@ -31,17 +31,13 @@ import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.adapters.db.scoping import requests_where, sim_changes_where
-from resim.domain.workflow import State
 from resim.errors import InvalidInput
 from resim.services.context import ServiceContext
+from resim.services.stores.dashboard import RequestAt
 from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.unit_of_work import UnitOfWork
 
 MAX_DAYS = 92
 METRICS = ("sim_changes", "imported", "replacements", "held", "rejected", "fraud_reports")
@@ -153,8 +149,8 @@ def figures(
     """The dashboard for the ``days`` days up to today in ``zone``, newest day last."""
     tz, first, start, end = window(ctx, days, zone)
     with ctx.uow() as uow:
-        found = [f for f in _facts(uow.session, tz, start, end, scope) if _keep(f, channel)]
-        queue = _queue(uow.session, scope)
+        found = [f for f in _facts(uow, tz, start, end, scope) if _keep(f, channel)]
+        queue = _queue(uow, scope)
     board = Dashboard(start=start, end=end, zone=tz.key, queue=queue)
     by_day = {
         first + dt.timedelta(days=i): Day(day=first + dt.timedelta(days=i)) for i in range(days)
@@ -205,7 +201,7 @@ def drill_down(
         raise InvalidInput("unknown grouping", code="INVALID_GROUPING")
     tz, _first, start, end = window(ctx, days, zone)
     with ctx.uow() as uow:
-        found = _facts(uow.session, tz, start, end, scope)
+        found = _facts(uow, tz, start, end, scope)
     wanted = {metric} | ({IMPORTED} if metric == "sim_changes" else set())
     chosen = [
         f
@@ -222,21 +218,20 @@ def drill_down(
 
 
 def _facts(
-    session: sa.orm.Session, tz: ZoneInfo, start: dt.datetime, end: dt.datetime, scope: Scope
+    uow: UnitOfWork, tz: ZoneInfo, start: dt.datetime, end: dt.datetime, scope: Scope
 ) -> list[Fact]:
-    r, a, sc, ln = orm.replacement_request, orm.audit_event, orm.sim_change, orm.line
-    who = (r.c.id, r.c.brand_id, r.c.channel, r.c.actor, r.c.msisdn)
+    board = uow.dashboard
     out: list[Fact] = []
 
-    def fact(metric: str, at: dt.datetime, row: Any, minutes: float | None = None) -> None:
-        at = _aware(at)
+    def fact(metric: str, row: RequestAt, minutes: float | None = None) -> None:
+        at = _aware(row.at)
         out.append(
             Fact(
                 metric=metric,
                 at=at,
                 day=at.astimezone(tz).date(),
                 brand_id=str(row.brand_id),
-                channel=str(getattr(row.channel, "value", row.channel)),
+                channel=row.channel,
                 actor=str(row.actor) if row.actor else None,
                 request_id=str(row.id),
                 msisdn=str(row.msisdn),
@@ -244,68 +239,30 @@ def _facts(
             )
         )
 
-    done = sa.select(*who, r.c.created_at, r.c.completed_at).where(
-        r.c.completed_at >= start, r.c.completed_at < end, requests_where(scope)
-    )
-    row: Any
-    for row in session.execute(done):
-        minutes = (_aware(row.completed_at) - _aware(row.created_at)).total_seconds() / 60
-        fact("replacements", row.completed_at, row, minutes=minutes)
-    reported = sa.select(*who, r.c.fraud_reported_at).where(
-        r.c.fraud_reported_at >= start, r.c.fraud_reported_at < end, requests_where(scope)
-    )
-    for row in session.execute(reported):
-        fact("fraud_reports", row.fraud_reported_at, row)
+    for row in board.completed(start, end, scope):
+        minutes = (_aware(row.at) - _aware(row.created_at)).total_seconds() / 60
+        fact("replacements", row, minutes=minutes)
+    for row in board.fraud_reported(start, end, scope):
+        fact("fraud_reports", row)
     for action, metric in (("request.held", "held"), ("request.rejected", "rejected")):
-        events = (
-            sa.select(*who, a.c.at)
-            .join(r, r.c.id == a.c.object_id)
-            .where(
-                a.c.action == action,
-                a.c.object_type == "request",
-                a.c.at >= start,
-                a.c.at < end,
-                requests_where(scope),
-            )
-            .order_by(a.c.seq)
-        )
         seen: set[str] = set()
-        for row in session.execute(events):
+        for row in board.request_events(action, start, end, scope):
             if row.id not in seen:  # held twice in the window: counted once, first time
                 seen.add(row.id)
-                fact(metric, row.at, row)
-    changes = (
-        sa.select(
-            sc.c.id.label("sc_id"), sc.c.changed_at, sc.c.request_id, sc.c.msisdn, ln.c.brand_id
-        )
-        .join(ln, ln.c.id == sc.c.line_id)
-        .where(sc.c.changed_at >= start, sc.c.changed_at < end, sim_changes_where(scope))
-    )
-    channels = dict(
-        session.execute(
-            sa.select(r.c.id, r.c.channel).where(
-                r.c.id.in_(
-                    sa.select(sc.c.request_id).where(
-                        sc.c.changed_at >= start, sc.c.changed_at < end
-                    )
-                )
-            )
-        ).all()
-    )
-    for row in session.execute(changes):
-        at = _aware(row.changed_at)
-        made = channels.get(row.request_id)
+                fact(metric, row)
+    for change in board.sim_changes(start, end, scope):
+        at = _aware(change.at)
         out.append(
             Fact(
-                metric="sim_changes" if row.request_id else IMPORTED,
+                metric="sim_changes" if change.request_id else IMPORTED,
                 at=at,
                 day=at.astimezone(tz).date(),
-                brand_id=str(row.brand_id),
-                channel=str(getattr(made, "value", made)) if made else IMPORTED,
+                brand_id=str(change.brand_id),
+                channel=change.channel or IMPORTED,
                 actor=None,
-                request_id=row.request_id,
-                msisdn=str(row.msisdn),
-                sim_change_id=row.sc_id,
+                request_id=change.request_id,
+                msisdn=str(change.msisdn),
+                sim_change_id=change.id,
             )
         )
     return out
@@ -327,34 +284,15 @@ class Names:
 
 def names(ctx: ServiceContext, *, scope: Scope = UNRESTRICTED) -> Names:
     """The brands ``scope`` may see and the staff of those brands (and operator-wide)."""
-    b, st = orm.brand, orm.staff_user
     with ctx.uow() as uow:
-        brand_rows = uow.session.execute(
-            sa.select(b.c.id, b.c.name, b.c.timezone).where(
-                sa.true() if scope.brand_id is None else b.c.id == scope.brand_id
-            )
-        ).all()
-        staff_rows = uow.session.execute(
-            sa.select(st.c.id, st.c.display_name).where(
-                sa.true()
-                if scope.brand_id is None
-                else sa.or_(st.c.brand_id == scope.brand_id, st.c.brand_id.is_(None))
-            )
-        ).all()
-    return Names(
-        brands={row.id: (row.name, row.timezone) for row in brand_rows},
-        staff={f"staff:{row.id}": row.display_name for row in staff_rows},
-    )
+        brands = uow.dashboard.brand_names(scope)
+        staff = uow.dashboard.staff_names(scope)
+    return Names(brands=brands, staff={f"staff:{k}": v for k, v in staff.items()})
 
 
-def _queue(session: sa.orm.Session, scope: Scope) -> Queue:
-    r = orm.replacement_request
-    waiting, oldest = session.execute(
-        sa.select(sa.func.count(), sa.func.min(r.c.updated_at)).where(
-            r.c.state == State.IN_REVIEW, requests_where(scope)
-        )
-    ).one()
-    return Queue(int(waiting), _aware(oldest) if oldest else None)
+def _queue(uow: UnitOfWork, scope: Scope) -> Queue:
+    waiting, oldest = uow.dashboard.queue(scope)
+    return Queue(waiting, _aware(oldest) if oldest else None)
 
 
 def _keep(f: Fact, channel: str | None) -> bool:

@@ -7,24 +7,14 @@ prints a few that are in stock (``services/demo_seed.py`` adds them).
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.model import SimForm, SimState
 from resim.services.context import ServiceContext
 
 
 def cards_in_stock(ctx: ServiceContext, *, per_brand: int = 3) -> dict[str, list[str]]:
     """Brand id -> up to ``per_brand`` ICCIDs of physical cards in stock, lowest first."""
-    sim = orm.sim.c
     found: dict[str, list[str]] = {}
     with ctx.uow() as uow:
-        rows = uow.session.execute(
-            sa.select(sim.brand_id, sim.iccid)
-            .where(sim.form == SimForm.PHYSICAL, sim.state == SimState.IN_STOCK)
-            .order_by(sim.brand_id, sim.iccid)
-        )
-        for brand_id, iccid in rows:
+        for brand_id, iccid in uow.lookups.cards_in_stock():
             shown = found.setdefault(brand_id, [])
             if len(shown) < per_brand:
                 shown.append(iccid)

@@ -15,10 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.model import SimForm, SimState
 from resim.errors import Conflict
 from resim.services import repo
 from resim.services.console import mask_name, mask_phone
@@ -34,20 +30,10 @@ def stock_cards(
 ) -> list[str]:
     """ICCIDs of the request's brand's physical cards in stock (at most ``limit``,
     in ICCID order). NotFound for a request out of ``scope``."""
-    s = orm.sim
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, scope=scope)
-        rows = uow.session.scalars(
-            sa.select(s.c.iccid)
-            .where(
-                s.c.brand_id == req.brand_id,
-                s.c.form == SimForm.PHYSICAL,
-                s.c.state == SimState.IN_STOCK,
-            )
-            .order_by(s.c.iccid)
-            .limit(limit)
-        ).all()
-    return list(rows)
+        rows = uow.lookups.cards_in_stock(req.brand_id, limit=limit)
+    return [iccid for _brand, iccid in rows]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -61,20 +47,14 @@ def receipt(ctx: ServiceContext, *, request_id: str, scope: Scope = UNRESTRICTED
 
     NotFound (REQUEST_NOT_FOUND) out of ``scope``; Conflict (NO_RECEIPT) if no
     card was handed over for the request."""
-    a, st = orm.audit_event, orm.staff_user
     with ctx.uow() as uow:
         req = repo.get_request(uow, request_id, scope=scope)
-        handed = uow.session.execute(
-            sa.select(a.c.actor, a.c.at)
-            .where(a.c.object_id == req.id, a.c.action == "sim.handed_over")
-            .order_by(a.c.seq.desc())
-            .limit(1)
-        ).first()
+        handed = uow.audit_log.latest(action="sim.handed_over", object_id=req.id)
         if handed is None or not req.new_iccid:
             raise Conflict("no card was handed over for this request", code="NO_RECEIPT")
-        actor, at = handed
+        actor, at = handed.actor, handed.at
         staff_id = actor.removeprefix("staff:")
-        agent = uow.session.scalar(sa.select(st.c.display_name).where(st.c.id == staff_id))
+        agent = uow.staff.display_name(staff_id)
         subscriber = repo.get_subscriber(uow, req.subscriber_id)
         brand = repo.get_brand(uow, req.brand_id)
         return {

@@ -26,15 +26,11 @@ an error. A value that no configured key opens stops the run with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from resim.adapters.crypto import SecretBox, SecretUnreadable
-from resim.adapters.db import orm
-from resim.adapters.db.types import EncryptedText
 from resim.services.context import ServiceContext
 
 FERNET_PREFIX = "gAAAAA"
@@ -56,32 +52,6 @@ class RotationReport:
         )
 
 
-@dataclass(frozen=True)
-class Target:
-    table: sa.Table
-    column: sa.Column[Any]
-    json_key: str | None = None  # the value is payload[json_key] of a JSON column
-
-    @property
-    def name(self) -> str:
-        suffix = f"[{self.json_key}]" if self.json_key else ""
-        return f"{self.table.name}.{self.column.name}{suffix}"
-
-
-def targets() -> list[Target]:
-    """Every place a secret is stored encrypted."""
-    found = [
-        Target(table, col)
-        for table in orm.metadata.sorted_tables
-        for col in table.columns
-        if isinstance(col.type, EncryptedText)
-    ]
-    found.append(Target(orm.replacement_request, orm.replacement_request.c.activation_code_enc))
-    found.append(Target(orm.job, orm.job.c.payload, json_key="sealed"))
-    found.append(Target(orm.job, orm.job.c.payload, json_key="secret_context"))
-    return found
-
-
 def _new_value(box: SecretBox, raw: str, report: RotationReport) -> str | None:
     report.scanned += 1
     if not raw.startswith(FERNET_PREFIX):
@@ -94,68 +64,45 @@ def _new_value(box: SecretBox, raw: str, report: RotationReport) -> str | None:
     return box.rotate(raw)
 
 
-def _batches(ctx: ServiceContext, target: Target) -> Iterator[list[Any]]:
-    table = target.table
-    pk = list(table.primary_key.columns)
-    raw = sa.type_coerce(target.column, sa.JSON if target.json_key else sa.Text).label("raw")
-    last: tuple[Any, ...] | None = None
-    while True:
-        query = sa.select(*pk, raw).where(target.column.is_not(None))
-        if last is not None:
-            query = query.where(sa.tuple_(*pk) > sa.tuple_(*last))
-        with ctx.uow() as uow:
-            rows = uow.session.execute(query.order_by(*pk).limit(BATCH)).all()
-        if not rows:
-            return
-        yield list(rows)
-        last = tuple(rows[-1][: len(pk)])
-
-
 def rotate_all(
     ctx: ServiceContext, *, progress: Callable[[str], None] = lambda _line: None
 ) -> RotationReport:
     """Re-encrypt everything under ``ctx.secrets``' first key; see the module docstring."""
     box = ctx.secrets
     report = RotationReport()
-    for target in targets():
-        table = target.table
-        pk = list(table.primary_key.columns)
+    with ctx.uow() as uow:
+        places = uow.sealed.places()
+    for place in places:
         done = 0
-        for rows in _batches(ctx, target):
-            updates: list[dict[str, Any]] = []
-            for row in rows:
-                value = row.raw
+        last: tuple[Any, ...] | None = None
+        while True:
+            with ctx.uow() as uow:
+                rows = uow.sealed.batch(place, after=last, limit=BATCH)
+            if not rows:
+                break
+            last = rows[-1][0]
+            updates: list[tuple[tuple[Any, ...], Any]] = []
+            for key, stored in rows:
+                value: Any
                 try:
-                    if target.json_key is not None:
-                        value = _rotate_json(box, value, target.json_key, report)
+                    if place.json_key is not None:
+                        value = _rotate_json(box, stored, place.json_key, report)
                     else:
-                        value = _new_value(box, str(value), report)
+                        value = _new_value(box, str(stored), report)
                 except SecretUnreadable:
                     raise SecretUnreadable(
-                        f"{target.name}: a stored value opens with none of the configured keys "
+                        f"{place.name}: a stored value opens with none of the configured keys "
                         "(keep the old key in RESIM_SECRET_KEYS until the rotation is done)"
                     ) from None
                 if value is not None:
-                    keys = {f"k_{c.name}": row[i] for i, c in enumerate(pk)}
-                    updates.append({**keys, "v": value})
+                    updates.append((key, value))
             if updates:
-                stmt = (
-                    sa.update(table)
-                    .where(*(c == sa.bindparam(f"k_{c.name}") for c in pk))
-                    .values(
-                        {
-                            target.column.name: sa.bindparam(
-                                "v", type_=sa.JSON if target.json_key else sa.Text
-                            )
-                        }
-                    )
-                )
                 with ctx.uow() as uow:
-                    uow.session.execute(stmt, updates)
+                    uow.sealed.rewrite(place, updates)
                     uow.commit()
             done += len(rows)
-            report.by_column[target.name] = report.by_column.get(target.name, 0) + len(updates)
-            progress(f"{target.name}: {done} rows checked, {len(updates)} rewritten in this batch")
+            report.by_column[place.name] = report.by_column.get(place.name, 0) + len(updates)
+            progress(f"{place.name}: {done} rows checked, {len(updates)} rewritten in this batch")
     return report
 
 

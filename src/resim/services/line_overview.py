@@ -15,9 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.model import (
     Channel,
     DeliveryMode,
@@ -50,13 +47,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _sim_changes(uow: UnitOfWork, line_id: str) -> list[dict[str, Any]]:
-    t = orm.sim_change
-    rows = uow.session.execute(
-        sa.select(t.c.changed_at, t.c.old_iccid, t.c.new_iccid)
-        .where(t.c.line_id == line_id)
-        .order_by(t.c.changed_at.desc())
-        .limit(SIM_CHANGES_SHOWN)
-    ).all()
+    rows = uow.lookups.recent_sim_changes(line_id, limit=SIM_CHANGES_SHOWN)
     return [
         {"at": _iso(at), "old_iccid": mask_iccid(old), "new_iccid": mask_iccid(new)}
         for at, old, new in rows

@@ -29,9 +29,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import SimState
 from resim.errors import Conflict, ExternalError
@@ -79,14 +76,7 @@ def request_refresh(
                 "the line has no SIM in service: a barred SIM is not refreshed",
                 code="NO_SIM_IN_SERVICE",
             )
-        pending = uow.session.execute(
-            sa.select(orm.job.c.id).where(
-                orm.job.c.kind == KIND,
-                orm.job.c.state.in_(["pending", "running"]),
-                orm.job.c.payload["line_id"].as_string() == line.id,
-            )
-        ).first()
-        if pending is not None:
+        if uow.lookups.job_pending_for_line(KIND, line.id):
             raise Conflict("a refresh of this line is under way", code="REFRESH_PENDING")
         refresh_id = uow.enqueue(KIND, at=now, payload={"line_id": line.id, "iccid": sim.iccid})
         uow.audit(
@@ -135,27 +125,15 @@ def latest_refresh(ctx: ServiceContext, msisdn: str, *, scope: Scope) -> Refresh
     """The line's newest refresh as its audit trail tells it (None: never refreshed);
     NotFound outside ``scope``."""
     number = normalize_msisdn(msisdn)
-    ev = orm.audit_event
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number, scope=scope)
-        asked = uow.session.execute(
-            sa.select(ev.c.detail)
-            .where(
-                ev.c.object_type == "line",
-                ev.c.object_id == line.id,
-                ev.c.action == "line.network_refresh_requested",
-            )
-            .order_by(ev.c.seq.desc())
-            .limit(1)
-        ).first()
+        asked = uow.audit_log.latest(
+            action="line.network_refresh_requested", object_id=line.id, object_type="line"
+        )
         if asked is None:
             return None
         refresh_id = str(asked.detail["refresh"])
-        rows = uow.session.execute(
-            sa.select(ev.c.action, ev.c.at, ev.c.detail)
-            .where(ev.c.object_type == OBJECT, ev.c.object_id == refresh_id)
-            .order_by(ev.c.seq)
-        ).all()
+        rows = uow.audit_log.events_of(object_type=OBJECT, object_id=refresh_id)
     last = rows[-1]
     state = OUTCOMES.get(last.action)
     return RefreshStatus(

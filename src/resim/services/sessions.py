@@ -24,15 +24,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.adapters.db.transient import retry_transient
-from resim.domain.security import ApiClient, AuthSession, SessionKind, StaffUser
+from resim.domain.security import AuthSession, SessionKind
 from resim.domain.workflow import State
 from resim.errors import Conflict, Unauthenticated
 from resim.services import repo
 from resim.services.context import ServiceContext
+from resim.services.transient import retry_transient
 from resim.services.unit_of_work import UnitOfWork, new_id
 
 CLIENT_KEY_PREFIX = "rsk_"
@@ -104,7 +101,7 @@ def create_session(
         methods=methods,
         source_ip=source_ip,
     )
-    uow.session.add(session)
+    uow.auth_sessions.add(session)
     return IssuedSession(session.id, token, session.expires_at)
 
 
@@ -162,7 +159,7 @@ def _resolve_client(uow: UnitOfWork, key: str, now: dt.datetime) -> Caller:
     client_id, sep, secret = key.removeprefix(CLIENT_KEY_PREFIX).partition("_")
     if not sep or not client_id or not secret or len(client_id) > 40:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    client = uow.session.get(ApiClient, client_id)
+    client = uow.api_clients.get(client_id)
     # Compare even when the client is unknown, so timing does not tell ids apart.
     stored = client.secret_hash if client is not None else sha256_hex("")
     matches = hmac.compare_digest(sha256_hex(secret), stored)
@@ -181,13 +178,11 @@ def _resolve_client(uow: UnitOfWork, key: str, now: dt.datetime) -> Caller:
 def _resolve_session(uow: UnitOfWork, token: str, now: dt.datetime) -> Caller:
     if not token or len(token) > 200:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    session = uow.session.scalars(
-        sa.select(AuthSession).where(orm.auth_session.c.token_hash == sha256_hex(token))
-    ).one_or_none()
+    session = uow.auth_sessions.by_token_hash(sha256_hex(token))
     if session is None or not session.is_live(now):
         raise Unauthenticated(INVALID_CREDENTIALS)
     if session.kind == SessionKind.STAFF:
-        staff = uow.session.get(StaffUser, session.staff_id) if session.staff_id else None
+        staff = uow.staff.get(session.staff_id) if session.staff_id else None
         if staff is None or not staff.active:
             raise Unauthenticated(INVALID_CREDENTIALS)
         return Caller(
@@ -212,7 +207,7 @@ def revoke_session(ctx: ServiceContext, *, session_id: str, actor: str) -> None:
     """Log out: the session stops working at once. Idempotent; audited."""
     now = ctx.now()
     with ctx.uow() as uow:
-        session = uow.session.get(AuthSession, session_id, with_for_update=True)
+        session = uow.auth_sessions.get(session_id, lock=True)
         if session is None:
             return
         if session.revoked_at is None:
@@ -230,10 +225,4 @@ def revoke_session(ctx: ServiceContext, *, session_id: str, actor: str) -> None:
 
 def revoke_sessions_of_staff(uow: UnitOfWork, staff_id: str, now: dt.datetime) -> int:
     """Revoke every live session of a staff member in the caller's transaction."""
-    t = orm.auth_session
-    result = uow.session.execute(
-        sa.update(t)
-        .where(t.c.staff_id == staff_id, t.c.revoked_at.is_(None), t.c.expires_at > now)
-        .values(revoked_at=now)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return uow.auth_sessions.revoke_live_of_staff(staff_id, now)

@@ -29,12 +29,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import pyotp
-import sqlalchemy as sa
 from argon2 import PasswordHasher
-from sqlalchemy.exc import IntegrityError
 
 from resim.adapters.crypto import hash_secret, verify_secret
-from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.domain.security import Role, SessionKind, StaffUser
 from resim.errors import Conflict, InvalidInput, NotFound, Unauthenticated
@@ -131,7 +128,7 @@ def create_staff(
             totp_secret=seed,
             brand_id=brand_id,
         )
-        uow.session.add(staff)
+        uow.staff.add(staff)  # Conflict USERNAME_TAKEN if a concurrent create won
         uow.audit(
             at=now,
             actor=actor,
@@ -140,10 +137,7 @@ def create_staff(
             object_id=staff.id,
             detail={"username": name, "role": staff_role.value, "brand_id": brand_id},
         )
-        try:
-            uow.commit()
-        except IntegrityError:  # a concurrent create with the same username
-            raise Conflict("that username is taken", code="USERNAME_TAKEN") from None
+        uow.commit()
         uri = pyotp.TOTP(seed).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
         return Enrolment(staff.id, name, staff_role, uri)
 
@@ -172,7 +166,7 @@ def disable_staff(ctx: ServiceContext, *, username: str, actor: str = "system") 
 def list_staff(ctx: ServiceContext) -> list[dict[str, Any]]:
     """Every account, by username; no hash, no seed."""
     with ctx.uow() as uow:
-        rows = uow.session.scalars(sa.select(StaffUser).order_by(orm.staff_user.c.username))
+        rows = uow.staff.all()
         return [
             {
                 "id": s.id,
@@ -293,7 +287,4 @@ def _step_of(at: dt.datetime) -> int:
 
 
 def _by_username(uow: UnitOfWork, username: str, *, lock: bool = False) -> StaffUser | None:
-    stmt = sa.select(StaffUser).where(orm.staff_user.c.username == username)
-    if lock:
-        stmt = stmt.with_for_update()
-    return uow.session.scalars(stmt).one_or_none()
+    return uow.staff.by_username(username, lock=lock)

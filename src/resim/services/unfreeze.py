@@ -28,9 +28,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.domain.identifiers import normalize_msisdn
 from resim.domain.model import Line, Subscriber
 from resim.errors import Conflict, InvalidInput, PermissionDenied, Refused
@@ -84,9 +81,7 @@ def unfreeze(
     now = ctx.now()
     with ctx.uow() as uow:
         line = repo.get_line_by_msisdn(uow, number, scope=scope)
-        subscriber = uow.session.get(
-            Subscriber, line.subscriber_id, with_for_update=uow.dialect == "postgresql"
-        )
+        subscriber = uow.subscribers.get(line.subscriber_id, lock=uow.dialect == "postgresql")
         assert subscriber is not None  # foreign key
         if subscriber.replacements_frozen_at is None:
             raise Conflict("replacements on this account are not frozen", code="NOT_FROZEN")
@@ -154,23 +149,8 @@ def _lift(
     notify_customer(ctx, uow, kind="account_unfrozen", line=line, subscriber=subscriber)
 
 
-def _about_subscriber(subscriber_id: str) -> sa.ColumnElement[bool]:
-    a, r = orm.alert, orm.replacement_request
-    own_requests = sa.select(r.c.id).where(r.c.subscriber_id == subscriber_id)
-    return sa.or_(
-        sa.and_(a.c.subject_type == "subscriber", a.c.subject_id == subscriber_id),
-        sa.and_(a.c.subject_type == "request", a.c.subject_id.in_(own_requests)),
-    )
-
-
 def _acknowledge_alerts(uow: UnitOfWork, subscriber_id: str, *, by: str, at: dt.datetime) -> int:
-    a = orm.alert
-    result = uow.session.execute(
-        sa.update(a)
-        .where(a.c.acknowledged_at.is_(None), _about_subscriber(subscriber_id))
-        .values(acknowledged_by=by, acknowledged_at=at)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return uow.alerts.acknowledge_about_subscriber(subscriber_id, by=by, at=at)
 
 
 def freeze_view(uow: UnitOfWork, subscriber: Subscriber) -> dict[str, Any]:
@@ -206,12 +186,10 @@ def unfreeze_by_username(
     reviewer, whose brand limits the line as in the console (PermissionDenied
     REVIEWER_REQUIRED for anyone else; the two-person rule counts people, so a
     second approval must name a different reviewer)."""
-    from resim.domain.security import Role, StaffUser
+    from resim.domain.security import Role
 
     with ctx.uow() as uow:
-        staff = uow.session.scalars(
-            sa.select(StaffUser).where(orm.staff_user.c.username == username.strip().lower())
-        ).one_or_none()
+        staff = uow.staff.by_username(username.strip().lower())
         if staff is None or not staff.active or staff.role != Role.REVIEWER:
             raise PermissionDenied(
                 "name an active reviewer: only reviewers unfreeze accounts",

@@ -45,6 +45,14 @@ from resim.services.repositories import (
     StockRepository,
     SubscriberRepository,
 )
+from resim.services.stores.access import ApiClientStore, AuthSessionStore, StaffStore
+from resim.services.stores.alerts import AlertStore
+from resim.services.stores.audit import AuditLogStore
+from resim.services.stores.camara import CamaraStore
+from resim.services.stores.counters import AttemptCounterStore
+from resim.services.stores.dashboard import DashboardQueries
+from resim.services.stores.lookups import LookupQueries
+from resim.services.stores.sealed import SealedValueStore
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -109,6 +117,29 @@ class UnitOfWork(Protocol):
     def jobs(self) -> JobRepository: ...
     @property
     def calls(self) -> ExternalCallRepository: ...
+
+    # Stores of the console, access, audit and CAMARA sides (services/stores/):
+    # built on first use, so a unit of work that does not use one costs nothing.
+    @property
+    def staff(self) -> StaffStore: ...
+    @property
+    def api_clients(self) -> ApiClientStore: ...
+    @property
+    def auth_sessions(self) -> AuthSessionStore: ...
+    @property
+    def attempts(self) -> AttemptCounterStore: ...
+    @property
+    def alerts(self) -> AlertStore: ...
+    @property
+    def audit_log(self) -> AuditLogStore: ...
+    @property
+    def lookups(self) -> LookupQueries: ...
+    @property
+    def dashboard(self) -> DashboardQueries: ...
+    @property
+    def camara(self) -> CamaraStore: ...
+    @property
+    def sealed(self) -> SealedValueStore: ...
 
     @property
     def session(self) -> Session:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from resim.adapters.db import orm
 from resim.domain.audit_chain import GENESIS_HASH, link_hash
 from resim.domain.model import AuditEvent
+from resim.services.stores.audit import AUDIT_COLUMNS
 
 HEAD_ID = 1
 
@@ -105,21 +106,6 @@ def append_chained(session: Session, events: Sequence[AuditEvent]) -> None:
     session.execute(sa.insert(orm.audit_event), rows)
     h = orm.audit_chain_head
     session.execute(sa.update(h).where(h.c.id == HEAD_ID).values(last_seq=seq, last_hash=prev))
-
-
-AUDIT_COLUMNS = (
-    "seq",
-    "id",
-    "at",
-    "actor",
-    "action",
-    "object_type",
-    "object_id",
-    "detail",
-    "source",
-    "prev_hash",
-    "hash",
-)
 
 
 def iter_rows(

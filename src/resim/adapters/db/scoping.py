@@ -46,3 +46,29 @@ def sim_changes_where(scope: Scope) -> Condition:
         return sa.true()
     visible_lines = sa.select(orm.line.c.id).where(lines_where(scope))
     return orm.sim_change.c.line_id.in_(visible_lines)
+
+
+def alerts_where(scope: Scope) -> Condition:
+    """The SQL condition on ``alert`` rows ``scope`` may see.
+
+    Alerts name their subject, not a brand: a subscriber's, a request's and a
+    staff member's alerts belong to that object's brand; alerts about a source
+    address or a peer concern the whole installation and are for operator-wide
+    staff only. A customer sees none.
+    """
+    a = orm.alert
+    if scope.customer:
+        return sa.false()
+    if scope.brand_id is None:
+        return sa.true()
+    brand = scope.brand_id
+    subscribers = sa.select(orm.subscriber.c.id).where(orm.subscriber.c.brand_id == brand)
+    staff = sa.select(orm.staff_user.c.id).where(orm.staff_user.c.brand_id == brand)
+    requests = sa.select(orm.replacement_request.c.id).where(
+        orm.replacement_request.c.brand_id == brand
+    )
+    return sa.or_(
+        sa.and_(a.c.subject_type == "subscriber", a.c.subject_id.in_(subscribers)),
+        sa.and_(a.c.subject_type == "request", a.c.subject_id.in_(requests)),
+        sa.and_(a.c.subject_type == "staff", a.c.subject_id.in_(staff)),
+    )

@@ -40,6 +40,7 @@ from resim.adapters.db.repositories import (
     SqlSubscribers,
     Statements,
 )
+from resim.adapters.db.stores.attached import SqlStores
 from resim.domain.model import AuditEvent, ReplacementRequest
 from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id, publish_events
 
@@ -77,7 +78,7 @@ class _Repositories:
         self.calls = SqlExternalCalls(session, q)
 
 
-class SqlUnitOfWork:
+class SqlUnitOfWork(SqlStores):
     """A SQLAlchemy session wrapped as a context manager with explicit commit."""
 
     def __init__(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
+from resim.adapters.memory.attached import MemoryStores
 from resim.adapters.memory.repositories import (
     MemoryAttemptCounters,
     MemoryBrands,
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-class MemoryUnitOfWork:
+class MemoryUnitOfWork(MemoryStores):
     """A unit of work on a :class:`MemoryStore` (one at a time per store)."""
 
     def __init__(self, store: MemoryStore) -> None:

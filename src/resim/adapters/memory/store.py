@@ -90,6 +90,8 @@ class MemoryStore:
     # writes its counters in SQL; tests set these by hand)
     last_failures: dict[str, dt.datetime] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # The stores of resim.services.stores kept in memory (adapters/memory/attached.py)
+    side_stores: dict[str, Any] = field(default_factory=dict)
 
     def of(self, kind: type) -> dict[Any, Any]:
         return self.objects[kind]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +35,9 @@ from resim.services.ports import (
     SmsGateway,
 )
 from resim.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from resim.services.onboarding.ports import ImportStore
 
 
 class SystemClock:
@@ -99,6 +103,8 @@ class ServiceContext:
     # (services.sink_guard). The default resolver knows no name: tests name theirs.
     sink_rules: SinkAddressRules = field(default_factory=SinkAddressRules)
     sink_resolver: HostResolver = field(default_factory=FakeResolver)
+    # The onboarding import's SQL (services.onboarding.ports); bootstrap sets it.
+    import_store: ImportStore | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.secrets)

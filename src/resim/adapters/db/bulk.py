@@ -36,6 +36,7 @@ from resim.adapters.db.types import UtcDateTime
 # once the indexes outgrow it (py-spy at 100,000 lines: sqlite3PcacheFetchStress
 # and pwrite64 under every INSERT); 64 MB keeps a million lines' index pages.
 _SQLITE_BULK_CACHE_KIB = 65_536
+_FEW_VALUES = (sa.Enum, sa.Boolean)
 # SQLite's default limit of host parameters is 32766; stay well below.
 _SQLITE_IN_CHUNK = 10_000
 
@@ -65,6 +66,12 @@ def _columns_processed(
             memo: dict[dt.datetime, str] = {}
             cols[at] = [
                 None if v is None else memo.get(v) or memo.setdefault(v, _sqlite_utc_text(v))
+                for v in cols[at]
+            ]
+        elif proc is not None and isinstance(table.c[columns[at]].type, _FEW_VALUES):
+            few: dict[Any, Any] = {}  # an enum or a flag: a handful of values, each converted once
+            cols[at] = [
+                None if v is None else few[v] if v in few else few.setdefault(v, proc(v))
                 for v in cols[at]
             ]
         elif proc is not None:

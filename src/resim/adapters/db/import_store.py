@@ -131,9 +131,11 @@ class SqlWrites:
         at = len(p.NewSubscriber._fields) - len(_SUB_ENCRYPTED)
         columns = plain[:at] + [self._box.encrypt_many(c) for c in plain[at:]]
         n = len(rows)
-        columns += [[0] * n, [[]] * n, [[]] * n]
+        # known_countries / known_devices: an empty JSON list, serialised once
+        columns += [[0] * n, ["[]"] * n, ["[]"] * n]
         values = list(zip(*columns, strict=True))
-        bulk.insert_rows(self._conn, orm.subscriber, _SUB_WRITTEN, values, raw=_SUB_ENCRYPTED)
+        raw = (*_SUB_ENCRYPTED, "known_countries", "known_devices")
+        bulk.insert_rows(self._conn, orm.subscriber, _SUB_WRITTEN, values, raw=raw)
 
     def add_sims(self, rows: Sequence[p.NewSim]) -> None:
         if not rows:

@@ -62,12 +62,8 @@ def _columns_processed(
         return [tuple(r) for r in rows]
     cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for at, proc in enumerate(procs):
-        if proc is _sqlite_utc_text:  # times repeat (a batch's "now"): convert each once
-            memo: dict[dt.datetime, str] = {}
-            cols[at] = [
-                None if v is None else memo.get(v) or memo.setdefault(v, _sqlite_utc_text(v))
-                for v in cols[at]
-            ]
+        if proc is _sqlite_utc_text:
+            cols[at] = _sqlite_utc_texts(cols[at])
         elif proc is not None and isinstance(table.c[columns[at]].type, _FEW_VALUES):
             few: dict[Any, Any] = {}  # an enum or a flag: a handful of values, each converted once
             cols[at] = [
@@ -77,6 +73,25 @@ def _columns_processed(
         elif proc is not None:
             cols[at] = [None if v is None else proc(v) for v in cols[at]]
     return list(zip(*cols, strict=True))
+
+
+def _sqlite_utc_texts(values: Sequence[dt.datetime | None]) -> list[str | None]:
+    """``_sqlite_utc_text`` of many values: a time already in UTC (what the import's
+    parsers return) is cut from its ISO text; a time that repeats (a batch's
+    "now") is converted once."""
+    out: list[str | None] = []
+    memo: dict[dt.datetime, str] = {}
+    utc = dt.UTC
+    for v in values:
+        if v is None:
+            out.append(None)
+        elif v.tzinfo is utc:  # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset
+            out.append(v.isoformat(" ", "microseconds")[:-6])
+        elif v in memo:
+            out.append(memo[v])
+        else:
+            out.append(memo.setdefault(v, _sqlite_utc_text(v)))
+    return out
 
 
 def _sqlite_utc_text(value: dt.datetime) -> str:

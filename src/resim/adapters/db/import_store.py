@@ -149,12 +149,22 @@ class SqlWrites:
         bulk.insert_rows(self._conn, orm.line, _LINE_WRITTEN, [(*r, False) for r in rows])
 
     def bind_sims(self, rows: Sequence[p.SimBinding]) -> None:
+        # A SIM already in its new state keeps it: an UPDATE that names
+        # ``state`` rewrites the entry of the stock index (brand, form, state,
+        # profile) even for the same value.
         bulk.update_rows(
             self._conn,
             orm.sim,
             "iccid",
             ("state", "line_id", "bound_line_id"),
-            [(r.state, r.line_id, r.bound_line_id, r.iccid) for r in rows],
+            [(r.state, r.line_id, r.bound_line_id, r.iccid) for r in rows if r.state is not None],
+        )
+        bulk.update_rows(
+            self._conn,
+            orm.sim,
+            "iccid",
+            ("line_id", "bound_line_id"),
+            [(r.line_id, r.bound_line_id, r.iccid) for r in rows if r.state is None],
         )
 
     def add_sim_changes(self, rows: Sequence[p.NewSimChange]) -> None:

@@ -73,7 +73,9 @@ class Lines(Kind):
         return None if cells.errors else rec
 
     def classify(self, reads: ImportReads, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        """Also notes each new record's SIM's IMSI (``rec["imsi"]``) for the core network."""
+        """Also notes each record's SIM's IMSI and state (``imsi``, ``sim_state``), if
+        the SIM is in the database: the core network needs the IMSI, and a SIM
+        already in the line's state is not updated again."""
         lines = (
             {r.msisdn: r for r in reads.lines([r["msisdn"] for r in recs])}
             if LINE not in env.empty
@@ -87,6 +89,7 @@ class Lines(Kind):
             line = lines.get(rec["msisdn"])
             sim = sims.get(rec["iccid"]) if rec["iccid"] else None
             rec["imsi"] = sim.imsi if sim is not None else None
+            rec["sim_state"] = sim.state if sim is not None else None
             if line is not None:
                 out.append(_compare(rec, line, sim))
                 continue
@@ -136,6 +139,7 @@ class Lines(Kind):
         if missing:
             with store.reading() as reads:
                 imsis.update(reads.sim_imsis(missing))
+        bound.sort(key=_by_msisdn)
         corebind.bind(
             ctx.core,
             [
@@ -151,7 +155,12 @@ class Lines(Kind):
     def write(
         self, ctx: ServiceContext, writes: ImportWrites, recs: Sequence[Rec], env: Env
     ) -> None:
-        """Lines, and their SIMs bound to them (state, line_id, bound_line_id); bulk statements."""
+        """Lines, and their SIMs bound to them (state, line_id, bound_line_id); bulk statements.
+
+        In number order, so that each page of the number's index is visited
+        once per batch; the ids ascend in the same order.
+        """
+        recs = sorted(recs, key=_by_msisdn)
         ids = ordered_ids(len(recs))
         writes.add_lines([
             NewLine(line_id, r["msisdn"], r["subscriber_id"], r["brand_id"], r["status"],
@@ -161,13 +170,17 @@ class Lines(Kind):
         writes.bind_sims([
             SimBinding(
                 r["iccid"],
-                SIM_STATE_OF[r["status"]],
+                None if r.get("sim_state") == (state := SIM_STATE_OF[r["status"]]) else state,
                 line_id,
                 None if r["status"] == LineStatus.CEASED else line_id,
             )
             for line_id, r in zip(ids, recs, strict=True)
             if r["iccid"]
         ])  # fmt: skip
+
+
+def _by_msisdn(rec: Rec) -> str:
+    return str(rec["msisdn"])
 
 
 def _compare(rec: Rec, line: Any, sim: Any) -> Verdict:

@@ -127,7 +127,7 @@ class SimBinding(NamedTuple):
     """A SIM taken by an imported line: its new state, holder and binding."""
 
     iccid: str
-    state: str
+    state: str | None  # None: the SIM is in the line's state already (left as it is)
     line_id: str
     bound_line_id: str | None
 

@@ -78,6 +78,10 @@ def _cpu() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
 def _database(backend: str, pg_url: str, work: Path) -> tuple[str, str | None]:
     if backend == "sqlite":
         return f"sqlite:///{work / 'bench.db'}", None
@@ -101,6 +105,9 @@ def main(argv: list[str]) -> None:
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--changes", type=int, default=None, help="default: 30%% of --lines")
     p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--data", type=Path, default=None,
+                   help="keep the generated files in DATA and reuse them when they are there "
+                        "(same --lines and --changes)")  # fmt: skip
     p.add_argument("--pg-url", default=os.environ.get(
         "RESIM_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))  # fmt: skip
     args = p.parse_args(argv)
@@ -109,9 +116,16 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="resim-import-bench-") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
-        generate(work, lines=args.lines, sim_changes=changes)
-        print(f"generated {args.lines} lines, {changes} SIM changes in "
-              f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+        marker = f"{args.lines} {changes}"
+        data: Path = args.data or work
+        if args.data is None or _read(data / "generated.txt") != marker:
+            data.mkdir(parents=True, exist_ok=True)
+            generate(data, lines=args.lines, sim_changes=changes)
+            (data / "generated.txt").write_text(marker)
+            print(f"generated {args.lines} lines, {changes} SIM changes in "
+                  f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+        else:
+            print(f"reusing {args.lines} lines, {changes} SIM changes in {data}")
         for backend in backends:
             url, name = _database(backend, args.pg_url, work)
             env = {**os.environ, "RESIM_SECRET_KEYS": "", "RESIM_LOG_LEVEL": "WARNING"}
@@ -119,7 +133,7 @@ def main(argv: list[str]) -> None:
                 run = subprocess.run(
                     [sys.executable, "-c",
                      "import sys; from resim.bench.importbench import child; child(*sys.argv[1:])",
-                     url, str(work)],
+                     url, str(data)],
                     env=env, capture_output=True, text=True, check=False,
                 )  # fmt: skip
             finally:

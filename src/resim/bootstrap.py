@@ -24,6 +24,7 @@ from resim.adapters.corenet.pyhss import PyHssCoreNetwork, PyHssSettings
 from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
+from resim.adapters.db.import_store import SqlImportStore
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.rate_buckets import DatabaseRateLimiter, create_bucket_engine
 from resim.adapters.db.simswap_reader import SqlSimSwapReader
@@ -316,12 +317,14 @@ def build_context(
     secrets = load_secrets(settings)
     sink_rules = settings.camara_sink_rules
     resolver = sink_resolver or SystemResolver()
+    sessions = sessionmaker(engine, expire_on_commit=False)
     box = SecretBox(secrets.keys)
     return ServiceContext(
-        uow_factory=sql_uow_factory(sessionmaker(engine, expire_on_commit=False), box),
+        uow_factory=sql_uow_factory(sessions, box),
         retry=SqlTransientRetry(),
         clock=clock or SystemClock(),
         secrets=box,
+        import_store=SqlImportStore(sessions, box),
         otp_pepper=secrets.otp_pepper,
         smdp=smdp or build_smdp_client(settings),
         core=core or build_core_network(settings, engine),

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy.dialects import sqlite
 
-from resim.adapters.db.bulk import _sqlite_utc_text
+from resim.adapters.db.bulk import _sqlite_utc_text, _sqlite_utc_texts
 from resim.adapters.db.types import UtcDateTime
 from resim.domain.identifiers import luhn_check_digit, luhn_valid
 from resim.services.unit_of_work import new_ids
@@ -30,6 +30,21 @@ def test_sqlite_time_text_is_what_utcdatetime_stores(value: dt.datetime) -> None
     process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
     assert _sqlite_utc_text(value) == process(value)
+
+
+def test_many_sqlite_time_texts_are_what_utcdatetime_stores() -> None:
+    dialect = sqlite.dialect()
+    process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    values = [
+        dt.datetime(2020, 8, 10, 12, 47, 32, tzinfo=CET),
+        dt.datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 29, 23, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(5, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC),
+        None,
+        dt.datetime(2020, 8, 10, 12, 47, 32, tzinfo=CET),
+    ]
+    assert _sqlite_utc_texts(values) == [None if v is None else process(v) for v in values]
 
 
 def test_sqlite_time_text_refuses_naive_times() -> None:

@@ -79,7 +79,7 @@ def _command(kind: str, help_text: str) -> None:
         dry_run: DryRun = False,
         strict: Strict = False,
         report: Report = None,
-        batch_size: Batch = 5000,
+        batch_size: Batch = 20_000,
     ) -> None:
         _run_file(kind, file, dry_run, strict, report, batch_size)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
@@ -30,6 +31,9 @@ from resim.services.ports import (
 )
 from resim.services.transient import RunOnce, TransientRetry
 from resim.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from resim.services.onboarding.ports import ImportStore
 
 
 class SystemClock:
@@ -104,6 +108,8 @@ class ServiceContext:
     retry: TransientRetry = field(default_factory=RunOnce)
     # Issue 13 (SSRF): which addresses sinks may have (services.sink_guard)
     sink_rules: SinkAddressRules = field(default_factory=SinkAddressRules)
+    # The onboarding import's SQL (services.onboarding.ports); bootstrap sets it.
+    import_store: ImportStore | None = None
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (use it as ``with ctx.uow() as uow: ...``)."""

@@ -186,7 +186,10 @@ class BuiltinCoreNetwork:
         holds its number is left alone, so a re-run after a crash only adds
         what is missing). A number held by another IMSI, or an IMSI holding
         another number, raises MSISDN_CONFLICT / IMSI_HAS_OTHER_MSISDN and
-        writes nothing: onboarding never moves a number.
+        writes nothing: onboarding never moves a number. A new IMSI gets one
+        ``msisdn.bound`` event (no separate ``imsi.provisioned``: a million
+        lines would write a million more event rows), a suspended one a
+        ``imsi.suspended`` after it.
         """
         for imsi, msisdn, _ in bindings:
             rules.check_imsi(imsi)
@@ -224,9 +227,8 @@ class BuiltinCoreNetwork:
                     continue  # already bound: a re-run
                 if sub is not None:
                     updates.append((msisdn, enabled, now, imsi))
-                else:
+                else:  # one event for both: provisioned with its number bound at once
                     inserts.append((imsi, msisdn, enabled, False, now))
-                    events.append((imsi, None, rules.EV_PROVISIONED, now))
                 events.append((imsi, msisdn, rules.EV_BOUND, now))
                 if not enabled:
                     events.append((imsi, msisdn, rules.EV_SUSPENDED, now))

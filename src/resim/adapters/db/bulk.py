@@ -36,6 +36,7 @@ from resim.adapters.db.types import UtcDateTime
 # once the indexes outgrow it (py-spy at 100,000 lines: sqlite3PcacheFetchStress
 # and pwrite64 under every INSERT); 64 MB keeps a million lines' index pages.
 _SQLITE_BULK_CACHE_KIB = 65_536
+_FEW_VALUES = (sa.Enum, sa.Boolean)
 # SQLite's default limit of host parameters is 32766; stay well below.
 _SQLITE_IN_CHUNK = 10_000
 
@@ -61,15 +62,36 @@ def _columns_processed(
         return [tuple(r) for r in rows]
     cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for at, proc in enumerate(procs):
-        if proc is _sqlite_utc_text:  # times repeat (a batch's "now"): convert each once
-            memo: dict[dt.datetime, str] = {}
+        if proc is _sqlite_utc_text:
+            cols[at] = _sqlite_utc_texts(cols[at])
+        elif proc is not None and isinstance(table.c[columns[at]].type, _FEW_VALUES):
+            few: dict[Any, Any] = {}  # an enum or a flag: a handful of values, each converted once
             cols[at] = [
-                None if v is None else memo.get(v) or memo.setdefault(v, _sqlite_utc_text(v))
+                None if v is None else few[v] if v in few else few.setdefault(v, proc(v))
                 for v in cols[at]
             ]
         elif proc is not None:
             cols[at] = [None if v is None else proc(v) for v in cols[at]]
     return list(zip(*cols, strict=True))
+
+
+def _sqlite_utc_texts(values: Sequence[dt.datetime | None]) -> list[str | None]:
+    """``_sqlite_utc_text`` of many values: a time already in UTC (what the import's
+    parsers return) is cut from its ISO text; a time that repeats (a batch's
+    "now") is converted once."""
+    out: list[str | None] = []
+    memo: dict[dt.datetime, str] = {}
+    utc = dt.UTC
+    for v in values:
+        if v is None:
+            out.append(None)
+        elif v.tzinfo is utc:  # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset
+            out.append(v.isoformat(" ", "microseconds")[:-6])
+        elif v in memo:
+            out.append(memo[v])
+        else:
+            out.append(memo.setdefault(v, _sqlite_utc_text(v)))
+    return out
 
 
 def _sqlite_utc_text(value: dt.datetime) -> str:

@@ -2,8 +2,11 @@
 
 Pass 1 (``parse`` then ``classify``) only reads the database; pass 2
 (``write``) gets the rows pass 1 found new, in batches, each batch inside one
-unit of work that the runner commits. ``classify`` runs on a batch inside a
-read-only unit of work: one query per batch and table, never one per row.
+transaction of the import store (``ports.ImportStore.writing``) that commits
+when ``write`` returns. ``classify`` runs on a batch with the store's
+read-only view: one query per batch and table, never one per row. Pass 1 may
+run in a second process while pass 2 writes earlier batches (``pipeline``):
+``parse`` and ``classify`` must not depend on what this import wrote.
 """
 
 from __future__ import annotations
@@ -14,13 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import sqlalchemy as sa
-
-from resim.adapters.db import bulk, orm
 from resim.services.context import ServiceContext
 from resim.services.onboarding.fields import FieldError
+from resim.services.onboarding.ports import ImportReads, ImportStore, ImportWrites
 from resim.services.onboarding.report import CONFLICT, REJECTED, RowError
-from resim.services.unit_of_work import UnitOfWork
 
 Rec = dict[str, Any]  # a parsed row; "_line" is its line number
 NEW = True
@@ -62,17 +62,10 @@ class Env:
     empty: frozenset[str] = frozenset()
 
 
-_FIRST_LOAD_TABLES = (orm.subscriber, orm.sim, orm.line, orm.sim_change)
-
-
-def load_env(ctx: ServiceContext, pending: Pending | None = None) -> Env:
-    with ctx.uow() as uow:
-        rows = uow.session.execute(
-            sa.select(orm.brand.c.id, orm.brand.c.country, orm.brand.c.language)
-        )
-        brands = {r.id: BrandInfo(r.country, r.language) for r in rows}
-        conn = uow.session.connection()
-        empty = frozenset(t.name for t in _FIRST_LOAD_TABLES if bulk.is_empty(conn, t))
+def load_env(ctx: ServiceContext, store: ImportStore, pending: Pending | None = None) -> Env:
+    with store.reading() as reads:
+        brands = {r.id: BrandInfo(r.country, r.language) for r in reads.brands()}
+        empty = reads.empty_tables()
     if pending is not None:
         brands.update(pending.brands)
     return Env(
@@ -148,15 +141,19 @@ class Kind(ABC):
         return [(f, str(rec[f])) for f in self.unique if rec.get(f) is not None]
 
     @abstractmethod
-    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+    def classify(self, reads: ImportReads, recs: Sequence[Rec], env: Env) -> list[Verdict]:
         """NEW, UNCHANGED or an error for each record (same order), from batched reads."""
 
     def remember(self, recs: Sequence[Rec], pending: Pending) -> None:  # noqa: B027
         """Note new records' keys for later kinds of the same ``import all``."""
 
-    def before_write(self, ctx: ServiceContext, recs: Sequence[Rec], env: Env) -> None:  # noqa: B027
+    def before_write(  # noqa: B027
+        self, ctx: ServiceContext, store: ImportStore, recs: Sequence[Rec], env: Env
+    ) -> None:
         """Idempotent effects outside resim's database (the core network), per batch."""
 
     @abstractmethod
-    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        """Store a batch of new records (Core bulk statements); the caller commits."""
+    def write(
+        self, ctx: ServiceContext, writes: ImportWrites, recs: Sequence[Rec], env: Env
+    ) -> None:
+        """Store a batch of new records (bulk statements); the caller commits."""

@@ -13,13 +13,12 @@ from typing import Any
 
 import yaml
 
-from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.errors import InvalidInput
 from resim.services import seed
-from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
 from resim.services.onboarding.base import BrandInfo, Pending
+from resim.services.onboarding.ports import BrandRow, ImportStore
 from resim.services.onboarding.report import ImportReport, RowError
 from resim.services.onboarding.source import file_format
 
@@ -86,7 +85,7 @@ def parse_entry(n: int, raw: Any) -> tuple[seed.BrandSpec | None, list[RowError]
 
 
 def import_brands(
-    ctx: ServiceContext,
+    store: ImportStore,
     path: Path,
     report: ImportReport,
     *,
@@ -107,8 +106,8 @@ def import_brands(
             specs.append(spec)
             if pending is not None:
                 pending.brands[spec.id] = BrandInfo(spec.country, spec.language)
-    with ctx.uow() as uow:
-        have = {r.id: r for r in uow.session.execute(orm.brand.select())}
+    with store.reading() as reads:
+        have = {r.id: r for r in reads.brands()}
     changed = []
     for spec in specs:
         row = have.get(spec.id)
@@ -126,5 +125,9 @@ def import_brands(
         report.held_back = not dry_run and bool(changed)
         return
     for spec in changed:
-        seed.upsert_brand(ctx, spec)
+        with store.writing() as writes:
+            writes.upsert_brand(
+                BrandRow(spec.id, spec.name, spec.country, spec.currency, spec.language,
+                         spec.timezone, spec.policy.to_dict())
+            )  # fmt: skip
         report.written += 1

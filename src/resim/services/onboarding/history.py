@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
 
-from resim.adapters.db import bulk, orm
 from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
@@ -28,14 +26,14 @@ from resim.services.onboarding.base import (
     conflict,
     unresolved,
 )
-from resim.services.unit_of_work import UnitOfWork, new_ids
-
-_line, _change = orm.line, orm.sim_change
-
-
-def _line_ids(uow: UnitOfWork, msisdns: Sequence[str]) -> dict[str, str]:
-    conn = uow.session.connection()
-    return dict(bulk.select_in(conn, _line, ("msisdn", "id"), "msisdn", msisdns))
+from resim.services.onboarding.ids import ordered_ids
+from resim.services.onboarding.ports import (
+    SIM_CHANGE,
+    ImportReads,
+    ImportStore,
+    ImportWrites,
+    NewSimChange,
+)
 
 
 class SimChanges(Kind):
@@ -59,20 +57,19 @@ class SimChanges(Kind):
         at: dt.datetime = rec["changed_at"]  # UTC: one text per instant
         return [("changed_at", f"{rec['msisdn']}|{at.isoformat()}|{rec['new_iccid']}")]
 
-    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+    def classify(self, reads: ImportReads, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        """Also notes each record's line id (``rec["line_id"]``) when the line exists."""
         msisdns = [r["msisdn"] for r in recs]
-        lines = _line_ids(uow, msisdns)
+        lines = reads.line_ids(msisdns)
         have: dict[tuple[str, dt.datetime, str], str | None] = {}
-        cols = ("msisdn", "changed_at", "new_iccid", "old_iccid")
-        if _change.name not in env.empty:  # else a first load: nothing to compare with
-            for msisdn, at, new, old in bulk.select_in(
-                uow.session.connection(), _change, cols, "msisdn", msisdns
-            ):
-                have[(msisdn, at, new)] = old
+        if SIM_CHANGE not in env.empty:  # else a first load: nothing to compare with
+            for row in reads.sim_changes(msisdns):
+                have[(row.msisdn, row.changed_at, row.new_iccid)] = row.old_iccid
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
             key = (rec["msisdn"], rec["changed_at"], rec["new_iccid"])
+            rec["line_id"] = lines.get(rec["msisdn"])
             if rec["msisdn"] not in lines and rec["msisdn"] not in pending.lines:
                 out.append(unresolved(rec, "msisdn", "no such line (import lines first)"))
             elif key not in have:
@@ -83,25 +80,26 @@ class SimChanges(Kind):
                 out.append(UNCHANGED)
         return out
 
-    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        conn = uow.session.connection()
-        lines = _line_ids(uow, [r["msisdn"] for r in recs])
-        bulk.insert_rows(
-            conn,
-            _change,
-            ("id", "msisdn", "line_id", "changed_at", "new_iccid", "old_iccid"),
-            [
-                (change_id, r["msisdn"], lines[r["msisdn"]], r["changed_at"], r["new_iccid"],
-                 r["old_iccid"])
-                for change_id, r in zip(new_ids(len(recs)), recs, strict=True)
-            ],
-        )  # fmt: skip
+    def before_write(
+        self, ctx: ServiceContext, store: ImportStore, recs: Sequence[Rec], env: Env
+    ) -> None:
+        """Line ids of lines that pass 1 found only pending (``import all --strict``)."""
+        missing = [r["msisdn"] for r in recs if r.get("line_id") is None]
+        if missing:
+            with store.reading() as reads:
+                lines = reads.line_ids(missing)
+            for r in recs:
+                if r.get("line_id") is None:
+                    r["line_id"] = lines[r["msisdn"]]
 
-
-class _LockHave(NamedTuple):
-    msisdn: str
-    sim_change_locked: bool
-    lock_changed_at: dt.datetime | None
+    def write(
+        self, ctx: ServiceContext, writes: ImportWrites, recs: Sequence[Rec], env: Env
+    ) -> None:
+        writes.add_sim_changes([
+            NewSimChange(change_id, r["msisdn"], r["line_id"], r["changed_at"], r["new_iccid"],
+                         r["old_iccid"])
+            for change_id, r in zip(ordered_ids(len(recs)), recs, strict=True)
+        ])  # fmt: skip
 
 
 class Locks(Kind):
@@ -121,14 +119,8 @@ class Locks(Kind):
     def keys(self, rec: Rec) -> list[tuple[str, str]]:
         return [("msisdn", rec["msisdn"])]
 
-    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        cols = ("msisdn", "sim_change_locked", "lock_changed_at")
-        lines = {
-            r[0]: _LockHave(*r)
-            for r in bulk.select_in(
-                uow.session.connection(), _line, cols, "msisdn", [r["msisdn"] for r in recs]
-            )
-        }
+    def classify(self, reads: ImportReads, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        lines = {r.msisdn: r for r in reads.locks([r["msisdn"] for r in recs])}
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
@@ -146,11 +138,7 @@ class Locks(Kind):
                 out.append(conflict(rec, "locked_at", "line is locked since another time"))
         return out
 
-    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        bulk.update_rows(
-            uow.session.connection(),
-            _line,
-            "msisdn",
-            ("sim_change_locked", "lock_changed_at"),
-            [(True, r["locked_at"], r["msisdn"]) for r in recs],
-        )
+    def write(
+        self, ctx: ServiceContext, writes: ImportWrites, recs: Sequence[Rec], env: Env
+    ) -> None:
+        writes.lock_lines([(r["msisdn"], r["locked_at"]) for r in recs])

@@ -14,11 +14,9 @@ not put in the core network. Suspended and ceased lines must name their SIM.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-from resim.adapters.db import bulk, orm
 from resim.domain.model import BOUND_SIM_STATES, LineStatus, SimState
 from resim.services import formats
 from resim.services.context import ServiceContext
@@ -36,31 +34,21 @@ from resim.services.onboarding.base import (
     rejected,
     unresolved,
 )
-from resim.services.unit_of_work import UnitOfWork, new_ids
+from resim.services.onboarding.ids import ordered_ids
+from resim.services.onboarding.ports import (
+    LINE,
+    ImportReads,
+    ImportStore,
+    ImportWrites,
+    NewLine,
+    SimBinding,
+)
 
-_line, _sim, _sub = orm.line, orm.sim, orm.subscriber
 SIM_STATE_OF = {
     LineStatus.ACTIVE: SimState.ACTIVE,
     LineStatus.SUSPENDED: SimState.SUSPENDED,
     LineStatus.CEASED: SimState.RETIRED,
 }
-
-
-class _Have(NamedTuple):
-    id: str
-    msisdn: str
-    subscriber_id: str
-    brand_id: str
-    status: str
-    created_at: dt.datetime
-    awaiting_sim: bool
-
-
-class _SimHave(NamedTuple):
-    iccid: str
-    brand_id: str
-    line_id: str | None
-    state: str
 
 
 class Lines(Kind):
@@ -84,27 +72,24 @@ class Lines(Kind):
         }
         return None if cells.errors else rec
 
-    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        conn = uow.session.connection()
-        lines = {
-            r[1]: _Have(*r)
-            for r in bulk.select_in(
-                conn, _line, _Have._fields, "msisdn", [r["msisdn"] for r in recs]
-            )
-        } if _line.name not in env.empty else {}  # fmt: skip
-        subs = dict(bulk.select_in(conn, _sub, ("id", "brand_id"), "id",
-                                   [r["subscriber_id"] for r in recs]))  # fmt: skip
-        sims = {
-            r[0]: _SimHave(*r)
-            for r in bulk.select_in(
-                conn, _sim, _SimHave._fields, "iccid", [r["iccid"] for r in recs if r["iccid"]]
-            )
-        }
+    def classify(self, reads: ImportReads, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        """Also notes each record's SIM's IMSI and state (``imsi``, ``sim_state``), if
+        the SIM is in the database: the core network needs the IMSI, and a SIM
+        already in the line's state is not updated again."""
+        lines = (
+            {r.msisdn: r for r in reads.lines([r["msisdn"] for r in recs])}
+            if LINE not in env.empty
+            else {}
+        )
+        subs = reads.subscriber_brands([r["subscriber_id"] for r in recs])
+        sims = {r.iccid: r for r in reads.sims([r["iccid"] for r in recs if r["iccid"]])}
         pending = env.pending or Pending()
         out: list[Verdict] = []
         for rec in recs:
             line = lines.get(rec["msisdn"])
             sim = sims.get(rec["iccid"]) if rec["iccid"] else None
+            rec["imsi"] = sim.imsi if sim is not None else None
+            rec["sim_state"] = sim.state if sim is not None else None
             if line is not None:
                 out.append(_compare(rec, line, sim))
                 continue
@@ -137,17 +122,24 @@ class Lines(Kind):
     def remember(self, recs: Sequence[Rec], pending: Pending) -> None:
         pending.lines.update(r["msisdn"] for r in recs)
 
-    def before_write(self, ctx: ServiceContext, recs: Sequence[Rec], env: Env) -> None:
+    def before_write(
+        self, ctx: ServiceContext, store: ImportStore, recs: Sequence[Rec], env: Env
+    ) -> None:
         """Bind the batch's SIMs in the core network, idempotently, before resim's commit.
 
         Outside resim's transaction (on SQLite two writers would wait for each
         other): a crash after this and before the batch commits leaves
-        bindings that the re-run finds already made (a no-op).
+        bindings that the re-run finds already made (a no-op). The IMSIs come
+        from pass 1; only SIMs that were not in the database then (``import
+        all --strict``: written by the sims kind since) are looked up.
         """
-        with ctx.uow() as uow:
-            conn = uow.session.connection()
-            imsis = dict(bulk.select_in(conn, _sim, ("iccid", "imsi"), "iccid",
-                                        [r["iccid"] for r in recs if r["iccid"]]))  # fmt: skip
+        bound = [r for r in recs if r["status"] != LineStatus.CEASED and r["iccid"]]
+        imsis = {r["iccid"]: r["imsi"] for r in bound if r.get("imsi")}
+        missing = [r["iccid"] for r in bound if r["iccid"] not in imsis]
+        if missing:
+            with store.reading() as reads:
+                imsis.update(reads.sim_imsis(missing))
+        bound.sort(key=_by_msisdn)
         corebind.bind(
             ctx.core,
             [
@@ -156,42 +148,39 @@ class Lines(Kind):
                     msisdn=r["msisdn"],
                     enabled=r["status"] == LineStatus.ACTIVE,
                 )
-                for r in recs
-                if r["status"] != LineStatus.CEASED and r["iccid"]
+                for r in bound
             ],
         )
 
-    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        """Lines, and their SIMs bound to them (state, line_id, bound_line_id); bulk statements."""
-        conn = uow.session.connection()
-        ids = new_ids(len(recs))
-        bulk.insert_rows(
-            conn,
-            _line,
-            ("id", "msisdn", "subscriber_id", "brand_id", "status", "created_at",
-             "sim_change_locked", "awaiting_sim"),
-            [
-                (line_id, r["msisdn"], r["subscriber_id"], r["brand_id"], r["status"],
-                 r["created_at"] or env.now, False, not r["iccid"])
-                for line_id, r in zip(ids, recs, strict=True)
-            ],
-        )  # fmt: skip
-        bulk.update_rows(
-            conn,
-            _sim,
-            "iccid",
-            ("state", "line_id", "bound_line_id"),
-            [
-                (
-                    SIM_STATE_OF[r["status"]],
-                    line_id,
-                    None if r["status"] == LineStatus.CEASED else line_id,
-                    r["iccid"],
-                )
-                for line_id, r in zip(ids, recs, strict=True)
-                if r["iccid"]
-            ],
-        )
+    def write(
+        self, ctx: ServiceContext, writes: ImportWrites, recs: Sequence[Rec], env: Env
+    ) -> None:
+        """Lines, and their SIMs bound to them (state, line_id, bound_line_id); bulk statements.
+
+        In number order, so that each page of the number's index is visited
+        once per batch; the ids ascend in the same order.
+        """
+        recs = sorted(recs, key=_by_msisdn)
+        ids = ordered_ids(len(recs))
+        writes.add_lines([
+            NewLine(line_id, r["msisdn"], r["subscriber_id"], r["brand_id"], r["status"],
+                    r["created_at"] or env.now, not r["iccid"])
+            for line_id, r in zip(ids, recs, strict=True)
+        ])  # fmt: skip
+        writes.bind_sims([
+            SimBinding(
+                r["iccid"],
+                None if r.get("sim_state") == (state := SIM_STATE_OF[r["status"]]) else state,
+                line_id,
+                None if r["status"] == LineStatus.CEASED else line_id,
+            )
+            for line_id, r in zip(ids, recs, strict=True)
+            if r["iccid"]
+        ])  # fmt: skip
+
+
+def _by_msisdn(rec: Rec) -> str:
+    return str(rec["msisdn"])
 
 
 def _compare(rec: Rec, line: Any, sim: Any) -> Verdict:

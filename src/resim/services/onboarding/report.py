@@ -11,11 +11,15 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 REJECTED = "rejected"
 CONFLICT = "conflict"
 KEPT_IN_MEMORY = 1000  # errors beyond this go to the CSV report only
+
+
+class ErrorSink(Protocol):
+    def write(self, kind: str, error: RowError) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     errors_total: int = 0
     unresolved: int = 0  # rows rejected only for a reference not in the database
-    _sink: ReportSink | None = None
+    _sink: ErrorSink | None = None
 
     def add(self, error: RowError) -> None:
         self.errors_total += 1

@@ -1,27 +1,21 @@
-"""The two-pass import: validate every row (pass 1), then write (pass 2).
+"""Importing files: each one checked (pass 1), and its new rows written (pass 2).
 
-Pass 1 streams the file, parses each row (pure), drops in-file duplicates of
-the kind's unique keys (a set of compact keys: about 60 bytes a row), and
-classifies each batch against the database in one read-only unit of work:
-new, unchanged (same key, same content) or an error. New records are spooled
-to a temporary file (pickled batches), never kept in memory.
-
-Pass 2 reads the spool back and writes it in batches of ``batch_size``
-records, each batch in its own unit of work, committed before the next: a run
-killed at any point has committed whole batches only, and a re-run finds them
-``unchanged`` in pass 1 and writes the rest. Nothing is written on a dry run,
-nor with ``strict`` when pass 1 found a bad row.
+The passes are in :mod:`.passes`. A plain import of one file runs them at
+once on two cores (:mod:`.pipeline`: a child process checks while this one
+writes); ``--dry-run`` and ``--strict`` check every row of every file first,
+in this process, and spool the new records to a temporary file (pickled
+batches, never kept in memory) until the writing starts. Nothing is written on
+a dry run, nor with ``strict`` when pass 1 found a bad row. The SQL is behind
+``ctx.import_store`` (``ports.ImportStore``), which the composition root builds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import pickle
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import structlog
 
@@ -29,19 +23,18 @@ from resim.errors import InvalidInput
 from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import brands as brand_files
-from resim.services.onboarding.base import NEW, Cells, Env, Kind, Pending, Rec, load_env
+from resim.services.onboarding import pipeline
+from resim.services.onboarding.base import Env, Kind, Pending, load_env
 from resim.services.onboarding.history import Locks, SimChanges
 from resim.services.onboarding.lines import Lines
+from resim.services.onboarding.passes import BATCH, Spool, check, open_source, write_batch
+from resim.services.onboarding.ports import ImportStore
 from resim.services.onboarding.progress import NoProgress, Progress
-from resim.services.onboarding.report import ImportReport, ReportSink, RowError
-from resim.services.onboarding.seen import SeenKeys
+from resim.services.onboarding.report import ImportReport, ReportSink
 from resim.services.onboarding.sims import Sims, Stock
-from resim.services.onboarding.source import RowSource
 from resim.services.onboarding.subscribers import Subscribers
 
 log = structlog.get_logger()
-BATCH = 5000
-DUPLICATE = "duplicate of an earlier row in this file"
 KINDS: dict[str, Kind] = {
     k.name: k for k in (Subscribers(), Sims(), Lines(), SimChanges(), Locks(), Stock())
 }
@@ -67,32 +60,16 @@ def _rare_gc() -> Iterator[None]:
             gc.enable()
 
 
-class Spool:
-    """New records of pass 1, pickled batch by batch into an anonymous temp file."""
-
-    def __init__(self) -> None:
-        self._fh: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
-        self.count = 0
-
-    def add(self, batch: list[Rec]) -> None:
-        if batch:
-            pickle.dump(batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
-            self.count += len(batch)
-
-    def batches(self) -> Iterator[list[Rec]]:
-        self._fh.seek(0)
-        while True:
-            try:
-                yield pickle.load(self._fh)  # noqa: S301 (our own file, written above)
-            except EOFError:
-                return
-
-    def close(self) -> None:
-        self._fh.close()
+def _store(ctx: ServiceContext) -> ImportStore:
+    if ctx.import_store is None:
+        raise RuntimeError(
+            "ServiceContext.import_store is not set (bootstrap.build_context sets it)"
+        )
+    return ctx.import_store
 
 
 def validate(
-    ctx: ServiceContext,
+    store: ImportStore,
     kind: Kind,
     path: Path,
     report: ImportReport,
@@ -100,74 +77,15 @@ def validate(
     progress: Progress,
     batch_size: int = BATCH,
 ) -> Spool:
-    """Pass 1: read-only. Counts rejected/conflict/unchanged; returns the new records."""
-    source = RowSource(path, columns=kind.columns, required=kind.required)
-    seen = SeenKeys()
+    """Pass 1 of every row, in this process; returns the new records, spooled."""
+    source = open_source(kind, path)
     spool = Spool()
-    rows: list[tuple[int, Rec | None, list[RowError]]] = []  # this batch, in file order
-    parsed = 0
     progress.start(kind.name, "checking", source.size)
-
-    def flush() -> None:
-        """Duplicates in the file, then the database check, for the rows read so far."""
-        recs = [rec for _, rec, _ in rows if rec is not None]
-        duplicates = iter(seen.first_seen([kind.keys(rec) for rec in recs]))
-        batch: list[Rec] = []
-        for line, rec, errors in rows:  # reported in file order
-            if rec is not None and (name := next(duplicates)) is not None:
-                rec, errors = None, [RowError(line, name, DUPLICATE)]
-            if rec is None:
-                report.rejected += 1
-                for error in errors:
-                    report.add(error)
-            else:
-                batch.append(rec)
-        rows.clear()
-        if batch:
-            classify(batch)
-
-    def classify(batch: list[Rec]) -> None:
-        with ctx.uow() as uow:
-            verdicts = kind.classify(uow, batch, env)
-        new = []
-        for rec, verdict in zip(batch, verdicts, strict=True):
-            if verdict is NEW:
-                new.append(rec)
-                report.new += 1
-            elif verdict is False:
-                report.unchanged += 1
-            else:
-                assert isinstance(verdict, RowError)
-                report.add(verdict)
-                if verdict.outcome == "conflict":
-                    report.conflict += 1
-                else:
-                    report.rejected += 1
-        if env.pending is not None:
-            kind.remember(new, env.pending)
-        spool.add(new)
-
     try:
-        for row in source:
-            report.read += 1
-            if row.problem is not None:
-                rows.append((row.line, None, [RowError(row.line, "-", row.problem)]))
-            else:
-                cells = Cells(row.line, row.cells)
-                rec = kind.parse(cells, env)
-                rows.append((row.line, rec, cells.errors))
-                parsed += rec is not None
-            if parsed >= batch_size or len(rows) >= 4 * batch_size:
-                flush()
-                parsed = 0
-            if report.read % 1000 == 0:
-                progress.update(report.read, source.position)
-        flush()
+        check(store, kind, source, report, env, spool.add, progress.update, batch_size)
     except BaseException:
         spool.close()
         raise
-    finally:
-        seen.close()
     progress.update(report.read, source.size)
     progress.finish()
     return spool
@@ -175,6 +93,7 @@ def validate(
 
 def write(
     ctx: ServiceContext,
+    store: ImportStore,
     kind: Kind,
     spool: Spool,
     report: ImportReport,
@@ -182,16 +101,13 @@ def write(
     progress: Progress,
     batch_size: int = BATCH,
 ) -> None:
-    """Pass 2: each batch of new records in its own committed unit of work."""
+    """Pass 2: each batch of new records in its own committed transaction."""
     progress.start(kind.name, "writing", spool.count)
     done = 0
     for chunk in spool.batches():
         for at in range(0, len(chunk), batch_size):
             part = chunk[at : at + batch_size]
-            kind.before_write(ctx, part, env)
-            with ctx.uow() as uow:
-                kind.write(ctx, uow, part, env)
-                uow.commit()
+            write_batch(ctx, store, kind, part, env, batch_size)
             done += len(part)
             report.written += len(part)
             progress.update(done, done)
@@ -215,11 +131,14 @@ def import_file(
     report_path: Path | None = None,
     progress: Progress | None = None,
     batch_size: int = BATCH,
+    pipelined: bool = True,
 ) -> ImportReport:
     """Import one file of ``kind``; the report (and ``report_path`` CSV) names bad rows.
 
     Raises InvalidInput (a usage error) for an unknown kind or format, a
     missing file or a CSV header without the required columns.
+    ``pipelined=False`` checks every row before writing, in this process
+    (the same outcome; slower, one core).
     """
     with _rare_gc():
         return _import_file(
@@ -231,6 +150,7 @@ def import_file(
             report_path=report_path,
             progress=progress,
             batch_size=batch_size,
+            pipelined=pipelined,
         )
 
 
@@ -244,27 +164,32 @@ def _import_file(
     report_path: Path | None,
     progress: Progress | None,
     batch_size: int,
+    pipelined: bool,
 ) -> ImportReport:
     name = _check_kind(kind)
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file", code="IMPORT_FILE")
+    store = _store(ctx)
     sink = ReportSink(report_path) if report_path is not None else None
     report = ImportReport(name, str(path), dry_run=dry_run, _sink=sink)
     try:
         if name == "brands":
-            brand_files.import_brands(ctx, path, report, dry_run=dry_run, strict=strict)
+            brand_files.import_brands(store, path, report, dry_run=dry_run, strict=strict)
             return report
         kind_obj = KINDS[name]
-        env = load_env(ctx)
+        env = load_env(ctx, store)
         prog = progress or NoProgress()
-        spool = validate(ctx, kind_obj, path, report, env, prog, batch_size)
+        if not (dry_run or strict) and pipeline.available(store) and pipelined:
+            pipeline.import_pipelined(ctx, store, kind_obj, path, report, env, prog, batch_size)
+            return report
+        spool = validate(store, kind_obj, path, report, env, prog, batch_size)
         try:
             if dry_run:
                 return report
             if strict and report.bad:
                 report.held_back = True
                 return report
-            write(ctx, kind_obj, spool, report, env, prog, batch_size)
+            write(ctx, store, kind_obj, spool, report, env, prog, batch_size)
         finally:
             spool.close()
     finally:
@@ -350,6 +275,7 @@ def _check_all_then_write(
     """``import all`` with --dry-run or --strict: every kind checked before any is written."""
     reports: list[ImportReport] = []
     spools: list[tuple[Kind, Spool, ImportReport, Env]] = []
+    store = _store(ctx)
     pending = Pending()
     prog = progress or NoProgress()
     sinks: list[ReportSink] = []
@@ -362,12 +288,12 @@ def _check_all_then_write(
             report = ImportReport(name, str(path), dry_run=dry_run, _sink=sink)
             reports.append(report)
             if name == "brands":  # written now unless dry run: later kinds need them
-                brand_files.import_brands(ctx, path, report, dry_run=dry_run, strict=False,
+                brand_files.import_brands(store, path, report, dry_run=dry_run, strict=False,
                                           pending=pending)  # fmt: skip
                 continue
-            env = load_env(ctx, pending)
+            env = load_env(ctx, store, pending)
             kind = KINDS[name]
-            spools.append((kind, validate(ctx, kind, path, report, env, prog, batch_size),
+            spools.append((kind, validate(store, kind, path, report, env, prog, batch_size),
                            report, env))  # fmt: skip
         if dry_run:
             return reports
@@ -376,7 +302,7 @@ def _check_all_then_write(
                 r.held_back = True
             return reports
         for kind, spool, report, env in spools:
-            write(ctx, kind, spool, report, env, prog, batch_size)
+            write(ctx, store, kind, spool, report, env, prog, batch_size)
         return reports
     finally:
         for _, spool, _, _ in spools:

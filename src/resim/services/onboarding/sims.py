@@ -9,12 +9,8 @@ compares the state only of SIMs that no line holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
-import sqlalchemy as sa
-
-from resim.adapters.crypto import bound_secrets
-from resim.adapters.db import bulk, orm
 from resim.domain.model import SimForm, SimState
 from resim.services import formats
 from resim.services.context import ServiceContext
@@ -30,20 +26,7 @@ from resim.services.onboarding.base import (
     Verdict,
     conflict,
 )
-from resim.services.unit_of_work import UnitOfWork
-
-_sim = orm.sim
-_WRITTEN = ("iccid", "imsi", "form", "state", "brand_id", "profile_type", "ki", "opc")
-
-
-class _Have(NamedTuple):
-    iccid: str
-    imsi: str
-    form: str
-    state: str
-    brand_id: str
-    profile_type: str | None
-    line_id: str | None
+from resim.services.onboarding.ports import SIM, ImportReads, ImportWrites, NewSim
 
 
 class Sims(Kind):
@@ -70,22 +53,14 @@ class Sims(Kind):
         }
         return None if cells.errors else rec
 
-    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        if _sim.name in env.empty:  # a first load: nothing to compare with
+    def classify(self, reads: ImportReads, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        if SIM in env.empty:  # a first load: nothing to compare with
             return [NEW] * len(recs)
-        conn = uow.session.connection()
-        have = {
-            r[0]: _Have(*r)
-            for r in bulk.select_in(conn, _sim, _Have._fields, "iccid", [r["iccid"] for r in recs])
-        }
-        imsi_owner = dict(
-            bulk.select_in(conn, _sim, ("imsi", "iccid"), "imsi", [r["imsi"] for r in recs])
-        )
+        have = {r.iccid: r for r in reads.sims([r["iccid"] for r in recs])}
+        imsi_owner = reads.imsi_holders([r["imsi"] for r in recs])
         keyed = [r["iccid"] for r in recs if (r["ki"] or r["opc"]) and r["iccid"] in have]
-        keys = {}
-        if keyed:  # decrypt only when a re-import must compare keys
-            q = sa.select(_sim.c.iccid, _sim.c.ki, _sim.c.opc).where(_sim.c.iccid.in_(keyed))
-            keys = {r.iccid: (r.ki, r.opc) for r in uow.session.execute(q)}
+        # decrypt only when a re-import must compare keys
+        keys = reads.sim_keys(keyed) if keyed else {}
         out: list[Verdict] = []
         for rec in recs:
             row = have.get(rec["iccid"])
@@ -103,16 +78,15 @@ class Sims(Kind):
         for rec in recs:
             pending.sims[rec["iccid"]] = rec["brand_id"]
 
-    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        """One bulk INSERT; ki/opc encrypted in bulk (``SecretBox.encrypt_many``)."""
-        box = bound_secrets()
-        ki = box.encrypt_many([r["ki"] for r in recs])
-        opc = box.encrypt_many([r["opc"] for r in recs])
-        rows = [
-            (r["iccid"], r["imsi"], r["form"], r["state"], r["brand_id"], r["profile_type"], k, o)
-            for r, k, o in zip(recs, ki, opc, strict=True)
-        ]
-        bulk.insert_rows(uow.session.connection(), _sim, _WRITTEN, rows, raw=("ki", "opc"))
+    def write(
+        self, ctx: ServiceContext, writes: ImportWrites, recs: Sequence[Rec], env: Env
+    ) -> None:
+        """One bulk INSERT; the store encrypts ki/opc."""
+        writes.add_sims([
+            NewSim(r["iccid"], r["imsi"], r["form"], r["state"], r["brand_id"], r["profile_type"],
+                   r["ki"], r["opc"])
+            for r in recs
+        ])  # fmt: skip
 
 
 def _compare(

@@ -9,16 +9,14 @@ Clear values are never stored, printed or exported.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
 from argon2 import PasswordHasher
 
-from resim.adapters.crypto import bound_secrets, hash_secret, verify_secret
-from resim.adapters.db import bulk, orm
+from resim.adapters.crypto import hash_secret, verify_secret
 from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import fields
@@ -33,28 +31,9 @@ from resim.services.onboarding.base import (
     Verdict,
     conflict,
 )
-from resim.services.unit_of_work import UnitOfWork
+from resim.services.onboarding.ports import SUBSCRIBER, ImportReads, ImportWrites, NewSubscriber
 
-_sub = orm.subscriber
-_ENCRYPTED = ("name", "email", "alt_msisdn", "postal_address")
-_WRITTEN = (
-    "id", "brand_id", "language", "created_at", "pin_hash", "password_hash", "fraud_flags",
-    "known_countries", "known_devices", *_ENCRYPTED,
-)  # fmt: skip
 _COMPARED = ("brand_id", "name", "email", "language", "alt_msisdn", "postal_address")
-
-
-class _Have(NamedTuple):
-    id: str
-    brand_id: str
-    name: str
-    email: str
-    language: str
-    alt_msisdn: str | None
-    postal_address: str | None
-    pin_hash: str | None
-    password_hash: str | None
-    created_at: dt.datetime
 
 
 class Subscribers(Kind):
@@ -91,16 +70,10 @@ class Subscribers(Kind):
             rec["language"] = brand.language
         return rec
 
-    def classify(self, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> list[Verdict]:
-        if _sub.name in env.empty:  # a first load: nothing to compare with
+    def classify(self, reads: ImportReads, recs: Sequence[Rec], env: Env) -> list[Verdict]:
+        if SUBSCRIBER in env.empty:  # a first load: nothing to compare with
             return [NEW] * len(recs)
-        have = {
-            r[0]: _Have(*r)
-            for r in bulk.select_in(
-                uow.session.connection(), _sub, _Have._fields, "id",
-                [r["subscriber_id"] for r in recs],
-            )
-        }  # fmt: skip
+        have = {r.id: r for r in reads.subscribers([r["subscriber_id"] for r in recs])}
         out: list[Verdict] = []
         for rec in recs:
             row = have.get(rec["subscriber_id"])
@@ -114,29 +87,29 @@ class Subscribers(Kind):
         for rec in recs:
             pending.subscribers[rec["subscriber_id"]] = rec["brand_id"]
 
-    def write(self, ctx: ServiceContext, uow: UnitOfWork, recs: Sequence[Rec], env: Env) -> None:
-        """One bulk INSERT; personal fields encrypted in bulk (``SecretBox.encrypt_many``)."""
+    def write(
+        self, ctx: ServiceContext, writes: ImportWrites, recs: Sequence[Rec], env: Env
+    ) -> None:
+        """One bulk INSERT; the store encrypts the personal fields."""
         hashes = _hash_clear_values(recs, ctx.password_hasher)
-        box = bound_secrets()
-        encrypted = [box.encrypt_many([r[c] for r in recs]) for c in _ENCRYPTED]
         rows = []
         for i, rec in enumerate(recs):
             pin_hash, password_hash = hashes.get(i, (None, None))
             rows.append(
-                (
+                NewSubscriber(
                     rec["subscriber_id"],
                     rec["brand_id"],
                     rec["language"],
                     rec["created_at"] or env.now,
                     rec["pin_hash"] or pin_hash,
                     rec["password_hash"] or password_hash,
-                    0,
-                    [],
-                    [],
-                    *(column[i] for column in encrypted),
+                    rec["name"],
+                    rec["email"],
+                    rec["alt_msisdn"],
+                    rec["postal_address"],
                 )
             )
-        bulk.insert_rows(uow.session.connection(), _sub, _WRITTEN, rows, raw=_ENCRYPTED)
+        writes.add_subscribers(rows)
 
 
 def _compare(rec: Rec, row: Any) -> Verdict:

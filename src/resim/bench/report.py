@@ -24,7 +24,7 @@ BENCH_GROUPS = ("emulator", "bench")
 
 
 def _side(group: str) -> str:
-    """"resim", "bench" or "shared" (neither: e.g. PostgreSQL's background
+    """ "resim", "bench" or "shared" (neither: e.g. PostgreSQL's background
     processes, which serve every database on the server) for a CPU group name."""
     head = group.split(" ", 1)[0]
     if head in RESIM_GROUPS:
@@ -63,6 +63,7 @@ def budget(outcome: Outcome) -> dict[str, float]:
         if sides["resim"]
         else 0.0,
     }
+
 
 # (label, start, end): each a function of (timeline, db times in monotonic seconds)
 Point = Callable[[Timeline, dict[str, float | None]], float | None]

@@ -23,7 +23,8 @@ from resim.bench.database import PROFILE_TYPE, fresh_database, migrate_and_seed
 from resim.bench.driver import Driver, DriverResult
 from resim.bench.probe import CpuProbe, CpuUse, cpu_between, pids_named
 from resim.bench.profiling import Profilers
-from resim.bench.stack import MailSink, SmsSink, Stack, free_port, role_env
+from resim.bench.sinks import MailSink, SmsSink
+from resim.bench.stack import Stack, free_port, role_env
 from resim.settings import Settings
 
 ES2_CALLS_PER_REPLACEMENT = 2  # downloadOrder + confirmOrder
@@ -164,9 +165,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         database = sa.make_url(url).database or ""
         engine = pg_admin
         groups["postgresql"] = lambda: pg_backend_pids(engine, database)
-        groups["pg-shared background processes (every database)"] = lambda: pg_shared_pids(
-            engine
-        )
+        groups["pg-shared background processes (every database)"] = lambda: pg_shared_pids(engine)
     probe = CpuProbe(groups)
     http_5xx: dict[str, int] = {}
     profilers = (

@@ -6,13 +6,13 @@ The layout is production's: the API (``resim serve``) and each worker
 SM-DP+ emulator is a third process, standing in for the peer. They are
 started through :mod:`resim.bench.roles` with ``RESIM_*`` settings in their
 environment. Mail goes over real SMTP to a
-:class:`~resim.adapters.mail.capture.MailCapture` in this process, which
-also tells the load driver about every message it stores (the customer
-"reads" the one-time code and the "your eSIM is ready" mail from it). Texts go
-over the SMS gateway's HTTP API to an :class:`SmsSink` (the demo's
-:class:`~resim.adapters.sms.capture.SmsCapture`, counting what it stores): a
-bench without one sent every text to the default gateway address, where
-nothing listened, and measured retries instead of replacements.
+:class:`~resim.bench.sinks.MailSink` in this process (MailCapture's durable
+files behind a lean SMTP server), which also tells the load driver about every
+message it stores (the customer "reads" the one-time code and the "your eSIM
+is ready" mail from it). Texts go over the SMS gateway's HTTP API to a
+:class:`~resim.bench.sinks.SmsSink` (SmsCapture's answers and files, counting
+what it stores): a bench without one sent every text to the default gateway
+address, where nothing listened, and measured retries instead of replacements.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -36,8 +34,7 @@ from typing import IO, Any
 
 import httpx
 
-from resim.adapters.mail.capture import MailCapture, header_value
-from resim.adapters.sms.capture import SmsCapture
+from resim.adapters.mail.capture import header_value
 
 # The code stands alone on its line (one_time_code.txt.j2); the status URL in the
 # same mail may hold six digits in a row too.
@@ -55,35 +52,6 @@ class Delivered:
     kind: str
     at: float
     code: str | None = None  # the one-time code, for kind one_time_code
-
-
-class MailSink(MailCapture):
-    """MailCapture that reports each stored message to ``on_mail`` (its server thread)."""
-
-    def __init__(self, directory: Path, on_mail: Callable[[Delivered], None]) -> None:
-        super().__init__(directory)
-        self._on_mail = on_mail
-
-    def store(self, mail_from: str, recipients: list[str], content: bytes) -> Path:
-        path = super().store(mail_from, recipients, content)
-        self._on_mail(read_delivery(content, time.monotonic()))
-        return path
-
-
-class SmsSink(SmsCapture):
-    """SmsCapture on a free loopback port that counts the texts it stored."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory, port=0)
-        self.stored = 0
-        self._count_lock = threading.Lock()
-
-    def store(self, message: Mapping[str, str]) -> bool:
-        new = super().store(message)
-        if new:
-            with self._count_lock:
-                self.stored += 1
-        return new
 
 
 def read_delivery(content: bytes, at: float) -> Delivered:

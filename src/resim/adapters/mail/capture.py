@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import functools
 import email.policy
+import functools
 import html
 import logging
 import os

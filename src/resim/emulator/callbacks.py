@@ -70,22 +70,58 @@ def _tls_context(
     return context
 
 
+def _client(
+    target: CallbackTarget, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    headers = wire.es2_headers()
+    if target.token:
+        headers["Authorization"] = f"Bearer {target.token}"
+    return httpx.AsyncClient(
+        timeout=target.timeout_s,
+        headers=headers,
+        transport=transport,
+        verify=_tls_context(target.client_cert, target.ca_bundle),
+        # Idle connections are dropped before the operator's server drops them
+        # (uvicorn: 5 s), so a callback rarely meets a closing connection (and is
+        # retried like any transport error when it does).
+        limits=httpx.Limits(keepalive_expiry=2.0),
+    )
+
+
+def _url(target: CallbackTarget) -> str:
+    return target.base_url.rstrip("/") + wire.PATH_PREFIX + wire.HANDLE_DOWNLOAD_PROGRESS_INFO
+
+
 async def deliver_all(
     notes: list[DownloadProgress],
     target: CallbackTarget,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Delivery]:
-    """Send every notification in order; never raises for peer failures."""
-    headers = wire.es2_headers()
-    if target.token:
-        headers["Authorization"] = f"Bearer {target.token}"
-    url = target.base_url.rstrip("/") + wire.PATH_PREFIX + wire.HANDLE_DOWNLOAD_PROGRESS_INFO
-    verify = _tls_context(target.client_cert, target.ca_bundle)
-    async with httpx.AsyncClient(
-        timeout=target.timeout_s, headers=headers, transport=transport, verify=verify
-    ) as client:
-        return [await _deliver(client, url, note, target) for note in notes]
+    """Send every notification in order over a client of their own; never raises
+    for peer failures."""
+    async with _client(target, transport) as client:
+        return [await _deliver(client, _url(target), note, target) for note in notes]
+
+
+class CallbackSender:
+    """Delivers notifications to one target like :func:`deliver_all`, over one
+    client with keep-alive connections per event loop: a client (and a
+    connection) per phone install cost the emulator and the operator's server
+    CPU on every install. A sender outlives no loop: a new running loop gets a
+    new client (the old one is left to its loop, which is gone)."""
+
+    def __init__(self, target: CallbackTarget) -> None:
+        self.target = target
+        self._url = _url(target)
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def deliver(self, notes: list[DownloadProgress]) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client, self._loop = _client(self.target), loop
+        return [await _deliver(self._client, self._url, note, self.target) for note in notes]
 
 
 async def _deliver(

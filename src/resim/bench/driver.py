@@ -15,7 +15,7 @@ Everything goes through the public interfaces over HTTP, as in production:
 - a replacement is finished when its "completed" mail has arrived and all
   of its :data:`EXPECTED_MAILS` have.
 
-HTTP goes through :class:`~resim.bench.leanhttp.LeanClient`, which spends
+HTTP goes through :class:`~resim.emulator.leanhttp.LeanClient`, which spends
 far less CPU per call than httpx: the driver's CPU is not resim's.
 
 Times are ``time.monotonic()`` seconds, taken on this process's event loop
@@ -31,8 +31,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from resim.bench.leanhttp import HttpError, LeanClient
 from resim.bench.stack import Delivered
+from resim.emulator.leanhttp import HttpError, LeanClient
 
 PHONES = 64  # installs in flight at once
 
@@ -263,7 +263,7 @@ class Driver:
         """Open every request and wait until all are finished, ``timeout`` s pass,
         or no mail arrives for ``stall`` s (something is stuck)."""
         self._loop = asyncio.get_running_loop()
-        # Keep-alive connections (a lean client: see resim.bench.leanhttp), reused
+        # Keep-alive connections (a lean client: see resim.emulator.leanhttp), reused
         # within 2 s, shorter than the servers' 5 s, so a request never goes out
         # on a connection the server is closing. Phones share a pool too: a fresh
         # connection per install cost the bench and the emulator CPU that is not

@@ -8,7 +8,7 @@ from typing import Any
 
 from resim.bench.analysis import percentile
 from resim.bench.driver import Timeline
-from resim.bench.profiling import top_frames
+from resim.bench.profiling import cprofile_top, top_frames
 from resim.bench.run import ES2_CALLS_PER_REPLACEMENT, Outcome
 
 # The peers a replacement talks to, by the prefix of their attempt rows' target.
@@ -297,6 +297,15 @@ def render(outcome: Outcome) -> list[str]:
         out += ["", f"profile of {name} (py-spy {mode}, {samples} samples; {path})"]
         for frame, share in frames:
             out.append(f"  {share:6.1%}  {frame}")
+    for name, path in sorted(outcome.cprofiles.items()):
+        total, rows = cprofile_top(path)
+        out += [
+            "",
+            f"cProfile of {name} ({total:.1f} s of own time in all threads; {path})",
+            "    self    cum  function",
+        ]
+        for frame, own, cum in rows:
+            out.append(f"  {own:6.1%} {cum:6.1%}  {frame}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(outcome.db.states.items()))
     out += ["", f"requests     {states}"]
     problems = outcome.driver.errors[:5] + outcome.db.dead_jobs[:5]

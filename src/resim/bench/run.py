@@ -44,6 +44,7 @@ class Options:
     log_level: str = "INFO"
     profile_dir: Path | None = None
     profile_wall: bool = False
+    cprofile_dir: Path | None = None
 
     @property
     def limit(self) -> float:
@@ -62,6 +63,7 @@ class Outcome:
     offset: float  # wall clock - monotonic clock, for DB times
     workdir: Path
     profiles: dict[str, Path] = field(default_factory=dict)
+    cprofiles: dict[str, Path] = field(default_factory=dict)
     load_before: str = ""
     http_5xx: dict[str, int] = field(default_factory=dict)  # "POST /v1/requests" -> count
     texts: int = 0  # stored by the SMS sink
@@ -150,6 +152,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         workers=opts.workers,
         concurrency=opts.concurrency,
         latency_ms=opts.latency_ms,
+        cprofile_dir=opts.cprofile_dir / opts.backend if opts.cprofile_dir else None,
     )
     groups = {
         "api": lambda: stack.pids("api"),
@@ -213,6 +216,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         offset=offset,
         workdir=workdir,
         profiles=profiles,
+        cprofiles=_cprofiles(opts),
         load_before=load_before,
         http_5xx=http_5xx,
         texts=sms.stored,
@@ -232,6 +236,13 @@ def server_errors(api_url: str) -> dict[str, int]:
                 route = f"{sample.labels.get('method')} {sample.labels.get('route')}"
                 found[route] = found.get(route, 0) + int(sample.value)
     return found
+
+
+def _cprofiles(opts: Options) -> dict[str, Path]:
+    if opts.cprofile_dir is None:
+        return {}
+    folder = opts.cprofile_dir / opts.backend
+    return {p.stem: p for p in sorted(folder.glob("*.pstats"))}
 
 
 def pg_backend_pids(admin: sa.Engine, database: str) -> list[int]:

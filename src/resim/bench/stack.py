@@ -113,8 +113,10 @@ class Stack:
         workers: int,
         concurrency: int,
         latency_ms: float,
+        cprofile_dir: Path | None = None,
     ) -> None:
         self.workdir = workdir
+        self.cprofile_dir = cprofile_dir
         self.env = env
         self.api_url = f"http://127.0.0.1:{api_port}"
         self.emulator_url = f"http://127.0.0.1:{emulator_port}"
@@ -132,6 +134,8 @@ class Stack:
         cmd = [sys.executable, "-m", "resim.bench.roles", *args]
         if stats_path is not None:
             cmd += ["--stats", str(stats_path)]
+        if self.cprofile_dir is not None:
+            cmd += ["--cprofile", str(self.cprofile_dir / f"{name}.pstats")]
         process = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         role = Role(name, process, log, stats_path)
         self.roles.append(role)

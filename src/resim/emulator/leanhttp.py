@@ -1,10 +1,11 @@
-"""A small HTTP/1.1 client for the bench's driver: keep-alive connections, little CPU.
+"""A small HTTP/1.1 client for test tooling: keep-alive connections, little CPU.
 
-The driver plays thousands of customers and phones; with httpx (its request and
-response models, cookies, h11 and anyio) the client side alone cost several
-milliseconds of CPU per replacement in the bench's own process, which shares
-the two cores with the system under test. This client does what the driver
-needs and nothing more: ``GET`` and ``POST`` of small JSON bodies over plain
+Used by the bench's driver (thousands of customers and phones) and the
+emulator's ES2+ callbacks over plain HTTP. With httpx (its request and response
+models, cookies, h11 and anyio) the client side alone cost several
+milliseconds of CPU per replacement in the bench's process and the emulator,
+which share the two cores with the system under test. This client does what
+they need and nothing more: ``GET`` and ``POST`` of small JSON bodies over plain
 HTTP/1.1 on loopback, responses with ``Content-Length`` or chunked, a pool of
 keep-alive connections per origin.
 
@@ -125,7 +126,8 @@ class LeanClient:
             head = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + self._host_header]
             head += [f"{k}: {v}".encode("latin-1") for k, v in headers.items()]
             if body is not None:
-                head.append(b"Content-Type: application/json")
+                if not any(k.lower() == "content-type" for k in headers):
+                    head.append(b"Content-Type: application/json")
                 head.append(b"Content-Length: %d" % len(body))
             writer.write(b"\r\n".join(head) + b"\r\n\r\n" + (body or b""))
             status, content, keep = await _read_response(reader)

@@ -11,9 +11,10 @@ with the largest share of samples anywhere on the stack.
 
 Without py-spy, ``--cprofile DIR`` runs every role process (API, workers,
 emulator) under cProfile in all its threads (:class:`ThreadProfiles`) and
-writes ``DIR/<role>.pstats`` when it stops; :func:`cprofile_top` lists the
-functions with the most CPU of their own. cProfile slows the processes
-down, so the CPU figures of such a run are not the ones to report.
+writes ``DIR/<role>.pstats`` when it stops (times are each thread's CPU
+time); :func:`cprofile_top` lists the functions with the most CPU of their
+own. cProfile slows the processes down, so the CPU figures of such a run are
+not the ones to report.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
@@ -109,7 +112,7 @@ class ThreadProfiles:
     """
 
     def __init__(self) -> None:
-        self._profiles: list[cProfile.Profile] = []
+        self._profiles: list[tuple[int, cProfile.Profile]] = []
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -121,24 +124,47 @@ class ThreadProfiles:
         self._enable_here()
 
     def _enable_here(self) -> None:
-        profile = cProfile.Profile()
+        # The thread's CPU clock: time spent waiting (locks, queues, sockets) is not
+        # counted, so the figures say where the CPU goes, as py-spy --gil does.
+        profile = cProfile.Profile(time.thread_time)
         with self._lock:
-            self._profiles.append(profile)
+            self._profiles.append((threading.get_ident(), profile))
         profile.enable()
 
     def dump(self, path: Path) -> None:
+        """Merge every thread's completed calls into a pstats file at ``path``.
+
+        Only this thread's profiler is disabled: disabling another thread's would
+        close its unfinished calls with this thread's clock (nonsense); the calls
+        still running elsewhere are simply left out.
+        """
         threading.setprofile(None)
         with self._lock:
             profiles = list(self._profiles)
-        if not profiles:
-            return
-        for profile in profiles:
-            profile.disable()
-        stats = pstats.Stats(profiles[0])
-        for profile in profiles[1:]:
-            stats.add(profile)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stats.dump_stats(str(path))
+        here = threading.get_ident()
+        merged: pstats.Stats | None = None
+        for ident, profile in profiles:
+            if ident == here:
+                profile.disable()
+            profile.snapshot_stats()  # completed calls only; does not disable
+            snap: Any = _Snapshot(getattr(profile, "stats", {}))
+            if merged is None:
+                merged = pstats.Stats(snap)
+            else:
+                merged.add(snap)
+        if merged is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            merged.dump_stats(str(path))
+
+
+class _Snapshot:
+    """What pstats.Stats reads from a profile, without it disabling the profile."""
+
+    def __init__(self, stats: dict[object, object]) -> None:
+        self.stats = stats
+
+    def create_stats(self) -> None:
+        pass
 
 
 def cprofile_top(path: Path, limit: int = 15) -> tuple[float, list[tuple[str, float, float]]]:

@@ -168,7 +168,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         database = sa.make_url(url).database or ""
         engine = pg_admin
         groups["postgresql"] = lambda: pg_backend_pids(engine, database)
-        groups["pg-shared background processes (every database)"] = lambda: pg_shared_pids(engine)
+        groups["pg-shared processes (all databases)"] = lambda: pg_shared_pids(engine)
     probe = CpuProbe(groups)
     http_5xx: dict[str, int] = {}
     profilers = (

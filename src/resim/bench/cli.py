@@ -63,6 +63,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="with --profile: sample every thread, waiting ones too (where time is spent)",
     )
+    p.add_argument(
+        "--cprofile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run the API, workers and emulator under cProfile (all threads; no py-spy"
+        " needed) into DIR/<backend>/<role>.pstats; slows them, so CPU figures are not"
+        " comparable",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the summaries here")
     args = p.parse_args(argv)
     if args.quick:
@@ -120,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             log_level=args.log_level,
             profile_dir=args.profile,
             profile_wall=args.profile_wall,
+            cprofile_dir=args.cprofile,
         )
         outcome = run_backend(opts)
         for line in render(outcome):

@@ -10,10 +10,13 @@ Everything goes through the public interfaces over HTTP, as in production:
 - when the "your eSIM is ready" mail arrives, the phone fetches the
   activation code (``GET /v1/requests/{id}/activation``) and installs it at
   the emulator (``POST /emulator/phone/install``, :data:`PHONES` at a time,
-  each on a connection of its own), which sends the
+  on keep-alive connections), which sends the
   handleDownloadProgressInfo callbacks to the API before it answers;
 - a replacement is finished when its "completed" mail has arrived and all
   of its :data:`EXPECTED_MAILS` have.
+
+HTTP goes through :class:`~resim.emulator.leanhttp.LeanClient`, which spends
+far less CPU per call than httpx: the driver's CPU is not resim's.
 
 Times are ``time.monotonic()`` seconds, taken on this process's event loop
 (HTTP) or in the mail sink's thread (mail arrival).
@@ -22,14 +25,14 @@ Times are ``time.monotonic()`` seconds, taken on this process's event loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from resim.bench.stack import Delivered
+from resim.emulator.leanhttp import HttpError, LeanClient
 
 PHONES = 64  # installs in flight at once
 
@@ -94,13 +97,14 @@ class Driver:
         self._reason = reason
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_id: dict[str, Timeline] = {}
+        self._verified: dict[str, asyncio.Event] = {}
         self._errors: list[str] = []
         self._unacknowledged: list[str] = []  # installs whose callbacks got no answer
         self._finished = 0
         self._all_done = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._api: httpx.AsyncClient | None = None
-        self._phone: httpx.AsyncClient | None = None
+        self._api: LeanClient | None = None
+        self._phone: LeanClient | None = None
         self._progress = 0.0  # when the last mail arrived
         self._phones = asyncio.Semaphore(PHONES)
 
@@ -151,6 +155,14 @@ class Driver:
     def _fail(self, tl: Timeline, why: str) -> None:
         tl.error = tl.error or why
         self._errors.append(f"{tl.request_id or tl.msisdn}: {why}")
+        self._answered(tl).set()  # nobody waits for an answer that will not come
+
+    def _answered(self, tl: Timeline) -> asyncio.Event:
+        """Set once the customer's verification was answered (or failed)."""
+        event = self._verified.get(tl.request_id)
+        if event is None:
+            event = self._verified[tl.request_id] = asyncio.Event()
+        return event
 
     async def _create(self, msisdn: str, gate: asyncio.Semaphore) -> None:
         assert self._api is not None
@@ -162,7 +174,7 @@ class Driver:
                     json={"msisdn": msisdn, "reason": self._reason, "actor": "bench-bss"},
                     headers=self._bss,
                 )
-            except httpx.HTTPError as exc:
+            except HttpError as exc:
                 self._errors.append(f"{msisdn}: create: {type(exc).__name__}")
                 return
             if resp.status_code != 201:
@@ -178,15 +190,16 @@ class Driver:
             resp = await self._api.post(
                 f"/v1/requests/{tl.request_id}/verification", json={"otp": code}
             )
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             self._fail(tl, f"verify: {type(exc).__name__}")
             return
         tl.verified = asyncio.get_running_loop().time()
-        state = resp.json().get("state") if resp.status_code == 200 else None
-        if state == "approved":
-            tl.session_token = resp.json().get("session_token")
-        if state != "approved":
+        body = resp.json() if resp.status_code == 200 else {}
+        if body.get("state") == "approved":
+            tl.session_token = body.get("session_token")
+        else:
             self._fail(tl, f"verify: HTTP {resp.status_code} {resp.text[:200]}")
+        self._answered(tl).set()
 
     async def _install(self, tl: Timeline) -> None:
         async with self._phones:
@@ -198,10 +211,9 @@ class Driver:
         # (the worker orders the eSIM as soon as the approval commits, while the
         # API still issues the session): the customer reads the activation code
         # with that session, so wait for it as a customer would.
-        waited = 0.0
-        while tl.verified is None and tl.error is None and waited < 120:
-            await asyncio.sleep(0.05)
-            waited += 0.05
+        if tl.verified is None and tl.error is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answered(tl).wait(), 120)
         if tl.error is not None:
             return
         try:
@@ -215,7 +227,7 @@ class Driver:
             resp = await self._phone.post(
                 "/emulator/phone/install", json={"activation_code": act.json()["qr_payload"]}
             )
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             self._fail(tl, f"install: {type(exc).__name__}")
             return
         tl.installed = asyncio.get_running_loop().time()
@@ -251,22 +263,14 @@ class Driver:
         """Open every request and wait until all are finished, ``timeout`` s pass,
         or no mail arrives for ``stall`` s (something is stuck)."""
         self._loop = asyncio.get_running_loop()
-        # No pool timeout: when the system falls behind, calls queue for a connection.
-        timeouts = httpx.Timeout(60.0, pool=None)
-        # Keep-alive shorter than the server's (uvicorn: 5 s), so a request is
-        # never sent on a connection the server is closing (it failed with
-        # ReadError, and the customer's verification was lost).
-        api_limits = httpx.Limits(
-            max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0
-        )
-        # Every phone is its own device: a fresh connection per install, no keep-alive
-        # (which also avoids racing the server's keep-alive timeout on an idle one).
-        phone_limits = httpx.Limits(max_connections=PHONES, max_keepalive_connections=0)
+        # Keep-alive connections (a lean client: see resim.emulator.leanhttp), reused
+        # within 2 s, shorter than the servers' 5 s, so a request never goes out
+        # on a connection the server is closing. Phones share a pool too: a fresh
+        # connection per install cost the bench and the emulator CPU that is not
+        # resim's. Calls beyond the pool wait for a connection.
         async with (
-            httpx.AsyncClient(base_url=self._api_url, limits=api_limits, timeout=timeouts) as api,
-            httpx.AsyncClient(
-                base_url=self._emulator_url, limits=phone_limits, timeout=timeouts
-            ) as ph,
+            LeanClient(self._api_url, max_connections=64) as api,
+            LeanClient(self._emulator_url, max_connections=PHONES) as ph,
         ):
             self._api, self._phone = api, ph
             gate = asyncio.Semaphore(self._create_concurrency)

@@ -91,6 +91,17 @@ class CpuUse:
     def utilisation(self) -> float:
         return self.machine_busy / self.machine_total if self.machine_total else 0.0
 
+    @property
+    def cores(self) -> int:
+        """The cores this machine gives its processes (the CPU budget's base)."""
+        return machine_cores()
+
+
+def machine_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
 
 def cpu_between(before: Snapshot, after: Snapshot) -> CpuUse:
     by_group = {}

@@ -8,11 +8,62 @@ from typing import Any
 
 from resim.bench.analysis import percentile
 from resim.bench.driver import Timeline
-from resim.bench.profiling import top_frames
+from resim.bench.profiling import cprofile_top, top_frames
 from resim.bench.run import ES2_CALLS_PER_REPLACEMENT, Outcome
 
 # The peers a replacement talks to, by the prefix of their attempt rows' target.
 PEERS = {"es2": "SM-DP+", "sms": "SMS", "mail": "mail", "core": "core network"}
+
+# Issue 16's targets: resim's own CPU per replacement (API + workers + the
+# PostgreSQL server) and the end-to-end rate with everything on this machine.
+RESIM_CPU_TARGET_MS = 25.0
+RATE_TARGET = 50.0
+# Which CPU groups (run.py) are resim and which are the bench's own parts.
+RESIM_GROUPS = ("api", "worker", "postgresql")
+BENCH_GROUPS = ("emulator", "bench")
+
+
+def _side(group: str) -> str:
+    """ "resim", "bench" or "shared" (neither: e.g. PostgreSQL's background
+    processes, which serve every database on the server) for a CPU group name."""
+    head = group.split(" ", 1)[0]
+    if head in RESIM_GROUPS:
+        return "resim"
+    return "bench" if head in BENCH_GROUPS else "shared"
+
+
+def cpu_sides(outcome: Outcome) -> dict[str, float]:
+    """CPU ms per finished replacement: resim's (API + workers + PostgreSQL server)
+    and the bench parts' (emulator, driver, sinks)."""
+    n = max(outcome.finished, 1)
+    sides = {"resim": 0.0, "bench": 0.0, "shared": 0.0}
+    for group, seconds in outcome.cpu.by_group.items():
+        sides[_side(group)] += seconds * 1000 / n
+    return sides
+
+
+def budget(outcome: Outcome) -> dict[str, float]:
+    """The figures against issue 16's targets, all from this one run."""
+    sides = cpu_sides(outcome)
+    cores = outcome.cpu.cores or 1
+    machine_ms = cores * 1000.0 / RATE_TARGET  # CPU the machine has per replacement at 50/s
+    return {
+        "resim_cpu_ms": round(sides["resim"], 2),
+        "bench_parts_cpu_ms": round(sides["bench"], 2),
+        "resim_cpu_target_ms": RESIM_CPU_TARGET_MS,
+        "resim_cpu_ratio": round(sides["resim"] / RESIM_CPU_TARGET_MS, 2),
+        "machine_cpu_ms_at_target_rate": round(machine_ms, 1),
+        "run_cpu_ratio_to_machine_at_target_rate": round(
+            (sides["resim"] + sides["bench"]) / machine_ms, 2
+        ),
+        "rate_target_per_s": RATE_TARGET,
+        "rate_ratio": round(outcome.throughput / RATE_TARGET, 3),
+        # What the cores could carry if only resim ran (CPU-bound estimate).
+        "resim_only_rate_bound_per_s": round(cores * 1000.0 / sides["resim"], 1)
+        if sides["resim"]
+        else 0.0,
+    }
+
 
 # (label, start, end): each a function of (timeline, db times in monotonic seconds)
 Point = Callable[[Timeline, dict[str, float | None]], float | None]
@@ -133,6 +184,7 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "cpu_ms_per_replacement": {
             k: round(v * 1000 / n, 2) for k, v in outcome.cpu.by_group.items()
         },
+        "cpu_budget": budget(outcome),
         "transactions_per_replacement_by_process": transactions_by_process(outcome),
         "machine_utilisation": round(outcome.cpu.utilisation, 3),
         "errors": len(outcome.driver.errors),
@@ -143,6 +195,40 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "texts": outcome.texts,
         "callbacks_unacknowledged": len(outcome.driver.unacknowledged_callbacks),
     }
+
+
+def render_budget(outcome: Outcome) -> list[str]:
+    """resim's CPU apart from the bench's, against issue 16's targets (one run)."""
+    b = budget(outcome)
+
+    def row(
+        label: str, measured: float, target: float | None = None, ratio: float | None = None
+    ) -> str:
+        tail = f"{target:8.0f}  {ratio:6.2f}" if target is not None and ratio is not None else ""
+        return f"  {label:<52}{measured:9.2f} {tail}".rstrip()
+
+    return [
+        "",
+        f"{'CPU per replacement vs targets (this run)':<54}measured   target   ratio",
+        row(
+            "resim: API + workers + PostgreSQL server (ms)",
+            b["resim_cpu_ms"],
+            RESIM_CPU_TARGET_MS,
+            b["resim_cpu_ratio"],
+        ),
+        row("bench parts: emulator, driver, mail + SMS sinks (ms)", b["bench_parts_cpu_ms"]),
+        row(
+            f"resim + bench parts vs the machine's at {RATE_TARGET:.0f}/s (ms)",
+            b["resim_cpu_ms"] + b["bench_parts_cpu_ms"],
+            b["machine_cpu_ms_at_target_rate"],
+            b["run_cpu_ratio_to_machine_at_target_rate"],
+        ),
+        row("replacements/s end to end", outcome.throughput, RATE_TARGET, b["rate_ratio"]),
+        row(
+            f"resim alone on {outcome.cpu.cores} cores, CPU bound (replacements/s)",
+            b["resim_only_rate_bound_per_s"],
+        ),
+    ]
 
 
 def render(outcome: Outcome) -> list[str]:
@@ -191,6 +277,7 @@ def render(outcome: Outcome) -> list[str]:
         f"  machine: {outcome.cpu.utilisation:.0%} of all cores busy;"
         f" load average before the run {outcome.load_before}"
     )
+    out += render_budget(outcome)
     out += ["", "database (counted on the API's and workers' engines)"]
     for name, c in sorted(outcome.counters.items()):
         commits, rollbacks = int(str(c.get("commits", 0))), int(str(c.get("rollbacks", 0)))
@@ -210,6 +297,15 @@ def render(outcome: Outcome) -> list[str]:
         out += ["", f"profile of {name} (py-spy {mode}, {samples} samples; {path})"]
         for frame, share in frames:
             out.append(f"  {share:6.1%}  {frame}")
+    for name, path in sorted(outcome.cprofiles.items()):
+        total, rows = cprofile_top(path)
+        out += [
+            "",
+            f"cProfile of {name} ({total:.1f} s of own time in all threads; {path})",
+            "    self    cum  function",
+        ]
+        for frame, own, cum in rows:
+            out.append(f"  {own:6.1%} {cum:6.1%}  {frame}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(outcome.db.states.items()))
     out += ["", f"requests     {states}"]
     problems = outcome.driver.errors[:5] + outcome.db.dead_jobs[:5]

@@ -4,9 +4,11 @@
 the same way from ``RESIM_*`` settings (``build_context``, ``build_app``,
 ``Worker``), plus counters on the database engine: commits, rollbacks and
 statements, written as JSON to ``--stats`` when the process is stopped with
-SIGTERM. ``emulator`` serves the SM-DP+ emulator with ``--latency-ms`` per
-ES2+ call and without access logs (it stands in for a peer on another
-machine, so it should spend as little of this machine as it can).
+SIGTERM; with ``--cprofile FILE`` (any role), a cProfile of all its threads
+too (:class:`~resim.bench.profiling.ThreadProfiles`). ``emulator`` serves the
+SM-DP+ emulator with ``--latency-ms`` per ES2+ call and without access logs
+(it stands in for a peer on another machine, so it should spend as little of
+this machine as it can).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from resim.bench.profiling import ThreadProfiles
 from resim.bootstrap import (
     build_api_config,
     build_context,
@@ -131,6 +134,8 @@ def run_emulator(port: int, latency_ms: float) -> None:
         requester_id=settings.smdp_id,
         latency_ms=latency_ms,
     )
+    # As for the API: return from uvicorn.run after SIGTERM (a --cprofile is written).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         build_emulator_app(build_core(config), config),
         host="127.0.0.1",
@@ -148,13 +153,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--stats", type=Path, default=None)
+    parser.add_argument(
+        "--cprofile", type=Path, default=None, help="write a pstats file of every thread here"
+    )
     args = parser.parse_args(argv)
-    if args.role == "api":
-        run_api(args.port, args.stats)
-    elif args.role == "worker":
-        run_worker(args.concurrency, args.stats)
-    else:
-        run_emulator(args.port, args.latency_ms)
+    profiles = ThreadProfiles() if args.cprofile else None
+    if profiles is not None:
+        profiles.start()
+    try:
+        if args.role == "api":
+            run_api(args.port, args.stats)
+        elif args.role == "worker":
+            run_worker(args.concurrency, args.stats)
+        else:
+            run_emulator(args.port, args.latency_ms)
+    finally:
+        if profiles is not None:
+            profiles.dump(args.cprofile)
 
 
 if __name__ == "__main__":

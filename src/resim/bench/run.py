@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
@@ -22,7 +23,8 @@ from resim.bench.database import PROFILE_TYPE, fresh_database, migrate_and_seed
 from resim.bench.driver import Driver, DriverResult
 from resim.bench.probe import CpuProbe, CpuUse, cpu_between, pids_named
 from resim.bench.profiling import Profilers
-from resim.bench.stack import MailSink, SmsSink, Stack, free_port, role_env
+from resim.bench.sinks import MailSink, SmsSink
+from resim.bench.stack import Stack, free_port, role_env
 from resim.settings import Settings
 
 ES2_CALLS_PER_REPLACEMENT = 2  # downloadOrder + confirmOrder
@@ -42,6 +44,7 @@ class Options:
     log_level: str = "INFO"
     profile_dir: Path | None = None
     profile_wall: bool = False
+    cprofile_dir: Path | None = None
 
     @property
     def limit(self) -> float:
@@ -60,6 +63,7 @@ class Outcome:
     offset: float  # wall clock - monotonic clock, for DB times
     workdir: Path
     profiles: dict[str, Path] = field(default_factory=dict)
+    cprofiles: dict[str, Path] = field(default_factory=dict)
     load_before: str = ""
     http_5xx: dict[str, int] = field(default_factory=dict)  # "POST /v1/requests" -> count
     texts: int = 0  # stored by the SMS sink
@@ -148,6 +152,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         workers=opts.workers,
         concurrency=opts.concurrency,
         latency_ms=opts.latency_ms,
+        cprofile_dir=opts.cprofile_dir / opts.backend if opts.cprofile_dir else None,
     )
     groups = {
         "api": lambda: stack.pids("api"),
@@ -155,8 +160,15 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         "emulator": lambda: stack.pids("emulator"),
         "bench (driver, mail + SMS sinks)": lambda: [_self_pid()],
     }
+    pg_admin: sa.Engine | None = None
     if opts.backend == "postgresql":
-        groups["postgresql"] = lambda: pids_named("postgres")
+        # Only the server processes of this run's database count as resim's: other
+        # databases on the same server (another bench, a test suite) are not this run.
+        pg_admin = sa.create_engine(opts.pg_admin_url, poolclass=sa.pool.NullPool)
+        database = sa.make_url(url).database or ""
+        engine = pg_admin
+        groups["postgresql"] = lambda: pg_backend_pids(engine, database)
+        groups["pg-shared processes (all databases)"] = lambda: pg_shared_pids(engine)
     probe = CpuProbe(groups)
     http_5xx: dict[str, int] = {}
     profilers = (
@@ -174,8 +186,8 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         _wait_for_workers(stack, workdir)
         if profilers is not None:
             for role in stack.roles:
-                if role.name != "emulator":
-                    profilers.start(role.name, role.process.pid)
+                profilers.start(role.name, role.process.pid)
+            profilers.start("bench", os.getpid())  # driver and sinks
         load_before = _loadavg()
         offset = time.time() - time.monotonic()
         before = probe.snapshot()
@@ -188,6 +200,8 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         stack.stop()
         sink.stop()
         sms.stop()
+        if pg_admin is not None:
+            pg_admin.dispose()
     engine = create_admin_engine(url)
     try:
         db = read_db_report(engine, until=dt.datetime.now(dt.UTC))
@@ -202,6 +216,7 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         offset=offset,
         workdir=workdir,
         profiles=profiles,
+        cprofiles=_cprofiles(opts),
         load_before=load_before,
         http_5xx=http_5xx,
         texts=sms.stored,
@@ -221,6 +236,31 @@ def server_errors(api_url: str) -> dict[str, int]:
                 route = f"{sample.labels.get('method')} {sample.labels.get('route')}"
                 found[route] = found.get(route, 0) + int(sample.value)
     return found
+
+
+def _cprofiles(opts: Options) -> dict[str, Path]:
+    if opts.cprofile_dir is None:
+        return {}
+    folder = opts.cprofile_dir / opts.backend
+    return {p.stem: p for p in sorted(folder.glob("*.pstats"))}
+
+
+def pg_backend_pids(admin: sa.Engine, database: str) -> list[int]:
+    """PostgreSQL server processes serving connections to ``database``."""
+    with admin.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": database}
+        )
+        return [int(pid) for (pid,) in rows]
+
+
+def pg_shared_pids(admin: sa.Engine) -> list[int]:
+    """PostgreSQL's background processes (WAL writer, checkpointer, ...), shared by
+    every database on the server; pids_named finds them when the server is local."""
+    with admin.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE datname IS NULL"))
+        background = {int(pid) for (pid,) in rows}
+    return [pid for pid in pids_named("postgres") if pid in background]
 
 
 def _loadavg() -> str:

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from resim.domain.activation import parse_activation_code
-from resim.emulator.callbacks import CallbackTarget, deliver_all
+from resim.emulator.callbacks import CallbackSender, CallbackTarget
 from resim.emulator.faults import FaultInjector
 from resim.emulator.model import PhoneRefusal, SmdpRefusal
 from resim.errors import InvalidInput
@@ -84,6 +84,21 @@ def _plain(obj: Any) -> dict[str, Any]:
 def build_admin_router(core: SmdpCore, config: EmulatorConfig, faults: FaultInjector) -> APIRouter:
     router = APIRouter(prefix="/emulator")
     log = structlog.get_logger().bind(component="smdp-emulator")
+    sender = (
+        CallbackSender(
+            CallbackTarget(
+                base_url=config.callback_url,
+                token=config.callback_token,
+                client_cert=config.callback_client_cert,
+                ca_bundle=config.callback_ca_bundle,
+                attempts=config.callback_attempts,
+                timeout_s=config.callback_timeout_s,
+                backoff_s=config.callback_backoff_s,
+            )
+        )
+        if config.callback_url
+        else None
+    )
 
     @router.get("/health")
     def health() -> dict[str, Any]:
@@ -168,17 +183,8 @@ def build_admin_router(core: SmdpCore, config: EmulatorConfig, faults: FaultInje
             "state": core.profile(notes[0].iccid).state.value,
             "callbacks": [],
         }
-        if config.callback_url:
-            target = CallbackTarget(
-                base_url=config.callback_url,
-                token=config.callback_token,
-                client_cert=config.callback_client_cert,
-                ca_bundle=config.callback_ca_bundle,
-                attempts=config.callback_attempts,
-                timeout_s=config.callback_timeout_s,
-                backoff_s=config.callback_backoff_s,
-            )
-            deliveries = await deliver_all(notes, target)
+        if sender is not None:
+            deliveries = await sender.deliver(notes)
             summary["callbacks"] = [d.as_json() for d in deliveries]
             log.info(
                 "emulator.phone.installed",

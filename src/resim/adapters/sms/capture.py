@@ -137,6 +137,28 @@ class SmsCapture:
     def refusal_for(self, number: str) -> int | None:
         return self._refuse.get(number)
 
+    def answer(
+        self, path: str, length: int, authorization: str | None, raw: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """The gateway's answer to ``POST path`` with a body of ``length`` bytes
+        (``raw``, read only when the path and length are acceptable), storing the
+        message when it is one (see the module docstring for the statuses)."""
+        if path != "/messages" or length > MAX_BODY:
+            return (404 if path != "/messages" else 413), {"error": "not accepted"}
+        if not self.authorised(authorization):
+            return 401, {"error": "unauthorised"}
+        message = _parse(raw)
+        if message is None:
+            return 400, {"error": "expected JSON with id, to, text and sender"}
+        refusal = self.refusal_for(message["to"])
+        if refusal is not None:
+            return refusal, {"error": "refused"}
+        try:
+            new = self.store(message)
+        except OSError:
+            return 503, {"error": "could not store the message"}
+        return (202 if new else 200), {"id": message["id"], "duplicate": not new}
+
     def store(self, message: Mapping[str, str]) -> bool:
         """Store one message durably; False if its id was stored before."""
         now = self._clock.now() if self._clock is not None else dt.datetime.now(dt.UTC)
@@ -227,26 +249,10 @@ def _handler_for(capture: SmsCapture) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if self.path != "/messages" or length > MAX_BODY:
-                self._answer(404 if self.path != "/messages" else 413, {"error": "not accepted"})
+                self._answer(*capture.answer(self.path, length, None, b""))
                 return
             raw = self.rfile.read(length)
-            if not capture.authorised(self.headers.get("Authorization")):
-                self._answer(401, {"error": "unauthorised"})
-                return
-            message = _parse(raw)
-            if message is None:
-                self._answer(400, {"error": "expected JSON with id, to, text and sender"})
-                return
-            refusal = capture.refusal_for(message["to"])
-            if refusal is not None:
-                self._answer(refusal, {"error": "refused"})
-                return
-            try:
-                new = capture.store(message)
-            except OSError:
-                self._answer(503, {"error": "could not store the message"})
-                return
-            self._answer(202 if new else 200, {"id": message["id"], "duplicate": not new})
+            self._answer(*capture.answer(self.path, length, self.headers.get("Authorization"), raw))
 
         def _answer(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

@@ -7,6 +7,7 @@ from fastapi import Request
 from resim.services.context import ServiceContext
 
 
-def get_ctx(request: Request) -> ServiceContext:
+async def get_ctx(request: Request) -> ServiceContext:
+    """The app's ServiceContext (async: a sync dependency costs a thread-pool hop)."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx

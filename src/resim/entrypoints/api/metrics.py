@@ -101,6 +101,10 @@ class MeasureMiddleware:
         self.app = app
         self.requests = requests
         self.latency = latency
+        # The labelled children, looked up once per label set (``labels()`` builds
+        # and checks its key under a lock on every call).
+        self._counts: dict[tuple[str, str, str], Counter] = {}
+        self._times: dict[tuple[str, str], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,8 +123,15 @@ class MeasureMiddleware:
         finally:
             name = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            self.requests.labels(method, name, str(status[0])).inc()
-            self.latency.labels(method, name).observe(time.perf_counter() - start)
+            key = (method, name, str(status[0]))
+            count = self._counts.get(key)
+            if count is None:
+                count = self._counts[key] = self.requests.labels(*key)
+            timer = self._times.get(key[:2])
+            if timer is None:
+                timer = self._times[key[:2]] = self.latency.labels(method, name)
+            count.inc()
+            timer.observe(time.perf_counter() - start)
 
 
 def check_scraper(request: Request, token: str) -> None:

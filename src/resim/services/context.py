@@ -100,8 +100,9 @@ class ServiceContext:
     sink_rules: SinkAddressRules = field(default_factory=SinkAddressRules)
     sink_resolver: HostResolver = field(default_factory=FakeResolver)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.secrets)
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work; ``read_only``: for pure reads, without SQLite's write lock."""
+        return UnitOfWork(self.session_factory, self.secrets, read_only=read_only)
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db import orm
 from resim.adapters.db.audit_store import append_chained
+from resim.adapters.db.engine import READ_ONLY_OPTION
+from resim.adapters.db.outbox import SqlOutbox
 from resim.domain.model import AuditEvent
 
 
@@ -54,10 +56,17 @@ class UnitOfWork:
     """A SQLAlchemy session wrapped as a context manager with explicit commit."""
 
     def __init__(
-        self, session_factory: sessionmaker[Session], secrets: SecretBox | None = None
+        self,
+        session_factory: sessionmaker[Session],
+        secrets: SecretBox | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self._factory = session_factory
         self._secrets = secrets
+        # Read-only: on SQLite a deferred transaction, so it never queues for (or
+        # holds) the write lock; the caller must not write in it.
+        self.read_only = read_only
         self._session: Session | None = None
         self._bound: contextlib.AbstractContextManager[None] | None = None
         self._audit: list[AuditEvent] = []
@@ -69,6 +78,11 @@ class UnitOfWork:
         return self._session
 
     @property
+    def outbox(self) -> SqlOutbox:
+        """The job table and attempt rows in this transaction (``ports.JobQueue``)."""
+        return SqlOutbox(self.session)
+
+    @property
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
@@ -78,6 +92,8 @@ class UnitOfWork:
         self._bound.__enter__()
         self._session = self._factory()
         self._audit = []
+        if self.read_only:
+            self._session.connection(execution_options={READ_ONLY_OPTION: True})
         # An AuditEvent added to the session by hand joins the chain too,
         # instead of being flushed as an unchained row.
         event.listen(self._session, "before_flush", self._take_audit_events)

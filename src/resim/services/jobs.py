@@ -210,6 +210,15 @@ def backoff_seconds(ctx: ServiceContext, attempts: int, rng: random.Random | Non
 
 
 def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> str:
+    finish = retry_record(ctx, job, worker_id, error)
+    with ctx.uow() as uow:
+        uow.outbox.finish([finish])
+        uow.commit()
+    return "retry"
+
+
+def retry_record(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> JobFinish:
+    """Back off (full jitter, logged): the job is pending again after the delay."""
     delay = backoff_seconds(ctx, job.attempts)
     log.warning(
         "job.retry",
@@ -219,7 +228,7 @@ def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> s
         delay_s=round(delay, 3),
         error=error,
     )
-    _finish(
+    return finish_record(
         ctx,
         job,
         worker_id,
@@ -227,7 +236,6 @@ def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> s
         error=error,
         run_after=ctx.now() + dt.timedelta(seconds=delay),
     )
-    return "retry"
 
 
 def _dead(ctx: ServiceContext, job: JobRecord, worker_id: str, code: str, message: str) -> str:

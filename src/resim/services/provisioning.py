@@ -81,6 +81,13 @@ def provision(ctx: ServiceContext, job: JobRecord) -> None:
 
 
 def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
+    with ctx.uow() as uow:
+        waiting = cooling_off_in(ctx, uow, job)
+        uow.commit()
+        return waiting
+
+
+def cooling_off_in(ctx: ServiceContext, uow: UnitOfWork, job: JobRecord) -> bool:
     """SEC-07: an approved request is not ordered before its ``cooling_off_until``.
 
     Approval schedules the job for that time; a job run early (re-queued by
@@ -88,26 +95,24 @@ def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
     sure one pending job is scheduled for the end of the cooling-off.
     """
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, _rid(job), lock=True)
-        until = req.cooling_off_until
-        if req.state != State.APPROVED or until is None or now >= until:
-            return False
-        j = orm.job
-        waiting = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(j)
-            .where(
-                j.c.kind == "esim.provision",
-                j.c.request_id == req.id,
-                j.c.state == "pending",
-                j.c.id != job.id,
-            )
+    req = repo.get_request(uow, _rid(job), lock=True)
+    until = req.cooling_off_until
+    if req.state != State.APPROVED or until is None or now >= until:
+        return False
+    j = orm.job
+    waiting = uow.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(j)
+        .where(
+            j.c.kind == "esim.provision",
+            j.c.request_id == req.id,
+            j.c.state == "pending",
+            j.c.id != job.id,
         )
-        if not waiting:
-            uow.enqueue("esim.provision", at=now, request_id=req.id, run_after=until)
-        uow.commit()
-        return True
+    )
+    if not waiting:
+        uow.enqueue("esim.provision", at=now, request_id=req.id, run_after=until)
+    return True
 
 
 def _rid(job: JobRecord) -> str:
@@ -127,54 +132,57 @@ def _call_tolerant(
 
 
 def _reserve(ctx: ServiceContext, request_id: str) -> bool:
+    with ctx.uow() as uow:
+        reserved = reserve_in(ctx, uow, request_id)
+        uow.commit()
+        return reserved
+
+
+def reserve_in(ctx: ServiceContext, uow: UnitOfWork, request_id: str) -> bool:
     """approved -> provisioning and a profile reserved from stock. False: nothing to do."""
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
-        if req.state == State.APPROVED:
-            req.move_to(State.PROVISIONING, at=now)
-            uow.audit(
+    req = repo.get_request(uow, request_id, lock=True)
+    if req.state == State.APPROVED:
+        req.move_to(State.PROVISIONING, at=now)
+        uow.audit(
+            at=now,
+            actor="worker",
+            action="request.provisioning",
+            object_type="request",
+            object_id=req.id,
+        )
+    if req.state != State.PROVISIONING:
+        # Closed (cancelled, failed) while an earlier run of this job, killed
+        # mid-way, held the profile: nobody else will give it back.
+        if not req.is_open:
+            _release_profile(ctx, uow, req, at=now)
+        return False
+    if req.new_iccid is None:
+        brand = repo.get_brand(uow, req.brand_id)
+        sim = _take_from_stock(uow, req.brand_id, brand.policy.profile_type)
+        if sim is None:
+            _fail(
+                ctx,
+                uow,
+                req,
+                code="NO_STOCK",
                 at=now,
-                actor="worker",
-                action="request.provisioning",
-                object_type="request",
-                object_id=req.id,
+                reason=f"no eSIM profile of type {brand.policy.profile_type} in stock",
             )
-        if req.state != State.PROVISIONING:
-            # Closed (cancelled, failed) while an earlier run of this job, killed
-            # mid-way, held the profile: nobody else will give it back.
-            if not req.is_open:
-                _release_profile(ctx, uow, req, at=now)
-                uow.commit()
             return False
-        if req.new_iccid is None:
-            brand = repo.get_brand(uow, req.brand_id)
-            sim = _take_from_stock(uow, req.brand_id, brand.policy.profile_type)
-            if sim is None:
-                _fail(
-                    ctx,
-                    uow,
-                    req,
-                    code="NO_STOCK",
-                    at=now,
-                    reason=f"no eSIM profile of type {brand.policy.profile_type} in stock",
-                )
-                uow.commit()
-                return False
-            sim.set_state(SimState.RESERVED, line_id=req.line_id)
-            req.new_iccid = sim.iccid
-            req.matching_id = generate_matching_id()
-            req.smdp_step = None
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="esim.reserved",
-                object_type="request",
-                object_id=req.id,
-                detail={"iccid": sim.iccid},
-            )
-        uow.commit()
-        return True
+        sim.set_state(SimState.RESERVED, line_id=req.line_id)
+        req.new_iccid = sim.iccid
+        req.matching_id = generate_matching_id()
+        req.smdp_step = None
+        uow.audit(
+            at=now,
+            actor="worker",
+            action="esim.reserved",
+            object_type="request",
+            object_id=req.id,
+            detail={"iccid": sim.iccid},
+        )
+    return True
 
 
 def _release_profile(
@@ -258,77 +266,91 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
 
 
 def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
+    with ctx.uow() as uow:
+        still = advance_in(ctx, uow, request_id, step)
+        uow.commit()
+        return still
+
+
+def advance_in(ctx: ServiceContext, uow: UnitOfWork, request_id: str, step: str) -> bool:
     """Record SM-DP+ progress; if the request was closed meanwhile, withdraw.
 
     A request already past provisioning (ready, completed) was finished by
     another run of this job (one whose lease ran out): leave it alone.
     """
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
-        still = req.state == State.PROVISIONING
-        if still or not req.is_open:
-            req.smdp_step = step
-        if not req.is_open:
-            _release_profile(ctx, uow, req, at=now)
-        uow.commit()
-        return still
+    req = repo.get_request(uow, request_id, lock=True)
+    still = req.state == State.PROVISIONING
+    if still or not req.is_open:
+        req.smdp_step = step
+    if not req.is_open:
+        _release_profile(ctx, uow, req, at=now)
+    return still
 
 
 def _mark_ready(
     ctx: ServiceContext, request_id: str, smdp_address: str, matching_id: str | None = None
 ) -> None:
+    with ctx.uow() as uow:
+        mark_ready_in(ctx, uow, request_id, smdp_address, matching_id)
+        uow.commit()
+
+
+def mark_ready_in(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    request_id: str,
+    smdp_address: str,
+    matching_id: str | None = None,
+) -> None:
     """Ready: the activation code, sealed, from the address and the MatchingID
     (``matching_id``: the SM-DP+'s answer, when it differs from ours)."""
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
-        if req.state != State.PROVISIONING:
-            # Closed while we confirmed: withdraw. Ready or later: another run of
-            # this job got there first, and the order is the request's own.
-            if not req.is_open and req.smdp_step != "confirmed":
-                _release_profile(ctx, uow, req, at=now)
-                req.smdp_step = "confirmed"
-            uow.commit()
-            return
-        req.smdp_step = "confirmed"
-        if matching_id is not None and matching_id != req.matching_id:
-            req.matching_id = matching_id  # sealed at rest like ours, even when empty
-            uow.audit(
-                at=now,
-                actor="worker",
-                action="esim.matching_id_from_smdp",
-                object_type="request",
-                object_id=req.id,
-                detail={"empty": matching_id == ""},
-            )
-        assert req.matching_id is not None
-        code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=req.matching_id)
-        brand = repo.get_brand(uow, req.brand_id)
-        ttl = dt.timedelta(hours=brand.policy.activation_code_ttl_hours)
-        req.activation_code_enc = ctx.secrets.encrypt(code.text)
-        req.activation_expires_at = now + ttl
-        req.move_to(State.READY, at=now)
+    req = repo.get_request(uow, request_id, lock=True)
+    if req.state != State.PROVISIONING:
+        # Closed while we confirmed: withdraw. Ready or later: another run of
+        # this job got there first, and the order is the request's own.
+        if not req.is_open and req.smdp_step != "confirmed":
+            _release_profile(ctx, uow, req, at=now)
+            req.smdp_step = "confirmed"
+        return
+    req.smdp_step = "confirmed"
+    if matching_id is not None and matching_id != req.matching_id:
+        req.matching_id = matching_id  # sealed at rest like ours, even when empty
         uow.audit(
-            at=now, actor="worker", action="request.ready", object_type="request", object_id=req.id
-        )
-        notify_customer(
-            ctx,
-            uow,
-            kind="esim_ready",
-            request=req,
-            brand=brand,
-            context={"expires_at": req.activation_expires_at},
-        )
-        uow.enqueue(
-            "request.expire_activation",
             at=now,
-            request_id=req.id,
-            run_after=req.activation_expires_at,
+            actor="worker",
+            action="esim.matching_id_from_smdp",
+            object_type="request",
+            object_id=req.id,
+            detail={"empty": matching_id == ""},
         )
-        # The install callback may never come (issue 13.6): ask later ourselves.
-        reconcile.schedule(ctx, uow, req, at=now)
-        uow.commit()
+    assert req.matching_id is not None
+    code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=req.matching_id)
+    brand = repo.get_brand(uow, req.brand_id)
+    ttl = dt.timedelta(hours=brand.policy.activation_code_ttl_hours)
+    req.activation_code_enc = ctx.secrets.encrypt(code.text)
+    req.activation_expires_at = now + ttl
+    req.move_to(State.READY, at=now)
+    uow.audit(
+        at=now, actor="worker", action="request.ready", object_type="request", object_id=req.id
+    )
+    notify_customer(
+        ctx,
+        uow,
+        kind="esim_ready",
+        request=req,
+        brand=brand,
+        context={"expires_at": req.activation_expires_at},
+    )
+    uow.enqueue(
+        "request.expire_activation",
+        at=now,
+        request_id=req.id,
+        run_after=req.activation_expires_at,
+    )
+    # The install callback may never come (issue 13.6): ask later ourselves.
+    reconcile.schedule(ctx, uow, req, at=now)
 
 
 def _withdrawn_matching_id(ctx: ServiceContext, job: JobRecord) -> str | None:

@@ -123,3 +123,13 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     # `make test` repeats the line as its very last one, after mypy's output.
     if out := os.environ.get("RESIM_TEST_NOT_RUN_FILE"):
         Path(out).write_text(line + "\n" if line else "")
+
+
+@pytest.fixture(autouse=True)
+def _job_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RESIM_TEST_JOB_RUNNER=batch: every ``jobs.run_due_jobs`` in the tests runs on
+    the batched asynchronous runner (``services.batch_runner``) instead."""
+    if os.environ.get("RESIM_TEST_JOB_RUNNER") == "batch":
+        from resim.services import batch_runner, jobs
+
+        monkeypatch.setattr(jobs, "run_due_jobs", batch_runner.run_due_jobs)

@@ -375,3 +375,38 @@ def default_handlers() -> dict[str, AsyncHandler]:
     if not ASYNC_HANDLERS:
         ASYNC_HANDLERS.update(_handlers())
     return ASYNC_HANDLERS
+
+
+def run_due_jobs(
+    ctx: ServiceContext, *, worker_id: str = "inline", limit: int = 100, max_rounds: int = 1000
+) -> int:
+    """:func:`resim.services.jobs.run_due_jobs` on the batched runner: claim due
+    jobs, run each claimed batch concurrently on a private event loop until none
+    is left (tests, walkthrough); return how many ran."""
+    return asyncio.run(_run_due(ctx, worker_id=worker_id, limit=limit, max_rounds=max_rounds))
+
+
+async def _run_due(ctx: ServiceContext, *, worker_id: str, limit: int, max_rounds: int) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    total = 0
+    with (
+        ThreadPoolExecutor(max_workers=1) as db_thread,
+        ThreadPoolExecutor(max_workers=8) as pool,
+    ):
+        asyncio.get_running_loop().set_default_executor(pool)
+        runner = BatchRunner(ctx, worker_id=worker_id, db_executor=db_thread, pool=pool)
+        try:
+            for _ in range(max_rounds):
+                claimed = await runner.batcher.run(
+                    lambda uow: uow.outbox.claim(
+                        worker_id=worker_id, limit=limit, now=ctx.now(), lease_seconds=60
+                    )
+                )
+                if not claimed:
+                    break
+                await asyncio.gather(*(runner.run(job) for job in claimed))
+                total += len(claimed)
+        finally:
+            await runner.aclose()
+    return total

@@ -548,6 +548,13 @@ class AsyncHttpEs2Client(_Es2Core):
             no_content=True,
         )
 
+    async def release_profile(self, *, call_id: str, iccid: str) -> None:
+        clean = normalize_iccid(iccid)
+        body = wire.ReleaseProfileRequest(header=self._header(call_id), iccid=wire.pad_iccid(clean))
+        await self._call(
+            wire.RELEASE_PROFILE, call_id, body, wire.Es2Response, clean, no_content=True
+        )
+
     async def _call(
         self,
         function: str,

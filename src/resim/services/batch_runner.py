@@ -90,7 +90,7 @@ class TxBatcher:
 
     def __init__(self, ctx: ServiceContext, executor: Executor) -> None:
         self._ctx = ctx
-        self._executor = executor
+        self.executor = executor
         self._queue: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
         self.transactions = 0
@@ -113,7 +113,7 @@ class TxBatcher:
             batch = self._queue[:MAX_UNITS_PER_TRANSACTION]
             del self._queue[: len(batch)]
             try:
-                results = await loop.run_in_executor(self._executor, self._execute, batch)
+                results = await loop.run_in_executor(self.executor, self._execute, batch)
             except BaseException as exc:  # the executor is gone (stopping): fail them all
                 results = [(False, exc)] * len(batch)
             for item, (ok, value) in zip(batch, results, strict=True):
@@ -292,6 +292,16 @@ class BatchRunner:
     async def in_thread(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the pool (its own units of work)."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
+
+    async def core_call(self, fn: Callable[[], T]) -> T:
+        """Run a synchronous core-network call. A core network whose writes take
+        the database's one write lock (the built-in one on SQLite) is called on
+        the database thread, between two shared transactions: from another
+        thread it would wait for that lock in SQLite's busy handler, which
+        sleeps up to 100 ms between tries."""
+        serialised = bool(getattr(self.ctx.core, "serialised_writes", False))
+        executor = self.batcher.executor if serialised else self.pool
+        return await asyncio.get_running_loop().run_in_executor(executor, fn)
 
     async def run(self, job: JobRecord) -> str:
         """Run one claimed job to an outcome; "done", "retry" or "dead"."""

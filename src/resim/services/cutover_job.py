@@ -91,7 +91,7 @@ async def _in_order(run: JobRun, calls: list[tuple[str, tuple[str, Callable[[], 
     """Make the calls one after another; a failure marks the rest never made."""
     for index, (call_id, (target, operation)) in enumerate(calls):
         try:
-            await run.call(call_id, target, lambda op=operation: run.runner.in_thread(op))  # type: ignore[misc]
+            await run.call(call_id, target, lambda op=operation: run.runner.core_call(op))  # type: ignore[misc]
         except BaseException:
             for later_id, (_later_target, _op) in calls[index + 1 :]:
                 run.not_called(later_id)

@@ -133,3 +133,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") and "crash" in item.path.name:
             item.add_marker(pytest.mark.xdist_group("crash"))
+
+
+@pytest.fixture(autouse=True)
+def _job_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RESIM_TEST_JOB_RUNNER=batch: every ``jobs.run_due_jobs`` in the tests runs on
+    the batched asynchronous runner (``services.batch_runner``) instead."""
+    if os.environ.get("RESIM_TEST_JOB_RUNNER") == "batch":
+        from resim.services import batch_runner, jobs
+
+        monkeypatch.setattr(jobs, "run_due_jobs", batch_runner.run_due_jobs)

@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from async_bridge import Blocking
 
 from resim.adapters.es2.client import HttpEs2Client
 from resim.adapters.es2.errors import Es2StatusError
-from resim.adapters.es2.fake import FakeSmdpClient
+from resim.adapters.es2.fake import FakeAsyncSmdpClient, FakeSmdpClient
 from resim.emulator.app import EmulatorConfig
 from resim.emulator.core import SmdpCore
 from resim.emulator.ids import make_iccids
@@ -53,11 +54,23 @@ def emulator() -> Iterator[EmulatorThread]:
         yield server
 
 
-@pytest.fixture(params=["fake", "http"])
+@pytest.fixture(params=["fake", "http", "fake-async", "http-async"])
 def env(request: pytest.FixtureRequest) -> Iterator[Env]:
-    if request.param == "fake":
+    bridges: list[Blocking] = []
+    if request.param.startswith("fake"):
         core = SmdpCore(allowed_requesters=["resim", "other-op"])
-        yield Env(FakeSmdpClient(core), core, lambda rid: FakeSmdpClient(core, requester_id=rid))
+
+        def fake_as(requester_id: str) -> SmdpClient:
+            fake = FakeSmdpClient(core, requester_id=requester_id)
+            if request.param == "fake":
+                return fake
+            bridge = Blocking(FakeAsyncSmdpClient(fake))
+            bridges.append(bridge)
+            return bridge  # type: ignore[return-value]
+
+        yield Env(fake_as("resim"), core, fake_as)
+        for bridge in bridges:
+            bridge.close()
         return
     server: EmulatorThread = request.getfixturevalue("emulator")
     opened: list[HttpEs2Client] = []
@@ -65,12 +78,20 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
     def client_as(requester_id: str) -> SmdpClient:
         client = HttpEs2Client(server.url, requester_id, timeout=5.0)
         opened.append(client)
-        return client
+        if request.param == "http":
+            return client
+        twin = client.asynchronous()
+        assert twin is not None
+        bridge = Blocking(twin)
+        bridges.append(bridge)
+        return bridge  # type: ignore[return-value]
 
     main = client_as("resim")
     try:
         yield Env(main, server.core, client_as)
     finally:
+        for bridge in bridges:
+            bridge.close()
         for client in opened:
             client.close()
 

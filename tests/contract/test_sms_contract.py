@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from async_bridge import Blocking
 from pydantic import SecretStr
 
 from resim.adapters.sms.capture import SmsCapture, read_outbox, render_outbox_html
-from resim.adapters.sms.fake import FakeSmsGateway
+from resim.adapters.sms.fake import FakeAsyncSmsGateway, FakeSmsGateway
 from resim.adapters.sms.http import HttpSmsGateway
 from resim.errors import ExternalError, InvalidInput
 from resim.services.ports import OutgoingSms, SmsGateway
@@ -32,17 +33,29 @@ class Rig:
     delivered: Callable[[], list[tuple[str, str, str]]]  # (id, to, text), oldest first
 
 
-@pytest.fixture(params=["fake", "http"])
+@pytest.fixture(params=["fake", "http", "fake-async", "http-async"])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    if request.param == "fake":
+    if request.param.startswith("fake"):
         fake = FakeSmsGateway(refuse=REFUSE)
+        if request.param == "fake-async":
+            bridge = Blocking(FakeAsyncSmsGateway(fake))
+            yield Rig(bridge, lambda: [(m.id, m.to, m.text) for m in fake.sent])  # type: ignore[arg-type]
+            bridge.close()
+            return
         yield Rig(fake, lambda: [(m.id, m.to, m.text) for m in fake.sent])
         return
     capture = SmsCapture(tmp_path / "sms", token="gw-t0ken", refuse=REFUSE).start()
     gateway = HttpSmsGateway(capture.url, token=SecretStr("gw-t0ken"), sender="Nordlys")
+    twin = gateway.asynchronous() if request.param == "http-async" else None
+    bridge = Blocking(twin) if twin is not None else None
     try:
-        yield Rig(gateway, lambda: [(m.id, m.to, m.text) for m in capture.messages()])
+        yield Rig(
+            bridge or gateway,  # type: ignore[arg-type]
+            lambda: [(m.id, m.to, m.text) for m in capture.messages()],
+        )
     finally:
+        if bridge is not None:
+            bridge.close()
         gateway.close()
         capture.stop()
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
-from resim.bootstrap import build_context
+from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit as icc
 from resim.errors import InvalidInput
 from resim.services.context import ServiceContext
@@ -35,10 +35,11 @@ N = 260
 def ctx(db_url: str, tmp_path: Path) -> Iterator[ServiceContext]:
     upgrade(db_url)
     settings = Settings(database_url=db_url, data_dir=tmp_path, secret_keys=KEY)  # type: ignore[arg-type]
-    context = build_context(settings)
+    engine = build_engine(settings)
+    context = build_context(settings, engine=engine)
     import_file(context, "brands", SAMPLES / "brands.toml")
     yield context
-    context.session_factory.kw["bind"].dispose()
+    engine.dispose()
 
 
 def files(directory: Path) -> dict[str, Path]:

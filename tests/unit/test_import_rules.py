@@ -34,15 +34,7 @@ NOT_YET_CONVERTED = {
     "demo_seed": "demo data in SQL",
     "onboarding_export": "export in SQL",
     # the outbox (helper `outbox`)
-    "external": "attempt rows (external_call) in SQL",
-    "jobs": "job claiming in SQL",
-    # bulk import (helper `import-speed`)
-    "onboarding.base": "bulk writes (adapters.db.bulk)",
-    "onboarding.brands": "bulk writes",
-    "onboarding.history": "bulk writes",
-    "onboarding.lines": "bulk writes",
-    "onboarding.sims": "bulk writes",
-    "onboarding.subscribers": "bulk writes",
+    "external": "the open peer_unavailable alert check (alert_peer_failing) in SQL",
 }
 
 

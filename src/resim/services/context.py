@@ -30,7 +30,7 @@ from resim.services.ports import (
     SmsGateway,
 )
 from resim.services.transient import RunOnce, TransientRetry
-from resim.services.unit_of_work import UnitOfWork
+from resim.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from resim.services.onboarding.ports import ImportStore
@@ -61,7 +61,7 @@ class ServiceContext:
 
     # A new unit of work per call (``resim.adapters.db.unit_of_work.sql_uow_factory``
     # in every process; ``resim.adapters.memory`` in use-case tests).
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: UnitOfWorkFactory
     clock: Clock
     secrets: SecretBox
     otp_pepper: bytes
@@ -111,9 +111,10 @@ class ServiceContext:
     # The onboarding import's SQL (services.onboarding.ports); bootstrap sets it.
     import_store: ImportStore | None = None
 
-    def uow(self) -> UnitOfWork:
-        """A new unit of work (use it as ``with ctx.uow() as uow: ...``)."""
-        return self.uow_factory()
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work (use it as ``with ctx.uow() as uow: ...``);
+        ``read_only``: for pure reads, without SQLite's write lock."""
+        return self.uow_factory(read_only=read_only)
 
     def now(self) -> dt.datetime:
         return self.clock.now()

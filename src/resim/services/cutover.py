@@ -7,6 +7,8 @@ dies after the call and before its commit simply calls again on the retry.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from resim.domain.model import ReplacementRequest, SimChange, SimState
 from resim.domain.policy import BrandPolicy
@@ -18,7 +20,7 @@ from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer, may_have_taken_effect
 from resim.services.loss_hooks import holds, resolve_by_cutover
 from resim.services.notify import notify_customer
-from resim.services.ports import DownloadProgress
+from resim.services.ports import CoreNetwork, DownloadProgress
 from resim.services.risk_facts import remember_origin
 from resim.services.unit_of_work import UnitOfWork, new_id
 
@@ -41,39 +43,54 @@ def suspend_old(ctx: ServiceContext, job: JobRecord) -> None:
     call was recorded) gets its ``core.resume_old`` enqueued here.
     """
     assert job.request_id is not None
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, job.request_id)
-        if req.old_iccid is None:
-            return
-        old = repo.get_sim(uow, req.old_iccid)
-        if old.state != SimState.ACTIVE:
-            return  # already suspended, or retired by a cut-over
-        imsi = old.imsi
-        # cancelled or rejected: the old SIM goes back into service (review.give_back_old_sim)
-        cancelled = req.state in GIVES_BACK_OLD_SIM
+    with ctx.uow(read_only=True) as uow:
+        plan = suspend_plan(uow, job)
+    if plan is None:
+        return
+    imsi, cancelled = plan
     if cancelled and not may_have_taken_effect(ctx, job, "core.suspend"):
         return  # cancelled before the old SIM was barred: it simply stays in service
     call_peer(ctx, job, "core.suspend", lambda _cid: ctx.core.suspend_imsi(imsi=imsi))
-    now = ctx.now()
     with ctx.uow() as uow:
-        req = repo.get_request(uow, job.request_id, lock=True)
-        old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
-        if old.state == SimState.ACTIVE:
-            old.set_state(SimState.SUSPENDED)
-        req.old_sim_barred(True, at=now)
-        uow.audit(
-            at=now,
-            actor="worker",
-            action="sim.suspended",
-            object_type="sim",
-            object_id=old.iccid,
-            detail={"request": req.id},
-        )
-        if req.state in GIVES_BACK_OLD_SIM:
-            # The cancel or rejection committed while we barred the SIM and saw
-            # nothing to resume.
-            uow.enqueue("core.resume_old", at=now, request_id=req.id)
+        record_suspended_in(ctx, uow, job)
         uow.commit()
+
+
+def suspend_plan(uow: UnitOfWork, job: JobRecord) -> tuple[str, bool] | None:
+    """(the old SIM's IMSI, whether the request was cancelled or rejected), or
+    None when there is nothing to bar (no old SIM, or it is not active)."""
+    assert job.request_id is not None
+    req = repo.get_request(uow, job.request_id)
+    if req.old_iccid is None:
+        return None
+    old = repo.get_sim(uow, req.old_iccid)
+    if old.state != SimState.ACTIVE:
+        return None  # already suspended, or retired by a cut-over
+    # cancelled or rejected: the old SIM goes back into service (review.give_back_old_sim)
+    return old.imsi, req.state in GIVES_BACK_OLD_SIM
+
+
+def record_suspended_in(ctx: ServiceContext, uow: UnitOfWork, job: JobRecord) -> None:
+    """The core network barred the old SIM: record it (caller commits)."""
+    assert job.request_id is not None
+    now = ctx.now()
+    req = repo.get_request(uow, job.request_id, lock=True)
+    old = repo.get_sim(uow, _iccid(req.old_iccid), lock=True)
+    if old.state == SimState.ACTIVE:
+        old.set_state(SimState.SUSPENDED)
+    req.old_sim_barred(True, at=now)
+    uow.audit(
+        at=now,
+        actor="worker",
+        action="sim.suspended",
+        object_type="sim",
+        object_id=old.iccid,
+        detail={"request": req.id},
+    )
+    if req.state in GIVES_BACK_OLD_SIM:
+        # The cancel or rejection committed while we barred the SIM and saw
+        # nothing to resume.
+        uow.enqueue("core.resume_old", at=now, request_id=req.id)
 
 
 def _iccid(iccid: str | None) -> str:
@@ -200,69 +217,112 @@ def cutover(ctx: ServiceContext, job: JobRecord) -> None:
     (osmo-hlr) refuses for good and the cut-over fails before the number moves.
     """
     assert job.request_id is not None
+    with ctx.uow(read_only=True) as uow:
+        plan = cutover_plan(ctx, uow, job.request_id)
+    if plan is None:
+        return
+    for target, operation in plan.operations(ctx.core):
+        call_peer(ctx, job, target, lambda _c, op=operation: op())  # type: ignore[misc]
     with ctx.uow() as uow:
-        req = repo.get_request(uow, job.request_id)
-        if req.state != State.READY or req.new_iccid is None:
-            return
-        new_imsi = repo.get_sim(uow, req.new_iccid).imsi
-        old_imsi = repo.get_sim(uow, req.old_iccid).imsi if req.old_iccid else None
-        msisdn = req.msisdn
-        sms_until, port_until = post_swap_holds(
-            repo.get_brand(uow, req.brand_id).policy, req.installed_at or ctx.now()
-        )
-    call_peer(ctx, job, "core.provision", lambda _c: ctx.core.provision_imsi(imsi=new_imsi))
-    if sms_until is not None or port_until is not None:
-        call_peer(
-            ctx,
-            job,
-            "core.post_swap_holds",
-            lambda _c: ctx.core.apply_post_swap_holds(
-                imsi=new_imsi, sms_hold_until=sms_until, port_out_block_until=port_until
-            ),
-        )
-    call_peer(
-        ctx,
-        job,
-        "core.move_msisdn",
-        lambda _c: ctx.core.move_msisdn(msisdn=msisdn, new_imsi=new_imsi, old_imsi=old_imsi),
-    )
-    if old_imsi is not None:
-        call_peer(ctx, job, "core.retire", lambda _c: ctx.core.retire_imsi(imsi=old_imsi))
-    now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, job.request_id, lock=True)
-        if req.state != State.READY:
-            uow.commit()
-            return
-        assert req.new_iccid is not None
-        if req.old_iccid:
-            old = repo.get_sim(uow, req.old_iccid, lock=True)
-            old.set_state(SimState.RETIRED)
-            uow.flush()  # free the line's bound slot before the new SIM takes it
-        new = repo.get_sim(uow, req.new_iccid, lock=True)
-        new.set_state(SimState.ACTIVE, line_id=req.line_id)
-        # A number that had no SIM (a line separation of a reserved number) has one now.
-        repo.get_line(uow, req.line_id).first_sim_bound()
-        resolve_by_cutover(uow, req, at=now)  # the lost SIM is retired: its report ends
-        uow.sim_changes.add(
-            SimChange(
-                id=new_id(),
-                msisdn=req.msisdn,
-                line_id=req.line_id,
-                changed_at=now,
-                new_iccid=req.new_iccid,
-                old_iccid=req.old_iccid,
-                request_id=req.id,
+        complete_in(ctx, uow, job.request_id, plan)
+        uow.commit()
+
+
+@dataclass(frozen=True)
+class CutoverPlan:
+    """What the core network is told, read from a ready request."""
+
+    msisdn: str
+    new_imsi: str
+    old_imsi: str | None
+    sms_until: dt.datetime | None
+    port_until: dt.datetime | None
+
+    def operations(self, core: CoreNetwork) -> list[tuple[str, Callable[[], None]]]:
+        """(attempt target, call) in order: provision, holds (SEC-06, before the
+        number moves), move the number, retire the old IMSI."""
+        ops: list[tuple[str, Callable[[], None]]] = [
+            ("core.provision", lambda: core.provision_imsi(imsi=self.new_imsi))
+        ]
+        if self.sms_until is not None or self.port_until is not None:
+            ops.append(
+                (
+                    "core.post_swap_holds",
+                    lambda: core.apply_post_swap_holds(
+                        imsi=self.new_imsi,
+                        sms_hold_until=self.sms_until,
+                        port_out_block_until=self.port_until,
+                    ),
+                )
+            )
+        ops.append(
+            (
+                "core.move_msisdn",
+                lambda: core.move_msisdn(
+                    msisdn=self.msisdn, new_imsi=self.new_imsi, old_imsi=self.old_imsi
+                ),
             )
         )
-        # CAMARA subscriptions: the swapped events commit with the SIM change record.
-        enqueue_swap_events(ctx, uow, msisdn=req.msisdn, swapped_at=now)
-        req.complete(at=now, sms_hold_until=sms_until, port_out_block_until=port_until)
-        remember_origin(repo.get_subscriber(uow, req.subscriber_id), req)
-        notify_customer(
-            ctx, uow, kind="replacement_completed", request=req, context={"completed_at": now}
+        if self.old_imsi is not None:
+            old_imsi = self.old_imsi
+            ops.append(("core.retire", lambda: core.retire_imsi(imsi=old_imsi)))
+        return ops
+
+
+def cutover_plan(ctx: ServiceContext, uow: UnitOfWork, request_id: str) -> CutoverPlan | None:
+    """The core-network calls of a ready request's cut-over; None: not ready (any more)."""
+    req = repo.get_request(uow, request_id)
+    if req.state != State.READY or req.new_iccid is None:
+        return None
+    sms_until, port_until = post_swap_holds(
+        repo.get_brand(uow, req.brand_id).policy, req.installed_at or ctx.now()
+    )
+    return CutoverPlan(
+        msisdn=req.msisdn,
+        new_imsi=repo.get_sim(uow, req.new_iccid).imsi,
+        old_imsi=repo.get_sim(uow, req.old_iccid).imsi if req.old_iccid else None,
+        sms_until=sms_until,
+        port_until=port_until,
+    )
+
+
+def complete_in(ctx: ServiceContext, uow: UnitOfWork, request_id: str, plan: CutoverPlan) -> None:
+    """The number moved: retire the old SIM, activate the new, write the SIM change
+    record, complete the request (caller commits). A request no longer ready
+    (another run of this job finished it) is left alone."""
+    sms_until, port_until = plan.sms_until, plan.port_until
+    now = ctx.now()
+    req = repo.get_request(uow, request_id, lock=True)
+    if req.state != State.READY:
+        return
+    assert req.new_iccid is not None
+    if req.old_iccid:
+        old = repo.get_sim(uow, req.old_iccid, lock=True)
+        old.set_state(SimState.RETIRED)
+        uow.flush()  # free the line's bound slot before the new SIM takes it
+    new = repo.get_sim(uow, req.new_iccid, lock=True)
+    new.set_state(SimState.ACTIVE, line_id=req.line_id)
+    # A number that had no SIM (a line separation of a reserved number) has one now.
+    repo.get_line(uow, req.line_id).first_sim_bound()
+    resolve_by_cutover(uow, req, at=now)  # the lost SIM is retired: its report ends
+    uow.sim_changes.add(
+        SimChange(
+            id=new_id(),
+            msisdn=req.msisdn,
+            line_id=req.line_id,
+            changed_at=now,
+            new_iccid=req.new_iccid,
+            old_iccid=req.old_iccid,
+            request_id=req.id,
         )
-        uow.commit()
+    )
+    # CAMARA subscriptions: the swapped events commit with the SIM change record.
+    enqueue_swap_events(ctx, uow, msisdn=req.msisdn, swapped_at=now)
+    req.complete(at=now, sms_hold_until=sms_until, port_out_block_until=port_until)
+    remember_origin(repo.get_subscriber(uow, req.subscriber_id), req)
+    notify_customer(
+        ctx, uow, kind="replacement_completed", request=req, context={"completed_at": now}
+    )
 
 
 def post_swap_holds(

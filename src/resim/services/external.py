@@ -14,8 +14,8 @@ peer's jobs, and the pause raises a ``peer_unavailable`` alert
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -26,6 +26,8 @@ from resim.errors import ExternalError
 from resim.services.alerts import raise_alert
 from resim.services.context import ServiceContext
 from resim.services.peer_circuit import PEER_NAMES, peer_of_target
+from resim.services.ports import AttemptOutcome
+from resim.services.ports import JobRecord as JobRecord  # re-exported for the handlers
 from resim.services.unit_of_work import new_id
 
 log = structlog.get_logger()
@@ -33,30 +35,24 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    kind: str
-    request_id: str | None
-    payload: dict[str, object]
-    attempts: int
+def attempt_row(job: JobRecord, target: str, *, at: dt.datetime) -> dict[str, object]:
+    """A new attempt row (``state='started'``) for ``job``'s call at ``target``."""
+    return {
+        "id": new_id(),
+        "job_id": job.id,
+        "request_id": job.request_id,
+        "target": target,
+        "state": "started",
+        "started_at": at,
+    }
 
 
 def call_peer(ctx: ServiceContext, job: JobRecord, target: str, fn: Callable[[str], T]) -> T:
     """Commit an attempt row, call ``fn(call_id)``, record the outcome."""
-    call_id = new_id()
-    t = orm.external_call
+    row = attempt_row(job, target, at=ctx.now())
+    call_id = str(row["id"])
     with ctx.uow() as uow:
-        uow.session.execute(
-            sa.insert(t).values(
-                id=call_id,
-                job_id=job.id,
-                request_id=job.request_id,
-                target=target,
-                state="started",
-                started_at=ctx.now(),
-            )
-        )
+        uow.outbox.start_attempts([row])
         uow.commit()
     peer = peer_of_target(target)
     try:
@@ -81,13 +77,11 @@ def call_peer(ctx: ServiceContext, job: JobRecord, target: str, fn: Callable[[st
 def _finish(
     ctx: ServiceContext, call_id: str, state: str, code: str | None, retryable: bool | None
 ) -> None:
-    t = orm.external_call
+    outcome = AttemptOutcome(
+        call_id=call_id, state=state, finished_at=ctx.now(), error_code=code, retryable=retryable
+    )
     with ctx.uow() as uow:
-        uow.session.execute(
-            sa.update(t)
-            .where(t.c.id == call_id)
-            .values(state=state, finished_at=ctx.now(), error_code=code, retryable=retryable)
-        )
+        uow.outbox.record_outcomes([outcome])
         uow.commit()
 
 
@@ -99,18 +93,8 @@ def may_have_taken_effect(ctx: ServiceContext, job: JobRecord, target: str) -> b
     Scoped to the job, not the request: after a reissue the request's new
     provision job must not mistake the old profile's calls for its own.
     """
-    t = orm.external_call
-    with ctx.uow() as uow:
-        found = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(t)
-            .where(
-                t.c.job_id == job.id,
-                t.c.target == target,
-                sa.or_(t.c.state.in_(["started", "succeeded"]), t.c.retryable.is_(True)),
-            )
-        )
-        return bool(found)
+    with ctx.uow(read_only=True) as uow:
+        return uow.outbox.may_have_taken_effect(job_id=job.id, target=target)
 
 
 def alert_peer_failing(ctx: ServiceContext, *, peer: str, error: str, why: str) -> str | None:

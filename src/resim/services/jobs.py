@@ -27,13 +27,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable, Collection
-from typing import Any
 
-import sqlalchemy as sa
 import structlog
 
-from resim.adapters.db import orm
-from resim.domain.workflow import OPEN_STATES
 from resim.errors import ExternalError, ResimError
 from resim.services import (
     alert_notify,
@@ -54,6 +50,7 @@ from resim.services import (
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, alert_peer_failing
 from resim.services.peer_circuit import peer_of_kind
+from resim.services.ports import JobFinish
 
 log = structlog.get_logger()
 
@@ -107,48 +104,16 @@ def claim(
     """
     if limit <= 0:
         return []
-    now = ctx.now()
-    t = orm.job
-    due = sa.or_(
-        sa.and_(t.c.state == "pending", t.c.run_after <= now),
-        sa.and_(t.c.state == "running", t.c.lease_until < now),
-    )
-    if running:
-        due = sa.and_(due, t.c.id.not_in(list(running)))
     with ctx.uow() as uow:
-        ids = list(
-            uow.session.scalars(
-                sa.select(t.c.id)
-                .where(due)
-                .order_by(t.c.run_after)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
+        claimed = uow.outbox.claim(
+            worker_id=worker_id,
+            limit=limit,
+            now=ctx.now(),
+            lease_seconds=lease_seconds,
+            running=running,
         )
-        if not ids:
-            return []
-        rows = uow.session.execute(
-            sa.update(t)
-            .where(t.c.id.in_(ids))
-            .values(
-                state="running",
-                worker_id=worker_id,
-                attempts=t.c.attempts + 1,
-                lease_until=now + dt.timedelta(seconds=lease_seconds),
-            )
-            .returning(t.c.id, t.c.kind, t.c.request_id, t.c.payload, t.c.attempts)
-        ).all()
         uow.commit()
-    return [
-        JobRecord(
-            id=r.id,
-            kind=r.kind,
-            request_id=r.request_id,
-            payload=dict(r.payload),
-            attempts=r.attempts,
-        )
-        for r in rows
-    ]
+    return claimed
 
 
 def extend_leases(
@@ -162,15 +127,14 @@ def extend_leases(
     """
     if not job_ids:
         return 0
-    t = orm.job
     with ctx.uow() as uow:
-        result = uow.session.execute(
-            sa.update(t)
-            .where(t.c.id.in_(job_ids), t.c.worker_id == worker_id, t.c.state == "running")
-            .values(lease_until=ctx.now() + dt.timedelta(seconds=lease_seconds))
+        count = uow.outbox.extend_leases(
+            worker_id=worker_id,
+            job_ids=job_ids,
+            lease_until=ctx.now() + dt.timedelta(seconds=lease_seconds),
         )
         uow.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return count
 
 
 def run(ctx: ServiceContext, job: JobRecord, *, worker_id: str) -> str:
@@ -246,6 +210,15 @@ def backoff_seconds(ctx: ServiceContext, attempts: int, rng: random.Random | Non
 
 
 def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> str:
+    finish = retry_record(ctx, job, worker_id, error)
+    with ctx.uow() as uow:
+        uow.outbox.finish([finish])
+        uow.commit()
+    return "retry"
+
+
+def retry_record(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> JobFinish:
+    """Back off (full jitter, logged): the job is pending again after the delay."""
     delay = backoff_seconds(ctx, job.attempts)
     log.warning(
         "job.retry",
@@ -255,7 +228,7 @@ def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> s
         delay_s=round(delay, 3),
         error=error,
     )
-    _finish(
+    return finish_record(
         ctx,
         job,
         worker_id,
@@ -263,7 +236,6 @@ def _retry(ctx: ServiceContext, job: JobRecord, worker_id: str, error: str) -> s
         error=error,
         run_after=ctx.now() + dt.timedelta(seconds=delay),
     )
-    return "retry"
 
 
 def _dead(ctx: ServiceContext, job: JobRecord, worker_id: str, code: str, message: str) -> str:
@@ -283,28 +255,32 @@ def _finish(
     error: str | None,
     run_after: dt.datetime | None = None,
 ) -> None:
-    t = orm.job
-    if error is not None:
-        error = redaction.mask_told(error)
-    values: dict[str, Any] = {"state": state, "last_error": error, "lease_until": None}
-    if run_after is not None:
-        values["run_after"] = run_after
-    if state in ("done", "dead"):
-        values["finished_at"] = ctx.now()
     with ctx.uow() as uow:
-        # Only the current holder may finish it: a job whose lease ran out and was
-        # taken by another worker is left to that worker.
-        uow.session.execute(
-            sa.update(t)
-            .where(
-                t.c.id == job.id,
-                t.c.worker_id == worker_id,
-                t.c.state == "running",
-                t.c.attempts == job.attempts,
-            )
-            .values(**values)
+        uow.outbox.finish(
+            [finish_record(ctx, job, worker_id, state=state, error=error, run_after=run_after)]
         )
         uow.commit()
+
+
+def finish_record(
+    ctx: ServiceContext,
+    job: JobRecord,
+    worker_id: str,
+    *,
+    state: str,
+    error: str | None,
+    run_after: dt.datetime | None = None,
+) -> JobFinish:
+    """The row update that ends this run of ``job`` (``error`` masked of told values)."""
+    return JobFinish(
+        job_id=job.id,
+        worker_id=worker_id,
+        attempts=job.attempts,
+        state=state,
+        error=redaction.mask_told(error) if error is not None else None,
+        run_after=run_after,
+        finished_at=ctx.now() if state in ("done", "dead") else None,
+    )
 
 
 def prune_done(
@@ -323,25 +299,14 @@ def prune_done(
     several workers pruning at once delete each row once.
     """
     cutoff = ctx.now() - (ctx.job_retention if older_than is None else older_than)
-    j, r, c = orm.job, orm.replacement_request, orm.external_call
-    request_open = sa.exists().where(r.c.id == j.c.request_id, r.c.state.in_(OPEN_STATES))
     total = 0
     while True:
         with ctx.uow() as uow:
-            ids = list(
-                uow.session.scalars(
-                    sa.select(j.c.id)
-                    .where(j.c.state == "done", j.c.finished_at < cutoff, ~request_open)
-                    .order_by(j.c.finished_at)
-                    .limit(batch)
-                )
-            )
-            if not ids:
-                break
-            uow.session.execute(sa.delete(c).where(c.c.job_id.in_(ids)))
-            uow.session.execute(sa.delete(j).where(j.c.id.in_(ids), j.c.state == "done"))
+            deleted = uow.outbox.prune_done(finished_before=cutoff, batch=batch)
             uow.commit()
-        total += len(ids)
+        if not deleted:
+            break
+        total += deleted
     if total:
         log.info("jobs.pruned", count=total, finished_before=cutoff.isoformat())
     return total

@@ -7,14 +7,35 @@ as the same message, not a new one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from resim.adapters.mail.templates import render_mail
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer
 from resim.services.notify import open_message
 from resim.services.ports import OutgoingMail
 
+if TYPE_CHECKING:
+    from resim.services.batch_runner import JobRun
+
 
 def send_mail(ctx: ServiceContext, job: JobRecord) -> None:
+    mail = compose(ctx, job)
+    call_peer(ctx, job, "mail.send", lambda _cid: ctx.mailer.send(mail))
+
+
+async def send_mail_async(run: JobRun) -> None:
+    """The same on the worker's loop: the attempt row commits in one shared
+    transaction, the send runs on the async mailer (reused SMTP connections),
+    and its outcome commits with the job's ``done`` (``batch_runner``)."""
+    mail = compose(run.ctx, run.job)
+    call_id = await run.db(lambda uow: run.attempt(uow, "mail.send"))
+    mailer = run.peers.mailer()
+    await run.call(call_id, "mail.send", lambda: mailer.send(mail))
+
+
+def compose(ctx: ServiceContext, job: JobRecord) -> OutgoingMail:
+    """The message of a ``mail.send`` job (its recipient told to ``redaction``)."""
     payload = job.payload
     message = open_message(ctx, payload)  # recipient and names: sealed in the job
     language = str(payload.get("language", "en"))
@@ -30,7 +51,7 @@ def send_mail(ctx: ServiceContext, job: JobRecord) -> None:
         headers={"X-Resim-Kind": kind, "X-Resim-Request": job.request_id or ""},
         sender_name=_brand_name(message.context),
     )
-    call_peer(ctx, job, "mail.send", lambda _cid: ctx.mailer.send(mail))
+    return mail
 
 
 def _brand_name(context: dict[str, object]) -> str | None:

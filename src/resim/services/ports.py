@@ -12,8 +12,9 @@ nothing else for peer failures.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 # ---------------------------------------------------------------- clock
 
@@ -84,6 +85,47 @@ class SmdpClient(Protocol):
     ) -> None: ...
 
     def release_profile(self, *, call_id: str, iccid: str) -> None: ...
+
+
+class AsyncSmdpClient(Protocol):
+    """:class:`SmdpClient` for an event loop (the worker's batched outbox).
+
+    Same contract, arguments and errors as the synchronous port; ``call_id``
+    is the id of an attempt row committed before the call.
+    """
+
+    async def download_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str | None = None,
+        profile_type: str | None = None,
+        eid: str | None = None,
+    ) -> DownloadOrderResult: ...
+
+    async def confirm_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        release_flag: bool,
+        matching_id: str | None = None,
+        eid: str | None = None,
+        confirmation_code: str | None = None,
+        smds_address: str | None = None,
+    ) -> ConfirmOrderResult: ...
+
+    async def cancel_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        final_profile_status: FinalProfileStatus,
+        matching_id: str | None = None,
+        eid: str | None = None,
+    ) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 InstallState = Literal["installed", "failed", "not_installed"]
@@ -259,6 +301,14 @@ class Mailer(Protocol):
         ...
 
 
+class AsyncMailer(Protocol):
+    """:class:`Mailer` for an event loop; may keep connections open between sends."""
+
+    async def send(self, mail: OutgoingMail) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 # ---------------------------------------------------------------- SMS
 
 
@@ -278,6 +328,14 @@ class SmsGateway(Protocol):
         """Hand the message to the SMS gateway; raise ExternalError (retryable set)
         on failure. The text is never logged or put in an error message."""
         ...
+
+
+class AsyncSmsGateway(Protocol):
+    """:class:`SmsGateway` for an event loop (same contract and errors)."""
+
+    async def send(self, message: OutgoingSms) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 # ---------------------------------------------------------------- CAMARA notification sinks
@@ -345,3 +403,72 @@ class Courier(Protocol):
     def dispatch(self, shipment: Shipment) -> ShipmentReceipt:
         """Book the shipment; raise ExternalError (retryable set) on failure."""
         ...
+
+
+# ---------------------------------------------------------------- outbox (jobs)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A claimed job: what its handler gets. ``attempts`` counts this run."""
+
+    id: str
+    kind: str
+    request_id: str | None
+    payload: dict[str, object]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class JobFinish:
+    """How one run of a claimed job ended: ``state`` done, dead or pending (retry,
+    due at ``run_after``). Recorded only if ``worker_id`` still holds the job at
+    ``attempts``."""
+
+    job_id: str
+    worker_id: str
+    attempts: int
+    state: str
+    error: str | None = None
+    run_after: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """The outcome of one peer call whose attempt row was committed before it."""
+
+    call_id: str
+    state: str  # succeeded | failed
+    finished_at: dt.datetime
+    error_code: str | None = None
+    retryable: bool | None = None
+
+
+class JobQueue(Protocol):
+    """The outbox table and the attempt rows, inside the caller's transaction
+    (never commits). Implemented in SQL by ``adapters.db.outbox.SqlOutbox``."""
+
+    def claim(
+        self,
+        *,
+        worker_id: str,
+        limit: int,
+        now: dt.datetime,
+        lease_seconds: float,
+        running: Collection[str] = (),
+    ) -> list[JobRecord]: ...
+
+    def extend_leases(
+        self, *, worker_id: str, job_ids: Sequence[str], lease_until: dt.datetime
+    ) -> int: ...
+
+    def finish(self, finishes: Sequence[JobFinish]) -> None: ...
+
+    def start_attempts(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
+
+    def may_have_taken_effect(self, *, job_id: str, target: str) -> bool: ...
+
+    def prune_done(self, *, finished_before: dt.datetime, batch: int) -> int: ...

@@ -78,6 +78,13 @@ def provision(ctx: ServiceContext, job: JobRecord) -> None:
 
 
 def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
+    with ctx.uow() as uow:
+        waiting = cooling_off_in(ctx, uow, job)
+        uow.commit()
+        return waiting
+
+
+def cooling_off_in(ctx: ServiceContext, uow: UnitOfWork, job: JobRecord) -> bool:
     """SEC-07: an approved request is not ordered before its ``cooling_off_until``.
 
     Approval schedules the job for that time; a job run early (re-queued by
@@ -85,18 +92,16 @@ def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
     sure one pending job is scheduled for the end of the cooling-off.
     """
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, _rid(job), lock=True)
-        until = req.cooling_off_until
-        if req.state != State.APPROVED or until is None or now >= until:
-            return False
-        waiting = uow.jobs.exists(
-            request_id=req.id, kind="esim.provision", states=("pending",), excluding=job.id
-        )
-        if not waiting:
-            uow.enqueue("esim.provision", at=now, request_id=req.id, run_after=until)
-        uow.commit()
-        return True
+    req = repo.get_request(uow, _rid(job), lock=True)
+    until = req.cooling_off_until
+    if req.state != State.APPROVED or until is None or now >= until:
+        return False
+    waiting = uow.jobs.exists(
+        request_id=req.id, kind="esim.provision", states=("pending",), excluding=job.id
+    )
+    if not waiting:
+        uow.enqueue("esim.provision", at=now, request_id=req.id, run_after=until)
+    return True
 
 
 def _rid(job: JobRecord) -> str:
@@ -116,37 +121,40 @@ def _call_tolerant(
 
 
 def _reserve(ctx: ServiceContext, request_id: str) -> bool:
+    with ctx.uow() as uow:
+        reserved = reserve_in(ctx, uow, request_id)
+        uow.commit()
+        return reserved
+
+
+def reserve_in(ctx: ServiceContext, uow: UnitOfWork, request_id: str) -> bool:
     """approved -> provisioning and a profile reserved from stock. False: nothing to do."""
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
-        if req.state == State.APPROVED:
-            req.start_provisioning(at=now)
-        if req.state != State.PROVISIONING:
-            # Closed (cancelled, failed) while an earlier run of this job, killed
-            # mid-way, held the profile: nobody else will give it back.
-            if not req.is_open:
-                _release_profile(ctx, uow, req, at=now)
-                uow.commit()
+    req = repo.get_request(uow, request_id, lock=True)
+    if req.state == State.APPROVED:
+        req.start_provisioning(at=now)
+    if req.state != State.PROVISIONING:
+        # Closed (cancelled, failed) while an earlier run of this job, killed
+        # mid-way, held the profile: nobody else will give it back.
+        if not req.is_open:
+            _release_profile(ctx, uow, req, at=now)
+        return False
+    if req.new_iccid is None:
+        brand = repo.get_brand(uow, req.brand_id)
+        sim = _take_from_stock(uow, req.brand_id, brand.policy.profile_type)
+        if sim is None:
+            _fail(
+                ctx,
+                uow,
+                req,
+                code="NO_STOCK",
+                at=now,
+                reason=f"no eSIM profile of type {brand.policy.profile_type} in stock",
+            )
             return False
-        if req.new_iccid is None:
-            brand = repo.get_brand(uow, req.brand_id)
-            sim = _take_from_stock(uow, req.brand_id, brand.policy.profile_type)
-            if sim is None:
-                _fail(
-                    ctx,
-                    uow,
-                    req,
-                    code="NO_STOCK",
-                    at=now,
-                    reason=f"no eSIM profile of type {brand.policy.profile_type} in stock",
-                )
-                uow.commit()
-                return False
-            sim.set_state(SimState.RESERVED, line_id=req.line_id)
-            req.reserve_profile(iccid=sim.iccid, matching_id=generate_matching_id(), at=now)
-        uow.commit()
-        return True
+        sim.set_state(SimState.RESERVED, line_id=req.line_id)
+        req.reserve_profile(iccid=sim.iccid, matching_id=generate_matching_id(), at=now)
+    return True
 
 
 def _release_profile(
@@ -202,64 +210,78 @@ def _take_from_stock(uow: UnitOfWork, brand_id: str, profile_type: str) -> Sim |
 
 
 def _advance(ctx: ServiceContext, request_id: str, step: str) -> bool:
+    with ctx.uow() as uow:
+        still = advance_in(ctx, uow, request_id, step)
+        uow.commit()
+        return still
+
+
+def advance_in(ctx: ServiceContext, uow: UnitOfWork, request_id: str, step: str) -> bool:
     """Record SM-DP+ progress; if the request was closed meanwhile, withdraw.
 
     A request already past provisioning (ready, completed) was finished by
     another run of this job (one whose lease ran out): leave it alone.
     """
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
-        still = req.state == State.PROVISIONING
-        if still or not req.is_open:
-            req.record_smdp_step(step, at=now)
-        if not req.is_open:
-            _release_profile(ctx, uow, req, at=now)
-        uow.commit()
-        return still
+    req = repo.get_request(uow, request_id, lock=True)
+    still = req.state == State.PROVISIONING
+    if still or not req.is_open:
+        req.record_smdp_step(step, at=now)
+    if not req.is_open:
+        _release_profile(ctx, uow, req, at=now)
+    return still
 
 
 def _mark_ready(
     ctx: ServiceContext, request_id: str, smdp_address: str, matching_id: str | None = None
 ) -> None:
+    with ctx.uow() as uow:
+        mark_ready_in(ctx, uow, request_id, smdp_address, matching_id)
+        uow.commit()
+
+
+def mark_ready_in(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    request_id: str,
+    smdp_address: str,
+    matching_id: str | None = None,
+) -> None:
     """Ready: the activation code, sealed, from the address and the MatchingID
     (``matching_id``: the SM-DP+'s answer, when it differs from ours)."""
     now = ctx.now()
-    with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, lock=True)
-        if req.state != State.PROVISIONING:
-            # Closed while we confirmed: withdraw. Ready or later: another run of
-            # this job got there first, and the order is the request's own.
-            if not req.is_open and req.smdp_step != "confirmed":
-                _release_profile(ctx, uow, req, at=now)
-                req.record_smdp_step("confirmed", at=now)
-            uow.commit()
-            return
-        ours = req.matching_id if matching_id is None else matching_id
-        assert ours is not None
-        code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=ours)
-        brand = repo.get_brand(uow, req.brand_id)
-        ttl = dt.timedelta(hours=brand.policy.activation_code_ttl_hours)
-        # The request records the confirmed step, the SM-DP+'s MatchingID when it
-        # differs, and its expire_activation job (MarkedReady).
-        req.mark_ready(
-            activation_code_enc=ctx.secrets.encrypt(code.text),
-            expires_at=now + ttl,
-            smdp_matching_id=matching_id,
-            at=now,
-        )
-        assert req.activation_expires_at is not None
-        notify_customer(
-            ctx,
-            uow,
-            kind="esim_ready",
-            request=req,
-            brand=brand,
-            context={"expires_at": req.activation_expires_at},
-        )
-        # The install callback may never come (issue 13.6): ask later ourselves.
-        reconcile.schedule(ctx, uow, req, at=now)
-        uow.commit()
+    req = repo.get_request(uow, request_id, lock=True)
+    if req.state != State.PROVISIONING:
+        # Closed while we confirmed: withdraw. Ready or later: another run of
+        # this job got there first, and the order is the request's own.
+        if not req.is_open and req.smdp_step != "confirmed":
+            _release_profile(ctx, uow, req, at=now)
+            req.record_smdp_step("confirmed", at=now)
+        return
+    ours = req.matching_id if matching_id is None else matching_id
+    assert ours is not None
+    code = ActivationCode.from_peer(smdp_address=smdp_address, matching_id=ours)
+    brand = repo.get_brand(uow, req.brand_id)
+    ttl = dt.timedelta(hours=brand.policy.activation_code_ttl_hours)
+    # The request records the confirmed step, the SM-DP+'s MatchingID when it
+    # differs, and its expire_activation job (MarkedReady).
+    req.mark_ready(
+        activation_code_enc=ctx.secrets.encrypt(code.text),
+        expires_at=now + ttl,
+        smdp_matching_id=matching_id,
+        at=now,
+    )
+    assert req.activation_expires_at is not None
+    notify_customer(
+        ctx,
+        uow,
+        kind="esim_ready",
+        request=req,
+        brand=brand,
+        context={"expires_at": req.activation_expires_at},
+    )
+    # The install callback may never come (issue 13.6): ask later ourselves.
+    reconcile.schedule(ctx, uow, req, at=now)
 
 
 def _withdrawn_matching_id(ctx: ServiceContext, job: JobRecord) -> str | None:

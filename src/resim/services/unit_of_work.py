@@ -57,6 +57,8 @@ from resim.services.stores.sealed import SealedValueStore
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from resim.services.ports import JobQueue
+
 
 class Duplicate(Exception):
     """A write broke a uniqueness the store enforces (one open request per line,
@@ -150,6 +152,12 @@ class UnitOfWork(Protocol):
         ...
 
     @property
+    def outbox(self) -> JobQueue:
+        """The job table and attempt rows in this transaction, for the worker's
+        claims, leases, outcomes and attempt rows (``ports.JobQueue``; never commits)."""
+        ...
+
+    @property
     def dialect(self) -> str:
         """``"sqlite"``, ``"postgresql"``, or ``"memory"``."""
         ...
@@ -201,6 +209,17 @@ class UnitOfWork(Protocol):
         It is written, chained, when the transaction commits.
         """
         ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a new unit of work (``ServiceContext.uow_factory``).
+
+    ``read_only``: the block only reads. On SQLite it then begins a deferred
+    transaction, which never queues for (nor holds) the write lock; the caller
+    must not write in it. Other implementations may ignore the flag.
+    """
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
 
 
 class _AddJob(Protocol):

@@ -67,6 +67,13 @@ class BuiltinCoreNetwork:
         self._max_attempts = max_attempts
         self._dialect = engine.dialect.name
 
+    @property
+    def serialised_writes(self) -> bool:
+        """True on SQLite: every write takes the database's one write lock, so a
+        caller that writes too (the worker's database thread) should make these
+        calls on that same thread rather than queue for the lock from another."""
+        return self._dialect == "sqlite"
+
     # ------------------------------------------------------------ the port
 
     def provision_imsi(self, *, imsi: str) -> None:

@@ -1,6 +1,7 @@
 """Engines for SQLite (WAL, immediate transactions) and PostgreSQL.
 
-SQLite: every transaction starts with ``BEGIN IMMEDIATE`` so that a
+SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (a read-only one,
+execution option :data:`READ_ONLY_OPTION`, with a deferred ``BEGIN``) so that a
 read-then-write transaction never fails with SQLITE_BUSY_SNAPSHOT under
 concurrent writers (the worker runs many threads); ``busy_timeout`` makes
 waiters queue instead of failing. WAL lets readers proceed meanwhile.
@@ -24,6 +25,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.pool import NullPool
+
+# Connection execution option of a read-only transaction: on SQLite it begins
+# deferred (no write lock); a write inside it may fail with SQLITE_BUSY.
+READ_ONLY_OPTION = "resim_read_only"
 
 
 def is_sqlite(url: str) -> bool:
@@ -92,7 +97,12 @@ def _sqlite_pragmas(engine: sa.Engine, *, busy_ms: int = 30000, foreign_keys: bo
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only unit of work (``ctx.uow(read_only=True)``) begins a
+        # deferred transaction: a WAL snapshot that never takes the write lock.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_read_engine(

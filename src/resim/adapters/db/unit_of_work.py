@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db.audit_store import append_chained
+from resim.adapters.db.engine import READ_ONLY_OPTION
 from resim.adapters.db.orm import start_mappers
+from resim.adapters.db.outbox import SqlOutbox
 from resim.adapters.db.repositories import (
     PolicyCache,
     SqlAttemptCounters,
@@ -42,7 +44,13 @@ from resim.adapters.db.repositories import (
 )
 from resim.adapters.db.stores.attached import SqlStores
 from resim.domain.model import AuditEvent, ReplacementRequest
-from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id, publish_events
+from resim.services.unit_of_work import (
+    Duplicate,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    new_id,
+    publish_events,
+)
 
 
 class _Repositories:
@@ -88,8 +96,12 @@ class SqlUnitOfWork(SqlStores):
         *,
         statements: Statements | None = None,
         policies: PolicyCache | None = None,
+        read_only: bool = False,
     ) -> None:
         self._factory = session_factory
+        # Read-only: on SQLite a deferred transaction, so it never queues for (or
+        # holds) the write lock; the caller must not write in it.
+        self.read_only = read_only
         self._secrets = secrets
         self._statements = statements or Statements()
         self._policies = policies or PolicyCache()
@@ -103,6 +115,11 @@ class SqlUnitOfWork(SqlStores):
         if self._session is None:
             raise RuntimeError("unit of work used outside its `with` block")
         return self._session
+
+    @property
+    def outbox(self) -> SqlOutbox:
+        """The job table and attempt rows in this transaction (``ports.JobQueue``)."""
+        return SqlOutbox(self.session)
 
     @property
     def dialect(self) -> str:
@@ -168,6 +185,8 @@ class SqlUnitOfWork(SqlStores):
         self._session = self._factory()
         self._repos = _Repositories(self._session, self._statements, self._policies)
         self._audit = []
+        if self.read_only:
+            self._session.connection(execution_options={READ_ONLY_OPTION: True})
         # An AuditEvent added to the session by hand joins the chain too,
         # instead of being flushed as an unchained row.
         event.listen(self._session, "before_flush", self._take_audit_events)
@@ -290,14 +309,20 @@ def _duplicates() -> Iterator[None]:
 
 def sql_uow_factory(
     session_factory: sessionmaker[Session], secrets: SecretBox | None
-) -> Callable[[], UnitOfWork]:
+) -> UnitOfWorkFactory:
     """A factory of units of work on ``session_factory``, sharing the statements
     and the policy cache. Call after the mappers are started."""
     start_mappers()
     statements = Statements()
     policies = PolicyCache()
 
-    def make() -> UnitOfWork:
-        return SqlUnitOfWork(session_factory, secrets, statements=statements, policies=policies)
+    def make(*, read_only: bool = False) -> UnitOfWork:
+        return SqlUnitOfWork(
+            session_factory,
+            secrets,
+            statements=statements,
+            policies=policies,
+            read_only=read_only,
+        )
 
     return make

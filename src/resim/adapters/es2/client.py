@@ -1,8 +1,9 @@
 """HttpEs2Client: the operator side of ES2+ over HTTPS (GSMA SGP.22 section 5.3, 6.5).
 
 One ``httpx.Client`` (a thread-safe connection pool) serves every call, so one
-instance may be shared by all worker threads. Errors are mapped here and only
-here (see :mod:`resim.adapters.es2.errors` for the tree):
+instance may be shared by all worker threads; :class:`AsyncHttpEs2Client` is the
+same on ``httpx.AsyncClient`` for the worker's event loop (``asynchronous()``).
+Errors are mapped here and only here (see :mod:`resim.adapters.es2.errors` for the tree):
 
 - Failed / Expired in the ES2+ header -> :class:`Es2StatusError`
   (retryable only for 1.2/4.x); Failed without statusCodeData ->
@@ -69,16 +70,9 @@ def _ssl_context(
     return ctx
 
 
-class HttpEs2Client:
-    """Implements :class:`resim.services.ports.SmdpClient` over real HTTP.
-
-    ``base_url`` is the SM-DP+ root (``https://smdp.example.com``); the client
-    appends ``/gsma/rsp2/es2plus/<function>``. ``requester_id`` is sent as
-    functionRequesterIdentifier. ``transport`` replaces the network (tests,
-    ``httpx.MockTransport``); TLS settings are ignored then. Without a
-    transport, ``client_cert`` (certificate and key PEM paths) and ``ca_bundle``
-    require an ``https://`` URL (``ValueError`` otherwise, at construction).
-    """
+class _Es2Core:
+    """What the sync and the async client share: settings, request bodies, and
+    the mapping of every outcome (the module docstring); no I/O."""
 
     def __init__(
         self,
@@ -86,53 +80,38 @@ class HttpEs2Client:
         requester_id: str,
         *,
         timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: object | None = None,
         client_cert: tuple[str, str] | None = None,
         ca_bundle: str | None = None,
         verify: bool = True,
         max_connections: int = 200,
     ) -> None:
         self.requester_id = requester_id
+        self._base_url = base_url
         self._timeout = timeout
+        self._client_cert = client_cert
+        self._ca_bundle = ca_bundle
+        self._verify = verify
+        self._max_connections = max_connections
         https = base_url.lower().startswith("https://")
         if transport is None and not https and (client_cert is not None or ca_bundle):
             # These settings only mean something over TLS; ignoring them would
             # send ES2+ (EIDs, confirmation codes) in clear text to a peer the
             # operator believes is authenticated.
             raise ValueError("client_cert and ca_bundle need an https:// SM-DP+ URL")
-        tls = _ssl_context(client_cert, ca_bundle, verify) if transport is None and https else True
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout,
-            transport=transport,
-            verify=tls,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers=wire.es2_headers(),
-            follow_redirects=False,
+        self._tls: ssl.SSLContext | bool = (
+            _ssl_context(client_cert, ca_bundle, verify) if transport is None and https else True
+        )
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._log = structlog.get_logger().bind(peer="smdp", requester_id=requester_id)
 
-    def close(self) -> None:
-        self._http.close()
+    # ------------------------------------------------------------ bodies and results
 
-    def __enter__(self) -> HttpEs2Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ------------------------------------------------------------ SmdpClient
-
-    def download_order(
-        self,
-        *,
-        call_id: str,
-        iccid: str | None = None,
-        profile_type: str | None = None,
-        eid: str | None = None,
-    ) -> DownloadOrderResult:
+    def _download_body(
+        self, call_id: str, iccid: str | None, profile_type: str | None, eid: str | None
+    ) -> tuple[wire.DownloadOrderRequest, str | None]:
         if iccid is None and profile_type is None:
             raise InvalidInput("downloadOrder needs an ICCID or a profile type")
         clean = normalize_iccid(iccid) if iccid is not None else None
@@ -142,24 +121,27 @@ class HttpEs2Client:
             profile_type=profile_type,
             eid=normalize_eid(eid) if eid is not None else None,
         )
-        resp = self._call(wire.DOWNLOAD_ORDER, call_id, body, wire.DownloadOrderResponse, clean)
+        return body, clean
+
+    def _download_result(
+        self, resp: wire.DownloadOrderResponse, call_id: str
+    ) -> DownloadOrderResult:
         try:
             got = normalize_iccid(resp.iccid or "")
         except InvalidInput:
             raise self._bad_response(wire.DOWNLOAD_ORDER, call_id, "no valid iccid") from None
         return DownloadOrderResult(iccid=got)
 
-    def confirm_order(
+    def _confirm_body(
         self,
-        *,
         call_id: str,
         iccid: str,
         release_flag: bool,
-        matching_id: str | None = None,
-        eid: str | None = None,
-        confirmation_code: str | None = None,
-        smds_address: str | None = None,
-    ) -> ConfirmOrderResult:
+        matching_id: str | None,
+        eid: str | None,
+        confirmation_code: str | None,
+        smds_address: str | None,
+    ) -> tuple[wire.ConfirmOrderRequest, str]:
         clean = normalize_iccid(iccid)
         body = wire.ConfirmOrderRequest(
             header=self._header(call_id),
@@ -170,25 +152,23 @@ class HttpEs2Client:
             confirmation_code=confirmation_code,
             smds_address=smds_address,
         )
-        secrets = [matching_id, confirmation_code]
-        resp = self._call(
-            wire.CONFIRM_ORDER, call_id, body, wire.ConfirmOrderResponse, clean, secrets
-        )
+        return body, clean
+
+    def _confirm_result(self, resp: wire.ConfirmOrderResponse, call_id: str) -> ConfirmOrderResult:
         if resp.matching_id is None:  # mandatory; empty is valid (SGP.22 4.1, EID-bound)
             raise self._bad_response(wire.CONFIRM_ORDER, call_id, "no matchingId")
         return ConfirmOrderResult(
             matching_id=resp.matching_id, smdp_address=resp.smdp_address, eid=resp.eid
         )
 
-    def cancel_order(
+    def _cancel_body(
         self,
-        *,
         call_id: str,
         iccid: str,
         final_profile_status: FinalProfileStatus,
-        matching_id: str | None = None,
-        eid: str | None = None,
-    ) -> None:
+        matching_id: str | None,
+        eid: str | None,
+    ) -> tuple[wire.CancelOrderRequest, str]:
         clean = normalize_iccid(iccid)
         body = wire.CancelOrderRequest(
             header=self._header(call_id),
@@ -197,22 +177,7 @@ class HttpEs2Client:
             matching_id=matching_id,
             eid=normalize_eid(eid) if eid is not None else None,
         )
-        self._call(
-            wire.CANCEL_ORDER,
-            call_id,
-            body,
-            wire.Es2Response,
-            clean,
-            [matching_id],
-            no_content=True,
-        )
-
-    def release_profile(self, *, call_id: str, iccid: str) -> None:
-        clean = normalize_iccid(iccid)
-        body = wire.ReleaseProfileRequest(header=self._header(call_id), iccid=wire.pad_iccid(clean))
-        self._call(wire.RELEASE_PROFILE, call_id, body, wire.Es2Response, clean, no_content=True)
-
-    # ------------------------------------------------------------ internals
+        return body, clean
 
     def _header(self, call_id: str) -> wire.RequestHeader:
         return wire.RequestHeader(
@@ -227,26 +192,26 @@ class HttpEs2Client:
         )  # fmt: skip
         return smdp_unavailable(function, f"response has {why}")
 
-    def _call(
+    def _conclude(
         self,
         function: str,
         call_id: str,
-        body: BaseModel,
-        response_model: type[R],
         iccid: str | None,
-        secrets: list[str | None] | None = None,
-        *,
-        no_content: bool = False,
+        started: float,
+        sent: httpx.Response | httpx.HTTPError,
+        response_model: type[R],
+        secrets: list[str | None],
+        no_content: bool,
     ) -> R:
-        """POST one function and map every outcome (see the module docstring).
+        """Map and log the outcome of one POST (``sent``: its response or its
+        transport error); see the module docstring.
 
         ``no_content``: the function has no output data, so an HTTP 204 with no
         body is read as success (some SM-DP+ answer so; SGP.22 6.5.1 sends a header).
         """
         log = self._log.bind(function=function, call_id=call_id, iccid=iccid)
-        started = time.monotonic()
         try:
-            resp = self._post(function, body, secrets or [], no_content)
+            resp = self._classify(function, sent, secrets, no_content)
             parsed = response_model.model_validate(resp) if resp is not None else None
         except Es2StatusError as exc:
             log.warning(
@@ -275,16 +240,19 @@ class HttpEs2Client:
             return response_model.model_validate({"header": wire.dump(wire.success_header())})
         return parsed
 
-    def _post(
-        self, function: str, body: BaseModel, secrets: list[str | None], no_content: bool
+    def _classify(
+        self,
+        function: str,
+        sent: httpx.Response | httpx.HTTPError,
+        secrets: list[str | None],
+        no_content: bool,
     ) -> dict[str, Any] | None:
-        """Send and classify; returns the JSON of a success, None for an empty 204."""
-        try:
-            resp = self._http.post(wire.PATH_PREFIX + function, json=wire.dump(body))
-        except httpx.TimeoutException:
+        """Classify; returns the JSON of a success, None for an empty 204."""
+        if isinstance(sent, httpx.TimeoutException):
             raise smdp_unavailable(function, f"no answer within {self._timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise smdp_unavailable(function, _transport_failure(exc)) from None
+        if isinstance(sent, httpx.HTTPError):
+            raise smdp_unavailable(function, _transport_failure(sent)) from None
+        resp = sent
         status = resp.status_code
         if status >= 500 or status in _RETRYABLE_HTTP:
             raise smdp_unavailable(function, f"HTTP {status}")
@@ -331,6 +299,282 @@ class HttpEs2Client:
         if header is None or header.function_execution_status.status not in wire.SUCCESS_STATUSES:
             raise smdp_unavailable(function, "response has no valid functionExecutionStatus")
         return data
+
+
+class HttpEs2Client(_Es2Core):
+    """Implements :class:`resim.services.ports.SmdpClient` over real HTTP.
+
+    ``base_url`` is the SM-DP+ root (``https://smdp.example.com``); the client
+    appends ``/gsma/rsp2/es2plus/<function>``. ``requester_id`` is sent as
+    functionRequesterIdentifier. ``transport`` replaces the network (tests,
+    ``httpx.MockTransport``); TLS settings are ignored then. Without a
+    transport, ``client_cert`` (certificate and key PEM paths) and ``ca_bundle``
+    require an ``https://`` URL (``ValueError`` otherwise, at construction).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        requester_id: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        client_cert: tuple[str, str] | None = None,
+        ca_bundle: str | None = None,
+        verify: bool = True,
+        max_connections: int = 200,
+    ) -> None:
+        super().__init__(
+            base_url,
+            requester_id,
+            timeout=timeout,
+            transport=transport,
+            client_cert=client_cert,
+            ca_bundle=ca_bundle,
+            verify=verify,
+            max_connections=max_connections,
+        )
+        self._transport = transport
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            verify=self._tls,
+            limits=self._limits,
+            headers=wire.es2_headers(),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpEs2Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def asynchronous(self) -> AsyncHttpEs2Client | None:
+        """This client for an event loop: a new ``httpx.AsyncClient`` with the same
+        settings (the caller closes it); None when the injected transport
+        cannot serve async calls (``httpx.MockTransport`` can)."""
+        transport = self._transport
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            return None
+        return AsyncHttpEs2Client(
+            self._base_url,
+            self.requester_id,
+            timeout=self._timeout,
+            transport=transport,
+            client_cert=self._client_cert,
+            ca_bundle=self._ca_bundle,
+            verify=self._verify,
+            max_connections=self._max_connections,
+        )
+
+    # ------------------------------------------------------------ SmdpClient
+
+    def download_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str | None = None,
+        profile_type: str | None = None,
+        eid: str | None = None,
+    ) -> DownloadOrderResult:
+        body, clean = self._download_body(call_id, iccid, profile_type, eid)
+        resp = self._call(wire.DOWNLOAD_ORDER, call_id, body, wire.DownloadOrderResponse, clean)
+        return self._download_result(resp, call_id)
+
+    def confirm_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        release_flag: bool,
+        matching_id: str | None = None,
+        eid: str | None = None,
+        confirmation_code: str | None = None,
+        smds_address: str | None = None,
+    ) -> ConfirmOrderResult:
+        body, clean = self._confirm_body(
+            call_id, iccid, release_flag, matching_id, eid, confirmation_code, smds_address
+        )
+        secrets = [matching_id, confirmation_code]
+        resp = self._call(
+            wire.CONFIRM_ORDER, call_id, body, wire.ConfirmOrderResponse, clean, secrets
+        )
+        return self._confirm_result(resp, call_id)
+
+    def cancel_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        final_profile_status: FinalProfileStatus,
+        matching_id: str | None = None,
+        eid: str | None = None,
+    ) -> None:
+        body, clean = self._cancel_body(call_id, iccid, final_profile_status, matching_id, eid)
+        self._call(
+            wire.CANCEL_ORDER,
+            call_id,
+            body,
+            wire.Es2Response,
+            clean,
+            [matching_id],
+            no_content=True,
+        )
+
+    def release_profile(self, *, call_id: str, iccid: str) -> None:
+        clean = normalize_iccid(iccid)
+        body = wire.ReleaseProfileRequest(header=self._header(call_id), iccid=wire.pad_iccid(clean))
+        self._call(wire.RELEASE_PROFILE, call_id, body, wire.Es2Response, clean, no_content=True)
+
+    def _call(
+        self,
+        function: str,
+        call_id: str,
+        body: BaseModel,
+        response_model: type[R],
+        iccid: str | None,
+        secrets: list[str | None] | None = None,
+        *,
+        no_content: bool = False,
+    ) -> R:
+        """POST one function and map every outcome (see the module docstring)."""
+        started = time.monotonic()
+        sent: httpx.Response | httpx.HTTPError
+        try:
+            sent = self._http.post(wire.PATH_PREFIX + function, json=wire.dump(body))
+        except httpx.HTTPError as exc:
+            sent = exc
+        return self._conclude(
+            function, call_id, iccid, started, sent, response_model, secrets or [], no_content
+        )
+
+
+class AsyncHttpEs2Client(_Es2Core):
+    """Implements :class:`resim.services.ports.AsyncSmdpClient`: :class:`HttpEs2Client`
+    on ``httpx.AsyncClient`` (same settings, errors and logs), for the worker's
+    event loop. ``transport``: an ``httpx.AsyncBaseTransport`` (tests)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        requester_id: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client_cert: tuple[str, str] | None = None,
+        ca_bundle: str | None = None,
+        verify: bool = True,
+        max_connections: int = 200,
+    ) -> None:
+        super().__init__(
+            base_url,
+            requester_id,
+            timeout=timeout,
+            transport=transport,
+            client_cert=client_cert,
+            ca_bundle=ca_bundle,
+            verify=verify,
+            max_connections=max_connections,
+        )
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            verify=self._tls,
+            limits=self._limits,
+            headers=wire.es2_headers(),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def download_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str | None = None,
+        profile_type: str | None = None,
+        eid: str | None = None,
+    ) -> DownloadOrderResult:
+        body, clean = self._download_body(call_id, iccid, profile_type, eid)
+        resp = await self._call(
+            wire.DOWNLOAD_ORDER, call_id, body, wire.DownloadOrderResponse, clean
+        )
+        return self._download_result(resp, call_id)
+
+    async def confirm_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        release_flag: bool,
+        matching_id: str | None = None,
+        eid: str | None = None,
+        confirmation_code: str | None = None,
+        smds_address: str | None = None,
+    ) -> ConfirmOrderResult:
+        body, clean = self._confirm_body(
+            call_id, iccid, release_flag, matching_id, eid, confirmation_code, smds_address
+        )
+        secrets = [matching_id, confirmation_code]
+        resp = await self._call(
+            wire.CONFIRM_ORDER, call_id, body, wire.ConfirmOrderResponse, clean, secrets
+        )
+        return self._confirm_result(resp, call_id)
+
+    async def cancel_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        final_profile_status: FinalProfileStatus,
+        matching_id: str | None = None,
+        eid: str | None = None,
+    ) -> None:
+        body, clean = self._cancel_body(call_id, iccid, final_profile_status, matching_id, eid)
+        await self._call(
+            wire.CANCEL_ORDER,
+            call_id,
+            body,
+            wire.Es2Response,
+            clean,
+            [matching_id],
+            no_content=True,
+        )
+
+    async def release_profile(self, *, call_id: str, iccid: str) -> None:
+        clean = normalize_iccid(iccid)
+        body = wire.ReleaseProfileRequest(header=self._header(call_id), iccid=wire.pad_iccid(clean))
+        await self._call(
+            wire.RELEASE_PROFILE, call_id, body, wire.Es2Response, clean, no_content=True
+        )
+
+    async def _call(
+        self,
+        function: str,
+        call_id: str,
+        body: BaseModel,
+        response_model: type[R],
+        iccid: str | None,
+        secrets: list[str | None] | None = None,
+        *,
+        no_content: bool = False,
+    ) -> R:
+        started = time.monotonic()
+        sent: httpx.Response | httpx.HTTPError
+        try:
+            sent = await self._http.post(wire.PATH_PREFIX + function, json=wire.dump(body))
+        except httpx.HTTPError as exc:
+            sent = exc
+        return self._conclude(
+            function, call_id, iccid, started, sent, response_model, secrets or [], no_content
+        )
 
 
 def _transport_failure(exc: httpx.HTTPError) -> str:

@@ -168,3 +168,67 @@ class FakeSmdpStatusQuery:
                 "the SM-DP+ does not know that ICCID", retryable=False, code="SMDP_PROFILE_UNKNOWN"
             ) from None
         return install_state_of(state.value)
+
+
+class FakeAsyncSmdpClient:
+    """The AsyncSmdpClient port in memory, over ``inner`` (a :class:`FakeSmdpClient`
+    and its :class:`SmdpCore`): same arguments, answers and errors."""
+
+    def __init__(self, inner: FakeSmdpClient | None = None) -> None:
+        self.inner = inner or FakeSmdpClient()
+
+    async def download_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str | None = None,
+        profile_type: str | None = None,
+        eid: str | None = None,
+    ) -> DownloadOrderResult:
+        return self.inner.download_order(
+            call_id=call_id, iccid=iccid, profile_type=profile_type, eid=eid
+        )
+
+    async def confirm_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        release_flag: bool,
+        matching_id: str | None = None,
+        eid: str | None = None,
+        confirmation_code: str | None = None,
+        smds_address: str | None = None,
+    ) -> ConfirmOrderResult:
+        return self.inner.confirm_order(
+            call_id=call_id,
+            iccid=iccid,
+            release_flag=release_flag,
+            matching_id=matching_id,
+            eid=eid,
+            confirmation_code=confirmation_code,
+            smds_address=smds_address,
+        )
+
+    async def cancel_order(
+        self,
+        *,
+        call_id: str,
+        iccid: str,
+        final_profile_status: FinalProfileStatus,
+        matching_id: str | None = None,
+        eid: str | None = None,
+    ) -> None:
+        self.inner.cancel_order(
+            call_id=call_id,
+            iccid=iccid,
+            final_profile_status=final_profile_status,
+            matching_id=matching_id,
+            eid=eid,
+        )
+
+    async def release_profile(self, *, call_id: str, iccid: str) -> None:
+        self.inner.release_profile(call_id=call_id, iccid=iccid)
+
+    async def aclose(self) -> None:
+        return None

@@ -55,3 +55,21 @@ class FakeMailer:
             self._sent.clear()
             self._failures.clear()
             self.attempts = 0
+
+
+class FakeAsyncMailer:
+    """The AsyncMailer port in memory: every send goes to ``inner`` (a
+    :class:`FakeMailer`, shared with the synchronous side when given)."""
+
+    def __init__(self, inner: FakeMailer | None = None) -> None:
+        self.inner = inner or FakeMailer()
+
+    async def send(self, mail: OutgoingMail) -> None:
+        self.inner.send(mail)
+
+    async def aclose(self) -> None:
+        return None
+
+    @property
+    def sent(self) -> list[OutgoingMail]:
+        return self.inner.sent

@@ -14,6 +14,10 @@ as ``5.1.1``) but never the reply text, the recipient or the message: a server
 may quote any of them back, and bodies can hold one-time codes (SEC-11). The
 original exception is not chained for the same reason.
 
+:meth:`SmtpMailer.asynchronous` gives the worker's event loop an
+:class:`~resim.adapters.mail.smtp_async.AsyncSmtpMailer` with the same
+settings, which keeps connections open between mails.
+
 Thread safety: every :meth:`SmtpMailer.send` opens, uses and closes its own
 connection, and the mailer holds no mutable state, so one instance may be
 shared by any number of threads. Mail volume is a few messages per request, so
@@ -28,11 +32,15 @@ import re
 import smtplib
 import ssl
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from resim.errors import ExternalError, InvalidInput
 from resim.services.ports import Clock, OutgoingMail
+
+if TYPE_CHECKING:
+    from resim.adapters.mail.smtp_async import AsyncSmtpMailer
 
 RESERVED_HEADERS = frozenset(
     {
@@ -158,6 +166,25 @@ class SmtpMailer:
             f"username={self.username!r})"
         )
 
+    def asynchronous(self) -> AsyncSmtpMailer:
+        """This mailer for an event loop: aiosmtplib, connections reused (the
+        caller closes it with ``aclose``)."""
+        from resim.adapters.mail.smtp_async import AsyncSmtpMailer
+
+        return AsyncSmtpMailer(
+            self.host,
+            self.port,
+            sender=self.sender,
+            use_starttls=self.use_starttls,
+            use_ssl=self.use_ssl,
+            username=self.username,
+            password=self._password,
+            timeout=self.timeout,
+            ssl_context=self._ssl_context,
+            local_hostname=self._local_hostname,
+            clock=self._clock,
+        )
+
     def send(self, mail: OutgoingMail) -> None:
         """Deliver ``mail`` to the SMTP server or raise ExternalError (retryable set)."""
         now = self._clock.now() if self._clock is not None else None
@@ -175,17 +202,15 @@ class SmtpMailer:
             codes = [code for code, _ in exc.recipients.values()] or [550]
             replies = [reply for _, reply in exc.recipients.values()] or [b""]
             worst = max(range(len(codes)), key=lambda i: codes[i])
-            raise _reply_error(
+            raise reply_error(
                 where, "refused the recipient", codes[worst], replies[worst]
             ) from None
         except smtplib.SMTPSenderRefused as exc:
-            raise _reply_error(where, "refused the sender", exc.smtp_code, exc.smtp_error) from None
+            raise reply_error(where, "refused the sender", exc.smtp_code, exc.smtp_error) from None
         except smtplib.SMTPDataError as exc:
-            raise _reply_error(
-                where, "refused the message", exc.smtp_code, exc.smtp_error
-            ) from None
+            raise reply_error(where, "refused the message", exc.smtp_code, exc.smtp_error) from None
         except smtplib.SMTPAuthenticationError as exc:
-            raise _reply_error(where, "refused the login", exc.smtp_code, exc.smtp_error) from None
+            raise reply_error(where, "refused the login", exc.smtp_code, exc.smtp_error) from None
         except smtplib.SMTPConnectError as exc:
             raise ExternalError(
                 f"SMTP server {where} did not greet us ({exc.smtp_code})",
@@ -199,7 +224,7 @@ class SmtpMailer:
                 code="SMTP_REJECTED",
             ) from None
         except smtplib.SMTPResponseException as exc:
-            raise _reply_error(where, "answered", exc.smtp_code, exc.smtp_error) from None
+            raise reply_error(where, "answered", exc.smtp_code, exc.smtp_error) from None
         except (smtplib.SMTPException, OSError) as exc:
             # OSError covers refused/reset connections, DNS, TLS errors and timeouts.
             raise ExternalError(
@@ -225,7 +250,7 @@ class SmtpMailer:
         return self._ssl_context or ssl.create_default_context()
 
 
-def _reply_error(where: str, what: str, code: int, reply: bytes | str) -> ExternalError:
+def reply_error(where: str, what: str, code: int, reply: bytes | str) -> ExternalError:
     raw = reply.encode("utf-8", "replace") if isinstance(reply, str) else reply
     match = _ENHANCED_STATUS.match(raw)
     detail = f"{code} {match.group(1).decode()}" if match else str(code)

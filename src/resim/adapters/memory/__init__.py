@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
@@ -33,7 +32,7 @@ from resim.adapters.memory.repositories import (
 )
 from resim.adapters.memory.store import MemoryCall, MemoryJob, MemoryStore, Transaction
 from resim.domain.model import AuditEvent, ReplacementRequest
-from resim.services.unit_of_work import UnitOfWork, new_id, publish_events
+from resim.services.unit_of_work import UnitOfWork, UnitOfWorkFactory, new_id, publish_events
 
 __all__ = [
     "MemoryCall",
@@ -72,6 +71,14 @@ class MemoryUnitOfWork(MemoryStores):
         raise RuntimeError(
             f"{caller} uses uow.session, which the in-memory unit of work does not have:"
             " move it to the repositories (resim.services.repositories) or test it on SQLite"
+        )
+
+    @property
+    def outbox(self) -> NoReturn:
+        caller = sys._getframe(1).f_globals.get("__name__", "?")
+        raise RuntimeError(
+            f"{caller} uses uow.outbox (the worker's claims and attempt rows), which the"
+            " in-memory unit of work does not have: test it on SQLite"
         )
 
     @property
@@ -164,10 +171,11 @@ class MemoryUnitOfWork(MemoryStores):
         )
 
 
-def memory_uow_factory(store: MemoryStore) -> Callable[[], UnitOfWork]:
-    """A factory of units of work on ``store`` (for ``ServiceContext.uow_factory``)."""
+def memory_uow_factory(store: MemoryStore) -> UnitOfWorkFactory:
+    """A factory of units of work on ``store`` (for ``ServiceContext.uow_factory``);
+    ``read_only`` changes nothing here."""
 
-    def make() -> UnitOfWork:
+    def make(*, read_only: bool = False) -> UnitOfWork:
         return MemoryUnitOfWork(store)
 
     return make

@@ -57,3 +57,20 @@ class FakeSmsGateway:
             self._sent.clear()
             self._failures.clear()
             self.attempts = 0
+
+
+class FakeAsyncSmsGateway:
+    """The AsyncSmsGateway port in memory, over ``inner`` (a :class:`FakeSmsGateway`)."""
+
+    def __init__(self, inner: FakeSmsGateway | None = None) -> None:
+        self.inner = inner or FakeSmsGateway()
+
+    async def send(self, message: OutgoingSms) -> None:
+        self.inner.send(message)
+
+    async def aclose(self) -> None:
+        return None
+
+    @property
+    def sent(self) -> list[OutgoingSms]:
+        return self.inner.sent

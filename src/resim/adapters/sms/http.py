@@ -24,6 +24,7 @@ text or the gateway's reply body (a gateway may quote the text back, and a
 notice carries the "this was not me" link). Nothing here logs.
 
 Thread safety: one ``httpx.Client`` (a connection pool) shared by all threads.
+:class:`AsyncHttpSmsGateway` is the same on ``httpx.AsyncClient`` for an event loop.
 """
 
 from __future__ import annotations
@@ -73,7 +74,41 @@ def status_error(host: str, status: int) -> ExternalError | None:
     )
 
 
-class HttpSmsGateway:
+class _SmsCore:
+    """Settings, request and error mapping shared by the sync and async gateway."""
+
+    def __init__(self, url: str, *, token: SecretStr | None, sender: str, timeout: float) -> None:
+        self._url = url
+        self._host = httpx.URL(url).host or "sms-gateway"
+        self._token = token
+        self._sender = sender
+        self._timeout = timeout
+
+    def _request(self, message: OutgoingSms) -> tuple[dict[str, str], dict[str, str]]:
+        check_message(message)
+        headers = {"Accept": "application/json"}
+        if self._token is not None and self._token.get_secret_value():
+            headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+        body = {"id": message.id, "to": message.to, "text": message.text, "sender": self._sender}
+        return headers, body
+
+    def _outcome(self, sent: httpx.Response | httpx.HTTPError) -> None:
+        if isinstance(sent, httpx.TimeoutException):
+            raise ExternalError(
+                f"SMS gateway {self._host} timed out", retryable=True, code="SMS_UNAVAILABLE"
+            ) from None
+        if isinstance(sent, httpx.HTTPError):
+            raise ExternalError(
+                f"SMS gateway {self._host} unreachable ({type(sent).__name__})",
+                retryable=True,
+                code="SMS_UNAVAILABLE",
+            ) from None
+        error = status_error(self._host, sent.status_code)
+        if error is not None:
+            raise error
+
+
+class HttpSmsGateway(_SmsCore):
     def __init__(
         self,
         url: str,
@@ -83,33 +118,61 @@ class HttpSmsGateway:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._url = url
-        self._host = httpx.URL(url).host or "sms-gateway"
-        self._token = token
-        self._sender = sender
+        super().__init__(url, token=token, sender=sender, timeout=timeout)
+        self._transport = transport
         self._client = httpx.Client(timeout=timeout, transport=transport)
 
     def send(self, message: OutgoingSms) -> None:
-        check_message(message)
-        headers = {"Accept": "application/json"}
-        if self._token is not None and self._token.get_secret_value():
-            headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        body = {"id": message.id, "to": message.to, "text": message.text, "sender": self._sender}
+        headers, body = self._request(message)
+        sent: httpx.Response | httpx.HTTPError
         try:
-            response = self._client.post(self._url, json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise ExternalError(
-                f"SMS gateway {self._host} timed out", retryable=True, code="SMS_UNAVAILABLE"
-            ) from None
+            sent = self._client.post(self._url, json=body, headers=headers)
         except httpx.TransportError as exc:
-            raise ExternalError(
-                f"SMS gateway {self._host} unreachable ({type(exc).__name__})",
-                retryable=True,
-                code="SMS_UNAVAILABLE",
-            ) from None
-        error = status_error(self._host, response.status_code)
-        if error is not None:
-            raise error
+            sent = exc
+        self._outcome(sent)
 
     def close(self) -> None:
         self._client.close()
+
+    def asynchronous(self) -> AsyncHttpSmsGateway | None:
+        """This gateway on ``httpx.AsyncClient`` (the caller closes it); None when
+        the injected transport cannot serve async calls."""
+        transport = self._transport
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            return None
+        return AsyncHttpSmsGateway(
+            self._url,
+            token=self._token,
+            sender=self._sender,
+            timeout=self._timeout,
+            transport=transport,
+        )
+
+
+class AsyncHttpSmsGateway(_SmsCore):
+    """:class:`resim.services.ports.AsyncSmsGateway`: the same wire format and
+    errors as :class:`HttpSmsGateway`, on one ``httpx.AsyncClient`` (keep-alive)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: SecretStr | None = None,
+        sender: str = "resim",
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(url, token=token, sender=sender, timeout=timeout)
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def send(self, message: OutgoingSms) -> None:
+        headers, body = self._request(message)
+        sent: httpx.Response | httpx.HTTPError
+        try:
+            sent = await self._client.post(self._url, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            sent = exc
+        self._outcome(sent)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

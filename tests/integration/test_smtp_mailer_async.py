@@ -1,0 +1,148 @@
+"""AsyncSmtpMailer (aiosmtplib) against the MailCapture SMTP server on loopback.
+
+The same delivery and error classification as SmtpMailer, plus what it is for:
+many mails on few, reused connections, and a stale connection replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from resim.adapters.mail.capture import MailCapture
+from resim.adapters.mail.fake import FakeAsyncMailer, FakeMailer
+from resim.adapters.mail.smtp import SmtpMailer
+from resim.adapters.mail.smtp_async import AsyncSmtpMailer
+from resim.errors import ExternalError
+from resim.services.ports import OutgoingMail
+
+pytestmark = pytest.mark.integration
+
+SENDER = "Nordlys <no-reply@nordlys.test>"
+OTP = "481516"
+
+
+def outgoing(to: str = "kari@example.com", n: int = 1) -> OutgoingMail:
+    return OutgoingMail(
+        to=to,
+        subject=f"Din kode · {n}",
+        text=f"Hei Kari,\nkoden din er {OTP}.\n",
+        message_id=f"req-{n}.otp@resim.test",
+        language="nb",
+    )
+
+
+def async_mailer(port: int, **options: Any) -> AsyncSmtpMailer:
+    twin = SmtpMailer(
+        "127.0.0.1", port, sender=SENDER, local_hostname="test.local", timeout=5.0
+    ).asynchronous()
+    for name, value in options.items():
+        setattr(twin, name, value)
+    return twin
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Iterator[MailCapture]:
+    refuse = {
+        "gone@example.com": "550 5.1.1 <gone@example.com> unknown user",
+        "busy@example.com": "450 4.2.1 Mailbox busy",
+    }
+    with MailCapture(tmp_path / "mail", refuse=refuse) as cap:
+        yield cap
+
+
+class TestDelivery:
+    def test_many_concurrent_mails_arrive_over_few_reused_connections(
+        self, capture: MailCapture
+    ) -> None:
+        async def go() -> int:
+            m = async_mailer(capture.port)
+            try:
+                await asyncio.gather(*(m.send(outgoing(n=i)) for i in range(40)))
+                await asyncio.gather(*(m.send(outgoing(n=100 + i)) for i in range(10)))
+                return m.connections_opened
+            finally:
+                await m.aclose()
+
+        opened = asyncio.run(go())
+        got = capture.messages()
+        assert len(got) == 50 and len({x.message_id for x in got}) == 50
+        assert opened <= 8  # max_connections, reused by the later sends
+        assert got[0].text == f"Hei Kari,\nkoden din er {OTP}.\n"
+
+    def test_a_connection_the_server_closed_is_replaced(self, capture: MailCapture) -> None:
+        async def go() -> None:
+            m = async_mailer(capture.port)
+            try:
+                await m.send(outgoing(n=1))
+                for client, _since in m._idle:  # the server hangs up on the idle session
+                    client.close()
+                await m.send(outgoing(n=2))
+            finally:
+                await m.aclose()
+
+        asyncio.run(go())
+        assert [x.message_id for x in capture.messages()] == [
+            "req-1.otp@resim.test",
+            "req-2.otp@resim.test",
+        ]
+
+
+class TestErrorClassification:
+    @pytest.mark.parametrize(
+        ("to", "retryable", "code", "shown"),
+        [
+            ("gone@example.com", False, "SMTP_REJECTED", "550 5.1.1"),
+            ("busy@example.com", True, "SMTP_UNAVAILABLE", "450 4.2.1"),
+        ],
+    )
+    def test_a_refused_recipient_is_classified_by_its_reply(
+        self, capture: MailCapture, to: str, retryable: bool, code: str, shown: str
+    ) -> None:
+        async def go() -> ExternalError:
+            m = async_mailer(capture.port)
+            try:
+                with pytest.raises(ExternalError) as info:
+                    await m.send(outgoing(to=to))
+                await m.send(outgoing(n=9))  # the next mail still goes out
+                return info.value
+            finally:
+                await m.aclose()
+
+        error = asyncio.run(go())
+        assert (error.retryable, error.code) == (retryable, code)
+        assert shown in error.message
+        assert to not in error.message and OTP not in error.message
+        assert error.__cause__ is None
+        assert [x.message_id for x in capture.messages()] == ["req-9.otp@resim.test"]
+
+    def test_no_server_is_retryable(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+
+        async def go() -> ExternalError:
+            m = async_mailer(port)
+            with pytest.raises(ExternalError) as info:
+                await m.send(outgoing())
+            await m.aclose()
+            return info.value
+
+        error = asyncio.run(go())
+        assert error.retryable is True and error.code == "SMTP_UNAVAILABLE"
+
+
+def test_the_async_fake_keeps_what_it_accepts_in_its_sync_fake() -> None:
+    inner = FakeMailer()
+    fake = FakeAsyncMailer(inner)
+    asyncio.run(fake.send(outgoing(n=4)))
+    assert (
+        [m.message_id for m in inner.sent]
+        == ["req-4.otp@resim.test"]
+        == [m.message_id for m in fake.sent]
+    )

@@ -2,8 +2,8 @@
 
 Flow of a ``courier`` request (``BrandPolicy.delivery_modes``):
 
-1. Approval (``review.approve``) enqueues ``courier.dispatch``, due when the
-   cooling-off ends.
+1. Approval (``ReplacementRequest.approve``: its Approved event) enqueues
+   ``courier.dispatch``, due when the cooling-off ends.
 2. :func:`dispatch` (the job) takes a card of the brand from stock in one
    transaction (reserved for the line, request approved -> provisioning),
    then books the shipment through the :class:`~resim.services.ports.Courier`

@@ -1,6 +1,6 @@
 """Deciding a verified request: the risk check, automatic approval, and human review.
 
-Called inside the caller's unit of work (``assess_and_decide``, ``approve``) or as
+Called inside the caller's unit of work (``assess_and_decide``) or as
 its own use case (``review``). Every finding is stored with its reason on the
 request and in the audit log, so a reviewer sees why a request was held.
 """
@@ -30,7 +30,7 @@ def assess_and_decide(
 
     The caller holds the request's row lock and commits. Outcomes:
 
-    * allow: approved at once (cooling-off may delay provisioning, see :func:`approve`);
+    * allow: approved at once (cooling-off, SEC-07, delays the order: :func:`cooling_off`);
     * step_up: while ``request.step_up_methods`` is None, set it from the policy,
       audit ``risk.step_up_required``, enqueue ``request.expire_step_up`` (due
       at :func:`step_up_deadline`) and leave the request VERIFIED; once one of
@@ -120,28 +120,6 @@ def give_back_old_sim(uow: UnitOfWork, request: ReplacementRequest, *, at: dt.da
         return
     if request.old_sim_suspended and not holds(uow, request.old_iccid):
         uow.enqueue("core.resume_old", at=at, request_id=request.id)
-
-
-def approve(
-    ctx: ServiceContext,
-    uow: UnitOfWork,
-    request: ReplacementRequest,
-    *,
-    actor: str,
-    at: dt.datetime,
-) -> None:
-    """Move to approved (caller holds the row lock); the request's ``Approved`` event
-    enqueues the eSIM order or the courier dispatch, a store pickup waits for the
-    agent's hand-over.
-
-    Cooling-off (SEC-07): the order runs no earlier than ``at`` plus the
-    policy's ``cooling_off_hours`` for the request's reason, so a customer
-    whose SIM was swapped behind their back has time to say "not me". The
-    request shows ``cooling_off_until``; provisioning also refuses to start
-    before it (``provisioning._reserve``).
-    """
-    request.approve(by=actor, cooling_off=cooling_off(brand_policy(uow, request), request), at=at)
-    notify_customer(ctx, uow, kind="replacement_approved", request=request)
 
 
 def brand_policy(uow: UnitOfWork, request: ReplacementRequest) -> BrandPolicy:

@@ -32,7 +32,6 @@ NOT_YET_CONVERTED = {
     "audit_report": "reads the audit chain in SQL",
     # demo and export (helper `readmodels`)
     "demo_seed": "demo data in SQL",
-    "onboarding_export": "export in SQL",
     # the outbox (helper `outbox`)
     "external": "attempt rows (external_call) in SQL",
     "jobs": "job claiming in SQL",

@@ -51,6 +51,7 @@ from resim.services.stores.audit import AuditLogStore
 from resim.services.stores.camara import CamaraStore
 from resim.services.stores.counters import AttemptCounterStore
 from resim.services.stores.dashboard import DashboardQueries
+from resim.services.stores.export import ExportQueries
 from resim.services.stores.lookups import LookupQueries
 from resim.services.stores.sealed import SealedValueStore
 
@@ -140,6 +141,8 @@ class UnitOfWork(Protocol):
     def camara(self) -> CamaraStore: ...
     @property
     def sealed(self) -> SealedValueStore: ...
+    @property
+    def export(self) -> ExportQueries: ...
 
     @property
     def session(self) -> Session:

@@ -82,3 +82,7 @@ class MemoryStores:
     @property
     def sealed(self) -> NoReturn:
         _sql_only("sealed")
+
+    @property
+    def export(self) -> NoReturn:
+        _sql_only("export")

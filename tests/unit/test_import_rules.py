@@ -28,10 +28,6 @@ SERVICES_MAY_NOT_IMPORT = ("resim.adapters.db", "resim.entrypoints")
 # services modules that still import resim.adapters.db (issue 16 moves each to the
 # repositories). Remove a name when its module is converted; never add one.
 NOT_YET_CONVERTED = {
-    # the console, dashboard, CAMARA, audit and account modules (helper `readmodels`)
-    "audit_report": "reads the audit chain in SQL",
-    # demo and export (helper `readmodels`)
-    "demo_seed": "demo data in SQL",
     # the outbox (helper `outbox`)
     "external": "attempt rows (external_call) in SQL",
     "jobs": "job claiming in SQL",

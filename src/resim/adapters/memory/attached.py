@@ -86,3 +86,7 @@ class MemoryStores:
     @property
     def export(self) -> NoReturn:
         _sql_only("export")
+
+    @property
+    def reports(self) -> NoReturn:
+        _sql_only("reports")

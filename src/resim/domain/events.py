@@ -198,6 +198,7 @@ class Expired(RequestEvent):
 class Failed(RequestEvent):
     code: str
     reason: str
+    withdraw_iccid: str | None = None  # a confirmed eSIM order to withdraw at the SM-DP+
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

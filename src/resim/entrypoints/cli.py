@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from resim.domain import diagrams
 from resim.domain.workflow import diagram_mermaid, diagram_text
 from resim.entrypoints import cli_accounts, cli_audit, cli_export, cli_import
 from resim.entrypoints.cli_identity import clients_app, staff_app
@@ -295,11 +296,21 @@ def jobs_prune(
 @workflow_app.command("diagram")
 def workflow_diagram(
     fmt: Annotated[str, typer.Option("--format", help="mermaid or text")] = "mermaid",
+    of: Annotated[
+        str, typer.Option("--of", help="request, sim, smdp_step, install or old_sim")
+    ] = "request",
 ) -> None:
-    """Print the transition table as a diagram (generated from the code)."""
+    """Print a transition table as a diagram (generated from the code): the
+    request's (default), the SIM's, or one of the request's sub-state tables."""
     if fmt not in ("mermaid", "text"):
         typer.echo("error: --format is mermaid or text", err=True)
         raise typer.Exit(2)
+    if of != "request" and of not in diagrams.TABLES:
+        typer.echo(f"error: --of is request or one of {', '.join(diagrams.TABLES)}", err=True)
+        raise typer.Exit(2)
+    if of != "request":
+        typer.echo(diagrams.mermaid(of) if fmt == "mermaid" else diagrams.text(of))
+        return
     typer.echo(diagram_mermaid() if fmt == "mermaid" else diagram_text())
 
 

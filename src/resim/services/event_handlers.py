@@ -197,6 +197,11 @@ def _expired(e: ev.Expired) -> Effects:
     return Effects([audit], _withdraw(e, e.withdraw_iccid))
 
 
+def _failed(e: ev.Failed) -> Effects:
+    audit = _audit(e, "request.failed", {"code": e.code, "reason": e.reason})
+    return Effects([audit], _withdraw(e, e.withdraw_iccid))
+
+
 def _reissued(e: ev.Reissued) -> Effects:
     audit = _audit(e, "request.reissued", {"withdrawn_iccid": e.withdrawn_iccid})
     return Effects([audit], [_job(e, "esim.provision")])
@@ -246,7 +251,7 @@ _HANDLERS: dict[type[ev.RequestEvent], Callable[[Any], Effects]] = {
     ev.Completed: _completed,
     ev.Cancelled: _cancelled,
     ev.Expired: _expired,
-    ev.Failed: _audit_only("request.failed", lambda e: {"code": e.code, "reason": e.reason}),
+    ev.Failed: _failed,
     ev.Reissued: _reissued,
     ev.TakenOver: _audit_only(
         "request.taken_over",

@@ -359,11 +359,8 @@ def fail_request(ctx: ServiceContext, request_id: str, *, code: str, reason: str
         req = repo.get_request(uow, request_id, lock=True)
         if (req.state, State.FAILED) not in TRANSITIONS:
             return
+        # A confirmed order is withdrawn by the request's Failed event (esim.cancel_order).
         _fail(ctx, uow, req, code=code, reason=reason, at=now)
-        if req.new_iccid and req.smdp_step == "confirmed":
-            uow.enqueue(
-                "esim.cancel_order", at=now, request_id=req.id, payload={"iccid": req.new_iccid}
-            )
-        else:
+        if req.smdp_step != "confirmed":
             _release_profile(ctx, uow, req, at=now)  # reserved, maybe ordered: give it back
         uow.commit()

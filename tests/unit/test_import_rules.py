@@ -28,11 +28,6 @@ SERVICES_MAY_NOT_IMPORT = ("resim.adapters.db", "resim.entrypoints")
 # services modules that still import resim.adapters.db (issue 16 moves each to the
 # repositories). Remove a name when its module is converted; never add one.
 NOT_YET_CONVERTED = {
-    # the console, dashboard, CAMARA, audit and account modules (helper `readmodels`)
-    "audit_report": "reads the audit chain in SQL",
-    # demo and export (helper `readmodels`)
-    "demo_seed": "demo data in SQL",
-    "onboarding_export": "export in SQL",
     # the outbox (helper `outbox`)
     "external": "the open peer_unavailable alert check (alert_peer_failing) in SQL",
 }

@@ -22,10 +22,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
 from resim.services.context import ServiceContext
+from resim.services.unit_of_work import UnitOfWork
 
 FLAG_OUTCOMES = frozenset({"review", "deny", "step_up"})
 APPROVED_STATES = frozenset({"approved", "provisioning", "ready"})
@@ -42,28 +40,11 @@ class BrandCounts:
 
 
 def _requests(ctx: ServiceContext, start: dt.datetime, end: dt.datetime) -> Iterator[Any]:
-    r = orm.replacement_request
-    cols = (
-        r.c.id,
-        r.c.brand_id,
-        r.c.state,
-        r.c.created_at,
-        r.c.completed_at,
-        r.c.risk_outcome,
-        r.c.step_up_methods,
-        r.c.fraud_reported_at,
-    )
-    window = sa.or_(
-        sa.and_(r.c.created_at >= start, r.c.created_at < end),
-        sa.and_(r.c.completed_at >= start, r.c.completed_at < end),
-    )
     last = ""
     while True:
         with ctx.uow() as uow:
-            chunk = uow.session.execute(
-                sa.select(*cols).where(window, r.c.id > last).order_by(r.c.id).limit(BATCH)
-            ).all()
-            facts = _audit_facts(uow.session, [row.id for row in chunk])
+            chunk = uow.reports.requests_in_window(start, end, after_id=last, limit=BATCH)
+            facts = _audit_facts(uow, [row.id for row in chunk])
         if not chunk:
             return
         for row in chunk:
@@ -71,20 +52,10 @@ def _requests(ctx: ServiceContext, start: dt.datetime, end: dt.datetime) -> Iter
         last = chunk[-1].id
 
 
-def _audit_facts(session: Any, ids: list[str]) -> dict[str, dict[str, str]]:
+def _audit_facts(uow: UnitOfWork, ids: list[str]) -> dict[str, dict[str, str]]:
     """Per request: the state a cancel left ("cancelled_from") and a "not me" report."""
-    if not ids:
-        return {}
-    a = orm.audit_event
-    rows = session.execute(
-        sa.select(a.c.object_id, a.c.action, a.c.detail).where(
-            a.c.action.in_(("request.cancelled", "request.reported_not_me")),
-            a.c.object_type == "request",
-            a.c.object_id.in_(ids),
-        )
-    )
     facts: dict[str, dict[str, str]] = {}
-    for oid, action, detail in rows:
+    for oid, action, detail in uow.reports.request_audit_events(ids):
         if action == "request.cancelled":
             facts.setdefault(oid, {})["cancelled_from"] = str((detail or {}).get("from", ""))
         else:

@@ -34,10 +34,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.domain.model import LineStatus, SimForm, Subscriber
+from resim.domain.model import LineStatus, SimForm
 from resim.services import seed
 from resim.services.context import ServiceContext
 from resim.services.demo_catalog import iccid_for, imsi_for, msisdn_for
@@ -198,7 +195,7 @@ def _identity_documents(
                 continue
             born = dt.date(1950 + (k * 7 + seed_value) % 50, 1 + k % 12, 1 + (k * 5) % 28)
             number = f"{row.brand_id[:2].upper()}{(seed_value * 7919 + k * 104729) % 10**7:07d}"
-            subscriber = uow.session.get(Subscriber, row.subscriber_id)
+            subscriber = uow.subscribers.get(row.subscriber_id)
             if subscriber is None:
                 continue
             subscriber.birth_date = born.isoformat()
@@ -212,11 +209,10 @@ def _email_changed_lately(ctx: ServiceContext, subscriber_ids: list[str]) -> Non
     """The demo's review case: these customers changed their e-mail three days ago."""
     if not subscriber_ids:
         return
-    sub = orm.subscriber
+    changed_at = ctx.now() - dt.timedelta(days=3)
     with ctx.uow() as uow:
-        uow.session.execute(
-            sa.update(sub)
-            .where(sub.c.id.in_(subscriber_ids))
-            .values(email_changed_at=ctx.now() - dt.timedelta(days=3))
-        )
+        for subscriber_id in subscriber_ids:
+            subscriber = uow.subscribers.get(subscriber_id)
+            if subscriber is not None:
+                subscriber.email_changed_at = changed_at
         uow.commit()

@@ -24,23 +24,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from resim.adapters.db import orm
-from resim.adapters.db.types import UtcDateTime
-from resim.domain.model import SimForm, SimState
 from resim.domain.policy import BrandPolicy
 from resim.errors import InvalidInput
 from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.unit_of_work import UnitOfWork
 
-BATCH = 2000
 Row = Mapping[str, str | None]
 
 
@@ -65,132 +59,15 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _sorted(uow: UnitOfWork, *cols: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
-    if uow.dialect == "postgresql":
-        return [c.collate("C") for c in cols]
-    return list(cols)
-
-
-def _stream(uow: UnitOfWork, stmt: sa.Select[Any]) -> Iterator[dict[str, Any]]:
-    result = uow.session.execute(stmt.execution_options(yield_per=BATCH))
-    for row in result.mappings():
-        yield dict(row)
-
-
-def _brand_filter(stmt: sa.Select[Any], col: sa.ColumnElement[Any], brand_id: str | None) -> Any:
-    return stmt if brand_id is None else stmt.where(col == brand_id)
-
-
-def _subscribers(uow: UnitOfWork, brand_id: str | None, _keys: bool) -> Iterator[Row]:
-    s = orm.subscriber.c
-    stmt = sa.select(
-        s.id.label("subscriber_id"),
-        s.brand_id,
-        s.name,
-        s.email,
-        s.language,
-        s.alt_msisdn,
-        s.postal_address,
-        s.pin_hash,
-        s.password_hash,
-        s.created_at,
-    ).order_by(*_sorted(uow, s.id))
-    for row in _stream(uow, _brand_filter(stmt, s.brand_id, brand_id)):
-        yield {k: _text(v) for k, v in row.items()}
-
-
-def _sim_rows(uow: UnitOfWork, brand_id: str | None, keys: bool, *, stock: bool) -> Iterator[Row]:
-    s = orm.sim.c
-    cols: list[Any] = [s.iccid, s.imsi, s.form, s.state, s.brand_id, s.profile_type]
-    if keys:
-        cols += [s.ki, s.opc]
-    in_stock = sa.and_(s.form == SimForm.ESIM, s.state == SimState.IN_STOCK)
-    stmt = sa.select(*cols).where(in_stock if stock else sa.not_(in_stock))
-    stmt = _brand_filter(stmt.order_by(*_sorted(uow, s.iccid)), s.brand_id, brand_id)
-    for row in _stream(uow, stmt):
-        yield {k: _text(v) for k, v in row.items()}
-
-
-def _sims(uow: UnitOfWork, brand_id: str | None, keys: bool) -> Iterator[Row]:
-    return _sim_rows(uow, brand_id, keys, stock=False)
-
-
-def _stock(uow: UnitOfWork, brand_id: str | None, keys: bool) -> Iterator[Row]:
-    return _sim_rows(uow, brand_id, keys, stock=True)
-
-
-def _lines(uow: UnitOfWork, brand_id: str | None, _keys: bool) -> Iterator[Row]:
-    ln, sm = orm.line.c, orm.sim.c
-    stmt = (
-        sa.select(
-            ln.msisdn,
-            ln.subscriber_id,
-            ln.brand_id,
-            ln.status,
-            sm.iccid,
-            ln.created_at,
-        )
-        .select_from(orm.line.outerjoin(orm.sim, sm.bound_line_id == ln.id))
-        .order_by(*_sorted(uow, ln.msisdn))
-    )
-    for row in _stream(uow, _brand_filter(stmt, ln.brand_id, brand_id)):
-        yield {k: _text(v) for k, v in row.items()}
-
-
-def _sim_changes(uow: UnitOfWork, brand_id: str | None, _keys: bool) -> Iterator[Row]:
-    c, ln = orm.sim_change.c, orm.line.c
-    stmt = (
-        sa.select(c.msisdn, c.changed_at, c.old_iccid, c.new_iccid)
-        .select_from(orm.sim_change.join(orm.line, ln.id == c.line_id))
-        .order_by(*_sorted(uow, c.msisdn), c.changed_at, *_sorted(uow, c.new_iccid))
-    )
-    for row in _stream(uow, _brand_filter(stmt, ln.brand_id, brand_id)):
-        yield {k: _text(v) for k, v in row.items()}
-
-
-def _locks(uow: UnitOfWork, brand_id: str | None, _keys: bool) -> Iterator[Row]:
-    ln = orm.line.c
-    # type_coerce: coalesce() would lose the column type (and the UTC zone) on SQLite.
-    at = sa.type_coerce(sa.func.coalesce(ln.lock_changed_at, ln.created_at), UtcDateTime)
-    stmt = (
-        sa.select(ln.msisdn, at.label("locked_at"))
-        .where(ln.sim_change_locked.is_(True))
-        .order_by(*_sorted(uow, ln.msisdn))
-    )
-    for row in _stream(uow, _brand_filter(stmt, ln.brand_id, brand_id)):
-        yield {k: _text(v) for k, v in row.items()}
-
-
-_ROWS: dict[str, Callable[[UnitOfWork, str | None, bool], Iterator[Row]]] = {
-    "subscribers": _subscribers,
-    "sims": _sims,
-    "lines": _lines,
-    "sim_changes": _sim_changes,
-    "locks": _locks,
-    "stock": _stock,
-}
-
-
 def _brands(uow: UnitOfWork, brand_id: str | None) -> list[dict[str, Any]]:
-    b = orm.brand.c
-    stmt = _brand_filter(sa.select(orm.brand).order_by(*_sorted(uow, b.id)), b.id, brand_id)
     out = []
-    for row in uow.session.execute(stmt).mappings():
+    for row in uow.export.brands(brand_id):
         try:  # every field, defaults included, so the file says what resim applies
             policy = BrandPolicy.from_dict(row["policy_data"]).to_dict()
         except (InvalidInput, TypeError):
             policy = dict(row["policy_data"] or {})
         out.append({**{k: row[k] for k in formats.BRAND_FIELDS}, "policy": policy})
     return out
-
-
-def _snapshot(uow: UnitOfWork) -> None:
-    # One snapshot for every file of an export: on PostgreSQL the read
-    # transaction is REPEATABLE READ, so a line never names a SIM that
-    # sims.csv lacks because a replacement committed in between. (SQLite:
-    # stop writers, or export from a copy of the file.)
-    if uow.dialect == "postgresql":
-        uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _write(uow: UnitOfWork, kind: str, path: Path, brand_id: str | None, include_keys: bool) -> int:
@@ -209,8 +86,8 @@ def _write(uow: UnitOfWork, kind: str, path: Path, brand_id: str | None, include
     else:
         columns = formats.export_columns(kind, include_keys=include_keys)
         with formats.RowWriter(tmp, columns, fmt=fmt) as w:
-            for row in _ROWS[kind](uow, brand_id, include_keys):
-                w.write(row)
+            for row in uow.export.rows(kind, brand_id, include_keys):
+                w.write({k: _text(v) for k, v in row.items()})
             count = w.count
     tmp.replace(path)
     return count
@@ -253,7 +130,7 @@ def export_all(
     directory.mkdir(parents=True, exist_ok=True)
     report = ExportReport()
     with ctx.uow() as uow:
-        _snapshot(uow)
+        uow.export.snapshot()
         for kind in formats.KINDS:
             path = directory / ("brands.toml" if kind == "brands" else f"{kind}.{fmt}")
             report.counts[kind] = _write(uow, kind, path, brand_id, include_keys)

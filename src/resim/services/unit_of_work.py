@@ -51,7 +51,9 @@ from resim.services.stores.audit import AuditLogStore
 from resim.services.stores.camara import CamaraStore
 from resim.services.stores.counters import AttemptCounterStore
 from resim.services.stores.dashboard import DashboardQueries
+from resim.services.stores.export import ExportQueries
 from resim.services.stores.lookups import LookupQueries
+from resim.services.stores.reports import ReportQueries
 from resim.services.stores.sealed import SealedValueStore
 
 if TYPE_CHECKING:
@@ -142,6 +144,10 @@ class UnitOfWork(Protocol):
     def camara(self) -> CamaraStore: ...
     @property
     def sealed(self) -> SealedValueStore: ...
+    @property
+    def export(self) -> ExportQueries: ...
+    @property
+    def reports(self) -> ReportQueries: ...
 
     @property
     def session(self) -> Session:

@@ -82,3 +82,11 @@ class MemoryStores:
     @property
     def sealed(self) -> NoReturn:
         _sql_only("sealed")
+
+    @property
+    def export(self) -> NoReturn:
+        _sql_only("export")
+
+    @property
+    def reports(self) -> NoReturn:
+        _sql_only("reports")

@@ -19,7 +19,9 @@ from resim.adapters.db.stores.audit import SqlAuditLogStore
 from resim.adapters.db.stores.camara import SqlCamaraStore
 from resim.adapters.db.stores.counters import SqlAttemptCounterStore
 from resim.adapters.db.stores.dashboard import SqlDashboardQueries
+from resim.adapters.db.stores.export import SqlExportQueries
 from resim.adapters.db.stores.lookups import SqlLookupQueries
+from resim.adapters.db.stores.reports import SqlReportQueries
 from resim.adapters.db.stores.sealed import SqlSealedValueStore
 from resim.services.stores.access import ApiClientStore, AuthSessionStore, StaffStore
 from resim.services.stores.alerts import AlertStore
@@ -27,7 +29,9 @@ from resim.services.stores.audit import AuditLogStore
 from resim.services.stores.camara import CamaraStore
 from resim.services.stores.counters import AttemptCounterStore
 from resim.services.stores.dashboard import DashboardQueries
+from resim.services.stores.export import ExportQueries
 from resim.services.stores.lookups import LookupQueries
+from resim.services.stores.reports import ReportQueries
 from resim.services.stores.sealed import SealedValueStore
 
 
@@ -76,3 +80,11 @@ class SqlStores:
     @cached_property
     def sealed(self) -> SealedValueStore:
         return SqlSealedValueStore(self._holder())
+
+    @cached_property
+    def export(self) -> ExportQueries:
+        return SqlExportQueries(self._holder())
+
+    @cached_property
+    def reports(self) -> ReportQueries:
+        return SqlReportQueries(self._holder())

@@ -152,3 +152,19 @@ def test_an_in_memory_database_imports_in_one_process(tmp_path: Path) -> None:
     import_file(ctx, "brands", SAMPLES / "brands.toml")
     paths = files(tmp_path)
     assert import_file(ctx, "subscribers", paths["subscribers"]).written > 200
+
+
+def test_an_unexpected_error_in_the_checking_process_stops_the_import(
+    ctx: ServiceContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resim.services.onboarding.subscribers import Subscribers
+
+    def broken(*_args: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Subscribers, "classify", broken)
+    paths = files(tmp_path)
+    with pytest.raises(pipeline_module.ImportCheckFailed, match="RuntimeError: boom"):
+        import_file(ctx, "subscribers", paths["subscribers"], batch_size=40)
+    with ctx.uow() as uow:
+        assert uow.session.scalar(sa.select(sa.func.count()).select_from(orm.subscriber)) == 0

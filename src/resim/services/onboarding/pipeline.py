@@ -77,7 +77,7 @@ def import_pipelined(
     receiver, sender = mp.Pipe(duplex=False)
     child = mp.Process(
         target=_check_in_child,
-        args=(sender, store, kind, path, env, batch_size),
+        args=(receiver, sender, store, kind, path, env, batch_size),
         name=f"resim-import-check-{kind.name}",
         daemon=True,
     )
@@ -141,8 +141,15 @@ def _die_with_parent() -> None:
 
 
 def _check_in_child(
-    sender: Connection, store: ImportStore, kind: Kind, path: Path, env: Env, batch_size: int
+    receiver: Connection,
+    sender: Connection,
+    store: ImportStore,
+    kind: Kind,
+    path: Path,
+    env: Env,
+    batch_size: int,
 ) -> None:
+    receiver.close()  # the parent's end: with it closed here, a dead parent breaks the pipe
     _die_with_parent()
     if os.getppid() == 1:  # the parent died before the line above
         return

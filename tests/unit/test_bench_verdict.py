@@ -67,3 +67,27 @@ def test_any_server_error_fails_the_run_and_names_the_route() -> None:
     assert verdict(bad) == ["2 HTTP 5xx answers (POST /v1/requests x2)"]
     assert "FAILED       2 HTTP 5xx answers (POST /v1/requests x2)" in render(bad)
     assert failed_peer_calls(bad)["SMS"] == 7
+
+
+def test_resim_cpu_is_reported_apart_from_the_bench_parts_against_the_targets() -> None:
+    done = outcome(finished=4, count=4, http_5xx={})
+    done.cpu = CpuUse(
+        {
+            "api": 0.04,
+            "worker": 0.04,
+            "postgresql": 0.02,
+            "emulator": 0.008,
+            "bench (driver, mail + SMS sinks)": 0.032,
+            "pg-shared processes (all databases)": 1.0,
+        },
+        3.0,
+        20.0,
+    )
+    b = summary(done)["cpu_budget"]
+    assert b["resim_cpu_ms"] == 25.0  # API + worker + PostgreSQL: 0.1 s / 4
+    assert b["bench_parts_cpu_ms"] == 10.0  # emulator + bench process, shared ones left out
+    assert b["resim_cpu_ratio"] == 1.0
+    assert b["rate_target_per_s"] == 50.0
+    text = "\n".join(render(done))
+    assert "resim: API + workers + PostgreSQL server (ms)" in text
+    assert "bench parts: emulator, driver, mail + SMS sinks (ms)" in text

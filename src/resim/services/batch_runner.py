@@ -12,7 +12,8 @@ runs each as a coroutine on one event loop. A converted job kind (see
 Each phase's database work is a *unit*: a function of one
 :class:`~resim.services.unit_of_work.UnitOfWork` that never commits. The
 :class:`TxBatcher` runs the units that all running jobs hand it, in the order
-of their request ids, in ONE transaction, in one database thread: while that
+of their request ids, in ONE transaction, in one database thread (a lane; on
+PostgreSQL a few lanes, see :class:`Lanes`): while that
 transaction runs, the next units gather, so a batch of 32 jobs costs about as
 many transactions as one job (group commit). A unit that raises rolls the
 shared transaction back; the batcher then runs each unit of that batch in its
@@ -51,7 +52,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -150,6 +151,29 @@ class TxBatcher:
             except Exception as exc:
                 results[i] = (False, exc)
         return results
+
+
+class Lanes:
+    """Several :class:`TxBatcher` lanes, each with its own database thread and
+    connection: units of one request always take the same lane (its key's
+    hash), claims and heartbeats the first. On PostgreSQL the lanes' round
+    trips overlap (one thread would wait for every statement of every job in
+    turn); on SQLite, where writers take turns anyway, the runner uses one."""
+
+    def __init__(self, batchers: list[TxBatcher]) -> None:
+        self.batchers = batchers
+
+    @property
+    def executor(self) -> Executor:
+        return self.batchers[0].executor
+
+    @property
+    def transactions(self) -> int:
+        return sum(b.transactions for b in self.batchers)
+
+    async def run(self, unit: Unit[T], *, key: str | None = None) -> T:
+        lane = hash(key) % len(self.batchers) if key else 0
+        return await self.batchers[lane].run(unit, key=key)
 
 
 @dataclass
@@ -281,10 +305,20 @@ class BatchRunner:
         db_executor: Executor,
         pool: Executor,
         handlers: dict[str, AsyncHandler] | None = None,
+        db_lanes: int = 4,
     ) -> None:
         self.ctx = ctx
         self.worker_id = worker_id
-        self.batcher = TxBatcher(ctx, db_executor)
+        bind = ctx.session_factory.kw.get("bind")
+        sqlite = getattr(getattr(bind, "dialect", None), "name", "sqlite") == "sqlite"
+        # Lanes beyond the first get their own database thread (closed in aclose).
+        self._lane_threads = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="resim-db")
+            for _ in range(0 if sqlite else max(0, db_lanes - 1))
+        ]
+        self.batcher = Lanes(
+            [TxBatcher(ctx, db_executor)] + [TxBatcher(ctx, t) for t in self._lane_threads]
+        )
         self.pool = pool
         self.peers = AsyncPeers(ctx)
         self.handlers = default_handlers() if handlers is None else handlers
@@ -363,6 +397,8 @@ class BatchRunner:
 
     async def aclose(self) -> None:
         await self.peers.aclose()
+        for thread in self._lane_threads:
+            thread.shutdown(wait=False)
 
 
 def _handlers() -> dict[str, AsyncHandler]:
@@ -397,8 +433,6 @@ def run_due_jobs(
 
 
 async def _run_due(ctx: ServiceContext, *, worker_id: str, limit: int, max_rounds: int) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
     total = 0
     with (
         ThreadPoolExecutor(max_workers=1) as db_thread,

@@ -20,6 +20,13 @@ Outcome of a handler:
 - its peer's circuit is open (the peer kept failing, see
   :mod:`resim.services.peer_circuit`): the handler does not run; the job is put
   back until the pause ends, its attempt counted, so attempts stay bounded.
+
+This module is the synchronous runner: one job at a time, each step its own
+transaction (tests, the walkthrough, and the worker for job kinds not yet
+converted). The worker runs the hot kinds on the batched, asynchronous runner
+(:mod:`resim.services.batch_runner`), which keeps these outcome rules. The job
+table's SQL is behind the ``JobQueue`` port (``uow.outbox``,
+``adapters.db.outbox``).
 """
 
 from __future__ import annotations

@@ -372,6 +372,9 @@ def _environment(lang: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Package data that never changes while the process runs: no stat() of
+        # the template file on every get_template (one per mail and part).
+        auto_reload=False,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     return env

@@ -309,8 +309,8 @@ class BatchRunner:
     ) -> None:
         self.ctx = ctx
         self.worker_id = worker_id
-        bind = ctx.session_factory.kw.get("bind")
-        sqlite = getattr(getattr(bind, "dialect", None), "name", "sqlite") == "sqlite"
+        with ctx.uow(read_only=True) as uow:
+            sqlite = uow.dialect != "postgresql"
         # Lanes beyond the first get their own database thread (closed in aclose).
         self._lane_threads = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="resim-db")

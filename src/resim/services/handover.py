@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resim.domain.identifiers import normalize_iccid
-from resim.domain.model import DeliveryMode, Sim, SimForm, SimState
+from resim.domain.model import DeliveryMode, SimForm, SimState
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Refused
 from resim.services import repo
@@ -88,7 +88,7 @@ def hand_over(
                 "check the customer's ID document for this line first",
                 code="IDENTITY_CHECK_REQUIRED",
             )
-        sim = uow.session.get(Sim, number, with_for_update=True)
+        sim = uow.sims.get(number, lock=True)
         if sim is None:
             raise NotFound("no SIM card with that ICCID", code="ICCID_UNKNOWN")
         if (

@@ -71,8 +71,8 @@ def enqueue_mail(
 ) -> str:
     """Enqueue one customer message; subscriber and brand are loaded when not given."""
     now = ctx.now()
-    subscriber = subscriber or uow.session.get(Subscriber, request.subscriber_id)
-    brand = brand or uow.session.get(Brand, request.brand_id)
+    subscriber = subscriber or uow.subscribers.get(request.subscriber_id)
+    brand = brand or uow.brands.get(request.brand_id)
     assert subscriber is not None and brand is not None  # foreign keys guarantee both
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
@@ -239,9 +239,9 @@ def notify_customer(
         line_id, subscriber_id, brand_id = line.id, line.subscriber_id, line.brand_id
     else:
         raise ValueError(f"unknown notice kind {kind!r}")
-    subscriber = subscriber or uow.session.get(Subscriber, subscriber_id)
-    brand = brand or uow.session.get(Brand, brand_id)
-    line = line or uow.session.get(Line, line_id)
+    subscriber = subscriber or uow.subscribers.get(subscriber_id)
+    brand = brand or uow.brands.get(brand_id)
+    line = line or uow.lines.get(line_id)
     assert subscriber is not None and brand is not None and line is not None  # foreign keys
     base: dict[str, Any] = {
         "customer_name": subscriber.name,
@@ -319,7 +319,7 @@ def working_old_sim(uow: UnitOfWork, line: Line, request: ReplacementRequest | N
     if request is not None:
         if request.old_iccid is None or request.old_sim_suspended:
             return None
-        sim = uow.session.get(Sim, request.old_iccid)
+        sim = uow.sims.get(request.old_iccid)
     else:
         sim = repo.bound_sim(uow, line.id)
     if sim is None or sim.state != SimState.ACTIVE or sim.line_id != line.id:

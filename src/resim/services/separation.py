@@ -20,8 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
 from resim.domain.identifiers import normalize_eid, normalize_msisdn
 from resim.domain.model import (
     Channel,
@@ -39,7 +37,7 @@ from resim.services.context import ServiceContext
 from resim.services.notify import notify_customer
 from resim.services.review import assess_and_decide
 from resim.services.tenancy import UNRESTRICTED, Scope
-from resim.services.unit_of_work import new_id
+from resim.services.unit_of_work import Duplicate, new_id
 
 REASON_CODES = ("domestic_abuse", "stalking", "coercive_control", "other")
 NOTE_MAX = 2000
@@ -121,7 +119,7 @@ def separate_line(
             created_at=now,
             alt_msisdn=alt,
         )
-        uow.session.add(survivor)
+        uow.subscribers.add(survivor)
         uow.flush()  # no ORM relationships: insert the parent first
         from_subscriber = line.subscriber_id
         line.subscriber_id = survivor.id
@@ -148,10 +146,10 @@ def separate_line(
             required_approvals=locks.OVERRIDE_APPROVALS if locked else 1,
             verify_by=None,  # verified in this very transaction
         )
-        uow.session.add(request)
+        uow.requests.add(request)
         try:
             uow.flush()
-        except IntegrityError:
+        except Duplicate:
             raise Conflict(
                 "this line already has an open replacement request", code="REQUEST_ALREADY_OPEN"
             ) from None

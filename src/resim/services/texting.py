@@ -12,7 +12,7 @@ from __future__ import annotations
 import structlog
 
 from resim.adapters.mail.templates import render_sms
-from resim.domain.model import ReplacementRequest, Sim, SimState
+from resim.domain.model import SimState
 from resim.services.context import ServiceContext
 from resim.services.external import JobRecord, call_peer
 from resim.services.notify import open_message
@@ -39,8 +39,8 @@ def _old_sim_still_works(ctx: ServiceContext, job: JobRecord) -> bool:
     if not isinstance(iccid, str):
         return False
     with ctx.uow() as uow:
-        sim = uow.session.get(Sim, iccid)
-        request = uow.session.get(ReplacementRequest, job.request_id) if job.request_id else None
+        sim = uow.sims.get(iccid)
+        request = uow.requests.get(job.request_id) if job.request_id else None
         if request is not None and request.old_sim_suspended:
             return False
         return sim is not None and sim.state == SimState.ACTIVE

@@ -140,6 +140,6 @@ def _job_runner(monkeypatch: pytest.MonkeyPatch) -> None:
     """RESIM_TEST_JOB_RUNNER=batch: every ``jobs.run_due_jobs`` in the tests runs on
     the batched asynchronous runner (``services.batch_runner``) instead."""
     if os.environ.get("RESIM_TEST_JOB_RUNNER") == "batch":
-        from resim.services import batch_runner, jobs
+        from resim.services.outbox import batch_runner, jobs
 
         monkeypatch.setattr(jobs, "run_due_jobs", batch_runner.run_due_jobs)

@@ -47,6 +47,7 @@ from resim.entrypoints.camara.ratelimit import Limiter, RateLimiter, SharedRateL
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.entrypoints.camara.versions import VERSIONS
 from resim.errors import ConfigurationError
+from resim.services.camara.simswap import SimSwapQueries
 from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
     Clock,
@@ -60,7 +61,6 @@ from resim.services.ports import (
     SmdpStatusQuery,
     SmsGateway,
 )
-from resim.services.simswap import SimSwapQueries
 from resim.settings import Settings
 
 

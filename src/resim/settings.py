@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     smdp_callback_clients: list[Es2CallbackClient] = Field(default_factory=list)
     smdp_timeout_seconds: float = Field(10.0, gt=0)
 
-    # Lost install callbacks (issue 13, finding 6; services/reconcile.py): a ready
+    # Lost install callbacks (issue 13, finding 6; services/provisioning/reconcile.py): a ready
     # request not reported installed this long after its code was issued is
     # checked, then again at doubling intervals (at most the maximum) until the
     # code expires; the customer's "I have installed it" checks at once.
@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     # one source address per window (the brand's failure_window_hours) before
     # reviewers are alerted. A ceiling, never a block: one address is often many
     # people (a shop's Wi-Fi, a carrier NAT); the one who fails is throttled per
-    # request, account and staff member (issue 12, services/attempts.py).
+    # request, account and staff member (issue 12, services/verification/attempts.py).
     ip_max_failures: int = Field(50, ge=1)
     # SEC-07 new_country: a CSV of the operator's address ranges -> country
     # (resim.adapters.geo.ranges); a self-service request's country is derived

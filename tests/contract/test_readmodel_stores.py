@@ -23,7 +23,7 @@ from resim.domain.model import (
 )
 from resim.domain.security import Alert, Role, StaffUser
 from resim.domain.workflow import State
-from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.access.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import new_id
 
 pytestmark = pytest.mark.integration

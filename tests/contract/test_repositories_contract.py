@@ -39,7 +39,7 @@ from resim.domain.model import (
 )
 from resim.domain.security import IdentityCheck, Role, StaffUser
 from resim.domain.workflow import State
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
 from resim.services.unit_of_work import Duplicate, UnitOfWork, new_id
 from testdb import PgPool, SqliteTemplate
 
@@ -51,7 +51,7 @@ T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 @dataclass
 class Rig:
     uow: Callable[[], UnitOfWork]
-    # A peer call's attempt record, as resim.services.external writes it.
+    # A peer call's attempt record, as resim.services.outbox.external writes it.
     record_call: Callable[[str, str, str, bool | None], None]
     # How many jobs and audit events are stored, committed.
     jobs: Callable[[], int]

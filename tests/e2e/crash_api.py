@@ -4,7 +4,7 @@ The SM-DP+ emulator delivers handleDownloadProgressInfo to this API, retrying a
 few times over a few seconds (like a real SM-DP+, it then gives up). The
 :class:`ApiKiller` takes the API away for ``outage_s`` (10 s, as in issue 13
 finding 6) while phones are installing, so some install callbacks are lost for
-good; the reconcile job (``services/reconcile.py``) must complete those
+good; the reconcile job (``services/provisioning/reconcile.py``) must complete those
 requests all the same.
 """
 

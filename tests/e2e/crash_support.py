@@ -40,16 +40,17 @@ from resim.adapters.db.migrate import upgrade
 from resim.adapters.mail.capture import MailCapture
 from resim.adapters.sms.capture import SmsCapture
 from resim.bootstrap import build_context, build_engine, load_secrets
+from resim.demo.demo_data import DemoData, DemoLine
+from resim.demo.demo_seed import seed_demo
 from resim.domain.workflow import State
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
 from resim.entrypoints.demo import free_port
 from resim.entrypoints.serving import ServerThread
 from resim.errors import ResimError
-from resim.services import cancel, queries, requests, review
 from resim.services.context import ServiceContext
-from resim.services.demo_data import DemoData, DemoLine
-from resim.services.demo_seed import seed_demo
+from resim.services.replacement import cancel, queries, requests
+from resim.services.risk import review
 from resim.settings import Settings
 
 SECRET_KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="

@@ -32,7 +32,7 @@ from browser_support import web_stack as web_stack
 from resim.adapters.mail.capture import CapturedMail, read_mailbox
 from resim.bootstrap import build_context
 from resim.entrypoints.demo import DemoStack
-from resim.services import staff
+from resim.services.access import staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECOND_PASSWORD = "second reviewer password"

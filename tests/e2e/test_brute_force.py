@@ -35,8 +35,10 @@ from resim.domain.policy import BrandPolicy
 from resim.emulator.core import SmdpCore
 from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.demo import free_port
-from resim.services import api_clients, requests, seed
+from resim.services.access import api_clients
 from resim.services.context import ServiceContext
+from resim.services.onboarding import seed
+from resim.services.replacement import requests
 from resim.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

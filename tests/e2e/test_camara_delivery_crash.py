@@ -31,8 +31,8 @@ from resim.adapters.events.capture import SinkCapture
 from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.policy import BrandPolicy
-from resim.services import camara_subscriptions as subs
-from resim.services import seed
+from resim.services.camara import camara_subscriptions as subs
+from resim.services.onboarding import seed
 from resim.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -18,7 +18,7 @@ from resim.adapters.db import orm
 from resim.bootstrap import build_context
 from resim.domain.model import Line, Subscriber
 from resim.entrypoints.demo import DemoStack
-from resim.services import staff
+from resim.services.access import staff
 
 pytestmark = pytest.mark.slow
 SECOND_REVIEWER_PASSWORD = "second reviewer password"

@@ -26,8 +26,9 @@ from resim.adapters.db import orm
 from resim.bootstrap import build_context
 from resim.domain.model import Line, Subscriber
 from resim.entrypoints.demo import DemoStack
-from resim.services import queries, requests, staff
+from resim.services.access import staff
 from resim.services.context import ServiceContext
+from resim.services.replacement import queries, requests
 
 pytestmark = pytest.mark.slow
 PASSWORD = "reviewer path password"

@@ -17,7 +17,7 @@ from browser_support import web_stack as web_stack
 
 from resim.bootstrap import build_context
 from resim.entrypoints.demo import DemoStack
-from resim.services import staff
+from resim.services.access import staff
 
 pytestmark = pytest.mark.slow
 PASSWORD = "counter agent password"

@@ -37,8 +37,11 @@ from resim.domain.workflow import State
 from resim.emulator.core import SmdpCore
 from resim.emulator.model import ProfileState
 from resim.entrypoints.worker import Worker
-from resim.services import cancel, jobs, provisioning, requests, seed
 from resim.services.context import FrozenClock, ServiceContext
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
+from resim.services.provisioning import provisioning
+from resim.services.replacement import cancel, requests
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

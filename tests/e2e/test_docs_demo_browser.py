@@ -30,7 +30,7 @@ from resim.bootstrap import build_api_config
 from resim.entrypoints.api.app import build_app
 from resim.entrypoints.demo import DemoStack
 from resim.entrypoints.serving import ServerThread
-from resim.services import portal
+from resim.services.replacement import portal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -40,7 +40,8 @@ from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.entrypoints.demo import free_port
-from resim.services import queries, requests, seed
+from resim.services.onboarding import seed
+from resim.services.replacement import queries, requests
 from resim.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))

@@ -53,7 +53,7 @@ from resim.entrypoints.demo import (
     walkthrough,
 )
 from resim.entrypoints.logs import configure_logging, is_sensitive_key
-from resim.services import seed
+from resim.services.onboarding import seed
 from resim.settings import Settings
 
 pytestmark = pytest.mark.e2e

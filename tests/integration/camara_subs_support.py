@@ -30,10 +30,12 @@ from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.emulator.core import SmdpCore
-from resim.services import jobs, queries, requests, seed
 from resim.services.context import FrozenClock, ServiceContext
-from resim.services.cutover import handle_download_progress
+from resim.services.cutover.cutover import handle_download_progress
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
 from resim.services.ports import EventSink
+from resim.services.replacement import queries, requests
 from resim.settings import Settings
 
 SECRET_KEY = "gCuHV2bJ3lqkC9b6V5Rj0bSLKc0tqtZ5V6xnCQ8Y1dA="

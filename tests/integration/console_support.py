@@ -17,7 +17,8 @@ from risk_support import update_subscriber
 from tenancy_support import add_brand_line
 from test_replacement_flow import System
 
-from resim.services import requests, staff
+from resim.services.access import staff
+from resim.services.replacement import requests
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 _numbers = itertools.count(1)

@@ -11,7 +11,7 @@ import itertools
 import pyotp
 
 from resim.entrypoints.api.access import SCOPES
-from resim.services import api_clients, staff
+from resim.services.access import api_clients, staff
 from resim.services.context import ServiceContext
 
 _numbers = itertools.count(1)

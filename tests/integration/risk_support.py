@@ -14,7 +14,8 @@ from resim.domain.model import Brand, Line, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
-from resim.services import requests, seed
+from resim.services.onboarding import seed
+from resim.services.replacement import requests
 
 
 def set_policy(system: System, **knobs: Any) -> None:

@@ -20,7 +20,8 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
 from resim.entrypoints.api.access import SCOPES, Principal
-from resim.services import requests, seed
+from resim.services.onboarding import seed
+from resim.services.replacement import requests
 
 OWN, OTHER = "dk", "no"
 _PREFIX = {OWN: "+45301", OTHER: "+47401"}  # apart from add_line's +45201 numbers

@@ -37,7 +37,7 @@ from test_replacement_flow import system as system
 from resim.entrypoints.api.access import SCOPES, Principal, access_rules, allow
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import separation
+from resim.services.replacement import separation
 
 pytestmark = pytest.mark.integration
 

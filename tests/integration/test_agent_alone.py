@@ -24,7 +24,7 @@ from resim.domain.policy import BrandPolicy
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import InvalidInput
-from resim.services import queries
+from resim.services.replacement import queries
 
 pytestmark = pytest.mark.integration
 

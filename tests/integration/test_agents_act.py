@@ -20,20 +20,13 @@ from test_replacement_flow import system as system
 from resim.adapters.db import orm
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Refused
-from resim.services import (
-    agent_actions,
-    alert_inbox,
-    cancel,
-    console,
-    console_requests,
-    queries,
-    repo,
-    requests,
-    review,
-    staff,
-    unfreeze,
-)
-from resim.services.tenancy import Scope
+from resim.services import repo
+from resim.services.access import staff
+from resim.services.access.tenancy import Scope
+from resim.services.console import agent_actions, alert_inbox, console, console_requests
+from resim.services.locks import unfreeze
+from resim.services.replacement import cancel, queries, requests
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 DK = Scope.of_brand("dk")

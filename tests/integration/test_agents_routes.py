@@ -24,7 +24,10 @@ from test_replacement_flow import system as system
 
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import console, queries, requests, review, staff
+from resim.services.access import staff
+from resim.services.console import console
+from resim.services.replacement import queries, requests
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 

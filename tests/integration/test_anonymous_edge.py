@@ -34,7 +34,8 @@ from resim.adapters.crypto import bind_secrets
 from resim.adapters.db import orm
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import locks, requests
+from resim.services.locks import locks
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 __all__ = ["system"]

@@ -53,9 +53,11 @@ from resim.domain.verification import email_code_alone
 from resim.emulator.core import SmdpCore
 from resim.entrypoints.api.access import access_rules
 from resim.entrypoints.api.app import ApiConfig, build_app
-from resim.services import jobs, queries, requests, seed
 from resim.services.context import FrozenClock, ServiceContext
-from resim.services.cutover import handle_download_progress
+from resim.services.cutover.cutover import handle_download_progress
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
+from resim.services.replacement import queries, requests
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

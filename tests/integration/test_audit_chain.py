@@ -25,7 +25,7 @@ from resim.domain.audit_chain import GENESIS_HASH, link_hash
 from resim.domain.model import AuditEvent
 from resim.entrypoints.cli import app
 from resim.errors import Refused
-from resim.services import audit_log
+from resim.services.audit import audit_log
 from resim.services.context import FrozenClock, ServiceContext
 from resim.services.unit_of_work import new_id
 from resim.settings import Settings

@@ -11,8 +11,10 @@ from test_replacement_flow import System, add_line, system  # noqa: F401  (fixtu
 from typer.testing import CliRunner
 
 from resim.entrypoints.cli import app
-from resim.services import audit_log, audit_report, cancel, requests, review
-from resim.services.audit_report import BrandCounts
+from resim.services.audit import audit_log, audit_report
+from resim.services.audit.audit_report import BrandCounts
+from resim.services.replacement import cancel, requests
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 NOT_ME = re.compile(r"/not-me/([A-Za-z0-9_\-]{16,})")

@@ -1,4 +1,4 @@
-"""The batched, asynchronous outbox (services/batch_runner.py) on SQLite and PostgreSQL.
+"""The batched, asynchronous outbox (services/outbox/batch_runner.py) on SQLite and PostgreSQL.
 
 Its promises: a batch of jobs costs a few shared transactions, not a few per
 job; every attempt row is committed before its call; one unit's failure never
@@ -22,9 +22,10 @@ from test_replacement_flow import system as system  # re-export the fixture
 from resim.adapters.db import orm
 from resim.adapters.mail.fake import FakeMailer
 from resim.domain.workflow import State
-from resim.services import batch_runner, requests
-from resim.services.batch_runner import TxBatcher
+from resim.services.outbox import batch_runner
+from resim.services.outbox.batch_runner import TxBatcher
 from resim.services.ports import OutgoingMail
+from resim.services.replacement import requests
 from resim.services.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.integration

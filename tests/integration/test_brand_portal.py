@@ -25,12 +25,13 @@ from test_replacement_flow import System, add_line, iccid, imsi
 from test_replacement_flow import system as system
 
 from resim.adapters.db import orm
+from resim.demo.demo_identity import LAGO, NORDLYS
 from resim.domain.policy import BrandPolicy, FeeRule
 from resim.domain.verification import email_code_alone
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import brand_look, seed
-from resim.services.demo_identity import LAGO, NORDLYS
+from resim.services.notifications import brand_look
+from resim.services.onboarding import seed
 
 pytestmark = pytest.mark.integration
 

@@ -42,8 +42,8 @@ from resim.domain.verification import email_code_alone
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.entrypoints.serving import ServerThread
-from resim.services import seed
 from resim.services.context import FrozenClock
+from resim.services.onboarding import seed
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.errors import Refused
-from resim.services import requests, seed
-from resim.services.onboarding import import_file
+from resim.services.onboarding import import_file, seed
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,7 @@ class TestTheRestOfResimCopes:
         """The Italian brand's agent asks for the Danish reserved number: not found,
         not "has no SIM" (no oracle across brands)."""
         from resim.errors import NotFound
-        from resim.services.tenancy import Scope
+        from resim.services.access.tenancy import Scope
 
         with pytest.raises(NotFound) as hidden:
             requests.open_request(
@@ -192,8 +192,8 @@ def test_the_demo_seeds_two_per_brand_and_camara_answers_null(
     from resim.adapters.es2.fake import FakeSmdpClient
     from resim.adapters.mail.fake import FakeMailer
     from resim.bootstrap import build_context, build_engine
+    from resim.demo.demo_seed import seed_demo
     from resim.services.context import FrozenClock
-    from resim.services.demo_seed import seed_demo
 
     upgrade(empty_db_url)
     settings = camara_settings(empty_db_url, tmp_path)

@@ -20,7 +20,8 @@ from test_replacement_flow import system as system
 from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
-from resim.services import requests, seed
+from resim.services.onboarding import seed
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 

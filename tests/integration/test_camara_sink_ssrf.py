@@ -51,7 +51,7 @@ from resim.entrypoints.camara.subscriptions import PREFIX
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.entrypoints.serving import ServerThread
 from resim.errors import InvalidInput
-from resim.services import camara_subscriptions as subs
+from resim.services.camara import camara_subscriptions as subs
 
 pytestmark = pytest.mark.integration
 __all__ = ["loopback_sockets_only"]  # autouse: no name look-up, loopback connections only

@@ -16,8 +16,8 @@ from camara_subs_support import SINK_TOKEN, Resim, resim, subscription_body
 from resim.adapters.db import orm
 from resim.domain.camara_events import SUBSCRIPTION_ENDED, SWAPPED
 from resim.errors import Conflict, InvalidInput, NotFound
-from resim.services import camara_subscriptions as subs
-from resim.services.camara_subscriptions import Caller
+from resim.services.camara import camara_subscriptions as subs
+from resim.services.camara.camara_subscriptions import Caller
 
 pytestmark = pytest.mark.integration
 __all__ = ["resim"]  # the fixture

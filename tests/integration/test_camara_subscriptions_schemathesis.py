@@ -46,8 +46,8 @@ from resim.entrypoints.camara.subscriptions import (
 )
 from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.entrypoints.serving import ServerThread
-from resim.services import seed
 from resim.services.context import FrozenClock
+from resim.services.onboarding import seed
 
 pytestmark = pytest.mark.integration
 

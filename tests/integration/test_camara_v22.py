@@ -34,7 +34,7 @@ from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.camara.subscriptions import SCOPE_CREATE, SCOPE_DELETE, SCOPE_READ
 from resim.entrypoints.camara.versions import V2_1, V2_2
 from resim.entrypoints.serving import ServerThread
-from resim.services import seed
+from resim.services.onboarding import seed
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

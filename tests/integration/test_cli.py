@@ -134,7 +134,7 @@ def test_invalid_settings_are_reported_without_values(tmp_path: Path) -> None:
 def test_show_prints_json_for_a_request(env: dict[str, str]) -> None:
     from resim.adapters.db.migrate import upgrade
     from resim.bootstrap import build_context
-    from resim.services import requests
+    from resim.services.replacement import requests
     from resim.settings import Settings
 
     upgrade(env["RESIM_DATABASE_URL"])

@@ -16,7 +16,8 @@ from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.model import Line, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.entrypoints.cli import app
-from resim.services import seed, staff
+from resim.services.access import staff
+from resim.services.onboarding import seed
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

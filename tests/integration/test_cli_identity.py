@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from resim.bootstrap import build_context
 from resim.entrypoints.cli import app
 from resim.errors import Unauthenticated
-from resim.services import sessions, staff
+from resim.services.access import sessions, staff
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,8 @@ from resim.adapters.db import orm
 from resim.domain.model import SimForm
 from resim.domain.policy import BrandPolicy, FeeRule
 from resim.domain.verification import email_code_alone
-from resim.services import queries, requests, seed
+from resim.services.onboarding import seed
+from resim.services.replacement import queries, requests
 
 __all__ = ["server", "system"]
 
@@ -307,8 +308,8 @@ def test_the_demo_customers_have_a_document_on_file(empty_db_url: str, tmp_path:
     from resim.adapters.es2.fake import FakeSmdpClient
     from resim.adapters.mail.fake import FakeMailer
     from resim.bootstrap import build_context, build_engine
+    from resim.demo.demo_seed import seed_demo
     from resim.services.context import FrozenClock
-    from resim.services.demo_seed import seed_demo
 
     upgrade(empty_db_url)
     settings = camara_settings(empty_db_url, tmp_path)
@@ -325,7 +326,7 @@ def test_the_demo_customers_have_a_document_on_file(empty_db_url: str, tmp_path:
         with engine.connect() as conn:
             raw = conn.execute(sa.text("SELECT birth_date FROM subscriber")).scalars().all()
         assert first.birth_date not in repr(raw)  # encrypted at rest
-        from resim.services import id_compare
+        from resim.services.console import id_compare
 
         checked = id_compare.compare_identity(
             ctx,

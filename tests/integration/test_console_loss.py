@@ -9,7 +9,7 @@ from test_console_pages import server as server
 from test_replacement_flow import System
 from test_replacement_flow import system as system
 
-from resim.services import loss
+from resim.services.locks import loss
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,9 @@ from test_replacement_flow import system as system
 from resim.domain.model import SimForm
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import dashboard, queries, seed
+from resim.services.console import dashboard
+from resim.services.onboarding import seed
+from resim.services.replacement import queries
 
 pytestmark = pytest.mark.integration
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

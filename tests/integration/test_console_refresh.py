@@ -16,7 +16,7 @@ from test_replacement_flow import system as system
 
 from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
-from resim.services import seed
+from resim.services.onboarding import seed
 
 pytestmark = pytest.mark.integration
 

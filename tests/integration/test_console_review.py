@@ -22,7 +22,7 @@ from test_replacement_flow import system as system
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.web.templating import format_when
-from resim.services import queries
+from resim.services.replacement import queries
 
 pytestmark = pytest.mark.integration
 HTML = {"Accept": "text/html,application/xhtml+xml"}

@@ -13,19 +13,14 @@ from test_replacement_flow import system as system
 from resim.domain.model import SimForm
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Refused
-from resim.services import (
-    console,
-    console_requests,
-    dashboard,
-    handover,
-    queries,
-    repo,
-    requests,
-    review,
-    seed,
-    staff,
-)
-from resim.services.tenancy import Scope
+from resim.services import repo
+from resim.services.access import staff
+from resim.services.access.tenancy import Scope
+from resim.services.console import console, console_requests, dashboard
+from resim.services.delivery import handover
+from resim.services.onboarding import seed
+from resim.services.replacement import queries, requests
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 DAY = dt.timedelta(days=1)

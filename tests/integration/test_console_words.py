@@ -30,7 +30,8 @@ from resim.domain.risk import RULES
 from resim.domain.workflow import State
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import alerts, queries, requests
+from resim.services.console import alerts
+from resim.services.replacement import queries, requests
 
 pytestmark = pytest.mark.integration
 RULE_IDS = {r.id for r in RULES} | {"agent_confirmation"}

@@ -42,9 +42,11 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.emulator.core import SmdpCore
 from resim.errors import ExternalError
-from resim.services import jobs, queries, requests, seed
 from resim.services.context import FrozenClock, ServiceContext
-from resim.services.cutover import handle_download_progress
+from resim.services.cutover.cutover import handle_download_progress
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
+from resim.services.replacement import queries, requests
 from resim.settings import Settings
 from tools import osmo_hlr_binary
 

@@ -27,8 +27,11 @@ from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
 from resim.errors import InvalidInput
-from resim.services import dashboard, requests, review, seed
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
+from resim.services.console import dashboard
+from resim.services.onboarding import seed
+from resim.services.replacement import requests
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 UTC = dt.UTC

@@ -24,8 +24,9 @@ from resim.adapters.db import orm
 from resim.adapters.db.engine import create_admin_engine, create_read_engine
 from resim.entrypoints.logs import configure_logging
 from resim.errors import ExternalError
-from resim.services import redaction, requests
+from resim.services.audit import redaction
 from resim.services.ports import OutgoingMail
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 MATCHING_ID = "K2D7Q-8WZ3M-P4HXA-N6TRB"

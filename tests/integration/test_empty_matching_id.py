@@ -20,9 +20,9 @@ from test_replacement_flow import system as system
 
 from resim.adapters.es2.fake import FakeSmdpClient
 from resim.domain.workflow import State
-from resim.services import queries, requests
-from resim.services.cancel import cancel
 from resim.services.ports import ConfirmOrderResult
+from resim.services.replacement import queries, requests
+from resim.services.replacement.cancel import cancel
 
 pytestmark = pytest.mark.integration
 

@@ -41,8 +41,8 @@ from resim.emulator.server import EmulatorThread
 from resim.entrypoints.api.app import build_app
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.tls import server_tls_options
-from resim.services import queries
 from resim.services.ports import DownloadProgress
+from resim.services.replacement import queries
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

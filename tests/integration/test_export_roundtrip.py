@@ -24,12 +24,11 @@ from resim.adapters.db import orm
 from resim.adapters.db.migrate import upgrade
 from resim.adapters.mail.fake import FakeMailer
 from resim.bootstrap import build_context
+from resim.demo.demo_generator import generate
 from resim.entrypoints.cli import app
-from resim.services import formats
 from resim.services.context import FrozenClock, ServiceContext
-from resim.services.demo_generator import generate
-from resim.services.onboarding import import_dir
-from resim.services.onboarding_export import export_all, export_kind
+from resim.services.onboarding import formats, import_dir
+from resim.services.onboarding.onboarding_export import export_all, export_kind
 from resim.settings import Settings
 from testdb import drop_pg_database, make_pg_database
 

@@ -19,8 +19,10 @@ from test_replacement_flow import system as system
 from resim.adapters.db import orm
 from resim.entrypoints.api.access import SCOPES
 from resim.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from resim.services import api_clients, console, requests, sessions, staff
-from resim.services.tenancy import Scope
+from resim.services.access import api_clients, sessions, staff
+from resim.services.access.tenancy import Scope
+from resim.services.console import console
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 

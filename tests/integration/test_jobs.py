@@ -16,9 +16,10 @@ from resim.adapters.db import orm
 from resim.adapters.es2.errors import Es2StatusError
 from resim.domain.workflow import State
 from resim.errors import ExternalError
-from resim.services import jobs, queries, requests
 from resim.services.context import ServiceContext
+from resim.services.outbox import jobs
 from resim.services.ports import DownloadOrderResult
+from resim.services.replacement import queries, requests
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from resim.adapters.mail.fake import FakeMailer
 from resim.bootstrap import build_context, build_engine
 from resim.domain.model import ReplacementRequest, Sim, Subscriber
 from resim.entrypoints.cli import app
-from resim.services import requests
 from resim.services.context import ServiceContext
+from resim.services.replacement import requests
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

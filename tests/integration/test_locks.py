@@ -24,8 +24,11 @@ from resim.entrypoints.api.access import SCOPES
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import Conflict, InvalidInput, NotFound, Refused
-from resim.services import locks, notify, queries, requests, review
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
+from resim.services.locks import locks
+from resim.services.notifications import notify
+from resim.services.replacement import queries, requests
+from resim.services.risk import review
 from resim.services.unit_of_work import new_id
 
 pytestmark = pytest.mark.integration

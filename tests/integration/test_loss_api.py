@@ -17,7 +17,7 @@ from test_replacement_flow import system as system
 from resim.adapters.db import orm
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import console
+from resim.services.console import console
 
 pytestmark = pytest.mark.integration
 

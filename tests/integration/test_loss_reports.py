@@ -30,9 +30,12 @@ from resim.domain.activation import parse_activation_code
 from resim.domain.loss import LossChannel
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, NotFound, VerificationFailed
-from resim.services import cancel, console, loss, queries, requests, review
-from resim.services.cutover import handle_download_progress
-from resim.services.verification import Evidence
+from resim.services.console import console
+from resim.services.cutover.cutover import handle_download_progress
+from resim.services.locks import loss
+from resim.services.replacement import cancel, queries, requests
+from resim.services.risk import review
+from resim.services.verification.verification import Evidence
 
 pytestmark = pytest.mark.integration
 

@@ -25,9 +25,12 @@ from resim.domain.model import ReplacementRequest
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
-from resim.services import jobs, notify, queries, requests, seed
 from resim.services.context import FrozenClock, ServiceContext
-from resim.services.reissue import reissue
+from resim.services.notifications import notify
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
+from resim.services.replacement import queries, requests
+from resim.services.replacement.reissue import reissue
 from resim.services.unit_of_work import new_id
 from resim.settings import Settings
 

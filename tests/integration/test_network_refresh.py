@@ -25,7 +25,7 @@ from resim.adapters.db import orm
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import ExternalError
-from resim.services import requests
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 

@@ -29,10 +29,14 @@ from resim.domain.workflow import State
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import NotFound
-from resim.services import cancel, jobs, notify, queries, repo, requests, seed
-from resim.services.external import JobRecord
-from resim.services.notify import not_me_token, notify_customer
+from resim.services import repo
+from resim.services.notifications import notify
+from resim.services.notifications.notify import not_me_token, notify_customer
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
+from resim.services.outbox.external import JobRecord
 from resim.services.ports import OutgoingMail
+from resim.services.replacement import cancel, queries, requests
 
 pytestmark = pytest.mark.integration
 

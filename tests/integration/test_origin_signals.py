@@ -27,7 +27,7 @@ from resim.domain.model import Brand
 from resim.domain.policy import BrandPolicy
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import cancel, queries
+from resim.services.replacement import cancel, queries
 
 pytestmark = pytest.mark.integration
 

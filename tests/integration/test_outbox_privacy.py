@@ -24,7 +24,10 @@ from resim.adapters.db import orm
 from resim.domain.workflow import State
 from resim.entrypoints.cli import app
 from resim.entrypoints.worker import Worker
-from resim.services import jobs, locks, queries, requests, staff
+from resim.services.access import staff
+from resim.services.locks import locks
+from resim.services.outbox import jobs
+from resim.services.replacement import queries, requests
 from resim.services.unit_of_work import new_id
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from resim.adapters.db import orm
 from resim.adapters.sms.capture import SmsCapture
 from resim.adapters.sms.http import HttpSmsGateway
 from resim.entrypoints.api.metrics import DatabaseCollector
-from resim.services import requests
-from resim.services.peer_circuit import FAILURES_TO_OPEN
+from resim.services.outbox.peer_circuit import FAILURES_TO_OPEN
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from test_portal_pages import browser, open_via_forms, token, verify_via_form
 from test_replacement_flow import System
 from test_replacement_flow import system as system
 
-from resim.services import loss
+from resim.services.locks import loss
 
 pytestmark = pytest.mark.integration
 LINE_LINK = re.compile(r"https?://[^\s\"]+/portal/lost/([0-9a-f]+)")

@@ -21,7 +21,7 @@ from resim.domain.policy import BrandPolicy, FeeRule
 from resim.domain.verification import email_code_alone
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import seed
+from resim.services.onboarding import seed
 
 pytestmark = pytest.mark.integration
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

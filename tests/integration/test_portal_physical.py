@@ -23,7 +23,9 @@ from test_replacement_flow import system as system
 from resim.domain.model import SimForm
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
-from resim.services import cancel, delivery, queries, requests, seed
+from resim.services.delivery import delivery
+from resim.services.onboarding import seed
+from resim.services.replacement import cancel, queries, requests
 
 pytestmark = pytest.mark.integration
 ADDRESS = "Vestergade 12, 1050 København K"

@@ -19,7 +19,7 @@ from test_portal_pages import browser, token, verify_via_form
 from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system
 
-from resim.services import continue_link, queries
+from resim.services.replacement import continue_link, queries
 
 pytestmark = pytest.mark.integration
 LINK = re.compile(r"https?://\S+/c/([0-9a-f]{32}\.[0-9a-z]+\.[A-Za-z0-9_-]{16})")
@@ -471,7 +471,8 @@ class TestAnAgentsEsimSentByMail:
         from risk_support import set_policy
         from test_agents_act import DK, _check, _staff
 
-        from resim.services import console_requests, review
+        from resim.services.console import console_requests
+        from resim.services.risk import review
 
         set_policy(system, agent_esim_handoff="email")
         msisdn, email, _, _ = add_line(system, 560)

@@ -26,10 +26,11 @@ from resim.domain.activation import parse_activation_code
 from resim.domain.workflow import State
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import queries, reconcile, reissue, requests
-from resim.services.cutover import handle_download_progress
-from resim.services.external import JobRecord
+from resim.services.cutover.cutover import handle_download_progress
+from resim.services.outbox.external import JobRecord
 from resim.services.ports import DownloadProgress
+from resim.services.provisioning import reconcile
+from resim.services.replacement import queries, reissue, requests
 
 pytestmark = pytest.mark.integration
 MINUTE = dt.timedelta(minutes=1)

@@ -30,9 +30,12 @@ from resim.domain.verification import email_code_alone
 from resim.domain.workflow import State
 from resim.emulator.core import SmdpCore
 from resim.errors import Conflict, Refused, VerificationFailed
-from resim.services import cancel, jobs, queries, requests, review, seed
 from resim.services.context import FrozenClock, ServiceContext
-from resim.services.cutover import handle_download_progress
+from resim.services.cutover.cutover import handle_download_progress
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
+from resim.services.replacement import cancel, queries, requests
+from resim.services.risk import review
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -424,7 +427,7 @@ class TestConcurrency:
 
 class TestReissue:
     def test_failed_download_is_reissued_with_a_fresh_profile(self, system: System) -> None:
-        from resim.services.reissue import reissue
+        from resim.services.replacement.reissue import reissue
 
         msisdn, email, _, _ = add_line(system, 40)
         opened = requests.open_request(system.ctx, msisdn=msisdn, reason="profile_deleted")

@@ -9,7 +9,7 @@ from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system  # re-export the fixture
 
 from resim.errors import TooManyAttempts
-from resim.services import requests
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,9 @@ from resim.domain.workflow import State
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import ExternalError, Refused
-from resim.services import queries, repo, requests, review
+from resim.services import repo
+from resim.services.replacement import queries, requests
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 HOUR = dt.timedelta(hours=1)

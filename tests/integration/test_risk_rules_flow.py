@@ -23,7 +23,9 @@ from test_replacement_flow import system as system
 from resim.domain.model import ReplacementRequest, SimChange
 from resim.domain.workflow import State
 from resim.errors import InvalidInput
-from resim.services import queries, repo, requests, review
+from resim.services import repo
+from resim.services.replacement import queries, requests
+from resim.services.risk import review
 from resim.services.unit_of_work import new_id
 
 pytestmark = pytest.mark.integration

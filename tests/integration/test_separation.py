@@ -22,7 +22,9 @@ from resim.domain.model import RequestKind, SimState
 from resim.domain.security import Role
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused
-from resim.services import notify, queries, requests, review, separation
+from resim.services.notifications import notify
+from resim.services.replacement import queries, requests, separation
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 __all__ = ["api", "system"]

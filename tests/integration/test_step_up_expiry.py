@@ -30,8 +30,11 @@ from resim.domain.model import SimState
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
 from resim.errors import Conflict
-from resim.services import queries, repo, review, verify_request
-from resim.services.verification import Evidence
+from resim.services import repo
+from resim.services.replacement import queries
+from resim.services.risk import review
+from resim.services.verification import verify_request
+from resim.services.verification.verification import Evidence
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,9 @@ from test_replacement_flow import System, add_line
 from test_replacement_flow import system as system  # re-export the fixture
 
 from resim.domain.workflow import State
-from resim.services import cancel, loss, queries, requests, review
+from resim.services.locks import loss
+from resim.services.replacement import cancel, queries, requests
+from resim.services.risk import review
 
 pytestmark = pytest.mark.integration
 

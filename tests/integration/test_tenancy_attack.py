@@ -35,7 +35,7 @@ from resim.domain.activation import parse_activation_code
 from resim.domain.workflow import State
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services.cutover import handle_download_progress
+from resim.services.cutover.cutover import handle_download_progress
 
 pytestmark = pytest.mark.integration
 

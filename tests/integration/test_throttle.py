@@ -29,7 +29,11 @@ from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.errors import Conflict, Refused, TooManyAttempts, Unauthenticated, VerificationFailed
-from resim.services import attempts, cancel, portal, repo, requests, seed, staff
+from resim.services import repo
+from resim.services.access import staff
+from resim.services.onboarding import seed
+from resim.services.replacement import cancel, portal, requests
+from resim.services.verification import attempts
 
 pytestmark = pytest.mark.integration
 ADDRESS = "198.51.100.23"

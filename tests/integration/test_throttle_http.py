@@ -30,7 +30,8 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import requests, seed
+from resim.services.onboarding import seed
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -13,8 +13,13 @@ from test_replacement_flow import system as system
 from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
 from resim.errors import Conflict, InvalidInput, Refused, VerificationFailed
-from resim.services import jobs, notify, repo, requests, seed, unlock
-from resim.services.verification import Evidence
+from resim.services import repo
+from resim.services.locks import unlock
+from resim.services.notifications import notify
+from resim.services.onboarding import seed
+from resim.services.outbox import jobs
+from resim.services.replacement import requests
+from resim.services.verification.verification import Evidence
 
 pytestmark = pytest.mark.integration
 PIN = "8642"

@@ -23,8 +23,11 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.security import IdentityCheck, Role, StaffUser
 from resim.domain.workflow import State
 from resim.errors import Conflict, InvalidInput, Refused, TooManyAttempts, VerificationFailed
-from resim.services import queries, repo, requests, seed, verify_request
-from resim.services.verification import Evidence
+from resim.services import repo
+from resim.services.onboarding import seed
+from resim.services.replacement import queries, requests
+from resim.services.verification import verify_request
+from resim.services.verification.verification import Evidence
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

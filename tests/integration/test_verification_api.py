@@ -13,7 +13,7 @@ from test_replacement_flow import system as system
 from resim.domain.policy import BrandPolicy
 from resim.entrypoints.api.app import ApiConfig, build_app
 from resim.entrypoints.serving import ServerThread
-from resim.services import seed
+from resim.services.onboarding import seed
 
 pytestmark = pytest.mark.integration
 PIN = "5791"

@@ -20,7 +20,7 @@ from test_replacement_flow import system as system  # re-export the fixture
 from resim.adapters.db import orm
 from resim.domain.workflow import State
 from resim.errors import TooManyAttempts, VerificationFailed
-from resim.services import requests
+from resim.services.replacement import requests
 
 pytestmark = pytest.mark.integration
 

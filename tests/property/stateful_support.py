@@ -59,8 +59,9 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.domain.workflow import OPEN_STATES, TRANSITIONS, State
 from resim.emulator.core import SmdpCore
-from resim.services import queries, seed
 from resim.services.context import FrozenClock, ServiceContext
+from resim.services.onboarding import seed
+from resim.services.replacement import queries
 from resim.settings import Settings
 
 PG_ADMIN_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -7,7 +7,7 @@ stale and wrong codes), resend, review (also by the request's creator, which
 must be refused), cancel, follow "this was not me" links, advance the clock,
 run due jobs, play the device installing or failing to install (and repeat the
 SM-DP+ callbacks), reissue, make the SM-DP+ fail its next call, lock lines
-once ``resim.services.locks`` exists, and block a lost phone's SIM ("Block my
+once ``resim.services.locks.locks`` exists, and block a lost phone's SIM ("Block my
 SIM now": PIN, e-mail code or a wrong PIN) and lift the block ("I found my
 phone": code and PIN, one factor, a wrong PIN). With the existing cancel and
 install (cut-over) rules that drives every way a loss report may end. After
@@ -69,15 +69,19 @@ from resim.errors import (
     TooManyAttempts,
     VerificationFailed,
 )
-from resim.services import cancel, jobs, loss, queries, repo, requests, review
-from resim.services.cutover import handle_download_progress
+from resim.services import repo
+from resim.services.cutover.cutover import handle_download_progress
+from resim.services.locks import loss
+from resim.services.outbox import jobs
 from resim.services.ports import DownloadProgress
-from resim.services.reissue import reissue
-from resim.services.verification import Evidence
+from resim.services.replacement import cancel, queries, requests
+from resim.services.replacement.reissue import reissue
+from resim.services.risk import review
+from resim.services.verification.verification import Evidence
 
 pytestmark = pytest.mark.integration
 
-LOCKS = "resim.services.locks"
+LOCKS = "resim.services.locks.locks"
 CREATORS = ("agent-1", "agent-2", "bss")
 REVIEWERS = ("rev-1", "rev-2")
 CLOCK_STEPS = (

@@ -7,7 +7,7 @@ import pytest
 
 from resim.domain.policy import AGENT_ESIM_HANDOFFS, BrandPolicy
 from resim.errors import InvalidInput
-from resim.services.agent_actions import id_check_suffices
+from resim.services.console.agent_actions import id_check_suffices
 
 
 def test_defaults_are_the_screen_and_one_reviewer() -> None:

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from resim.adapters.mail.smtp import build_message
 from resim.adapters.mail.templates import render_mail, render_sms
+from resim.demo.demo_data import DEMO_BRANDS
+from resim.demo.demo_identity import FJORDNETT
 from resim.domain.brand_identity import BrandIdentity, contrast
 from resim.domain.policy import BrandPolicy
 from resim.entrypoints.web.device import device_kind
 from resim.errors import InvalidInput
-from resim.services.brand_look import candidates
-from resim.services.demo_data import DEMO_BRANDS
-from resim.services.demo_identity import FJORDNETT
+from resim.services.notifications.brand_look import candidates
 from resim.services.ports import OutgoingMail
 
 CONTACT = {"brand_name": "Fjordnett", "brand_phone": "+47 800 12 345"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resim.services.console import mask_email, mask_name, mask_phone
+from resim.services.console.console import mask_email, mask_name, mask_phone
 
 
 def test_names_keep_only_initials() -> None:

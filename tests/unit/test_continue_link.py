@@ -9,8 +9,8 @@ from typing import cast
 import pytest
 
 from resim.errors import NotFound
-from resim.services import continue_link
 from resim.services.context import FrozenClock, ServiceContext
+from resim.services.replacement import continue_link
 
 RID = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from resim.demo.demo_data import DEMO_BRANDS
 from resim.domain.identifiers import mask_postal_address
 from resim.domain.model import DeliveryMode, SimForm
 from resim.domain.policy import BrandPolicy
 from resim.errors import InvalidInput
-from resim.services.demo_data import DEMO_BRANDS
-from resim.services.open_spec import resolve_delivery
+from resim.services.replacement.open_spec import resolve_delivery
 
 
 class TestThePolicy:

@@ -16,18 +16,18 @@ import phonenumbers
 import pytest
 from argon2 import PasswordHasher
 
-from resim.domain.identifiers import luhn_check_digit, normalize_iccid
-from resim.errors import InvalidInput
-from resim.services import formats
-from resim.services.demo_catalog import (
+from resim.demo.demo_catalog import (
     COUNTRIES,
     NUMBER_BLOCKS,
     iccid_for,
     imsi_for,
     msisdn_for,
 )
-from resim.services.demo_data import DEMO_BRANDS
-from resim.services.demo_generator import generate
+from resim.demo.demo_data import DEMO_BRANDS
+from resim.demo.demo_generator import generate
+from resim.domain.identifiers import luhn_check_digit, normalize_iccid
+from resim.errors import InvalidInput
+from resim.services.onboarding import formats
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -199,7 +199,7 @@ def test_memory_stays_flat_from_20k_to_200k_lines(tmp_path: Path) -> None:
         """
         import resource, sys
         from pathlib import Path
-        from resim.services.demo_generator import generate
+        from resim.demo.demo_generator import generate
         generate(Path(sys.argv[1]), lines=int(sys.argv[2]), seed=1)
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         """

@@ -9,7 +9,7 @@ from aggregate_builders import AT, opened, request_in
 from resim.domain import events as ev
 from resim.domain.model import DeliveryMode, RiskOutcome
 from resim.domain.workflow import State
-from resim.services.event_handlers import effects, handled_event_types
+from resim.services.replacement.event_handlers import effects, handled_event_types
 
 LATER = AT + dt.timedelta(minutes=5)
 

@@ -29,7 +29,7 @@ SERVICES_MAY_NOT_IMPORT = ("resim.adapters.db", "resim.entrypoints")
 # repositories). Remove a name when its module is converted; never add one.
 NOT_YET_CONVERTED = {
     # the outbox (helper `outbox`)
-    "external": "the open peer_unavailable alert check (alert_peer_failing) in SQL",
+    "outbox.external": "the open peer_unavailable alert check (alert_peer_failing) in SQL",
 }
 
 

@@ -12,7 +12,7 @@ import structlog
 from resim.adapters.crypto import SecretBox
 from resim.entrypoints import logs
 from resim.entrypoints.logs import REDACTED, configure_logging, redact_secrets, scrub
-from resim.services import redaction
+from resim.services.audit import redaction
 
 FERNET = SecretBox([SecretBox.generate_key()]).encrypt("4711")
 

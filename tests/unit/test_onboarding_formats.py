@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resim.services import formats
+from resim.services.onboarding import formats
 from resim.services.onboarding.run import KINDS, ORDER
 
 

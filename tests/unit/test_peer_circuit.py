@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from resim.services.peer_circuit import (
+from resim.services.outbox.peer_circuit import (
     FAILURES_TO_OPEN,
     Admission,
     PeerCircuits,

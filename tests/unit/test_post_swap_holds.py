@@ -9,7 +9,7 @@ import pytest
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
 from resim.domain.policy import BrandPolicy
 from resim.errors import ExternalError, InvalidInput
-from resim.services.cutover import post_swap_holds
+from resim.services.cutover.cutover import post_swap_holds
 
 AT = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 

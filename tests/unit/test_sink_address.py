@@ -11,7 +11,7 @@ import pytest
 from resim.adapters.events.resolver import FakeResolver
 from resim.domain.sink_address import SinkAddressRules, parse_allow_list
 from resim.errors import ExternalError, Refused
-from resim.services.sink_guard import sink_addresses
+from resim.services.camara.sink_guard import sink_addresses
 from resim.settings import Settings
 
 PUBLIC = SinkAddressRules()

@@ -11,7 +11,7 @@ from resim.adapters.mail.templates import SMS_KINDS, render_sms
 from resim.domain.activation import ActivationCode
 from resim.errors import InvalidInput
 from resim.locale import LANGUAGES
-from resim.services.notify import LINE_NOTICES, REQUEST_NOTICES
+from resim.services.notifications.notify import LINE_NOTICES, REQUEST_NOTICES
 
 OTP = "482913"
 ACTIVATION = ActivationCode("smdp.example.com", "K2D7Q-8WZ3M-P4HXA-N6TRB")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from resim.adapters.db import orm
 from resim.adapters.db.scoping import lines_where, requests_where, sim_changes_where
 from resim.entrypoints.api.access import Principal
-from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.access.tenancy import UNRESTRICTED, Scope
 
 
 def sql(condition: sa.ColumnElement[bool]) -> str:

@@ -22,9 +22,11 @@ from resim.adapters.memory import MemoryStore, memory_uow_factory
 from resim.adapters.sms.fake import FakeSmsGateway
 from resim.domain.policy import BrandPolicy
 from resim.errors import Conflict, NotFound
-from resim.services import locks, queries, seed
+from resim.services.access.tenancy import Scope
 from resim.services.context import FrozenClock, ServiceContext
-from resim.services.tenancy import Scope
+from resim.services.locks import locks
+from resim.services.onboarding import seed
+from resim.services.replacement import queries
 
 NUMBER = "+4520123401"
 

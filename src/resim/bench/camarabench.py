@@ -63,7 +63,7 @@ def _pg_database(pg_url: str, name: str, *, create: bool) -> str:
 
 def prepare(backend: str, lines: int, changes: int, pg_url: str, rebuild: bool) -> tuple[str, Path]:
     """The cached database (built if absent); returns (url, its directory)."""
-    from resim.services.demo_generator import generate
+    from resim.demo.demo_generator import generate
 
     work = (CACHE / f"camara-{backend}-{lines}-{changes}").resolve()
     done = work / "READY"

@@ -4,8 +4,8 @@ SQLite: a file in the run's temporary directory. PostgreSQL: a database named
 ``resim_bench_<hex>`` created on the server behind ``admin_url`` and dropped
 (``WITH (FORCE)``) when the block ends, also after a failure.
 
-Seeding writes the state that :func:`resim.services.seed.add_line` and
-:func:`~resim.services.seed.add_stock` leave (subscriber, line, its active
+Seeding writes the state that :func:`resim.services.onboarding.seed.add_line` and
+:func:`~resim.services.onboarding.seed.add_stock` leave (subscriber, line, its active
 eSIM, the core network record holding the number; eSIM profiles in stock) in
 one transaction of bulk inserts: 2,000 lines take about a second this way,
 against minutes through one transaction per line.
@@ -30,7 +30,8 @@ from resim.domain.model import Line, Sim, SimForm, SimState, Subscriber
 from resim.domain.policy import BrandPolicy
 from resim.domain.verification import email_code_alone
 from resim.entrypoints.api.access import SCOPES
-from resim.services import api_clients, seed
+from resim.services.access import api_clients
+from resim.services.onboarding import seed
 from resim.services.unit_of_work import new_id
 from resim.settings import Settings
 

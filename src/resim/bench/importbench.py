@@ -1,7 +1,7 @@
 """``python -m resim.bench import``: onboarding N lines on SQLite and PostgreSQL.
 
 Generates the data with ``resim demo-data``'s generator
-(``services/demo_generator.py``: the demo's four brands, numbers valid for
+(``demo/demo_generator.py``: the demo's four brands, numbers valid for
 each brand's country, ICCIDs with their Luhn digit, SIM-change chains, locks
 and eSIM stock), N lines and ``changes`` SIM-change records, then imports it
 kind by kind in a fresh database, in a child process per back end so that its
@@ -32,8 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from resim.services import formats
-from resim.services.demo_generator import generate
+from resim.demo.demo_generator import generate
+from resim.services.onboarding import formats
 
 KINDS = formats.TABULAR_KINDS
 

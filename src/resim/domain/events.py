@@ -2,7 +2,7 @@
 
 The aggregate (``resim.domain.request``) records one of these in
 ``request.events`` for every change it makes; the unit of work hands them to
-``resim.services.event_handlers`` when it commits, which turns each into the
+``resim.services.replacement.event_handlers`` when it commits, which turns each into the
 audit row and the outbox jobs it implies. So callers never write the audit
 event or the job of a request change themselves.
 

@@ -24,7 +24,7 @@ unknown, with a reason saying the signal was missing::
 
 The SIM-change lock (SEC-05) cannot be weakened here: ``sim_change_lock`` must
 stay enabled with outcome deny. An agent's lock override (SEC-08) turns it into
-a review by two people instead (see ``resim.services.review``).
+a review by two people instead (see ``resim.services.risk.review``).
 """
 
 from __future__ import annotations

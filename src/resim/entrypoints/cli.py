@@ -250,7 +250,7 @@ def smdp_emulator(
 def requests_list(state: str | None = None, limit: int = 20) -> None:
     """The newest requests (or, with --state in_review, the review queue)."""
     from resim.bootstrap import build_context
-    from resim.services.queries import list_requests
+    from resim.services.replacement.queries import list_requests
 
     ctx = build_context(_settings())
     for view in list_requests(ctx, state=state, limit=limit):
@@ -264,7 +264,7 @@ def requests_list(state: str | None = None, limit: int = 20) -> None:
 def requests_show(request_id: str) -> None:
     """One request as JSON (no secrets)."""
     from resim.bootstrap import build_context
-    from resim.services.queries import get_request_view
+    from resim.services.replacement.queries import get_request_view
 
     ctx = build_context(_settings())
     try:
@@ -284,7 +284,7 @@ def jobs_prune(
     import datetime as dt
 
     from resim.bootstrap import build_context
-    from resim.services.jobs import prune_done
+    from resim.services.outbox.jobs import prune_done
 
     ctx = build_context(_settings())
     older = None if older_than_days is None else dt.timedelta(days=older_than_days)

@@ -38,7 +38,7 @@ def accounts_unfreeze(
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log)")],
 ) -> None:
     """Approve unfreezing an account (a second reviewer too where the brand's policy says)."""
-    from resim.services.unfreeze import unfreeze_by_username
+    from resim.services.locks.unfreeze import unfreeze_by_username
 
     try:
         outcome = unfreeze_by_username(_ctx(), msisdn=msisdn, username=reviewer, reason=reason)
@@ -54,7 +54,7 @@ def accounts_unfreeze(
 @alerts_app.command("list")
 def alerts_list(limit: int = 50) -> None:
     """Open (unacknowledged) alerts, newest first."""
-    from resim.services.alert_inbox import open_alerts
+    from resim.services.console.alert_inbox import open_alerts
 
     for alert in open_alerts(_ctx(), limit=limit):
         typer.echo(

@@ -38,7 +38,7 @@ def _context() -> tuple[Settings, ServiceContext]:
 
 
 def _window(start: str, end: str) -> tuple[dt.datetime, dt.datetime]:
-    from resim.services.audit_log import parse_when
+    from resim.services.audit.audit_log import parse_when
 
     try:
         return parse_when(start), parse_when(end, end=True)
@@ -54,7 +54,7 @@ ToOpt = Annotated[str, typer.Option("--to", help="end date (inclusive) or ISO ti
 @audit_app.command("verify")
 def verify() -> None:
     """Walk the whole hash chain; name the first broken row. Exit 1 if broken."""
-    from resim.services.audit_log import verify_chain
+    from resim.services.audit.audit_log import verify_chain
 
     _settings, ctx = _context()
     result = verify_chain(ctx)
@@ -80,7 +80,7 @@ def export(
     Re-verify it with ``resim audit verify-export FILE --prev-hash HASH`` where
     HASH is the hash of the row before the segment (printed on stderr).
     """
-    from resim.services.audit_log import FORMATS, export_segment
+    from resim.services.audit.audit_log import FORMATS, export_segment
 
     if fmt not in FORMATS:
         typer.echo("error: --format is jsonl or csv", err=True)
@@ -114,7 +114,7 @@ def verify_export_cmd(
     ] = None,
 ) -> None:
     """Re-verify an exported segment offline. Exit 1 if a link is broken."""
-    from resim.services.audit_log import verify_export
+    from resim.services.audit.audit_log import verify_export
 
     rows, broken = verify_export(file, prev_hash=prev_hash)
     if broken is not None:
@@ -130,8 +130,8 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
     """Replacements, fraud-flagged ones and reversals per brand."""
-    from resim.services.audit_report import as_json as to_json
-    from resim.services.audit_report import as_table, build_report
+    from resim.services.audit.audit_report import as_json as to_json
+    from resim.services.audit.audit_report import as_table, build_report
 
     start_at, end_at = _window(start, end)
     if end_at <= start_at:
@@ -147,7 +147,7 @@ def prune_cmd(
     before: Annotated[str, typer.Option("--before", help="delete rows older than this date")],
 ) -> None:
     """Delete audit rows older than the retention period; the chain stays verifiable."""
-    from resim.services.audit_log import parse_when, prune
+    from resim.services.audit.audit_log import parse_when, prune
 
     try:
         when = parse_when(before)
@@ -169,7 +169,7 @@ def prune_cmd(
 @keys_app.command("rotate")
 def rotate() -> None:
     """Re-encrypt every secret at rest under the first key of RESIM_SECRET_KEYS."""
-    from resim.services.key_rotation import rotate_all
+    from resim.services.audit.key_rotation import rotate_all
 
     _settings, ctx = _context()
     try:

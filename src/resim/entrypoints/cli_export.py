@@ -34,7 +34,7 @@ def export(
     """Write resim's data in the import formats (`resim export all DIR` for every kind)."""
     from resim.bootstrap import build_context
     from resim.entrypoints.cli import _fail, _settings
-    from resim.services.onboarding_export import export_all, export_kind
+    from resim.services.onboarding.onboarding_export import export_all, export_kind
 
     ctx = build_context(_settings())
     started = time.monotonic()
@@ -64,8 +64,8 @@ def demo_data(
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
 ) -> None:
     """Synthetic import files (fictional brands, valid numbers and ICCIDs, SIM-change history)."""
+    from resim.demo.demo_generator import generate
     from resim.entrypoints.cli import _fail
-    from resim.services.demo_generator import generate
 
     started = time.monotonic()
     try:

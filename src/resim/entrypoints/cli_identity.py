@@ -44,7 +44,7 @@ def staff_add(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin")] = False,
 ) -> None:
     """Create a staff account; prints the TOTP enrolment URI once."""
-    from resim.services.staff import create_staff
+    from resim.services.access.staff import create_staff
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -71,7 +71,7 @@ def staff_add(
 @staff_app.command("list")
 def staff_list() -> None:
     """Every staff account (no secrets)."""
-    from resim.services.staff import list_staff
+    from resim.services.access.staff import list_staff
 
     for s in list_staff(_ctx()):
         state = "active" if s["active"] else "disabled"
@@ -84,7 +84,7 @@ def staff_list() -> None:
 @staff_app.command("disable")
 def staff_disable(username: str) -> None:
     """Disable an account and end its sessions at once."""
-    from resim.services.staff import disable_staff
+    from resim.services.access.staff import disable_staff
 
     try:
         disable_staff(_ctx(), username=username, actor="cli")
@@ -101,7 +101,7 @@ def clients_add(
 ) -> None:
     """Create a machine client; prints its API key once."""
     from resim.entrypoints.api.access import SCOPES
-    from resim.services.api_clients import create_client
+    from resim.services.access.api_clients import create_client
 
     try:
         issued = create_client(
@@ -119,7 +119,7 @@ def clients_add(
 @clients_app.command("list")
 def clients_list() -> None:
     """Every client with its scopes (never a key)."""
-    from resim.services.api_clients import list_clients
+    from resim.services.access.api_clients import list_clients
 
     for c in list_clients(_ctx()):
         state = "active" if c["active"] else "revoked"
@@ -132,7 +132,7 @@ def clients_list() -> None:
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
     """The client's key stops working at once."""
-    from resim.services.api_clients import revoke_client
+    from resim.services.access.api_clients import revoke_client
 
     try:
         revoke_client(_ctx(), client_id=client_id, actor="cli")

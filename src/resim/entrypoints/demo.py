@@ -37,6 +37,8 @@ from resim.bootstrap import (
     connection_pools,
     load_secrets,
 )
+from resim.demo.demo_data import DemoCredentials, DemoData, DemoStaff, seed_demo_identities
+from resim.demo.demo_seed import seed_demo
 from resim.domain.camara_events import SWAPPED
 from resim.emulator.app import EmulatorConfig, build_emulator_app
 from resim.emulator.core import SmdpCore
@@ -51,8 +53,6 @@ from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
 from resim.errors import ConfigurationError
 from resim.services.context import ServiceContext
-from resim.services.demo_data import DemoCredentials, DemoData, DemoStaff, seed_demo_identities
-from resim.services.demo_seed import seed_demo
 from resim.settings import Settings
 
 # The demo bank's sink token: a dev credential, printed in the welcome like the others.

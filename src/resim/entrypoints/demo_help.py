@@ -2,7 +2,7 @@
 and the walkthrough's own reviewer (so the printed accounts' TOTP codes stay unused).
 
 A staff login burns its TOTP code: a second login within the same 30-second
-step is refused as a replay (``services/staff.py``). The walkthrough that
+step is refused as a replay (``services/access/staff.py``). The walkthrough that
 ``resim demo`` runs at start therefore signs in as ``demo-walkthrough``, a
 reviewer whose password and seed are random and never printed, and the
 person who reads the welcome can sign in as ``demo-reviewer`` at once.
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import pyotp
 
+from resim.demo.demo_data import DemoStaff
+from resim.demo.demo_stock import cards_in_stock
 from resim.services.context import ServiceContext
-from resim.services.demo_data import DemoStaff
-from resim.services.demo_stock import cards_in_stock
 
 if TYPE_CHECKING:
     from resim.entrypoints.demo import DemoStack
@@ -28,7 +28,7 @@ WALKTHROUGH_REVIEWER = "demo-walkthrough"
 
 def add_walkthrough_reviewer(ctx: ServiceContext) -> DemoStaff:
     """A reviewer for the start-up walkthrough only (random secrets, kept in memory)."""
-    from resim.services.staff import create_staff
+    from resim.services.access.staff import create_staff
 
     password, seed = secrets.token_urlsafe(18), pyotp.random_base32()
     create_staff(

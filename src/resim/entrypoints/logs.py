@@ -15,7 +15,7 @@ defence every event goes through :func:`redact_secrets`:
   strings (a URL's query may carry a token);
 * values a service was told to keep out of logs (customer names, a MatchingID
   in a peer's own format) inside the current
-  :func:`resim.services.redaction.scope`, e.g. while a job sends a message.
+  :func:`resim.services.audit.redaction.scope`, e.g. while a job sends a message.
 
 SQLAlchemy engines are built with ``hide_parameters`` (adapters/db/engine.py),
 so a failed statement's error names no bound value; what a database server
@@ -41,7 +41,7 @@ from typing import Any
 
 import structlog
 
-from resim.services import redaction
+from resim.services.audit import redaction
 
 REDACTED = "[redacted]"
 

@@ -3,7 +3,7 @@
 One claiming loop (an asyncio task) claims due jobs in batches (one
 transaction claims up to the free slots, FOR UPDATE SKIP LOCKED on
 PostgreSQL, so several worker processes never claim the same job) and runs
-each as a task of :class:`resim.services.batch_runner.BatchRunner`: peer calls
+each as a task of :class:`resim.services.outbox.batch_runner.BatchRunner`: peer calls
 of every job in flight run concurrently on the loop, and their database work
 is gathered into shared transactions in one database thread (see that
 module for the phases and for why a SIGKILL anywhere loses or duplicates
@@ -14,7 +14,7 @@ SIGTERM/SIGINT (``stop()``, safe from a signal handler or another thread) stop
 claiming and let running jobs finish; SIGKILL is survived by leases (see
 services.jobs), which the loop renews every third of a lease while a job runs.
 With ``prune_every_seconds`` the loop also deletes done jobs past their
-retention (:func:`resim.services.jobs.prune_done`) at start and then at that
+retention (:func:`resim.services.outbox.jobs.prune_done`) at start and then at that
 interval; ``resim worker`` sets it from RESIM_JOB_PRUNE_INTERVAL_SECONDS.
 """
 
@@ -34,10 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 
 from resim.adapters.mail.templates import preload_templates
-from resim.services import jobs
-from resim.services.batch_runner import BatchRunner
 from resim.services.context import ServiceContext
-from resim.services.external import JobRecord
+from resim.services.outbox import jobs
+from resim.services.outbox.batch_runner import BatchRunner
+from resim.services.outbox.external import JobRecord
 from resim.services.unit_of_work import UnitOfWork
 
 log = structlog.get_logger()

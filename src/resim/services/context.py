@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from resim.adapters.crypto import SecretBox
 from resim.adapters.geo.ranges import NoGeolocator
 from resim.domain.sink_address import SinkAddressRules
-from resim.services.peer_circuit import PeerCircuits
+from resim.services.outbox.peer_circuit import PeerCircuits
 from resim.services.ports import (
     Clock,
     CoreNetwork,
@@ -91,7 +91,7 @@ class ServiceContext:
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     # SEC-07: country of a self-service caller's address (none configured: unknown)
     geolocator: Geolocator = field(default_factory=NoGeolocator)
-    # Lost install callbacks (services/reconcile.py; settings RESIM_RECONCILE_*)
+    # Lost install callbacks (services/provisioning/reconcile.py; settings RESIM_RECONCILE_*)
     reconcile_after: dt.timedelta = dt.timedelta(minutes=15)
     reconcile_max_interval: dt.timedelta = dt.timedelta(hours=6)
     reconcile_ask_core: bool = True

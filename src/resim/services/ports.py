@@ -133,7 +133,7 @@ InstallState = Literal["installed", "failed", "not_installed"]
 
 class SmdpStatusQuery(Protocol):
     """What the SM-DP+ says about one profile's download: for a request whose
-    handleDownloadProgressInfo (point 4) may have been lost (services/reconcile.py).
+    handleDownloadProgressInfo (point 4) may have been lost (services/provisioning/reconcile.py).
 
     Standard ES2+ has no such function (SGP.22 v2 gives the operator
     downloadOrder, confirmOrder, cancelOrder and releaseProfile only; see
@@ -240,7 +240,7 @@ class CoreNetwork(Protocol):
         update reached the HLR) since the record was made.
 
         A new SIM's IMSI registering proves the profile is installed on a device:
-        the reconcile job (services/reconcile.py) asks this when the SM-DP+'s
+        the reconcile job (services/provisioning/reconcile.py) asks this when the SM-DP+'s
         install callback may have been lost. False for an IMSI without a record.
         A core network that cannot tell raises a permanent ExternalError
         (``CORE_ATTACH_UNSUPPORTED``) rather than answering False.

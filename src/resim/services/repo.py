@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from resim.domain.model import Brand, Line, ReplacementRequest, Sim, Subscriber
 from resim.errors import NotFound
-from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.access.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import UnitOfWork
 
 

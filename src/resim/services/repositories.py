@@ -19,7 +19,7 @@ Contracts shared by every repository:
   (one open request per line, one bound SIM per line) is checked then.
 * ``get`` returns None for a missing key; :mod:`resim.services.repo` turns that
   into the NotFound each use case raises.
-* ``scope`` (:class:`~resim.services.tenancy.Scope`) hides objects a caller may
+* ``scope`` (:class:`~resim.services.access.tenancy.Scope`) hides objects a caller may
   not reach exactly as if they did not exist.
 """
 
@@ -41,7 +41,7 @@ from resim.domain.model import (
 from resim.domain.policy import BrandPolicy
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
-from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.access.tenancy import UNRESTRICTED, Scope
 
 
 class RequestRepository(Protocol):

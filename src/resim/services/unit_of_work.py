@@ -11,7 +11,7 @@ PostgreSQL) in every process, :class:`resim.adapters.memory.MemoryUnitOfWork`
 in use-case tests that need no database.
 
 Domain events a request records (``ReplacementRequest.events``) are turned
-into audit rows and jobs by :mod:`resim.services.event_handlers` for every
+into audit rows and jobs by :mod:`resim.services.replacement.event_handlers` for every
 request this unit of work loaded or added: before each hand-written audit row
 or job (so the order of the log follows the order things happened), at
 ``flush`` and at ``commit``. Every implementation does this.
@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from resim.domain.model import AuditEvent, ReplacementRequest
-from resim.services.event_handlers import effects
+from resim.services.replacement.event_handlers import effects
 from resim.services.repositories import (
     AttemptCounterRepository,
     BrandRepository,

@@ -32,7 +32,7 @@ corenet_subscriber = sa.Table(
     sa.Column("sms_hold_until", UtcDateTime, nullable=True),
     sa.Column("port_out_block_until", UtcDateTime, nullable=True),
     # When a device with this IMSI first registered (a location update reached
-    # the HLR); None: never. Read by the reconcile job (services/reconcile.py).
+    # the HLR); None: never. Read by the reconcile job (services/provisioning/reconcile.py).
     sa.Column("attached_at", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # A retired IMSI never holds a number (see rules.py).

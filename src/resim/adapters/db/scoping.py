@@ -1,4 +1,4 @@
-"""A :class:`~resim.services.tenancy.Scope` as SQL conditions (see that module).
+"""A :class:`~resim.services.access.tenancy.Scope` as SQL conditions (see that module).
 
 A list is filtered in the query (never after a LIMIT), so it counts only what
 the caller may see.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
 
 Condition = sa.ColumnElement[bool]
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.domain.policy import BrandPolicy
-from resim.services.simswap import LineSwapFacts
+from resim.services.camara.simswap import LineSwapFacts
 
 _line, _change = orm.line, orm.sim_change
 

@@ -47,8 +47,8 @@ from resim.adapters.events.resolver import SystemResolver
 from resim.domain.camara_events import CLOUDEVENTS_CONTENT_TYPE
 from resim.domain.sink_address import SinkAddressRules
 from resim.errors import ExternalError, Refused, SinkError
+from resim.services.camara.sink_guard import sink_addresses
 from resim.services.ports import HostResolver, OutgoingEvent
-from resim.services.sink_guard import sink_addresses
 
 
 def status_error(host: str, status: int) -> SinkError | None:

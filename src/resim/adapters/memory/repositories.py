@@ -28,7 +28,7 @@ from resim.domain.model import (
 from resim.domain.policy import BrandPolicy
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
-from resim.services.tenancy import UNRESTRICTED, Scope
+from resim.services.access.tenancy import UNRESTRICTED, Scope
 from resim.services.unit_of_work import new_id
 
 T = TypeVar("T")

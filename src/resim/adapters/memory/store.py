@@ -86,7 +86,7 @@ class MemoryStore:
     jobs: dict[str, MemoryJob] = field(default_factory=dict)
     calls: list[MemoryCall] = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)
-    # attempt_counter.last_failure_at by key (resim.services.attempts still
+    # attempt_counter.last_failure_at by key (resim.services.verification.attempts still
     # writes its counters in SQL; tests set these by hand)
     last_failures: dict[str, dt.datetime] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)

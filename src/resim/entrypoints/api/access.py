@@ -24,13 +24,13 @@ Rules a route may name:
 
 Scopes of machine clients (see ``SCOPES``) are coarse and named by what they
 let a client do. Which objects a caller reaches is the services' business: every
-route hands them :attr:`Principal.scope` (:mod:`resim.services.tenancy`), so
+route hands them :attr:`Principal.scope` (:mod:`resim.services.access.tenancy`), so
 staff and clients of one brand reach that brand's lines and requests only, and a
 customer session its own line and request; anything else is 404, as if it did
 not exist (DESIGN.md, "Tenancy").
 
 Credentials (``Authorization: Bearer ...``), resolved by
-:func:`resim.services.sessions.resolve_bearer` with the app's ServiceContext:
+:func:`resim.services.access.sessions.resolve_bearer` with the app's ServiceContext:
 
 * ``rsk_<client id>_<secret>``: a machine client's API key (``resim clients add``);
 * any other token: a session, staff (``POST /v1/auth/staff/login``) or customer
@@ -52,9 +52,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from resim.entrypoints.api.forwarded import source_address
 from resim.errors import PermissionDenied, Unauthenticated
+from resim.services.access.sessions import resolve_bearer
+from resim.services.access.tenancy import UNRESTRICTED, Scope
 from resim.services.context import ServiceContext
-from resim.services.sessions import resolve_bearer
-from resim.services.tenancy import UNRESTRICTED, Scope
 
 SCOPES: dict[str, str] = {
     "requests:write": "open, verify on a customer's behalf, resend codes, cancel",

@@ -43,7 +43,7 @@ from resim.entrypoints.web import (
 from resim.entrypoints.web.console import install_console
 from resim.entrypoints.web.portal_demo import install_demo_phone
 from resim.services.context import ServiceContext
-from resim.services.cutover import handle_download_progress
+from resim.services.cutover.cutover import handle_download_progress
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Agents and the fraud team act (issue 12, point 4). Thin: parse, call one service, render.
 
 * ``POST /v1/requests/{id}/take-over``: an agent with a live ID check on the
-  line takes over the customer's pending request (:mod:`resim.services.agent_actions`);
+  line takes over the customer's pending request (:mod:`resim.services.console.agent_actions`);
 * ``POST /v1/lines/{msisdn}/unfreeze``: a reviewer approves unfreezing the
   account (reason required; two reviewers where the brand says so);
 * ``GET /v1/alerts``: open alerts of the caller's brand; ``POST
@@ -21,8 +21,9 @@ from pydantic import BaseModel, Field
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import API_ERRORS, StateOnly, Strict
-from resim.services import agent_actions, alert_inbox, unfreeze
+from resim.services.console import agent_actions, alert_inbox
 from resim.services.context import ServiceContext
+from resim.services.locks import unfreeze
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 router = APIRouter(prefix="/v1", tags=["agents"], responses=API_ERRORS)

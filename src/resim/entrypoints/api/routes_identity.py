@@ -20,7 +20,8 @@ from resim.entrypoints.api.schemas import (
     SessionOut,
     StaffLoginBody,
 )
-from resim.services import console, sessions, staff
+from resim.services.access import sessions, staff
+from resim.services.console import console
 from resim.services.context import ServiceContext
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]

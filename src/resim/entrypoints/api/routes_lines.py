@@ -16,8 +16,10 @@ from pydantic import BaseModel, Field
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import API_ERRORS, Strict
-from resim.services import locks, network_refresh, separation
 from resim.services.context import ServiceContext
+from resim.services.cutover import network_refresh
+from resim.services.locks import locks
+from resim.services.replacement import separation
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS

@@ -1,6 +1,6 @@
 """Loss reports over the API (issue 12): block a lost or stolen phone's SIM, lift the block.
 
-Thin: parse, call :mod:`resim.services.loss`, render. Callers: an agent (who
+Thin: parse, call :mod:`resim.services.locks.loss`, render. Callers: an agent (who
 must hold a live ID-document check on the line, recorded in the console or
 with ``POST /v1/identity-checks``) and machine clients with the scope
 ``lines:loss``. Every call is limited to the caller's brand
@@ -24,9 +24,9 @@ from resim.domain.loss import LossChannel
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import API_ERRORS, Strict, Verification
-from resim.services import loss
 from resim.services.context import ServiceContext
-from resim.services.verification import Evidence
+from resim.services.locks import loss
+from resim.services.verification.verification import Evidence
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 Caller = Annotated[Principal, allow("agent", "client:lines:loss")]

@@ -33,19 +33,13 @@ from resim.entrypoints.api.schemas import (
     VerificationResult,
 )
 from resim.errors import InvalidInput, NotFound, PermissionDenied, Refused
-from resim.services import (
-    cancel,
-    console,
-    locks,
-    open_spec,
-    queries,
-    reissue,
-    requests,
-    review,
-    sessions,
-)
+from resim.services.access import sessions
+from resim.services.console import console
 from resim.services.context import ServiceContext
-from resim.services.notify import request_ref
+from resim.services.locks import locks
+from resim.services.notifications.notify import request_ref
+from resim.services.replacement import cancel, open_spec, queries, reissue, requests
+from resim.services.risk import review
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS

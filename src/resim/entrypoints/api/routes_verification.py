@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 from resim.entrypoints.api.access import Principal, allow
 from resim.entrypoints.api.deps import get_ctx
 from resim.entrypoints.api.schemas import API_ERRORS, StateOnly, Strict
-from resim.services import unlock, verify_request
 from resim.services.context import ServiceContext
-from resim.services.verification import Evidence
+from resim.services.locks import unlock
+from resim.services.verification import verify_request
+from resim.services.verification.verification import Evidence
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS

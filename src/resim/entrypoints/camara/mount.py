@@ -24,8 +24,8 @@ from resim.entrypoints.camara.ratelimit import RateLimiter
 from resim.entrypoints.camara.simswap import build_simswap_router
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.entrypoints.camara.versions import V2_1, CamaraVersion
+from resim.services.camara.simswap import SimSwapQueries
 from resim.services.ports import Clock
-from resim.services.simswap import SimSwapQueries
 
 JWKS_PATH = "/.well-known/jwks.json"
 

@@ -50,7 +50,7 @@ from resim.entrypoints.camara.auth import CamaraCaller, camara_caller
 from resim.entrypoints.camara.errors import CamaraError
 from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.errors import InvalidInput, NotFound, Refused, ResimError
-from resim.services.simswap import SimSwapQueries
+from resim.services.camara.simswap import SimSwapQueries
 
 PREFIX = V2_1.simswap_prefix
 SPEC = V2_1.simswap_spec

@@ -1,7 +1,7 @@
 """CAMARA SIM Swap subscriptions 0.3.0 over HTTP: ``/sim-swap-subscriptions/v0.3``.
 
 Thin: take the caller from the access token, call one use case of
-``resim.services.camara_subscriptions``, render. Scopes, per the spec's
+``resim.services.camara.camara_subscriptions``, render. Scopes, per the spec's
 ``security`` sections:
 
 ==========================================  ===================================================
@@ -33,7 +33,7 @@ from resim.entrypoints.camara.auth import CamaraCaller, camara_caller
 from resim.entrypoints.camara.errors import CamaraError, install_camara_errors
 from resim.entrypoints.camara.versions import V2_1, CamaraVersion
 from resim.errors import ResimError
-from resim.services import camara_subscriptions as subs
+from resim.services.camara import camara_subscriptions as subs
 from resim.services.context import ServiceContext
 
 PREFIX = V2_1.subscriptions_prefix

@@ -65,9 +65,11 @@ from resim.entrypoints.web.portal_text import (
 )
 from resim.entrypoints.web.templating import format_when, render
 from resim.errors import InvalidInput, ResimError
-from resim.services import brand_look, portal, resume, sessions
+from resim.services.access import sessions
 from resim.services.context import ServiceContext
-from resim.services.open_spec import parse_open
+from resim.services.notifications import brand_look
+from resim.services.replacement import portal, resume
+from resim.services.replacement.open_spec import parse_open
 
 DOMAIN = "portal"
 SESSION_COOKIE = "resim_session"

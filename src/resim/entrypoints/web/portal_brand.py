@@ -28,8 +28,8 @@ from starlette.responses import RedirectResponse, Response
 from resim.entrypoints.api.access import allow
 from resim.entrypoints.web.i18n import LOCALES
 from resim.entrypoints.web.templating import remember_locale
-from resim.services import brand_look
 from resim.services.context import ServiceContext
+from resim.services.notifications import brand_look
 
 router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[allow("anyone")])
 

@@ -1,7 +1,7 @@
 """The customer portal, part 4: coming back to a request (issue 12, findings 1 and 3).
 
 * ``GET /c/{token}``: the signed "continue your request" link in every
-  customer mail and SMS about a request (:mod:`resim.services.continue_link`).
+  customer mail and SMS about a request (:mod:`resim.services.replacement.continue_link`).
   It signs nobody in: an unverified request goes to its verify page; a ready
   one with a code out for confirming again (the link in that code's mail), in
   a browser without the session, to the form for that code; anything else to
@@ -12,7 +12,7 @@
   eSIM whose session ended or that is opened on another device (the new
   phone). ``POST .../reconfirm/code`` mails a fresh code, ``GET
   .../reconfirm`` shows the form, ``POST .../reconfirm`` checks it and gives
-  this browser a fresh session (:mod:`resim.services.reconfirm`).
+  this browser a fresh session (:mod:`resim.services.replacement.reconfirm`).
 * "This was not me": ``GET /not-me/{token}`` does nothing (mail scanners);
   its button POSTs, without a CSRF token (the unguessable token in the address
   is the capability, and whoever could forge the POST could as well send it),
@@ -49,15 +49,9 @@ from resim.entrypoints.web.portal_status import owns, status_url
 from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.entrypoints.web.portal_verify import combo_of, verify_url
 from resim.errors import NotFound, ResimError, VerificationFailed
-from resim.services import (
-    cancel,
-    continue_link,
-    portal,
-    reconfirm,
-    request_language,
-    sessions,
-)
-from resim.services.verification import Evidence
+from resim.services.access import sessions
+from resim.services.replacement import cancel, continue_link, portal, reconfirm, request_language
+from resim.services.verification.verification import Evidence
 
 router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
 NOT_ME_DONE = "/portal/not-me/done"

@@ -28,7 +28,7 @@ from resim.entrypoints.web.portal import ctx_of, source_ip
 from resim.entrypoints.web.portal_status import _owned_action, _status_page, owner_session
 from resim.entrypoints.web.portal_text import GENERIC, PageError
 from resim.errors import ResimError
-from resim.services import queries
+from resim.services.replacement import queries
 
 INSTALL_PATH = "/emulator/phone/install"
 

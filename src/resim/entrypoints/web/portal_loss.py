@@ -1,6 +1,6 @@
 """The customer portal's loss pages (issue 12): "Block my SIM now" and "I found my phone".
 
-Thin: parse the form, call :mod:`resim.services.loss`, redirect (POST ->
+Thin: parse the form, call :mod:`resim.services.locks.loss`, redirect (POST ->
 303 -> GET) or show the page again with what went wrong.
 
 * ``GET /portal/lost``: the number, then either "E-mail me a code" (``POST
@@ -38,8 +38,8 @@ from resim.errors import (
     TooManyAttempts,
     VerificationFailed,
 )
-from resim.services import loss
-from resim.services.verification import Evidence
+from resim.services.locks import loss
+from resim.services.verification.verification import Evidence
 
 router = APIRouter(prefix="/portal/lost", include_in_schema=False, dependencies=[allow("anyone")])
 

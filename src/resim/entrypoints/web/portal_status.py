@@ -3,7 +3,7 @@
 ``GET /portal/requests/{id}`` says where the request is and what happens
 next, to anyone holding the link (no personal data: the number is masked).
 Only the verified session of *this* request (the ``resim_session`` cookie set
-by the verify step, resolved with :func:`resim.services.sessions.resolve_bearer`)
+by the verify step, resolved with :func:`resim.services.access.sessions.resolve_bearer`)
 also gets the activation: QR code, iOS one-tap link, SM-DP+ address and
 matching ID (SEC-10), and the buttons to reissue, step up or cancel.
 
@@ -48,17 +48,12 @@ from resim.entrypoints.web.portal_flash import redirect
 from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.entrypoints.web.templating import environment
 from resim.errors import ResimError, Unauthenticated
-from resim.services import (
-    cancel,
-    delivery,
-    portal,
-    queries,
-    reconcile,
-    reissue,
-    sessions,
-    verify_request,
-)
-from resim.services.verification import Evidence
+from resim.services.access import sessions
+from resim.services.delivery import delivery
+from resim.services.provisioning import reconcile
+from resim.services.replacement import cancel, portal, queries, reissue
+from resim.services.verification import verify_request
+from resim.services.verification.verification import Evidence
 
 router = APIRouter(include_in_schema=False, dependencies=[allow("anyone")])
 POLL_SECONDS = 3

@@ -30,7 +30,8 @@ from resim.entrypoints.web.portal import (
 from resim.entrypoints.web.portal_flash import redirect
 from resim.entrypoints.web.portal_text import BY_CODE, FORM_EXPIRED, PageError
 from resim.errors import ResimError
-from resim.services import portal, request_language, requests, sessions
+from resim.services.access import sessions
+from resim.services.replacement import portal, request_language, requests
 
 router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[allow("anyone")])
 

@@ -15,8 +15,7 @@ import yaml
 
 from resim.domain.policy import BrandPolicy
 from resim.errors import InvalidInput
-from resim.services import seed
-from resim.services.onboarding import fields
+from resim.services.onboarding import fields, seed
 from resim.services.onboarding.base import BrandInfo, Pending
 from resim.services.onboarding.ports import BrandRow, ImportStore
 from resim.services.onboarding.report import ImportReport, RowError

@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from resim.services import formats
 from resim.services.context import ServiceContext
-from resim.services.onboarding import fields
+from resim.services.onboarding import fields, formats
 from resim.services.onboarding.base import (
     NEW,
     UNCHANGED,

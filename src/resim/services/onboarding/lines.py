@@ -18,9 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from resim.domain.model import BOUND_SIM_STATES, LineStatus, SimState
-from resim.services import formats
 from resim.services.context import ServiceContext
-from resim.services.onboarding import corebind, fields
+from resim.services.onboarding import corebind, fields, formats
 from resim.services.onboarding.base import (
     NEW,
     UNCHANGED,

@@ -20,10 +20,9 @@ from typing import Any
 import structlog
 
 from resim.errors import InvalidInput
-from resim.services import formats
 from resim.services.context import ServiceContext
 from resim.services.onboarding import brands as brand_files
-from resim.services.onboarding import pipeline
+from resim.services.onboarding import formats, pipeline
 from resim.services.onboarding.base import Env, Kind, Pending, load_env
 from resim.services.onboarding.history import Locks, SimChanges
 from resim.services.onboarding.lines import Lines
@@ -38,7 +37,7 @@ log = structlog.get_logger()
 KINDS: dict[str, Kind] = {
     k.name: k for k in (Subscribers(), Sims(), Lines(), SimChanges(), Locks(), Stock())
 }
-ORDER = formats.KINDS  # import order (services/formats.py)
+ORDER = formats.KINDS  # import order (services/onboarding/formats.py)
 
 
 @contextlib.contextmanager

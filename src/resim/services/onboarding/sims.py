@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from resim.domain.model import SimForm, SimState
-from resim.services import formats
 from resim.services.context import ServiceContext
-from resim.services.onboarding import fields
+from resim.services.onboarding import fields, formats
 from resim.services.onboarding.base import (
     NEW,
     UNCHANGED,

@@ -17,9 +17,8 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from resim.adapters.crypto import hash_secret, verify_secret
-from resim.services import formats
 from resim.services.context import ServiceContext
-from resim.services.onboarding import fields
+from resim.services.onboarding import fields, formats
 from resim.services.onboarding.base import (
     NEW,
     UNCHANGED,

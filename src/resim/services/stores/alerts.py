@@ -1,6 +1,6 @@
-"""The store of reviewers' alerts (``uow.alerts``), behind :mod:`resim.services.alerts`,
-:mod:`~resim.services.alert_inbox`, :mod:`~resim.services.alert_notify` and
-:mod:`~resim.services.unfreeze`.
+"""The store of reviewers' alerts (``uow.alerts``), behind :mod:`resim.services.console.alerts`,
+:mod:`~resim.services.console.alert_inbox`, :mod:`~resim.services.notifications.alert_notify` and
+:mod:`~resim.services.locks.unfreeze`.
 
 SQL only (:mod:`resim.adapters.db.stores.alerts`): which alerts a scope sees
 depends on the brands of subscribers, requests and staff, i.e. on joins a
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from resim.domain.security import Alert
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
 
 
 @dataclass(frozen=True)

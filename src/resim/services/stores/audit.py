@@ -1,5 +1,5 @@
 """The audit log as the use cases read it (``uow.audit_log``): the hash chain for
-:mod:`resim.services.audit_log`, and the trails pages show.
+:mod:`resim.services.audit.audit_log`, and the trails pages show.
 
 Appending is not here: ``uow.audit(...)`` holds events until commit, when the
 unit of work chains them. SQL only (:mod:`resim.adapters.db.stores.audit`):

@@ -1,7 +1,7 @@
 """The store of CAMARA subscriptions and their notification outbox (``uow.camara``).
 
-Behind :mod:`resim.services.camara_subscriptions` and
-:mod:`resim.services.camara_delivery`. Subscriptions are handed out as read-only
+Behind :mod:`resim.services.camara.camara_subscriptions` and
+:mod:`resim.services.camara.camara_delivery`. Subscriptions are handed out as read-only
 rows (:class:`SubscriptionRow`); every change goes through a method, so a row
 read before a change shows the old values. SQL only
 (:mod:`resim.adapters.db.stores.camara`; tables ``camara_subscription`` and

@@ -1,4 +1,5 @@
-"""The store of failed-attempt counters (SEC-03), behind :mod:`resim.services.attempts`.
+"""The store of failed-attempt counters (SEC-03), behind
+:mod:`resim.services.verification.attempts`.
 
 Implemented in SQL (:mod:`resim.adapters.db.stores.counters`, table
 ``attempt_counter``) and in memory (:mod:`resim.adapters.memory.counters`).

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
 
 
 class RequestAt(NamedTuple):

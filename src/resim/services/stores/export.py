@@ -1,5 +1,5 @@
 """What the onboarding export reads (``uow.export``), behind
-:mod:`resim.services.onboarding_export`.
+:mod:`resim.services.onboarding.onboarding_export`.
 
 SQL only (:mod:`resim.adapters.db.stores.export`): the rows are streamed from
 the database in batches, so memory stays flat for a million lines. Values come

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import NamedTuple, Protocol
 
 from resim.domain.model import Channel, Reason, ReplacementRequest
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
 
 
 class ChangeSeen(NamedTuple):

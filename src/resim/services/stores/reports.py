@@ -1,5 +1,5 @@
 """What the regulator's report reads (``uow.reports``), behind
-:mod:`resim.services.audit_report`.
+:mod:`resim.services.audit.audit_report`.
 
 SQL only (:mod:`resim.adapters.db.stores.reports`): requests read in keyset
 batches by id, and the audit facts about them.

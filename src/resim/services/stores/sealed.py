@@ -1,6 +1,6 @@
 """Every stored secret, as key rotation reads and rewrites it (``uow.sealed``).
 
-Behind :mod:`resim.services.key_rotation`. A *place* is one column (or one key
+Behind :mod:`resim.services.audit.key_rotation`. A *place* is one column (or one key
 of a JSON column) that holds values encrypted under ``RESIM_SECRET_KEYS``;
 its values are read in primary-key order, a batch at a time, as the database
 stores them (ciphertext, or clear text written before encryption). SQL only

@@ -13,8 +13,8 @@ from resim.adapters.db import orm
 from resim.adapters.db.scoping import alerts_where
 from resim.adapters.db.stores import SessionHolder
 from resim.domain.security import Alert
+from resim.services.access.tenancy import Scope
 from resim.services.stores.alerts import InboxAlert
-from resim.services.tenancy import Scope
 
 a, r, ln = orm.alert, orm.replacement_request, orm.line
 ALERT_LIMIT = 200

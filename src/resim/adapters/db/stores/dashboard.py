@@ -12,8 +12,8 @@ from resim.adapters.db import orm
 from resim.adapters.db.scoping import requests_where, sim_changes_where
 from resim.adapters.db.stores import SessionHolder
 from resim.domain.workflow import State
+from resim.services.access.tenancy import Scope
 from resim.services.stores.dashboard import ChangeAt, RequestAt
-from resim.services.tenancy import Scope
 
 r, a, sc, ln = orm.replacement_request, orm.audit_event, orm.sim_change, orm.line
 _WHO = (r.c.id, r.c.brand_id, r.c.channel, r.c.actor, r.c.msisdn)

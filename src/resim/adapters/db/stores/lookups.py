@@ -13,8 +13,8 @@ from resim.adapters.db.scoping import requests_where
 from resim.adapters.db.stores import SessionHolder
 from resim.domain.model import Channel, Reason, ReplacementRequest, SimForm, SimState
 from resim.domain.workflow import State
+from resim.services.access.tenancy import Scope
 from resim.services.stores.lookups import ChangeSeen, NumberSeen
-from resim.services.tenancy import Scope
 
 _s, _r, _j = orm.sim.c, orm.replacement_request.c, orm.job.c
 _STOCK = (

@@ -2,7 +2,7 @@
 
 Who is calling (:func:`staff_page`): the staff session token from the
 ``resim_staff`` cookie (HttpOnly, SameSite=Strict, path ``/console``), set by
-the sign-in page after password + TOTP (:func:`resim.services.staff.login`).
+the sign-in page after password + TOTP (:func:`resim.services.access.staff.login`).
 An ``Authorization: Bearer`` header is accepted too and wins, so the pages obey
 the same rules as the API and the access-matrix test can drive them. Each page
 names its callers like an API route (``staff_page("agent")``, recorded in
@@ -56,10 +56,10 @@ from resim.errors import (
     Unauthenticated,
     VerificationFailed,
 )
-from resim.services import dashboard
+from resim.services.access.sessions import resolve_bearer
+from resim.services.console import dashboard
+from resim.services.console.dashboard import Names
 from resim.services.context import ServiceContext
-from resim.services.dashboard import Names
-from resim.services.sessions import resolve_bearer
 
 DOMAIN = "console"
 COOKIE = "resim_staff"

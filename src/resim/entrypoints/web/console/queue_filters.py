@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from resim.domain.model import Channel, Reason
 from resim.entrypoints.web.console.pages import Caller, ConsolePageError
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
 
 CHANNELS = tuple(c.value for c in Channel)
 REASONS = tuple(r.value for r in Reason)

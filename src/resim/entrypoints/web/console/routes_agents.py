@@ -37,7 +37,8 @@ from resim.entrypoints.web.console.pages import (
 from resim.entrypoints.web.console.routes_lines import show_line
 from resim.entrypoints.web.console.routes_requests import show_request_page
 from resim.errors import ResimError
-from resim.services import agent_actions, alert_inbox, unfreeze
+from resim.services.console import agent_actions, alert_inbox
+from resim.services.locks import unfreeze
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Agent = Annotated[Caller, staff_page("agent")]

@@ -4,7 +4,7 @@ For reviewers and admins. A brand's staff see their brand, in their brand's
 time zone; operator-wide staff see every brand (in UTC) or pick one (then in
 its zone). Query parameters are checked here, and a bad one gives the
 console's error page (400), never a framework error. Thin: parse, call
-:mod:`resim.services.dashboard`, render.
+:mod:`resim.services.console.dashboard`, render.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from resim.entrypoints.web.console.pages import (
 )
 from resim.entrypoints.web.i18n import translations
 from resim.errors import InvalidInput, ResimError
-from resim.services import dashboard
-from resim.services.tenancy import Scope
+from resim.services.access.tenancy import Scope
+from resim.services.console import dashboard
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Overseers = Annotated[Caller, staff_page("reviewer", "admin")]

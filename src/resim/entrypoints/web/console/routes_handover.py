@@ -27,7 +27,8 @@ from resim.entrypoints.web.console.pages import (
     staff_page,
 )
 from resim.errors import ResimError
-from resim.services import handover, handover_desk, queries
+from resim.services.delivery import handover, handover_desk
+from resim.services.replacement import queries
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Agent = Annotated[Caller, staff_page("agent")]

@@ -31,7 +31,8 @@ from resim.entrypoints.web.console.pages import (
 from resim.entrypoints.web.console.routes_loss import loss_of
 from resim.entrypoints.web.console.routes_refresh import refresh_of
 from resim.errors import ResimError, TooManyAttempts
-from resim.services import console, console_requests, id_compare, sessions, staff
+from resim.services.access import sessions, staff
+from resim.services.console import console, console_requests, id_compare
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 STAFF = ("agent", "reviewer", "admin")

@@ -1,7 +1,7 @@
 """Console: block a lost or stolen phone's SIM from the line page, and lift the block
 (issue 12). Both need this agent's recorded ID-document check on the line (it is
 strong verification for lifting). Thin: parse the form, call
-:mod:`resim.services.loss`, redirect to the line page."""
+:mod:`resim.services.locks.loss`, redirect to the line page."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from resim.entrypoints.web.console.pages import (
     staff_page,
 )
 from resim.errors import ResimError, VerificationFailed
-from resim.services import loss
 from resim.services.context import ServiceContext
-from resim.services.verification import Evidence
+from resim.services.locks import loss
+from resim.services.verification.verification import Evidence
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Agent = Annotated[Caller, staff_page("agent")]

@@ -1,6 +1,6 @@
 """Console: a network refresh from the line page (issue 15.9), for an agent who has
 checked the caller's ID: the core network drops the line's SIM so the phone attaches
-afresh. Thin: call :mod:`resim.services.network_refresh`, redirect to the line page,
+afresh. Thin: call :mod:`resim.services.cutover.network_refresh`, redirect to the line page,
 which shows the last refresh and its outcome."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from starlette.responses import RedirectResponse, Response
 
 from resim.entrypoints.web.console.pages import Caller, ctx_of, from_service, posted, staff_page
 from resim.errors import ResimError
-from resim.services import network_refresh
 from resim.services.context import ServiceContext
+from resim.services.cutover import network_refresh
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Agent = Annotated[Caller, staff_page("agent")]

@@ -38,7 +38,9 @@ from resim.entrypoints.web.console.queue_filters import (
     waited_minutes,
 )
 from resim.errors import ResimError
-from resim.services import agent_actions, console_requests, queries, review
+from resim.services.console import agent_actions, console_requests
+from resim.services.replacement import queries
+from resim.services.risk import review
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Readers = Annotated[Caller, staff_page("agent", "reviewer", "admin")]

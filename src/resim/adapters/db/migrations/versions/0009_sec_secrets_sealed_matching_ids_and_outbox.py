@@ -5,7 +5,7 @@
   encrypted. With the public SM-DP+ address a MatchingID is the activation code.
 * ``mail.send`` / ``sms.send`` jobs: the recipient and the rendering context
   (the customer's name among them) move into one sealed token, as new jobs
-  have them (``resim.services.notify.message_payload``); an already encrypted
+  have them (``resim.services.notifications.notify.message_payload``); an already encrypted
   ``secret_context`` is kept as it is.
 * ``esim.cancel_order`` jobs of a reissue: the old MatchingID moves into an
   encrypted ``secret_context``.

@@ -1,0 +1,1 @@
+"""The demo: fictional brands, generated data, the seed, what its help shows."""

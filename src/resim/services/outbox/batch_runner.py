@@ -1,0 +1,459 @@
+"""The batched, asynchronous outbox: many jobs on one event loop, few transactions.
+
+The worker (:mod:`resim.entrypoints.worker`) claims due jobs in batches and
+runs each as a coroutine on one event loop. A converted job kind (see
+:data:`ASYNC_HANDLERS`) is written as phases::
+
+    unit of work (read, decide, write the attempt rows) -> commit
+    peer calls, concurrently with every other job's      (no transaction open)
+    unit of work (attempt outcomes + the state change that follows
+                  + the job's own outcome: done / retry)  -> commit
+
+Each phase's database work is a *unit*: a function of one
+:class:`~resim.services.unit_of_work.UnitOfWork` that never commits. The
+:class:`TxBatcher` runs the units that all running jobs hand it, in the order
+of their request ids, in ONE transaction, in one database thread (a lane; on
+PostgreSQL a few lanes, see :class:`Lanes`): while that
+transaction runs, the next units gather, so a batch of 32 jobs costs about as
+many transactions as one job (group commit). A unit that raises rolls the
+shared transaction back; the batcher then runs each unit of that batch in its
+own transaction, so one job's failure never loses another's work.
+
+What commits when, and why invariant 4 (DESIGN.md) still holds after SIGKILL
+at any point:
+
+* An attempt row (``external_call``, id = idempotency key = ES2+
+  functionCallIdentifier) is inserted by the unit that decides to call
+  (:meth:`JobRun.attempt`), and the call starts only after that unit's
+  transaction committed (``await run.db(...)`` returns after the commit).
+  Killed before the commit: neither row nor call exists. Killed after it:
+  the row stays ``started`` and the handler's retry treats the call as one
+  that may have taken effect, exactly as before.
+* A call's outcome is not committed on its own: it waits in the job's run
+  and is written by the job's next unit, together with the state change that
+  follows (for ``esim.provision``: the downloadOrder outcome with
+  ``smdp_step='ordered'`` and the confirmOrder attempt row). Killed before
+  that commit: the row says ``started``, the state has not moved, the job's
+  lease runs out and its next run repeats the step; a repeated ES2+ call is
+  recognised (SGP.22 "already done" codes plus the attempt row), a repeated
+  core-network operation is idempotent, and a repeated mail or text carries
+  the same Message-ID / message id as before.
+* A job's outcome (done, retry with its due time) commits in the same unit as
+  its last state change, or alone after a failure, and only while this worker
+  still holds the job at this attempt (``JobFinish``).
+
+Jobs of kinds not in :data:`ASYNC_HANDLERS` run the old way,
+:func:`resim.services.outbox.jobs.run` in a thread, each step in its own
+transaction. So do rare paths (a job that dies, a peer alert).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+
+from resim.errors import ExternalError, ResimError
+from resim.services.audit import redaction
+from resim.services.context import ServiceContext
+from resim.services.outbox import jobs
+from resim.services.outbox.async_peers import AsyncPeers
+from resim.services.outbox.external import alert_peer_failing, attempt_row
+from resim.services.outbox.peer_circuit import peer_of_kind, peer_of_target
+from resim.services.ports import AttemptOutcome, JobRecord
+from resim.services.unit_of_work import UnitOfWork
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
+Unit = Callable[[UnitOfWork], T]
+
+MAX_UNITS_PER_TRANSACTION = 64  # bounds how long one batch holds its locks
+
+
+@dataclass
+class _Pending:
+    unit: Callable[[UnitOfWork], Any]
+    future: asyncio.Future[Any]
+    key: str
+
+
+class TxBatcher:
+    """Group commit: runs units from many coroutines in shared transactions.
+
+    ``executor`` is the database thread (one: the units of a batch run one
+    after another on one connection). Use from one event loop.
+    """
+
+    def __init__(self, ctx: ServiceContext, executor: Executor) -> None:
+        self._ctx = ctx
+        self.executor = executor
+        self._queue: list[_Pending] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.transactions = 0
+        self.units = 0
+
+    async def run(self, unit: Unit[T], *, key: str | None = None) -> T:
+        """Run ``unit`` in the next shared transaction; return its result after
+        the commit (or raise what it raised, its own writes rolled back)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.append(_Pending(unit, future, key or ""))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            await asyncio.sleep(0)  # let every coroutine that is ready add its unit
+            batch = self._queue[:MAX_UNITS_PER_TRANSACTION]
+            del self._queue[: len(batch)]
+            try:
+                results = await loop.run_in_executor(self.executor, self._execute, batch)
+            except BaseException as exc:  # the executor is gone (stopping): fail them all
+                results = [(False, exc)] * len(batch)
+            for item, (ok, value) in zip(batch, results, strict=True):
+                if item.future.done():
+                    continue
+                if ok:
+                    item.future.set_result(value)
+                else:
+                    item.future.set_exception(value)
+
+    def _execute(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
+        # The same lock order in every batch (PostgreSQL row locks): fewer deadlocks
+        # between two worker processes, and the API's single-request units.
+        order = sorted(range(len(batch)), key=lambda i: batch[i].key)
+        self.units += len(batch)
+        try:
+            with self._ctx.uow() as uow:
+                out = {i: batch[i].unit(uow) for i in order}
+                uow.commit()
+            self.transactions += 1
+            return [(True, out[i]) for i in range(len(batch))]
+        except Exception as exc:
+            self.transactions += 1
+            if len(batch) == 1:
+                return [(False, exc)]
+        results: list[tuple[bool, Any]] = [(False, None)] * len(batch)
+        for i in order:  # one unit failed: each alone, so the others still commit
+            self.transactions += 1
+            try:
+                with self._ctx.uow() as uow:
+                    value = batch[i].unit(uow)
+                    uow.commit()
+                results[i] = (True, value)
+            except Exception as exc:
+                results[i] = (False, exc)
+        return results
+
+
+class Lanes:
+    """Several :class:`TxBatcher` lanes, each with its own database thread and
+    connection: units of one request always take the same lane (its key's
+    hash), claims and heartbeats the first. On PostgreSQL the lanes' round
+    trips overlap (one thread would wait for every statement of every job in
+    turn); on SQLite, where writers take turns anyway, the runner uses one."""
+
+    def __init__(self, batchers: list[TxBatcher]) -> None:
+        self.batchers = batchers
+
+    @property
+    def executor(self) -> Executor:
+        return self.batchers[0].executor
+
+    @property
+    def transactions(self) -> int:
+        return sum(b.transactions for b in self.batchers)
+
+    async def run(self, unit: Unit[T], *, key: str | None = None) -> T:
+        lane = hash(key) % len(self.batchers) if key else 0
+        return await self.batchers[lane].run(unit, key=key)
+
+
+@dataclass
+class JobRun:
+    """One run of one claimed job on the loop: what a converted handler uses."""
+
+    runner: BatchRunner
+    job: JobRecord
+    finished: bool = False
+    _outcomes: list[AttemptOutcome] = field(default_factory=list)
+    _done_in_unit: bool = False
+
+    @property
+    def ctx(self) -> ServiceContext:
+        return self.runner.ctx
+
+    @property
+    def peers(self) -> AsyncPeers:
+        return self.runner.peers
+
+    def attempt(self, uow: UnitOfWork, target: str) -> str:
+        """Inside a unit: insert the attempt row of a call this job is about to
+        make; return its id (the idempotency key). Call only after the unit's
+        commit (``await run.db``)."""
+        row = attempt_row(self.job, target, at=self.ctx.now())
+        uow.outbox.start_attempts([row])
+        return str(row["id"])
+
+    def mark_done(self, uow: UnitOfWork) -> None:
+        """Inside a unit: the job is done, in the same transaction as the unit."""
+        uow.outbox.finish(
+            [
+                jobs.finish_record(
+                    self.ctx, self.job, self.runner.worker_id, state="done", error=None
+                )
+            ]
+        )
+        self._done_in_unit = True
+
+    async def db(self, unit: Unit[T]) -> T:
+        """Run ``unit`` in a shared transaction, after this job's pending call
+        outcomes; return once committed."""
+        outcomes, self._outcomes = self._outcomes, []
+
+        def with_outcomes(uow: UnitOfWork) -> T:
+            self._done_in_unit = False
+            uow.outbox.record_outcomes(outcomes)
+            return unit(uow)
+
+        try:
+            value = await self.runner.batcher.run(with_outcomes, key=self.job.request_id)
+        except BaseException:
+            self._outcomes[:0] = outcomes  # not written: the next unit writes them
+            self._done_in_unit = False
+            raise
+        if self._done_in_unit:
+            self.finished = True
+        return value
+
+    async def call(self, call_id: str, target: str, make: Callable[[], Awaitable[T]]) -> T:
+        """Make one peer call whose attempt row is committed; keep its outcome for
+        the next unit and tell the peer's circuit (as ``external.call_peer``)."""
+        peer = peer_of_target(target)
+        try:
+            result = await make()
+        except ExternalError as exc:
+            self._outcome(call_id, "failed", exc.code, exc.retryable)
+            if peer is not None:
+                if not exc.retryable:
+                    self.ctx.peers.succeeded(peer)
+                elif self.ctx.peers.failed(peer, self.ctx.now(), f"{exc.code}: {exc.message}"):
+                    await self.runner.in_thread(
+                        functools.partial(
+                            alert_peer_failing,
+                            self.ctx,
+                            peer=peer,
+                            error=f"{exc.code}: {exc.message}",
+                            why="paused",
+                        )
+                    )
+            raise
+        except Exception:
+            self._outcome(call_id, "failed", "UNEXPECTED", True)
+            raise
+        self._outcome(call_id, "succeeded", None, None)
+        if peer is not None:
+            self.ctx.peers.succeeded(peer)
+        return result
+
+    def not_called(self, call_id: str) -> None:
+        """An attempt row written for a call this run will not make after all."""
+        self._outcome(call_id, "failed", "NOT_CALLED", False)
+
+    def _outcome(self, call_id: str, state: str, code: str | None, retryable: bool | None) -> None:
+        self._outcomes.append(
+            AttemptOutcome(
+                call_id=call_id,
+                state=state,
+                finished_at=self.ctx.now(),
+                error_code=code,
+                retryable=retryable,
+            )
+        )
+
+    async def may_have_taken_effect(self, target: str) -> bool:
+        """``external.may_have_taken_effect`` for this job (pending outcomes first)."""
+        return await self.db(
+            lambda uow: uow.outbox.may_have_taken_effect(job_id=self.job.id, target=target)
+        )
+
+
+AsyncHandler = Callable[[JobRun], Awaitable[None]]
+
+
+class BatchRunner:
+    """Runs claimed jobs on the current event loop (see the module docstring).
+
+    ``db_executor``: the single database thread of the :class:`TxBatcher`;
+    ``pool``: threads for the jobs that run the old way and for synchronous
+    peers. ``handlers``: job kind -> async handler (default
+    :data:`ASYNC_HANDLERS`).
+    """
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        worker_id: str,
+        db_executor: Executor,
+        pool: Executor,
+        handlers: dict[str, AsyncHandler] | None = None,
+        db_lanes: int = 4,
+    ) -> None:
+        self.ctx = ctx
+        self.worker_id = worker_id
+        with ctx.uow(read_only=True) as uow:
+            sqlite = uow.dialect != "postgresql"
+        # Lanes beyond the first get their own database thread (closed in aclose).
+        self._lane_threads = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="resim-db")
+            for _ in range(0 if sqlite else max(0, db_lanes - 1))
+        ]
+        self.batcher = Lanes(
+            [TxBatcher(ctx, db_executor)] + [TxBatcher(ctx, t) for t in self._lane_threads]
+        )
+        self.pool = pool
+        self.peers = AsyncPeers(ctx)
+        self.handlers = default_handlers() if handlers is None else handlers
+
+    async def in_thread(self, fn: Callable[[], T]) -> T:
+        """Run blocking ``fn`` on the pool (its own units of work)."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
+
+    async def core_call(self, fn: Callable[[], T]) -> T:
+        """Run a synchronous core-network call. A core network whose writes take
+        the database's one write lock (the built-in one on SQLite) is called on
+        the database thread, between two shared transactions: from another
+        thread it would wait for that lock in SQLite's busy handler, which
+        sleeps up to 100 ms between tries."""
+        serialised = bool(getattr(self.ctx.core, "serialised_writes", False))
+        executor = self.batcher.executor if serialised else self.pool
+        return await asyncio.get_running_loop().run_in_executor(executor, fn)
+
+    async def run(self, job: JobRecord) -> str:
+        """Run one claimed job to an outcome; "done", "retry" or "dead"."""
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            return await self.in_thread(
+                functools.partial(jobs.run, self.ctx, job, worker_id=self.worker_id)
+            )
+        with redaction.scope():
+            return await self._run(handler, job)
+
+    async def _run(self, handler: AsyncHandler, job: JobRecord) -> str:
+        ctx = self.ctx
+        peer = peer_of_kind(job.kind)
+        admission = ctx.peers.admit(peer, ctx.now()) if peer is not None else None
+        if admission is not None and admission.wait is not None:
+            assert peer is not None
+            wait = admission.wait
+            return await self.in_thread(lambda: jobs._paused(ctx, job, self.worker_id, peer, wait))
+        run = JobRun(self, job)
+        try:
+            await handler(run)
+        except ExternalError as exc:
+            if exc.retryable and job.attempts < ctx.job_max_attempts:
+                return await self._retry(run, f"{exc.code}: {exc.message}")
+            if exc.retryable and peer is not None:
+                error = f"{exc.code}: {exc.message}"
+                await self.in_thread(
+                    lambda: alert_peer_failing(ctx, peer=peer, error=error, why="job_dead")
+                )
+            return await self._dead(run, exc.code, exc.message)
+        except ResimError as exc:
+            return await self._dead(run, exc.code, exc.message)
+        except Exception as exc:  # a bug or a driver error: retry, it may be transient
+            log.exception("job.crashed", job_id=job.id, kind=job.kind)
+            if job.attempts < ctx.job_max_attempts:
+                return await self._retry(run, f"UNEXPECTED: {type(exc).__name__}")
+            return await self._dead(run, "UNEXPECTED", type(exc).__name__)
+        finally:
+            if admission is not None and admission.probe:
+                assert peer is not None
+                ctx.peers.probe_done(peer)
+        if not run.finished:
+            await run.db(run.mark_done)
+        return "done"
+
+    async def _retry(self, run: JobRun, error: str) -> str:
+        finish = jobs.retry_record(self.ctx, run.job, self.worker_id, error)
+        await run.db(lambda uow: uow.outbox.finish([finish]))
+        return "retry"
+
+    async def _dead(self, run: JobRun, code: str, message: str) -> str:
+        if run._outcomes:
+            await run.db(lambda _uow: None)
+        job = run.job
+        return await self.in_thread(
+            lambda: jobs._dead(self.ctx, job, self.worker_id, code, message)
+        )
+
+    async def aclose(self) -> None:
+        await self.peers.aclose()
+        for thread in self._lane_threads:
+            thread.shutdown(wait=False)
+
+
+def _handlers() -> dict[str, AsyncHandler]:
+    from resim.services.cutover import cutover_job
+    from resim.services.notifications import mailing, texting
+    from resim.services.provisioning import provision_job
+
+    return {
+        "mail.send": mailing.send_mail_async,
+        "sms.send": texting.send_sms_async,
+        "esim.provision": provision_job.provision,
+        "core.cutover": cutover_job.cutover,
+        "core.suspend_old": cutover_job.suspend_old,
+    }
+
+
+ASYNC_HANDLERS: dict[str, AsyncHandler] = {}
+
+
+def default_handlers() -> dict[str, AsyncHandler]:
+    """The converted job kinds (filled on first use: the handlers import this module)."""
+    if not ASYNC_HANDLERS:
+        ASYNC_HANDLERS.update(_handlers())
+    return ASYNC_HANDLERS
+
+
+def run_due_jobs(
+    ctx: ServiceContext, *, worker_id: str = "inline", limit: int = 100, max_rounds: int = 1000
+) -> int:
+    """:func:`resim.services.outbox.jobs.run_due_jobs` on the batched runner: claim due
+    jobs, run each claimed batch concurrently on a private event loop until none
+    is left (tests, walkthrough); return how many ran."""
+    return asyncio.run(_run_due(ctx, worker_id=worker_id, limit=limit, max_rounds=max_rounds))
+
+
+async def _run_due(ctx: ServiceContext, *, worker_id: str, limit: int, max_rounds: int) -> int:
+    total = 0
+    with (
+        ThreadPoolExecutor(max_workers=1) as db_thread,
+        ThreadPoolExecutor(max_workers=8) as pool,
+    ):
+        asyncio.get_running_loop().set_default_executor(pool)
+        runner = BatchRunner(ctx, worker_id=worker_id, db_executor=db_thread, pool=pool)
+        try:
+            for _ in range(max_rounds):
+                claimed = await runner.batcher.run(
+                    lambda uow: uow.outbox.claim(
+                        worker_id=worker_id, limit=limit, now=ctx.now(), lease_seconds=60
+                    )
+                )
+                if not claimed:
+                    break
+                await asyncio.gather(*(runner.run(job) for job in claimed))
+                total += len(claimed)
+        finally:
+            await runner.aclose()
+    return total

@@ -238,6 +238,15 @@ def configure_logging(*, fmt: str = "console", level: str = "INFO") -> None:
     )
     logging.basicConfig(level=level.upper(), handlers=[handler])
     install_stdlib_scrubbing()
+    # A uvicorn started earlier in this process with its own log config (a test's
+    # emulator, an embedding app) left handlers on its loggers that stop records
+    # from reaching ours: hand them back to the root logger.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_log = logging.getLogger(name)
+        server_log.handlers = []
+        server_log.propagate = True
+        server_log.disabled = False
+        server_log.setLevel(logging.NOTSET)
     # Chatty libraries: request lines and SMTP dialogue (which names recipients)
     # are not resim's events; keep them to warnings.
     for name in ("httpx", "httpcore", "mail.log", "aiosmtpd", "uvicorn.access"):

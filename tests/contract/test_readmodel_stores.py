@@ -141,6 +141,9 @@ class TestAlertStore:
                 )
                 == 1
             )
+            assert uow.alerts.open_count(kind="not_me", subject_id="req-1") == 1
+            assert uow.alerts.open_count(kind="not_me", subject_id="req-2") == 0
+            assert uow.alerts.open_count(kind="brute_force", subject_id="req-1") == 0
             assert uow.alerts.brand_of_subject("request", "req-1") == "dk"
             assert uow.alerts.brand_of_subject("line", "line-1") == "dk"
             assert uow.alerts.brand_of_subject("source_address", "10.0.0.1") is None
@@ -150,6 +153,7 @@ class TestAlertStore:
         with make_uow() as uow:
             left = uow.alerts.open_alerts(UNRESTRICTED, limit=10)
             assert [a.kind for a in left] == ["brute_force"]
+            assert uow.alerts.open_count(kind="not_me", subject_id="req-1") == 0
             assert uow.alerts.lock_open(left[0].id, Scope.of_brand("dk")) is None
             locked = uow.alerts.lock_open(left[0].id, UNRESTRICTED)
             assert locked is not None and locked.kind == "brute_force"

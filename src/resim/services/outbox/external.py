@@ -18,10 +18,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TypeVar
 
-import sqlalchemy as sa
 import structlog
 
-from resim.adapters.db import orm
 from resim.errors import ExternalError
 from resim.services.console.alerts import raise_alert
 from resim.services.context import ServiceContext
@@ -104,19 +102,9 @@ def alert_peer_failing(ctx: ServiceContext, *, peer: str, error: str, why: str) 
     peer). ``error`` is an ExternalError's code and message: they name hosts
     and statuses, never a number, an address or a secret. Returns the alert id.
     """
-    a = orm.alert
     now = ctx.now()
     with ctx.uow() as uow:
-        known = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(a)
-            .where(
-                a.c.kind == "peer_unavailable",
-                a.c.subject_id == peer,
-                a.c.acknowledged_at.is_(None),
-            )
-        )
-        if known:
+        if uow.alerts.open_count(kind="peer_unavailable", subject_id=peer):
             return None
         alert_id = raise_alert(
             uow,

@@ -43,6 +43,10 @@ class AlertStore(Protocol):
         """How many alerts of ``kind`` about the subject were raised after ``since``."""
         ...
 
+    def open_count(self, *, kind: str, subject_id: str) -> int:
+        """How many alerts of ``kind`` about ``subject_id`` are not acknowledged yet."""
+        ...
+
     def open_alerts(self, scope: Scope, *, limit: int) -> Sequence[InboxAlert]:
         """Unacknowledged alerts ``scope`` may see, newest first (then by id).
 

@@ -57,6 +57,17 @@ _BRAND_OF = {
 }
 
 
+_OPEN_COUNT = (
+    sa.select(sa.func.count())
+    .select_from(orm.alert)
+    .where(
+        orm.alert.c.kind == sa.bindparam("kind"),
+        orm.alert.c.subject_id == sa.bindparam("subject_id"),
+        orm.alert.c.acknowledged_at.is_(None),
+    )
+)
+
+
 @functools.cache
 def _open_query(limit: int) -> sa.Select[Any]:
     return (
@@ -82,6 +93,11 @@ class SqlAlertStore:
     ) -> int:
         params = {"kind": kind, "s_type": subject_type, "s_id": subject_id, "since": since}
         return int(self._uow.session.scalar(_RAISED_SINCE, params) or 0)
+
+    def open_count(self, *, kind: str, subject_id: str) -> int:
+        return int(
+            self._uow.session.scalar(_OPEN_COUNT, {"kind": kind, "subject_id": subject_id}) or 0
+        )
 
     def open_alerts(self, scope: Scope, *, limit: int) -> Sequence[InboxAlert]:
         session = self._uow.session

@@ -10,7 +10,7 @@ suggests 5 minutes); one that failed in any way is closed, never reused. A
 reused connection the server has closed meanwhile (a disconnect before any
 reply to this message) is replaced once by a fresh one.
 
-Messages are built by :func:`resim.adapters.mail.smtp.build_message` (same
+Messages are built by :func:`resim.adapters.mail.message.wire_message` (same
 headers, Message-ID and checks as :class:`SmtpMailer`), and errors are mapped
 exactly as there::
 
@@ -34,7 +34,8 @@ import time
 import aiosmtplib
 from pydantic import SecretStr
 
-from resim.adapters.mail.smtp import build_message, reply_error
+from resim.adapters.mail.message import WireMessage, wire_message
+from resim.adapters.mail.smtp import reply_error
 from resim.errors import ExternalError, InvalidInput
 from resim.services.ports import Clock, OutgoingMail
 
@@ -89,7 +90,7 @@ class AsyncSmtpMailer:
     async def send(self, mail: OutgoingMail) -> None:
         """Deliver ``mail`` or raise ExternalError (retryable set)."""
         now = self._clock.now() if self._clock is not None else None
-        msg = build_message(mail, sender=self.sender, now=now)
+        wire = wire_message(mail, sender=self.sender, now=now)
         where = f"{self.host}:{self.port}"
         async with self._slots:
             client = self._take_idle()
@@ -98,7 +99,7 @@ class AsyncSmtpMailer:
                 if client is None:
                     client = await self._connect()
                 try:
-                    await client.send_message(msg)
+                    await _send(client, wire)
                 except aiosmtplib.SMTPServerDisconnected:
                     if not reused:
                         raise
@@ -106,7 +107,7 @@ class AsyncSmtpMailer:
                     # on a fresh connection.
                     _drop(client)
                     client = await self._connect()
-                    await client.send_message(msg)
+                    await _send(client, wire)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 _drop(client)
                 refused = exc.recipients or [aiosmtplib.SMTPRecipientRefused(550, "", mail.to)]
@@ -199,3 +200,7 @@ def _drop(client: aiosmtplib.SMTP | None) -> None:
     if client is not None:
         with contextlib.suppress(Exception):
             client.close()
+
+
+async def _send(client: aiosmtplib.SMTP, wire: WireMessage) -> None:
+    await client.sendmail(wire.envelope_from, [wire.to], wire.data, mail_options=wire.mail_options)

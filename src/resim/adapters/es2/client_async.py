@@ -1,7 +1,7 @@
 """The ES2+ client on ``httpx.AsyncClient``, for the worker's event loop.
 
 Same requests, headers, error mapping and result parsing as
-:class:`resim.adapters.es2.client.HttpEs2Client` (both build on its ``_Es2Core``);
+:class:`resim.adapters.es2.client.HttpEs2Client` (both build on its ``Es2Core``);
 built by ``HttpEs2Client.asynchronous()``.
 """
 
@@ -13,12 +13,12 @@ import httpx
 from pydantic import BaseModel
 
 from resim.adapters.es2 import wire
-from resim.adapters.es2.client import R, _Es2Core
+from resim.adapters.es2.core import Es2Core, R
 from resim.domain.identifiers import normalize_iccid
 from resim.services.ports import ConfirmOrderResult, DownloadOrderResult, FinalProfileStatus
 
 
-class AsyncHttpEs2Client(_Es2Core):
+class AsyncHttpEs2Client(Es2Core):
     """Implements :class:`resim.services.ports.AsyncSmdpClient`: :class:`HttpEs2Client`
     on ``httpx.AsyncClient`` (same settings, errors and logs), for the worker's
     event loop. ``transport``: an ``httpx.AsyncBaseTransport`` (tests)."""

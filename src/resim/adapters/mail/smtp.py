@@ -79,11 +79,11 @@ class SmtpMailer:
         self.use_starttls = use_starttls
         self.use_ssl = use_ssl
         self.username = username
-        self._password = password
+        self.password = password  # SecretStr: never shown by repr or str
         self.timeout = timeout
-        self._ssl_context = ssl_context
-        self._local_hostname = local_hostname
-        self._clock = clock
+        self.ssl_context = ssl_context
+        self.local_hostname = local_hostname
+        self.clock = clock
 
     def __repr__(self) -> str:
         return (
@@ -97,31 +97,19 @@ class SmtpMailer:
         caller closes it with ``aclose``)."""
         from resim.adapters.mail.smtp_async import AsyncSmtpMailer
 
-        return AsyncSmtpMailer(
-            self.host,
-            self.port,
-            sender=self.sender,
-            use_starttls=self.use_starttls,
-            use_ssl=self.use_ssl,
-            username=self.username,
-            password=self._password,
-            timeout=self.timeout,
-            ssl_context=self._ssl_context,
-            local_hostname=self._local_hostname,
-            clock=self._clock,
-        )
+        return AsyncSmtpMailer(self)
 
     def send(self, mail: OutgoingMail) -> None:
         """Deliver ``mail`` to the SMTP server or raise ExternalError (retryable set)."""
-        now = self._clock.now() if self._clock is not None else None
+        now = self.clock.now() if self.clock is not None else None
         wire = wire_message(mail, sender=self.sender, now=now)
         where = f"{self.host}:{self.port}"
         try:
             with self._connect() as client:
                 if self.use_starttls:
-                    client.starttls(context=self._context())
-                if self.username is not None and self._password is not None:
-                    client.login(self.username, self._password.get_secret_value())
+                    client.starttls(context=self.tls_context())
+                if self.username is not None and self.password is not None:
+                    client.login(self.username, self.password.get_secret_value())
                 client.sendmail(
                     wire.envelope_from, [wire.to], wire.data, mail_options=wire.mail_options
                 )
@@ -166,16 +154,16 @@ class SmtpMailer:
             return smtplib.SMTP_SSL(
                 self.host,
                 self.port,
-                local_hostname=self._local_hostname,
+                local_hostname=self.local_hostname,
                 timeout=self.timeout,
-                context=self._context(),
+                context=self.tls_context(),
             )
         return smtplib.SMTP(
-            self.host, self.port, local_hostname=self._local_hostname, timeout=self.timeout
+            self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
         )
 
-    def _context(self) -> ssl.SSLContext:
-        return self._ssl_context or ssl.create_default_context()
+    def tls_context(self) -> ssl.SSLContext:
+        return self.ssl_context or ssl.create_default_context()
 
 
 def reply_error(where: str, what: str, code: int, reply: bytes | str) -> ExternalError:

@@ -9,7 +9,7 @@ Errors are mapped in :mod:`resim.adapters.es2.core`, the same for both clients.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import BaseModel
@@ -34,38 +34,8 @@ class HttpEs2Client(Es2Core):
     require an ``https://`` URL (``ValueError`` otherwise, at construction).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        requester_id: str,
-        *,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-        client_cert: tuple[str, str] | None = None,
-        ca_bundle: str | None = None,
-        verify: bool = True,
-        max_connections: int = 200,
-    ) -> None:
-        super().__init__(
-            base_url,
-            requester_id,
-            timeout=timeout,
-            transport=transport,
-            client_cert=client_cert,
-            ca_bundle=ca_bundle,
-            verify=verify,
-            max_connections=max_connections,
-        )
-        self._transport = transport
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout,
-            transport=transport,
-            verify=self._tls,
-            limits=self._limits,
-            headers=wire.es2_headers(),
-            follow_redirects=False,
-        )
+    def _open(self, **http_options: Any) -> None:
+        self._http = httpx.Client(**http_options)
 
     def close(self) -> None:
         self._http.close()

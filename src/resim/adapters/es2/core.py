@@ -106,6 +106,20 @@ class Es2Core:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._log = structlog.get_logger().bind(peer="smdp", requester_id=requester_id)
+        self._transport = transport
+        self._open(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            verify=self._tls,
+            limits=self._limits,
+            headers=wire.es2_headers(),
+            follow_redirects=False,
+        )
+
+    def _open(self, **http_options: Any) -> None:
+        """Create the client's httpx client with these options (each client its own kind)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------ bodies and results
 

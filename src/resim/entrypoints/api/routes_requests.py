@@ -33,13 +33,13 @@ from resim.entrypoints.api.schemas import (
     VerificationResult,
 )
 from resim.errors import InvalidInput, NotFound, PermissionDenied, Refused
-from resim.services.access import sessions
 from resim.services.console import console
 from resim.services.context import ServiceContext
 from resim.services.locks import locks
 from resim.services.notifications.notify import request_ref
 from resim.services.replacement import cancel, open_spec, queries, reissue, requests
 from resim.services.risk import review
+from resim.services.verification import verify_request
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS
@@ -213,22 +213,31 @@ def verify(
     a bearer session for this request only (read it, its activation code, cancel
     or reissue it), valid for minutes. It is shown once.
     """
-    state = requests.submit_verification(
+    if principal.kind in ("staff", "client"):
+        state = requests.submit_verification(
+            ctx,
+            request_id,
+            otp=body.otp,
+            pin=body.pin,
+            password=body.password,
+            totp=body.totp,
+            staff_id=principal.id if principal.kind == "staff" else None,
+            actor=_actor(principal),
+            source_ip=principal.source_ip,
+            scope=principal.scope,
+        )
+        return VerificationResult(id=request_id, state=state.value)
+    # The customer's session is issued in the verification's own transaction.
+    state, issued = verify_request.verify_and_issue_session(
         ctx,
         request_id,
         otp=body.otp,
         pin=body.pin,
         password=body.password,
         totp=body.totp,
-        staff_id=principal.id if principal.kind == "staff" else None,
         actor=_actor(principal),
         source_ip=principal.source_ip,
         scope=principal.scope,
-    )
-    if principal.kind in ("staff", "client"):
-        return VerificationResult(id=request_id, state=state.value)
-    issued = sessions.issue_customer_session(
-        ctx, request_id=request_id, source_ip=principal.source_ip
     )
     return VerificationResult(
         id=request_id,

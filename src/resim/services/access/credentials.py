@@ -77,7 +77,9 @@ class ClientUseMarks:
         """True (and remembered) unless this process claimed it within ``granularity``."""
         with self._lock:
             last = self._marked.get(client_id)
-            if last is not None and dt.timedelta(0) <= now - last < granularity:
+            # Earlier than the mark counts as within it: concurrent calls read
+            # the clock before they take this lock, in any order.
+            if last is not None and now - last < granularity:
                 return False
             if len(self._marked) > 10_000:  # bounded: forget them all, at worst a write each
                 self._marked.clear()

@@ -23,6 +23,7 @@ from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
 from resim.adapters.corenet.pyhss import PyHssCoreNetwork, PyHssSettings
 from resim.adapters.courier.capture import CaptureCourier
 from resim.adapters.crypto import SecretBox, password_hasher
+from resim.adapters.db.credential_reader import SqlCredentialReader
 from resim.adapters.db.engine import connection_limit, create_engine, create_read_engine
 from resim.adapters.db.import_store import SqlImportStore
 from resim.adapters.db.orm import start_mappers
@@ -47,6 +48,7 @@ from resim.entrypoints.camara.ratelimit import Limiter, RateLimiter, SharedRateL
 from resim.entrypoints.camara.tokens import TokenRules, TokenVerifier
 from resim.entrypoints.camara.versions import VERSIONS
 from resim.errors import ConfigurationError
+from resim.services.access.credentials import CredentialReader
 from resim.services.camara.simswap import SimSwapQueries
 from resim.services.context import ServiceContext, SystemClock
 from resim.services.ports import (
@@ -405,6 +407,16 @@ def build_rate_limiter(settings: Settings) -> Limiter:
     return SharedRateLimiter(store, local)
 
 
+def build_read_engine(settings: Settings) -> sa.Engine:
+    """The API's read-only engine (``read_pool``): CAMARA reads and bearer credentials."""
+    if settings.effective_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    chosen = read_pool(settings)
+    return create_read_engine(
+        settings.effective_database_url, pool_size=chosen.size, max_overflow=chosen.overflow
+    )
+
+
 def build_camara(
     settings: Settings, *, clock: Clock | None = None, read_engine: sa.Engine | None = None
 ) -> CamaraRuntime:
@@ -412,12 +424,7 @@ def build_camara(
     the SIM Swap read path on its own read-only engine."""
     clock = clock or SystemClock()
     if read_engine is None:
-        if settings.effective_database_url.startswith("sqlite"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        chosen = read_pool(settings)
-        read_engine = create_read_engine(
-            settings.effective_database_url, pool_size=chosen.size, max_overflow=chosen.overflow
-        )
+        read_engine = build_read_engine(settings)
     issuer: LocalTokenIssuer | None = None
     keys: KeySource
     if settings.camara_jwks_url:
@@ -454,6 +461,12 @@ def build_api_config(
 ) -> ApiConfig:
     """What the API app takes from settings: the ES2+ callback's credentials,
     CAMARA, and the HTTP edge (body limit, trusted proxies, metrics token)."""
+    credentials: CredentialReader | None = None
+    if camara is None:
+        # One read engine (and pool) for the CAMARA reads and the API's credentials.
+        read_engine = build_read_engine(settings)
+        camara = build_camara(settings, clock=clock, read_engine=read_engine)
+        credentials = SqlCredentialReader(read_engine)
     return ApiConfig(
         smdp_id=settings.smdp_id,
         # Mutual TLS: the SM-DP+ is known by its certificate and the token is not accepted.
@@ -461,7 +474,8 @@ def build_api_config(
         callback_certificates=(
             CertificatePeers(settings.smdp_callback_clients) if settings.callback_mtls else None
         ),
-        camara=camara or build_camara(settings, clock=clock),
+        camara=camara,
+        credentials=credentials,
         bench_endpoints=settings.bench_endpoints,
         max_body_bytes=settings.max_body_bytes,
         trusted_proxies=tuple(settings.trusted_proxies),

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from resim.adapters.crypto import SecretBox
 from resim.adapters.geo.ranges import NoGeolocator
 from resim.domain.sink_address import SinkAddressRules
+from resim.services.access.credentials import ClientUseMarks
 from resim.services.outbox.peer_circuit import PeerCircuits
 from resim.services.ports import (
     Clock,
@@ -98,6 +99,8 @@ class ServiceContext:
     smdp_status: SmdpStatusQuery | None = None  # None: the SM-DP+ is not asked
     # This process's view of which peers keep failing (services.peer_circuit)
     peers: PeerCircuits = field(default_factory=PeerCircuits)
+    # This process's writes of API clients' last_used_at (services.access.sessions)
+    client_use: ClientUseMarks = field(default_factory=ClientUseMarks)
 
     # CAMARA subscriptions: their rules (see settings)
     camara_event_source: str = "resim"

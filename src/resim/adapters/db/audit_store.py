@@ -49,22 +49,36 @@ def _normalised_detail(detail: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+_h = orm.audit_chain_head
+# Built once (issue 16): every audited transaction runs these two.
+_LOCK_HEAD = sa.select(_h).where(_h.c.id == HEAD_ID).with_for_update()
+_MOVE_HEAD = (
+    sa.update(_h)
+    .where(_h.c.id == HEAD_ID)
+    .values(last_seq=sa.bindparam("seq"), last_hash=sa.bindparam("hash"))
+)
+_INSERT_EVENTS = sa.insert(orm.audit_event)
+
+
 def lock_head(session: Session) -> ChainHead:
     """The chain head, locked until the transaction ends (created if missing)."""
-    h = orm.audit_chain_head
-    row = session.execute(sa.select(h).where(h.c.id == HEAD_ID).with_for_update()).first()
+    row = session.execute(_LOCK_HEAD).first()  # autoflushes what is pending first
     if row is None:  # a database made without migration 0002's seed row
-        session.execute(
-            sa.insert(h).values(
-                id=HEAD_ID,
-                last_seq=0,
-                last_hash=GENESIS_HASH,
-                anchor_seq=0,
-                anchor_hash=GENESIS_HASH,
-            )
-        )
-        return ChainHead(0, GENESIS_HASH, 0, GENESIS_HASH)
+        return _seed_head(session)
     return ChainHead(row.last_seq, row.last_hash, row.anchor_seq, row.anchor_hash)
+
+
+def _seed_head(session: Session) -> ChainHead:
+    session.execute(
+        sa.insert(_h).values(
+            id=HEAD_ID,
+            last_seq=0,
+            last_hash=GENESIS_HASH,
+            anchor_seq=0,
+            anchor_hash=GENESIS_HASH,
+        )
+    )
+    return ChainHead(0, GENESIS_HASH, 0, GENESIS_HASH)
 
 
 def read_head(conn: sa.Connection | Session) -> ChainHead | None:
@@ -78,12 +92,21 @@ def read_head(conn: sa.Connection | Session) -> ChainHead | None:
 def append_chained(session: Session, events: Sequence[AuditEvent]) -> None:
     """Insert ``events`` at the end of the chain, in the given order.
 
-    Call last in the transaction, right before commit: it takes the head lock.
+    Call last in the transaction, after a flush, right before commit: it takes
+    the head lock.
     Sets ``prev_hash`` and ``hash`` on the objects too.
     """
     if not events:
         return
-    head = lock_head(session)
+    # Core statements on the session's connection: the same transaction, without
+    # the ORM's per-execution work (the caller has flushed; no row here is an entity).
+    conn = session.connection()
+    found = conn.execute(_LOCK_HEAD).first()
+    head = (
+        _seed_head(session)
+        if found is None
+        else ChainHead(found.last_seq, found.last_hash, found.anchor_seq, found.anchor_hash)
+    )
     seq, prev = head.last_seq, head.last_hash
     rows: list[dict[str, Any]] = []
     for event in events:
@@ -103,9 +126,8 @@ def append_chained(session: Session, events: Sequence[AuditEvent]) -> None:
         event.prev_hash, event.hash = prev, digest
         rows.append({**row, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(sa.insert(orm.audit_event), rows)
-    h = orm.audit_chain_head
-    session.execute(sa.update(h).where(h.c.id == HEAD_ID).values(last_seq=seq, last_hash=prev))
+    conn.execute(_INSERT_EVENTS, rows)
+    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
 
 
 def iter_rows(

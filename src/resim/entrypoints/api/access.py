@@ -52,6 +52,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from resim.entrypoints.api.forwarded import source_address
 from resim.errors import PermissionDenied, Unauthenticated
+from resim.services.access.credentials import CredentialReader
 from resim.services.access.sessions import resolve_bearer
 from resim.services.access.tenancy import UNRESTRICTED, Scope
 from resim.services.context import ServiceContext
@@ -148,7 +149,8 @@ def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("use Authorization: Bearer <API key or session token>")
     ctx: ServiceContext = request.app.state.ctx
-    caller = resolve_bearer(ctx, token.strip())
+    reader: CredentialReader | None = getattr(request.app.state, "credentials", None)
+    caller = resolve_bearer(ctx, token.strip(), reader=reader)
     return Principal(
         kind=caller.kind,
         id=caller.id,

@@ -42,6 +42,7 @@ from resim.entrypoints.web import (
 )
 from resim.entrypoints.web.console import install_console
 from resim.entrypoints.web.portal_demo import install_demo_phone
+from resim.services.access.credentials import CredentialReader
 from resim.services.context import ServiceContext
 from resim.services.cutover.cutover import handle_download_progress
 
@@ -65,6 +66,9 @@ class ApiConfig:
     # `resim demo` only: its built-in SM-DP+ emulator, for the portal's "simulate the
     # phone" button (resim.entrypoints.web.portal_demo); empty everywhere else
     demo_phone_url: str = ""
+    # Bearer credentials read outside a transaction (bootstrap: on the CAMARA read
+    # engine); None: resolved in a unit of work (services.access.sessions)
+    credentials: CredentialReader | None = None
 
 
 def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
@@ -76,6 +80,7 @@ def build_app(ctx: ServiceContext, config: ApiConfig) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx  # also where access.authenticate resolves credentials
+    app.state.credentials = config.credentials
     # Middleware added first runs innermost: the body limit sits inside the
     # metrics (its 413s are counted) and the proxy headers outside everything.
     app.add_middleware(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from resim.adapters.qr import qr_png, qr_svg
 from resim.domain.workflow import State
@@ -33,13 +34,13 @@ from resim.entrypoints.api.schemas import (
     VerificationResult,
 )
 from resim.errors import InvalidInput, NotFound, PermissionDenied, Refused
-from resim.services.access import sessions
 from resim.services.console import console
 from resim.services.context import ServiceContext
 from resim.services.locks import locks
 from resim.services.notifications.notify import request_ref
 from resim.services.replacement import cancel, open_spec, queries, reissue, requests
 from resim.services.risk import review
+from resim.services.verification import verify_request
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 ERRORS = API_ERRORS
@@ -56,6 +57,13 @@ READERS = ("agent", "reviewer", "admin", "client:requests:read")
 # operator's own app, and an agent who checked the customer's ID for that line
 # and did not open or verify the request (issue 13).
 ACTIVATION = ("customer", "agent", "client:activation:read")
+
+
+def _rendered(model: BaseModel, status_code: int = 200) -> JSONResponse:
+    """``model`` as the route's JSON answer, rendered here: returned as a model, FastAPI
+    would validate it again against the ``response_model`` (the same class) in a
+    thread-pool hop. Same body, same status; the OpenAPI document still names the model."""
+    return JSONResponse(model.model_dump(mode="json"), status_code=status_code)
 
 
 def _actor(principal: Principal) -> str:
@@ -101,7 +109,7 @@ def _activation_view(
 )
 def create_request(
     body: CreateRequest, ctx: Ctx, principal: Annotated[Principal, allow("anyone")]
-) -> CreatedRequest | JSONResponse:
+) -> JSONResponse:
     """Open a replacement request; the one-time code goes to the e-mail address on file.
 
     Anyone may ask (the customer proves identity by verifying); the request's
@@ -158,13 +166,14 @@ def create_request(
         lock_override=locks.LockOverride(body.justification or "") if body.lock_override else None,
         scope=principal.scope,
     )
-    return CreatedRequest(
+    created = CreatedRequest(
         id=opened.id,
         ref=request_ref(opened.id),
         state=opened.state.value,
         verification_methods=[list(c) for c in opened.verification_methods],
         fee={"amount_minor": opened.fee_minor, "currency": opened.fee_currency},
     )
+    return _rendered(created, 201)
 
 
 @router.get("/requests", response_model=list[RequestView])
@@ -204,7 +213,7 @@ def verify(
     body: Verification,
     ctx: Ctx,
     principal: Annotated[Principal, allow("anyone")],
-) -> VerificationResult:
+) -> VerificationResult | JSONResponse:
     """Submit evidence for one of the offered combinations (code + PIN, password, TOTP...).
 
     An agent's live identity-document check on the line counts as ``id_document``.
@@ -213,29 +222,39 @@ def verify(
     a bearer session for this request only (read it, its activation code, cancel
     or reissue it), valid for minutes. It is shown once.
     """
-    state = requests.submit_verification(
+    if principal.kind in ("staff", "client"):
+        state = requests.submit_verification(
+            ctx,
+            request_id,
+            otp=body.otp,
+            pin=body.pin,
+            password=body.password,
+            totp=body.totp,
+            staff_id=principal.id if principal.kind == "staff" else None,
+            actor=_actor(principal),
+            source_ip=principal.source_ip,
+            scope=principal.scope,
+        )
+        return VerificationResult(id=request_id, state=state.value)
+    # The customer's session is issued in the verification's own transaction.
+    state, issued = verify_request.verify_and_issue_session(
         ctx,
         request_id,
         otp=body.otp,
         pin=body.pin,
         password=body.password,
         totp=body.totp,
-        staff_id=principal.id if principal.kind == "staff" else None,
         actor=_actor(principal),
         source_ip=principal.source_ip,
         scope=principal.scope,
     )
-    if principal.kind in ("staff", "client"):
-        return VerificationResult(id=request_id, state=state.value)
-    issued = sessions.issue_customer_session(
-        ctx, request_id=request_id, source_ip=principal.source_ip
-    )
-    return VerificationResult(
+    result = VerificationResult(
         id=request_id,
         state=state.value,
         session_token=issued.token,
         session_expires_at=issued.expires_at.isoformat(),
     )
+    return _rendered(result)
 
 
 @router.post("/requests/{request_id}/code", status_code=202, response_model=StateOnly)
@@ -298,11 +317,11 @@ def activation(
     request: Request,
     ctx: Ctx,
     principal: Annotated[Principal, allow(*ACTIVATION)],
-) -> Activation:
+) -> JSONResponse:
     """The activation code (secret): QR payload, one-tap iOS link, address and matching ID."""
     view = _activation_view(ctx, principal, request_id, via="api")
     base = str(request.url_for("activation_qr", request_id=request_id, fmt="png"))
-    return Activation(**view, qr_png_url=base, qr_svg_url=base[: -len("png")] + "svg")
+    return _rendered(Activation(**view, qr_png_url=base, qr_svg_url=base[: -len("png")] + "svg"))
 
 
 @router.get(

@@ -24,10 +24,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from resim.domain.model import ReplacementRequest
 from resim.domain.security import AuthSession, SessionKind
 from resim.domain.workflow import State
 from resim.errors import Conflict, Unauthenticated
 from resim.services import repo
+from resim.services.access.credentials import CredentialReader
 from resim.services.context import ServiceContext
 from resim.services.transient import retry_transient
 from resim.services.unit_of_work import UnitOfWork, new_id
@@ -119,33 +121,60 @@ def issue_customer_session(
     now = ctx.now()
     with ctx.uow() as uow:
         request = repo.get_request(uow, request_id)
-        if request.verified_at is None or request.state == State.REQUESTED:
-            raise Conflict("the request has not been verified", code="VERIFICATION_REQUIRED")
-        issued = create_session(
-            uow,
-            kind=SessionKind.CUSTOMER,
-            now=now,
-            ttl=ctx.customer_session_ttl,
-            line_id=request.line_id,
-            request_id=request.id,
-            methods=list(request.verification_methods or []),
-            source_ip=source_ip,
-        )
-        uow.audit(
-            at=now,
-            actor="customer",
-            action="session.customer.issued",
-            object_type="request",
-            object_id=request.id,
-            detail={"session_id": issued.id, "expires_at": issued.expires_at.isoformat()},
-        )
+        issued = add_customer_session(ctx, uow, request, now=now, source_ip=source_ip)
         uow.commit()
         return issued
 
 
-def resolve_bearer(ctx: ServiceContext, token: str) -> Caller:
-    """The caller a bearer credential belongs to, or Unauthenticated (generic message)."""
+def add_customer_session(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    request: ReplacementRequest,
+    *,
+    now: dt.datetime,
+    source_ip: str | None = None,
+) -> IssuedSession:
+    """:func:`issue_customer_session` in the caller's transaction (the caller commits):
+    the verification that proved identity can issue the session in its own unit of
+    work. The same refusal (VERIFICATION_REQUIRED) and the same audit event."""
+    if request.verified_at is None or request.state == State.REQUESTED:
+        raise Conflict("the request has not been verified", code="VERIFICATION_REQUIRED")
+    issued = create_session(
+        uow,
+        kind=SessionKind.CUSTOMER,
+        now=now,
+        ttl=ctx.customer_session_ttl,
+        line_id=request.line_id,
+        request_id=request.id,
+        methods=list(request.verification_methods or []),
+        source_ip=source_ip,
+    )
+    uow.audit(
+        at=now,
+        actor="customer",
+        action="session.customer.issued",
+        object_type="request",
+        object_id=request.id,
+        detail={"session_id": issued.id, "expires_at": issued.expires_at.isoformat()},
+    )
+    return issued
+
+
+def resolve_bearer(
+    ctx: ServiceContext, token: str, *, reader: CredentialReader | None = None
+) -> Caller:
+    """The caller a bearer credential belongs to, or Unauthenticated (generic message).
+
+    With ``reader`` the credential is read in one statement outside any
+    transaction (:mod:`resim.services.access.credentials`); the checks are the
+    same. Only a client's ``last_used_at``, when due, is then written, in a
+    transaction of its own (at most once a minute per client).
+    """
     now = ctx.now()
+    if reader is not None:
+        if token.startswith(CLIENT_KEY_PREFIX):
+            return _resolve_client_read(ctx, reader, token, now)
+        return _resolve_session_read(reader, token, now)
     with ctx.uow() as uow:
         if token.startswith(CLIENT_KEY_PREFIX):
             caller = _resolve_client(uow, token, now)
@@ -156,9 +185,7 @@ def resolve_bearer(ctx: ServiceContext, token: str) -> Caller:
 
 
 def _resolve_client(uow: UnitOfWork, key: str, now: dt.datetime) -> Caller:
-    client_id, sep, secret = key.removeprefix(CLIENT_KEY_PREFIX).partition("_")
-    if not sep or not client_id or not secret or len(client_id) > 40:
-        raise Unauthenticated(INVALID_CREDENTIALS)
+    client_id, secret = _client_key_parts(key)
     client = uow.api_clients.get(client_id)
     # Compare even when the client is unknown, so timing does not tell ids apart.
     stored = client.secret_hash if client is not None else sha256_hex("")
@@ -191,6 +218,72 @@ def _resolve_session(uow: UnitOfWork, token: str, now: dt.datetime) -> Caller:
             session_id=session.id,
             role=staff.role.value,
             brand_id=staff.brand_id,
+            expires_at=session.expires_at,
+        )
+    return Caller(
+        kind="customer",
+        id=session.id,
+        session_id=session.id,
+        line_id=session.line_id,
+        request_id=session.request_id,
+        expires_at=session.expires_at,
+    )
+
+
+def _client_key_parts(key: str) -> tuple[str, str]:
+    client_id, sep, secret = key.removeprefix(CLIENT_KEY_PREFIX).partition("_")
+    if not sep or not client_id or not secret or len(client_id) > 40:
+        raise Unauthenticated(INVALID_CREDENTIALS)
+    return client_id, secret
+
+
+def _resolve_client_read(
+    ctx: ServiceContext, reader: CredentialReader, key: str, now: dt.datetime
+) -> Caller:
+    client_id, secret = _client_key_parts(key)
+    client = reader.client(client_id)
+    # Compare even when the client is unknown, so timing does not tell ids apart.
+    stored = client.secret_hash if client is not None else sha256_hex("")
+    matches = hmac.compare_digest(sha256_hex(secret), stored)
+    if client is None or not matches or not client.active:
+        raise Unauthenticated(INVALID_CREDENTIALS)
+    due = client.last_used_at is None or now - client.last_used_at >= LAST_USED_GRANULARITY
+    if due and ctx.client_use.claim(client.id, now, LAST_USED_GRANULARITY):
+        _touch_client(ctx, client.id, now)
+    return Caller(
+        kind="client",
+        id=client.id,
+        scopes=frozenset(client.scopes),
+        brand_id=client.brand_id,
+    )
+
+
+def _touch_client(ctx: ServiceContext, client_id: str, now: dt.datetime) -> None:
+    """Set ``last_used_at`` (a hint for operators, see LAST_USED_GRANULARITY)."""
+    with ctx.uow() as uow:
+        client = uow.api_clients.get(client_id)
+        if client is not None and (
+            client.last_used_at is None or now - client.last_used_at >= LAST_USED_GRANULARITY
+        ):
+            client.last_used_at = now
+            uow.commit()
+
+
+def _resolve_session_read(reader: CredentialReader, token: str, now: dt.datetime) -> Caller:
+    if not token or len(token) > 200:
+        raise Unauthenticated(INVALID_CREDENTIALS)
+    session = reader.session(sha256_hex(token))
+    if session is None or not session.is_live(now):
+        raise Unauthenticated(INVALID_CREDENTIALS)
+    if session.kind == SessionKind.STAFF:
+        if session.staff_id is None or not session.staff_active or session.staff_role is None:
+            raise Unauthenticated(INVALID_CREDENTIALS)
+        return Caller(
+            kind="staff",
+            id=session.staff_id,
+            session_id=session.id,
+            role=session.staff_role,
+            brand_id=session.staff_brand_id,
             expires_at=session.expires_at,
         )
     return Caller(

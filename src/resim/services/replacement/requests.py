@@ -26,7 +26,12 @@ from resim.services import repo
 from resim.services.access.tenancy import UNRESTRICTED, Scope
 from resim.services.context import ServiceContext
 from resim.services.locks import locks
-from resim.services.notifications.notify import enqueue_mail, notify_customer
+from resim.services.notifications.notify import (
+    enqueue_mail,
+    not_me_token,
+    not_me_token_hash,
+    notify_customer,
+)
 from resim.services.replacement.open_spec import OpenSpec, check_delivery, parse_open
 from resim.services.risk.agent_limits import check_agent_rate
 from resim.services.risk.risk_facts import is_self_service
@@ -251,6 +256,9 @@ def open_parsed(
             ),
             verify_by=now + dt.timedelta(hours=policy.verification_window_hours),
         )
+        # The "replacement_requested" notice below arms the "this was not me" link;
+        # its hash (derived from the id) goes in with the INSERT, not an UPDATE after.
+        request.issue_not_me_token(not_me_token_hash(not_me_token(ctx, request.id)))
         uow.requests.add(request)
         try:
             uow.flush()  # the UNIQUE open_line_id decides a race between two openers

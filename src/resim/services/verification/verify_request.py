@@ -8,16 +8,19 @@ on one request or one account are checked one at a time.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from resim.domain.model import Line, ReplacementRequest
 from resim.domain.workflow import State
 from resim.errors import Conflict, TooManyAttempts, VerificationFailed
 from resim.services import repo
+from resim.services.access.sessions import IssuedSession, add_customer_session
 from resim.services.access.tenancy import UNRESTRICTED, Scope
 from resim.services.context import ServiceContext
 from resim.services.locks.loss_hooks import open_for_request
 from resim.services.notifications.notify import notify_customer
 from resim.services.risk.review import assess_and_decide
+from resim.services.transient import retry_transient
 from resim.services.unit_of_work import UnitOfWork
 from resim.services.verification.attempts_left import request_standing
 from resim.services.verification.verification import Evidence, Proof, channel_combos, check_evidence
@@ -31,6 +34,7 @@ def submit_verification(
     actor: str = "customer",
     source_ip: str | None = None,
     scope: Scope = UNRESTRICTED,
+    then: Callable[[UnitOfWork, ReplacementRequest, dt.datetime], None] | None = None,
 ) -> State:
     """Check the evidence against the policy's combinations for the request's channel.
 
@@ -43,6 +47,8 @@ def submit_verification(
     honest count left (services.attempts_left). A caller that is backing off
     or capped gets TooManyAttempts without anything checked.
     A request out of the caller's ``scope`` is NotFound, and nothing is counted.
+    ``then`` runs on success, after the risk decision and in the same transaction
+    (the API issues the customer's session there: one commit, not two).
     """
     now = ctx.now()
     with ctx.uow() as uow:
@@ -93,8 +99,47 @@ def submit_verification(
         # the request (only a cut-over or a strongly verified "I found it" ends it).
         open_for_request(uow, request, actor=actor, at=now)
         assess_and_decide(ctx, uow, request, now)
+        if then is not None:
+            then(uow, request, now)
         uow.commit()
         return request.state
+
+
+@retry_transient
+def verify_and_issue_session(
+    ctx: ServiceContext,
+    request_id: str,
+    *,
+    otp: str | None = None,
+    pin: str | None = None,
+    password: str | None = None,
+    totp: str | None = None,
+    actor: str = "customer",
+    source_ip: str | None = None,
+    scope: Scope = UNRESTRICTED,
+) -> tuple[State, IssuedSession]:
+    """:func:`submit_verification` for a customer, and on success their session
+    (``sessions.add_customer_session``) in the same transaction: the request is
+    verified and the session exists together, or neither. Failures as
+    :func:`submit_verification` (no session).
+    Transient database errors: tried again as a whole (``retry_transient``).
+    """
+    evidence = Evidence(otp=otp, pin=pin, password=password, totp=totp)
+    issued: list[IssuedSession] = []
+
+    def session(uow: UnitOfWork, request: ReplacementRequest, now: dt.datetime) -> None:
+        issued.append(add_customer_session(ctx, uow, request, now=now, source_ip=source_ip))
+
+    state = submit_verification(
+        ctx,
+        request_id,
+        evidence=evidence,
+        actor=actor,
+        source_ip=source_ip,
+        scope=scope,
+        then=session,
+    )
+    return state, issued[-1]
 
 
 def _reject(

@@ -19,17 +19,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from resim.adapters.db.engine import connection_limit
-from resim.bootstrap import (
-    api_pool,
-    build_engine,
-    check_connection_budget,
-    connection_pools,
-    read_pool,
-    worker_pool,
-)
+from resim.bootstrap import build_engine
 from resim.entrypoints.cli import app
 from resim.entrypoints.demo import start_demo
 from resim.errors import ConfigurationError
+from resim.pools import api_pool, check_connection_budget, connection_pools, read_pool, worker_pool
 from resim.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -24,14 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from resim.bench.profiling import ThreadProfiles
-from resim.bootstrap import (
-    build_api_config,
-    build_context,
-    build_engine,
-    load_secrets,
-    worker_pool,
-)
+from resim.bootstrap import build_api_config, build_context, build_engine, load_secrets
 from resim.entrypoints.logs import configure_logging
+from resim.pools import worker_pool
 from resim.settings import Settings
 
 

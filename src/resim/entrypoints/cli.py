@@ -101,15 +101,10 @@ def serve(
     """Run the REST API (BSS integration, ES2+ callbacks, status pages)."""
     import uvicorn
 
-    from resim.bootstrap import (
-        build_api_config,
-        build_context,
-        build_engine,
-        check_connection_budget,
-        connection_pools,
-    )
+    from resim.bootstrap import build_api_config, build_context, build_engine
     from resim.entrypoints.api.app import build_app
     from resim.entrypoints.tls import check_server_tls, server_tls_options
+    from resim.pools import check_connection_budget, connection_pools
 
     settings = _settings()
     tls_files = (
@@ -155,13 +150,9 @@ def _check_pools(check: Callable[[], int]) -> None:
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="Jobs in flight")] = None) -> None:
     """Run durable jobs (ES2+ calls, core network, mail) until SIGTERM."""
-    from resim.bootstrap import (
-        build_context,
-        build_engine,
-        check_connection_budget,
-        connection_pools,
-    )
+    from resim.bootstrap import build_context, build_engine
     from resim.entrypoints.worker import Worker
+    from resim.pools import check_connection_budget, connection_pools
 
     settings = _settings()
     jobs = concurrency or settings.worker_concurrency

@@ -31,8 +31,6 @@ from resim.bootstrap import (
     build_camara,
     build_context,
     build_engine,
-    check_connection_budget,
-    connection_pools,
     load_secrets,
 )
 from resim.demo.demo_data import DemoCredentials, DemoData, DemoStaff, seed_demo_identities
@@ -50,6 +48,7 @@ from resim.entrypoints.demo_ports import busy_port
 from resim.entrypoints.serving import ServerThread
 from resim.entrypoints.worker import Worker
 from resim.errors import ConfigurationError
+from resim.pools import check_connection_budget, connection_pools
 from resim.services.context import ServiceContext
 from resim.settings import Settings
 

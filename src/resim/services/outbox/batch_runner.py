@@ -53,7 +53,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import structlog
@@ -267,6 +267,14 @@ class JobRun:
     def not_called(self, call_id: str) -> None:
         """An attempt row written for a call this run will not make after all."""
         self._outcome(call_id, "failed", "NOT_CALLED", False)
+
+    def same_outcome(self, call_id: str, as_call: str) -> None:
+        """``call_id`` was made as part of ``as_call`` (one operation at the peer):
+        record the outcome :meth:`call` recorded for ``as_call``, if any."""
+        for outcome in reversed(self._outcomes):
+            if outcome.call_id == as_call:
+                self._outcomes.append(replace(outcome, call_id=call_id))
+                return
 
     def _outcome(self, call_id: str, state: str, code: str | None, retryable: bool | None) -> None:
         self._outcomes.append(

@@ -11,13 +11,14 @@ runs each as a coroutine on one event loop. A converted job kind (see
 
 Each phase's database work is a *unit*: a function of one
 :class:`~resim.services.unit_of_work.UnitOfWork` that never commits. The
-:class:`TxBatcher` runs the units that all running jobs hand it, in the order
-of their request ids, in ONE transaction, in one database thread (a lane; on
-PostgreSQL a few lanes, see :class:`Lanes`): while that
-transaction runs, the next units gather, so a batch of 32 jobs costs about as
-many transactions as one job (group commit). A unit that raises rolls the
-shared transaction back; the batcher then runs each unit of that batch in its
-own transaction, so one job's failure never loses another's work.
+:class:`~resim.services.outbox.group_commit.TxBatcher` runs the units that all
+running jobs hand it, in the order of their request ids, in ONE transaction,
+in one database thread (a lane; on PostgreSQL a few lanes, see
+:class:`~resim.services.outbox.group_commit.Lanes`): while that transaction
+runs, the next units gather, so a batch of 32 jobs costs about as many
+transactions as one job (group commit). A unit that raises rolls the shared
+transaction back; the batcher then runs each unit of that batch in its own
+transaction, so one job's failure never loses another's work.
 
 What commits when, and why invariant 4 (DESIGN.md) still holds after SIGKILL
 at any point:
@@ -40,7 +41,12 @@ at any point:
   the same Message-ID / message id as before.
 * A job's outcome (done, retry with its due time) commits in the same unit as
   its last state change, or alone after a failure, and only while this worker
-  still holds the job at this attempt (``JobFinish``).
+  still holds the job at this attempt (``JobFinish``). A job that ends with
+  no state change to make (a mail or a text sent) hands its last unit (the
+  call's outcome and ``done``) over lazily and frees its slot at once: the
+  unit commits with the next shared transaction (the next claim, which the
+  free slot brings about). Killed before that commit: as above, the job runs
+  again after its lease and sends the same Message-ID / message id.
 
 Jobs of kinds not in :data:`ASYNC_HANDLERS` run the old way,
 :func:`resim.services.outbox.jobs.run` in a thread, each step in its own
@@ -54,7 +60,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
@@ -64,6 +70,7 @@ from resim.services.context import ServiceContext
 from resim.services.outbox import jobs
 from resim.services.outbox.async_peers import AsyncPeers
 from resim.services.outbox.external import alert_peer_failing, attempt_row
+from resim.services.outbox.group_commit import Lanes, TxBatcher, Unit
 from resim.services.outbox.peer_circuit import peer_of_kind, peer_of_target
 from resim.services.ports import AttemptOutcome, JobRecord
 from resim.services.unit_of_work import UnitOfWork
@@ -71,110 +78,6 @@ from resim.services.unit_of_work import UnitOfWork
 log = structlog.get_logger()
 
 T = TypeVar("T")
-Unit = Callable[[UnitOfWork], T]
-
-MAX_UNITS_PER_TRANSACTION = 64  # bounds how long one batch holds its locks
-
-
-@dataclass
-class _Pending:
-    unit: Callable[[UnitOfWork], Any]
-    future: asyncio.Future[Any]
-    key: str
-
-
-class TxBatcher:
-    """Group commit: runs units from many coroutines in shared transactions.
-
-    ``executor`` is the database thread (one: the units of a batch run one
-    after another on one connection). Use from one event loop.
-    """
-
-    def __init__(self, ctx: ServiceContext, executor: Executor) -> None:
-        self._ctx = ctx
-        self.executor = executor
-        self._queue: list[_Pending] = []
-        self._drainer: asyncio.Task[None] | None = None
-        self.transactions = 0
-        self.units = 0
-
-    async def run(self, unit: Unit[T], *, key: str | None = None) -> T:
-        """Run ``unit`` in the next shared transaction; return its result after
-        the commit (or raise what it raised, its own writes rolled back)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.append(_Pending(unit, future, key or ""))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = loop.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._queue:
-            await asyncio.sleep(0)  # let every coroutine that is ready add its unit
-            batch = self._queue[:MAX_UNITS_PER_TRANSACTION]
-            del self._queue[: len(batch)]
-            try:
-                results = await loop.run_in_executor(self.executor, self._execute, batch)
-            except BaseException as exc:  # the executor is gone (stopping): fail them all
-                results = [(False, exc)] * len(batch)
-            for item, (ok, value) in zip(batch, results, strict=True):
-                if item.future.done():
-                    continue
-                if ok:
-                    item.future.set_result(value)
-                else:
-                    item.future.set_exception(value)
-
-    def _execute(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
-        # The same lock order in every batch (PostgreSQL row locks): fewer deadlocks
-        # between two worker processes, and the API's single-request units.
-        order = sorted(range(len(batch)), key=lambda i: batch[i].key)
-        self.units += len(batch)
-        try:
-            with self._ctx.uow() as uow:
-                out = {i: batch[i].unit(uow) for i in order}
-                uow.commit()
-            self.transactions += 1
-            return [(True, out[i]) for i in range(len(batch))]
-        except Exception as exc:
-            self.transactions += 1
-            if len(batch) == 1:
-                return [(False, exc)]
-        results: list[tuple[bool, Any]] = [(False, None)] * len(batch)
-        for i in order:  # one unit failed: each alone, so the others still commit
-            self.transactions += 1
-            try:
-                with self._ctx.uow() as uow:
-                    value = batch[i].unit(uow)
-                    uow.commit()
-                results[i] = (True, value)
-            except Exception as exc:
-                results[i] = (False, exc)
-        return results
-
-
-class Lanes:
-    """Several :class:`TxBatcher` lanes, each with its own database thread and
-    connection: units of one request always take the same lane (its key's
-    hash), claims and heartbeats the first. On PostgreSQL the lanes' round
-    trips overlap (one thread would wait for every statement of every job in
-    turn); on SQLite, where writers take turns anyway, the runner uses one."""
-
-    def __init__(self, batchers: list[TxBatcher]) -> None:
-        self.batchers = batchers
-
-    @property
-    def executor(self) -> Executor:
-        return self.batchers[0].executor
-
-    @property
-    def transactions(self) -> int:
-        return sum(b.transactions for b in self.batchers)
-
-    async def run(self, unit: Unit[T], *, key: str | None = None) -> T:
-        lane = hash(key) % len(self.batchers) if key else 0
-        return await self.batchers[lane].run(unit, key=key)
 
 
 @dataclass
@@ -214,9 +117,11 @@ class JobRun:
         )
         self._done_in_unit = True
 
-    async def db(self, unit: Unit[T]) -> T:
+    async def db(self, unit: Unit[T], *, lazy: bool = False) -> T:
         """Run ``unit`` in a shared transaction, after this job's pending call
-        outcomes; return once committed."""
+        outcomes; return once committed. ``lazy``: the unit only writes this
+        job's own outbox rows, and may wait for a transaction that other units
+        start (``group_commit``)."""
         outcomes, self._outcomes = self._outcomes, []
 
         def with_outcomes(uow: UnitOfWork) -> T:
@@ -225,7 +130,9 @@ class JobRun:
             return unit(uow)
 
         try:
-            value = await self.runner.batcher.run(with_outcomes, key=self.job.request_id)
+            value = await self.runner.batcher.run(
+                with_outcomes, key=None if lazy else self.job.request_id, eager=not lazy
+            )
         except BaseException:
             self._outcomes[:0] = outcomes  # not written: the next unit writes them
             self._done_in_unit = False
@@ -331,6 +238,7 @@ class BatchRunner:
         self.pool = pool
         self.peers = AsyncPeers(ctx)
         self.handlers = default_handlers() if handlers is None else handlers
+        self._finishing: set[asyncio.Task[None]] = set()
 
     async def in_thread(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the pool (its own units of work)."""
@@ -387,9 +295,18 @@ class BatchRunner:
             if admission is not None and admission.probe:
                 assert peer is not None
                 ctx.peers.probe_done(peer)
-        if not run.finished:
-            await run.db(run.mark_done)
+        if not run.finished:  # no state change to make: done lazily, the slot is free
+            task = asyncio.get_running_loop().create_task(run.db(run.mark_done, lazy=True))
+            self._finishing.add(task)
+            task.add_done_callback(self._finished)
         return "done"
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Not recorded: the job's lease runs out and it runs again (the same
+            # Message-ID / message id), as after a crash.
+            log.error("job.finish_failed", error=type(task.exception()).__name__)
 
     async def _retry(self, run: JobRun, error: str) -> str:
         finish = jobs.retry_record(self.ctx, run.job, self.worker_id, error)
@@ -404,7 +321,15 @@ class BatchRunner:
             lambda: jobs._dead(self.ctx, job, self.worker_id, code, message)
         )
 
+    async def flush(self) -> None:
+        """Commit the lazy ``done`` of every job that ended (stopping, tests)."""
+        while self._finishing:
+            for batcher in self.batcher.batchers:
+                batcher.flush()
+            await asyncio.wait(list(self._finishing))
+
     async def aclose(self) -> None:
+        await self.flush()
         await self.peers.aclose()
         for thread in self._lane_threads:
             thread.shutdown(wait=False)

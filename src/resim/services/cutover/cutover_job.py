@@ -46,7 +46,7 @@ async def cutover(run: JobRun) -> None:
             run.mark_done(uow)
             return None
         operations[:] = plan.operations(ctx.core)
-        return plan, [run.attempt(uow, target) for target, _op in operations]
+        return plan, run.attempts(uow, [target for target, _op in operations])
 
     started = await run.db(start)
     if started is None:

@@ -102,9 +102,14 @@ class JobRun:
         """Inside a unit: insert the attempt row of a call this job is about to
         make; return its id (the idempotency key). Call only after the unit's
         commit (``await run.db``)."""
-        row = attempt_row(self.job, target, at=self.ctx.now())
-        uow.outbox.start_attempts([row])
-        return str(row["id"])
+        return self.attempts(uow, [target])[0]
+
+    def attempts(self, uow: UnitOfWork, targets: list[str]) -> list[str]:
+        """:meth:`attempt` for several calls, in one statement."""
+        now = self.ctx.now()
+        rows = [attempt_row(self.job, target, at=now) for target in targets]
+        uow.outbox.start_attempts(rows)
+        return [str(row["id"]) for row in rows]
 
     def mark_done(self, uow: UnitOfWork) -> None:
         """Inside a unit: the job is done, in the same transaction as the unit."""

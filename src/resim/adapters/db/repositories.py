@@ -116,6 +116,11 @@ class Statements:
         self.BOUND_SIM = sa.select(Sim).where(
             _s.line_id == sa.bindparam("line"), _s.state.in_(list(BOUND_SIM_STATES))
         )
+        self.SIM_STATE_FOR_REQUEST = (
+            sa.select(_s.state, _r.old_sim_suspended)
+            .select_from(orm.sim.outerjoin(orm.replacement_request, _r.id == sa.bindparam("rid")))
+            .where(_s.iccid == sa.bindparam("iccid"))
+        )
         self.FREE_PROFILE = (
             sa.select(Sim)
             .where(
@@ -291,6 +296,13 @@ class SqlSims:
 
     def bound_to(self, line_id: str) -> Sim | None:
         return self._s.scalars(self._q.BOUND_SIM, {"line": line_id}).one_or_none()
+
+    def state_for_request(self, iccid: str, request_id: str | None) -> tuple[SimState | None, bool]:
+        row = self._s.execute(self._q.SIM_STATE_FOR_REQUEST, {"iccid": iccid, "rid": request_id})
+        found = row.first()
+        if found is None:
+            return None, False
+        return SimState(found[0]), bool(found[1])
 
     def add(self, sim: Sim) -> None:
         self._s.add(sim)

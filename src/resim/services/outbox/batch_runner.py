@@ -42,10 +42,11 @@ at any point:
 * A job's outcome (done, retry with its due time) commits in the same unit as
   its last state change, or alone after a failure, and only while this worker
   still holds the job at this attempt (``JobFinish``). A job that ends with
-  no state change to make (a mail or a text sent) hands its last unit (the
-  call's outcome and ``done``) over lazily and frees its slot at once: the
-  unit commits with the next shared transaction (the next claim, which the
-  free slot brings about). Killed before that commit: as above, the job runs
+  no state change to make (a mail or a text sent) hands its closing writes
+  (the call's outcome and ``done``) over lazily and frees its slot at once:
+  they commit with the next shared transaction (the next claim, which the
+  free slot brings about), gathered with other jobs' in two statements
+  (:mod:`~resim.services.outbox.late_finishes`). Killed before that commit: as above, the job runs
   again after its lease and sends the same Message-ID / message id.
 
 Jobs of kinds not in :data:`ASYNC_HANDLERS` run the old way,
@@ -71,6 +72,7 @@ from resim.services.outbox import jobs
 from resim.services.outbox.async_peers import AsyncPeers
 from resim.services.outbox.external import alert_peer_failing, attempt_row
 from resim.services.outbox.group_commit import Lanes, TxBatcher, Unit
+from resim.services.outbox.late_finishes import LateFinishes
 from resim.services.outbox.peer_circuit import peer_of_kind, peer_of_target
 from resim.services.ports import AttemptOutcome, JobRecord
 from resim.services.unit_of_work import UnitOfWork
@@ -122,11 +124,9 @@ class JobRun:
         )
         self._done_in_unit = True
 
-    async def db(self, unit: Unit[T], *, lazy: bool = False) -> T:
+    async def db(self, unit: Unit[T]) -> T:
         """Run ``unit`` in a shared transaction, after this job's pending call
-        outcomes; return once committed. ``lazy``: the unit only writes this
-        job's own outbox rows, and may wait for a transaction that other units
-        start (``group_commit``)."""
+        outcomes; return once committed."""
         outcomes, self._outcomes = self._outcomes, []
 
         def with_outcomes(uow: UnitOfWork) -> T:
@@ -135,9 +135,7 @@ class JobRun:
             return unit(uow)
 
         try:
-            value = await self.runner.batcher.run(
-                with_outcomes, key=None if lazy else self.job.request_id, eager=not lazy
-            )
+            value = await self.runner.batcher.run(with_outcomes, key=self.job.request_id)
         except BaseException:
             self._outcomes[:0] = outcomes  # not written: the next unit writes them
             self._done_in_unit = False
@@ -243,7 +241,7 @@ class BatchRunner:
         self.pool = pool
         self.peers = AsyncPeers(ctx)
         self.handlers = default_handlers() if handlers is None else handlers
-        self._finishing: set[asyncio.Task[None]] = set()
+        self._late = LateFinishes(lambda unit: self.batcher.run(unit, eager=False))
 
     async def in_thread(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the pool (its own units of work)."""
@@ -301,17 +299,10 @@ class BatchRunner:
                 assert peer is not None
                 ctx.peers.probe_done(peer)
         if not run.finished:  # no state change to make: done lazily, the slot is free
-            task = asyncio.get_running_loop().create_task(run.db(run.mark_done, lazy=True))
-            self._finishing.add(task)
-            task.add_done_callback(self._finished)
+            outcomes, run._outcomes = run._outcomes, []
+            done = jobs.finish_record(ctx, job, self.worker_id, state="done", error=None)
+            self._late.add(outcomes, done)
         return "done"
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._finishing.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # Not recorded: the job's lease runs out and it runs again (the same
-            # Message-ID / message id), as after a crash.
-            log.error("job.finish_failed", error=type(task.exception()).__name__)
 
     async def _retry(self, run: JobRun, error: str) -> str:
         finish = jobs.retry_record(self.ctx, run.job, self.worker_id, error)
@@ -328,10 +319,10 @@ class BatchRunner:
 
     async def flush(self) -> None:
         """Commit the lazy ``done`` of every job that ended (stopping, tests)."""
-        while self._finishing:
+        while self._late.pending:
             for batcher in self.batcher.batchers:
                 batcher.flush()
-            await asyncio.wait(list(self._finishing))
+            await self._late.wait()
 
     async def aclose(self) -> None:
         await self.flush()

@@ -37,7 +37,7 @@ Unit = Callable[[UnitOfWork], T]
 
 MAX_UNITS_PER_TRANSACTION = 64  # bounds how long one batch holds its locks
 LAZY_DELAY_SECONDS = 0.05  # how long a lazy unit waits for company at most
-SPILL_AT = 16  # units waiting in a lane before new work takes the next lane
+SPILL_AT = 4  # units waiting in a lane before new work takes the next lane
 
 
 @dataclass

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from resim.adapters.db import orm
 from resim.adapters.mail.capture import read_mailbox
-from resim.entrypoints.demo import DemoStack, start_demo, walkthrough
+from resim.entrypoints.demo import DemoStack, start_demo
+from resim.entrypoints.walkthrough import walkthrough
 from resim.settings import Settings
 
 pytestmark = pytest.mark.e2e

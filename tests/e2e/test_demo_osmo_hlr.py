@@ -19,7 +19,8 @@ import pytest
 from gsup_support import FakeVlr
 from resim.adapters.corenet.osmo_hlr import OsmoHlrCoreNetwork
 from resim.adapters.corenet.osmo_hlr_runner import GSUP_PORT
-from resim.entrypoints.demo import DemoStack, start_demo, walkthrough
+from resim.entrypoints.demo import DemoStack, start_demo
+from resim.entrypoints.walkthrough import walkthrough
 from resim.errors import ConfigurationError
 from resim.settings import Settings
 from tools import osmo_hlr_binary

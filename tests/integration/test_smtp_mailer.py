@@ -88,7 +88,10 @@ class TestDelivery:
         assert [x.message_id for x in capture.messages()] == ["req-3.otp@resim.test"] * 2
 
     def test_one_mailer_can_be_shared_by_threads(self, capture: MailCapture) -> None:
-        m = mailer(capture.port)
+        # A generous timeout: the capture fsyncs every message, and on a loaded
+        # machine 30 of them in parallel took longer than 5 s (smtplib then reports
+        # its read timeout as SMTPServerDisconnected).
+        m = mailer(capture.port, timeout=30.0)
         errors: list[BaseException] = []
 
         def worker(k: int) -> None:

@@ -146,3 +146,44 @@ def test_the_async_fake_keeps_what_it_accepts_in_its_sync_fake() -> None:
         == ["req-4.otp@resim.test"]
         == [m.message_id for m in fake.sent]
     )
+
+
+class TestInternationalisedAddresses:
+    """RFC 6531: a non-ASCII recipient goes out with SMTPUTF8 (raw UTF-8 headers)."""
+
+    def test_both_mailers_deliver_to_a_utf8_mailbox(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        received: list[tuple[list[str], bytes, list[str]]] = []
+
+        class Keep:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                received.append(
+                    (envelope.rcpt_tos, envelope.original_content, envelope.mail_options)
+                )
+                return "250 OK"
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = Controller(Keep(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+        server.start()
+        try:
+            to = "søren@eksempel.dk"
+            SmtpMailer("127.0.0.1", port, sender=SENDER, local_hostname="t.local").send(
+                outgoing(to=to, n=1)
+            )
+
+            async def go() -> None:
+                m = async_mailer(port)
+                try:
+                    await m.send(outgoing(to=to, n=2))
+                finally:
+                    await m.aclose()
+
+            asyncio.run(go())
+        finally:
+            server.stop()
+        assert [r[0] for r in received] == [[to], [to]]
+        assert all(f"To: {to}".encode() in data for _, data, _ in received)
+        assert all("SMTPUTF8" in options for _, _, options in received)

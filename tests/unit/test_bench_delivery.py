@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from resim.adapters.mail.capture import header_value
-from resim.adapters.mail.smtp import build_message
+from resim.adapters.mail.message import wire_message
 from resim.bench.stack import _parsed_code, read_delivery
 from resim.services.ports import OutgoingMail
 
@@ -23,7 +23,7 @@ def mail(text: str, html: str | None = None) -> bytes:
         language="nb",
         headers={"X-Resim-Kind": "one_time_code", "X-Resim-Request": "req-1"},
     )
-    return build_message(out, sender="Bench <no-reply@bench.test>").as_bytes()
+    return wire_message(out, sender="Bench <no-reply@bench.test>").data
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,15 @@ messages (issue 12, "what to build" 6). No I/O."""
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import email.utils
+from email.message import EmailMessage
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resim.adapters.mail.smtp import build_message
+from resim.adapters.mail.message import WireMessage, wire_message
 from resim.adapters.mail.templates import render_mail, render_sms
 from resim.demo.demo_data import DEMO_BRANDS
 from resim.demo.demo_identity import FJORDNETT
@@ -22,6 +24,13 @@ from resim.services.notifications.brand_look import candidates
 from resim.services.ports import OutgoingMail
 
 CONTACT = {"brand_name": "Fjordnett", "brand_phone": "+47 800 12 345"}
+
+
+def parsed(wire: WireMessage) -> EmailMessage:
+    """The message as a receiver reads it (headers decoded)."""
+    msg = email.message_from_bytes(wire.data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
 
 
 class TestTheIdentityIsChecked:
@@ -185,16 +194,18 @@ class TestMailComesFromTheBrand:
         )
 
     def test_the_from_address_carries_the_brands_name(self) -> None:
-        msg = build_message(self.mail("Fjordnett Ø"), sender="resim <no-reply@resim.test>")
+        msg = parsed(wire_message(self.mail("Fjordnett Ø"), sender="resim <no-reply@resim.test>"))
         name, address = email.utils.parseaddr(str(msg["From"]))
         assert (name, address) == ("Fjordnett Ø", "no-reply@resim.test")
 
     def test_without_a_brand_the_sender_stays(self) -> None:
-        msg = build_message(self.mail(None), sender="resim <no-reply@resim.test>")
+        msg = parsed(wire_message(self.mail(None), sender="resim <no-reply@resim.test>"))
         assert str(msg["From"]) == "resim <no-reply@resim.test>"
 
     def test_a_name_cannot_add_a_header(self) -> None:
-        msg = build_message(self.mail('Evil" <x@y>\r\nBcc: a@b'), sender="no-reply@resim.test")
+        msg = parsed(
+            wire_message(self.mail('Evil" <x@y>\r\nBcc: a@b'), sender="no-reply@resim.test")
+        )
         assert "Bcc" not in msg and email.utils.parseaddr(str(msg["From"]))[1] == (
             "no-reply@resim.test"
         )

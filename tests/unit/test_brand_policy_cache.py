@@ -30,7 +30,14 @@ def test_a_changed_policy_is_seen_replaced_or_mutated_in_place() -> None:
     b.policy_data["fee"]["amount_minor"] = 100  # type: ignore[index]
     assert b.policy.fee.amount_minor == 100
     b.policy_data = {}
-    assert b.policy is first
+    assert b.policy == first and b.policy is b.policy  # parsed again, then kept
+
+
+def test_a_brand_of_the_same_id_with_other_data_gets_its_own_policy() -> None:
+    one, other = brand({"fee": {"amount_minor": 1}}), brand({"fee": {"amount_minor": 2}})
+    assert one.id == other.id
+    assert [one.policy.fee.amount_minor, other.policy.fee.amount_minor] == [1, 2]
+    assert one.policy.fee.amount_minor == 1
 
 
 def test_the_cached_policy_shares_nothing_with_the_data() -> None:

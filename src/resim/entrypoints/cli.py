@@ -332,6 +332,8 @@ def demo(
 ) -> None:
     """Start API, worker, SM-DP+ emulator, mail and SMS capture with demo data."""
     from resim.entrypoints import demo as demo_mod
+    from resim.entrypoints.walkthrough import WalkthroughError
+    from resim.entrypoints.walkthrough import walkthrough as walk_through
 
     settings = _settings(quiet=True, demo=True)
     if core_network is not None:
@@ -360,7 +362,7 @@ def demo(
         raise typer.Exit(2) from None
     try:
         typer.echo("\nA replacement, step by step, through the public API:")
-        demo_mod.walkthrough(stack)
+        walk_through(stack)
         if walkthrough:
             typer.echo("\nwalkthrough completed")
             return
@@ -372,7 +374,7 @@ def demo(
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
-    except demo_mod.WalkthroughError as exc:
+    except WalkthroughError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:

@@ -217,14 +217,6 @@ class IdentityCheckRepository(Protocol):
     def add(self, check: IdentityCheck) -> None: ...
 
 
-class AttemptCounterRepository(Protocol):
-    """Failure counters (SEC-03), as the use cases outside ``attempts`` read them."""
-
-    def last_failure_at(self, key: str) -> dt.datetime | None:
-        """When a failure was last counted on ``key`` (None: never, or reset)."""
-        ...
-
-
 class JobRepository(Protocol):
     """The outbox's jobs, as the use cases see them (queueing and asking)."""
 

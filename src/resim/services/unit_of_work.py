@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from resim.domain.model import AuditEvent, ReplacementRequest
 from resim.services.replacement.event_handlers import effects
 from resim.services.repositories import (
-    AttemptCounterRepository,
     BrandRepository,
     ExternalCallRepository,
     IdentityCheckRepository,
@@ -115,8 +114,6 @@ class UnitOfWork(Protocol):
     def loss_reports(self) -> LossReportRepository: ...
     @property
     def identity_checks(self) -> IdentityCheckRepository: ...
-    @property
-    def attempt_counters(self) -> AttemptCounterRepository: ...
     @property
     def jobs(self) -> JobRepository: ...
     @property

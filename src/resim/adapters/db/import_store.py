@@ -194,6 +194,10 @@ class SqlImportStore:
         return bind
 
     @property
+    def parallel_writes(self) -> bool:
+        return self._engine().url.get_backend_name() == "postgresql"
+
+    @property
     def shareable(self) -> bool:
         url = self._engine().url
         return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))

@@ -174,9 +174,6 @@ class Statements:
         )
         self.VALID_CHECK_OF_METHOD = self.VALID_CHECK.where(_ic.method == sa.bindparam("method"))
         self.INSERT_JOB = sa.insert(orm.job)
-        self.LAST_FAILURE = sa.select(orm.attempt_counter.c.last_failure_at).where(
-            orm.attempt_counter.c.key == sa.bindparam("key")
-        )
 
 
 # ------------------------------------------------------------------ requests
@@ -502,16 +499,6 @@ class SqlJobs:
         if excluding is not None:
             where.append(_j.id != excluding)
         return self._s.scalar(sa.select(sa.exists().where(*where))) is True
-
-
-class SqlAttemptCounters:
-    def __init__(self, session: Session, q: Statements) -> None:
-        self._s = session
-        self._q = q
-
-    def last_failure_at(self, key: str) -> dt.datetime | None:
-        found: dt.datetime | None = self._s.scalar(self._q.LAST_FAILURE, {"key": key})
-        return found
 
 
 class SqlExternalCalls:

@@ -28,7 +28,6 @@ from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.outbox import SqlOutbox
 from resim.adapters.db.repositories import (
     PolicyCache,
-    SqlAttemptCounters,
     SqlBrands,
     SqlExternalCalls,
     SqlIdentityChecks,
@@ -57,7 +56,6 @@ class _Repositories:
     """The repositories of one open unit of work, all on its session."""
 
     __slots__ = (
-        "attempt_counters",
         "brands",
         "calls",
         "identity_checks",
@@ -82,7 +80,6 @@ class _Repositories:
         self.loss_reports = SqlLossReports(session, q)
         self.identity_checks = SqlIdentityChecks(session, q)
         self.jobs = SqlJobs(session, q)
-        self.attempt_counters = SqlAttemptCounters(session, q)
         self.calls = SqlExternalCalls(session, q)
 
 
@@ -168,10 +165,6 @@ class SqlUnitOfWork(SqlStores):
     @property
     def identity_checks(self) -> SqlIdentityChecks:
         return self._r().identity_checks
-
-    @property
-    def attempt_counters(self) -> SqlAttemptCounters:
-        return self._r().attempt_counters
 
     @property
     def jobs(self) -> SqlJobs:

@@ -1,59 +1,31 @@
 """The ES2+ client on ``httpx.AsyncClient``, for the worker's event loop.
 
 Same requests, headers, error mapping and result parsing as
-:class:`resim.adapters.es2.client.HttpEs2Client` (both build on its ``_Es2Core``);
+:class:`resim.adapters.es2.client.HttpEs2Client` (both build on its ``Es2Core``);
 built by ``HttpEs2Client.asynchronous()``.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
 from resim.adapters.es2 import wire
-from resim.adapters.es2.client import R, _Es2Core
+from resim.adapters.es2.core import Es2Core, R
 from resim.domain.identifiers import normalize_iccid
 from resim.services.ports import ConfirmOrderResult, DownloadOrderResult, FinalProfileStatus
 
 
-class AsyncHttpEs2Client(_Es2Core):
+class AsyncHttpEs2Client(Es2Core):
     """Implements :class:`resim.services.ports.AsyncSmdpClient`: :class:`HttpEs2Client`
     on ``httpx.AsyncClient`` (same settings, errors and logs), for the worker's
     event loop. ``transport``: an ``httpx.AsyncBaseTransport`` (tests)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        requester_id: str,
-        *,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        client_cert: tuple[str, str] | None = None,
-        ca_bundle: str | None = None,
-        verify: bool = True,
-        max_connections: int = 200,
-    ) -> None:
-        super().__init__(
-            base_url,
-            requester_id,
-            timeout=timeout,
-            transport=transport,
-            client_cert=client_cert,
-            ca_bundle=ca_bundle,
-            verify=verify,
-            max_connections=max_connections,
-        )
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout,
-            transport=transport,
-            verify=self._tls,
-            limits=self._limits,
-            headers=wire.es2_headers(),
-            follow_redirects=False,
-        )
+    def _open(self, **http_options: Any) -> None:
+        self._http = httpx.AsyncClient(**http_options)
 
     async def aclose(self) -> None:
         await self._http.aclose()

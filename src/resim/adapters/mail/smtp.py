@@ -26,95 +26,21 @@ the extra handshake costs nothing that matters.
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import re
 import smtplib
 import ssl
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from resim.adapters.mail.message import wire_message
 from resim.errors import ExternalError, InvalidInput
 from resim.services.ports import Clock, OutgoingMail
 
 if TYPE_CHECKING:
     from resim.adapters.mail.smtp_async import AsyncSmtpMailer
 
-RESERVED_HEADERS = frozenset(
-    {
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "subject",
-        "date",
-        "message-id",
-        "content-language",
-        "content-type",
-        "content-transfer-encoding",
-        "mime-version",
-        "sender",
-        "reply-to",
-    }
-)
 _ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 5322 2.2)
-
-
-def _from(sender: str, name: str | None) -> str:
-    """``sender`` under the brand's name: "Nordlys Mobil <no-reply@...>"."""
-    address = email.utils.parseaddr(sender)[1]
-    if not name or not address or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return sender  # a name that could break the header is left out, not sent
-    return email.utils.formataddr((name, address))
-
-
-def build_message(
-    mail: OutgoingMail, *, sender: str, now: dt.datetime | None = None
-) -> EmailMessage:
-    """The MIME message for ``mail``: text part, optional HTML alternative.
-
-    ``Message-ID`` is ``<mail.message_id>`` (kept as given when it already has
-    angle brackets), stable across retries so receivers can drop duplicates.
-    ``Auto-Submitted: auto-generated`` (RFC 3834) keeps auto-responders quiet;
-    ``mail.headers`` may add headers but not replace the ones built here.
-    """
-    if "@" not in mail.to or "," in mail.to:
-        raise InvalidInput("a mail needs exactly one recipient address")
-    message_id = mail.message_id.strip()
-    if not message_id or any(c.isspace() for c in message_id):
-        raise InvalidInput("message id must be non-empty and contain no whitespace")
-    if not (message_id.startswith("<") and message_id.endswith(">")):
-        if "<" in message_id or ">" in message_id:
-            raise InvalidInput("message id must not contain angle brackets inside")
-        message_id = f"<{message_id}>"
-    msg = EmailMessage()
-    # Content first: set_content() drops every Content-* header already set.
-    msg.set_content(mail.text, charset="utf-8")
-    if mail.html is not None:
-        msg.add_alternative(mail.html, subtype="html", charset="utf-8")
-    try:
-        msg["From"] = _from(sender, mail.sender_name)
-        msg["To"] = mail.to
-        msg["Subject"] = mail.subject
-        msg["Date"] = email.utils.format_datetime(
-            (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-        )
-        msg["Message-ID"] = message_id
-        msg["Content-Language"] = mail.language.replace("_", "-")
-        msg["Auto-Submitted"] = "auto-generated"
-        for name, value in mail.headers.items():
-            if name.lower() in RESERVED_HEADERS or not _HEADER_NAME.fullmatch(name):
-                raise InvalidInput(f"header {name!r} cannot be set through OutgoingMail.headers")
-            if name.lower() == "auto-submitted":
-                del msg["Auto-Submitted"]
-            msg[name] = value
-    except ValueError:
-        # The email package refuses CR/LF in header values (header injection).
-        raise InvalidInput("a mail header value contains a line break") from None
-    return msg
 
 
 class SmtpMailer:
@@ -153,11 +79,11 @@ class SmtpMailer:
         self.use_starttls = use_starttls
         self.use_ssl = use_ssl
         self.username = username
-        self._password = password
+        self.password = password  # SecretStr: never shown by repr or str
         self.timeout = timeout
-        self._ssl_context = ssl_context
-        self._local_hostname = local_hostname
-        self._clock = clock
+        self.ssl_context = ssl_context
+        self.local_hostname = local_hostname
+        self.clock = clock
 
     def __repr__(self) -> str:
         return (
@@ -171,32 +97,22 @@ class SmtpMailer:
         caller closes it with ``aclose``)."""
         from resim.adapters.mail.smtp_async import AsyncSmtpMailer
 
-        return AsyncSmtpMailer(
-            self.host,
-            self.port,
-            sender=self.sender,
-            use_starttls=self.use_starttls,
-            use_ssl=self.use_ssl,
-            username=self.username,
-            password=self._password,
-            timeout=self.timeout,
-            ssl_context=self._ssl_context,
-            local_hostname=self._local_hostname,
-            clock=self._clock,
-        )
+        return AsyncSmtpMailer(self)
 
     def send(self, mail: OutgoingMail) -> None:
         """Deliver ``mail`` to the SMTP server or raise ExternalError (retryable set)."""
-        now = self._clock.now() if self._clock is not None else None
-        msg = build_message(mail, sender=self.sender, now=now)
+        now = self.clock.now() if self.clock is not None else None
+        wire = wire_message(mail, sender=self.sender, now=now)
         where = f"{self.host}:{self.port}"
         try:
             with self._connect() as client:
                 if self.use_starttls:
-                    client.starttls(context=self._context())
-                if self.username is not None and self._password is not None:
-                    client.login(self.username, self._password.get_secret_value())
-                client.send_message(msg)
+                    client.starttls(context=self.tls_context())
+                if self.username is not None and self.password is not None:
+                    client.login(self.username, self.password.get_secret_value())
+                client.sendmail(
+                    wire.envelope_from, [wire.to], wire.data, mail_options=wire.mail_options
+                )
         except smtplib.SMTPRecipientsRefused as exc:
             # One recipient per mail: all refused. Classify by the worst reply.
             codes = [code for code, _ in exc.recipients.values()] or [550]
@@ -238,16 +154,16 @@ class SmtpMailer:
             return smtplib.SMTP_SSL(
                 self.host,
                 self.port,
-                local_hostname=self._local_hostname,
+                local_hostname=self.local_hostname,
                 timeout=self.timeout,
-                context=self._context(),
+                context=self.tls_context(),
             )
         return smtplib.SMTP(
-            self.host, self.port, local_hostname=self._local_hostname, timeout=self.timeout
+            self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
         )
 
-    def _context(self) -> ssl.SSLContext:
-        return self._ssl_context or ssl.create_default_context()
+    def tls_context(self) -> ssl.SSLContext:
+        return self.ssl_context or ssl.create_default_context()
 
 
 def reply_error(where: str, what: str, code: int, reply: bytes | str) -> ExternalError:

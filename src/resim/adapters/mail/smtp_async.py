@@ -10,7 +10,7 @@ suggests 5 minutes); one that failed in any way is closed, never reused. A
 reused connection the server has closed meanwhile (a disconnect before any
 reply to this message) is replaced once by a fresh one.
 
-Messages are built by :func:`resim.adapters.mail.smtp.build_message` (same
+Messages are built by :func:`resim.adapters.mail.message.wire_message` (same
 headers, Message-ID and checks as :class:`SmtpMailer`), and errors are mapped
 exactly as there::
 
@@ -28,69 +28,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 
 import aiosmtplib
-from pydantic import SecretStr
 
-from resim.adapters.mail.smtp import build_message, reply_error
-from resim.errors import ExternalError, InvalidInput
-from resim.services.ports import Clock, OutgoingMail
+from resim.adapters.mail.message import WireMessage, wire_message
+from resim.adapters.mail.smtp import SmtpMailer, reply_error
+from resim.errors import ExternalError
+from resim.services.ports import OutgoingMail
 
 
 class AsyncSmtpMailer:
     """See the module docstring; the settings mean what they mean for ``SmtpMailer``."""
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        sender: str,
-        use_starttls: bool = False,
-        use_ssl: bool = False,
-        username: str | None = None,
-        password: SecretStr | None = None,
-        timeout: float = 10.0,
-        ssl_context: ssl.SSLContext | None = None,
-        local_hostname: str | None = None,
-        clock: Clock | None = None,
-        max_connections: int = 8,
-        idle_seconds: float = 30.0,
+        self, settings: SmtpMailer, *, max_connections: int = 8, idle_seconds: float = 30.0
     ) -> None:
-        if use_ssl and use_starttls:
-            raise InvalidInput("choose either implicit TLS (use_ssl) or STARTTLS, not both")
-        if (username is None) != (password is None):
-            raise InvalidInput("SMTP username and password go together")
-        self.host = host
-        self.port = port
-        self.sender = sender
-        self.use_starttls = use_starttls
-        self.use_ssl = use_ssl
-        self.username = username
-        self._password = password
-        self.timeout = timeout
-        self._ssl_context = ssl_context
-        self._local_hostname = local_hostname
-        self._clock = clock
+        self._smtp = settings  # server, TLS, login, timeout, EHLO name, clock
         self._idle_seconds = idle_seconds
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         self.connections_opened = 0  # for tests and the bench: reuse is visible
 
     def __repr__(self) -> str:
-        return (
-            f"AsyncSmtpMailer({self.host!r}, {self.port}, sender={self.sender!r}, "
-            f"use_starttls={self.use_starttls}, use_ssl={self.use_ssl}, "
-            f"username={self.username!r})"
-        )
+        return f"AsyncSmtpMailer({self._smtp!r})"
 
     async def send(self, mail: OutgoingMail) -> None:
         """Deliver ``mail`` or raise ExternalError (retryable set)."""
-        now = self._clock.now() if self._clock is not None else None
-        msg = build_message(mail, sender=self.sender, now=now)
-        where = f"{self.host}:{self.port}"
+        smtp = self._smtp
+        now = smtp.clock.now() if smtp.clock is not None else None
+        wire = wire_message(mail, sender=smtp.sender, now=now)
+        where = f"{smtp.host}:{smtp.port}"
         async with self._slots:
             client = self._take_idle()
             reused = client is not None
@@ -98,7 +66,7 @@ class AsyncSmtpMailer:
                 if client is None:
                     client = await self._connect()
                 try:
-                    await client.send_message(msg)
+                    await _send(client, wire)
                 except aiosmtplib.SMTPServerDisconnected:
                     if not reused:
                         raise
@@ -106,7 +74,7 @@ class AsyncSmtpMailer:
                     # on a fresh connection.
                     _drop(client)
                     client = await self._connect()
-                    await client.send_message(msg)
+                    await _send(client, wire)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 _drop(client)
                 refused = exc.recipients or [aiosmtplib.SMTPRecipientRefused(550, "", mail.to)]
@@ -163,27 +131,25 @@ class AsyncSmtpMailer:
         return None
 
     async def _connect(self) -> aiosmtplib.SMTP:
+        smtp = self._smtp
         client = aiosmtplib.SMTP(
-            hostname=self.host,
-            port=self.port,
-            local_hostname=self._local_hostname,
-            timeout=self.timeout,
-            use_tls=self.use_ssl,
-            start_tls=self.use_starttls,
-            tls_context=self._context() if (self.use_ssl or self.use_starttls) else None,
+            hostname=smtp.host,
+            port=smtp.port,
+            local_hostname=smtp.local_hostname,
+            timeout=smtp.timeout,
+            use_tls=smtp.use_ssl,
+            start_tls=smtp.use_starttls,
+            tls_context=smtp.tls_context() if (smtp.use_ssl or smtp.use_starttls) else None,
         )
         await client.connect()
         self.connections_opened += 1
-        if self.username is not None and self._password is not None:
+        if smtp.username is not None and smtp.password is not None:
             try:
-                await client.login(self.username, self._password.get_secret_value())
+                await client.login(smtp.username, smtp.password.get_secret_value())
             except BaseException:
                 _drop(client)
                 raise
         return client
-
-    def _context(self) -> ssl.SSLContext:
-        return self._ssl_context or ssl.create_default_context()
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
@@ -199,3 +165,7 @@ def _drop(client: aiosmtplib.SMTP | None) -> None:
     if client is not None:
         with contextlib.suppress(Exception):
             client.close()
+
+
+async def _send(client: aiosmtplib.SMTP, wire: WireMessage) -> None:
+    await client.sendmail(wire.envelope_from, [wire.to], wire.data, mail_options=wire.mail_options)

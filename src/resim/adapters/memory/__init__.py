@@ -17,7 +17,6 @@ from typing import Any, NoReturn, Self
 
 from resim.adapters.memory.attached import MemoryStores
 from resim.adapters.memory.repositories import (
-    MemoryAttemptCounters,
     MemoryBrands,
     MemoryExternalCalls,
     MemoryIdentityChecks,
@@ -61,7 +60,6 @@ class MemoryUnitOfWork(MemoryStores):
         self.loss_reports = MemoryLossReports(store, tx)
         self.identity_checks = MemoryIdentityChecks(store, tx)
         self.jobs = MemoryJobs(store, tx)
-        self.attempt_counters = MemoryAttemptCounters(store, tx)
         self.calls = MemoryExternalCalls(store, tx)
         self._pending_tx = tx
 

@@ -361,11 +361,6 @@ class MemoryJobs(_Base):
         )
 
 
-class MemoryAttemptCounters(_Base):
-    def last_failure_at(self, key: str) -> dt.datetime | None:
-        return self._store.last_failures.get(key)
-
-
 class MemoryExternalCalls(_Base):
     def may_have_taken_effect(self, *, request_id: str, targets: Collection[str]) -> bool:
         return any(

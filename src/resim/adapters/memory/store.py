@@ -88,7 +88,6 @@ class MemoryStore:
     audit: list[AuditEvent] = field(default_factory=list)
     # attempt_counter.last_failure_at by key (resim.services.verification.attempts still
     # writes its counters in SQL; tests set these by hand)
-    last_failures: dict[str, dt.datetime] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # The stores of resim.services.stores kept in memory (adapters/memory/attached.py)
     side_stores: dict[str, Any] = field(default_factory=dict)

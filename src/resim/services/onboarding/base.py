@@ -131,6 +131,9 @@ class Kind(ABC):
     required: ClassVar[tuple[str, ...]]
     unique: ClassVar[tuple[str, ...]] = ()  # each must not repeat inside the file
     secret: ClassVar[frozenset[str]] = frozenset()  # never echoed (they never are)
+    # True when ``before_write`` neither changes the records nor makes anything
+    # ``write`` needs: the two may then run at the same time (``passes.write_batch``).
+    effects_apart: ClassVar[bool] = False
 
     @abstractmethod
     def parse(self, cells: Cells, env: Env) -> Rec | None:
@@ -150,7 +153,11 @@ class Kind(ABC):
     def before_write(  # noqa: B027
         self, ctx: ServiceContext, store: ImportStore, recs: Sequence[Rec], env: Env
     ) -> None:
-        """Idempotent effects outside resim's database (the core network), per batch."""
+        """Idempotent effects outside resim's database (the core network), per batch.
+
+        Done before the batch commits. With ``effects_apart`` it may run on
+        another thread while ``write`` runs (:func:`.passes.write_batch`).
+        """
 
     @abstractmethod
     def write(

@@ -55,6 +55,7 @@ class Lines(Kind):
     columns = formats.COLUMNS["lines"]
     required = ("msisdn", "subscriber_id", "brand_id", "iccid")  # columns; a cell may be empty
     unique = ("msisdn", "iccid")
+    effects_apart = True  # the core binding reads the records, ``write`` does not need it
 
     def parse(self, cells: Cells, env: Env) -> Rec | None:
         brand = cells.brand(env)
@@ -127,8 +128,10 @@ class Lines(Kind):
         """Bind the batch's SIMs in the core network, idempotently, before resim's commit.
 
         Outside resim's transaction (on SQLite two writers would wait for each
-        other): a crash after this and before the batch commits leaves
-        bindings that the re-run finds already made (a no-op). The IMSIs come
+        other), in the core's own, which commits before the batch does (on
+        PostgreSQL while ``write`` runs, on another thread: see
+        ``passes.write_batch``): a crash after this and before the batch
+        commits leaves bindings that the re-run finds already made (a no-op). The IMSIs come
         from pass 1; only SIMs that were not in the database then (``import
         all --strict``: written by the sims kind since) are looked up.
         """

@@ -15,6 +15,10 @@ Contracts:
   it raises. Rows are given in clear; the store encrypts the personal fields
   and SIM keys (``EncryptedText`` columns) with resim's keys before they leave
   the process. A unique key that exists already raises (the caller checked).
+- ``parallel_writes`` is True when a second connection may write (the
+  built-in core network's own transactions) while a ``writing()`` block is
+  open, without waiting for it to end: PostgreSQL. SQLite has one writer at
+  a time, so the two would wait for each other: False.
 - ``shareable`` is True when another process may open the same database (not
   an in-memory SQLite database); ``after_fork()`` is called first thing in a
   forked child, which then only reads: the store drops the connections the
@@ -183,6 +187,8 @@ class ImportWrites(Protocol):
 class ImportStore(Protocol):
     @property
     def shareable(self) -> bool: ...
+    @property
+    def parallel_writes(self) -> bool: ...
     def reading(self) -> AbstractContextManager[ImportReads]: ...
     def writing(self) -> AbstractContextManager[ImportWrites]: ...
     def after_fork(self) -> None: ...

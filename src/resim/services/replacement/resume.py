@@ -153,9 +153,9 @@ def _sent_recently(
     times: list[dt.datetime] = []
     if req.state == State.REQUESTED and req.otp_expires_at is not None:
         times.append(_aware(req.otp_expires_at) - ttl)  # when the current code was sent
-    last = uow.attempt_counters.last_failure_at(f"resend:{req.id}")
-    if last is not None:
-        times.append(_aware(last))
+    counter = uow.attempts.read([f"resend:{req.id}"]).get(f"resend:{req.id}")
+    if counter is not None and counter.last_failure_at is not None:
+        times.append(_aware(counter.last_failure_at))
     return any(now - at < REPEAT_WINDOW for at in times)
 
 

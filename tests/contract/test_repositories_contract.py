@@ -424,6 +424,19 @@ class TestLinesAndSims:
             assert uow.sims.bound_to("line-1") is bound
             assert uow.sims.get("89450000000000000099") is None
 
+    def test_a_sims_state_for_a_request(self, rig: Rig) -> None:
+        suspending = request_()
+        suspending.old_sim_suspended = True
+        seeded(rig, suspending)
+        iccid = "89450000000000000001"
+        with rig.uow() as uow:
+            assert uow.sims.state_for_request(iccid, None) == (SimState.ACTIVE, False)
+            assert uow.sims.state_for_request(iccid, suspending.id) == (SimState.ACTIVE, True)
+            assert uow.sims.state_for_request(iccid, "no-such-request") == (SimState.ACTIVE, False)
+            assert uow.sims.state_for_request("89450000000000000099", None) == (None, False)
+            uow.sims.get(iccid).set_state(SimState.SUSPENDED)  # type: ignore[union-attr]
+            assert uow.sims.state_for_request(iccid, None) == (SimState.SUSPENDED, False)
+
     def test_stock_gives_the_first_free_profile_not_named_by_a_request(self, rig: Rig) -> None:
         named = request_()
         named.new_iccid = "89450000000000000010"

@@ -22,6 +22,7 @@ from test_replacement_flow import system as system  # re-export the fixture
 from resim.adapters.db import orm
 from resim.adapters.mail.fake import FakeMailer
 from resim.domain.workflow import State
+from resim.errors import ExternalError
 from resim.services.outbox import batch_runner
 from resim.services.outbox.batch_runner import TxBatcher
 from resim.services.ports import OutgoingMail
@@ -163,3 +164,39 @@ class TestTheWorkerLoop:
         assert worker.runner is not None
         # Claims, attempt rows and outcomes of 6+ jobs in far fewer transactions.
         assert worker.runner.batcher.transactions < 3 * worker.counts["done"]
+
+
+class TestTheCutOverInOneCoreTransaction:
+    def test_a_refused_move_undoes_the_group_and_every_attempt_row_says_so(
+        self, system: System, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        msisdn, email, _old_iccid, _ = add_line(system, 70)
+        opened = requests.open_request(system.ctx, msisdn=msisdn, reason="device_change")
+        batch_runner.run_due_jobs(system.ctx)
+        requests.submit_verification(system.ctx, opened.id, otp=system.code_for(email))
+        batch_runner.run_due_jobs(system.ctx)
+        system.install(opened.id)
+
+        def refuse(**_kw: object) -> None:
+            raise ExternalError("refused for the test", retryable=False, code="TEST_REFUSED")
+
+        monkeypatch.setattr(system.core, "move_msisdn", refuse)
+        events = system.core.events()
+        batch_runner.run_due_jobs(system.ctx)
+        assert _state(system, opened.id) == State.FAILED
+        assert system.core.events() == events  # the provision and holds rolled back
+        c = orm.external_call.c
+        with system.engine.connect() as conn:
+            rows = dict(
+                conn.execute(
+                    sa.select(c.target, c.error_code).where(
+                        c.request_id == opened.id, c.target.like("core.%")
+                    )
+                ).all()
+            )
+        assert rows == {
+            "core.provision": "TEST_REFUSED",
+            "core.post_swap_holds": "TEST_REFUSED",
+            "core.move_msisdn": "TEST_REFUSED",
+            "core.retire": "NOT_CALLED",
+        }

@@ -166,6 +166,38 @@ class TestAtomicity:
         assert cn.msisdn_of(imsi=NEW) is None
         assert cn.events() == events
 
+    def test_a_group_made_atomically_takes_effect_whole(self, cn: BuiltinCoreNetwork) -> None:
+        until = dt.datetime(2030, 5, 2, tzinfo=dt.UTC)
+        cn.atomically(
+            [
+                lambda: cn.provision_imsi(imsi=OTHER),
+                lambda: cn.apply_post_swap_holds(
+                    imsi=OTHER, sms_hold_until=until, port_out_block_until=None
+                ),
+                lambda: cn.move_msisdn(msisdn=M, new_imsi=OTHER, old_imsi=OLD),
+                lambda: cn.retire_imsi(imsi=OLD),
+            ]
+        )
+        after = cn.subscriber(imsi=OTHER)
+        assert after is not None and after.msisdn == M and after.sms_hold_until == until
+        old = cn.subscriber(imsi=OLD)
+        assert old is not None and old.retired and old.msisdn is None
+
+    def test_a_group_that_fails_half_way_takes_no_effect(self, cn: BuiltinCoreNetwork) -> None:
+        events = cn.events()
+        with pytest.raises(ExternalError) as info:
+            cn.atomically(
+                [
+                    lambda: cn.provision_imsi(imsi=OTHER),
+                    lambda: cn.retire_imsi(imsi=OLD),  # refused: it still holds M
+                    lambda: cn.move_msisdn(msisdn=M, new_imsi=OTHER, old_imsi=OLD),
+                ]
+            )
+        assert info.value.retryable is False
+        assert cn.subscriber(imsi=OTHER) is None  # the provision before it rolled back
+        assert cn.imsi_of(msisdn=M) == OLD
+        assert cn.events() == events
+
 
 class TestLocking:
     def test_concurrent_moves_queue_on_locks_instead_of_failing(self, engine: sa.Engine) -> None:

@@ -36,6 +36,7 @@ from resim.domain.model import (
     ReplacementRequest,
     Sim,
     SimChange,
+    SimState,
     Subscriber,
 )
 from resim.domain.policy import BrandPolicy
@@ -125,6 +126,11 @@ class SimRepository(Protocol):
 
     def bound_to(self, line_id: str) -> Sim | None:
         """The SIM bound to the line now (active or suspended), if any."""
+        ...
+
+    def state_for_request(self, iccid: str, request_id: str | None) -> tuple[SimState | None, bool]:
+        """(the SIM's state, None if there is no such SIM; whether the request
+        ``request_id`` suspended its old SIM), read without loading either."""
         ...
 
     def add(self, sim: Sim) -> None: ...

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +35,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from resim.adapters.corenet import rules
 from resim.adapters.corenet.rules import CoreEvent, CoreSubscriber
-from resim.adapters.corenet.schema import CORENET_METADATA, corenet_event, corenet_subscriber
+from resim.adapters.corenet.schema import (
+    CORENET_METADATA,
+    HOLDER,
+    LOG_EVENT,
+    READ,
+    READ_LOCKED,
+    corenet_event,
+    corenet_subscriber,
+    update_statement,
+)
 from resim.adapters.db import bulk
 
 __all__ = ["CORENET_METADATA", "BuiltinCoreNetwork"]
@@ -66,6 +76,12 @@ class BuiltinCoreNetwork:
         self._clock = clock or _utcnow
         self._max_attempts = max_attempts
         self._dialect = engine.dialect.name
+        # The open transaction of an ``atomically`` group, per thread.
+        self._group = threading.local()
+        self._insert_new: sa.Insert | None = None
+        if self._dialect in ("postgresql", "sqlite"):
+            mod = postgresql if self._dialect == "postgresql" else sqlite
+            self._insert_new = mod.insert(_sub).on_conflict_do_nothing().returning(_sub.c.imsi)
 
     @property
     def serialised_writes(self) -> bool:
@@ -73,6 +89,25 @@ class BuiltinCoreNetwork:
         caller that writes too (the worker's database thread) should make these
         calls on that same thread rather than queue for the lock from another."""
         return self._dialect == "sqlite"
+
+    def atomically(self, operations: Sequence[Callable[[], None]]) -> None:
+        """Make these calls (each one of this core network's own write operations,
+        made on this thread) in ONE transaction: all take effect or none does.
+
+        The cut-over's provision, holds, move and retire are one commit instead
+        of four. On contention the whole group is retried from the start, like
+        a single operation; an operation that raises rolls back those before it.
+        """
+
+        def work(conn: sa.Connection) -> None:
+            self._group.conn = conn
+            try:
+                for operation in operations:
+                    operation()
+            finally:
+                self._group.conn = None
+
+        self._write(work)
 
     # ------------------------------------------------------------ the port
 
@@ -82,11 +117,9 @@ class BuiltinCoreNetwork:
         def work(conn: sa.Connection) -> None:
             now = self._now()
             values = {"imsi": imsi, "enabled": True, "retired": False, "updated_at": now}
-            if self._dialect in ("postgresql", "sqlite"):
-                mod = postgresql if self._dialect == "postgresql" else sqlite
-                stmt = mod.insert(_sub).values(values).on_conflict_do_nothing()
+            if self._insert_new is not None:
                 # RETURNING, not rowcount: drivers may report -1 for this INSERT.
-                created = conn.execute(stmt.returning(_sub.c.imsi)).first() is not None
+                created = conn.execute(self._insert_new, values).first() is not None
             else:  # other back ends: read, then insert; a race ends in IntegrityError
                 created = self._read(conn, [imsi]).get(imsi) is None
                 if created:
@@ -339,9 +372,7 @@ class BuiltinCoreNetwork:
             return {}
         # ORDER BY before FOR UPDATE: PostgreSQL locks the rows in that order,
         # so every operation takes its locks in one global order (no deadlock).
-        stmt = sa.select(_sub).where(_sub.c.imsi.in_(keys)).order_by(_sub.c.imsi)
-        if lock and self._dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = READ_LOCKED if lock and self._dialect == "postgresql" else READ
         return {
             r.imsi: CoreSubscriber(
                 imsi=r.imsi,
@@ -353,23 +384,26 @@ class BuiltinCoreNetwork:
                 updated_at=r.updated_at,
                 attached_at=r.attached_at,
             )
-            for r in conn.execute(stmt)
+            for r in conn.execute(stmt, {"imsis": keys})
         }
 
     @staticmethod
     def _holder(conn: sa.Connection, msisdn: str) -> str | None:
-        found = conn.execute(sa.select(_sub.c.imsi).where(_sub.c.msisdn == msisdn)).scalar()
+        found = conn.execute(HOLDER, {"msisdn": msisdn}).scalar()
         return None if found is None else str(found)
 
     @staticmethod
     def _update(conn: sa.Connection, imsi: str, now: dt.datetime, **values: Any) -> None:
-        conn.execute(_sub.update().where(_sub.c.imsi == imsi).values(updated_at=now, **values))
+        values["updated_at"] = now
+        params = {f"b_{c}": v for c, v in values.items()}
+        params["b_imsi"] = imsi
+        conn.execute(update_statement(frozenset(values)), params)
 
     @staticmethod
     def _log(
         conn: sa.Connection, imsi: str, msisdn: str | None, operation: str, now: dt.datetime
     ) -> None:
-        conn.execute(_ev.insert().values(imsi=imsi, msisdn=msisdn, operation=operation, at=now))
+        conn.execute(LOG_EVENT, {"imsi": imsi, "msisdn": msisdn, "operation": operation, "at": now})
 
     def _begin_immediate(self, conn: sa.Connection) -> None:
         """Take SQLite's write lock up front, so read-then-write cannot hit SQLITE_BUSY."""
@@ -382,6 +416,9 @@ class BuiltinCoreNetwork:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def _write(self, work: Callable[[sa.Connection], T]) -> T:
+        group: sa.Connection | None = getattr(self._group, "conn", None)
+        if group is not None:  # inside ``atomically``: its transaction, its retries
+            return work(group)
         last: Exception | None = None
         for attempt in range(self._max_attempts):
             if attempt:
@@ -405,6 +442,9 @@ class BuiltinCoreNetwork:
         raise rules.busy(f"gave up after {self._max_attempts} attempts") from last
 
     def _read_only(self, read: Callable[[sa.Connection], T]) -> T:
+        group: sa.Connection | None = getattr(self._group, "conn", None)
+        if group is not None:
+            return read(group)
         try:
             with self._engine.connect() as conn:
                 return read(conn)

@@ -53,3 +53,37 @@ corenet_event = sa.Table(
     sa.Column("operation", sa.String(32), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
 )
+
+
+# Statements built once (bound parameters): building a select costs more CPU
+# than running a cached one.
+READ = (
+    sa.select(corenet_subscriber)
+    .where(corenet_subscriber.c.imsi.in_(sa.bindparam("imsis", expanding=True)))
+    .order_by(corenet_subscriber.c.imsi)
+)
+READ_LOCKED = READ.with_for_update()
+HOLDER = sa.select(corenet_subscriber.c.imsi).where(
+    corenet_subscriber.c.msisdn == sa.bindparam("msisdn")
+)
+LOG_EVENT = corenet_event.insert()
+_UPDATES: dict[frozenset[str], sa.Update] = {}
+
+
+def update_statement(columns: frozenset[str]) -> sa.Update:
+    """``UPDATE corenet_subscriber SET <columns> WHERE imsi = :b_imsi`` (one per column set;
+    the value of column ``c`` is bound as ``b_<c>``)."""
+    stmt = _UPDATES.get(columns)
+    if stmt is None:
+        stmt = (
+            corenet_subscriber.update()
+            .where(corenet_subscriber.c.imsi == sa.bindparam("b_imsi"))
+            .values(
+                {
+                    c: sa.bindparam(f"b_{c}", type_=corenet_subscriber.c[c].type)
+                    for c in sorted(columns)
+                }
+            )
+        )
+        _UPDATES[columns] = stmt
+    return stmt

@@ -119,10 +119,18 @@ _PRUNE_JOBS = sa.delete(_j).where(
 
 
 class SqlOutbox:
-    """The job queue and attempt rows on one session (see the module docstring)."""
+    """The job queue and attempt rows on one session (see the module docstring).
+
+    Its statements touch only the job and attempt tables, which no mapped
+    object holds, so they run on the session's connection: the ORM's execute
+    (autoflush, plugins, events) would cost more CPU than the statement."""
 
     def __init__(self, session: Session) -> None:
-        self._s = session
+        self._session = session
+
+    @property
+    def _s(self) -> sa.Connection:
+        return self._session.connection()
 
     def claim(
         self,

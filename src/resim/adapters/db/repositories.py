@@ -6,7 +6,8 @@ part are built once, here at import, and run with bound parameters; building a
 ``select`` costs more CPU than running a cached one.
 
 ``lock=True`` adds ``FOR UPDATE`` (PostgreSQL; SQLite ignores it, its
-transactions being exclusive already). Stock is taken with ``SKIP LOCKED`` so
+transactions being exclusive already, so there a locked get by id is an
+identity-map get). Stock is taken with ``SKIP LOCKED`` so
 that two workers provisioning at once take two different profiles.
 """
 
@@ -62,7 +63,11 @@ class Statements:
     mappers are started (a ``select`` of a domain class needs its mapping).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, row_locks: bool = True) -> None:
+        # False on SQLite, whose transactions are exclusive already: ``lock=True``
+        # then changes nothing, and a get by id is answered from the identity
+        # map when the object is loaded (a FOR UPDATE get always queries).
+        self.row_locks = row_locks
         self.REQUEST_BY_ID = sa.select(ReplacementRequest).where(_r.id == sa.bindparam("id"))
         self.REQUEST_BY_ID_LOCKED = self.REQUEST_BY_ID.with_for_update()
         self.REQUEST_BY_NEW_ICCID = (
@@ -110,6 +115,11 @@ class Statements:
         self.LOCK_LINE = sa.select(_l.id).where(_l.id == sa.bindparam("id")).with_for_update()
         self.BOUND_SIM = sa.select(Sim).where(
             _s.line_id == sa.bindparam("line"), _s.state.in_(list(BOUND_SIM_STATES))
+        )
+        self.SIM_STATE_FOR_REQUEST = (
+            sa.select(_s.state, _r.old_sim_suspended)
+            .select_from(orm.sim.outerjoin(orm.replacement_request, _r.id == sa.bindparam("rid")))
+            .where(_s.iccid == sa.bindparam("iccid"))
         )
         self.FREE_PROFILE = (
             sa.select(Sim)
@@ -178,7 +188,7 @@ class SqlRequests:
         self, request_id: str, *, lock: bool = False, scope: Scope = UNRESTRICTED
     ) -> ReplacementRequest | None:
         if scope.unrestricted:
-            if not lock:
+            if not (lock and self._q.row_locks):
                 # The identity map answers without a query when the row is loaded.
                 return self._s.get(ReplacementRequest, request_id)
             stmt = self._q.REQUEST_BY_ID_LOCKED
@@ -244,7 +254,7 @@ class SqlLines:
 
     def get(self, line_id: str, *, lock: bool = False, scope: Scope = UNRESTRICTED) -> Line | None:
         if scope.unrestricted:
-            if not lock:
+            if not (lock and self._q.row_locks):
                 return self._s.get(Line, line_id)
             return self._s.scalars(self._q.LINE_BY_ID_LOCKED, {"id": line_id}).one_or_none()
         stmt = sa.select(Line).where(_l.id == line_id, lines_where(scope))
@@ -279,10 +289,17 @@ class SqlSims:
         self._q = q
 
     def get(self, iccid: str, *, lock: bool = False) -> Sim | None:
-        return self._s.get(Sim, iccid, with_for_update=lock)
+        return self._s.get(Sim, iccid, with_for_update=lock and self._q.row_locks)
 
     def bound_to(self, line_id: str) -> Sim | None:
         return self._s.scalars(self._q.BOUND_SIM, {"line": line_id}).one_or_none()
+
+    def state_for_request(self, iccid: str, request_id: str | None) -> tuple[SimState | None, bool]:
+        row = self._s.execute(self._q.SIM_STATE_FOR_REQUEST, {"iccid": iccid, "rid": request_id})
+        found = row.first()
+        if found is None:
+            return None, False
+        return SimState(found[0]), bool(found[1])
 
     def add(self, sim: Sim) -> None:
         self._s.add(sim)
@@ -313,7 +330,7 @@ class SqlSubscribers:
         self._q = q
 
     def get(self, subscriber_id: str, *, lock: bool = False) -> Subscriber | None:
-        return self._s.get(Subscriber, subscriber_id, with_for_update=lock)
+        return self._s.get(Subscriber, subscriber_id, with_for_update=lock and self._q.row_locks)
 
     def add(self, subscriber: Subscriber) -> None:
         self._s.add(subscriber)
@@ -394,7 +411,7 @@ class SqlLossReports:
         self._q = q
 
     def get(self, report_id: str, *, lock: bool = False) -> LossReport | None:
-        return self._s.get(LossReport, report_id, with_for_update=lock)
+        return self._s.get(LossReport, report_id, with_for_update=lock and self._q.row_locks)
 
     def open_for_line(self, line_id: str, *, lock: bool = False) -> LossReport | None:
         stmt = self._q.OPEN_REPORT_LOCKED if lock else self._q.OPEN_REPORT

@@ -104,6 +104,7 @@ class SqlUnitOfWork(SqlStores):
         self._policies = policies or PolicyCache()
         self._session: Session | None = None
         self._repos: _Repositories | None = None
+        self._outbox: SqlOutbox | None = None
         self._bound: contextlib.AbstractContextManager[None] | None = None
         self._audit: list[AuditEvent] = []
 
@@ -116,7 +117,9 @@ class SqlUnitOfWork(SqlStores):
     @property
     def outbox(self) -> SqlOutbox:
         """The job table and attempt rows in this transaction (``ports.JobQueue``)."""
-        return SqlOutbox(self.session)
+        if self._outbox is None:
+            self._outbox = SqlOutbox(self.session)
+        return self._outbox
 
     @property
     def dialect(self) -> str:
@@ -203,6 +206,7 @@ class SqlUnitOfWork(SqlStores):
             self.session.close()
             self._session = None
             self._repos = None
+            self._outbox = None
             self._audit = []
             if self._bound is not None:
                 self._bound.__exit__(None, None, None)
@@ -300,14 +304,28 @@ def _duplicates() -> Iterator[None]:
         ) from exc
 
 
+def _hold_loaded(session: Session, instance: object) -> None:
+    """Keep every object a unit of work loaded alive until it ends.
+
+    The session's identity map holds its objects weakly: a request or SIM that
+    one function loaded and dropped was loaded again by the next (a cut-over's
+    unit read the same subscriber twice, the texts of one batch the same SIM
+    three times). Held here, the next ``get`` of it is answered from the map."""
+    held: list[object] = session.info.setdefault("held", [])
+    held.append(instance)
+
+
 def sql_uow_factory(
     session_factory: sessionmaker[Session], secrets: SecretBox | None
 ) -> UnitOfWorkFactory:
     """A factory of units of work on ``session_factory``, sharing the statements
     and the policy cache. Call after the mappers are started."""
     start_mappers()
-    statements = Statements()
+    bind = session_factory.kw.get("bind")
+    statements = Statements(row_locks=bind is None or bind.dialect.name != "sqlite")
     policies = PolicyCache()
+    if not event.contains(session_factory, "loaded_as_persistent", _hold_loaded):
+        event.listen(session_factory, "loaded_as_persistent", _hold_loaded)
 
     def make(*, read_only: bool = False) -> UnitOfWork:
         return SqlUnitOfWork(

@@ -183,6 +183,14 @@ class MemorySims(_Base):
             key=lambda s: s.iccid,
         )
 
+    def state_for_request(self, iccid: str, request_id: str | None) -> tuple[SimState | None, bool]:
+        sim = self._get(Sim, iccid)
+        request = self._get(ReplacementRequest, request_id) if request_id else None
+        return (
+            sim.state if sim is not None else None,
+            bool(request is not None and request.old_sim_suspended),
+        )
+
     def add(self, sim: Sim) -> None:
         self._tx.add(sim)
 

@@ -74,8 +74,5 @@ def old_sim_still_works(uow: UnitOfWork, job: JobRecord) -> bool:
     iccid = job.payload.get("old_iccid")
     if not isinstance(iccid, str):
         return False
-    sim = uow.sims.get(iccid)
-    request = uow.requests.get(job.request_id) if job.request_id else None
-    if request is not None and request.old_sim_suspended:
-        return False
-    return sim is not None and sim.state == SimState.ACTIVE
+    state, suspended = uow.sims.state_for_request(iccid, job.request_id)
+    return not suspended and state == SimState.ACTIVE

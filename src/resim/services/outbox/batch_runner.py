@@ -11,13 +11,14 @@ runs each as a coroutine on one event loop. A converted job kind (see
 
 Each phase's database work is a *unit*: a function of one
 :class:`~resim.services.unit_of_work.UnitOfWork` that never commits. The
-:class:`TxBatcher` runs the units that all running jobs hand it, in the order
-of their request ids, in ONE transaction, in one database thread (a lane; on
-PostgreSQL a few lanes, see :class:`Lanes`): while that
-transaction runs, the next units gather, so a batch of 32 jobs costs about as
-many transactions as one job (group commit). A unit that raises rolls the
-shared transaction back; the batcher then runs each unit of that batch in its
-own transaction, so one job's failure never loses another's work.
+:class:`~resim.services.outbox.group_commit.TxBatcher` runs the units that all
+running jobs hand it, in the order of their request ids, in ONE transaction,
+in one database thread (a lane; on PostgreSQL a few lanes, see
+:class:`~resim.services.outbox.group_commit.Lanes`): while that transaction
+runs, the next units gather, so a batch of 32 jobs costs about as many
+transactions as one job (group commit). A unit that raises rolls the shared
+transaction back; the batcher then runs each unit of that batch in its own
+transaction, so one job's failure never loses another's work.
 
 What commits when, and why invariant 4 (DESIGN.md) still holds after SIGKILL
 at any point:
@@ -40,7 +41,13 @@ at any point:
   the same Message-ID / message id as before.
 * A job's outcome (done, retry with its due time) commits in the same unit as
   its last state change, or alone after a failure, and only while this worker
-  still holds the job at this attempt (``JobFinish``).
+  still holds the job at this attempt (``JobFinish``). A job that ends with
+  no state change to make (a mail or a text sent) hands its closing writes
+  (the call's outcome and ``done``) over lazily and frees its slot at once:
+  they commit with the next shared transaction (the next claim, which the
+  free slot brings about), gathered with other jobs' in two statements
+  (:mod:`~resim.services.outbox.late_finishes`). Killed before that commit: as above, the job runs
+  again after its lease and sends the same Message-ID / message id.
 
 Jobs of kinds not in :data:`ASYNC_HANDLERS` run the old way,
 :func:`resim.services.outbox.jobs.run` in a thread, each step in its own
@@ -53,8 +60,8 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import structlog
 
@@ -64,6 +71,8 @@ from resim.services.context import ServiceContext
 from resim.services.outbox import jobs
 from resim.services.outbox.async_peers import AsyncPeers
 from resim.services.outbox.external import alert_peer_failing, attempt_row
+from resim.services.outbox.group_commit import Lanes, TxBatcher, Unit
+from resim.services.outbox.late_finishes import LateFinishes
 from resim.services.outbox.peer_circuit import peer_of_kind, peer_of_target
 from resim.services.ports import AttemptOutcome, JobRecord
 from resim.services.unit_of_work import UnitOfWork
@@ -71,110 +80,6 @@ from resim.services.unit_of_work import UnitOfWork
 log = structlog.get_logger()
 
 T = TypeVar("T")
-Unit = Callable[[UnitOfWork], T]
-
-MAX_UNITS_PER_TRANSACTION = 64  # bounds how long one batch holds its locks
-
-
-@dataclass
-class _Pending:
-    unit: Callable[[UnitOfWork], Any]
-    future: asyncio.Future[Any]
-    key: str
-
-
-class TxBatcher:
-    """Group commit: runs units from many coroutines in shared transactions.
-
-    ``executor`` is the database thread (one: the units of a batch run one
-    after another on one connection). Use from one event loop.
-    """
-
-    def __init__(self, ctx: ServiceContext, executor: Executor) -> None:
-        self._ctx = ctx
-        self.executor = executor
-        self._queue: list[_Pending] = []
-        self._drainer: asyncio.Task[None] | None = None
-        self.transactions = 0
-        self.units = 0
-
-    async def run(self, unit: Unit[T], *, key: str | None = None) -> T:
-        """Run ``unit`` in the next shared transaction; return its result after
-        the commit (or raise what it raised, its own writes rolled back)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.append(_Pending(unit, future, key or ""))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = loop.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._queue:
-            await asyncio.sleep(0)  # let every coroutine that is ready add its unit
-            batch = self._queue[:MAX_UNITS_PER_TRANSACTION]
-            del self._queue[: len(batch)]
-            try:
-                results = await loop.run_in_executor(self.executor, self._execute, batch)
-            except BaseException as exc:  # the executor is gone (stopping): fail them all
-                results = [(False, exc)] * len(batch)
-            for item, (ok, value) in zip(batch, results, strict=True):
-                if item.future.done():
-                    continue
-                if ok:
-                    item.future.set_result(value)
-                else:
-                    item.future.set_exception(value)
-
-    def _execute(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
-        # The same lock order in every batch (PostgreSQL row locks): fewer deadlocks
-        # between two worker processes, and the API's single-request units.
-        order = sorted(range(len(batch)), key=lambda i: batch[i].key)
-        self.units += len(batch)
-        try:
-            with self._ctx.uow() as uow:
-                out = {i: batch[i].unit(uow) for i in order}
-                uow.commit()
-            self.transactions += 1
-            return [(True, out[i]) for i in range(len(batch))]
-        except Exception as exc:
-            self.transactions += 1
-            if len(batch) == 1:
-                return [(False, exc)]
-        results: list[tuple[bool, Any]] = [(False, None)] * len(batch)
-        for i in order:  # one unit failed: each alone, so the others still commit
-            self.transactions += 1
-            try:
-                with self._ctx.uow() as uow:
-                    value = batch[i].unit(uow)
-                    uow.commit()
-                results[i] = (True, value)
-            except Exception as exc:
-                results[i] = (False, exc)
-        return results
-
-
-class Lanes:
-    """Several :class:`TxBatcher` lanes, each with its own database thread and
-    connection: units of one request always take the same lane (its key's
-    hash), claims and heartbeats the first. On PostgreSQL the lanes' round
-    trips overlap (one thread would wait for every statement of every job in
-    turn); on SQLite, where writers take turns anyway, the runner uses one."""
-
-    def __init__(self, batchers: list[TxBatcher]) -> None:
-        self.batchers = batchers
-
-    @property
-    def executor(self) -> Executor:
-        return self.batchers[0].executor
-
-    @property
-    def transactions(self) -> int:
-        return sum(b.transactions for b in self.batchers)
-
-    async def run(self, unit: Unit[T], *, key: str | None = None) -> T:
-        lane = hash(key) % len(self.batchers) if key else 0
-        return await self.batchers[lane].run(unit, key=key)
 
 
 @dataclass
@@ -199,9 +104,14 @@ class JobRun:
         """Inside a unit: insert the attempt row of a call this job is about to
         make; return its id (the idempotency key). Call only after the unit's
         commit (``await run.db``)."""
-        row = attempt_row(self.job, target, at=self.ctx.now())
-        uow.outbox.start_attempts([row])
-        return str(row["id"])
+        return self.attempts(uow, [target])[0]
+
+    def attempts(self, uow: UnitOfWork, targets: list[str]) -> list[str]:
+        """:meth:`attempt` for several calls, in one statement."""
+        now = self.ctx.now()
+        rows = [attempt_row(self.job, target, at=now) for target in targets]
+        uow.outbox.start_attempts(rows)
+        return [str(row["id"]) for row in rows]
 
     def mark_done(self, uow: UnitOfWork) -> None:
         """Inside a unit: the job is done, in the same transaction as the unit."""
@@ -268,6 +178,14 @@ class JobRun:
         """An attempt row written for a call this run will not make after all."""
         self._outcome(call_id, "failed", "NOT_CALLED", False)
 
+    def same_outcome(self, call_id: str, as_call: str) -> None:
+        """``call_id`` was made as part of ``as_call`` (one operation at the peer):
+        record the outcome :meth:`call` recorded for ``as_call``, if any."""
+        for outcome in reversed(self._outcomes):
+            if outcome.call_id == as_call:
+                self._outcomes.append(replace(outcome, call_id=call_id))
+                return
+
     def _outcome(self, call_id: str, state: str, code: str | None, retryable: bool | None) -> None:
         self._outcomes.append(
             AttemptOutcome(
@@ -323,6 +241,7 @@ class BatchRunner:
         self.pool = pool
         self.peers = AsyncPeers(ctx)
         self.handlers = default_handlers() if handlers is None else handlers
+        self._late = LateFinishes(lambda unit: self.batcher.run(unit, eager=False))
 
     async def in_thread(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the pool (its own units of work)."""
@@ -379,8 +298,10 @@ class BatchRunner:
             if admission is not None and admission.probe:
                 assert peer is not None
                 ctx.peers.probe_done(peer)
-        if not run.finished:
-            await run.db(run.mark_done)
+        if not run.finished:  # no state change to make: done lazily, the slot is free
+            outcomes, run._outcomes = run._outcomes, []
+            done = jobs.finish_record(ctx, job, self.worker_id, state="done", error=None)
+            self._late.add(outcomes, done)
         return "done"
 
     async def _retry(self, run: JobRun, error: str) -> str:
@@ -396,7 +317,15 @@ class BatchRunner:
             lambda: jobs._dead(self.ctx, job, self.worker_id, code, message)
         )
 
+    async def flush(self) -> None:
+        """Commit the lazy ``done`` of every job that ended (stopping, tests)."""
+        while self._late.pending:
+            for batcher in self.batcher.batchers:
+                batcher.flush()
+            await self._late.wait()
+
     async def aclose(self) -> None:
+        await self.flush()
         await self.peers.aclose()
         for thread in self._lane_threads:
             thread.shutdown(wait=False)

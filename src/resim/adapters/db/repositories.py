@@ -13,7 +13,6 @@ that two workers provisioning at once take two different profiles.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -336,31 +335,10 @@ class SqlSubscribers:
         self._s.add(subscriber)
 
 
-class PolicyCache:
-    """Parsed brand policies, shared by the units of work of one process.
-
-    A parse is reused while the brand's ``policy_data`` compares equal to the
-    one it was parsed from (comparing two small dicts is far cheaper than
-    parsing), so an edit made by any process is seen at the next read.
-    """
-
-    def __init__(self) -> None:
-        self._parsed: dict[str, tuple[dict[str, Any], BrandPolicy]] = {}
-
-    def policy(self, brand: Brand) -> BrandPolicy:
-        cached = self._parsed.get(brand.id)
-        if cached is not None and cached[0] == brand.policy_data:
-            return cached[1]
-        parsed = BrandPolicy.from_dict(brand.policy_data)
-        self._parsed[brand.id] = (copy.deepcopy(brand.policy_data), parsed)
-        return parsed
-
-
 class SqlBrands:
-    def __init__(self, session: Session, q: Statements, policies: PolicyCache) -> None:
+    def __init__(self, session: Session, q: Statements) -> None:
         self._s = session
         self._q = q
-        self._policies = policies
 
     def get(self, brand_id: str) -> Brand | None:
         return self._s.get(Brand, brand_id)
@@ -369,7 +347,7 @@ class SqlBrands:
         brand = self._s.get(Brand, brand_id)
         if brand is None:
             raise KeyError(brand_id)
-        return self._policies.policy(brand)
+        return brand.policy
 
     def add(self, brand: Brand) -> None:
         self._s.add(brand)

@@ -27,7 +27,6 @@ from resim.adapters.db.engine import READ_ONLY_OPTION
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.outbox import SqlOutbox
 from resim.adapters.db.repositories import (
-    PolicyCache,
     SqlBrands,
     SqlExternalCalls,
     SqlIdentityChecks,
@@ -69,13 +68,13 @@ class _Repositories:
         "subscribers",
     )
 
-    def __init__(self, session: Session, q: Statements, policies: PolicyCache) -> None:
+    def __init__(self, session: Session, q: Statements) -> None:
         self.requests = SqlRequests(session, q)
         self.lines = SqlLines(session, q)
         self.sims = SqlSims(session, q)
         self.stock = SqlStock(session, q)
         self.subscribers = SqlSubscribers(session, q)
-        self.brands = SqlBrands(session, q, policies)
+        self.brands = SqlBrands(session, q)
         self.sim_changes = SqlSimChanges(session, q)
         self.loss_reports = SqlLossReports(session, q)
         self.identity_checks = SqlIdentityChecks(session, q)
@@ -92,7 +91,6 @@ class SqlUnitOfWork(SqlStores):
         secrets: SecretBox | None = None,
         *,
         statements: Statements | None = None,
-        policies: PolicyCache | None = None,
         read_only: bool = False,
     ) -> None:
         self._factory = session_factory
@@ -101,7 +99,6 @@ class SqlUnitOfWork(SqlStores):
         self.read_only = read_only
         self._secrets = secrets
         self._statements = statements or Statements()
-        self._policies = policies or PolicyCache()
         self._session: Session | None = None
         self._repos: _Repositories | None = None
         self._outbox: SqlOutbox | None = None
@@ -179,7 +176,7 @@ class SqlUnitOfWork(SqlStores):
         self._bound = bind_secrets(self._secrets)
         self._bound.__enter__()
         self._session = self._factory()
-        self._repos = _Repositories(self._session, self._statements, self._policies)
+        self._repos = _Repositories(self._session, self._statements)
         self._audit = []
         if self.read_only:
             self._session.connection(execution_options={READ_ONLY_OPTION: True})
@@ -319,11 +316,11 @@ def sql_uow_factory(
     session_factory: sessionmaker[Session], secrets: SecretBox | None
 ) -> UnitOfWorkFactory:
     """A factory of units of work on ``session_factory``, sharing the statements
-    and the policy cache. Call after the mappers are started."""
+    (brand policies are cached by the domain, :func:`resim.domain.model.policy_of`).
+    Call after the mappers are started."""
     start_mappers()
     bind = session_factory.kw.get("bind")
     statements = Statements(row_locks=bind is None or bind.dialect.name != "sqlite")
-    policies = PolicyCache()
     if not event.contains(session_factory, "loaded_as_persistent", _hold_loaded):
         event.listen(session_factory, "loaded_as_persistent", _hold_loaded)
 
@@ -332,7 +329,6 @@ def sql_uow_factory(
             session_factory,
             secrets,
             statements=statements,
-            policies=policies,
             read_only=read_only,
         )
 

@@ -22,16 +22,14 @@ from sqlalchemy.orm import Session
 
 from resim.adapters.db import orm
 from resim.adapters.db.scoping import lines_where, requests_where, sim_changes_where
-from resim.domain.loss import LossReport, LossState
+from resim.adapters.db.statements import Statements
+from resim.domain.loss import LossReport
 from resim.domain.model import (
-    BOUND_SIM_STATES,
     Brand,
     Line,
     ReplacementRequest,
-    RequestKind,
     Sim,
     SimChange,
-    SimForm,
     SimState,
     Subscriber,
 )
@@ -49,130 +47,6 @@ _lr = orm.loss_report.c
 _ic = orm.identity_check.c
 _j = orm.job.c
 _x = orm.external_call.c
-
-
-def _count(table: sa.Table, *where: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    return sa.select(sa.func.count()).select_from(table).where(*where)
-
-
-class Statements:
-    """Every statement the repositories run, built once per process.
-
-    Built by :func:`resim.adapters.db.unit_of_work.sql_uow_factory`, after the
-    mappers are started (a ``select`` of a domain class needs its mapping).
-    """
-
-    def __init__(self, *, row_locks: bool = True) -> None:
-        # False on SQLite, whose transactions are exclusive already: ``lock=True``
-        # then changes nothing, and a get by id is answered from the identity
-        # map when the object is loaded (a FOR UPDATE get always queries).
-        self.row_locks = row_locks
-        self.REQUEST_BY_ID = sa.select(ReplacementRequest).where(_r.id == sa.bindparam("id"))
-        self.REQUEST_BY_ID_LOCKED = self.REQUEST_BY_ID.with_for_update()
-        self.REQUEST_BY_NEW_ICCID = (
-            sa.select(ReplacementRequest)
-            .where(_r.new_iccid == sa.bindparam("iccid"))
-            .order_by(_r.created_at.desc(), _r.id.desc())
-            .limit(1)
-        )
-        self.REQUEST_BY_NEW_ICCID_LOCKED = self.REQUEST_BY_NEW_ICCID.with_for_update()
-        self.OPEN_REQUEST = sa.select(ReplacementRequest).where(
-            _r.open_line_id == sa.bindparam("line")
-        )
-        self.OPEN_REQUEST_LOCKED = self.OPEN_REQUEST.with_for_update()
-        self.OPEN_REPLACING = sa.select(ReplacementRequest).where(
-            _r.open_line_id == sa.bindparam("line"), _r.old_iccid == sa.bindparam("iccid")
-        )
-        self.SEPARATION_HOLDS = _count(
-            orm.replacement_request,
-            _r.old_iccid == sa.bindparam("iccid"),
-            _r.open_line_id.is_not(None),
-            _r.old_sim_suspended.is_(True),
-            _r.kind == RequestKind.LINE_SEPARATION.value,
-        )
-        self.ID_BY_NOT_ME = sa.select(_r.id).where(_r.not_me_token_hash == sa.bindparam("hash"))
-        self.COMPLETED_SINCE = _count(
-            orm.replacement_request,
-            _r.line_id == sa.bindparam("line"),
-            _r.state == State.COMPLETED,
-            _r.completed_at >= sa.bindparam("since"),
-        )
-        self.OPENED_BY = _count(
-            orm.replacement_request,
-            _r.actor == sa.bindparam("actor"),
-            _r.created_at >= sa.bindparam("since"),
-            _r.id != sa.bindparam("excluding"),
-        )
-        self.REFUSED_BY = self.OPENED_BY.where(
-            sa.or_(_r.state == State.REJECTED, _r.fraud_reported_at.is_not(None))
-        )
-        self.LINE_BY_ID_LOCKED = (
-            sa.select(Line).where(_l.id == sa.bindparam("id")).with_for_update()
-        )
-        self.LINE_BY_MSISDN = sa.select(Line).where(_l.msisdn == sa.bindparam("msisdn"))
-        self.LINE_BY_MSISDN_LOCKED = self.LINE_BY_MSISDN.with_for_update()
-        self.LOCK_LINE = sa.select(_l.id).where(_l.id == sa.bindparam("id")).with_for_update()
-        self.BOUND_SIM = sa.select(Sim).where(
-            _s.line_id == sa.bindparam("line"), _s.state.in_(list(BOUND_SIM_STATES))
-        )
-        self.SIM_STATE_FOR_REQUEST = (
-            sa.select(_s.state, _r.old_sim_suspended)
-            .select_from(orm.sim.outerjoin(orm.replacement_request, _r.id == sa.bindparam("rid")))
-            .where(_s.iccid == sa.bindparam("iccid"))
-        )
-        self.FREE_PROFILE = (
-            sa.select(Sim)
-            .where(
-                _s.brand_id == sa.bindparam("brand"),
-                _s.form == SimForm.ESIM,
-                _s.state == SimState.IN_STOCK,
-                _s.profile_type == sa.bindparam("profile_type"),
-                ~sa.exists().where(_r.new_iccid == _s.iccid),
-            )
-            .order_by(_s.iccid)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        self.FREE_CARD = (
-            sa.select(_s.iccid)
-            .where(
-                _s.brand_id == sa.bindparam("brand"),
-                _s.form == SimForm.PHYSICAL.value,
-                _s.state == SimState.IN_STOCK.value,
-            )
-            .order_by(_s.iccid)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        self.CHANGE_FOR_REQUEST = sa.select(SimChange).where(
-            _sc.request_id == sa.bindparam("request")
-        )
-        self.LAST_REPLACEMENT = sa.select(sa.func.max(_sc.changed_at)).where(
-            _sc.line_id == sa.bindparam("line"), _sc.old_iccid.is_not(None)
-        )
-        self.OPEN_REPORT = sa.select(LossReport).where(_lr.open_line_id == sa.bindparam("line"))
-        self.OPEN_REPORT_LOCKED = self.OPEN_REPORT.with_for_update()
-        self.NEWEST_REPORT = (
-            sa.select(LossReport)
-            .where(_lr.line_id == sa.bindparam("line"))
-            .order_by(_lr.opened_at.desc(), _lr.id.desc())
-            .limit(1)
-        )
-        self.REPORT_HOLDS = _count(
-            orm.loss_report, _lr.iccid == sa.bindparam("iccid"), _lr.state == LossState.OPEN.value
-        )
-        self.VALID_CHECK = (
-            sa.select(IdentityCheck)
-            .where(
-                _ic.staff_id == sa.bindparam("staff"),
-                _ic.line_id == sa.bindparam("line"),
-                _ic.expires_at > sa.bindparam("at"),
-            )
-            .order_by(_ic.verified_at.desc())
-            .limit(1)
-        )
-        self.VALID_CHECK_OF_METHOD = self.VALID_CHECK.where(_ic.method == sa.bindparam("method"))
-        self.INSERT_JOB = sa.insert(orm.job)
 
 
 # ------------------------------------------------------------------ requests

@@ -38,8 +38,8 @@ from resim.adapters.db.repositories import (
     SqlSims,
     SqlStock,
     SqlSubscribers,
-    Statements,
 )
+from resim.adapters.db.statements import Statements
 from resim.adapters.db.stores.attached import SqlStores
 from resim.domain.model import AuditEvent, ReplacementRequest
 from resim.services.unit_of_work import (

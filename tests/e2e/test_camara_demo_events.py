@@ -17,8 +17,8 @@ from resim.entrypoints.demo import (
     demo_subscription,
     print_welcome,
     start_demo,
-    walkthrough,
 )
+from resim.entrypoints.walkthrough import walkthrough
 from resim.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -50,9 +50,9 @@ from resim.entrypoints.demo import (
     DemoStack,
     demo_subscription,
     start_demo,
-    walkthrough,
 )
 from resim.entrypoints.logs import configure_logging, is_sensitive_key
+from resim.entrypoints.walkthrough import walkthrough
 from resim.services.onboarding import seed
 from resim.settings import Settings
 

@@ -162,10 +162,9 @@ class Worker:
             if time.monotonic() >= next_beat:
                 await self._heartbeat(runner, list(self._in_flight.values()))
                 next_beat = time.monotonic() + self.lease_seconds / 3
-            await asyncio.wait(
-                list(self._in_flight),
-                timeout=min(self.poll_seconds, self.lease_seconds / 3),
-            )
+            running = list(self._in_flight)  # the heartbeat's await may have seen the last end
+            if running:
+                await asyncio.wait(running, timeout=min(self.poll_seconds, self.lease_seconds / 3))
 
     async def _heartbeat(self, runner: BatchRunner, job_ids: list[str]) -> None:
         """Renew the leases of running jobs, so none is claimed twice while it runs."""

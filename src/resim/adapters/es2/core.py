@@ -30,6 +30,7 @@ SM-DP+'s free text is redacted of both before it reaches an error message.
 
 from __future__ import annotations
 
+import abc
 import ssl
 import time
 from typing import Any, TypeVar
@@ -70,7 +71,7 @@ def _ssl_context(
     return ctx
 
 
-class Es2Core:
+class Es2Core(abc.ABC):
     """What the sync and the async client share: settings, request bodies, and
     the mapping of every outcome (the module docstring); no I/O."""
 
@@ -117,9 +118,9 @@ class Es2Core:
             follow_redirects=False,
         )
 
+    @abc.abstractmethod
     def _open(self, **http_options: Any) -> None:
         """Create the client's httpx client with these options (each client its own kind)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------ bodies and results
 

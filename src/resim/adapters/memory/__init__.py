@@ -16,6 +16,8 @@ from types import TracebackType
 from typing import Any, NoReturn, Self
 
 from resim.adapters.memory.attached import MemoryStores
+from resim.adapters.memory.camara import InMemoryCamaraStore
+from resim.adapters.memory.outbox import MemoryOutbox
 from resim.adapters.memory.repositories import (
     MemoryBrands,
     MemoryExternalCalls,
@@ -61,6 +63,8 @@ class MemoryUnitOfWork(MemoryStores):
         self.identity_checks = MemoryIdentityChecks(store, tx)
         self.jobs = MemoryJobs(store, tx)
         self.calls = MemoryExternalCalls(store, tx)
+        self._outbox = MemoryOutbox(store, tx)
+        self._camara = InMemoryCamaraStore(store, tx)
         self._pending_tx = tx
 
     @property
@@ -72,12 +76,12 @@ class MemoryUnitOfWork(MemoryStores):
         )
 
     @property
-    def outbox(self) -> NoReturn:
-        caller = sys._getframe(1).f_globals.get("__name__", "?")
-        raise RuntimeError(
-            f"{caller} uses uow.outbox (the worker's claims and attempt rows), which the"
-            " in-memory unit of work does not have: test it on SQLite"
-        )
+    def outbox(self) -> MemoryOutbox:
+        return self._outbox
+
+    @property
+    def camara(self) -> InMemoryCamaraStore:
+        return self._camara
 
     @property
     def dialect(self) -> str:

@@ -2,9 +2,11 @@
 
 Staff, API clients, bearer sessions and attempt counters have in-memory
 implementations (kept on the :class:`~resim.adapters.memory.store.MemoryStore`,
-so they outlive one unit of work; they do not roll back). The read models
-(alerts, audit log, look-ups, dashboard, CAMARA) are SQL only: using one here
-raises ``RuntimeError``, as ``uow.session`` does.
+so they outlive one unit of work; they do not roll back). CAMARA's
+subscriptions and events are in :mod:`resim.adapters.memory.camara`. The read
+models (alerts, audit log, look-ups, dashboard, sealed values, export,
+reports) are SQL only: using one here raises ``RuntimeError``, as
+``uow.session`` does.
 """
 
 from __future__ import annotations
@@ -74,10 +76,6 @@ class MemoryStores:
     @property
     def dashboard(self) -> NoReturn:
         _sql_only("dashboard")
-
-    @property
-    def camara(self) -> NoReturn:
-        _sql_only("camara")
 
     @property
     def sealed(self) -> NoReturn:

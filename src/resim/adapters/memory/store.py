@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from resim.adapters.memory.camara import MemoryCamaraEvent, MemorySubscription
 from resim.domain.loss import LossReport
 from resim.domain.model import (
     AuditEvent,
@@ -43,6 +44,8 @@ KEYS: dict[type, str] = {
     SimChange: "id",
     LossReport: "id",
     IdentityCheck: "id",
+    MemorySubscription: "id",
+    MemoryCamaraEvent: "id",
 }
 UNIQUE: dict[type, tuple[str, ...]] = {
     Line: ("msisdn",),
@@ -65,6 +68,10 @@ class MemoryJob:
     created_at: dt.datetime
     state: str = "pending"
     attempts: int = 0
+    worker_id: str | None = None
+    lease_until: dt.datetime | None = None
+    last_error: str | None = None
+    finished_at: dt.datetime | None = None
 
 
 @dataclass
@@ -76,6 +83,10 @@ class MemoryCall:
     target: str
     state: str  # started | succeeded | failed
     retryable: bool | None = None
+    job_id: str | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    error_code: str | None = None
 
 
 @dataclass
@@ -110,6 +121,7 @@ class Transaction:
         self._before: dict[int, tuple[object, dict[str, Any]]] = {}
         self._added: list[tuple[type, Any]] = []
         self._jobs: list[str] = []
+        self._calls: list[MemoryCall] = []
 
     def seen(self, obj: Any) -> Any:
         """Remember ``obj``'s values the first time this unit hands it out."""
@@ -135,6 +147,12 @@ class Transaction:
         self.store.jobs[job.id] = job
         self._jobs.append(job.id)
 
+    def add_call(self, call: MemoryCall) -> None:
+        if any(c.id == call.id for c in self.store.calls):
+            raise Duplicate(f"an attempt row with id {call.id!r} exists already")
+        self.store.calls.append(call)
+        self._calls.append(call)
+
     def check(self) -> None:
         """Raise Duplicate if a UNIQUE attribute holds one value twice."""
         for kind, attributes in UNIQUE.items():
@@ -153,6 +171,8 @@ class Transaction:
             self.store.of(kind).pop(key, None)
         for job_id in self._jobs:
             self.store.jobs.pop(job_id, None)
+        for call in self._calls:
+            self.store.calls.remove(call)
         for obj, values in self._before.values():
             for name, value in values.items():  # none for objects added since
                 setattr(obj, name, value)
@@ -164,8 +184,10 @@ class Transaction:
             self._before[key] = (obj, _state_of(obj))
         self._added.clear()
         self._jobs.clear()
+        self._calls.clear()
 
     def forget(self) -> None:
         self._before.clear()
         self._added.clear()
         self._jobs.clear()
+        self._calls.clear()

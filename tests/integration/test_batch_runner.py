@@ -25,7 +25,9 @@ from resim.domain.workflow import State
 from resim.errors import ExternalError
 from resim.services.outbox import batch_runner
 from resim.services.outbox.batch_runner import TxBatcher
-from resim.services.ports import OutgoingMail
+from resim.services.outbox.external import attempt_row
+from resim.services.outbox.group_commit import OutboxWrites
+from resim.services.ports import JobRecord, OutgoingMail
 from resim.services.replacement import requests
 from resim.services.unit_of_work import UnitOfWork
 
@@ -145,6 +147,69 @@ class TestSharedTransactions:
                 ).scalars()
             )
         assert audited == {msisdns[0], msisdns[2]}
+
+
+class TestOutboxWritesOfATransaction:
+    def test_they_take_one_statement_each_for_all_its_jobs(self, system: System) -> None:
+        for n in range(5):
+            msisdn, _, _, _ = add_line(system, 80 + n)
+            requests.open_request(system.ctx, msisdn=msisdn, reason="damaged")
+        seen: list[str] = []
+
+        def statement(_conn: object, _cursor: object, sql: str, *_rest: object) -> None:
+            seen.append(" ".join(sql.split()[:3]))
+
+        sa.event.listen(system.engine, "before_cursor_execute", statement)
+        try:
+            batch_runner.run_due_jobs(system.ctx)
+        finally:
+            sa.event.remove(system.engine, "before_cursor_execute", statement)
+        assert len(system.mail.sent) == 10  # two mails per request (and a text)
+        calls = _count(system, orm.external_call)
+        assert calls == 15 and _count(system, orm.external_call, state="succeeded") == calls
+        # The fifteen jobs ran together: their attempt rows, outcomes and ends in a
+        # few statements, not one each.
+        assert seen.count("INSERT INTO external_call") <= 4
+        assert seen.count("UPDATE external_call SET") <= 4
+        assert seen.count("UPDATE job SET") <= 6  # claims and ends
+
+    def test_a_failing_unit_writes_none_of_its_rows_and_the_others_all_of_theirs(
+        self, system: System
+    ) -> None:
+        msisdn, _, _, _ = add_line(system, 90)
+        requests.open_request(system.ctx, msisdn=msisdn, reason="damaged")
+        with system.engine.connect() as conn:
+            job_ids = list(conn.execute(sa.select(orm.job.c.id).limit(3)).scalars())
+        assert len(job_ids) == 3
+        now = system.clock.now()
+
+        def unit(job_id: str, writes: OutboxWrites, fail: bool) -> Callable[[UnitOfWork], None]:
+            def run(_uow: UnitOfWork) -> None:
+                writes.attempts.clear()  # a unit run again hands fresh rows
+                job = JobRecord(id=job_id, kind="test", request_id=None, payload={}, attempts=1)
+                writes.attempts.append(attempt_row(job, "test.call", at=now))
+                if fail:
+                    raise RuntimeError("this unit fails")
+
+            return run
+
+        async def go() -> list[object]:
+            with ThreadPoolExecutor(1) as db_thread:
+                batcher = TxBatcher(system.ctx, db_thread)
+                runs = []
+                for i, job_id in enumerate(job_ids):
+                    writes = OutboxWrites()
+                    runs.append(
+                        batcher.run(unit(job_id, writes, i == 1), key=job_id, writes=writes)
+                    )
+                return await asyncio.gather(*runs, return_exceptions=True)
+
+        results = asyncio.run(go())
+        assert isinstance(results[1], RuntimeError)
+        with system.engine.connect() as conn:
+            c = orm.external_call.c
+            written = list(conn.execute(sa.select(c.job_id).where(c.target == "test.call")))
+        assert sorted(row.job_id for row in written) == sorted([job_ids[0], job_ids[2]])
 
 
 class TestTheWorkerLoop:

@@ -32,16 +32,19 @@ _DUE = sa.or_(
     sa.and_(_j.c.state == "pending", _j.c.run_after <= sa.bindparam("now")),
     sa.and_(_j.c.state == "running", _j.c.lease_until < sa.bindparam("now")),
 )
-_CLAIM_SELECT = (
+# One statement claims: the candidates (FOR UPDATE SKIP LOCKED on PostgreSQL:
+# rows another worker's claim holds are passed over, never waited for or taken
+# twice) and their update, whose RETURNING gives the claimed jobs.
+_CLAIM_CANDIDATES = (
     sa.select(_j.c.id)
     .where(_DUE, _j.c.id.not_in(sa.bindparam("running", expanding=True)))
     .order_by(_j.c.run_after)
     .limit(sa.bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
-_CLAIM_UPDATE = (
+_CLAIM = (
     sa.update(_j)
-    .where(_j.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .where(_j.c.id.in_(_CLAIM_CANDIDATES.scalar_subquery()))
     .values(
         state="running",
         worker_id=sa.bindparam("b_worker_id"),
@@ -144,15 +147,12 @@ class SqlOutbox:
         """Lease up to ``limit`` due jobs to ``worker_id`` (never one in ``running``)."""
         if limit <= 0:
             return []
-        ids = list(
-            self._s.scalars(_CLAIM_SELECT, {"now": now, "running": list(running), "limit": limit})
-        )
-        if not ids:
-            return []
         rows = self._s.execute(
-            _CLAIM_UPDATE,
+            _CLAIM,
             {
-                "ids": ids,
+                "now": now,
+                "running": list(running),
+                "limit": limit,
                 "b_worker_id": worker_id,
                 "b_lease_until": now + dt.timedelta(seconds=lease_seconds),
             },

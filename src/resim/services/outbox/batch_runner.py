@@ -18,7 +18,10 @@ in one database thread (a lane; on PostgreSQL a few lanes, see
 runs, the next units gather, so a batch of 32 jobs costs about as many
 transactions as one job (group commit). A unit that raises rolls the shared
 transaction back; the batcher then runs each unit of that batch in its own
-transaction, so one job's failure never loses another's work.
+transaction, so one job's failure never loses another's work. A job's outbox
+writes (call outcomes, attempt rows, its end) are handed to the transaction
+(``group_commit.OutboxWrites``), which writes those of all its units in one
+statement each; they commit with the unit all the same.
 
 What commits when, and why invariant 4 (DESIGN.md) still holds after SIGKILL
 at any point:
@@ -45,9 +48,9 @@ at any point:
   no state change to make (a mail or a text sent) hands its closing writes
   (the call's outcome and ``done``) over lazily and frees its slot at once:
   they commit with the next shared transaction (the next claim, which the
-  free slot brings about), gathered with other jobs' in two statements
-  (:mod:`~resim.services.outbox.late_finishes`). Killed before that commit: as above, the job runs
-  again after its lease and sends the same Message-ID / message id.
+  free slot brings about; :mod:`~resim.services.outbox.late_finishes`). Killed
+  before that commit: as above, the job runs again after its lease and sends
+  the same Message-ID / message id.
 
 Jobs of kinds not in :data:`ASYNC_HANDLERS` run the old way,
 :func:`resim.services.outbox.jobs.run` in a thread, each step in its own
@@ -71,7 +74,7 @@ from resim.services.context import ServiceContext
 from resim.services.outbox import jobs
 from resim.services.outbox.async_peers import AsyncPeers
 from resim.services.outbox.external import alert_peer_failing, attempt_row
-from resim.services.outbox.group_commit import Lanes, TxBatcher, Unit
+from resim.services.outbox.group_commit import Lanes, OutboxWrites, TxBatcher, Unit
 from resim.services.outbox.late_finishes import LateFinishes
 from resim.services.outbox.peer_circuit import peer_of_kind, peer_of_target
 from resim.services.ports import AttemptOutcome, JobRecord
@@ -91,6 +94,7 @@ class JobRun:
     finished: bool = False
     _outcomes: list[AttemptOutcome] = field(default_factory=list)
     _done_in_unit: bool = False
+    _writes: OutboxWrites | None = None  # the unit running now hands its writes here
 
     @property
     def ctx(self) -> ServiceContext:
@@ -107,37 +111,48 @@ class JobRun:
         return self.attempts(uow, [target])[0]
 
     def attempts(self, uow: UnitOfWork, targets: list[str]) -> list[str]:
-        """:meth:`attempt` for several calls, in one statement."""
+        """:meth:`attempt` for several calls (their rows are written with the
+        transaction's other attempt rows, in one statement, before its commit)."""
         now = self.ctx.now()
         rows = [attempt_row(self.job, target, at=now) for target in targets]
-        uow.outbox.start_attempts(rows)
+        self._in_unit().attempts.extend(rows)
         return [str(row["id"]) for row in rows]
 
     def mark_done(self, uow: UnitOfWork) -> None:
         """Inside a unit: the job is done, in the same transaction as the unit."""
-        uow.outbox.finish(
-            [
-                jobs.finish_record(
-                    self.ctx, self.job, self.runner.worker_id, state="done", error=None
-                )
-            ]
+        done = jobs.finish_record(
+            self.ctx, self.job, self.runner.worker_id, state="done", error=None
         )
+        self._in_unit().finishes.append(done)
         self._done_in_unit = True
+
+    def _in_unit(self) -> OutboxWrites:
+        if self._writes is None:
+            raise RuntimeError("only inside a unit of this job's run.db()")
+        return self._writes
 
     async def db(self, unit: Unit[T]) -> T:
         """Run ``unit`` in a shared transaction, after this job's pending call
         outcomes; return once committed."""
-        outcomes, self._outcomes = self._outcomes, []
+        writes = OutboxWrites(outcomes=self._outcomes)
+        self._outcomes = []
 
         def with_outcomes(uow: UnitOfWork) -> T:
             self._done_in_unit = False
-            uow.outbox.record_outcomes(outcomes)
-            return unit(uow)
+            writes.attempts.clear()  # run again (another unit failed): new rows
+            writes.finishes.clear()
+            self._writes = writes
+            try:
+                return unit(uow)
+            finally:
+                self._writes = None
 
         try:
-            value = await self.runner.batcher.run(with_outcomes, key=self.job.request_id)
+            value = await self.runner.batcher.run(
+                with_outcomes, key=self.job.request_id, writes=writes
+            )
         except BaseException:
-            self._outcomes[:0] = outcomes  # not written: the next unit writes them
+            self._outcomes[:0] = writes.outcomes  # not written: the next unit writes them
             self._done_in_unit = False
             raise
         if self._done_in_unit:
@@ -187,15 +202,7 @@ class JobRun:
                 return
 
     def _outcome(self, call_id: str, state: str, code: str | None, retryable: bool | None) -> None:
-        self._outcomes.append(
-            AttemptOutcome(
-                call_id=call_id,
-                state=state,
-                finished_at=self.ctx.now(),
-                error_code=code,
-                retryable=retryable,
-            )
-        )
+        self._outcomes.append(AttemptOutcome(call_id, state, self.ctx.now(), code, retryable))
 
     async def may_have_taken_effect(self, target: str) -> bool:
         """``external.may_have_taken_effect`` for this job (pending outcomes first)."""
@@ -241,7 +248,9 @@ class BatchRunner:
         self.pool = pool
         self.peers = AsyncPeers(ctx)
         self.handlers = default_handlers() if handlers is None else handlers
-        self._late = LateFinishes(lambda unit: self.batcher.run(unit, eager=False))
+        self._late = LateFinishes(
+            lambda unit, writes: self.batcher.run(unit, eager=False, writes=writes)
+        )
 
     async def in_thread(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the pool (its own units of work)."""
@@ -306,7 +315,7 @@ class BatchRunner:
 
     async def _retry(self, run: JobRun, error: str) -> str:
         finish = jobs.retry_record(self.ctx, run.job, self.worker_id, error)
-        await run.db(lambda uow: uow.outbox.finish([finish]))
+        await run.db(lambda _uow: run._in_unit().finishes.append(finish))
         return "retry"
 
     async def _dead(self, run: JobRun, code: str, message: str) -> str:

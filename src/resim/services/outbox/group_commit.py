@@ -19,6 +19,15 @@ started :data:`LAZY_DELAY_SECONDS` later.
 :class:`Lanes` runs several batchers (PostgreSQL: their round trips overlap),
 filling the first lane and spilling to the next only while the first is
 backed up, so a light load still shares one transaction.
+
+A unit may hand its outbox writes over as :class:`OutboxWrites` instead of
+writing them itself: the batcher writes those of every unit of a transaction
+together, one statement each (executemany): the call outcomes first, before
+any unit runs (a unit may read its job's attempt rows), and the attempt rows
+and the jobs' ends last, just before the commit. So a transaction of 30 jobs
+costs three outbox statements, not 60-90, and each write still commits with
+its unit (a unit run again alone, after another one failed, hands its writes
+again; none are written twice).
 """
 
 from __future__ import annotations
@@ -26,10 +35,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from resim.services.context import ServiceContext
+from resim.services.ports import AttemptOutcome, JobFinish
 from resim.services.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -41,11 +51,43 @@ SPILL_AT = 4  # units waiting in a lane before new work takes the next lane
 
 
 @dataclass
+class OutboxWrites:
+    """The outbox writes of one unit, written by its transaction (module docstring).
+
+    ``outcomes`` are written before the transaction's units run; ``attempts``
+    (rows of ``external_call``, state ``started``) and ``finishes`` after them,
+    before the commit. A unit that adds to ``attempts`` or ``finishes`` clears
+    what it added when it runs again. ``sealed``: taken by a transaction (set
+    on the event loop's thread), so nothing may be added from outside a unit.
+    """
+
+    outcomes: list[AttemptOutcome] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    finishes: list[JobFinish] = field(default_factory=list)
+    sealed: bool = False
+
+
+def write_before(uow: UnitOfWork, writes: list[OutboxWrites]) -> None:
+    """The call outcomes of ``writes``, in one statement (in id order: the same
+    row lock order in every transaction)."""
+    outcomes = sorted((o for w in writes for o in w.outcomes), key=lambda o: o.call_id)
+    uow.outbox.record_outcomes(outcomes)
+
+
+def write_after(uow: UnitOfWork, writes: list[OutboxWrites]) -> None:
+    """The attempt rows and the jobs' ends of ``writes``, one statement each."""
+    uow.outbox.start_attempts([row for w in writes for row in w.attempts])
+    finishes = sorted((f for w in writes for f in w.finishes), key=lambda f: f.job_id)
+    uow.outbox.finish(finishes)
+
+
+@dataclass
 class _Pending:
     unit: Callable[[UnitOfWork], Any]
     future: asyncio.Future[Any]
     key: str
     eager: bool
+    writes: OutboxWrites | None = None
 
 
 class TxBatcher:
@@ -70,14 +112,22 @@ class TxBatcher:
         """Units queued for the next transaction."""
         return len(self._queue)
 
-    async def run(self, unit: Unit[T], *, key: str | None = None, eager: bool = True) -> T:
+    async def run(
+        self,
+        unit: Unit[T],
+        *,
+        key: str | None = None,
+        eager: bool = True,
+        writes: OutboxWrites | None = None,
+    ) -> T:
         """Run ``unit`` in the next shared transaction; return its result after
         the commit (or raise what it raised, its own writes rolled back).
         ``eager=False``: wait for a transaction another unit starts (at most
-        :data:`LAZY_DELAY_SECONDS`)."""
+        :data:`LAZY_DELAY_SECONDS`). ``writes``: outbox writes that commit
+        with the unit (:class:`OutboxWrites`)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.append(_Pending(unit, future, key or "", eager))
+        self._queue.append(_Pending(unit, future, key or "", eager, writes))
         if eager:
             self._eager += 1
             self._start(loop)
@@ -107,6 +157,9 @@ class TxBatcher:
             batch = self._queue[:MAX_UNITS_PER_TRANSACTION]
             del self._queue[: len(batch)]
             self._eager -= sum(1 for item in batch if item.eager)
+            for item in batch:
+                if item.writes is not None:
+                    item.writes.sealed = True
             try:
                 results = await loop.run_in_executor(self.executor, self._execute, batch)
             except BaseException as exc:  # the executor is gone (stopping): fail them all
@@ -127,11 +180,9 @@ class TxBatcher:
         order = sorted(range(len(batch)), key=lambda i: batch[i].key)
         self.units += len(batch)
         try:
-            with self._ctx.uow() as uow:
-                out = {i: batch[i].unit(uow) for i in order}
-                uow.commit()
+            out = self._transaction([batch[i] for i in order])
             self.transactions += 1
-            return [(True, out[i]) for i in range(len(batch))]
+            return [(True, value) for _i, value in sorted(zip(order, out, strict=True))]
         except Exception as exc:
             self.transactions += 1
             if len(batch) == 1:
@@ -140,13 +191,20 @@ class TxBatcher:
         for i in order:  # one unit failed: each alone, so the others still commit
             self.transactions += 1
             try:
-                with self._ctx.uow() as uow:
-                    value = batch[i].unit(uow)
-                    uow.commit()
-                results[i] = (True, value)
+                results[i] = (True, self._transaction([batch[i]])[0])
             except Exception as exc:
                 results[i] = (False, exc)
         return results
+
+    def _transaction(self, items: list[_Pending]) -> list[Any]:
+        """Run ``items`` in order in one transaction with their outbox writes; commit."""
+        writes = [item.writes for item in items if item.writes is not None]
+        with self._ctx.uow() as uow:
+            write_before(uow, writes)
+            out = [item.unit(uow) for item in items]
+            write_after(uow, writes)
+            uow.commit()
+        return out
 
 
 class Lanes:
@@ -174,9 +232,16 @@ class Lanes:
     def transactions(self) -> int:
         return sum(b.transactions for b in self.batchers)
 
-    async def run(self, unit: Unit[T], *, key: str | None = None, eager: bool = True) -> T:
+    async def run(
+        self,
+        unit: Unit[T],
+        *,
+        key: str | None = None,
+        eager: bool = True,
+        writes: OutboxWrites | None = None,
+    ) -> T:
         if not key or len(self.batchers) == 1:
-            return await self.batchers[0].run(unit, key=key, eager=eager)
+            return await self.batchers[0].run(unit, key=key, eager=eager, writes=writes)
         lane, count = self._busy.get(key, (-1, 0))
         if lane < 0:
             lane = next(
@@ -185,7 +250,7 @@ class Lanes:
             )
         self._busy[key] = (lane, count + 1)
         try:
-            return await self.batchers[lane].run(unit, key=key, eager=eager)
+            return await self.batchers[lane].run(unit, key=key, eager=eager, writes=writes)
         finally:
             lane, count = self._busy[key]
             if count <= 1:

@@ -49,10 +49,13 @@ async def provision(run: JobRun) -> None:
     rid = job.request_id
 
     def start(uow: UnitOfWork) -> _Order | None:
-        if provisioning.cooling_off_in(ctx, uow, job) or not provisioning.reserve_in(ctx, uow, rid):
+        # Locked once (PostgreSQL: one SELECT ... FOR UPDATE for both checks).
+        req = repo.get_request(uow, rid, lock=True)
+        if provisioning.cooling_off_in(ctx, uow, job, req=req) or not provisioning.reserve_in(
+            ctx, uow, rid, req=req
+        ):
             run.mark_done(uow)
             return None
-        req = repo.get_request(uow, rid)
         assert req.new_iccid is not None and req.matching_id is not None
         target = "es2.downloadOrder" if req.smdp_step is None else "es2.confirmOrder"
         return _Order(

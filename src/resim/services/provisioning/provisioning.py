@@ -86,15 +86,23 @@ def _cooling_off(ctx: ServiceContext, job: JobRecord) -> bool:
         return waiting
 
 
-def cooling_off_in(ctx: ServiceContext, uow: UnitOfWork, job: JobRecord) -> bool:
+def cooling_off_in(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    job: JobRecord,
+    *,
+    req: ReplacementRequest | None = None,
+) -> bool:
     """SEC-07: an approved request is not ordered before its ``cooling_off_until``.
 
     Approval schedules the job for that time; a job run early (re-queued by
     hand, or enqueued by a path that forgot the delay) does nothing and makes
     sure one pending job is scheduled for the end of the cooling-off.
+    ``req``: the job's request, already locked in this unit of work.
     """
     now = ctx.now()
-    req = repo.get_request(uow, _rid(job), lock=True)
+    if req is None:
+        req = repo.get_request(uow, _rid(job), lock=True)
     until = req.cooling_off_until
     if req.state != State.APPROVED or until is None or now >= until:
         return False
@@ -129,10 +137,18 @@ def _reserve(ctx: ServiceContext, request_id: str) -> bool:
         return reserved
 
 
-def reserve_in(ctx: ServiceContext, uow: UnitOfWork, request_id: str) -> bool:
-    """approved -> provisioning and a profile reserved from stock. False: nothing to do."""
+def reserve_in(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    request_id: str,
+    *,
+    req: ReplacementRequest | None = None,
+) -> bool:
+    """approved -> provisioning and a profile reserved from stock. False: nothing to do.
+    ``req``: the request, already locked in this unit of work."""
     now = ctx.now()
-    req = repo.get_request(uow, request_id, lock=True)
+    if req is None:
+        req = repo.get_request(uow, request_id, lock=True)
     if req.state == State.APPROVED:
         req.start_provisioning(at=now)
     if req.state != State.PROVISIONING:

@@ -45,6 +45,7 @@ from babel import Locale
 from babel.dates import format_datetime, get_datetime_format
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from resim.adapters.mail.i18n import install_direct_gettext
 from resim.errors import InvalidInput
 from resim.locale import LANGUAGES, normalize_language, translations
 
@@ -376,5 +377,7 @@ def _environment(lang: str) -> Environment:
         # the template file on every get_template (one per mail and part).
         auto_reload=False,
     )
-    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    catalog = translations(lang)
+    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    install_direct_gettext(env, catalog.gettext, catalog.ngettext)
     return env

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from jinja2 import DictLoader, Environment, select_autoescape
 
 from resim.adapters.mail.i18n import install_direct_gettext
@@ -29,3 +31,33 @@ def test_html_escapes_the_variables_and_keeps_the_translation_markup() -> None:
 def test_text_formats_without_escaping_and_always_applies_percent() -> None:
     out = env().get_template("t.txt.j2").render(who="<Åse>", n=1)
     assert out == "Hei <b><Åse></b>|1 day|hundre %"
+
+
+def test_environments_sharing_code_compile_once_and_keep_their_own_language() -> None:
+    from jinja2.environment import Environment as Base
+
+    from resim.adapters.mail.i18n import SharedCode
+
+    shared = SharedCode()
+    compiled: list[str] = []
+
+    class Counting(Base):
+        def _compile(self, source: str, filename: str) -> Any:
+            compiled.append(filename)
+            return super()._compile(source, filename)
+
+    def make(catalog: dict[str, str]) -> Environment:
+        e = Counting(
+            loader=DictLoader(TEMPLATES),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            extensions=["jinja2.ext.i18n"],
+            bytecode_cache=shared,
+        )
+        install_direct_gettext(e, lambda s: catalog.get(s, s), lambda s, p, n: p)
+        return e
+
+    norsk = make({"Hello %(name)s": "Hei %(name)s"}).get_template("t.txt.j2")
+    dansk = make({"Hello %(name)s": "Hej %(name)s"}).get_template("t.txt.j2")
+    assert len(compiled) == 1
+    assert norsk.render(who="Åse", n=2).startswith("Hei Åse|")
+    assert dansk.render(who="Åse", n=2).startswith("Hej Åse|")

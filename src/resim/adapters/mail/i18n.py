@@ -1,11 +1,14 @@
-"""Template-side gettext for the mail templates (see :func:`install_direct_gettext`)."""
+"""Jinja support for the mail templates' per-language environments: a direct
+new-style gettext (:func:`install_direct_gettext`) and compiled code shared
+between the environments (:class:`SharedCode`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from jinja2 import Environment, pass_eval_context
+from jinja2 import BytecodeCache, Environment, pass_eval_context
+from jinja2.bccache import Bucket
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
@@ -40,3 +43,26 @@ def install_direct_gettext(
         return (Markup(rv) if eval_ctx.autoescape else rv) % variables  # noqa: S704 (our catalog)
 
     env.globals.update(_=direct_gettext, gettext=direct_gettext, ngettext=direct_ngettext)
+
+
+class SharedCode(BytecodeCache):
+    """Compiled template code in memory, shared by environments built alike.
+
+    The per-language environments differ only in their gettext globals, which
+    templates look up when they render, so a template's compiled code is the
+    same in each: the worker compiles each template once instead of once per
+    language (``preload_templates``: 48 templates x 8 languages). Jinja checks
+    the source checksum on load. Share one instance only between environments
+    with the same options and extensions.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()

@@ -7,6 +7,8 @@ many mails on few, reused connections, and a stale connection replaced.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +93,39 @@ class TestDelivery:
             "req-1.otp@resim.test",
             "req-2.otp@resim.test",
         ]
+
+    def test_a_branded_two_part_mail_arrives_as_built_and_parses_back(
+        self, capture: MailCapture
+    ) -> None:
+        mail = OutgoingMail(
+            to="kari@example.com",
+            subject="Ny SIM bestilt · var det deg? " + "Å" * 40,
+            text="Hei Kåre,\n" + "noen har bedt om nytt SIM-kort.\n" * 20,
+            html="<p>Hei <b>Kåre</b> · 你好</p>\n" * 20,
+            message_id="req-7.requested@resim.test",
+            language="nb",
+            headers={"X-Resim-Kind": "replacement_requested", "X-Resim-Request": "req-7"},
+            sender_name="Fjordnett Ø",
+        )
+
+        async def go() -> None:
+            m = async_mailer(capture.port)
+            try:
+                await m.send(mail)
+            finally:
+                await m.aclose()
+
+        asyncio.run(go())
+        [got] = capture.messages()
+        assert (got.subject, got.text, got.html) == (mail.subject, mail.text, mail.html)
+        assert (got.language, got.kind, got.recipients) == (
+            "nb",
+            "replacement_requested",
+            ("kari@example.com",),
+        )
+        parsed = email.message_from_bytes(got.path.read_bytes(), policy=email.policy.default)
+        assert parsed["From"] == "Fjordnett Ø <no-reply@nordlys.test>"
+        assert parsed["X-Resim-Request"] == "req-7" and not parsed.defects
 
 
 class TestErrorClassification:

@@ -45,6 +45,7 @@ from babel import Locale
 from babel.dates import format_datetime, get_datetime_format
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from resim.adapters.mail.i18n import SharedCode, install_direct_gettext
 from resim.errors import InvalidInput
 from resim.locale import LANGUAGES, normalize_language, translations
 
@@ -336,6 +337,7 @@ def _tidy_text(text: str) -> str:
 
 
 _COMPILE_LOCK = threading.Lock()
+_SHARED_CODE = SharedCode()  # every _environment() below is built alike
 
 
 class _SerialCompileEnvironment(Environment):
@@ -375,6 +377,9 @@ def _environment(lang: str) -> Environment:
         # Package data that never changes while the process runs: no stat() of
         # the template file on every get_template (one per mail and part).
         auto_reload=False,
+        bytecode_cache=_SHARED_CODE,
     )
-    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    catalog = translations(lang)
+    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    install_direct_gettext(env, catalog.gettext, catalog.ngettext)
     return env

@@ -24,16 +24,25 @@ text or the gateway's reply body (a gateway may quote the text back, and a
 notice carries the "this was not me" link). Nothing here logs.
 
 Thread safety: one ``httpx.Client`` (a connection pool) shared by all threads.
-:class:`AsyncHttpSmsGateway` is the same on ``httpx.AsyncClient`` for an event loop.
+:class:`AsyncHttpSmsGateway` is the same for an event loop, on
+:class:`~resim.adapters.sms.keepalive.KeepAlivePost` (h11 on asyncio streams,
+a sixth of httpx's CPU per text) unless a transport is injected (tests'
+``httpx.MockTransport``) or a proxy is configured in the environment
+(``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, which httpx honours): those
+keep ``httpx.AsyncClient``. The request is the same either way: the headers
+and the JSON body are built as httpx builds them (compact, UTF-8).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 
 import httpx
 from pydantic import SecretStr
 
+from resim.adapters.sms.keepalive import KeepAlivePost
 from resim.errors import ExternalError, InvalidInput
 from resim.services.ports import OutgoingSms
 
@@ -83,16 +92,17 @@ class _SmsCore:
         self._token = token
         self._sender = sender
         self._timeout = timeout
+        # Built once: the token does not change while the gateway lives.
+        self._headers = {"Accept": "application/json"}
+        if token is not None and token.get_secret_value():
+            self._headers["Authorization"] = f"Bearer {token.get_secret_value()}"
 
     def _request(self, message: OutgoingSms) -> tuple[dict[str, str], dict[str, str]]:
         check_message(message)
-        headers = {"Accept": "application/json"}
-        if self._token is not None and self._token.get_secret_value():
-            headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
         body = {"id": message.id, "to": message.to, "text": message.text, "sender": self._sender}
-        return headers, body
+        return self._headers, body
 
-    def _outcome(self, sent: httpx.Response | httpx.HTTPError) -> None:
+    def _outcome(self, sent: httpx.Response | httpx.HTTPError | int) -> None:
         if isinstance(sent, httpx.TimeoutException):
             raise ExternalError(
                 f"SMS gateway {self._host} timed out", retryable=True, code="SMS_UNAVAILABLE"
@@ -103,7 +113,8 @@ class _SmsCore:
                 retryable=True,
                 code="SMS_UNAVAILABLE",
             ) from None
-        error = status_error(self._host, sent.status_code)
+        status = sent if isinstance(sent, int) else sent.status_code
+        error = status_error(self._host, status)
         if error is not None:
             raise error
 
@@ -163,16 +174,46 @@ class AsyncHttpSmsGateway(_SmsCore):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(url, token=token, sender=sender, timeout=timeout)
-        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._lean: KeepAlivePost | None = None
+        self._client: httpx.AsyncClient | None = None
+        if transport is None and not _proxied(url):
+            self._lean = KeepAlivePost(url, timeout=timeout)
+            self._wire_headers = [
+                (name.encode("ascii"), value.encode("latin-1"))
+                for name, value in {
+                    **self._headers,
+                    "Content-Type": "application/json",
+                    "User-Agent": "resim",
+                }.items()
+            ]
+        else:
+            self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
     async def send(self, message: OutgoingSms) -> None:
         headers, body = self._request(message)
-        sent: httpx.Response | httpx.HTTPError
+        sent: httpx.Response | httpx.HTTPError | int
         try:
-            sent = await self._client.post(self._url, json=body, headers=headers)
+            if self._lean is not None:
+                # As httpx's json= encodes it (httpx._content.encode_json).
+                data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+                sent = await self._lean.post(self._wire_headers, data.encode("utf-8"))
+            else:
+                assert self._client is not None
+                sent = await self._client.post(self._url, json=body, headers=headers)
         except httpx.TransportError as exc:
             sent = exc
         self._outcome(sent)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._lean is not None:
+            await self._lean.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment names a proxy httpx would consider for ``url``
+    (conservatively: any for its scheme, or for all)."""
+    proxies = urllib.request.getproxies()
+    scheme = url.split(":", 1)[0].lower()
+    return bool(proxies.get(scheme) or proxies.get("all"))

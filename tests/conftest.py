@@ -137,9 +137,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _job_runner(monkeypatch: pytest.MonkeyPatch) -> None:
-    """RESIM_TEST_JOB_RUNNER=batch: every ``jobs.run_due_jobs`` in the tests runs on
-    the batched asynchronous runner (``services.batch_runner``) instead."""
-    if os.environ.get("RESIM_TEST_JOB_RUNNER") == "batch":
+    """Every ``jobs.run_due_jobs`` in the tests runs on the batched asynchronous
+    runner (``services.outbox.batch_runner``), the one the worker runs, with its
+    asynchronous handlers. RESIM_TEST_JOB_RUNNER=sequential keeps the
+    synchronous runner (``jobs.run_due_jobs``: one job after another in this
+    thread), whose handlers the crash replays also call directly."""
+    if os.environ.get("RESIM_TEST_JOB_RUNNER", "batch") != "sequential":
         from resim.services.outbox import batch_runner, jobs
 
         monkeypatch.setattr(jobs, "run_due_jobs", batch_runner.run_due_jobs)

@@ -3,8 +3,8 @@
 Its promises: a batch of jobs costs a few shared transactions, not a few per
 job; every attempt row is committed before its call; one unit's failure never
 loses another job's work; a whole replacement runs through it as through the
-synchronous runner (the rest of the suite runs on it with
-RESIM_TEST_JOB_RUNNER=batch).
+synchronous runner (the rest of the suite runs its jobs on it too, unless
+RESIM_TEST_JOB_RUNNER=sequential).
 """
 
 from __future__ import annotations

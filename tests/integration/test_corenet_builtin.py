@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from resim.adapters.corenet import rules
 from resim.adapters.corenet.builtin import CORENET_METADATA, BuiltinCoreNetwork
 from resim.adapters.corenet.schema import corenet_subscriber
 from resim.errors import ExternalError
@@ -168,6 +169,7 @@ class TestAtomicity:
 
     def test_a_group_made_atomically_takes_effect_whole(self, cn: BuiltinCoreNetwork) -> None:
         until = dt.datetime(2030, 5, 2, tzinfo=dt.UTC)
+        before = len(cn.events())
         cn.atomically(
             [
                 lambda: cn.provision_imsi(imsi=OTHER),
@@ -182,6 +184,16 @@ class TestAtomicity:
         assert after is not None and after.msisdn == M and after.sms_hold_until == until
         old = cn.subscriber(imsi=OLD)
         assert old is not None and old.retired and old.msisdn is None
+        # its history rows, written together at the end, in the order of the calls
+        history = [(e.operation, e.imsi, e.msisdn) for e in cn.events()[before:]]
+        assert [op for op, _imsi, _msisdn in history] == [
+            rules.EV_PROVISIONED,
+            rules.EV_HOLDS,
+            rules.EV_UNBOUND,
+            rules.EV_BOUND,
+            rules.EV_RETIRED,
+        ]
+        assert history[3] == (rules.EV_BOUND, OTHER, M)
 
     def test_a_group_that_fails_half_way_takes_no_effect(self, cn: BuiltinCoreNetwork) -> None:
         events = cn.events()

@@ -75,17 +75,21 @@ class CoreTables:
         made on this thread) in ONE transaction: all take effect or none does.
 
         The cut-over's provision, holds, move and retire are one commit instead
-        of four. On contention the whole group is retried from the start, like
-        a single operation; an operation that raises rolls back those before it.
+        of four, and their history rows (``corenet_event``, which nothing reads
+        to decide) one INSERT at the end. On contention the whole group is
+        retried from the start, like a single operation; an operation that
+        raises rolls back those before it.
         """
 
         def work(conn: sa.Connection) -> None:
-            self._group.conn = conn
+            self._group.conn, self._group.events = conn, []
             try:
                 for operation in operations:
                     operation()
+                if self._group.events:  # the group's history rows, in order, at once
+                    conn.execute(LOG_EVENT, self._group.events)
             finally:
-                self._group.conn = None
+                self._group.conn, self._group.events = None, None
 
         self._write(work)
 
@@ -130,11 +134,20 @@ class CoreTables:
         params["b_imsi"] = imsi
         conn.execute(update_statement(frozenset(values)), params)
 
-    @staticmethod
     def _log(
-        conn: sa.Connection, imsi: str, msisdn: str | None, operation: str, now: dt.datetime
+        self,
+        conn: sa.Connection,
+        imsi: str,
+        msisdn: str | None,
+        operation: str,
+        now: dt.datetime,
     ) -> None:
-        conn.execute(LOG_EVENT, {"imsi": imsi, "msisdn": msisdn, "operation": operation, "at": now})
+        row = {"imsi": imsi, "msisdn": msisdn, "operation": operation, "at": now}
+        events: list[dict[str, Any]] | None = getattr(self._group, "events", None)
+        if events is not None and getattr(self._group, "conn", None) is conn:
+            events.append(row)  # written with the rest of the ``atomically`` group
+        else:
+            conn.execute(LOG_EVENT, row)
 
     def _begin_immediate(self, conn: sa.Connection) -> None:
         """Take SQLite's write lock up front, so read-then-write cannot hit SQLITE_BUSY."""

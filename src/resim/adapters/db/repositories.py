@@ -303,9 +303,21 @@ class SqlIdentityChecks:
 
 
 class SqlJobs:
+    """The job table as the use cases see it.
+
+    ``add`` holds the job in memory; :meth:`write` inserts every held job in
+    one statement (an executemany). The unit of work calls it when it flushes
+    or commits, and :meth:`exists` and the readers of the job table on the
+    unit of work (its outbox, the look-ups) before they read, so the
+    transaction still sees its own jobs. Before (issue 16) each ``add`` was an
+    INSERT of its own, and each autoflushed the session: a request verified
+    and decided was written three times before its commit.
+    """
+
     def __init__(self, session: Session, q: Statements) -> None:
         self._s = session
         self._q = q
+        self._held: list[dict[str, Any]] = []
 
     def add(
         self,
@@ -317,8 +329,7 @@ class SqlJobs:
         run_after: dt.datetime | None = None,
     ) -> str:
         job_id = new_id()
-        self._s.execute(
-            self._q.INSERT_JOB,
+        self._held.append(
             {
                 "id": job_id,
                 "kind": kind,
@@ -328,9 +339,18 @@ class SqlJobs:
                 "attempts": 0,
                 "run_after": run_after or at,
                 "created_at": at,
-            },
+            }
         )
         return job_id
+
+    def write(self) -> None:
+        """Insert the held jobs, in the order they were added, in this transaction.
+
+        On the session's connection: a job row refers to no row of the session
+        (``request_id`` has no foreign key), so nothing needs flushing first."""
+        if self._held:
+            rows, self._held = self._held, []
+            self._s.connection().execute(self._q.INSERT_JOB, rows)
 
     def exists(
         self,
@@ -341,6 +361,7 @@ class SqlJobs:
         due_by: dt.datetime | None = None,
         excluding: str | None = None,
     ) -> bool:
+        self.write()
         where = [_j.request_id == request_id]
         if kind is not None:
             where.append(_j.kind == kind)

@@ -313,12 +313,13 @@ class SqlJobs:
     """The job table as the use cases see it.
 
     ``add`` holds the job in memory; :meth:`write` inserts every held job in
-    one statement (an executemany). The unit of work calls it when it flushes
-    or commits, and :meth:`exists` and the readers of the job table on the
-    unit of work (its outbox, the look-ups) before they read, so the
-    transaction still sees its own jobs. Before (issue 16) each ``add`` was an
-    INSERT of its own, and each autoflushed the session: a request verified
-    and decided was written three times before its commit.
+    one statement (an executemany). The unit of work calls it when it commits
+    (not when it flushes: a flush is for the aggregates' constraints), and
+    :meth:`exists` and the unit's other readers of the job table (its outbox,
+    raw session, look-ups) call it before they read, so the transaction still
+    sees its own jobs. Before (issue 16) each ``add`` was an INSERT of its
+    own, and each autoflushed the session: a request verified and decided was
+    written three times before its commit.
     """
 
     def __init__(self, session: Session, q: Statements) -> None:

@@ -9,8 +9,8 @@ appends them to the hash chain as the transaction's last write (see
 ``AuditEvent`` added to the session directly.
 
 Jobs are held too (:class:`~resim.adapters.db.repositories.SqlJobs`) and
-written in one INSERT when the unit flushes or commits, or first thing when
-something in it reads the job table (``jobs.exists``, ``outbox``, the
+written in one INSERT when the unit commits, or first thing when something
+in it reads the job table (``jobs.exists``, ``outbox``, the
 look-ups). So at commit a unit writes its aggregates' changes in one flush,
 its jobs in one statement and its audit rows in one, after one read of the
 chain head (issue 16: each job was an INSERT of its own that autoflushed).
@@ -254,7 +254,6 @@ class SqlUnitOfWork(SqlStores):
         with _duplicates():
             self.publish_events()
             self._live().flush()
-        self._r().jobs.write()
 
     def publish_events(self) -> None:
         """Turn the events requests in this session recorded into audit rows and jobs."""

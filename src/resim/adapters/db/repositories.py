@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from resim.adapters.db import orm
+from resim.adapters.db.autoflush import get_unflushed, written_once
 from resim.adapters.db.scoping import lines_where, requests_where, sim_changes_where
 from resim.adapters.db.statements import Statements
 from resim.domain.loss import LossReport
@@ -63,7 +64,7 @@ class SqlRequests:
         if scope.unrestricted:
             if not (lock and self._q.row_locks):
                 # The identity map answers without a query when the row is loaded.
-                return self._s.get(ReplacementRequest, request_id)
+                return get_unflushed(self._s, ReplacementRequest, request_id)
             stmt = self._q.REQUEST_BY_ID_LOCKED
         else:
             stmt = self._q.REQUEST_BY_ID.where(requests_where(scope))
@@ -128,7 +129,7 @@ class SqlLines:
     def get(self, line_id: str, *, lock: bool = False, scope: Scope = UNRESTRICTED) -> Line | None:
         if scope.unrestricted:
             if not (lock and self._q.row_locks):
-                return self._s.get(Line, line_id)
+                return get_unflushed(self._s, Line, line_id)
             return self._s.scalars(self._q.LINE_BY_ID_LOCKED, {"id": line_id}).one_or_none()
         stmt = sa.select(Line).where(_l.id == line_id, lines_where(scope))
         if lock:
@@ -162,7 +163,9 @@ class SqlSims:
         self._q = q
 
     def get(self, iccid: str, *, lock: bool = False) -> Sim | None:
-        return self._s.get(Sim, iccid, with_for_update=lock and self._q.row_locks)
+        if lock and self._q.row_locks:
+            return self._s.get(Sim, iccid, with_for_update=True)
+        return get_unflushed(self._s, Sim, iccid)
 
     def bound_to(self, line_id: str) -> Sim | None:
         return self._s.scalars(self._q.BOUND_SIM, {"line": line_id}).one_or_none()
@@ -203,7 +206,9 @@ class SqlSubscribers:
         self._q = q
 
     def get(self, subscriber_id: str, *, lock: bool = False) -> Subscriber | None:
-        return self._s.get(Subscriber, subscriber_id, with_for_update=lock and self._q.row_locks)
+        if lock and self._q.row_locks:
+            return self._s.get(Subscriber, subscriber_id, with_for_update=True)
+        return get_unflushed(self._s, Subscriber, subscriber_id)
 
     def add(self, subscriber: Subscriber) -> None:
         self._s.add(subscriber)
@@ -215,10 +220,10 @@ class SqlBrands:
         self._q = q
 
     def get(self, brand_id: str) -> Brand | None:
-        return self._s.get(Brand, brand_id)
+        return get_unflushed(self._s, Brand, brand_id)
 
     def policy(self, brand_id: str) -> BrandPolicy:
-        brand = self._s.get(Brand, brand_id)
+        brand = get_unflushed(self._s, Brand, brand_id)
         if brand is None:
             raise KeyError(brand_id)
         return brand.policy
@@ -239,7 +244,9 @@ class SqlSimChanges:
         return self._s.scalars(self._q.CHANGE_FOR_REQUEST, {"request": request_id}).first()
 
     def last_replacement_at(self, line_id: str) -> dt.datetime | None:
-        found: dt.datetime | None = self._s.scalar(self._q.LAST_REPLACEMENT, {"line": line_id})
+        found: dt.datetime | None = written_once(self._s, SimChange).scalar(
+            self._q.LAST_REPLACEMENT, {"line": line_id}
+        )
         return found
 
     def listed(
@@ -303,9 +310,22 @@ class SqlIdentityChecks:
 
 
 class SqlJobs:
+    """The job table as the use cases see it.
+
+    ``add`` holds the job in memory; :meth:`write` inserts every held job in
+    one statement (an executemany). The unit of work calls it when it commits
+    (not when it flushes: a flush is for the aggregates' constraints), and
+    :meth:`exists` and the unit's other readers of the job table (its outbox,
+    raw session, look-ups) call it before they read, so the transaction still
+    sees its own jobs. Before (issue 16) each ``add`` was an INSERT of its
+    own, and each autoflushed the session: a request verified and decided was
+    written three times before its commit.
+    """
+
     def __init__(self, session: Session, q: Statements) -> None:
         self._s = session
         self._q = q
+        self._held: list[dict[str, Any]] = []
 
     def add(
         self,
@@ -317,8 +337,7 @@ class SqlJobs:
         run_after: dt.datetime | None = None,
     ) -> str:
         job_id = new_id()
-        self._s.execute(
-            self._q.INSERT_JOB,
+        self._held.append(
             {
                 "id": job_id,
                 "kind": kind,
@@ -328,9 +347,18 @@ class SqlJobs:
                 "attempts": 0,
                 "run_after": run_after or at,
                 "created_at": at,
-            },
+            }
         )
         return job_id
+
+    def write(self) -> None:
+        """Insert the held jobs, in the order they were added, in this transaction.
+
+        On the session's connection: a job row refers to no row of the session
+        (``request_id`` has no foreign key), so nothing needs flushing first."""
+        if self._held:
+            rows, self._held = self._held, []
+            self._s.connection().execute(self._q.INSERT_JOB, rows)
 
     def exists(
         self,
@@ -341,6 +369,7 @@ class SqlJobs:
         due_by: dt.datetime | None = None,
         excluding: str | None = None,
     ) -> bool:
+        self.write()
         where = [_j.request_id == request_id]
         if kind is not None:
             where.append(_j.kind == kind)

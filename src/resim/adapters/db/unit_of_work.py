@@ -7,6 +7,13 @@ Audit events (SEC-09) are held until :meth:`SqlUnitOfWork.commit`, which
 appends them to the hash chain as the transaction's last write (see
 :mod:`resim.adapters.db.audit_store`). That covers ``uow.audit(...)`` and any
 ``AuditEvent`` added to the session directly.
+
+Jobs are held too (:class:`~resim.adapters.db.repositories.SqlJobs`) and
+written in one INSERT when the unit commits, or first thing when something
+in it reads the job table (``jobs.exists``, ``outbox``, the
+look-ups). So at commit a unit writes its aggregates' changes in one flush,
+its jobs in one statement and its audit rows in one, after one read of the
+chain head (issue 16: each job was an INSERT of its own that autoflushed).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from resim.adapters.db.repositories import (
     SqlSubscribers,
 )
 from resim.adapters.db.statements import Statements
+from resim.adapters.db.stores import SessionHolder
 from resim.adapters.db.stores.attached import SqlStores
 from resim.domain.model import AuditEvent, ReplacementRequest
 from resim.services.unit_of_work import (
@@ -107,20 +115,38 @@ class SqlUnitOfWork(SqlStores):
 
     @property
     def session(self) -> Session:
+        """The session, with the jobs queued so far written: a statement run on
+        it may read them, or refer to one (an attempt row's ``job_id``)."""
+        session = self._live()
+        self.write_jobs()
+        return session
+
+    def _live(self) -> Session:
         if self._session is None:
             raise RuntimeError("unit of work used outside its `with` block")
         return self._session
 
+    def _holder(self) -> SessionHolder:
+        return _StoreView(self)
+
     @property
     def outbox(self) -> SqlOutbox:
-        """The job table and attempt rows in this transaction (``ports.JobQueue``)."""
+        """The job table and attempt rows in this transaction (``ports.JobQueue``).
+
+        The jobs this unit queued are written first: the outbox reads the job
+        table, and an attempt row refers to its job."""
+        self.write_jobs()
         if self._outbox is None:
-            self._outbox = SqlOutbox(self.session)
+            self._outbox = SqlOutbox(self._live())
         return self._outbox
+
+    def write_jobs(self) -> None:
+        """Write the jobs queued so far in this unit (see :class:`SqlJobs`)."""
+        self._r().jobs.write()
 
     @property
     def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
+        return self._live().get_bind().dialect.name
 
     def _r(self) -> _Repositories:
         if self._repos is None:
@@ -198,9 +224,9 @@ class SqlUnitOfWork(SqlStores):
         tb: TracebackType | None,
     ) -> None:
         try:
-            self.session.rollback()
+            self._live().rollback()
         finally:
-            self.session.close()
+            self._live().close()
             self._session = None
             self._repos = None
             self._outbox = None
@@ -216,21 +242,22 @@ class SqlUnitOfWork(SqlStores):
         only until the commit right after it.
         """
         with _duplicates():
-            self.publish_events()  # a job's INSERT may autoflush: inside
-            self.session.flush()  # also moves hand-added AuditEvents to self._audit
+            self.publish_events()
+            self._live().flush()  # also moves hand-added AuditEvents to self._audit
+            self._r().jobs.write()
             if self._audit:
                 pending, self._audit = self._audit, []
-                append_chained(self.session, pending)
-            self.session.commit()
+                append_chained(self._live(), pending)
+            self._live().commit()
 
     def flush(self) -> None:
         with _duplicates():
             self.publish_events()
-            self.session.flush()
+            self._live().flush()
 
     def publish_events(self) -> None:
         """Turn the events requests in this session recorded into audit rows and jobs."""
-        session = self.session
+        session = self._live()
         for obj in [*session.identity_map.values(), *session.new]:
             if isinstance(obj, ReplacementRequest):
                 publish_events(obj, self._audit, self._r().jobs.add)
@@ -246,12 +273,14 @@ class SqlUnitOfWork(SqlStores):
         payload: dict[str, Any] | None = None,
         run_after: dt.datetime | None = None,
     ) -> str:
-        """Write a job in this transaction; it exists only if the transaction commits."""
-        with _duplicates():  # the INSERT may autoflush pending objects
-            self.publish_events()
-            return self.jobs.add(
-                kind, at=at, request_id=request_id, payload=payload, run_after=run_after
-            )
+        """Queue a job in this transaction; it exists only if the transaction commits.
+
+        Held and written with the unit's other jobs (:class:`SqlJobs`); the
+        request events published first keep the jobs in the order things happened."""
+        self.publish_events()
+        return self.jobs.add(
+            kind, at=at, request_id=request_id, payload=payload, run_after=run_after
+        )
 
     def audit(
         self,
@@ -268,8 +297,7 @@ class SqlUnitOfWork(SqlStores):
 
         It is written, chained, when the transaction commits.
         """
-        with _duplicates():
-            self.publish_events()
+        self.publish_events()
         self._audit.append(
             AuditEvent(
                 id=new_id(),
@@ -282,6 +310,28 @@ class SqlUnitOfWork(SqlStores):
                 source=source,
             )
         )
+
+
+class _StoreView:
+    """The unit of work as its SQL stores see it (``stores.SessionHolder``): its
+    session as it is, without the held jobs written first; a store that reads
+    the job table calls :meth:`write_jobs` itself."""
+
+    __slots__ = ("_uow",)
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def session(self) -> Session:
+        return self._uow._live()
+
+    @property
+    def dialect(self) -> str:
+        return self._uow.dialect
+
+    def write_jobs(self) -> None:
+        self._uow.write_jobs()
 
 
 class SqlDuplicate(Duplicate, sa.exc.IntegrityError):

@@ -21,3 +21,7 @@ class SessionHolder(Protocol):
 
     @property
     def dialect(self) -> str: ...
+
+    def write_jobs(self) -> None:
+        """Write the jobs the unit of work holds (a store reading ``job`` calls it first)."""
+        ...

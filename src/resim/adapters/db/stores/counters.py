@@ -1,4 +1,11 @@
-"""SQL store of the failed-attempt counters (table ``attempt_counter``)."""
+"""SQL store of the failed-attempt counters (table ``attempt_counter``).
+
+Run on the session's connection, so without the session's autoflush: no
+mapped object is a counter row and the table refers to none, so a flush
+before these statements changes nothing they see. Without it, a request's
+changes wait for the unit of work's one flush at commit (issue 16: the
+code's consumption and the verification were flushed separately).
+"""
 
 from __future__ import annotations
 
@@ -43,18 +50,19 @@ class SqlAttemptCounterStore:
     def lock(self, keys: Sequence[str], now: dt.datetime) -> Mapping[str, Counter]:
         if not keys:
             return {}
-        session = self._uow.session
+        conn = self._uow.session.connection()
         postgres = self._uow.dialect == "postgresql"
         # One multi-row INSERT .. ON CONFLICT DO NOTHING: the values are bound per call.
         rows = [{"key": k, "window_start": now, **_NEW} for k in keys]
-        session.execute(_CREATE["postgresql" if postgres else "sqlite"].values(rows))
+        conn.execute(_CREATE["postgresql" if postgres else "sqlite"].values(rows))
         query = _READ_LOCKED if postgres else _READ_ORDERED
-        return {row.key: row for row in session.execute(query, {"keys": list(keys)})}
+        return {row.key: row for row in conn.execute(query, {"keys": list(keys)})}
 
     def read(self, keys: Sequence[str]) -> Mapping[str, Counter]:
         if not keys:
             return {}
-        return {row.key: row for row in self._uow.session.execute(_READ, {"keys": list(keys)})}
+        conn = self._uow.session.connection()
+        return {row.key: row for row in conn.execute(_READ, {"keys": list(keys)})}
 
     def save(
         self,
@@ -65,7 +73,7 @@ class SqlAttemptCounterStore:
         last_failure_at: dt.datetime | None,
         blocked_until: dt.datetime | None,
     ) -> None:
-        self._uow.session.execute(
+        self._uow.session.connection().execute(
             _SAVE,
             {
                 "k": key,
@@ -78,4 +86,4 @@ class SqlAttemptCounterStore:
 
     def clear(self, keys: Sequence[str]) -> None:
         if keys:
-            self._uow.session.execute(_CLEAR, {"keys": list(keys)})
+            self._uow.session.connection().execute(_CLEAR, {"keys": list(keys)})

@@ -87,6 +87,7 @@ class SqlLookupQueries:
         return [ChangeSeen(at, old, new) for at, old, new in rows]
 
     def job_pending_for_line(self, kind: str, line_id: str) -> bool:
+        self._uow.write_jobs()
         found = self._uow.session.execute(_JOB_FOR_LINE, {"kind": kind, "line": line_id})
         return found.first() is not None
 

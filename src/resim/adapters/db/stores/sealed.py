@@ -56,6 +56,7 @@ class SqlSealedValueStore:
     def batch(
         self, place: Place, *, after: tuple[Any, ...] | None, limit: int
     ) -> Sequence[tuple[tuple[Any, ...], Any]]:
+        self._uow.write_jobs()  # job payloads are among the places
         target = _target(place)
         pk = list(target.table.primary_key.columns)
         raw = sa.type_coerce(target.column, sa.JSON if target.json_key else sa.Text).label("raw")

@@ -172,6 +172,20 @@ class TestSwappedEvents:
         resim.swap(msisdn)
         assert len(resim.sink.delivered) == 2  # an ended subscription hears nothing
 
+    def test_the_end_never_overtakes_the_last_event(self, resim: Resim) -> None:
+        # Both ride in one delivery job: the worker runs jobs side by side, and
+        # with a job each the end reached the sink first (seen with the batched
+        # runner). A retried failure of the event holds the end back.
+        msisdn = resim.add_line()
+        create(resim, msisdn, subscriptionMaxEvents=1)
+        resim.sink.answer_next(None)  # the swapped event times out once
+        resim.swap(msisdn)
+        assert resim.sink.delivered == []  # nothing sent after the failed event
+        resim.clock.advance(dt.timedelta(minutes=30))
+        resim.run_jobs()
+        assert [e.body["type"] for e in resim.sink.delivered] == [SWAPPED, SUBSCRIPTION_ENDED]
+        assert resim.sink.attempts == 3
+
     def test_expiry_ends_the_subscription_at_its_time(self, resim: Resim) -> None:
         msisdn = resim.add_line()
         at = resim.clock.now() + dt.timedelta(hours=2)

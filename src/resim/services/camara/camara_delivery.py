@@ -39,7 +39,25 @@ log = structlog.get_logger()
 
 
 def deliver(ctx: ServiceContext, job: JobRecord) -> None:
-    event_id = str(job.payload["event_id"])
+    """Send the job's events in their order. A failure that will be retried stops
+    the job there (the events after it wait, so none overtakes it); a run again
+    skips the ones already delivered or failed for good. Jobs queued before
+    events shared jobs carry ``event_id`` alone."""
+    listed = job.payload.get("event_ids")
+    ids = [str(i) for i in listed] if isinstance(listed, list) else [str(job.payload["event_id"])]
+    failed: SinkError | None = None
+    for event_id in ids:
+        try:
+            _deliver_one(ctx, job, event_id)
+        except SinkError as exc:
+            if exc.retryable and job.attempts < ctx.job_max_attempts:
+                raise
+            failed = failed or exc  # failed for good: the next one still goes
+    if failed is not None:
+        raise failed
+
+
+def _deliver_one(ctx: ServiceContext, job: JobRecord, event_id: str) -> None:
     with ctx.uow() as uow:
         row = uow.camara.outgoing(event_id)
         if row is None or row.state in ("delivered", "failed"):

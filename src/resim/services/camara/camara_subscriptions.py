@@ -256,12 +256,21 @@ def enqueue_swap_events(
             end(ctx, uow, row, due[1], at=swapped_at)
             continue
         phone = None if row.three_legged else row.phone_number
-        _add_event(ctx, uow, row, _swapped_builder(ctx, phone, swapped_at))
         count = row.events_sent + 1
+        last = row.max_events is not None and count >= row.max_events
+        # The last event and the subscription-ended one after it ride in ONE
+        # delivery job, which sends them in that order (two jobs could run
+        # side by side, and the end would overtake the event).
+        ids = [new_id(), new_id()] if last else [new_id()]
+        job_id = uow.enqueue("camara.deliver", at=ctx.now(), payload={"event_ids": ids})
+        _add_event(
+            ctx, uow, row, _swapped_builder(ctx, phone, swapped_at), event_id=ids[0], job_id=job_id
+        )
         uow.camara.set_events_sent(row.id, count)
         sent += 1
-        if row.max_events is not None and count >= row.max_events:
-            end(ctx, uow, _get(uow, row.id), TerminationReason.MAX_EVENTS_REACHED, at=swapped_at)
+        if last:
+            reason = TerminationReason.MAX_EVENTS_REACHED
+            end(ctx, uow, _get(uow, row.id), reason, at=swapped_at, event=(ids[1], job_id))
     return sent
 
 
@@ -273,9 +282,11 @@ def end(
     *,
     at: dt.datetime,
     notify: bool = True,
+    event: tuple[str, str] | None = None,
 ) -> None:
     """End an ACTIVE subscription (row locked by the caller) and, with ``notify``,
-    queue its ``subscription-ended`` event."""
+    queue its ``subscription-ended`` event (``event``: its id and the delivery
+    job it rides in, already queued; default: a new id and a job of its own)."""
     uow.camara.set_status(
         row.id, status_after(reason).value, ended_at=at, termination_reason=reason.value
     )
@@ -293,6 +304,8 @@ def end(
                 reason=reason,
                 at=at,
             ),
+            event_id=event[0] if event else None,
+            job_id=event[1] if event else None,
         )
     uow.audit(
         at=at,
@@ -359,12 +372,17 @@ def _add_event(
     uow: UnitOfWork,
     row: Any,
     build: Callable[[str, str], dict[str, Any]],
+    *,
+    event_id: str | None = None,
+    job_id: str | None = None,
 ) -> str:
-    event_id = new_id()
+    """Add an event; ``job_id``: the delivery job it rides in (default: its own)."""
+    event_id = event_id or new_id()
     seq = uow.camara.next_event_seq(row.id)
     body = build(event_id, row.id)
     now = ctx.now()
-    job_id = uow.enqueue("camara.deliver", at=now, payload={"event_id": event_id})
+    if job_id is None:
+        job_id = uow.enqueue("camara.deliver", at=now, payload={"event_ids": [event_id]})
     uow.camara.add_event(
         id=event_id, subscription_id=row.id, seq=seq, payload=body, job_id=job_id, created_at=now
     )

@@ -4,6 +4,8 @@ PostgreSQL (resim.adapters.db.stores.camara)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from stores_rig import MakeUow, databases, fixture_over
 from test_readmodel_stores import T0, seed
@@ -13,6 +15,24 @@ pytestmark = pytest.mark.integration
 make_uow = fixture_over(["memory", *databases()])
 
 
+def _active(subscription_id: str, *, sink: str) -> dict[str, Any]:
+    """The columns of an ACTIVE subscription of client "bank" on +4520000001."""
+    return {
+        "id": subscription_id,
+        "client_id": "bank",
+        "phone_number": "+4520000001",
+        "three_legged": False,
+        "protocol": "HTTP",
+        "sink": sink,
+        "types": ["swapped"],
+        "status": "ACTIVE",
+        "events_sent": 0,
+        "event_seq": 0,
+        "created_at": T0,
+        "starts_at": T0,
+    }
+
+
 class TestCamaraStore:
     def test_a_subscription_its_events_and_their_delivery(self, make_uow: MakeUow) -> None:
         seed(make_uow)
@@ -20,20 +40,7 @@ class TestCamaraStore:
             cam = uow.camara
             assert cam.line_status("+4520000001") is not None
             assert cam.line_status("+4520000009") is None
-            cam.add(
-                id="sub-1",
-                client_id="bank",
-                phone_number="+4520000001",
-                three_legged=False,
-                protocol="HTTP",
-                sink="https://sink.test/",
-                types=["swapped"],
-                status="ACTIVE",
-                events_sent=0,
-                event_seq=0,
-                created_at=T0,
-                starts_at=T0,
-            )
+            cam.add(**_active("sub-1", sink="https://sink.test/"))
             uow.commit()
         with make_uow() as uow:
             cam = uow.camara
@@ -75,38 +82,12 @@ class TestCamaraStore:
     def test_a_unit_that_does_not_commit_leaves_nothing(self, make_uow: MakeUow) -> None:
         seed(make_uow)
         with make_uow() as uow:
-            uow.camara.add(
-                id="sub-2",
-                client_id="bank",
-                phone_number="+4520000001",
-                three_legged=False,
-                protocol="HTTP",
-                sink="https://sink.test/",
-                types=["swapped"],
-                status="ACTIVE",
-                events_sent=0,
-                event_seq=0,
-                created_at=T0,
-                starts_at=T0,
-            )
+            uow.camara.add(**_active("sub-2", sink="https://sink.test/"))
             uow.commit()
         with make_uow() as uow:
             assert uow.camara.next_event_seq("sub-2") == 1
             uow.camara.set_status("sub-2", "DELETED", ended_at=T0)
-            uow.camara.add(
-                id="sub-3",
-                client_id="bank",
-                phone_number="+4520000001",
-                three_legged=False,
-                protocol="HTTP",
-                sink="https://other.test/",
-                types=["swapped"],
-                status="ACTIVE",
-                events_sent=0,
-                event_seq=0,
-                created_at=T0,
-                starts_at=T0,
-            )  # no commit
+            uow.camara.add(**_active("sub-3", sink="https://other.test/"))  # no commit
         with make_uow() as uow:
             assert uow.camara.get("sub-3") is None
             assert [s.id for s in uow.camara.active_on("+4520000001")] == ["sub-2"]

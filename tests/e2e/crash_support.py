@@ -364,6 +364,10 @@ class Customers(threading.Thread):
         except BaseException as exc:
             self.error = exc
 
+    def to_open(self) -> int:
+        """Plans whose request is not opened yet."""
+        return sum(plan.request_id is None for plan in self.plans)
+
     def cancel(self, request_id: str, note: str) -> bool:
         """Cancel if still cancellable; count the state it was cancelled from."""
         ctx = self.stack.ctx

@@ -32,6 +32,7 @@ from resim.bootstrap import build_context, build_engine
 from resim.domain.identifiers import iccid_with_check_digit
 from resim.domain.policy import BrandPolicy
 from resim.services.camara import camara_subscriptions as subs
+from resim.services.camara import subscription_events
 from resim.services.onboarding import seed
 from resim.settings import Settings
 
@@ -106,7 +107,7 @@ def test_a_killed_worker_loses_no_event_and_repeats_only_unrecorded_ones(
             subs.create_subscription(ctx, caller=subs.Caller(client), body=body)
     with ctx.uow() as uow:  # what a cut-over does for each number, in its transaction
         for msisdn in numbers:
-            subs.enqueue_swap_events(ctx, uow, msisdn=msisdn, swapped_at=ctx.now())
+            subscription_events.enqueue_swap_events(ctx, uow, msisdn=msisdn, swapped_at=ctx.now())
         uow.commit()
     expected = set(_events(engine))
     assert len(expected) == 6

@@ -30,7 +30,7 @@ import structlog
 from resim.domain.camara_events import SubscriptionStatus, TerminationReason, sink_problem
 from resim.domain.sink_address import parse_address
 from resim.errors import SinkError
-from resim.services.camara import camara_subscriptions
+from resim.services.camara import subscription_events
 from resim.services.context import ServiceContext
 from resim.services.outbox.external import JobRecord, call_peer
 from resim.services.ports import OutgoingEvent
@@ -129,7 +129,7 @@ def _record_failure(ctx: ServiceContext, event_id: str, exc: SinkError, *, final
             sub = uow.camara.get(uow.camara.subscription_of_event(event_id), lock=True)
             assert sub is not None  # foreign key
             if sub.status == SubscriptionStatus.ACTIVE.value:
-                camara_subscriptions.end(
+                subscription_events.end(
                     ctx,
                     uow,
                     sub,

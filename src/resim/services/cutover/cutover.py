@@ -15,7 +15,7 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.workflow import State
 from resim.errors import NotFound
 from resim.services import repo
-from resim.services.camara.camara_subscriptions import enqueue_swap_events
+from resim.services.camara.subscription_events import enqueue_swap_events
 from resim.services.context import ServiceContext
 from resim.services.locks.loss_hooks import holds, resolve_by_cutover
 from resim.services.notifications.notify import notify_customer

@@ -39,7 +39,7 @@ import structlog
 
 from resim.errors import ExternalError, ResimError
 from resim.services.audit import redaction
-from resim.services.camara import camara_delivery, camara_subscriptions
+from resim.services.camara import camara_delivery, subscription_events
 from resim.services.context import ServiceContext
 from resim.services.cutover import cutover, network_refresh
 from resim.services.delivery import delivery
@@ -48,7 +48,7 @@ from resim.services.notifications import alert_notify, mailing, texting
 from resim.services.outbox.external import JobRecord, alert_peer_failing
 from resim.services.outbox.peer_circuit import peer_of_kind
 from resim.services.ports import JobFinish
-from resim.services.provisioning import provisioning, reconcile
+from resim.services.provisioning import provisioning, reconcile, withdraw
 from resim.services.replacement import cancel
 
 log = structlog.get_logger()
@@ -60,7 +60,7 @@ HANDLERS: dict[str, Handler] = {
     "sms.send": texting.send_sms,
     "alert.notify": alert_notify.notify_reviewers,
     "esim.provision": provisioning.provision,
-    "esim.cancel_order": provisioning.cancel_order,
+    "esim.cancel_order": withdraw.cancel_order,
     "core.suspend_old": cutover.suspend_old,
     "core.resume_old": cutover.resume_old,
     "core.cutover": cutover.cutover,
@@ -74,7 +74,7 @@ HANDLERS: dict[str, Handler] = {
     "request.expire_step_up": lambda ctx, job: cancel.expire_step_up(ctx, _rid(job)),
     "lock.unlock_effective": unlock.unlock_effective,
     "camara.deliver": camara_delivery.deliver,
-    "camara.subscription_end": camara_subscriptions.end_when_due,
+    "camara.subscription_end": subscription_events.end_when_due,
 }
 
 # A dead job of these kinds fails its request (the request cannot finish without it).

@@ -106,6 +106,21 @@ class TestKeptConnections:
             b"\r\nUser-Agent: t\r\nContent-Type: application/json\r\nContent-Length: 7\r\n" in head
         )
 
+    def test_reused_request_heads_carry_each_body_length(self) -> None:
+        bodies = [b"a", b"bb", b"c", b"", b"dddd", b"ee"]
+
+        async def go() -> list[bytes]:
+            server = Server(replying(OK))
+            client = KeepAliveClient(await server.start(), timeout=2)
+            for body in bodies:
+                await client.request(b"POST", b"/x", [], body)
+            await client.request(b"POST", b"/x", [(b"X-Own", b"1")], b"ff")
+            await client.aclose()
+            server.close()
+            return [body for _head, body in server.seen]
+
+        assert asyncio.run(go()) == [*bodies, b"ff"]
+
     def test_an_idle_connection_the_server_closed_is_not_used(self) -> None:
         async def go() -> list[int]:
             server = Server(replying(OK, OK))

@@ -179,8 +179,7 @@ class AsyncHttpSmsGateway(_SmsCore):
         if transport is None and not proxied(url):
             # A repeated message id is dropped by the gateway: resending a text
             # whose kept connection died unanswered cannot duplicate it.
-            self._lean = KeepAliveClient(url, timeout=timeout, resend_unanswered=True)
-            self._wire_headers = [
+            wire_headers = [
                 (name.encode("ascii"), value.encode("latin-1"))
                 for name, value in {
                     **self._headers,
@@ -188,6 +187,9 @@ class AsyncHttpSmsGateway(_SmsCore):
                     "User-Agent": "resim",
                 }.items()
             ]
+            self._lean = KeepAliveClient(
+                url, timeout=timeout, headers=wire_headers, resend_unanswered=True
+            )
         else:
             self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
@@ -201,7 +203,7 @@ class AsyncHttpSmsGateway(_SmsCore):
                 reply = await self._lean.request(
                     b"POST",
                     self._lean.path,
-                    self._wire_headers,
+                    (),
                     data.encode("utf-8"),
                     keep_body=False,
                 )

@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import socket
 import ssl
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -236,6 +237,36 @@ class TestBadReplies:
         content, error = asyncio.run(go())
         assert content == b'{"ok":true}'
         assert "decoded" in str(error)
+
+    @pytest.mark.parametrize(
+        ("coding", "pack"),
+        [
+            ("gzip", gzip.compress),
+            ("deflate", zlib.compress),
+            ("deflate", lambda data: zlib.compressobj(wbits=-15).compress(data) + b"\x03\x00"),
+            ("deflate, gzip", lambda data: gzip.compress(zlib.compress(data))),
+            ("br", lambda data: data),  # not decoded by httpx either (no brotli here)
+        ],
+    )
+    def test_encoded_replies_read_as_httpx_reads_them(
+        self, coding: str, pack: Callable[[bytes], bytes]
+    ) -> None:
+        packed = pack(b'{"ok":true}')
+        head = b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n" % (
+            coding.encode(),
+            len(packed),
+        )
+
+        async def go() -> bytes:
+            server = Server(replying(head + packed))
+            client = KeepAliveClient(await server.start(), timeout=2)
+            content = (await post(client)).content  # type: ignore[attr-defined]
+            await client.aclose()
+            server.close()
+            return content
+
+        expected = httpx.Response(200, headers={"Content-Encoding": coding}, content=packed)
+        assert asyncio.run(go()) == expected.read()
 
     @pytest.mark.parametrize(
         "reply",

@@ -302,20 +302,21 @@ class KeepAliveClient:
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         content = b"".join(chunks)
-        coding = headers.get("content-encoding", "identity").strip().lower()
-        if content and coding != "identity":
-            content = self._decode(content, coding)
+        coding = headers.get("content-encoding")
+        if content and coding is not None:
+            for name in reversed(coding.lower().split(",")):  # the last applied first
+                content = self._decode(content, name.strip())
         return Reply(head.status_code, headers, content)
 
     def _decode(self, content: bytes, coding: str) -> bytes:
-        """Undo a gzip or deflate Content-Encoding (sent though not asked for),
-        within the size limit, as httpx would decode it."""
-        if coding in ("gzip", "x-gzip"):
+        """Undo a gzip or deflate Content-Encoding (sent though not asked for)
+        within the size limit; others pass unchanged, as httpx passes them."""
+        if coding == "gzip":
             wbits = zlib.MAX_WBITS | 16
         elif coding == "deflate":
             wbits = zlib.MAX_WBITS if content[:1] == b"\x78" else -zlib.MAX_WBITS
         else:
-            raise httpx.DecodingError(f"unsupported Content-Encoding {coding[:20]!r}")
+            return content
         inflater = zlib.decompressobj(wbits)
         try:
             out = inflater.decompress(content, self._max_body + 1)

@@ -9,6 +9,7 @@ Keys are P-256 (as SGP.22 certificates are), which keeps generation fast.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import uuid
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from resim.adapters.es2.client import HttpEs2Client
+from resim.adapters.es2.client_async import AsyncHttpEs2Client
 from resim.adapters.es2.errors import SMDP_UNAVAILABLE
 from resim.emulator.app import EmulatorConfig
 from resim.emulator.model import ProfileState
@@ -262,6 +264,69 @@ class TestRefusedConnections:
             client.download_order(call_id=uuid.uuid4().hex, profile_type="any")
         assert info.value.code == SMDP_UNAVAILABLE
         assert "IP address mismatch" in info.value.message
+
+
+class TestTheAsyncClientOnTheSameTls:
+    """``asynchronous()`` (h11 on asyncio streams) honours the same settings."""
+
+    def test_it_orders_and_confirms_on_one_kept_connection(
+        self, smdp: EmulatorThread, pki: Pki
+    ) -> None:
+        profile_type = fresh_type(smdp)
+
+        async def go(client: AsyncHttpEs2Client) -> tuple[str, str, int]:
+            ordered = await client.download_order(
+                call_id=uuid.uuid4().hex, profile_type=profile_type
+            )
+            confirmed = await client.confirm_order(
+                call_id=uuid.uuid4().hex, iccid=ordered.iccid, release_flag=True
+            )
+            assert client._lean is not None
+            kept = len(client._lean._idle)
+            await client.aclose()
+            return ordered.iccid, confirmed.matching_id, kept
+
+        iccid, matching_id, kept = asyncio.run(
+            go(async_client(smdp.url, client_cert=pki.client.pair, ca_bundle=str(pki.ca.pem)))
+        )
+        assert matching_id and kept == 1
+        assert smdp.core.profile(iccid).state is ProfileState.RELEASED
+
+    def test_without_a_client_certificate_nothing_reaches_the_smdp(
+        self, smdp: EmulatorThread, pki: Pki
+    ) -> None:
+        calls_before = len(smdp.core.calls())
+        error = refused(async_client(smdp.url, ca_bundle=str(pki.ca.pem)))
+        assert (error.code, error.retryable) == (SMDP_UNAVAILABLE, True)
+        assert len(smdp.core.calls()) == calls_before
+
+    def test_an_untrusted_server_or_another_host_name_is_refused(self, pki: Pki) -> None:
+        tls = {"client_cert": pki.client.pair, "ca_bundle": str(pki.ca.pem)}
+        with mtls_emulator(pki, pki.stranger_server) as impostor:
+            error = refused(async_client(impostor.url, **tls))
+            assert impostor.core.calls() == []
+        assert (error.code, error.retryable) == (SMDP_UNAVAILABLE, True)
+        assert "TLS: SM-DP+ certificate not trusted" in error.message
+        with mtls_emulator(pki, pki.elsewhere_server) as elsewhere:
+            error = refused(async_client(elsewhere.url, **tls))
+        assert "IP address mismatch" in error.message
+
+
+def async_client(url: str, **tls: object) -> AsyncHttpEs2Client:
+    with HttpEs2Client(url, "resim", timeout=5.0, **tls) as sync:  # type: ignore[arg-type]
+        twin = sync.asynchronous()
+    assert isinstance(twin, AsyncHttpEs2Client) and twin._lean is not None
+    return twin
+
+
+def refused(client: AsyncHttpEs2Client) -> ExternalError:
+    async def go() -> ExternalError:
+        with pytest.raises(ExternalError) as info:
+            await client.download_order(call_id=uuid.uuid4().hex, profile_type="any")
+        await client.aclose()
+        return info.value
+
+    return asyncio.run(go())
 
 
 class TestTlsSettingsNeedHttps:

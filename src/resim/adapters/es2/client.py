@@ -2,7 +2,7 @@
 
 One ``httpx.Client`` (a thread-safe connection pool) serves every call, so one
 instance may be shared by all worker threads; :class:`AsyncHttpEs2Client` is the
-same on ``httpx.AsyncClient`` for the worker's event loop (``asynchronous()``).
+same for the worker's event loop (``asynchronous()``).
 Errors are mapped in :mod:`resim.adapters.es2.core`, the same for both clients.
 """
 
@@ -47,9 +47,10 @@ class HttpEs2Client(Es2Core):
         self.close()
 
     def asynchronous(self) -> AsyncHttpEs2Client | None:
-        """This client for an event loop: a new ``httpx.AsyncClient`` with the same
-        settings (the caller closes it); None when the injected transport
-        cannot serve async calls (``httpx.MockTransport`` can)."""
+        """This client for an event loop: a new :class:`AsyncHttpEs2Client` with
+        the same settings and its own connections (the caller closes it); None
+        when the injected transport cannot serve async calls
+        (``httpx.MockTransport`` can)."""
         transport = self._transport
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             return None

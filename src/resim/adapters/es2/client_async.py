@@ -1,12 +1,27 @@
-"""The ES2+ client on ``httpx.AsyncClient``, for the worker's event loop.
+"""The ES2+ client for the worker's event loop.
 
 Same requests, headers, error mapping and result parsing as
 :class:`resim.adapters.es2.client.HttpEs2Client` (both build on its ``Es2Core``);
 built by ``HttpEs2Client.asynchronous()``.
+
+It sends on :class:`~resim.adapters.http_keepalive.KeepAliveClient` (h11 on
+asyncio streams, kept connections; a fraction of ``httpx.AsyncClient``'s CPU
+per call) with the TLS context, timeout and connection limit httpx would get.
+``httpx.AsyncClient`` is kept where it does something that client does not:
+an injected ``transport`` (tests' ``httpx.MockTransport``), a proxy named in
+the environment (which httpx honours), credentials in the URL (httpx sends
+them as Basic auth). The request is the one httpx sends (same target, headers
+in the same order, the JSON body encoded as httpx encodes it) except that it
+does not offer compressed replies (``Accept-Encoding``); a gzip or deflate
+reply sent anyway is decoded, as httpx would. Differences that remain: no
+cookie jar (httpx would send back cookies an SM-DP+ sets; ES2+ does not use
+them), and replies over 1 MiB are refused (a transport error, retryable).
 """
 
 from __future__ import annotations
 
+import json
+import ssl
 import time
 from typing import Any
 
@@ -14,21 +29,52 @@ import httpx
 from pydantic import BaseModel
 
 from resim.adapters.es2 import wire
-from resim.adapters.es2.core import Es2Core, R
+from resim.adapters.es2.core import Es2Core, HttpAnswer, R
+from resim.adapters.http_keepalive import KeepAliveClient, proxied
 from resim.domain.identifiers import normalize_iccid
 from resim.services.ports import ConfirmOrderResult, DownloadOrderResult, FinalProfileStatus
+
+MAX_REPLY_BYTES = 1 << 20  # an ES2+ reply is a few hundred bytes
 
 
 class AsyncHttpEs2Client(Es2Core):
     """Implements :class:`resim.services.ports.AsyncSmdpClient`: :class:`HttpEs2Client`
-    on ``httpx.AsyncClient`` (same settings, errors and logs), for the worker's
-    event loop. ``transport``: an ``httpx.AsyncBaseTransport`` (tests)."""
+    for the worker's event loop (same settings, errors and logs; the module doc).
+    ``transport``: an ``httpx.AsyncBaseTransport`` (tests)."""
 
     def _open(self, **http_options: Any) -> None:
-        self._http = httpx.AsyncClient(**http_options)
+        self._http: httpx.AsyncClient | None = None
+        self._lean: KeepAliveClient | None = None
+        base_url: str = http_options["base_url"]
+        url = httpx.URL(base_url)
+        if self._transport is not None or proxied(base_url) or url.userinfo:
+            self._http = httpx.AsyncClient(**http_options)
+            return
+        self._lean = KeepAliveClient(
+            base_url,
+            timeout=self._timeout,
+            tls=self._tls if isinstance(self._tls, ssl.SSLContext) else None,
+            # In httpx's order, after Host (and httpx's Accept-Encoding).
+            headers=[
+                (b"Connection", b"keep-alive"),
+                (b"User-Agent", f"python-httpx/{httpx.__version__}".encode("ascii")),
+                *((k.encode("ascii"), v.encode("ascii")) for k, v in wire.es2_headers().items()),
+            ],
+            max_connections=self._max_connections,
+            max_reply_bytes=MAX_REPLY_BYTES,
+        )
+        # The target httpx builds from base_url + path (httpx's _merge_url).
+        base = url.raw_path if url.raw_path.endswith(b"/") else url.raw_path + b"/"
+        self._targets = {
+            function: base + (wire.PATH_PREFIX + function).lstrip("/").encode("ascii")
+            for function in wire.OPERATOR_FUNCTIONS
+        }
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._lean is not None:
+            await self._lean.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def download_order(
         self,
@@ -103,9 +149,17 @@ class AsyncHttpEs2Client(Es2Core):
         no_content: bool = False,
     ) -> R:
         started = time.monotonic()
-        sent: httpx.Response | httpx.HTTPError
+        sent: HttpAnswer | httpx.HTTPError
         try:
-            sent = await self._http.post(wire.PATH_PREFIX + function, json=wire.dump(body))
+            if self._lean is not None:
+                # As httpx's json= encodes it (httpx._content.encode_json).
+                data = json.dumps(
+                    wire.dump(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+                ).encode("utf-8")
+                sent = await self._lean.request(b"POST", self._targets[function], (), data)
+            else:
+                assert self._http is not None
+                sent = await self._http.post(wire.PATH_PREFIX + function, json=wire.dump(body))
         except httpx.HTTPError as exc:
             sent = exc
         return self._conclude(

@@ -2,7 +2,8 @@
 
 :class:`Es2Core` has no I/O: :class:`~resim.adapters.es2.client.HttpEs2Client`
 (httpx.Client) and :class:`~resim.adapters.es2.client_async.AsyncHttpEs2Client`
-(httpx.AsyncClient) send the bodies it builds and hand every outcome back to it.
+(h11 keep-alive, or httpx.AsyncClient) send the bodies it builds and hand every
+outcome (an :class:`HttpAnswer` or an httpx error) back to it.
 Errors are mapped here and only here (see :mod:`resim.adapters.es2.errors` for the tree):
 
 - Failed / Expired in the ES2+ header -> :class:`Es2StatusError`
@@ -31,9 +32,11 @@ SM-DP+'s free text is redacted of both before it reaches an error message.
 from __future__ import annotations
 
 import abc
+import json
 import ssl
 import time
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
@@ -55,6 +58,18 @@ from resim.services.ports import ConfirmOrderResult, DownloadOrderResult, FinalP
 R = TypeVar("R", bound=wire.Es2Response)
 
 _RETRYABLE_HTTP = frozenset({408, 425, 429})
+
+
+class HttpAnswer(Protocol):
+    """What is read of a reply: ``httpx.Response`` and the keep-alive client's
+    ``Reply`` both are one. ``headers.get`` takes a lower-case name."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def content(self) -> bytes: ...
 
 
 def _ssl_context(
@@ -213,7 +228,7 @@ class Es2Core(abc.ABC):
         call_id: str,
         iccid: str | None,
         started: float,
-        sent: httpx.Response | httpx.HTTPError,
+        sent: HttpAnswer | httpx.HTTPError,
         response_model: type[R],
         secrets: list[str | None],
         no_content: bool,
@@ -258,7 +273,7 @@ class Es2Core(abc.ABC):
     def _classify(
         self,
         function: str,
-        sent: httpx.Response | httpx.HTTPError,
+        sent: HttpAnswer | httpx.HTTPError,
         secrets: list[str | None],
         no_content: bool,
     ) -> dict[str, Any] | None:
@@ -275,7 +290,7 @@ class Es2Core(abc.ABC):
             return None
         data = _json_object(resp)
         if 200 <= status < 300:
-            if not wire.admin_protocol_ok(resp.headers.get(wire.ADMIN_PROTOCOL_HEADER)):
+            if not wire.admin_protocol_ok(resp.headers.get(wire.ADMIN_PROTOCOL_HEADER.lower())):
                 raise ExternalError(
                     f"SM-DP+ answered {function} without X-Admin-Protocol gsma/rsp/v2.*",
                     retryable=False,
@@ -336,9 +351,9 @@ def _transport_failure(exc: httpx.HTTPError) -> str:
     return f"transport error ({type(exc).__name__})"
 
 
-def _json_object(resp: httpx.Response) -> dict[str, Any] | None:
+def _json_object(resp: HttpAnswer) -> dict[str, Any] | None:
     try:
-        data = resp.json()
+        data = json.loads(resp.content)  # as httpx.Response.json() reads it
     except ValueError:
         return None
     return data if isinstance(data, dict) else None

@@ -25,11 +25,12 @@ notice carries the "this was not me" link). Nothing here logs.
 
 Thread safety: one ``httpx.Client`` (a connection pool) shared by all threads.
 :class:`AsyncHttpSmsGateway` is the same for an event loop, on
-:class:`~resim.adapters.sms.keepalive.KeepAlivePost` (h11 on asyncio streams,
-a sixth of httpx's CPU per text) unless a transport is injected (tests'
-``httpx.MockTransport``) or a proxy is configured in the environment
-(``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, which httpx honours): those
-keep ``httpx.AsyncClient``. The request is the same either way: the headers
+:class:`~resim.adapters.http_keepalive.KeepAliveClient` (h11 on asyncio
+streams, a sixth of httpx's CPU per text; the reply's body is read and
+dropped) unless a transport is injected (tests' ``httpx.MockTransport``) or
+a proxy is configured in the environment (``HTTP_PROXY``/``HTTPS_PROXY``/
+``ALL_PROXY``, which httpx honours): those keep ``httpx.AsyncClient``.
+The request is the same either way: the headers
 and the JSON body are built as httpx builds them (compact, UTF-8).
 """
 
@@ -37,12 +38,11 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 
 import httpx
 from pydantic import SecretStr
 
-from resim.adapters.sms.keepalive import KeepAlivePost
+from resim.adapters.http_keepalive import KeepAliveClient, proxied
 from resim.errors import ExternalError, InvalidInput
 from resim.services.ports import OutgoingSms
 
@@ -174,11 +174,12 @@ class AsyncHttpSmsGateway(_SmsCore):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(url, token=token, sender=sender, timeout=timeout)
-        self._lean: KeepAlivePost | None = None
+        self._lean: KeepAliveClient | None = None
         self._client: httpx.AsyncClient | None = None
-        if transport is None and not _proxied(url):
-            self._lean = KeepAlivePost(url, timeout=timeout)
-            self._wire_headers = [
+        if transport is None and not proxied(url):
+            # A repeated message id is dropped by the gateway: resending a text
+            # whose kept connection died unanswered cannot duplicate it.
+            wire_headers = [
                 (name.encode("ascii"), value.encode("latin-1"))
                 for name, value in {
                     **self._headers,
@@ -186,6 +187,9 @@ class AsyncHttpSmsGateway(_SmsCore):
                     "User-Agent": "resim",
                 }.items()
             ]
+            self._lean = KeepAliveClient(
+                url, timeout=timeout, headers=wire_headers, resend_unanswered=True
+            )
         else:
             self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
@@ -196,7 +200,14 @@ class AsyncHttpSmsGateway(_SmsCore):
             if self._lean is not None:
                 # As httpx's json= encodes it (httpx._content.encode_json).
                 data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-                sent = await self._lean.post(self._wire_headers, data.encode("utf-8"))
+                reply = await self._lean.request(
+                    b"POST",
+                    self._lean.path,
+                    (),
+                    data.encode("utf-8"),
+                    keep_body=False,
+                )
+                sent = reply.status_code
             else:
                 assert self._client is not None
                 sent = await self._client.post(self._url, json=body, headers=headers)
@@ -209,11 +220,3 @@ class AsyncHttpSmsGateway(_SmsCore):
             await self._lean.aclose()
         if self._client is not None:
             await self._client.aclose()
-
-
-def _proxied(url: str) -> bool:
-    """Whether the environment names a proxy httpx would consider for ``url``
-    (conservatively: any for its scheme, or for all)."""
-    proxies = urllib.request.getproxies()
-    scheme = url.split(":", 1)[0].lower()
-    return bool(proxies.get(scheme) or proxies.get("all"))

@@ -33,7 +33,7 @@ from typing import Any
 
 from resim.adapters.mail.capture import MailCapture, read_mailbox
 from resim.adapters.sms.capture import MAX_BODY, SmsCapture, read_outbox
-from resim.bench.stack import Delivered, read_delivery
+from resim.bench.delivery import Delivered, read_delivery
 
 MAX_LINE = 4096  # an SMTP command or HTTP head line longer than this is refused
 MAX_MESSAGE = 32 * 1024 * 1024

@@ -13,8 +13,8 @@ from resim.adapters.mail.capture import read_mailbox
 from resim.adapters.mail.smtp import SmtpMailer
 from resim.adapters.sms.capture import read_outbox
 from resim.adapters.sms.http import HttpSmsGateway
+from resim.bench.delivery import Delivered
 from resim.bench.sinks import MailSink, SmsSink
-from resim.bench.stack import Delivered
 from resim.emulator.leanhttp import HttpError, LeanClient
 from resim.errors import ExternalError
 from resim.services.ports import OutgoingMail, OutgoingSms

@@ -31,7 +31,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from resim.bench.stack import Delivered
+from resim.bench.delivery import Delivered
 from resim.emulator.leanhttp import HttpError, LeanClient
 
 PHONES = 64  # installs in flight at once

@@ -23,7 +23,7 @@ from resim.bench.database import PROFILE_TYPE, fresh_database, migrate_and_seed
 from resim.bench.driver import Driver, DriverResult
 from resim.bench.probe import CpuProbe, CpuUse, cpu_between, pids_named
 from resim.bench.profiling import Profilers
-from resim.bench.sinks import MailSink, SmsSink
+from resim.bench.sinks import MailSink, SmsSink, new_event_loop
 from resim.bench.stack import Stack, free_port, role_env
 from resim.settings import Settings
 
@@ -191,7 +191,8 @@ def _run(opts: Options, workdir: Path, url: str) -> Outcome:
         load_before = _loadavg()
         offset = time.time() - time.monotonic()
         before = probe.snapshot()
-        result = asyncio.run(driver.run(timeout=opts.timeout))
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            result = runner.run(driver.run(timeout=opts.timeout))
         after = probe.snapshot()
         stack.check_alive()
         http_5xx = server_errors(stack.api_url)

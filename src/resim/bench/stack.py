@@ -17,73 +17,18 @@ address, where nothing listened, and measured retries instead of replacements.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
-
-from resim.adapters.mail.capture import header_value
-
-# The code stands alone on its line (one_time_code.txt.j2); the status URL in the
-# same mail may hold six digits in a row too.
-_CODE = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
-# Not after a quoted-printable soft line break ("=" ending the line before).
-_RAW_CODE = re.compile(rb"(?<!=\r\n)(?<!=\n)^[ \t]*(\d{6})[ \t]*\r?$", re.MULTILINE)
-_BASE64 = re.compile(rb"^Content-Transfer-Encoding:[ \t]*base64", re.IGNORECASE | re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """One message the sink stored: which request and kind, when (monotonic)."""
-
-    request_id: str
-    kind: str
-    at: float
-    code: str | None = None  # the one-time code, for kind one_time_code
-
-
-def read_delivery(content: bytes, at: float) -> Delivered:
-    """Which request and kind a raw message is, and its one-time code, read from
-    the raw bytes (no MIME parsing, which cost 1-3 ms a mail in this process);
-    a body the quick reading cannot see into (base64) is parsed in full."""
-    kind = header_value(content, "X-Resim-Kind") or ""
-    code = None
-    if kind == "one_time_code":
-        code = _quick_code(content)
-        if code is None:
-            code = _parsed_code(content)
-    return Delivered(header_value(content, "X-Resim-Request") or "", kind, at, code)
-
-
-def _quick_code(content: bytes) -> str | None:
-    """The code from a body in 7bit, 8bit or quoted-printable (its line stays as it
-    is there); None when a part is base64 (parse it instead)."""
-    if _BASE64.search(content):
-        return None
-    start = content.find(b"\r\n\r\n")
-    found = _RAW_CODE.search(content, max(start, 0))
-    return found.group(1).decode() if found else None
-
-
-def _parsed_code(content: bytes) -> str | None:
-    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(content)
-    assert isinstance(msg, EmailMessage)
-    part = msg.get_body(preferencelist=("plain",))
-    text = part.get_content() if part is not None else ""
-    found = _CODE.search(str(text))
-    return found.group(1) if found else None
 
 
 def free_port() -> int:

@@ -7,7 +7,8 @@ the context holds at that moment:
 
 * an adapter with an ``asynchronous()`` method (``HttpEs2Client``,
   ``SmtpMailer``, ``HttpSmsGateway``, the fakes) gives its own async variant
-  (``AsyncHttpEs2Client`` on ``httpx.AsyncClient``, ``AsyncSmtpMailer`` on
+  (``AsyncHttpEs2Client`` on the keep-alive HTTP/1.1 client of
+  ``adapters.http_keepalive``, ``AsyncSmtpMailer`` on
   aiosmtplib with reused connections, ...), made once per loop and closed
   with it (:meth:`AsyncPeers.aclose`);
 * any other adapter (or one whose ``asynchronous()`` returns None) is wrapped:

@@ -65,12 +65,9 @@ class SqlRequests:
             if not (lock and self._q.row_locks):
                 # The identity map answers without a query when the row is loaded.
                 return get_unflushed(self._s, ReplacementRequest, request_id)
-            stmt = self._q.REQUEST_BY_ID_LOCKED
-        else:
-            stmt = self._q.REQUEST_BY_ID.where(requests_where(scope))
-            if lock:
-                stmt = stmt.with_for_update()
-        return self._s.scalars(stmt, {"id": request_id}).one_or_none()
+            return self._s.scalars(self._q.REQUEST_BY_ID_LOCKED, {"id": request_id}).one_or_none()
+        stmt, params = self._q.request_in_scope(request_id, scope, lock=lock)
+        return self._s.scalars(stmt, params).one_or_none()
 
     def by_new_iccid(self, iccid: str, *, lock: bool = False) -> ReplacementRequest | None:
         stmt = self._q.REQUEST_BY_NEW_ICCID_LOCKED if lock else self._q.REQUEST_BY_NEW_ICCID

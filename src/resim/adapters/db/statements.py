@@ -26,6 +26,7 @@ from resim.domain.model import (
 )
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
+from resim.services.access.tenancy import Scope
 
 _r = orm.replacement_request.c
 _l = orm.line.c
@@ -55,6 +56,7 @@ class Statements:
         self.row_locks = row_locks
         self.REQUEST_BY_ID = sa.select(ReplacementRequest).where(_r.id == sa.bindparam("id"))
         self.REQUEST_BY_ID_LOCKED = self.REQUEST_BY_ID.with_for_update()
+        self._request_in_scope: dict[tuple[bool, bool, bool, bool], sa.Select[Any]] = {}
         self.REQUEST_BY_NEW_ICCID = (
             sa.select(ReplacementRequest)
             .where(_r.new_iccid == sa.bindparam("iccid"))
@@ -159,3 +161,28 @@ class Statements:
         )
         self.VALID_CHECK_OF_METHOD = self.VALID_CHECK.where(_ic.method == sa.bindparam("method"))
         self.INSERT_JOB = sa.insert(orm.job)
+
+    def request_in_scope(
+        self, request_id: str, scope: Scope, *, lock: bool
+    ) -> tuple[sa.Select[Any], dict[str, Any]]:
+        """The request by id if ``scope`` may see it (``scoping.requests_where`` with
+        bound parameters): one statement per shape of scope, built on first use, so
+        a brand's or customer's read does not build a select and its cache key."""
+        shape = (scope.brand_id is not None, scope.customer, bool(scope.request_id), lock)
+        stmt = self._request_in_scope.get(shape)
+        if stmt is None:
+            stmt = self.REQUEST_BY_ID
+            if scope.brand_id is not None:
+                stmt = stmt.where(_r.brand_id == sa.bindparam("scope_brand"))
+            if scope.customer:
+                own = _r.id == sa.bindparam("scope_request") if scope.request_id else sa.false()
+                stmt = stmt.where(own)
+            if lock:
+                stmt = stmt.with_for_update()
+            self._request_in_scope[shape] = stmt
+        params = {"id": request_id}
+        if scope.brand_id is not None:
+            params["scope_brand"] = scope.brand_id
+        if scope.customer and scope.request_id:
+            params["scope_request"] = scope.request_id
+        return stmt, params

@@ -339,6 +339,17 @@ class TestRequests:
             assert found is not None and found.id == "req-0"
             assert uow.requests.by_new_iccid("89450000000000000008") is None
 
+    def test_the_holder_of_a_profile_is_named_by_id_and_brand(self, rig: Rig) -> None:
+        older = request_("req-0", at=T0 - dt.timedelta(days=1))
+        close(older)
+        older.new_iccid = "89450000000000000009"
+        seeded(rig, older)
+        with rig.uow() as uow:
+            found = uow.requests.holder_of("89450000000000000009", lock=True)
+            assert found == ("req-0", "nordlys")
+            assert uow.requests.holder_of("89450000000000000009") == ("req-0", "nordlys")
+            assert uow.requests.holder_of("89450000000000000008") is None
+
     def test_a_request_is_found_by_its_not_me_token(self, rig: Rig) -> None:
         req = request_()
         req.not_me_token_hash = "ab" * 32

@@ -56,6 +56,10 @@ class RequestRepository(Protocol):
         """The request that holds the profile now: the newest one naming it."""
         ...
 
+    def holder_of(self, iccid: str, *, lock: bool = False) -> tuple[str, str] | None:
+        """``(id, brand_id)`` of :meth:`by_new_iccid`'s request, without loading it."""
+        ...
+
     def open_for_line(self, line_id: str, *, lock: bool = False) -> ReplacementRequest | None:
         """The line's open request (at most one: invariant 2)."""
         ...

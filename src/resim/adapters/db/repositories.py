@@ -73,6 +73,11 @@ class SqlRequests:
         stmt = self._q.REQUEST_BY_NEW_ICCID_LOCKED if lock else self._q.REQUEST_BY_NEW_ICCID
         return self._s.scalars(stmt, {"iccid": iccid}).one_or_none()
 
+    def holder_of(self, iccid: str, *, lock: bool = False) -> tuple[str, str] | None:
+        stmt = self._q.HOLDER_LOCKED if lock else self._q.HOLDER
+        found = self._s.execute(stmt, {"iccid": iccid}).first()
+        return None if found is None else (found[0], found[1])
+
     def open_for_line(self, line_id: str, *, lock: bool = False) -> ReplacementRequest | None:
         stmt = self._q.OPEN_REQUEST_LOCKED if lock else self._q.OPEN_REQUEST
         return self._s.scalars(stmt, {"line": line_id}).one_or_none()
@@ -189,9 +194,7 @@ class SqlStock:
 
     def free_card(self, *, brand_id: str) -> Sim | None:
         iccid = self._s.scalar(self._q.FREE_CARD, {"brand": brand_id})
-        if iccid is None:
-            return None
-        return self._s.get(Sim, iccid, with_for_update=True)
+        return None if iccid is None else self._s.get(Sim, iccid, with_for_update=True)
 
 
 # ------------------------------------------------------------------ subscribers, brands

@@ -64,6 +64,14 @@ class Statements:
             .limit(1)
         )
         self.REQUEST_BY_NEW_ICCID_LOCKED = self.REQUEST_BY_NEW_ICCID.with_for_update()
+        # Its id and brand only (an ES2+ progress point that changes nothing but the audit log)
+        self.HOLDER = (
+            sa.select(_r.id, _r.brand_id)
+            .where(_r.new_iccid == sa.bindparam("iccid"))
+            .order_by(_r.created_at.desc(), _r.id.desc())
+            .limit(1)
+        )
+        self.HOLDER_LOCKED = self.HOLDER.with_for_update()
         self.OPEN_REQUEST = sa.select(ReplacementRequest).where(
             _r.open_line_id == sa.bindparam("line")
         )

@@ -81,6 +81,10 @@ class MemoryRequests(_Base):
         named = [r for r in self._all(ReplacementRequest) if r.new_iccid == iccid]
         return self._first(named, key=lambda r: (_desc(r.created_at), _desc_text(r.id)))
 
+    def holder_of(self, iccid: str, *, lock: bool = False) -> tuple[str, str] | None:
+        found = self.by_new_iccid(iccid, lock=lock)
+        return None if found is None else (found.id, found.brand_id)
+
     def open_for_line(self, line_id: str, *, lock: bool = False) -> ReplacementRequest | None:
         return self._first(
             (r for r in self._all(ReplacementRequest) if r.open_line_id == line_id),

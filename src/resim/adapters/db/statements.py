@@ -56,7 +56,10 @@ class Statements:
         self.row_locks = row_locks
         self.REQUEST_BY_ID = sa.select(ReplacementRequest).where(_r.id == sa.bindparam("id"))
         self.REQUEST_BY_ID_LOCKED = self.REQUEST_BY_ID.with_for_update()
-        self._request_in_scope: dict[tuple[bool, bool, bool, bool], sa.Select[Any]] = {}
+        self.SEALED_ACTIVATION = sa.select(
+            _r.id, _r.state, _r.activation_code_enc, _r.activation_expires_at
+        ).where(_r.id == sa.bindparam("id"))
+        self._request_in_scope: dict[tuple[bool, bool, bool, bool, bool], sa.Select[Any]] = {}
         self.REQUEST_BY_NEW_ICCID = (
             sa.select(ReplacementRequest)
             .where(_r.new_iccid == sa.bindparam("iccid"))
@@ -171,15 +174,17 @@ class Statements:
         self.INSERT_JOB = sa.insert(orm.job)
 
     def request_in_scope(
-        self, request_id: str, scope: Scope, *, lock: bool
+        self, request_id: str, scope: Scope, *, lock: bool = False, sealed: bool = False
     ) -> tuple[sa.Select[Any], dict[str, Any]]:
-        """The request by id if ``scope`` may see it (``scoping.requests_where`` with
-        bound parameters): one statement per shape of scope, built on first use, so
-        a brand's or customer's read does not build a select and its cache key."""
-        shape = (scope.brand_id is not None, scope.customer, bool(scope.request_id), lock)
+        """The request (``sealed``: its :data:`SEALED_ACTIVATION` columns) by id if
+        ``scope`` may see it (``scoping.requests_where`` with bound parameters): one
+        statement per shape of scope, built on first use, so a brand's or customer's
+        read does not build a select and its cache key."""
+        shape = (scope.brand_id is not None, scope.customer, bool(scope.request_id), lock, sealed)
         stmt = self._request_in_scope.get(shape)
         if stmt is None:
-            stmt = self.REQUEST_BY_ID
+            base: sa.Select[Any] = self.SEALED_ACTIVATION if sealed else self.REQUEST_BY_ID
+            stmt = base
             if scope.brand_id is not None:
                 stmt = stmt.where(_r.brand_id == sa.bindparam("scope_brand"))
             if scope.customer:
@@ -188,7 +193,7 @@ class Statements:
             if lock:
                 stmt = stmt.with_for_update()
             self._request_in_scope[shape] = stmt
-        params = {"id": request_id}
+        params: dict[str, Any] = {"id": request_id}
         if scope.brand_id is not None:
             params["scope_brand"] = scope.brand_id
         if scope.customer and scope.request_id:

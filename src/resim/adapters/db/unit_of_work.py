@@ -8,7 +8,7 @@ appends them to the hash chain as the transaction's last write (see
 :mod:`resim.adapters.db.audit_store`). That covers ``uow.audit(...)`` and any
 ``AuditEvent`` added to the session directly.
 
-Jobs are held too (:class:`~resim.adapters.db.repositories.SqlJobs`) and
+Jobs are held too (:class:`~resim.adapters.db.jobs.SqlJobs`) and
 written in one INSERT when the unit commits, or first thing when something
 in it reads the job table (``jobs.exists``, ``outbox``, the
 look-ups). So at commit a unit writes its aggregates' changes in one flush,
@@ -31,13 +31,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db.audit_store import append_chained
 from resim.adapters.db.engine import READ_ONLY_OPTION
+from resim.adapters.db.jobs import SqlExternalCalls, SqlJobs
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.outbox import SqlOutbox
 from resim.adapters.db.repositories import (
     SqlBrands,
-    SqlExternalCalls,
     SqlIdentityChecks,
-    SqlJobs,
     SqlLines,
     SqlLossReports,
     SqlRequests,

@@ -205,12 +205,13 @@ class SqlUnitOfWork(SqlStores):
         self._audit = []
         if self.read_only:
             self._session.connection(execution_options={READ_ONLY_OPTION: True})
-        # An AuditEvent added to the session by hand joins the chain too,
-        # instead of being flushed as an unchained row.
-        event.listen(self._session, "before_flush", self._take_audit_events)
+        # An AuditEvent added to the session by hand joins the chain too, instead
+        # of being flushed as an unchained row (through :func:`_before_flush`, a
+        # listener on the factory: one on each session cost a listener registry).
+        self._session.info["uow"] = self
         return self
 
-    def _take_audit_events(self, session: Session, *_args: object) -> None:
+    def take_audit_events(self, session: Session) -> None:
         for obj in list(session.new):
             if isinstance(obj, AuditEvent):
                 session.expunge(obj)
@@ -226,6 +227,7 @@ class SqlUnitOfWork(SqlStores):
             self._live().rollback()
         finally:
             self._live().close()
+            self._live().info.pop("uow", None)
             self._session = None
             self._repos = None
             self._outbox = None
@@ -361,6 +363,13 @@ def _hold_loaded(session: Session, instance: object) -> None:
     held.append(instance)
 
 
+def _before_flush(session: Session, *_args: object) -> None:
+    """Hand the AuditEvents added to a unit of work's session to the unit."""
+    uow = session.info.get("uow")
+    if isinstance(uow, SqlUnitOfWork):
+        uow.take_audit_events(session)
+
+
 def sql_uow_factory(
     session_factory: sessionmaker[Session], secrets: SecretBox | None
 ) -> UnitOfWorkFactory:
@@ -372,6 +381,8 @@ def sql_uow_factory(
     statements = Statements(row_locks=bind is None or bind.dialect.name != "sqlite")
     if not event.contains(session_factory, "loaded_as_persistent", _hold_loaded):
         event.listen(session_factory, "loaded_as_persistent", _hold_loaded)
+    if not event.contains(session_factory, "before_flush", _before_flush):
+        event.listen(session_factory, "before_flush", _before_flush)
 
     def make(*, read_only: bool = False) -> UnitOfWork:
         return SqlUnitOfWork(

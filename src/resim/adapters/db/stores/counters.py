@@ -28,12 +28,26 @@ _NEW = {"failures": 0, "last_failure_at": None, "blocked_until": None}
 # 16: was an INSERT .. ON CONFLICT DO NOTHING and a SELECT .. FOR UPDATE). The
 # conflict's no-op update locks an existing row, in the order of the VALUES
 # (the keys come sorted), as the SELECT's FOR UPDATE did in key order.
-_CREATE_AND_LOCK: dict[str, Any] = {
-    name: dialect.insert(T)
-    .on_conflict_do_update(index_elements=["key"], set_={"failures": T.c.failures})
-    .returning(*T.c)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_CREATE_AND_LOCK: dict[tuple[str, int], Any] = {}  # by dialect and number of keys
+
+
+def _create_and_lock(dialect: str, count: int) -> Any:
+    """The statement for ``count`` keys (bound as k0, k1, ...; ``now``), built once."""
+    stmt = _CREATE_AND_LOCK.get((dialect, count))
+    if stmt is None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(T)
+        rows: list[dict[str, Any]] = [
+            {"key": sa.bindparam(f"k{i}"), "window_start": sa.bindparam("now"), **_NEW}
+            for i in range(count)
+        ]
+        stmt = _CREATE_AND_LOCK[(dialect, count)] = (
+            insert.values(rows)
+            .on_conflict_do_update(index_elements=["key"], set_={"failures": T.c.failures})
+            .returning(*T.c)
+        )
+    return stmt
+
+
 _SAVE = (
     sa.update(T)
     .where(T.c.key == sa.bindparam("k"))
@@ -56,10 +70,9 @@ class SqlAttemptCounterStore:
             return {}
         conn = self._uow.session.connection()
         postgres = self._uow.dialect == "postgresql"
-        # One multi-row INSERT: the values are bound per call.
-        rows = [{"key": k, "window_start": now, **_NEW} for k in keys]
-        stmt = _CREATE_AND_LOCK["postgresql" if postgres else "sqlite"].values(rows)
-        found = sorted(conn.execute(stmt), key=lambda row: str(row.key))
+        stmt = _create_and_lock("postgresql" if postgres else "sqlite", len(keys))
+        params = {"now": now, **{f"k{i}": key for i, key in enumerate(keys)}}
+        found = sorted(conn.execute(stmt, params), key=lambda row: str(row.key))
         return {row.key: row for row in found}
 
     def read(self, keys: Sequence[str]) -> Mapping[str, Counter]:

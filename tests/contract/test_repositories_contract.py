@@ -312,6 +312,27 @@ class TestRequests:
                 is None
             )
 
+    def test_a_sealed_activation_is_read_in_scope_without_the_request(self, rig: Rig) -> None:
+        ready = request_("req-1")
+        ready.state = State.READY
+        ready.activation_code_enc = "sealed-code"
+        ready.activation_expires_at = T0 + dt.timedelta(days=30)
+        cancelled = request_("req-2", at=T0 - dt.timedelta(days=1))
+        close(cancelled)
+        seeded(rig, cancelled, ready)
+        with rig.uow() as uow:
+            found = uow.requests.sealed_activation("req-1", scope=Scope.of_brand("nordlys"))
+            assert found == ("req-1", State.READY, "sealed-code", T0 + dt.timedelta(days=30))
+            mine = Scope.of_customer(line_id="line-1", request_id="req-1")
+            assert uow.requests.sealed_activation("req-1", scope=mine) == found
+            assert uow.requests.sealed_activation("req-1") == found
+            assert uow.requests.sealed_activation("req-2") == ("req-2", State.CANCELLED, None, None)
+            assert uow.requests.sealed_activation("req-2", scope=mine) is None
+            assert uow.requests.sealed_activation("req-1", scope=Scope.of_brand("other")) is None
+            nobody = Scope.of_customer(line_id=None, request_id=None)
+            assert uow.requests.sealed_activation("req-1", scope=nobody) is None
+            assert uow.requests.sealed_activation("nope") is None
+
     def test_the_open_request_of_a_line(self, rig: Rig) -> None:
         old = request_("req-0", at=T0 - dt.timedelta(days=1))
         close(old)
@@ -338,6 +359,17 @@ class TestRequests:
             found = uow.requests.by_new_iccid("89450000000000000009", lock=True)
             assert found is not None and found.id == "req-0"
             assert uow.requests.by_new_iccid("89450000000000000008") is None
+
+    def test_the_holder_of_a_profile_is_named_by_id_and_brand(self, rig: Rig) -> None:
+        older = request_("req-0", at=T0 - dt.timedelta(days=1))
+        close(older)
+        older.new_iccid = "89450000000000000009"
+        seeded(rig, older)
+        with rig.uow() as uow:
+            found = uow.requests.holder_of("89450000000000000009", lock=True)
+            assert found == ("req-0", "nordlys")
+            assert uow.requests.holder_of("89450000000000000009") == ("req-0", "nordlys")
+            assert uow.requests.holder_of("89450000000000000008") is None
 
     def test_a_request_is_found_by_its_not_me_token(self, rig: Rig) -> None:
         req = request_()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from resim.domain.model import Brand, Line, ReplacementRequest, Sim, Subscriber
 from resim.errors import NotFound
 from resim.services.access.tenancy import UNRESTRICTED, Scope
+from resim.services.repositories import SealedActivation
 from resim.services.unit_of_work import UnitOfWork
 
 
@@ -21,6 +22,16 @@ def get_request(
     """The request, or NotFound; also NotFound when ``scope`` may not see it (another
     brand's request, or not the customer session's own), so existence is not revealed."""
     found = uow.requests.get(request_id, lock=lock, scope=scope)
+    if found is None:
+        raise NotFound("no replacement request with that id", code="REQUEST_NOT_FOUND")
+    return found
+
+
+def get_sealed_activation(
+    uow: UnitOfWork, request_id: str, *, scope: Scope = UNRESTRICTED
+) -> SealedActivation:
+    """What reading the request's activation code needs, or NotFound as :func:`get_request`."""
+    found = uow.requests.sealed_activation(request_id, scope=scope)
     if found is None:
         raise NotFound("no replacement request with that id", code="REQUEST_NOT_FOUND")
     return found

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from resim.domain.loss import LossReport
 from resim.domain.model import (
@@ -45,6 +45,15 @@ from resim.domain.workflow import State
 from resim.services.access.tenancy import UNRESTRICTED, Scope
 
 
+class SealedActivation(NamedTuple):
+    """What reading a request's activation code needs of it (the code still encrypted)."""
+
+    id: str
+    state: State
+    activation_code_enc: str | None
+    activation_expires_at: dt.datetime | None
+
+
 class RequestRepository(Protocol):
     """Replacement requests (the aggregate at the centre)."""
 
@@ -54,6 +63,18 @@ class RequestRepository(Protocol):
 
     def by_new_iccid(self, iccid: str, *, lock: bool = False) -> ReplacementRequest | None:
         """The request that holds the profile now: the newest one naming it."""
+        ...
+
+    def holder_of(self, iccid: str, *, lock: bool = False) -> tuple[str, str] | None:
+        """``(id, brand_id)`` of :meth:`by_new_iccid`'s request, without loading it."""
+        ...
+
+    def sealed_activation(
+        self, request_id: str, *, scope: Scope = UNRESTRICTED
+    ) -> SealedActivation | None:
+        """The request's state and encrypted activation code as last written (changes
+        this unit has not flushed are not seen), without loading the request; None
+        as :meth:`get` (missing, or out of ``scope``)."""
         ...
 
     def open_for_line(self, line_id: str, *, lock: bool = False) -> ReplacementRequest | None:

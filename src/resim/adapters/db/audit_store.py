@@ -60,6 +60,38 @@ _MOVE_HEAD = (
 _INSERT_EVENTS = sa.insert(orm.audit_event)
 
 
+# The columns append_chained writes, as its rows name them (bound as e_<name>:
+# an UPDATE's statement reserves its table's column names, ``id`` among them).
+_EVENT_COLUMNS = (
+    "seq", "id", "at", "actor", "action", "object_type", "object_id", "detail", "source",
+    "prev_hash", "hash",
+)  # fmt: skip
+
+
+def _append_and_move() -> sa.Update:
+    """PostgreSQL: one event inserted and the head moved to it in one statement
+    (a data-modifying CTE), instead of an INSERT and an UPDATE (issue 16)."""
+    t = orm.audit_event
+    appended = (
+        sa.insert(t)
+        .values({n: sa.bindparam(f"e_{n}", type_=t.c[n].type) for n in _EVENT_COLUMNS})
+        .returning(t.c.seq, t.c.hash)
+        .cte("appended")
+    )
+    return (
+        sa.update(_h)
+        .where(_h.c.id == HEAD_ID)
+        .values(
+            last_seq=sa.select(appended.c.seq).scalar_subquery(),
+            last_hash=sa.select(appended.c.hash).scalar_subquery(),
+        )
+        .add_cte(appended)
+    )
+
+
+_APPEND_AND_MOVE = _append_and_move()
+
+
 def lock_head(session: Session) -> ChainHead:
     """The chain head, locked until the transaction ends (created if missing)."""
     row = session.execute(_LOCK_HEAD).first()  # autoflushes what is pending first
@@ -126,6 +158,12 @@ def append_chained(session: Session, events: Sequence[AuditEvent]) -> None:
         event.prev_hash, event.hash = prev, digest
         rows.append({**row, "prev_hash": prev, "hash": digest})
         prev = digest
+    if conn.dialect.name == "postgresql":
+        *before, last = rows
+        if before:
+            conn.execute(_INSERT_EVENTS, before)
+        conn.execute(_APPEND_AND_MOVE, {f"e_{n}": v for n, v in last.items()})
+        return
     conn.execute(_INSERT_EVENTS, rows)
     conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
 

@@ -14,7 +14,7 @@ that two workers provisioning at once take two different profiles.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
 from resim.services.access.tenancy import UNRESTRICTED, Scope
-from resim.services.unit_of_work import new_id
+from resim.services.repositories import SealedActivation
 
 _r = orm.replacement_request.c
 _l = orm.line.c
@@ -65,16 +65,25 @@ class SqlRequests:
             if not (lock and self._q.row_locks):
                 # The identity map answers without a query when the row is loaded.
                 return get_unflushed(self._s, ReplacementRequest, request_id)
-            stmt = self._q.REQUEST_BY_ID_LOCKED
-        else:
-            stmt = self._q.REQUEST_BY_ID.where(requests_where(scope))
-            if lock:
-                stmt = stmt.with_for_update()
-        return self._s.scalars(stmt, {"id": request_id}).one_or_none()
+            return self._s.scalars(self._q.REQUEST_BY_ID_LOCKED, {"id": request_id}).one_or_none()
+        stmt, params = self._q.request_in_scope(request_id, scope, lock=lock)
+        return self._s.scalars(stmt, params).one_or_none()
 
     def by_new_iccid(self, iccid: str, *, lock: bool = False) -> ReplacementRequest | None:
         stmt = self._q.REQUEST_BY_NEW_ICCID_LOCKED if lock else self._q.REQUEST_BY_NEW_ICCID
         return self._s.scalars(stmt, {"iccid": iccid}).one_or_none()
+
+    def holder_of(self, iccid: str, *, lock: bool = False) -> tuple[str, str] | None:
+        stmt = self._q.HOLDER_LOCKED if lock else self._q.HOLDER
+        found = self._s.execute(stmt, {"iccid": iccid}).first()
+        return None if found is None else (found[0], found[1])
+
+    def sealed_activation(
+        self, request_id: str, *, scope: Scope = UNRESTRICTED
+    ) -> SealedActivation | None:
+        stmt, params = self._q.request_in_scope(request_id, scope, sealed=True)
+        found = self._s.connection().execute(stmt, params).first()
+        return None if found is None else SealedActivation(*found)
 
     def open_for_line(self, line_id: str, *, lock: bool = False) -> ReplacementRequest | None:
         stmt = self._q.OPEN_REQUEST_LOCKED if lock else self._q.OPEN_REQUEST
@@ -192,9 +201,7 @@ class SqlStock:
 
     def free_card(self, *, brand_id: str) -> Sim | None:
         iccid = self._s.scalar(self._q.FREE_CARD, {"brand": brand_id})
-        if iccid is None:
-            return None
-        return self._s.get(Sim, iccid, with_for_update=True)
+        return None if iccid is None else self._s.get(Sim, iccid, with_for_update=True)
 
 
 # ------------------------------------------------------------------ subscribers, brands
@@ -304,95 +311,3 @@ class SqlIdentityChecks:
 
     def add(self, check: IdentityCheck) -> None:
         self._s.add(check)
-
-
-# ------------------------------------------------------------------ jobs and calls
-
-
-class SqlJobs:
-    """The job table as the use cases see it.
-
-    ``add`` holds the job in memory; :meth:`write` inserts every held job in
-    one statement (an executemany). The unit of work calls it when it commits
-    (not when it flushes: a flush is for the aggregates' constraints), and
-    :meth:`exists` and the unit's other readers of the job table (its outbox,
-    raw session, look-ups) call it before they read, so the transaction still
-    sees its own jobs. Before (issue 16) each ``add`` was an INSERT of its
-    own, and each autoflushed the session: a request verified and decided was
-    written three times before its commit.
-    """
-
-    def __init__(self, session: Session, q: Statements) -> None:
-        self._s = session
-        self._q = q
-        self._held: list[dict[str, Any]] = []
-
-    def add(
-        self,
-        kind: str,
-        *,
-        at: dt.datetime,
-        request_id: str | None = None,
-        payload: dict[str, Any] | None = None,
-        run_after: dt.datetime | None = None,
-    ) -> str:
-        job_id = new_id()
-        self._held.append(
-            {
-                "id": job_id,
-                "kind": kind,
-                "request_id": request_id,
-                "payload": payload or {},
-                "state": "pending",
-                "attempts": 0,
-                "run_after": run_after or at,
-                "created_at": at,
-            }
-        )
-        return job_id
-
-    def write(self) -> None:
-        """Insert the held jobs, in the order they were added, in this transaction.
-
-        On the session's connection: a job row refers to no row of the session
-        (``request_id`` has no foreign key), so nothing needs flushing first."""
-        if self._held:
-            rows, self._held = self._held, []
-            self._s.connection().execute(self._q.INSERT_JOB, rows)
-
-    def exists(
-        self,
-        *,
-        request_id: str,
-        kind: str | None = None,
-        states: Collection[str] | None = None,
-        due_by: dt.datetime | None = None,
-        excluding: str | None = None,
-    ) -> bool:
-        self.write()
-        where = [_j.request_id == request_id]
-        if kind is not None:
-            where.append(_j.kind == kind)
-        if states is not None:
-            where.append(_j.state.in_(list(states)))
-        if due_by is not None:
-            where.append(_j.run_after <= due_by)
-        if excluding is not None:
-            where.append(_j.id != excluding)
-        return self._s.scalar(sa.select(sa.exists().where(*where))) is True
-
-
-class SqlExternalCalls:
-    def __init__(self, session: Session, q: Statements) -> None:
-        self._s = session
-        self._q = q
-
-    def may_have_taken_effect(self, *, request_id: str, targets: Collection[str]) -> bool:
-        stmt = sa.select(
-            sa.exists().where(
-                _x.request_id == request_id,
-                _x.target.in_(list(targets)),
-                sa.or_(_x.state.in_(["started", "succeeded"]), _x.retryable.is_(True)),
-            )
-        )
-        return self._s.scalar(stmt) is True

@@ -26,6 +26,7 @@ from resim.domain.model import (
 )
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
+from resim.services.access.tenancy import Scope
 
 _r = orm.replacement_request.c
 _l = orm.line.c
@@ -55,6 +56,10 @@ class Statements:
         self.row_locks = row_locks
         self.REQUEST_BY_ID = sa.select(ReplacementRequest).where(_r.id == sa.bindparam("id"))
         self.REQUEST_BY_ID_LOCKED = self.REQUEST_BY_ID.with_for_update()
+        self.SEALED_ACTIVATION = sa.select(
+            _r.id, _r.state, _r.activation_code_enc, _r.activation_expires_at
+        ).where(_r.id == sa.bindparam("id"))
+        self._request_in_scope: dict[tuple[bool, bool, bool, bool, bool], sa.Select[Any]] = {}
         self.REQUEST_BY_NEW_ICCID = (
             sa.select(ReplacementRequest)
             .where(_r.new_iccid == sa.bindparam("iccid"))
@@ -62,6 +67,14 @@ class Statements:
             .limit(1)
         )
         self.REQUEST_BY_NEW_ICCID_LOCKED = self.REQUEST_BY_NEW_ICCID.with_for_update()
+        # Its id and brand only (an ES2+ progress point that changes nothing but the audit log)
+        self.HOLDER = (
+            sa.select(_r.id, _r.brand_id)
+            .where(_r.new_iccid == sa.bindparam("iccid"))
+            .order_by(_r.created_at.desc(), _r.id.desc())
+            .limit(1)
+        )
+        self.HOLDER_LOCKED = self.HOLDER.with_for_update()
         self.OPEN_REQUEST = sa.select(ReplacementRequest).where(
             _r.open_line_id == sa.bindparam("line")
         )
@@ -159,3 +172,30 @@ class Statements:
         )
         self.VALID_CHECK_OF_METHOD = self.VALID_CHECK.where(_ic.method == sa.bindparam("method"))
         self.INSERT_JOB = sa.insert(orm.job)
+
+    def request_in_scope(
+        self, request_id: str, scope: Scope, *, lock: bool = False, sealed: bool = False
+    ) -> tuple[sa.Select[Any], dict[str, Any]]:
+        """The request (``sealed``: its :data:`SEALED_ACTIVATION` columns) by id if
+        ``scope`` may see it (``scoping.requests_where`` with bound parameters): one
+        statement per shape of scope, built on first use, so a brand's or customer's
+        read does not build a select and its cache key."""
+        shape = (scope.brand_id is not None, scope.customer, bool(scope.request_id), lock, sealed)
+        stmt = self._request_in_scope.get(shape)
+        if stmt is None:
+            base: sa.Select[Any] = self.SEALED_ACTIVATION if sealed else self.REQUEST_BY_ID
+            stmt = base
+            if scope.brand_id is not None:
+                stmt = stmt.where(_r.brand_id == sa.bindparam("scope_brand"))
+            if scope.customer:
+                own = _r.id == sa.bindparam("scope_request") if scope.request_id else sa.false()
+                stmt = stmt.where(own)
+            if lock:
+                stmt = stmt.with_for_update()
+            self._request_in_scope[shape] = stmt
+        params: dict[str, Any] = {"id": request_id}
+        if scope.brand_id is not None:
+            params["scope_brand"] = scope.brand_id
+        if scope.customer and scope.request_id:
+            params["scope_request"] = scope.request_id
+        return stmt, params

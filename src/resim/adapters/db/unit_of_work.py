@@ -8,7 +8,7 @@ appends them to the hash chain as the transaction's last write (see
 :mod:`resim.adapters.db.audit_store`). That covers ``uow.audit(...)`` and any
 ``AuditEvent`` added to the session directly.
 
-Jobs are held too (:class:`~resim.adapters.db.repositories.SqlJobs`) and
+Jobs are held too (:class:`~resim.adapters.db.jobs.SqlJobs`) and
 written in one INSERT when the unit commits, or first thing when something
 in it reads the job table (``jobs.exists``, ``outbox``, the
 look-ups). So at commit a unit writes its aggregates' changes in one flush,
@@ -31,13 +31,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from resim.adapters.crypto import SecretBox, bind_secrets
 from resim.adapters.db.audit_store import append_chained
 from resim.adapters.db.engine import READ_ONLY_OPTION
+from resim.adapters.db.jobs import SqlExternalCalls, SqlJobs
 from resim.adapters.db.orm import start_mappers
 from resim.adapters.db.outbox import SqlOutbox
 from resim.adapters.db.repositories import (
     SqlBrands,
-    SqlExternalCalls,
     SqlIdentityChecks,
-    SqlJobs,
     SqlLines,
     SqlLossReports,
     SqlRequests,
@@ -206,12 +205,13 @@ class SqlUnitOfWork(SqlStores):
         self._audit = []
         if self.read_only:
             self._session.connection(execution_options={READ_ONLY_OPTION: True})
-        # An AuditEvent added to the session by hand joins the chain too,
-        # instead of being flushed as an unchained row.
-        event.listen(self._session, "before_flush", self._take_audit_events)
+        # An AuditEvent added to the session by hand joins the chain too, instead
+        # of being flushed as an unchained row (through :func:`_before_flush`, a
+        # listener on the factory: one on each session cost a listener registry).
+        self._session.info["uow"] = self
         return self
 
-    def _take_audit_events(self, session: Session, *_args: object) -> None:
+    def take_audit_events(self, session: Session) -> None:
         for obj in list(session.new):
             if isinstance(obj, AuditEvent):
                 session.expunge(obj)
@@ -227,6 +227,7 @@ class SqlUnitOfWork(SqlStores):
             self._live().rollback()
         finally:
             self._live().close()
+            self._live().info.pop("uow", None)
             self._session = None
             self._repos = None
             self._outbox = None
@@ -362,6 +363,13 @@ def _hold_loaded(session: Session, instance: object) -> None:
     held.append(instance)
 
 
+def _before_flush(session: Session, *_args: object) -> None:
+    """Hand the AuditEvents added to a unit of work's session to the unit."""
+    uow = session.info.get("uow")
+    if isinstance(uow, SqlUnitOfWork):
+        uow.take_audit_events(session)
+
+
 def sql_uow_factory(
     session_factory: sessionmaker[Session], secrets: SecretBox | None
 ) -> UnitOfWorkFactory:
@@ -373,6 +381,8 @@ def sql_uow_factory(
     statements = Statements(row_locks=bind is None or bind.dialect.name != "sqlite")
     if not event.contains(session_factory, "loaded_as_persistent", _hold_loaded):
         event.listen(session_factory, "loaded_as_persistent", _hold_loaded)
+    if not event.contains(session_factory, "before_flush", _before_flush):
+        event.listen(session_factory, "before_flush", _before_flush)
 
     def make(*, read_only: bool = False) -> UnitOfWork:
         return SqlUnitOfWork(

@@ -29,6 +29,7 @@ from resim.domain.policy import BrandPolicy
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
 from resim.services.access.tenancy import UNRESTRICTED, Scope
+from resim.services.repositories import SealedActivation
 from resim.services.unit_of_work import new_id
 
 T = TypeVar("T")
@@ -80,6 +81,18 @@ class MemoryRequests(_Base):
     def by_new_iccid(self, iccid: str, *, lock: bool = False) -> ReplacementRequest | None:
         named = [r for r in self._all(ReplacementRequest) if r.new_iccid == iccid]
         return self._first(named, key=lambda r: (_desc(r.created_at), _desc_text(r.id)))
+
+    def holder_of(self, iccid: str, *, lock: bool = False) -> tuple[str, str] | None:
+        found = self.by_new_iccid(iccid, lock=lock)
+        return None if found is None else (found.id, found.brand_id)
+
+    def sealed_activation(
+        self, request_id: str, *, scope: Scope = UNRESTRICTED
+    ) -> SealedActivation | None:
+        r = self.get(request_id, scope=scope)
+        if r is None:
+            return None
+        return SealedActivation(r.id, r.state, r.activation_code_enc, r.activation_expires_at)
 
     def open_for_line(self, line_id: str, *, lock: bool = False) -> ReplacementRequest | None:
         return self._first(

@@ -161,11 +161,20 @@ def handle_download_progress(
     changes. ``via``: how the caller was authenticated (audited).
     """
     now = ctx.now()
+    installed = progress.notification_point_id == INSTALLED
     with ctx.uow() as uow:
-        req = repo.find_request_by_new_iccid(uow, progress.iccid, lock=True)
-        if req is None:
+        # Only point 4 changes the request; any other point is audited, for which
+        # its id and brand suffice (issue 16: not a whole request loaded for it).
+        req = None
+        if installed:
+            req = repo.find_request_by_new_iccid(uow, progress.iccid, lock=True)
+            holder = None if req is None else (req.id, req.brand_id)
+        else:
+            holder = uow.requests.holder_of(progress.iccid, lock=True)
+        if holder is None:
             raise NotFound("no replacement request for that ICCID", code="ICCID_UNKNOWN")
-        if brands is not None and req.brand_id not in brands:
+        request_id, brand_id = holder
+        if brands is not None and brand_id not in brands:
             raise NotFound("no replacement request for that ICCID", code="ICCID_OTHER_BRAND")
         ok = progress.status in ("Executed-Success", "Executed-WithWarning")
         detail: dict[str, object] = {
@@ -175,16 +184,16 @@ def handle_download_progress(
         }
         if via is not None:
             detail["via"] = via
-        if progress.notification_point_id == INSTALLED and ok:
+        if req is not None and ok:
             record_installed(uow, req, at=now)
-        elif progress.notification_point_id == INSTALLED:
+        elif req is not None:
             record_install_failed(req, at=now)
         uow.audit(
             at=now,
             actor=f"smdp:{progress.smdp_id}",
             action="esim.progress",
             object_type="request",
-            object_id=req.id,
+            object_id=request_id,
             detail=detail,
         )
         uow.commit()

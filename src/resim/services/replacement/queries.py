@@ -132,9 +132,12 @@ def activation_view(
     reads the code: no audit row, no code. The row never holds the code.
     """
     with ctx.uow() as uow:
-        req = repo.get_request(uow, request_id, scope=scope)
+        # Its state and sealed code only (issue 16): the whole request is loaded
+        # only to say why there is no code.
+        req = repo.get_sealed_activation(uow, request_id, scope=scope)
         if req.state != State.READY or req.activation_code_enc is None:
-            raise Conflict(_why_no_code(req), code="ACTIVATION_NOT_AVAILABLE")
+            whole = repo.get_request(uow, request_id, scope=scope)
+            raise Conflict(_why_no_code(whole), code="ACTIVATION_NOT_AVAILABLE")
         code = parse_activation_code(ctx.secrets.decrypt(req.activation_code_enc))
         uow.audit(
             at=ctx.now(),

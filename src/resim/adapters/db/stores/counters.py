@@ -23,13 +23,31 @@ from resim.services.stores.counters import Counter
 T = orm.attempt_counter
 _KEYS: sa.BindParameter[str] = sa.bindparam("keys", expanding=True)
 _READ = sa.select(T).where(T.c.key.in_(_KEYS))
-_READ_ORDERED = _READ.order_by(T.c.key)
-_READ_LOCKED = _READ_ORDERED.with_for_update()
 _NEW = {"failures": 0, "last_failure_at": None, "blocked_until": None}
-_CREATE: dict[str, Any] = {
-    "postgresql": postgresql.insert(T).on_conflict_do_nothing(index_elements=["key"]),
-    "sqlite": sqlite.insert(T).on_conflict_do_nothing(index_elements=["key"]),
-}
+# Create the missing rows and lock and return every one, in one statement (issue
+# 16: was an INSERT .. ON CONFLICT DO NOTHING and a SELECT .. FOR UPDATE). The
+# conflict's no-op update locks an existing row, in the order of the VALUES
+# (the keys come sorted), as the SELECT's FOR UPDATE did in key order.
+_CREATE_AND_LOCK: dict[tuple[str, int], Any] = {}  # by dialect and number of keys
+
+
+def _create_and_lock(dialect: str, count: int) -> Any:
+    """The statement for ``count`` keys (bound as k0, k1, ...; ``now``), built once."""
+    stmt = _CREATE_AND_LOCK.get((dialect, count))
+    if stmt is None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(T)
+        rows: list[dict[str, Any]] = [
+            {"key": sa.bindparam(f"k{i}"), "window_start": sa.bindparam("now"), **_NEW}
+            for i in range(count)
+        ]
+        stmt = _CREATE_AND_LOCK[(dialect, count)] = (
+            insert.values(rows)
+            .on_conflict_do_update(index_elements=["key"], set_={"failures": T.c.failures})
+            .returning(*T.c)
+        )
+    return stmt
+
+
 _SAVE = (
     sa.update(T)
     .where(T.c.key == sa.bindparam("k"))
@@ -52,11 +70,10 @@ class SqlAttemptCounterStore:
             return {}
         conn = self._uow.session.connection()
         postgres = self._uow.dialect == "postgresql"
-        # One multi-row INSERT .. ON CONFLICT DO NOTHING: the values are bound per call.
-        rows = [{"key": k, "window_start": now, **_NEW} for k in keys]
-        conn.execute(_CREATE["postgresql" if postgres else "sqlite"].values(rows))
-        query = _READ_LOCKED if postgres else _READ_ORDERED
-        return {row.key: row for row in conn.execute(query, {"keys": list(keys)})}
+        stmt = _create_and_lock("postgresql" if postgres else "sqlite", len(keys))
+        params = {"now": now, **{f"k{i}": key for i, key in enumerate(keys)}}
+        found = sorted(conn.execute(stmt, params), key=lambda row: str(row.key))
+        return {row.key: row for row in found}
 
     def read(self, keys: Sequence[str]) -> Mapping[str, Counter]:
         if not keys:

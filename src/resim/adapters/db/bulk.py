@@ -205,6 +205,13 @@ def _update_from_copy(
     Left to itself, the planner hashed the whole target table for every batch
     (1.3 million SIMs: about 1 s of the 1.9 s a batch of 20,000 lines took;
     0.1 s as a nested loop).
+
+    What remains is the rows' own work. Binding 20,000 SIMs to their lines
+    (server CPU, 260,000 SIMs): about 0.6 s, of which the two foreign-key
+    checks per row (``line_id``, ``bound_line_id``) about 0.25 s and the new
+    entries of the secondary indexes (a non-HOT update writes one in each)
+    about 0.3 s. Tried and measured no better: the values as arrays
+    (``unnest``) instead of the temporary table, the rows in key order.
     """
     prep = conn.dialect.identifier_preparer
     cols = [*columns, key]

@@ -22,7 +22,6 @@ from resim.domain.model import (
     Sim,
     SimChange,
     SimForm,
-    SimState,
 )
 from resim.domain.security import IdentityCheck
 from resim.domain.workflow import State
@@ -124,7 +123,7 @@ class Statements:
             .where(
                 _s.brand_id == sa.bindparam("brand"),
                 _s.form == SimForm.ESIM,
-                _s.state == SimState.IN_STOCK,
+                orm.SIM_IN_STOCK,
                 _s.profile_type == sa.bindparam("profile_type"),
                 ~sa.exists().where(_r.new_iccid == _s.iccid),
             )
@@ -137,7 +136,7 @@ class Statements:
             .where(
                 _s.brand_id == sa.bindparam("brand"),
                 _s.form == SimForm.PHYSICAL.value,
-                _s.state == SimState.IN_STOCK.value,
+                orm.SIM_IN_STOCK,
             )
             .order_by(_s.iccid)
             .limit(1)

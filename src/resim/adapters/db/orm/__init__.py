@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from resim.adapters.db.orm.base import enum_column, mapper_registry, metadata
 from resim.adapters.db.orm.domain import (
+    SIM_IN_STOCK,
     audit_event,
     brand,
     line,
@@ -43,6 +44,7 @@ from resim.adapters.db.orm.machinery import (
 from resim.domain import loss, model, security
 
 __all__ = [
+    "SIM_IN_STOCK",
     "alert",
     "api_client",
     "attempt_counter",

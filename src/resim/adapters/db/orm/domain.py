@@ -94,12 +94,32 @@ sim = sa.Table(
     sa.Column("form", enum_column(model.SimForm, "sim_form"), nullable=False),
     sa.Column("state", enum_column(model.SimState, "sim_state"), nullable=False),
     sa.Column("brand_id", sa.ForeignKey("brand.id"), nullable=False),
-    sa.Column("line_id", sa.ForeignKey("line.id"), index=True),
+    sa.Column("line_id", sa.ForeignKey("line.id")),
     sa.Column("bound_line_id", sa.ForeignKey("line.id"), unique=True),
     sa.Column("profile_type", sa.String(64)),
     sa.Column("ki", EncryptedText),
     sa.Column("opc", EncryptedText),
-    sa.Index("ix_sim_stock", "brand_id", "form", "state", "profile_type"),
+    # On PostgreSQL without the SIMs that have no line (migration 0015): no query
+    # looks for ``line_id IS NULL`` through it, and a fresh stock of a million
+    # SIMs wrote a million NULL entries.
+    sa.Index("ix_sim_line_id", "line_id", postgresql_where=sa.text("line_id IS NOT NULL")),
+    # On PostgreSQL only SIMs in stock (migration 0016): every query through it
+    # asks for them, with the state written as a literal (``SIM_IN_STOCK``) so
+    # that generic plans can use it too. A bound SIM has no entry to write.
+    sa.Index(
+        "ix_sim_stock",
+        "brand_id",
+        "form",
+        "state",
+        "profile_type",
+        postgresql_where=sa.text(f"state = '{model.SimState.IN_STOCK.value}'"),
+    ),
+)
+
+# ``sim.state = 'in_stock'`` with the value in the SQL text, not a parameter: a
+# plan built for any parameter value could not use the partial ``ix_sim_stock``.
+SIM_IN_STOCK = sim.c.state == sa.literal_column(
+    f"'{model.SimState.IN_STOCK.value}'", type_=sim.c.state.type
 )
 
 replacement_request = sa.Table(

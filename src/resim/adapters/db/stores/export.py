@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from resim.adapters.db import orm
 from resim.adapters.db.stores import SessionHolder
 from resim.adapters.db.types import UtcDateTime
-from resim.domain.model import SimForm, SimState
+from resim.domain.model import SimForm
 
 BATCH = 2000
 
@@ -56,7 +56,7 @@ def _sim_rows(
     cols: list[Any] = [s.iccid, s.imsi, s.form, s.state, s.brand_id, s.profile_type]
     if keys:
         cols += [s.ki, s.opc]
-    in_stock = sa.and_(s.form == SimForm.ESIM, s.state == SimState.IN_STOCK)
+    in_stock = sa.and_(s.form == SimForm.ESIM, orm.SIM_IN_STOCK)
     stmt = sa.select(*cols).where(in_stock if stock else sa.not_(in_stock))
     stmt = _brand_filter(stmt.order_by(*_sorted(uow, s.iccid)), s.brand_id, brand_id)
     yield from _stream(uow, stmt)

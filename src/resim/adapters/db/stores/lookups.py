@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from resim.adapters.db import orm
 from resim.adapters.db.scoping import requests_where
 from resim.adapters.db.stores import SessionHolder
-from resim.domain.model import Channel, Reason, ReplacementRequest, SimForm, SimState
+from resim.domain.model import Channel, Reason, ReplacementRequest, SimForm
 from resim.domain.workflow import State
 from resim.services.access.tenancy import Scope
 from resim.services.stores.lookups import ChangeSeen, NumberSeen
@@ -19,7 +19,7 @@ from resim.services.stores.lookups import ChangeSeen, NumberSeen
 _s, _r, _j = orm.sim.c, orm.replacement_request.c, orm.job.c
 _STOCK = (
     sa.select(_s.brand_id, _s.iccid)
-    .where(_s.form == SimForm.PHYSICAL, _s.state == SimState.IN_STOCK)
+    .where(_s.form == SimForm.PHYSICAL, orm.SIM_IN_STOCK)
     .order_by(_s.brand_id, _s.iccid)
 )
 _STOCK_OF_BRAND = _STOCK.where(_s.brand_id == sa.bindparam("brand"))

@@ -18,15 +18,40 @@ def _all_of(clauses: list[Condition]) -> Condition:
     return sa.and_(sa.true(), *clauses)
 
 
-def requests_where(scope: Scope) -> Condition:
-    """The SQL condition on ``replacement_request`` rows ``scope`` may see."""
+def requests_where(scope: Scope, *, bound: bool = False) -> Condition:
+    """The SQL condition on ``replacement_request`` rows ``scope`` may see.
+
+    With ``bound``, the scope's values are the parameters ``scope_brand`` and
+    ``scope_request`` (:func:`requests_params`), so a statement built once per
+    :func:`requests_shape` serves every scope of that shape.
+    """
     t = orm.replacement_request
     clauses: list[Condition] = []
     if scope.brand_id is not None:
-        clauses.append(t.c.brand_id == scope.brand_id)
+        brand = sa.bindparam("scope_brand") if bound else scope.brand_id
+        clauses.append(t.c.brand_id == brand)
     if scope.customer:
-        clauses.append(t.c.id == scope.request_id if scope.request_id else sa.false())
+        if scope.request_id:
+            own = sa.bindparam("scope_request") if bound else scope.request_id
+            clauses.append(t.c.id == own)
+        else:
+            clauses.append(sa.false())
     return _all_of(clauses)
+
+
+def requests_shape(scope: Scope) -> tuple[bool, bool, bool]:
+    """What decides the form of ``requests_where(scope, bound=True)``."""
+    return (scope.brand_id is not None, scope.customer, bool(scope.request_id))
+
+
+def requests_params(scope: Scope) -> dict[str, str]:
+    """The values of ``requests_where(scope, bound=True)``'s parameters."""
+    params: dict[str, str] = {}
+    if scope.brand_id is not None:
+        params["scope_brand"] = scope.brand_id
+    if scope.customer and scope.request_id:
+        params["scope_request"] = scope.request_id
+    return params
 
 
 def lines_where(scope: Scope) -> Condition:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from resim.adapters.db import orm
+from resim.adapters.db.scoping import requests_params, requests_shape, requests_where
 from resim.domain.loss import LossReport, LossState
 from resim.domain.model import (
     BOUND_SIM_STATES,
@@ -179,22 +180,12 @@ class Statements:
         ``scope`` may see it (``scoping.requests_where`` with bound parameters): one
         statement per shape of scope, built on first use, so a brand's or customer's
         read does not build a select and its cache key."""
-        shape = (scope.brand_id is not None, scope.customer, bool(scope.request_id), lock, sealed)
+        shape = (*requests_shape(scope), lock, sealed)
         stmt = self._request_in_scope.get(shape)
         if stmt is None:
             base: sa.Select[Any] = self.SEALED_ACTIVATION if sealed else self.REQUEST_BY_ID
-            stmt = base
-            if scope.brand_id is not None:
-                stmt = stmt.where(_r.brand_id == sa.bindparam("scope_brand"))
-            if scope.customer:
-                own = _r.id == sa.bindparam("scope_request") if scope.request_id else sa.false()
-                stmt = stmt.where(own)
+            stmt = base.where(requests_where(scope, bound=True))
             if lock:
                 stmt = stmt.with_for_update()
             self._request_in_scope[shape] = stmt
-        params: dict[str, Any] = {"id": request_id}
-        if scope.brand_id is not None:
-            params["scope_brand"] = scope.brand_id
-        if scope.customer and scope.request_id:
-            params["scope_request"] = scope.request_id
-        return stmt, params
+        return stmt, {"id": request_id, **requests_params(scope)}

@@ -23,8 +23,9 @@ from resim.bench.database import PROFILE_TYPE, fresh_database, migrate_and_seed
 from resim.bench.driver import Driver, DriverResult
 from resim.bench.probe import CpuProbe, CpuUse, cpu_between, pids_named
 from resim.bench.profiling import Profilers
-from resim.bench.sinks import MailSink, SmsSink, new_event_loop
+from resim.bench.sinks import MailSink, SmsSink
 from resim.bench.stack import Stack, free_port, role_env
+from resim.entrypoints.event_loop import new_event_loop
 from resim.settings import Settings
 
 ES2_CALLS_PER_REPLACEMENT = 2  # downloadOrder + confirmOrder

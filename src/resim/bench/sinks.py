@@ -34,23 +34,10 @@ from typing import Any, cast
 from resim.adapters.mail.capture import MailCapture, read_mailbox
 from resim.adapters.sms.capture import MAX_BODY, SmsCapture, read_outbox
 from resim.bench.delivery import Delivered, read_delivery
+from resim.entrypoints.event_loop import new_event_loop
 
 MAX_LINE = 4096  # an SMTP command or HTTP head line longer than this is refused
 MAX_MESSAGE = 32 * 1024 * 1024
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop where it is installed (uvicorn's ``standard`` extra brings it,
-    and the API and emulator already run on it), else asyncio's.
-
-    The bench's driver and sinks spend much of their CPU in the event loop itself
-    (selecting, scheduling callbacks, socket reads and writes); uvloop does that in
-    C. What they send, receive and store is the same on either loop."""
-    try:
-        import uvloop
-    except ImportError:  # not on every platform (Windows)
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 class _LoopThread:

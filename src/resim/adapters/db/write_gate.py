@@ -18,13 +18,20 @@ holder lets go), and only then ``BEGIN IMMEDIATE``, which now finds the write
 lock free unless a process without the gate (the ``sqlite3`` shell, a
 migration) holds it; SQLite's own lock and busy handler stay the rule for
 those. The gate is let go when the transaction ends (commit, rollback, or the
-connection closes). Measured with ``python -m resim.bench --db sqlite --count
-300`` (a shared, loaded host): the worker's wait for the write lock fell from
-5-8.5 s per run (in ``BEGIN IMMEDIATE``) to 3.5-5 s (at the gate, while the
-API really held the lock), the API's from 68-115 s of thread time in the
-busy handler to none there, and a job's due -> first peer call p50 from
-3-5 s to 0.1-1.5 s. Two processes of four threads each writing short
-transactions: 1.5-2.4 s with the gate, 2.8-3.0 s without.
+connection closes).
+
+Measured with ``python -m resim.bench --db sqlite`` on a host shared with
+other work: without the gate the worker's one database thread lost the lock
+to the API's many polling threads (5-8.5 s per 300 replacements in ``BEGIN
+IMMEDIATE``, 40-55 % of its transaction time; the API's threads 68-115 s of
+thread time), so jobs waited 3-5 s from due to their first peer call; with
+it, writers take turns (a job's due -> first call p50 0.1-1.5 s; a
+replacement's p50 at 600 on a quiet host 2.6 s instead of 17.7 s). The
+throughput stays what the lock allows (33.3 vs 30.9 replacements/s, quiet
+host, 600): the write lock is then held about 100 % of the run, half of that
+time running Python inside the API's and the worker's transactions. Two
+processes of four threads writing short transactions: 2.5-3.2 s with the
+gate, 3.0-7.1 s without.
 
 The gate only orders writers who would otherwise wait for each other; it
 never lets a write through that SQLite would refuse. Waits stay bounded as

@@ -224,6 +224,7 @@ sim_change = sa.Table(
     sa.Column("old_iccid", sa.String(20)),
     sa.Column("request_id", sa.ForeignKey("replacement_request.id"), unique=True),
     sa.Index("ix_sim_change_msisdn_at", "msisdn", "changed_at"),
+    sa.Index("ix_sim_change_line_at", "line_id", "changed_at"),
 )
 
 audit_event = sa.Table(

@@ -35,6 +35,7 @@ READ_ONLY_OPTION = "resim_read_only"
 # (_ping_when_idle); prepared statements kept per connection (_postgresql_client).
 PING_AFTER_IDLE_SECONDS = 1.0
 PREPARED_MAX = 400
+PREPARE_THRESHOLD = 1
 _LAST_CHECKIN = "resim_last_checkin"
 
 
@@ -74,7 +75,10 @@ def create_engine(
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=overflow,
-        connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"},
+        connect_args={
+            "options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+            "prepare_threshold": PREPARE_THRESHOLD,
+        },
     )
     _postgresql_client(engine)
     _ping_when_idle(engine, ping_after_idle)
@@ -88,9 +92,14 @@ def _postgresql_client(engine: sa.Engine) -> None:
     "insertmanyvalues", as its psycopg2 dialect does), not psycopg's pipelined
     executemany, which binds and executes every row as a statement of its own
     in the client and in the server. Its text varies with the number of rows,
-    so each connection keeps more prepared statements (psycopg prepares a
-    statement on its fifth run and evicts beyond ``prepared_max``, each
-    eviction a round trip of its own)."""
+    so each connection keeps more prepared statements (psycopg evicts beyond
+    ``prepared_max``, each eviction a round trip of its own).
+
+    psycopg prepares a statement on its second run on a connection
+    (``prepare_threshold`` 1; its default, 5, left each of the API's and
+    worker's pooled connections parsing and planning every statement five
+    times, about an eighth of all executions in a bench run of 600). A
+    statement run once (an ``IN`` list of unusual length) is never prepared."""
     engine.dialect.use_insertmanyvalues_wo_returning = True
 
     @event.listens_for(engine, "connect")

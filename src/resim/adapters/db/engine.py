@@ -11,6 +11,12 @@ error (and anything that logs it) names no bound value, since those are
 MatchingIDs, e-mail addresses, names and tokens (SEC-11). ``echo`` logs
 statements without their parameters for the same reason.
 
+PostgreSQL (psycopg 3): the pool pings a connection only after it sat idle,
+many-row INSERTs are one statement, and a statement is prepared on its second
+run on a connection (see :func:`_postgresql_client`, :func:`_ping_when_idle`):
+on PostgreSQL each statement is a round trip, which costs the client and the
+server far more CPU than SQLite's in-process call (issue 16).
+
 ``lock_timeout`` (seconds) bounds how long a statement waits for a lock: SQLite's
 busy timeout, PostgreSQL's ``lock_timeout``. A wait that long means the
 database is overloaded; the error is classified in ``adapters.db.transient``
@@ -113,10 +119,11 @@ def _ping_when_idle(engine: sa.Engine, after: float) -> None:
     ``SELECT 1``; on failure the pool's connections are replaced, as with
     SQLAlchemy's ``pool_pre_ping``); one checked in more recently was working a
     moment ago and goes out without the round trip, which ``pool_pre_ping``
-    would spend on every unit of work (issue 16). If the
-    server went away within that moment, the unit's first statement fails as
-    a lost connection: SQLAlchemy then drops the pool's connections, and the
-    error is transient (``adapters.db.transient``: the unit is run again)."""
+    would spend on every unit of work (issue 16). If the server went away
+    within that moment, the unit's first statement fails as a lost
+    connection: SQLAlchemy then drops the pool's connections, and
+    ``adapters.db.transient`` classifies the error as retryable ("unavailable"),
+    as it does a connection lost mid-transaction."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(_dbapi_connection: Any, record: Any) -> None:

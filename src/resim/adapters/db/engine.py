@@ -14,6 +14,12 @@ error (and anything that logs it) names no bound value, since those are
 MatchingIDs, e-mail addresses, names and tokens (SEC-11). ``echo`` logs
 statements without their parameters for the same reason.
 
+PostgreSQL (psycopg 3): the pool pings a connection only after it sat idle,
+many-row INSERTs are one statement, and a statement is prepared on its second
+run on a connection (see :func:`_postgresql_client`, :func:`_ping_when_idle`):
+on PostgreSQL each statement is a round trip, which costs the client and the
+server far more CPU than SQLite's in-process call (issue 16).
+
 ``lock_timeout`` (seconds) bounds how long a statement waits for a lock: SQLite's
 busy timeout, PostgreSQL's ``lock_timeout``. A wait that long means the
 database is overloaded; the error is classified in ``adapters.db.transient``
@@ -24,6 +30,7 @@ holding a request thread and its connection indefinitely.
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +42,13 @@ from resim.adapters.db import write_gate
 # Connection execution option of a read-only transaction: on SQLite it begins
 # deferred (no write lock); a write inside it may fail with SQLITE_BUSY.
 READ_ONLY_OPTION = "resim_read_only"
+
+# PostgreSQL: a pooled connection idle this long (seconds) is pinged before use
+# (_ping_when_idle); prepared statements kept per connection (_postgresql_client).
+PING_AFTER_IDLE_SECONDS = 1.0
+PREPARED_MAX = 400
+PREPARE_THRESHOLD = 1
+_LAST_CHECKIN = "resim_last_checkin"
 
 
 def is_sqlite(url: str) -> bool:
@@ -48,10 +62,13 @@ def create_engine(
     max_overflow: int | None = None,
     echo: bool = False,
     lock_timeout: float = 30.0,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
 ) -> sa.Engine:
     """An engine holding at most ``pool_size + max_overflow`` connections
     (``max_overflow`` None: as many as ``pool_size``); waits for a lock at most
-    ``lock_timeout`` seconds (SQLite's busy timeout, PostgreSQL's lock_timeout)."""
+    ``lock_timeout`` seconds (SQLite's busy timeout, PostgreSQL's lock_timeout).
+    PostgreSQL: a pooled connection idle ``ping_after_idle`` seconds or more is
+    pinged before use (:func:`_ping_when_idle`)."""
     overflow = pool_size if max_overflow is None else max_overflow
     if is_sqlite(url):
         path = write_gate.lock_path(sa.make_url(url).database)
@@ -69,15 +86,77 @@ def create_engine(
         )
         _sqlite_pragmas(engine, busy_ms=int(lock_timeout * 1000), gate=gate)
         return engine
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         echo=echo,
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=overflow,
-        pool_pre_ping=True,
-        connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"},
+        connect_args={
+            "options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+            "prepare_threshold": PREPARE_THRESHOLD,
+        },
     )
+    _postgresql_client(engine)
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _postgresql_client(engine: sa.Engine) -> None:
+    """Fewer statements and round trips per unit of work on PostgreSQL (issue 16).
+
+    An INSERT of many rows is one multi-row statement (SQLAlchemy's
+    "insertmanyvalues", as its psycopg2 dialect does), not psycopg's pipelined
+    executemany, which binds and executes every row as a statement of its own
+    in the client and in the server. Its text varies with the number of rows,
+    so each connection keeps more prepared statements (psycopg evicts beyond
+    ``prepared_max``, each eviction a round trip of its own).
+
+    psycopg prepares a statement on its second run on a connection
+    (``prepare_threshold`` 1; its default, 5, left each of the API's and
+    worker's pooled connections parsing and planning every statement five
+    times, about an eighth of all executions in a bench run of 600). A
+    statement run once (an ``IN`` list of unusual length) is never prepared."""
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.prepared_max = PREPARED_MAX
+
+
+def _ping_when_idle(engine: sa.Engine, after: float) -> None:
+    """A pooled connection idle for ``after`` seconds or more is
+    pinged before it is handed out (the dialect's ping, an autocommit
+    ``SELECT 1``; on failure the pool's connections are replaced, as with
+    SQLAlchemy's ``pool_pre_ping``); one checked in more recently was working a
+    moment ago and goes out without the round trip, which ``pool_pre_ping``
+    would spend on every unit of work (issue 16). If the server went away
+    within that moment, the unit's first statement fails as a lost
+    connection: SQLAlchemy then drops the pool's connections, and
+    ``adapters.db.transient`` classifies the error as retryable ("unavailable"),
+    as it does a connection lost mid-transaction."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_CHECKIN] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_CHECKIN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle = time.monotonic() - record.info.get(_LAST_CHECKIN, 0.0)
+        if idle < after:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sa.exc.InvalidatePoolError() from exc
+            raise
+        if not alive:
+            raise sa.exc.InvalidatePoolError()
 
 
 def create_admin_engine(url: str, *, sqlite_foreign_keys: bool = True) -> sa.Engine:

@@ -65,10 +65,9 @@ class SeenKeys:
             for name, key in keys:
                 wanted[name].add(key)
                 given[name] += 1
+        if all(len(wanted[n]) == given[n] for n in names) and self._remember(wanted, new=True):
+            return [None] * len(rows)  # the usual case: no key repeats
         before = {name: self._present(name, wanted[name]) for name in names}
-        if not any(before.values()) and all(len(wanted[n]) == given[n] for n in names):
-            self._remember(wanted)  # the usual case: no key repeats
-            return [None] * len(rows)
         fresh: dict[str, set[Stored]] = {name: set() for name in names}
         out: list[str | None] = []
         for keys in rows:
@@ -109,14 +108,26 @@ class SeenKeys:
                 found.update(row[0] for row in self._db.execute(sql, part))
         return found
 
-    def _remember(self, keys: dict[str, set[Stored]]) -> None:
+    def _remember(self, keys: dict[str, set[Stored]], *, new: bool = False) -> bool:
+        """Store ``keys``. With ``new``: only if none of them is stored yet, else
+        store nothing and return False. The tables' primary keys check that as
+        the rows go in, so the usual batch (no key seen before) needs no look-up."""
+        parts = []
+        for name, fresh in keys.items():
+            for numeric, listed in _split(fresh):
+                if listed:
+                    listed.sort()  # in key order: B-tree appends
+                    parts.append((self._table(name, numeric), listed))  # (created outside BEGIN)
         # One transaction per batch: in autocommit mode every row would be its own.
         self._db.execute("BEGIN")
-        for name, new in keys.items():
-            for numeric, listed in _split(new):
-                listed.sort()  # in key order: B-tree appends
-                if listed:
-                    table = self._table(name, numeric)
-                    sql = f"INSERT INTO {table} (k) VALUES (?)"  # noqa: S608 (checked name)
-                    self._db.executemany(sql, ((k,) for k in listed))
+        try:
+            for table, listed in parts:
+                sql = f"INSERT INTO {table} (k) VALUES (?)"  # noqa: S608 (checked name)
+                self._db.executemany(sql, ((k,) for k in listed))
+        except sqlite3.IntegrityError:
+            self._db.execute("ROLLBACK")
+            if not new:
+                raise
+            return False
         self._db.execute("COMMIT")
+        return True

@@ -332,7 +332,9 @@ def select_in(
     looked up in a ``LATERAL`` subquery that ``OFFSET 0`` keeps from being
     flattened into a join: a nested loop of index probes, never a scan of the
     table (``WHERE key = ANY(%s)`` with 20,000 keys was planned as a
-    sequential, even parallel, scan of a million rows: 0.3 to 0.7 s).
+    sequential, even parallel, scan of a million rows: 0.3 to 0.7 s). The
+    array goes in binary (``%b``): 20,000 ICCIDs cost psycopg 4 ms of CPU
+    instead of 11-14 ms as array text.
     """
     wanted = list(set(keys))
     if not wanted:
@@ -345,7 +347,7 @@ def select_in(
         if conn.dialect.name == "postgresql":
             key_type = table.c[key].type.compile(dialect=conn.dialect)
             sql = (
-                f"SELECT x.* FROM unnest(%s::{key_type}[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
+                f"SELECT x.* FROM unnest(%b::{key_type}[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
                 f"(SELECT {cols} FROM {name} WHERE {key_sql} = k.v OFFSET 0) AS x"
             )
             cur.execute(sql, (wanted,))

@@ -7,8 +7,8 @@ temporary SQLite database (``sqlite3.connect("")``: an anonymous file deleted
 when closed, with a bounded page cache); each batch costs one look-up and one
 insert per key name and table.
 
-A key that is a number (``[1-9][0-9]{0,17}``, or that with a leading ``+`` as
-in E.164) is stored as an integer (``+`` as a minus sign) in an INTEGER
+A key that is a number (``[1-9][0-9]{0,18}`` up to 2**63 - 1, or that with a
+leading ``+`` as in E.164) is stored as an integer (``+`` as a minus sign) in an INTEGER
 PRIMARY KEY table, three times faster than text; any other key (20-digit
 ICCIDs, account ids, composite keys) as text in a table of its own. The
 mapping is one-to-one, so two keys are equal exactly when their stored forms
@@ -22,14 +22,17 @@ from collections.abc import Sequence
 
 _CHUNK = 10_000  # host parameters per look-up (SQLite allows 32766)
 _CACHE_KIB = 16_384
+_INT64_MAX = 2**63 - 1  # SQLite's INTEGER
 
 Stored = int | str
 
 
 def _stored(key: str) -> Stored:
     digits = key[1:] if key[:1] == "+" else key
-    if 0 < len(digits) <= 18 and digits.isascii() and digits.isdigit() and digits[0] != "0":
-        return -int(digits) if digits is not key else int(digits)
+    if 0 < len(digits) <= 19 and digits.isascii() and digits.isdigit() and digits[0] != "0":
+        number = int(digits)
+        if number <= _INT64_MAX:  # every 18-digit number, and 19-digit ICCIDs (89...)
+            return -number if digits is not key else number
     return key
 
 

@@ -299,3 +299,43 @@ class TestEngines:
                 call()
             assert (info.value.code, info.value.retryable) == ("CORE_UNAVAILABLE", True)
         engine.dispose()
+
+
+class TestBindMany:
+    """Onboarding's bulk binding: a batch of new IMSIs goes in without look-ups
+    (PostgreSQL), a batch with IMSIs already there is decided row by row."""
+
+    A, B, C = "001010000000011", "001010000000012", "001010000000013"
+    MA, MB, MC = "+4520123411", "+4520123412", "+4520123413"
+
+    def test_a_fresh_batch_then_its_rerun_with_more(
+        self, cn: BuiltinCoreNetwork, clock: FrozenClock
+    ) -> None:
+        t0 = clock.now
+        cn.bind_many([(self.A, self.MA, True), (self.B, self.MB, False)])
+        before = cn.events()
+        clock.tick()
+        cn.bind_many([(self.A, self.MA, True), (self.B, self.MB, False), (self.C, self.MC, True)])
+        t1 = clock.now
+        added = cn.events()[len(before) :]
+        assert [(e.imsi, e.msisdn, e.operation, e.at) for e in before[-3:]] == [
+            (self.A, self.MA, "msisdn.bound", t0),
+            (self.B, self.MB, "msisdn.bound", t0),
+            (self.B, self.MB, "imsi.suspended", t0),
+        ]
+        assert [(e.imsi, e.msisdn, e.operation, e.at) for e in added] == [
+            (self.C, self.MC, "msisdn.bound", t1)
+        ]
+        assert (cn.msisdn_of(imsi=self.B), cn.is_enabled(imsi=self.B)) == (self.MB, False)
+        assert (cn.msisdn_of(imsi=self.C), cn.is_enabled(imsi=self.C)) == (self.MC, True)
+
+    def test_a_number_held_by_another_imsi_fails_the_whole_batch(
+        self, cn: BuiltinCoreNetwork
+    ) -> None:
+        events = cn.events()
+        with pytest.raises(ExternalError) as exc:
+            cn.bind_many([(self.A, self.MA, True), (self.C, M, True)])
+        assert exc.value.code == rules.MSISDN_CONFLICT
+        assert cn.events() == events
+        assert cn.subscriber(imsi=self.A) is None
+        assert cn.imsi_of(msisdn=M) == OLD

@@ -48,7 +48,9 @@ def test_many_keys_in_one_batch() -> None:
 def test_numbers_and_text_never_alias() -> None:
     seen = SeenKeys()
     try:
-        keys = ["4741", "+4741", "04741", "89470000000000000007", "ACC-1", "999999999999999999"]
+        keys = ["4741", "+4741", "04741", "89470000000000000007", "ACC-1", "999999999999999999",
+                "8947000000000000007", "+8947000000000000007", "9999999999999999999",
+                "+9999999999999999999", "9223372036854775807", "9223372036854775808"]  # fmt: skip
         assert seen.first_seen([[("k", k)] for k in keys]) == [None] * len(keys)
         assert seen.first_seen([[("k", k)] for k in keys]) == ["k"] * len(keys)
         assert seen.first_seen([[("k", "+04741")], [("k", "4742")]]) == [None, None]

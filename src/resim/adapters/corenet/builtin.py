@@ -44,6 +44,20 @@ __all__ = ["CORENET_METADATA", "BuiltinCoreNetwork"]
 
 _sub = corenet_subscriber
 _ev = corenet_event
+_SUB_INSERTED = ("imsi", "msisdn", "enabled", "retired", "updated_at")
+_EV_INSERTED = ("imsi", "msisdn", "operation", "at")
+
+
+def _bound_events(
+    bindings: Sequence[tuple[str, str, bool]], now: dt.datetime
+) -> list[tuple[Any, ...]]:
+    """``msisdn.bound`` for each binding made, then ``imsi.suspended`` for a suspended one."""
+    events: list[tuple[Any, ...]] = []
+    for imsi, msisdn, enabled in bindings:
+        events.append((imsi, msisdn, rules.EV_BOUND, now))
+        if not enabled:
+            events.append((imsi, msisdn, rules.EV_SUSPENDED, now))
+    return events
 
 
 class BuiltinCoreNetwork(CoreTables):
@@ -183,6 +197,15 @@ class BuiltinCoreNetwork(CoreTables):
             # Bulk statements through the driver (resim.adapters.db.bulk): a
             # batch is thousands of rows and SQLAlchemy's per-row parameter
             # handling would cost more than the database.
+            now = self._now()
+            # The usual batch (a first load): no IMSI and no number there yet.
+            # The primary key and the UNIQUE number say so as the rows go in,
+            # with no look-up first; else nothing is written and the rules below
+            # decide row by row (a re-run, a conflict).
+            new = [(imsi, msisdn, enabled, False, now) for imsi, msisdn, enabled in bindings]
+            if bulk.insert_if_all_new(conn, _sub, _SUB_INSERTED, new):
+                bulk.insert_rows(conn, _ev, _EV_INSERTED, _bound_events(bindings, now))
+                return
             subs = {
                 r[0]: CoreSubscriber(imsi=r[0], msisdn=r[1], enabled=r[2], retired=r[3])
                 for r in bulk.select_in(
@@ -193,10 +216,9 @@ class BuiltinCoreNetwork(CoreTables):
             holders = dict(
                 bulk.select_in(conn, _sub, ("msisdn", "imsi"), "msisdn", [b[1] for b in bindings])
             )
-            now = self._now()
             inserts: list[tuple[Any, ...]] = []
             updates: list[tuple[Any, ...]] = []
-            events: list[tuple[Any, ...]] = []
+            bound: list[tuple[str, str, bool]] = []
             for imsi, msisdn, enabled in bindings:
                 holder = holders.get(msisdn)
                 sub = subs.get(imsi)
@@ -213,13 +235,10 @@ class BuiltinCoreNetwork(CoreTables):
                     updates.append((msisdn, enabled, now, imsi))
                 else:  # one event for both: provisioned with its number bound at once
                     inserts.append((imsi, msisdn, enabled, False, now))
-                events.append((imsi, msisdn, rules.EV_BOUND, now))
-                if not enabled:
-                    events.append((imsi, msisdn, rules.EV_SUSPENDED, now))
-            bulk.insert_rows(conn, _sub, ("imsi", "msisdn", "enabled", "retired", "updated_at"),
-                             inserts)  # fmt: skip
+                bound.append((imsi, msisdn, enabled))
+            bulk.insert_rows(conn, _sub, _SUB_INSERTED, inserts)
             bulk.update_rows(conn, _sub, "imsi", ("msisdn", "enabled", "updated_at"), updates)
-            bulk.insert_rows(conn, _ev, ("imsi", "msisdn", "operation", "at"), events)
+            bulk.insert_rows(conn, _ev, _EV_INSERTED, _bound_events(bound, now))
 
         self._write(work)
 

@@ -143,9 +143,8 @@ def insert_rows(
     name, cols = _names(conn, table, columns)
     driver = _writer(conn)
     if conn.dialect.name == "postgresql":
-        with driver.cursor() as cur, cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+        with driver.cursor() as cur:
+            _copy_in(cur, f"{name} ({cols})", _copy_types(table, columns, raw), values)
         return
     marks = ", ".join("?" for _ in columns) if conn.dialect.paramstyle == "qmark" else None
     if marks is None:
@@ -155,6 +154,80 @@ def insert_rows(
         cur.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", values)  # noqa: S608
     finally:
         cur.close()
+
+
+def _copy_types(table: sa.Table, columns: Sequence[str], raw: Collection[str]) -> list[str] | None:
+    """PostgreSQL types to send ``columns`` in COPY's binary format, or None (text format).
+
+    Binary COPY costs the server and psycopg far less than text (no time or
+    number text to write and parse): 200,000 rows of a line's columns, 0.58 s
+    as text, 0.16 s binary. A string, an enum and a raw JSON text all go as
+    ``text``, whose binary form (the UTF-8 bytes) each column type's receive
+    function reads as it reads its text.
+    """
+    out: list[str] = []
+    for name in columns:
+        col_type: Any = table.c[name].type
+        if isinstance(col_type, sa.types.TypeDecorator):
+            col_type = col_type.impl_instance
+        if isinstance(col_type, sa.String):  # also Text and Enum
+            out.append("text")
+        elif isinstance(col_type, sa.Boolean):
+            out.append("bool")
+        elif isinstance(col_type, sa.BigInteger):
+            out.append("int8")
+        elif isinstance(col_type, sa.SmallInteger):
+            out.append("int2")
+        elif isinstance(col_type, sa.Integer):
+            out.append("int4")
+        elif isinstance(col_type, sa.DateTime) and col_type.timezone:
+            out.append("timestamptz")
+        elif isinstance(col_type, sa.JSON) and name in raw:
+            out.append("text")
+        else:
+            return None
+    return out
+
+
+def _copy_in(cur: Any, target: str, types: list[str] | None, rows: Sequence[Sequence[Any]]) -> None:
+    """COPY ``rows`` into ``target`` ("table (columns)"), binary when ``types`` are given."""
+    binary = " (FORMAT BINARY)" if types is not None else ""
+    with cur.copy(f"COPY {target} FROM STDIN{binary}") as copy:
+        if types is not None:
+            copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def insert_if_all_new(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    raw: Collection[str] = (),
+) -> bool:
+    """PostgreSQL: INSERT ``rows`` if none breaks a constraint of ``table``, else
+    insert none of them (a savepoint rolled back) and return False. The
+    constraints decide, with no look-up of the keys first; the caller then looks
+    them up and decides row by row. Other back ends: False, nothing written.
+    """
+    if conn.dialect.name != "postgresql":
+        return False
+    if not rows:
+        return True
+    dbapi = conn.dialect.dbapi
+    assert dbapi is not None
+    with _writer(conn).cursor() as cur:
+        cur.execute("SAVEPOINT resim_bulk_new")
+        try:
+            insert_rows(conn, table, columns, rows, raw=raw)
+        except dbapi.IntegrityError:
+            cur.execute("ROLLBACK TO SAVEPOINT resim_bulk_new")
+            cur.execute("RELEASE SAVEPOINT resim_bulk_new")
+            return False
+        cur.execute("RELEASE SAVEPOINT resim_bulk_new")
+    return True
 
 
 def update_rows(
@@ -173,7 +246,7 @@ def update_rows(
     name, _ = _names(conn, table, columns)
     prep = conn.dialect.identifier_preparer
     if conn.dialect.name == "postgresql":
-        _update_from_copy(conn, name, key, columns, values)
+        _update_from_copy(conn, table, key, columns, values, raw)
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sets = ", ".join(f"{prep.quote(c)} = {mark}" for c in columns)
@@ -187,10 +260,11 @@ def update_rows(
 
 def _update_from_copy(
     conn: sa.Connection,
-    name: str,
+    table: sa.Table,
     key: str,
     columns: Sequence[str],
     values: Sequence[tuple[Any, ...]],
+    raw: Collection[str],
 ) -> None:
     """PostgreSQL: COPY the new values into a temporary table, then one UPDATE ... FROM.
 
@@ -213,6 +287,7 @@ def _update_from_copy(
     about 0.3 s. Tried and measured no better: the values as arrays
     (``unnest``) instead of the temporary table, the rows in key order.
     """
+    name, _ = _names(conn, table, columns)
     prep = conn.dialect.identifier_preparer
     cols = [*columns, key]
     listed = ", ".join(prep.quote(c) for c in cols)
@@ -223,9 +298,7 @@ def _update_from_copy(
             f"CREATE TEMPORARY TABLE resim_bulk_update ON COMMIT DROP AS "  # noqa: S608
             f"SELECT {listed} FROM {name} WITH NO DATA"
         )
-        with cur.copy(f"COPY resim_bulk_update ({listed}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+        _copy_in(cur, f"resim_bulk_update ({listed})", _copy_types(table, cols, raw), values)
         cur.execute(_JOINS_OFF)
         was = cur.fetchone()
         cur.execute(
@@ -259,7 +332,9 @@ def select_in(
     looked up in a ``LATERAL`` subquery that ``OFFSET 0`` keeps from being
     flattened into a join: a nested loop of index probes, never a scan of the
     table (``WHERE key = ANY(%s)`` with 20,000 keys was planned as a
-    sequential, even parallel, scan of a million rows: 0.3 to 0.7 s).
+    sequential, even parallel, scan of a million rows: 0.3 to 0.7 s). The
+    array goes in binary (``%b``): 20,000 ICCIDs cost psycopg 4 ms of CPU
+    instead of 11-14 ms as array text.
     """
     wanted = list(set(keys))
     if not wanted:
@@ -272,7 +347,7 @@ def select_in(
         if conn.dialect.name == "postgresql":
             key_type = table.c[key].type.compile(dialect=conn.dialect)
             sql = (
-                f"SELECT x.* FROM unnest(%s::{key_type}[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
+                f"SELECT x.* FROM unnest(%b::{key_type}[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
                 f"(SELECT {cols} FROM {name} WHERE {key_sql} = k.v OFFSET 0) AS x"
             )
             cur.execute(sql, (wanted,))

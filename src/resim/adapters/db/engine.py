@@ -213,7 +213,7 @@ def _sqlite_pragmas(
 
 
 def create_read_engine(
-    url: str, *, pool_size: int = 20, max_overflow: int | None = None
+    url: str, *, pool_size: int = 20, max_overflow: int | None = None, pg_options: str = ""
 ) -> sa.Engine:
     """An engine for single-statement reads outside explicit transactions.
 
@@ -221,7 +221,8 @@ def create_read_engine(
     read is its own WAL snapshot and never queues behind a writer. PostgreSQL:
     ``AUTOCOMMIT``, so a read is one round trip (no BEGIN/COMMIT). Never write
     through it. At most ``pool_size + max_overflow`` connections (None: as many
-    as ``pool_size``).
+    as ``pool_size``). ``pg_options``: PostgreSQL settings for each connection
+    (libpq ``options``, e.g. ``-c jit=off``).
     """
     overflow = pool_size if max_overflow is None else max_overflow
     if is_sqlite(url):
@@ -249,6 +250,7 @@ def create_read_engine(
         max_overflow=overflow,
         pool_recycle=3600,  # no pre-ping: it would double the round trips of the hot path
         isolation_level="AUTOCOMMIT",
+        connect_args={"options": pg_options} if pg_options else {},
     )
 
 

@@ -86,6 +86,9 @@ def aware_time(value: str) -> dt.datetime:
 
 
 def enum(cls: type[E], value: str) -> E:
+    member = cls._value2member_map_.get(value)  # what cls(value) finds first, without its call
+    if member is not None:
+        return member  # type: ignore[return-value]
     try:
         return cls(value)
     except ValueError:

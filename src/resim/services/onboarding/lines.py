@@ -142,16 +142,11 @@ class Lines(Kind):
             with store.reading() as reads:
                 imsis.update(reads.sim_imsis(missing))
         bound.sort(key=_by_msisdn)
+        active = LineStatus.ACTIVE
+        binding = corebind.Binding
         corebind.bind(
             ctx.core,
-            [
-                corebind.Binding(
-                    imsi=imsis[r["iccid"]],
-                    msisdn=r["msisdn"],
-                    enabled=r["status"] == LineStatus.ACTIVE,
-                )
-                for r in bound
-            ],
+            [binding(imsis[r["iccid"]], r["msisdn"], r["status"] == active) for r in bound],
         )
 
     def write(

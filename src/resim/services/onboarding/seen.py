@@ -7,8 +7,8 @@ temporary SQLite database (``sqlite3.connect("")``: an anonymous file deleted
 when closed, with a bounded page cache); each batch costs one look-up and one
 insert per key name and table.
 
-A key that is a number (``[1-9][0-9]{0,17}``, or that with a leading ``+`` as
-in E.164) is stored as an integer (``+`` as a minus sign) in an INTEGER
+A key that is a number (``[1-9][0-9]{0,18}`` up to 2**63 - 1, or that with a
+leading ``+`` as in E.164) is stored as an integer (``+`` as a minus sign) in an INTEGER
 PRIMARY KEY table, three times faster than text; any other key (20-digit
 ICCIDs, account ids, composite keys) as text in a table of its own. The
 mapping is one-to-one, so two keys are equal exactly when their stored forms
@@ -22,14 +22,17 @@ from collections.abc import Sequence
 
 _CHUNK = 10_000  # host parameters per look-up (SQLite allows 32766)
 _CACHE_KIB = 16_384
+_INT64_MAX = 2**63 - 1  # SQLite's INTEGER
 
 Stored = int | str
 
 
 def _stored(key: str) -> Stored:
     digits = key[1:] if key[:1] == "+" else key
-    if 0 < len(digits) <= 18 and digits.isascii() and digits.isdigit() and digits[0] != "0":
-        return -int(digits) if digits is not key else int(digits)
+    if 0 < len(digits) <= 19 and digits.isascii() and digits.isdigit() and digits[0] != "0":
+        number = int(digits)
+        if number <= _INT64_MAX:  # every 18-digit number, and 19-digit ICCIDs (89...)
+            return -number if digits is not key else number
     return key
 
 
@@ -65,10 +68,9 @@ class SeenKeys:
             for name, key in keys:
                 wanted[name].add(key)
                 given[name] += 1
+        if all(len(wanted[n]) == given[n] for n in names) and self._remember(wanted, new=True):
+            return [None] * len(rows)  # the usual case: no key repeats
         before = {name: self._present(name, wanted[name]) for name in names}
-        if not any(before.values()) and all(len(wanted[n]) == given[n] for n in names):
-            self._remember(wanted)  # the usual case: no key repeats
-            return [None] * len(rows)
         fresh: dict[str, set[Stored]] = {name: set() for name in names}
         out: list[str | None] = []
         for keys in rows:
@@ -109,14 +111,26 @@ class SeenKeys:
                 found.update(row[0] for row in self._db.execute(sql, part))
         return found
 
-    def _remember(self, keys: dict[str, set[Stored]]) -> None:
+    def _remember(self, keys: dict[str, set[Stored]], *, new: bool = False) -> bool:
+        """Store ``keys``. With ``new``: only if none of them is stored yet, else
+        store nothing and return False. The tables' primary keys check that as
+        the rows go in, so the usual batch (no key seen before) needs no look-up."""
+        parts = []
+        for name, fresh in keys.items():
+            for numeric, listed in _split(fresh):
+                if listed:
+                    listed.sort()  # in key order: B-tree appends
+                    parts.append((self._table(name, numeric), listed))  # (created outside BEGIN)
         # One transaction per batch: in autocommit mode every row would be its own.
         self._db.execute("BEGIN")
-        for name, new in keys.items():
-            for numeric, listed in _split(new):
-                listed.sort()  # in key order: B-tree appends
-                if listed:
-                    table = self._table(name, numeric)
-                    sql = f"INSERT INTO {table} (k) VALUES (?)"  # noqa: S608 (checked name)
-                    self._db.executemany(sql, ((k,) for k in listed))
+        try:
+            for table, listed in parts:
+                sql = f"INSERT INTO {table} (k) VALUES (?)"  # noqa: S608 (checked name)
+                self._db.executemany(sql, ((k,) for k in listed))
+        except sqlite3.IntegrityError:
+            self._db.execute("ROLLBACK")
+            if not new:
+                raise
+            return False
         self._db.execute("COMMIT")
+        return True

@@ -34,6 +34,18 @@ def test_keys_of_a_duplicate_row_are_not_remembered() -> None:
         seen.close()
 
 
+def test_a_batch_refused_by_one_key_leaves_its_other_keys_unremembered() -> None:
+    # "a" is stored before "b": the batch's new "a" goes in, then "b" conflicts and
+    # the whole batch must be undone, or "a" 5 would count as met later.
+    seen = SeenKeys()
+    try:
+        assert seen.first_seen([[("b", "1")]]) == [None]
+        assert seen.first_seen([[("a", "5"), ("b", "1")]]) == ["b"]
+        assert seen.first_seen([[("a", "5"), ("b", "2")]]) == [None]
+    finally:
+        seen.close()
+
+
 def test_many_keys_in_one_batch() -> None:
     seen = SeenKeys()
     try:

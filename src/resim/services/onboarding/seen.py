@@ -49,7 +49,10 @@ class SeenKeys:
 
     def __init__(self) -> None:
         self._db = sqlite3.connect("", isolation_level=None)
-        self._db.execute("PRAGMA journal_mode = OFF")
+        # A rollback journal in memory: a batch stored with ``new=True`` is rolled
+        # back when one of its keys was stored before (journal_mode OFF would
+        # leave the keys inserted before the conflict behind).
+        self._db.execute("PRAGMA journal_mode = MEMORY")
         self._db.execute("PRAGMA synchronous = OFF")
         self._db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         self._tables: set[str] = set()
@@ -116,8 +119,8 @@ class SeenKeys:
         store nothing and return False. The tables' primary keys check that as
         the rows go in, so the usual batch (no key seen before) needs no look-up."""
         parts = []
-        for name, fresh in keys.items():
-            for numeric, listed in _split(fresh):
+        for name in sorted(keys):  # the same order in every run
+            for numeric, listed in _split(keys[name]):
                 if listed:
                     listed.sort()  # in key order: B-tree appends
                     parts.append((self._table(name, numeric), listed))  # (created outside BEGIN)

@@ -56,6 +56,19 @@ def terminate(url: str, pid: int) -> None:
         admin.dispose()
 
 
+def count_pings(engine: sa.Engine) -> list[int]:
+    """A one-item list counting the pings ``engine``'s dialect sends from now on."""
+    pings = [0]
+    original = engine.dialect.do_ping
+
+    def counting(dbapi_connection: object) -> bool:
+        pings[0] += 1
+        return bool(original(dbapi_connection))
+
+    engine.dialect.do_ping = counting  # type: ignore[method-assign]
+    return pings
+
+
 @pytest.fixture
 def engines(pg_url: str) -> Iterator[list[sa.Engine]]:
     made: list[sa.Engine] = []
@@ -71,34 +84,18 @@ class TestAPooledConnectionIsPingedOnlyAfterSittingIdle:
         engine = create_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle=60)
         engines.append(engine)
         first = backend_pid(engine)
-        calls = 0
-        original = engine.dialect.do_ping
-
-        def counting(dbapi_connection: object) -> bool:
-            nonlocal calls
-            calls += 1
-            return bool(original(dbapi_connection))
-
-        engine.dialect.do_ping = counting  # type: ignore[method-assign]
+        pings = count_pings(engine)
         for _ in range(3):
             assert backend_pid(engine) == first
-        assert calls == 0
+        assert pings == [0]
 
     def test_an_idle_connection_is_pinged(self, pg_url: str, engines: list[sa.Engine]) -> None:
         engine = create_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle=0)
         engines.append(engine)
         backend_pid(engine)
-        calls = 0
-        original = engine.dialect.do_ping
-
-        def counting(dbapi_connection: object) -> bool:
-            nonlocal calls
-            calls += 1
-            return bool(original(dbapi_connection))
-
-        engine.dialect.do_ping = counting  # type: ignore[method-assign]
+        pings = count_pings(engine)
         backend_pid(engine)
-        assert calls == 1
+        assert pings == [1]
 
     def test_a_connection_that_died_while_idle_is_replaced_before_use(
         self, pg_url: str, engines: list[sa.Engine]

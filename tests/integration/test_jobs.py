@@ -249,3 +249,52 @@ class TestWorkerShutdown:
         assert not thread.is_alive()
         assert {r.state for r in job_rows(system, "mail.send")} == {"done"}
         assert len(mailer.sent) == 2
+
+
+class TestAClaimThatFindsTheDatabaseBusy:
+    """A busy database is a passing condition: the worker says so in one line and
+    claims again; anything else is logged with its traceback."""
+
+    def _run_with_failing_claims(self, system: System, error: Exception) -> list[dict[str, object]]:
+        from structlog.testing import capture_logs
+
+        from resim.entrypoints.worker import Worker
+
+        worker = Worker(system.ctx, concurrency=2, lease_seconds=5, poll_seconds=0.02)
+        tries = threading.Event()
+
+        def failing(_free: int, _running: list[str]) -> object:
+            def unit(_uow: object) -> object:
+                tries.set()
+                raise error
+
+            return unit
+
+        worker._claim_unit = failing  # type: ignore[method-assign,assignment]
+        thread = threading.Thread(target=worker.run)
+        with capture_logs() as logs:
+            thread.start()
+            assert tries.wait(10)
+            time.sleep(0.1)  # a few more tries
+            worker.stop()
+            thread.join(10)
+        assert not thread.is_alive()
+        return logs
+
+    def test_a_locked_database_is_one_warning_line_per_try(self, system: System) -> None:
+        import sqlite3
+
+        locked = sa.exc.OperationalError(
+            "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+        )
+        logs = self._run_with_failing_claims(system, locked)
+        events = [entry["event"] for entry in logs]
+        assert "worker.claim_deferred" in events
+        assert "worker.claim_failed" not in events
+        deferred = [e for e in logs if e["event"] == "worker.claim_deferred"]
+        assert all(e["reason"] == "busy" and "exc_info" not in e for e in deferred)
+
+    def test_any_other_error_is_logged_with_its_traceback(self, system: System) -> None:
+        logs = self._run_with_failing_claims(system, RuntimeError("a bug"))
+        failed = [e for e in logs if e["event"] == "worker.claim_failed"]
+        assert failed and all(e.get("exc_info") for e in failed)

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
+from resim.adapters.db.transient import classify
 from resim.adapters.mail.templates import preload_templates
 from resim.entrypoints.event_loop import new_event_loop
 from resim.services.context import ServiceContext
@@ -116,8 +117,12 @@ class Worker:
             if free > 0:
                 try:
                     claimed = await runner.batcher.run(self._claim_unit(free, running))
-                except Exception:
-                    log.exception("worker.claim_failed")
+                except Exception as exc:
+                    transient = classify(exc)
+                    if transient is None:
+                        log.exception("worker.claim_failed")
+                    else:  # a busy or unreachable database passes: one line, no traceback
+                        log.warning("worker.claim_deferred", reason=transient.reason)
                     await asyncio.sleep(self.poll_seconds)
             for job in claimed:
                 task = asyncio.create_task(self._run_one(runner, job))

@@ -10,7 +10,8 @@ handling retries, and the pool then replaces its connections.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -70,47 +71,51 @@ def count_pings(engine: sa.Engine) -> list[int]:
 
 
 @pytest.fixture
-def engines(pg_url: str) -> Iterator[list[sa.Engine]]:
+def engines(pg_url: str) -> Iterator[Callable[..., sa.Engine]]:
+    """Makes engines on the test database (create_engine's keywords); disposes them after."""
     made: list[sa.Engine] = []
-    yield made
+
+    def make(**options: Any) -> sa.Engine:
+        made.append(create_engine(pg_url, **options))
+        return made[-1]
+
+    yield make
     for engine in made:
         engine.dispose()
 
 
 class TestAPooledConnectionIsPingedOnlyAfterSittingIdle:
     def test_a_connection_used_a_moment_ago_goes_out_without_a_ping(
-        self, pg_url: str, engines: list[sa.Engine]
+        self, pg_url: str, engines: Callable[..., sa.Engine]
     ) -> None:
-        engine = create_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle=60)
-        engines.append(engine)
+        engine = engines(pool_size=1, max_overflow=0, ping_after_idle=60)
         first = backend_pid(engine)
         pings = count_pings(engine)
         for _ in range(3):
             assert backend_pid(engine) == first
         assert pings == [0]
 
-    def test_an_idle_connection_is_pinged(self, pg_url: str, engines: list[sa.Engine]) -> None:
-        engine = create_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle=0)
-        engines.append(engine)
+    def test_an_idle_connection_is_pinged(
+        self, pg_url: str, engines: Callable[..., sa.Engine]
+    ) -> None:
+        engine = engines(pool_size=1, max_overflow=0, ping_after_idle=0)
         backend_pid(engine)
         pings = count_pings(engine)
         backend_pid(engine)
         assert pings == [1]
 
     def test_a_connection_that_died_while_idle_is_replaced_before_use(
-        self, pg_url: str, engines: list[sa.Engine]
+        self, pg_url: str, engines: Callable[..., sa.Engine]
     ) -> None:
-        engine = create_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle=0)
-        engines.append(engine)
+        engine = engines(pool_size=1, max_overflow=0, ping_after_idle=0)
         dead = backend_pid(engine)
         terminate(pg_url, dead)
         assert backend_pid(engine) != dead  # no error: the ping found it dead
 
     def test_one_that_died_just_after_use_fails_once_as_transient_then_is_replaced(
-        self, pg_url: str, engines: list[sa.Engine]
+        self, pg_url: str, engines: Callable[..., sa.Engine]
     ) -> None:
-        engine = create_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle=60)
-        engines.append(engine)
+        engine = engines(pool_size=1, max_overflow=0, ping_after_idle=60)
         dead = backend_pid(engine)
         terminate(pg_url, dead)
         with pytest.raises(sa.exc.OperationalError) as lost:
@@ -122,10 +127,9 @@ class TestAPooledConnectionIsPingedOnlyAfterSittingIdle:
 
 class TestManyRowsAreInsertedInOneStatement:
     def test_an_insert_of_many_rows_is_one_statement_and_every_row_lands(
-        self, pg_url: str, engines: list[sa.Engine]
+        self, pg_url: str, engines: Callable[..., sa.Engine]
     ) -> None:
-        engine = create_engine(pg_url, pool_size=1, max_overflow=0)
-        engines.append(engine)
+        engine = engines(pool_size=1, max_overflow=0)
         sent = Statements(engine)
         table = sa.Table(
             "pg_client_rows", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("v", sa.Text)

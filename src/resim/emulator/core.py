@@ -12,7 +12,6 @@ are answered from the journal unless ``replay_duplicate_calls=False``).
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -40,6 +39,7 @@ from resim.emulator.model import (
     ProfileState,
     ProfileView,
     SmdpRefusal,
+    progress_note,
     sources_of,
 )
 from resim.errors import InvalidInput
@@ -313,7 +313,7 @@ class SmdpCore:
             )
             p.eid = p.eid or device_eid
             self._move(p, EVENT_DOWNLOAD, ProfileState.DOWNLOADED)
-            return self._progress(p, 3, "Executed-Success")
+            return progress_note(self.smdp_id, p, 3, "Executed-Success", self._clock.now())
 
     def install(self, iccid: str, *, fail: bool = False) -> DownloadProgress:
         """The eUICC installs a downloaded profile: Installed, or Error when ``fail`` (point 4)."""
@@ -324,9 +324,16 @@ class SmdpCore:
             if fail:
                 self._move(p, EVENT_INSTALL_FAILED, ProfileState.ERROR)
                 # (?) reason pair for an eUICC install failure; SGP.22 leaves it to the SM-DP+.
-                return self._progress(p, 4, "Failed", ("8.1", "4.2", "installation failed"))
+                return progress_note(
+                    self.smdp_id,
+                    p,
+                    4,
+                    "Failed",
+                    self._clock.now(),
+                    ("8.1", "4.2", "installation failed"),
+                )
             self._move(p, EVENT_INSTALL, ProfileState.INSTALLED)
-            return self._progress(p, 4, "Executed-Success")
+            return progress_note(self.smdp_id, p, 4, "Executed-Success", self._clock.now())
 
     # ------------------------------------------------------------ internals
 
@@ -388,20 +395,3 @@ class SmdpCore:
         while (mid := generate_matching_id()) in self._matching:
             pass
         return mid
-
-    def _progress(
-        self, p: Profile, point: int, status: str, error: tuple[str, str, str] | None = None
-    ) -> DownloadProgress:
-        return DownloadProgress(
-            smdp_id=self.smdp_id,
-            call_id=uuid.uuid4().hex,
-            iccid=p.iccid,
-            profile_type=p.profile_type,
-            timestamp=self._clock.now(),
-            notification_point_id=point,
-            status=status,
-            eid=p.eid,
-            subject_code=error[0] if error else None,
-            reason_code=error[1] if error else None,
-            message=error[2] if error else None,
-        )

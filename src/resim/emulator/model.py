@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from dataclasses import dataclass
+
+from resim.services.ports import DownloadProgress
 
 
 class ProfileState(enum.StrEnum):
@@ -165,3 +168,29 @@ class ConfirmOutcome:
     matching_id: str
     smdp_address: str
     eid: str | None = None
+
+
+def progress_note(
+    smdp_id: str,
+    p: Profile,
+    point: int,
+    status: str,
+    at: dt.datetime,
+    error: tuple[str, str, str] | None = None,
+) -> DownloadProgress:
+    """The handleDownloadProgressInfo notification for profile ``p`` at notification
+    point ``point`` (3 downloaded, 4 installed; SGP.22 5.3.5); ``error`` is the
+    (subject code, reason code, message) of a failed step."""
+    return DownloadProgress(
+        smdp_id=smdp_id,
+        call_id=uuid.uuid4().hex,
+        iccid=p.iccid,
+        profile_type=p.profile_type,
+        timestamp=at,
+        notification_point_id=point,
+        status=status,
+        eid=p.eid,
+        subject_code=error[0] if error else None,
+        reason_code=error[1] if error else None,
+        message=error[2] if error else None,
+    )

@@ -64,11 +64,11 @@ import contextlib
 import datetime as dt
 import re
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resim.adapters.corenet import rules
 from resim.adapters.corenet.osmo_ctrl import CtrlClient, CtrlError, parse_table
+from resim.adapters.corenet.osmo_records import Record, holder_of, read_record
 from resim.adapters.corenet.osmo_vty import DEFAULT_VTY_PORT, VtyClient, VtyError
 from resim.adapters.corenet.rules import CoreSubscriber
 from resim.errors import ExternalError, InvalidInput
@@ -83,24 +83,6 @@ MSISDN_TAKEN = "Update MSISDN failed"
 # ... and what its VTY prints for the same refusal.
 MSISDN_TAKEN_VTY = "% Error: cannot update MSISDN"
 _HEX128 = re.compile(r"^[0-9a-fA-F]{32}$")
-
-
-@dataclass(frozen=True)
-class _Record:
-    imsi: str
-    msisdn: str | None  # E.164 with "+"
-    cs: bool
-    ps: bool
-    has_auth: bool
-
-    @property
-    def retired(self) -> bool:
-        return not self.cs and not self.ps and not self.has_auth
-
-    def view(self) -> CoreSubscriber:
-        return CoreSubscriber(
-            imsi=self.imsi, msisdn=self.msisdn, enabled=self.cs or self.ps, retired=self.retired
-        )
 
 
 class OsmoHlrCoreNetwork:
@@ -308,31 +290,10 @@ class OsmoHlrCoreNetwork:
 
     # ------------------------------------------------------------ internals
 
-    def _record(self, imsi: str) -> _Record | None:
-        base = f"subscriber.by-imsi-{imsi}"
-        try:
-            info = parse_table(self._ctrl.get(f"{base}.info"))
-            has_auth = bool(parse_table(self._ctrl.get(f"{base}.info-aud")))
-        except CtrlError as exc:
-            if exc.code == rules.UNKNOWN_IMSI:
-                return None
-            raise
-        if info.get("imsi") != imsi or "nam_cs" not in info or "nam_ps" not in info:
-            raise ExternalError(
-                f"osmo-hlr answered an unexpected record for {imsi}",
-                retryable=False,
-                code=rules.PROTOCOL_ERROR,
-            )
-        number = info.get("msisdn")
-        return _Record(
-            imsi=imsi,
-            msisdn=f"+{number}" if number else None,
-            cs=info["nam_cs"] == "1",
-            ps=info["nam_ps"] == "1",
-            has_auth=has_auth,
-        )
+    def _record(self, imsi: str) -> Record | None:
+        return read_record(self._ctrl, imsi)
 
-    def _require(self, imsi: str) -> _Record:
+    def _require(self, imsi: str) -> Record:
         rules.check_imsi(imsi)
         rec = self._record(imsi)
         if rec is None:
@@ -340,17 +301,11 @@ class OsmoHlrCoreNetwork:
         return rec
 
     def _holder(self, digits: str) -> str | None:
-        try:
-            info = parse_table(self._ctrl.get(f"subscriber.by-msisdn-{digits}.info"))
-        except CtrlError as exc:
-            if exc.code == rules.UNKNOWN_IMSI:
-                return None
-            raise
-        return info.get("imsi")
+        return holder_of(self._ctrl, digits)
 
     def _snapshot(
         self, msisdn: str, digits: str, new_imsi: str, old_imsi: str | None, tries: int = 5
-    ) -> tuple[_Record | None, _Record | None, str | None]:
+    ) -> tuple[Record | None, Record | None, str | None]:
         """Read both records and the holder until they agree with each other.
 
         CTRL reads are separate commands, so another client can move the number
